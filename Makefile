@@ -1,0 +1,81 @@
+# Web4 Runtime: the one task runner. `make help` lists the targets.
+# Every target creates .venv and builds the Rust extension when needed, so a fresh clone
+# needs nothing installed by hand beyond the Rust toolchain and CPython 3.11.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+# The cargo target directory lives outside the clone so that builds are reused between
+# clones on the same machine; nothing depends on it being there.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/web4-runtime/target
+export CARGO_TERM_COLOR ?= never
+# Two cores here: keep cargo from starving the test processes it runs beside.
+CARGO_JOBS ?= 2
+
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -name '*.rs' -o -name Cargo.toml 2>/dev/null)
+DEPS_STAMP := $(VENV)/.deps-installed
+EXT_STAMP := $(VENV)/.ext-built
+SCRIPTS := $(wildcard scripts/*.py)
+
+.PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean
+
+help: ## list the targets
+	@echo "Web4 Runtime: make <target>"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+
+$(DEPS_STAMP): requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==25.3"
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(DEPS_STAMP) ## create .venv with the pinned tools
+
+$(EXT_STAMP): $(DEPS_STAMP) $(RUST_SOURCES)
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH \
+	  $(BIN)/maturin develop --release --quiet -j $(CARGO_JOBS)
+	@touch $@
+
+build: $(EXT_STAMP) ## build the Rust extension (pyo3, maturin) into .venv
+
+demo: build ## run the demo (what the product does, end to end)
+	$(PY) scripts/web4_demo.py
+
+lint: $(DEPS_STAMP) ## ruff (lint + format check), rustfmt, clippy -D warnings
+	$(BIN)/ruff check python tests benches scripts
+	$(BIN)/ruff format --check python tests benches scripts
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -j $(CARGO_JOBS) -- -D warnings
+
+format: $(DEPS_STAMP) ## apply ruff and rustfmt formatting
+	$(BIN)/ruff check --fix python tests benches scripts
+	$(BIN)/ruff format python tests benches scripts
+	cargo fmt --all
+
+typecheck: build ## mypy --strict on python/web4, and stubtest of web4._core
+	$(BIN)/mypy --strict python/web4
+	$(BIN)/python -m mypy.stubtest web4._core
+
+rust-test: ## cargo test for the whole workspace
+	cargo test --workspace -j $(CARGO_JOBS)
+
+py-test: build ## pytest with coverage
+	$(BIN)/pytest --cov --cov-report=term --timeout=300 -p no:cacheprovider
+
+scripts: build ## run every script under scripts/ once
+	@for s in $(SCRIPTS); do echo "== $$s"; $(PY) $$s; done
+
+test: lint typecheck rust-test py-test scripts ## everything CI runs
+	@echo "make test: all checks passed"
+
+bench: build ## benchmarks, JSON results in build/bench/
+	@mkdir -p build/bench
+	$(PY) benches/bench_envelope.py --out build/bench/envelope.json
+
+clean: ## remove .venv, build outputs and the built extension
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

@@ -1,0 +1,7 @@
+"""``python -m web4`` runs the CLI."""
+
+import sys
+
+from web4.cli.main import main
+
+sys.exit(main())

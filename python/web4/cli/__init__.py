@@ -1,0 +1,1 @@
+"""The ``web4`` command: argument parsing and wiring only."""

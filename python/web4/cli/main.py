@@ -1,0 +1,98 @@
+"""``web4``: the command-line entry point.
+
+Theory of operation: each subcommand is a small function that parses its flags, calls
+the library, and prints. A user's mistake (a ``LocalError``, a missing file, a bad
+flag) prints one line on stderr and exits non-zero; it never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from web4 import __version__
+from web4.cli import demo as demo_cmd
+from web4.errors import Web4Error
+from web4.identity import KEY_FILE_NAME, Identity
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _cmd_keygen(args: argparse.Namespace) -> int:
+    identity = Identity.create_in_data_dir(args.data_dir, args.agent_id)
+    print(f"created {Path(args.data_dir) / KEY_FILE_NAME} (mode 0600)")
+    _print_identity(identity)
+    return EXIT_OK
+
+
+def _cmd_id(args: argparse.Namespace) -> int:
+    _print_identity(Identity.in_data_dir(args.data_dir))
+    return EXIT_OK
+
+
+def _print_identity(identity: Identity) -> None:
+    print(f"agent_id:    {identity.agent_id}")
+    print(f"fingerprint: {identity.fingerprint}")
+    print(f"public_key:  {identity.public_key_b64}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="web4",
+        description="Web4 Runtime: secure peer-to-peer runtime for local cognitive agents.",
+        epilog="Example: web4 keygen --data-dir ~/.web4/alice && web4 id --data-dir ~/.web4/alice",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"web4 {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    keygen = sub.add_parser(
+        "keygen",
+        help="create an agent identity (Ed25519 key pair) in a data directory",
+        description="Create DATA_DIR (mode 0700) and a new Ed25519 identity in "
+        f"DATA_DIR/{KEY_FILE_NAME} (mode 0600). Refuses to overwrite an existing one.",
+        epilog="Example: web4 keygen --data-dir ~/.web4/alice --agent-id alice",
+    )
+    keygen.add_argument("--data-dir", required=True, help="the node's data directory")
+    keygen.add_argument(
+        "--agent-id", default=None, help="name of the agent (default: from the fingerprint)"
+    )
+    keygen.set_defaults(func=_cmd_keygen)
+
+    ident = sub.add_parser(
+        "id",
+        help="print the agent id, fingerprint and public key of a data directory",
+        description="Print the identity stored in DATA_DIR: agent id, fingerprint "
+        "(hex SHA-256 of the public key) and the base64 public key.",
+        epilog="Example: web4 id --data-dir ~/.web4/alice",
+    )
+    ident.add_argument("--data-dir", required=True, help="the node's data directory")
+    ident.set_defaults(func=_cmd_id)
+
+    demo_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except Web4Error as e:
+        print(f"web4 {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"web4 {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

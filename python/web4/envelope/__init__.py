@@ -1,0 +1,23 @@
+"""Envelope crypto: RFC 8785 canonical JSON and Ed25519 signatures.
+
+The hot path (canonicalize, sign, verify) runs in Rust (``web4._core``); this package
+is the Python face. The CIP/HCP/LIP builders and validators sit on top of it.
+"""
+
+from web4.envelope.crypto import (
+    SIGN_ALGO,
+    canonicalize,
+    fingerprint_of,
+    sign_envelope,
+    verify_envelope,
+    verify_signature,
+)
+
+__all__ = [
+    "SIGN_ALGO",
+    "canonicalize",
+    "fingerprint_of",
+    "sign_envelope",
+    "verify_envelope",
+    "verify_signature",
+]

@@ -1,0 +1,143 @@
+"""Every exception Web4 Runtime raises, in one hierarchy.
+
+Theory of operation: an error says whose fault it is. ``LocalError`` is misuse on this
+side (bad arguments, bad configuration, a value we were asked to sign that JSON cannot
+carry). ``RemoteError`` is bad input from a peer (a tampered envelope, a replay, a
+malformed frame): the runtime drops the message, records it, and keeps serving others.
+The Rust core raises these same classes (``rust/web4-py/src/error.rs``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CanonicalizationError",
+    "ConfigError",
+    "ConsentError",
+    "FingerprintMismatchError",
+    "HandshakeError",
+    "IdentityError",
+    "InvalidEnvelopeError",
+    "LIPFetchError",
+    "LocalError",
+    "PayloadSchemaError",
+    "RTTBackpressureError",
+    "RTTError",
+    "RTTHandshakeError",
+    "RTTReplayError",
+    "RTTTransportError",
+    "ReceiverMismatchError",
+    "RemoteError",
+    "ReplayError",
+    "RoutingError",
+    "SignatureMismatchError",
+    "TimestampError",
+    "TrustViolationError",
+    "Web4Error",
+]
+
+
+class Web4Error(Exception):
+    """Base of every Web4 Runtime error."""
+
+
+class LocalError(Web4Error):
+    """Misuse on this side: fix the call, the configuration or the local files."""
+
+
+class RemoteError(Web4Error):
+    """A peer sent something we refuse. The message is dropped; the node keeps serving."""
+
+
+# --- local misuse -------------------------------------------------------------------
+
+
+class ConfigError(LocalError, ValueError):
+    """A configuration value, flag or file is invalid."""
+
+
+class IdentityError(LocalError):
+    """An identity key file is missing, unreadable, corrupt, of the wrong length, or
+    readable by group or others; or key material passed in has the wrong length."""
+
+
+class CanonicalizationError(LocalError, ValueError):
+    """A value has no RFC 8785 form: NaN, infinities, integers beyond 2^53 - 1, lone
+    surrogates, non-string keys, unsupported types, or nesting that is too deep."""
+
+
+class ConsentError(LocalError):
+    """HCP: an automated action was attempted that the human's consent does not cover."""
+
+
+# --- a peer's bad input: envelopes (checked in this order by the validator) ----------
+
+
+class InvalidEnvelopeError(RemoteError, ValueError):
+    """The envelope's structure or field types are wrong, or it breaks a size limit."""
+
+
+class PayloadSchemaError(InvalidEnvelopeError):
+    """The payload does not have the shape its message type requires."""
+
+
+class SignatureMismatchError(RemoteError):
+    """The signature does not verify, or the fingerprint does not match the public key."""
+
+
+class FingerprintMismatchError(SignatureMismatchError):
+    """``sender.fingerprint`` is not the fingerprint of ``sender.pubkey``: an identity
+    claim that cannot be true. The handshake blacklists such a peer."""
+
+
+class ReceiverMismatchError(RemoteError):
+    """The envelope was addressed (and signed) for another agent."""
+
+
+class TimestampError(RemoteError):
+    """The envelope's timestamp is malformed or outside the accepted clock skew."""
+
+
+class ReplayError(RemoteError):
+    """The envelope's ``msg_id`` was already seen inside the replay window."""
+
+
+class TrustViolationError(RemoteError):
+    """The sender's trust state does not allow this message type."""
+
+
+class HandshakeError(RemoteError):
+    """The CIP handshake failed: wrong challenge response, unexpected step, timeout."""
+
+
+class RoutingError(RemoteError):
+    """No route exists for the message's (protocol, type)."""
+
+
+class LIPFetchError(RemoteError):
+    """A LIP fetch was refused: size cap, timeout, content type, redirects, address."""
+
+
+# --- the transport tunnel -----------------------------------------------------------
+
+
+class RTTError(Web4Error):
+    """Base of the RTT transport errors."""
+
+
+class RTTHandshakeError(RTTError, RemoteError):
+    """Authentication failed: the peer's key does not match the expected peer id, or
+    the secure handshake did not complete. The session is dropped."""
+
+
+class RTTTransportError(RTTError):
+    """The connection or session failed: unreachable peer, closed session, expired
+    session, message over the size limit."""
+
+
+class RTTBackpressureError(RTTError):
+    """A bounded send queue is full (policy ``error``) or stayed full past the
+    ``block`` timeout. Nothing was queued."""
+
+
+class RTTReplayError(RTTError, RemoteError):
+    """A frame at or below the last delivered sequence, or from a stale session."""

@@ -1,0 +1,34 @@
+//! Error types of the protocol core. The binding maps each variant to one Python class
+//! of `web4.errors`, so a variant says whose fault it is (local misuse vs remote input).
+
+use thiserror::Error;
+
+/// A value that RFC 8785 cannot represent, or that breaks our structural limits.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CanonicalError {
+    #[error("NaN and infinities have no JSON form")]
+    NonFinite,
+    #[error("integer {0} is outside the range a JSON number carries exactly (|n| <= 2^53 - 1)")]
+    IntegerOutOfRange(String),
+    #[error("duplicate object key {0:?}")]
+    DuplicateKey(String),
+    #[error("nesting deeper than {0} levels")]
+    TooDeep(usize),
+}
+
+/// Why an envelope could not be signed or verified.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum EnvelopeError {
+    /// The envelope lacks a field verification needs, or it has the wrong type.
+    #[error("invalid envelope: {0}")]
+    Invalid(String),
+    /// The envelope cannot be canonicalized.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+    /// `sender.fingerprint` is not the fingerprint of `sender.pubkey`.
+    #[error("fingerprint {claimed} does not match the public key (expected {actual})")]
+    FingerprintMismatch { claimed: String, actual: String },
+    /// The signature does not verify under the sender's key, or is malformed.
+    #[error("signature does not verify: {0}")]
+    BadSignature(String),
+}

@@ -1,0 +1,18 @@
+//! web4-proto: the sans-IO core of Web4 Runtime.
+//!
+//! Theory of operation: every function here is pure. Bytes and values go in, bytes,
+//! values and decisions come out; time and randomness are arguments. That keeps the
+//! protocol logic testable with `cargo test` alone (no Python, no sockets, no clock),
+//! and lets the IO driver (`web4-net`) and the binding (`web4-py`) stay thin.
+//!
+//! Modules:
+//! - [`jcs`]: RFC 8785 canonical JSON over a small [`jcs::Value`] tree.
+//! - [`crypto`]: Ed25519 keys, signing and the strict verification policy.
+//! - [`envelope`]: signing and verifying Web4 envelopes (CIP/HCP/LIP) and fingerprints.
+
+pub mod crypto;
+pub mod envelope;
+pub mod error;
+pub mod jcs;
+
+pub use error::{CanonicalError, EnvelopeError};

@@ -1,0 +1,94 @@
+//! Python object -> `jcs::Value`, refusing what JSON cannot carry.
+
+use pyo3::exceptions::PyOverflowError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+use web4_proto::jcs::{Value, MAX_DEPTH};
+use web4_proto::CanonicalError;
+
+use crate::error::canonical_err;
+
+/// Convert `obj`; when `skip_top_key` is set, that member of a top-level dict is left out.
+pub fn to_value(obj: &Bound<'_, PyAny>, skip_top_key: Option<&str>) -> PyResult<Value> {
+    convert(obj, 0, skip_top_key)
+}
+
+fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult<Value> {
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    // bool before int: in Python, bool is a subclass of int.
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        return match obj.extract::<i64>() {
+            Ok(n) => Ok(Value::Int(n)),
+            Err(e) if e.is_instance_of::<PyOverflowError>(obj.py()) => Err(canonical_err(
+                CanonicalError::IntegerOutOfRange(obj.to_string()),
+            )),
+            Err(e) => Err(e),
+        };
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return match s.to_str() {
+            Ok(text) => Ok(Value::String(text.to_owned())),
+            Err(_) => Err(crate::error::raise(
+                "CanonicalizationError",
+                "string is not valid Unicode (lone surrogate)".into(),
+            )),
+        };
+    }
+    if depth >= MAX_DEPTH {
+        return Err(canonical_err(CanonicalError::TooDeep(MAX_DEPTH)));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut members = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let key = match k.cast::<PyString>() {
+                Ok(s) => s.to_str().map_err(|_| {
+                    crate::error::raise(
+                        "CanonicalizationError",
+                        "object key is not valid Unicode (lone surrogate)".into(),
+                    )
+                })?,
+                Err(_) => {
+                    return Err(crate::error::raise(
+                        "CanonicalizationError",
+                        format!(
+                            "object keys must be strings, got {}",
+                            k.get_type().name()?
+                        ),
+                    ))
+                }
+            };
+            if depth == 0 && skip == Some(key) {
+                continue;
+            }
+            members.push((key.to_owned(), convert(&v, depth + 1, None)?));
+        }
+        return Ok(Value::Object(members));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        let mut items = Vec::with_capacity(l.len());
+        for v in l.iter() {
+            items.push(convert(&v, depth + 1, None)?);
+        }
+        return Ok(Value::Array(items));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        let mut items = Vec::with_capacity(t.len());
+        for v in t.iter() {
+            items.push(convert(&v, depth + 1, None)?);
+        }
+        return Ok(Value::Array(items));
+    }
+    Err(crate::error::raise(
+        "CanonicalizationError",
+        format!("{} has no JSON form", obj.get_type().name()?),
+    ))
+}

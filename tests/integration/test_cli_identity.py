@@ -1,0 +1,71 @@
+"""The `web4` command in real subprocesses: keygen, id, demo, and user mistakes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+WEB4 = [sys.executable, "-m", "web4"]
+
+
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WEB4, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_keygen_then_id(tmp_path: Path) -> None:
+    data = tmp_path / "alice"
+    made = run("keygen", "--data-dir", str(data), "--agent-id", "alice")
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE((data / "identity.json").stat().st_mode) == 0o600
+    shown = run("id", "--data-dir", str(data))
+    assert shown.returncode == 0, shown.stderr
+    lines = dict(line.split(":", 1) for line in shown.stdout.strip().splitlines())
+    assert lines["agent_id"].strip() == "alice"
+    assert len(lines["fingerprint"].strip()) == 64
+    assert lines["fingerprint"].strip() in made.stdout
+
+
+def test_user_mistakes_get_one_line_and_nonzero_exit(tmp_path: Path) -> None:
+    missing = run("id", "--data-dir", str(tmp_path / "missing"))
+    assert missing.returncode == 1
+    assert missing.stderr.count("\n") == 1
+    assert "Traceback" not in missing.stderr
+    assert "web4 keygen" in missing.stderr
+
+    data = tmp_path / "bob"
+    assert run("keygen", "--data-dir", str(data)).returncode == 0
+    again = run("keygen", "--data-dir", str(data))
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+    os.chmod(data / "identity.json", 0o644)
+    loose = run("id", "--data-dir", str(data))
+    assert loose.returncode == 1
+    assert "chmod 600" in loose.stderr
+
+    usage = run("id")
+    assert usage.returncode == 2
+    assert "--data-dir" in usage.stderr
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    top = run("--help")
+    assert top.returncode == 0
+    commands = ["keygen", "id", "demo"]
+    for command in commands:
+        assert command in top.stdout
+        helped = run(command, "--help")
+        assert helped.returncode == 0
+        assert "Example:" in helped.stdout
+
+
+def test_demo_exits_zero_with_a_summary() -> None:
+    demo = run("demo")
+    assert demo.returncode == 0, demo.stderr
+    assert "demo.summary" in demo.stdout
+    assert "result=ok" in demo.stdout

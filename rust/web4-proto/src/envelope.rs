@@ -20,7 +20,9 @@ pub const SIGN_ALGO: &str = "ed25519";
 /// Sign `envelope` (any `sign` member present is ignored) and return the raw signature.
 pub fn sign(envelope: &Value, key: &Keypair) -> Result<[u8; crypto::SIGNATURE_LEN], EnvelopeError> {
     if !matches!(envelope, Value::Object(_)) {
-        return Err(EnvelopeError::Invalid("an envelope is a JSON object".into()));
+        return Err(EnvelopeError::Invalid(
+            "an envelope is a JSON object".into(),
+        ));
     }
     let signed = jcs::canonicalize_without(envelope, "sign")?;
     Ok(key.sign(&signed))
@@ -77,9 +79,9 @@ fn field<'a>(v: &'a Value, name: &str) -> Result<&'a Value, EnvelopeError> {
 }
 
 fn string_field<'a>(v: &'a Value, parent: &str, name: &str) -> Result<&'a str, EnvelopeError> {
-    v.get(name).and_then(Value::as_str).ok_or_else(|| {
-        EnvelopeError::Invalid(format!("{parent}.{name} must be a string"))
-    })
+    v.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| EnvelopeError::Invalid(format!("{parent}.{name} must be a string")))
 }
 
 #[cfg(test)]
@@ -95,11 +97,17 @@ mod tests {
                 "sender".into(),
                 Value::Object(vec![
                     ("agent_id".into(), Value::String("a".into())),
-                    ("fingerprint".into(), Value::String(crypto::fingerprint(&pk))),
+                    (
+                        "fingerprint".into(),
+                        Value::String(crypto::fingerprint(&pk)),
+                    ),
                     ("pubkey".into(), Value::String(b64encode(&pk))),
                 ]),
             ),
-            ("payload".into(), Value::Object(vec![("n".into(), Value::Int(1))])),
+            (
+                "payload".into(),
+                Value::Object(vec![("n".into(), Value::Int(1))]),
+            ),
         ])
     }
 

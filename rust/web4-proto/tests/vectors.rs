@@ -37,7 +37,14 @@ fn unhex(s: &str) -> Vec<u8> {
 
 #[test]
 fn jcs_reference_pairs() {
-    for name in ["arrays", "french", "structures", "unicode", "values", "weird"] {
+    for name in [
+        "arrays",
+        "french",
+        "structures",
+        "unicode",
+        "values",
+        "weird",
+    ] {
         let input: serde_json::Value =
             serde_json::from_str(&read(&format!("jcs/input/{name}.json"))).unwrap();
         let expected = std::fs::read(vectors().join(format!("jcs/output/{name}.json"))).unwrap();

@@ -59,10 +59,7 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult
                 Err(_) => {
                     return Err(crate::error::raise(
                         "CanonicalizationError",
-                        format!(
-                            "object keys must be strings, got {}",
-                            k.get_type().name()?
-                        ),
+                        format!("object keys must be strings, got {}", k.get_type().name()?),
                     ))
                 }
             };

@@ -17,6 +17,7 @@ __all__ = [
     "HandshakeError",
     "IdentityError",
     "InvalidEnvelopeError",
+    "KnowledgeError",
     "LIPFetchError",
     "LocalError",
     "PayloadSchemaError",
@@ -30,8 +31,11 @@ __all__ = [
     "ReplayError",
     "RoutingError",
     "SignatureMismatchError",
+    "StoreError",
     "TimestampError",
+    "TrustError",
     "TrustViolationError",
+    "UnknownClaimError",
     "Web4Error",
 ]
 
@@ -67,6 +71,16 @@ class CanonicalizationError(LocalError, ValueError):
 
 class ConsentError(LocalError):
     """HCP: an automated action was attempted that the human's consent does not cover."""
+
+
+class StoreError(LocalError):
+    """The SQLite store cannot be opened or used: unreadable or corrupt file, a schema
+    newer than this software, or a malformed migration."""
+
+
+class TrustError(LocalError, ValueError):
+    """Misuse of the trust API: a malformed peer id, an unknown event, or a manual
+    override without an operator or a reason."""
 
 
 # --- a peer's bad input: envelopes (checked in this order by the validator) ----------
@@ -107,6 +121,16 @@ class TrustViolationError(RemoteError):
 
 class HandshakeError(RemoteError):
     """The CIP handshake failed: wrong challenge response, unexpected step, timeout."""
+
+
+class KnowledgeError(RemoteError, ValueError):
+    """A knowledge message carries values the acceptance rules cannot take (empty or
+    oversize statement, confidence outside 0..1, malformed decision id or causal link)
+    or re-proposes a claim that already exists."""
+
+
+class UnknownClaimError(KnowledgeError):
+    """A confirmation, challenge or rejection refers to a claim we never received."""
 
 
 class RoutingError(RemoteError):

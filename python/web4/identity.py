@@ -94,7 +94,9 @@ class Identity:
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
-            raise IdentityError(f"{path}: an identity already exists; refusing to overwrite")
+            raise IdentityError(
+                f"{path}: an identity already exists; refusing to overwrite"
+            ) from None
         except OSError as e:
             raise IdentityError(f"{path}: cannot create key file: {e.strerror}") from e
         try:
@@ -114,7 +116,7 @@ class Identity:
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
-            raise IdentityError(f"{path}: no identity here (run `web4 keygen` first)")
+            raise IdentityError(f"{path}: no identity here (run `web4 keygen` first)") from None
         except OSError as e:
             raise IdentityError(f"{path}: cannot open key file: {e.strerror}") from e
         try:

@@ -8,7 +8,6 @@ the two-process demo over RTT.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import sys
@@ -71,13 +70,24 @@ def run_demo(as_json: bool = False) -> int:
         bob = Identity.create_in_data_dir(Path(tmp) / "bob", "bob")
         for who in (alice, bob):
             reloaded = Identity.in_data_dir(Path(tmp) / who.agent_id)
-            _emit(as_json, "identity.created", agent=who.agent_id, fingerprint=who.fingerprint,
-                  reload_ok=reloaded.public_key == who.public_key)
+            _emit(
+                as_json,
+                "identity.created",
+                agent=who.agent_id,
+                fingerprint=who.fingerprint,
+                reload_ok=reloaded.public_key == who.public_key,
+            )
 
         envelope = sign_envelope(_hello(alice, bob, SystemClock().now()), alice)
         signed_len = len(canonicalize({k: v for k, v in envelope.items() if k != "sign"}))
-        _emit(as_json, "envelope.signed", type="HELLO", sender="alice",
-              canonical_bytes=signed_len, signature=envelope["sign"]["signature"][:16] + "…")
+        _emit(
+            as_json,
+            "envelope.signed",
+            type="HELLO",
+            sender="alice",
+            canonical_bytes=signed_len,
+            signature=envelope["sign"]["signature"][:16] + "…",
+        )
         verify_envelope(envelope)
         _emit(as_json, "envelope.verified", by="bob", result="ok")
 
@@ -91,8 +101,13 @@ def run_demo(as_json: bool = False) -> int:
                 verify_envelope(bad)
             except SignatureMismatchError as e:
                 refused += 1
-                _emit(as_json, "envelope.refused", case=label, error=type(e).__name__,
-                      reason=str(e)[:60])
+                _emit(
+                    as_json,
+                    "envelope.refused",
+                    case=label,
+                    error=type(e).__name__,
+                    reason=str(e)[:60],
+                )
         ok = refused == 2
         _emit(as_json, "demo.summary", verified=1, refused=refused, result="ok" if ok else "FAIL")
         return 0 if ok else 1

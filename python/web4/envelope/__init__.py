@@ -12,11 +12,19 @@ from web4.envelope.crypto import (
     verify_envelope,
     verify_signature,
 )
+from web4.envelope.replay import ReplayCache
+from web4.envelope.validate import Limits, ProtocolSpec, TrustGate, Validator, policy_gate
 
 __all__ = [
     "SIGN_ALGO",
+    "Limits",
+    "ProtocolSpec",
+    "ReplayCache",
+    "TrustGate",
+    "Validator",
     "canonicalize",
     "fingerprint_of",
+    "policy_gate",
     "sign_envelope",
     "verify_envelope",
     "verify_signature",

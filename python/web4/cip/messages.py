@@ -1,0 +1,231 @@
+"""CIP/1.0 message types: the envelope and the eight payloads, declared once.
+
+Theory of operation: these msgspec Structs are the single source of truth for CIP's
+wire shape. The validator (``web4.envelope.validate``) decodes untrusted input into
+them, the builder (``web4.cip.builder``) produces dicts that decode into them, and
+``web4.cip.schemas`` publishes their JSON Schemas under ``docs/schemas/cip/``. Every
+Struct is frozen and refuses unknown fields; every string and list has a bound, so a
+schema-valid envelope is always small. Enumerations are ``Literal``s.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, Literal, TypeVar
+
+import msgspec
+
+from web4.envelope.validate import (
+    Limits,
+    MsgId,
+    ProtocolSpec,
+    Receiver,
+    Sender,
+    Sign,
+    Timestamp,
+    Token,
+)
+
+__all__ = [
+    "CIP_SPEC",
+    "CIP_VERSION",
+    "MESSAGE_TYPES",
+    "PAYLOADS",
+    "CipEnvelope",
+    "DecisionShare",
+    "DmpTrace",
+    "Fact",
+    "FactChallenge",
+    "FactConfirm",
+    "FactPropose",
+    "FactReject",
+    "Features",
+    "Hello",
+    "Intent",
+    "MessageType",
+    "Presence",
+    "ReceiverView",
+    "SenderState",
+    "SharedDecision",
+    "StateUpdate",
+    "TrustState",
+    "TrustViews",
+]
+
+CIP_VERSION = "1.0"
+
+MessageType = Literal[
+    "HELLO",
+    "INTENT",
+    "FACT_PROPOSE",
+    "FACT_CHALLENGE",
+    "FACT_CONFIRM",
+    "FACT_REJECT",
+    "DECISION_SHARE",
+    "STATE_UPDATE",
+]
+Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
+TrustState = Literal["untrusted", "probing", "trusted", "blacklisted"]
+ReceiverView = Literal["unknown", "untrusted", "probing", "trusted", "blacklisted"]
+
+Lri = Annotated[int, msgspec.Meta(ge=0, le=100, description="load index")]
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+Text = Annotated[str, msgspec.Meta(max_length=4096)]
+LongText = Annotated[str, msgspec.Meta(max_length=16384)]
+B64Nonce = Annotated[
+    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{22}==$", description="base64 of 16 bytes")
+]
+B64Challenge = Annotated[
+    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{43}=$", description="base64 of 32 bytes")
+]
+B64Signature = Annotated[
+    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{86}==$", description="base64 of 64 bytes")
+]
+Signals = Annotated[list[Token], msgspec.Meta(max_length=32)]
+Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
+MsgRefs = Annotated[list[MsgId], msgspec.Meta(max_length=64)]
+
+
+# --- envelope parts -----------------------------------------------------------------
+
+
+class TrustViews(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    sender_view: TrustState
+    receiver_view: ReceiverView = "unknown"
+
+
+class SenderState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    presence: Presence
+    lri: Lri
+    kernel_signals: Signals = []
+    intent: Label | None = None
+
+
+P = TypeVar("P")
+
+
+class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields=True):
+    """A CIP/1.0 envelope; ``payload`` is the Struct for ``type`` once validated."""
+
+    cip: Literal["1.0"]
+    msg_id: MsgId
+    type: MessageType
+    timestamp: Timestamp
+    sender: Sender
+    receiver: Receiver
+    trust: TrustViews
+    state: SenderState
+    payload: P
+    sign: Sign
+
+
+# --- payloads -----------------------------------------------------------------------
+
+
+class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    supports_mesh: bool = False
+    supports_multiplex: bool = False
+
+
+class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """HELLO. The answering HELLO (and the initiator's confirming HELLO) also carry
+    ``challenge_response``: a signature over the peer's challenge (``docs/CIP_SPEC.md``)."""
+
+    protocols: Annotated[list[Token], msgspec.Meta(min_length=1, max_length=8)]
+    capabilities: Annotated[list[Token], msgspec.Meta(max_length=32)]
+    session_nonce: B64Nonce
+    challenge: B64Challenge
+    features: Features = Features()
+    challenge_response: B64Signature | None = None
+
+
+class Intent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    goal: Literal["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]
+    topic: Label
+    priority: Literal["low", "normal", "high"] = "normal"
+    context: Text = ""
+
+
+class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    statement: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+    domain: Label
+    confidence: Confidence
+    sources: Texts = []
+    context: Text = ""
+
+
+class DmpTrace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    decision_id: Annotated[
+        str, msgspec.Meta(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    ]
+    steps: Texts = []
+    counterfactuals: Texts = []
+    evidence: Texts = []
+
+
+class FactPropose(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fact: Fact
+    dmp_trace: DmpTrace
+    causal_links: MsgRefs = []
+
+
+class FactChallenge(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fact_ref: MsgId
+    reason: Literal["conflict", "insufficient_evidence", "cannot_verify"]
+    notes: Text = ""
+
+
+class FactConfirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fact_ref: MsgId
+    decision: Literal["confirm"]
+    confidence: Confidence
+    notes: Text = ""
+
+
+class FactReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    fact_ref: MsgId
+    decision: Literal["reject"]
+    confidence: Confidence
+    notes: Text = ""
+
+
+class SharedDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    choice: Label
+    outcome: Text = ""
+    context: Text = ""
+
+
+class DecisionShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    decision: SharedDecision
+    dmp_trace: DmpTrace
+    retrospective: LongText = ""
+
+
+class StateUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    presence: Presence
+    lri: Lri
+    ltppeerstate: ReceiverView
+    kernel_signals: Signals = []
+    intent: Label | None = None
+
+
+PAYLOADS: dict[str, type[msgspec.Struct]] = {
+    "HELLO": Hello,
+    "INTENT": Intent,
+    "FACT_PROPOSE": FactPropose,
+    "FACT_CHALLENGE": FactChallenge,
+    "FACT_CONFIRM": FactConfirm,
+    "FACT_REJECT": FactReject,
+    "DECISION_SHARE": DecisionShare,
+    "STATE_UPDATE": StateUpdate,
+}
+MESSAGE_TYPES: tuple[str, ...] = tuple(PAYLOADS)
+
+# Depth of the deepest valid CIP envelope is 4 (envelope > payload > fact > sources);
+# 8 leaves room and still bounds hostile nesting.
+CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
+    name="cip",
+    envelope=CipEnvelope,
+    payloads=PAYLOADS,
+    limits=Limits(max_bytes=256 * 1024, max_depth=8),
+)

@@ -13,6 +13,7 @@ __all__ = [
     "CanonicalizationError",
     "ConfigError",
     "ConsentError",
+    "DecisionError",
     "FingerprintMismatchError",
     "HandshakeError",
     "IdentityError",
@@ -71,6 +72,10 @@ class CanonicalizationError(LocalError, ValueError):
 
 class ConsentError(LocalError):
     """HCP: an automated action was attempted that the human's consent does not cover."""
+
+
+class DecisionError(LocalError, ValueError):
+    """HCP: the agent tried to emit a decision without a rationale or alternatives."""
 
 
 class StoreError(LocalError):

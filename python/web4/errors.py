@@ -21,6 +21,7 @@ __all__ = [
     "KnowledgeError",
     "LIPFetchError",
     "LocalError",
+    "MessageBuildError",
     "PayloadSchemaError",
     "RTTBackpressureError",
     "RTTError",
@@ -76,6 +77,10 @@ class ConsentError(LocalError):
 
 class DecisionError(LocalError, ValueError):
     """HCP: the agent tried to emit a decision without a rationale or alternatives."""
+
+
+class MessageBuildError(LocalError, ValueError):
+    """A builder was asked to sign a message that breaks its protocol's schema."""
 
 
 class StoreError(LocalError):

@@ -22,6 +22,7 @@ __all__ = [
     "LIPFetchError",
     "LocalError",
     "MessageBuildError",
+    "ObservabilityError",
     "PayloadSchemaError",
     "RTTBackpressureError",
     "RTTError",
@@ -69,6 +70,11 @@ class IdentityError(LocalError):
 class CanonicalizationError(LocalError, ValueError):
     """A value has no RFC 8785 form: NaN, infinities, integers beyond 2^53 - 1, lone
     surrogates, non-string keys, unsupported types, or nesting that is too deep."""
+
+
+class ObservabilityError(LocalError, ValueError):
+    """An event breaks the v1.0 contract (unregistered kind, missing or non-JSON
+    attribute, bad level), or an observability sink or reader is misconfigured."""
 
 
 class ConsentError(LocalError):

@@ -1,0 +1,266 @@
+"""Prometheus metrics, fed by events, served over HTTP on loopback.
+
+Theory of operation: metrics are a *view* of the event stream, not a second reporting
+path. ``MetricsSink`` is an inline sink: each event updates counters and gauges in its own
+``CollectorRegistry`` (one per node, so two nodes in one process do not collide). Gauges
+such as RTT latency come from ``rtt.telemetry`` events; counters from routing, handshake,
+trust and agent events. The bus's own per-sink drop counts are read at scrape time.
+
+Label values that come from the network (protocol, type, reason) are capped: after
+``MAX_LABEL_VALUES`` distinct values of one label, further ones become ``other``, so a
+peer sending random types cannot grow memory without bound.
+
+``MetricsServer`` serves ``/metrics`` (text exposition format) from the registry on
+``127.0.0.1:<port>``; port 0 picks a free port (tests). It runs prometheus-client's
+threaded WSGI server and stops within a deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from web4.errors import ObservabilityError
+from web4.observability.bus import SinkStats
+from web4.observability.events import Event
+
+__all__ = ["MAX_LABEL_VALUES", "TRUST_STATES", "MetricsServer", "MetricsSink"]
+
+MAX_LABEL_VALUES: Final = 64
+TRUST_STATES: Final = ("untrusted", "probing", "trusted", "blacklisted")
+PRESENCES: Final = ("focused", "engaged", "diffuse", "overloaded")
+_SIGNATURE_REASONS: Final = frozenset(
+    {"SignatureMismatchError", "FingerprintMismatchError", "RTTHandshakeError"}
+)
+
+
+class _BusCollector:
+    """Reads the bus's sink counters at scrape time."""
+
+    def __init__(self, provider: Callable[[], Iterable[SinkStats]]) -> None:
+        self._provider = provider
+
+    def collect(self) -> Iterator[Metric]:
+        dropped = CounterMetricFamily(
+            "web4_events_dropped",
+            "Events a sink dropped because its queue was full",
+            labels=["sink"],
+        )
+        failed = CounterMetricFamily(
+            "web4_events_sink_failures", "Events a sink failed to handle", labels=["sink"]
+        )
+        queued = GaugeMetricFamily(
+            "web4_events_queued", "Events waiting in a sink queue", labels=["sink"]
+        )
+        for s in self._provider():
+            dropped.add_metric([s.name], s.dropped)
+            failed.add_metric([s.name], s.failed)
+            queued.add_metric([s.name], s.queued)
+        yield dropped
+        yield failed
+        yield queued
+
+
+class MetricsSink:
+    """Turn events into Prometheus metrics in a private registry."""
+
+    inline = True
+
+    def __init__(
+        self,
+        *,
+        stats_provider: Callable[[], Iterable[SinkStats]] | None = None,
+        name: str = "metrics",
+    ) -> None:
+        self.name = name
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._label_values: dict[str, set[str]] = {}
+        self._trust: dict[str, str] = {}
+        self._last_cumulative: dict[tuple[str, str], float] = {}
+        r = self.registry
+        self.events = Counter("web4_events", "Events emitted", ["kind", "level"], registry=r)
+        self.latency_p50 = Gauge(
+            "web4_rtt_latency_p50_seconds", "RTT round-trip latency, median", ["peer"], registry=r
+        )
+        self.latency_p95 = Gauge(
+            "web4_rtt_latency_p95_seconds", "RTT round-trip latency, 95th pct", ["peer"], registry=r
+        )
+        self.drop_rate = Gauge(
+            "web4_rtt_drop_rate", "Fraction of RTT frames dropped (0..1)", ["peer"], registry=r
+        )
+        self.reconnects = Counter(
+            "web4_rtt_reconnects", "RTT reconnect attempts", ["peer"], registry=r
+        )
+        self.verification_failures = Counter(
+            "web4_verification_failures",
+            "Signature, fingerprint or authentication failures",
+            ["source"],
+            registry=r,
+        )
+        self.trust_peers = Gauge("web4_trust_peers", "Peers per trust state", ["state"], registry=r)
+        for state in TRUST_STATES:
+            self.trust_peers.labels(state=state).set(0)
+        self.routed = Counter(
+            "web4_router_routed",
+            "Messages dispatched to a handler",
+            ["protocol", "type"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "web4_router_rejected",
+            "Messages refused before or at dispatch",
+            ["protocol", "type", "reason"],
+            registry=r,
+        )
+        self.handler_errors = Counter(
+            "web4_router_handler_errors", "Handlers that raised", ["protocol", "type"], registry=r
+        )
+        self.lri = Gauge("web4_agent_lri", "This agent's load index (0..100)", registry=r)
+        self.presence = Gauge(
+            "web4_agent_presence", "1 for this agent's current presence", ["presence"], registry=r
+        )
+        self.decisions = Counter("web4_agent_decisions", "Cognitive cycles decided", registry=r)
+        self.drift = Counter("web4_agent_mission_drift", "Mission drift alarms", registry=r)
+        self.claims = Counter(
+            "web4_knowledge_claims", "Claims reaching a state", ["state"], registry=r
+        )
+        if stats_provider is not None:
+            r.register(_BusCollector(stats_provider))
+
+    def _label(self, dimension: str, value: object) -> str:
+        text = "" if value is None else str(value)[:64]
+        seen = self._label_values.setdefault(dimension, set())
+        if text in seen:
+            return text
+        if len(seen) >= MAX_LABEL_VALUES:
+            return "other"
+        seen.add(text)
+        return text
+
+    def _cumulative_delta(self, peer: str, key: str, value: object) -> float:
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return 0.0
+        last = self._last_cumulative.get((peer, key), 0.0)
+        self._last_cumulative[(peer, key)] = float(value)
+        return float(value) - last if value >= last else float(value)
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        a = event.attributes
+        kind = event.kind
+        self.events.labels(kind=self._label("kind", kind), level=event.level).inc()
+        peer = self._label("peer", event.peer or "")
+        if kind == "rtt.telemetry":
+            for attr, gauge in (
+                ("latency_p50_ms", self.latency_p50),
+                ("latency_p95_ms", self.latency_p95),
+            ):
+                v = a.get(attr)
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    gauge.labels(peer=peer).set(v / 1000.0)
+            rate = a.get("drop_rate")
+            if isinstance(rate, int | float) and not isinstance(rate, bool):
+                self.drop_rate.labels(peer=peer).set(rate)
+            delta = self._cumulative_delta(peer, "vf", a.get("verification_failures"))
+            if delta > 0:
+                self.verification_failures.labels(source="rtt").inc(delta)
+        elif kind == "rtt.reconnect_attempt":
+            self.reconnects.labels(peer=peer).inc()
+        elif kind == "cip.handshake.failed":
+            self.verification_failures.labels(source="cip_handshake").inc()
+        elif kind in ("trust.transition", "trust.override"):
+            state = a.get("to")
+            if isinstance(state, str) and state in TRUST_STATES and event.peer:
+                self._trust[event.peer] = state
+                for s in TRUST_STATES:
+                    self.trust_peers.labels(state=s).set(
+                        sum(1 for v in self._trust.values() if v == s)
+                    )
+        elif kind.startswith("router."):
+            self._router(kind, a)
+        elif kind == "agent.state_update":
+            lri, presence = a.get("lri"), a.get("presence")
+            if isinstance(lri, int | float) and not isinstance(lri, bool):
+                self.lri.set(lri)
+            for p in PRESENCES:
+                self.presence.labels(presence=p).set(1 if p == presence else 0)
+        elif kind == "agent.decision":
+            self.decisions.inc()
+        elif kind == "agent.mission_drift":
+            self.drift.inc()
+        elif kind.startswith("knowledge.claim_"):
+            self.claims.labels(state=kind.removeprefix("knowledge.claim_")).inc()
+
+    def _router(self, kind: str, a: Mapping[str, object]) -> None:
+        proto = self._label("protocol", a.get("protocol"))
+        mtype = self._label("type", a.get("type"))
+        if kind == "router.routed":
+            self.routed.labels(protocol=proto, type=mtype).inc()
+        elif kind == "router.handler_error":
+            self.handler_errors.labels(protocol=proto, type=mtype).inc()
+        elif kind in ("router.rejected", "router.unknown_type", "router.throttled"):
+            reason = a.get("reason") if kind == "router.rejected" else kind.removeprefix("router.")
+            self.rejected.labels(
+                protocol=proto, type=mtype, reason=self._label("reason", reason)
+            ).inc()
+            if reason in _SIGNATURE_REASONS:
+                self.verification_failures.labels(source="envelope").inc()
+
+    def close(self) -> None:
+        return None
+
+
+class MetricsServer:
+    """Serve a registry at ``http://<host>:<port>/metrics`` in a background thread."""
+
+    def __init__(
+        self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise ObservabilityError(f"metrics port {port} is out of range")
+        self._registry = registry
+        self.host = host
+        self._requested_port = port
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.port = port
+
+    def start(self) -> int:
+        """Bind and serve; returns the bound port. Raises ``ObservabilityError`` if the
+        address cannot be bound or the server is already running."""
+        if self._server is not None:
+            raise ObservabilityError("the metrics server is already running")
+        try:
+            server, thread = start_http_server(
+                self._requested_port, addr=self.host, registry=self._registry
+            )
+        except OSError as exc:
+            raise ObservabilityError(
+                f"cannot serve metrics on {self.host}:{self._requested_port}: {exc}"
+            ) from exc
+        self._server, self._thread = server, thread
+        self.port = int(server.server_port)
+        return self.port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving and release the port, waiting at most ``timeout`` seconds."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=timeout)

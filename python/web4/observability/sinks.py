@@ -1,0 +1,198 @@
+"""Sinks a user can read while the node runs: memory ring, rotating JSONL, console.
+
+Theory of operation: each sink turns ``Event`` records into one kind of output and holds
+no policy about blocking; the ``EventBus`` decides (the ring is *inline*, the file and
+console sinks run on their own worker threads behind a bounded queue).
+
+* ``MemoryRing``: the last ``capacity`` events, for tests, the demo summary and a status
+  endpoint. Older events are evicted and counted.
+* ``JsonlFileSink``: one JSON object per line (the v1.0 contract), written with one
+  unbuffered ``write`` per line so a reader (``web4 events``) sees whole lines and a
+  ``kill -9`` loses at most the line being written. Size-based rotation keeps ``backups``
+  older files: ``events.jsonl.1`` is the newest backup.
+* ``ConsoleSink``: one aligned, human-readable line per event (``format_event``); ANSI
+  colour is off unless asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections import deque
+from pathlib import Path
+from typing import IO, Final
+
+from web4.errors import ObservabilityError
+from web4.observability.events import Event, Level, encode_event, level_at_least
+
+__all__ = ["ConsoleSink", "JsonlFileSink", "MemoryRing", "format_event"]
+
+_COLOURS: Final[dict[str, str]] = {
+    "debug": "\x1b[2m",
+    "info": "\x1b[36m",
+    "warning": "\x1b[33m",
+    "error": "\x1b[31;1m",
+}
+_RESET: Final = "\x1b[0m"
+KIND_WIDTH: Final = 28
+
+
+class MemoryRing:
+    """The most recent events, bounded. Thread-safe; inline in the bus."""
+
+    inline = True
+
+    def __init__(self, capacity: int = 4096, *, name: str = "memory") -> None:
+        if capacity < 1:
+            raise ObservabilityError("a MemoryRing holds at least one event")
+        self.name = name
+        self.capacity = capacity
+        self._events: deque[Event] = deque(maxlen=capacity)
+        self._lock = threading.Lock()
+        self._seen = 0
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self._events.append(event)
+            self._seen += 1
+
+    def close(self) -> None:
+        return None
+
+    def events(self, kind_prefix: str = "") -> list[Event]:
+        """The retained events, oldest first, optionally only kinds with this prefix."""
+        with self._lock:
+            return [e for e in self._events if e.kind.startswith(kind_prefix)]
+
+    @property
+    def seen(self) -> int:
+        """Events handled since creation, including evicted ones."""
+        with self._lock:
+            return self._seen
+
+    @property
+    def evicted(self) -> int:
+        """Events pushed out of the ring by newer ones."""
+        with self._lock:
+            return self._seen - len(self._events)
+
+
+class JsonlFileSink:
+    """Append events as JSON Lines to ``path``, rotating at ``max_bytes``.
+
+    Raises ``ObservabilityError`` when the limits are invalid or the file cannot be
+    opened for appending.
+    """
+
+    inline = False
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = 10 * 1024 * 1024,
+        backups: int = 5,
+        name: str = "jsonl",
+    ) -> None:
+        if max_bytes < 256:
+            raise ObservabilityError("max_bytes must be at least 256")
+        if backups < 0:
+            raise ObservabilityError("backups must be zero or more")
+        self.name = name
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.rotations = 0
+        self._file = self._open()
+        self._size = self.path.stat().st_size
+
+    def _open(self) -> IO[bytes]:
+        try:
+            return open(self.path, "ab", buffering=0)
+        except OSError as exc:
+            raise ObservabilityError(f"cannot open event file {self.path}: {exc}") from exc
+
+    def backup_path(self, index: int) -> Path:
+        """Path of the ``index``-th backup (1 = newest)."""
+        return self.path.with_name(f"{self.path.name}.{index}")
+
+    def _rotate(self) -> None:
+        self._file.close()
+        if self.backups == 0:
+            self.path.unlink(missing_ok=True)
+        else:
+            self.backup_path(self.backups).unlink(missing_ok=True)
+            for i in range(self.backups - 1, 0, -1):
+                src = self.backup_path(i)
+                if src.exists():
+                    src.replace(self.backup_path(i + 1))
+            self.path.replace(self.backup_path(1))
+        self._file = self._open()
+        self._size = 0
+        self.rotations += 1
+
+    def handle(self, event: Event) -> None:
+        line = encode_event(event) + b"\n"
+        if self._size > 0 and self._size + len(line) > self.max_bytes:
+            self._rotate()
+        self._file.write(line)
+        self._size += len(line)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_event(event: Event, *, colour: bool = False) -> str:
+    """One readable line: time, level, kind, peer, msg_id, then sorted key=value pairs."""
+    clock = event.time[11:23] if len(event.time) >= 23 else event.time
+    level = event.level.upper().ljust(7)
+    parts = [clock, level, event.kind.ljust(KIND_WIDTH)]
+    if event.peer is not None:
+        parts.append(f"peer={_short(event.peer, 14)}")
+    if event.msg_id is not None:
+        parts.append(f"msg={_short(event.msg_id, 10)}")
+    for key in sorted(event.attributes):
+        value = event.attributes[key]
+        text = "-" if value is None else str(value)
+        if isinstance(value, list):
+            text = ",".join("-" if v is None else str(v) for v in value)
+        if " " in text or not text:
+            text = repr(text)
+        parts.append(f"{key}={_short(text, 80)}")
+    line = " ".join(parts)
+    if colour:
+        return f"{_COLOURS[event.level]}{line}{_RESET}"
+    return line
+
+
+class ConsoleSink:
+    """Print ``format_event`` lines to a text stream (stderr by default)."""
+
+    inline = False
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        colour: bool = False,
+        min_level: Level = "debug",
+        name: str = "console",
+    ) -> None:
+        level_at_least(min_level, "debug")  # raises ObservabilityError on a bad level
+        self.name = name
+        self._stream = stream if stream is not None else sys.stderr
+        self.colour = colour
+        self.min_level = min_level
+
+    def handle(self, event: Event) -> None:
+        if level_at_least(event.level, self.min_level):
+            self._stream.write(format_event(event, colour=self.colour) + "\n")
+            self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()

@@ -9,10 +9,13 @@
 //! - [`jcs`]: RFC 8785 canonical JSON over a small [`jcs::Value`] tree.
 //! - [`crypto`]: Ed25519 keys, signing and the strict verification policy.
 //! - [`envelope`]: signing and verifying Web4 envelopes (CIP/HCP/LIP) and fingerprints.
+//! - [`session`]: the RTT session layer (frames, seq/ack, resume, replay, heartbeat,
+//!   backoff, bounded queues).
 
 pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod jcs;
+pub mod session;
 
 pub use error::{CanonicalError, EnvelopeError};

@@ -1,0 +1,89 @@
+//! Events a session reports to its driver: lifecycle, replays, rekey, dial requests.
+//!
+//! Theory of operation: events are frozen data, queued in the order they happen and
+//! drained with `Session::poll_event`. Lifecycle order is fixed: `SessionOpen` first and
+//! once; for every lost connection `HeartbeatTimeout` (if that was the cause), then one
+//! `ReconnectAttempt` per dial (dialler), then `SessionResumed`; `SessionClose` last and
+//! once, after which the session reports nothing more. A listener session whose peer
+//! never completed OPEN closes without events.
+
+use std::time::Duration;
+
+use super::{ChannelKind, CloseReason};
+
+/// A message that was never acknowledged by the peer, handed back when a session ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unacked {
+    /// Its channel.
+    pub channel: ChannelKind,
+    /// Its sequence number, or `None` if it never left the send queue.
+    pub seq: Option<u64>,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// Something the driver must know or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The first handshake completed (`session_open`).
+    SessionOpen,
+    /// A later handshake completed and retransmission started (`session_resumed`).
+    SessionResumed {
+        /// How many frames are being retransmitted.
+        retransmitted: u64,
+    },
+    /// Nothing came from the peer for the heartbeat timeout (`heartbeat_timeout`). The
+    /// session now counts as disconnected: the driver closes the connection.
+    HeartbeatTimeout,
+    /// Dialler only: dial the peer now (`reconnect_attempt`). Answer with
+    /// `on_connected` or `on_dial_failed`.
+    ReconnectAttempt {
+        /// 1 for the first re-dial after a loss, 2 for the next, ...
+        attempt: u32,
+        /// The backoff delay that preceded this attempt.
+        delay: Duration,
+    },
+    /// The session ended (`session_close(reason)`); everything never acknowledged.
+    SessionClose {
+        reason: CloseReason,
+        text: String,
+        unacked: Vec<Unacked>,
+    },
+    /// A replayed or stale frame was dropped (counted in the stats; `RTTReplayError`).
+    ReplayRejected {
+        channel: ChannelKind,
+        seq: u64,
+        stale_session: bool,
+    },
+    /// Dialler only: the connection is due for a rekey. Close it, then call
+    /// `on_connection_lost`; the session re-dials at once and resumes.
+    RekeyDue,
+    /// The session gave up on connection `conn` (heartbeat or handshake timeout, bad
+    /// frame): the driver closes it. No `on_connection_lost` is needed for it.
+    DropConnection { conn: u64 },
+    /// The send queue of this channel has room again (after a `WouldBlock`).
+    Writable(ChannelKind),
+    /// The receive queue of this channel has a message for `recv`.
+    Readable(ChannelKind),
+    /// A policy dropped messages on this channel (send side or state conflation).
+    Dropped { channel: ChannelKind, count: u64 },
+}
+
+impl Event {
+    /// The event's name in the observability contract, e.g. `session_open`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::SessionOpen => "session_open",
+            Self::SessionResumed { .. } => "session_resumed",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::ReconnectAttempt { .. } => "reconnect_attempt",
+            Self::SessionClose { .. } => "session_close",
+            Self::ReplayRejected { .. } => "replay_rejected",
+            Self::RekeyDue => "rekey_due",
+            Self::DropConnection { .. } => "drop_connection",
+            Self::Writable(_) => "writable",
+            Self::Readable(_) => "readable",
+            Self::Dropped { .. } => "dropped",
+        }
+    }
+}

@@ -1,21 +1,51 @@
-//! web4-net: the IO driver of the RTT transport.
+//! web4-net: the IO driver of the RTT transport, on rust-libp2p and tokio.
 //!
-//! Theory of operation: everything that touches sockets, timers and the tokio runtime
-//! lives here; the protocol decisions it acts on come from `web4-proto`, which does no IO.
-//! The libp2p swarm lands with the RTT issue; until then this crate only re-exports the
-//! protocol identifiers so that the binding can already name them.
+//! Theory of operation: a [`Node`] owns a tokio runtime (two worker threads) and one
+//! libp2p swarm (TCP + Noise XX + yamux, with ping and identify) whose identity is the
+//! node's Ed25519 key. Each RTT channel kind is a libp2p protocol
+//! (`/web4/rtt/<kind>/1.0.0`) carried on *unidirectional* streams opened with
+//! `libp2p-stream`: every side writes only to the streams it opened and reads only the
+//! streams its peer opened, so no stream is ever split between a reading and a writing
+//! task (the pattern behind the libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p
+//! issue 5410). Messages are unsigned-varint length-prefixed ([`framing`]). A
+//! [`Session`] per peer outlives connections; bounded queues ([`queue`]) sit between
+//! the application and the IO tasks, and a wake-up fd ([`wake`]) tells asyncio about
+//! progress without a thread hop per message. Socket, timer and dial logic lives here;
+//! protocol decisions belong to `web4-proto`.
 
-/// libp2p protocol id of an RTT channel kind, e.g. `/web4/rtt/knowledge/1.0.0`.
-pub fn channel_protocol_id(kind: &str) -> String {
-    format!("/web4/rtt/{kind}/1.0.0")
-}
+pub mod config;
+mod driver;
+pub mod framing;
+pub mod keys;
+mod node;
+pub mod queue;
+pub mod session;
+mod streams;
+pub mod wake;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub use config::{ChannelKind, Config};
+pub use node::{Node, NodeStats};
+pub use queue::Policy;
+pub use session::{ChannelStats, LinkState, Session};
+pub use wake::Event;
 
-    #[test]
-    fn protocol_ids_follow_the_spec() {
-        assert_eq!(channel_protocol_id("state"), "/web4/rtt/state/1.0.0");
-    }
+/// Every error the transport reports, by whose fault and what kind (mapped one to one
+/// onto `web4.errors` classes by the binding).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// Local misuse: bad configuration, bad address, unknown channel kind.
+    #[error("{0}")]
+    Config(String),
+    /// Authentication failed: wrong peer key, failed Noise handshake.
+    #[error("{0}")]
+    Handshake(String),
+    /// Connection or session failure, closed session or channel, oversize message.
+    #[error("{0}")]
+    Transport(String),
+    /// A bounded send queue refused a message, or stayed full past the deadline.
+    #[error("{0}")]
+    Backpressure(String),
+    /// A waited-for result did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
 }

@@ -1,0 +1,93 @@
+//! Two real nodes on loopback: dial, channels, wrong key, oversize sends.
+
+use std::time::{Duration, Instant};
+
+use web4_net::{ChannelKind, Config, NetError, Node};
+
+const T: Duration = Duration::from_secs(10);
+
+fn pair(cfg: Config) -> (Node, Node, u64, u64) {
+    let a = Node::new(&[1u8; 32], cfg.clone()).unwrap();
+    let b = Node::new(&[2u8; 32], cfg).unwrap();
+    let op = b.listen("/ip4/127.0.0.1/tcp/0").unwrap();
+    b.wait_op(op, T).unwrap();
+    let addr = b.listen_addrs()[0].clone();
+    let op = a.dial(&addr).unwrap();
+    let sa = a.wait_op(op, T).unwrap();
+    let sb = accept(&b);
+    (a, b, sa, sb)
+}
+
+fn accept(n: &Node) -> u64 {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(s) = n.try_accept() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no session accepted");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn messages_flow_both_ways_in_order() {
+    let (a, b, sa, sb) = pair(Config::default());
+    let (sa, sb) = (a.session(sa).unwrap(), b.session(sb).unwrap());
+    for k in ChannelKind::ALL {
+        sa.open_channel(k).unwrap();
+        sb.open_channel(k).unwrap();
+    }
+    for i in 0..1000u32 {
+        sa.send_blocking(ChannelKind::Knowledge, i.to_be_bytes().to_vec(), T)
+            .unwrap();
+        sb.send_blocking(ChannelKind::Control, i.to_be_bytes().to_vec(), T)
+            .unwrap();
+    }
+    for i in 0..1000u32 {
+        let m = sb
+            .recv_blocking(ChannelKind::Knowledge, T)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m, i.to_be_bytes());
+        let m = sa.recv_blocking(ChannelKind::Control, T).unwrap().unwrap();
+        assert_eq!(m, i.to_be_bytes());
+    }
+    assert_eq!(
+        sb.recv_blocking(ChannelKind::State, Duration::from_millis(20))
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn wrong_peer_key_is_a_handshake_error_and_no_session() {
+    let a = Node::new(&[3u8; 32], Config::default()).unwrap();
+    let b = Node::new(&[4u8; 32], Config::default()).unwrap();
+    let op = b.listen("/ip4/127.0.0.1/tcp/0").unwrap();
+    b.wait_op(op, T).unwrap();
+    let addr = b.listen_addrs()[0].clone();
+    let other = Node::new(&[5u8; 32], Config::default()).unwrap().peer_id();
+    let wrong = format!("{}/p2p/{}", addr.rsplit_once("/p2p/").unwrap().0, other);
+    let err = a.wait_op(a.dial(&wrong).unwrap(), T).unwrap_err();
+    assert!(matches!(err, NetError::Handshake(_)), "{err:?}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(b.try_accept(), None);
+    assert!(matches!(
+        a.dial("/ip4/127.0.0.1/tcp/1"),
+        Err(NetError::Config(_))
+    ));
+}
+
+#[test]
+fn oversize_send_is_refused_locally() {
+    let cfg = Config {
+        max_message_size: 1024,
+        ..Config::default()
+    };
+    let (a, _b, sa, _sb) = pair(cfg);
+    let s = a.session(sa).unwrap();
+    s.open_channel(ChannelKind::State).unwrap();
+    let err = s.try_send(ChannelKind::State, vec![0; 1025]).unwrap_err();
+    assert!(matches!(err, NetError::Transport(_)));
+    s.try_send(ChannelKind::State, vec![0; 1024]).unwrap();
+}

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | DATA | 0x01 | channel u8, session id 16 bytes, seq varint, payload = the rest |
 //! | ACK | 0x02 | channel u8, session id 16 bytes, cumulative seq varint |
-//! | OPEN | 0x03 | session id 16 bytes |
+//! | OPEN | 0x03 | session id 16 bytes, delivered seq varint x3 (state, knowledge, control) |
 //! | RESUME | 0x04 | session id 16 bytes, delivered seq varint x3 (state, knowledge, control) |
 //! | RESUME_OK | 0x05 | session id 16 bytes, delivered seq varint x3 |
 //! | RESUME_REJECT | 0x06 | reason u8, text length varint (<= 256), UTF-8 text |
@@ -139,6 +139,7 @@ pub enum Frame<'a> {
     },
     Open {
         session: SessionId,
+        delivered: [u64; 3],
     },
     Resume {
         session: SessionId,
@@ -217,15 +218,13 @@ impl Frame<'_> {
                 out.extend_from_slice(session);
                 put_varint(out, *seq);
             }
-            Frame::Open { session } => {
-                out.push(T_OPEN);
-                out.extend_from_slice(session);
-            }
-            Frame::Resume { session, delivered } | Frame::ResumeOk { session, delivered } => {
-                out.push(if matches!(self, Frame::Resume { .. }) {
-                    T_RESUME
-                } else {
-                    T_RESUME_OK
+            Frame::Open { session, delivered }
+            | Frame::Resume { session, delivered }
+            | Frame::ResumeOk { session, delivered } => {
+                out.push(match self {
+                    Frame::Open { .. } => T_OPEN,
+                    Frame::Resume { .. } => T_RESUME,
+                    _ => T_RESUME_OK,
                 });
                 out.extend_from_slice(session);
                 delivered.iter().for_each(|d| put_varint(out, *d));
@@ -296,20 +295,17 @@ impl Frame<'_> {
                     seq: r.varint("ack seq")?,
                 }
             }
-            T_OPEN => Frame::Open {
-                session: r.session_id()?,
-            },
-            t @ (T_RESUME | T_RESUME_OK) => {
+            t @ (T_OPEN | T_RESUME | T_RESUME_OK) => {
                 let session = r.session_id()?;
                 let delivered = [
                     r.varint("delivered")?,
                     r.varint("delivered")?,
                     r.varint("delivered")?,
                 ];
-                if t == T_RESUME {
-                    Frame::Resume { session, delivered }
-                } else {
-                    Frame::ResumeOk { session, delivered }
+                match t {
+                    T_OPEN => Frame::Open { session, delivered },
+                    T_RESUME => Frame::Resume { session, delivered },
+                    _ => Frame::ResumeOk { session, delivered },
                 }
             }
             t @ (T_RESUME_REJECT | T_CLOSE) => {

@@ -258,13 +258,11 @@ impl Session {
         self.heartbeat = None;
         self.redial_at = None;
         if let (Role::Dialer, Some(session)) = (self.role, self.id) {
+            let delivered = self.delivered();
             let frame = if self.opened {
-                Frame::Resume {
-                    session,
-                    delivered: self.delivered(),
-                }
+                Frame::Resume { session, delivered }
             } else {
-                Frame::Open { session }
+                Frame::Open { session, delivered }
             };
             self.out.push_back((ChannelKind::Control, frame.to_vec()));
         }

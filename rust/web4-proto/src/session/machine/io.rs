@@ -158,60 +158,41 @@ impl Session {
                 expect(ChannelKind::Control)?;
                 self.finish(reason, text);
             }
-            Frame::Open { session } => {
+            Frame::Open { session, delivered } | Frame::Resume { session, delivered } => {
                 expect(ChannelKind::Control)?;
                 self.check_listener_handshake()?;
-                if self.opened {
-                    self.finish(CloseReason::PeerRestarted, "the peer opened a new session");
+                let is_open = name == "OPEN";
+                let known = self.opened && Some(session) == self.id;
+                if !known && (self.opened || !is_open) {
+                    if !is_open {
+                        let reject = Frame::ResumeReject {
+                            reason: CloseReason::UnknownSession,
+                            text: "unknown session",
+                        };
+                        self.out.push_back((ChannelKind::Control, reject.to_vec()));
+                    }
+                    let text = "the peer started or resumed a session this side does not know";
+                    self.finish(CloseReason::PeerRestarted, text);
                     return Ok(());
                 }
+                self.check_delivered(delivered)?;
+                let resumed = self.opened;
                 self.id = Some(session);
                 self.opened = true;
-                self.out.push_back((
-                    ChannelKind::Control,
-                    Frame::ResumeOk {
-                        session,
-                        delivered: [0; 3],
-                    }
-                    .to_vec(),
-                ));
-                self.establish(now, [0; 3], false)?;
-            }
-            Frame::Resume { session, delivered } => {
-                expect(ChannelKind::Control)?;
-                self.check_listener_handshake()?;
-                if Some(session) != self.id || !self.opened {
-                    let reason = CloseReason::UnknownSession;
-                    self.out.push_back((
-                        ChannelKind::Control,
-                        Frame::ResumeReject {
-                            reason,
-                            text: "unknown session",
-                        }
-                        .to_vec(),
-                    ));
-                    self.finish(
-                        CloseReason::PeerRestarted,
-                        "the peer resumed a session this side does not know",
-                    );
-                    return Ok(());
-                }
                 let mine = self.delivered();
-                self.out.push_back((
-                    ChannelKind::Control,
-                    Frame::ResumeOk {
-                        session,
-                        delivered: mine,
-                    }
-                    .to_vec(),
-                ));
-                self.establish(now, delivered, true)?;
+                let ok = Frame::ResumeOk {
+                    session,
+                    delivered: mine,
+                };
+                self.out.push_back((ChannelKind::Control, ok.to_vec()));
+                self.establish(now, delivered, resumed)?;
             }
             Frame::ResumeOk { session, delivered } => {
                 expect(ChannelKind::Control)?;
                 if !handshaking_dialer || Some(session) != self.id {
                     return Err(SessionError::Protocol("unexpected RESUME_OK".into()));
                 }
+                self.check_delivered(delivered)?;
                 let resumed = self.opened;
                 self.opened = true;
                 self.establish(now, delivered, resumed)?;
@@ -245,6 +226,19 @@ impl Session {
                 "OPEN/RESUME outside a listener's handshake".into(),
             ))
         }
+    }
+
+    /// The peer cannot have delivered more than this side ever sent.
+    fn check_delivered(&self, delivered: [u64; 3]) -> Result<(), SessionError> {
+        for (ch, d) in self.channels.iter().zip(delivered) {
+            if d > ch.highest_sent() {
+                let sent = ch.highest_sent();
+                return Err(SessionError::Protocol(format!(
+                    "peer claims delivery of seq {d}, only {sent} were sent"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn heard(&mut self, now: Duration) {

@@ -22,7 +22,7 @@ DEPS_STAMP := $(VENV)/.deps-installed
 EXT_STAMP := $(VENV)/.ext-built
 SCRIPTS := $(wildcard scripts/*.py)
 
-.PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean
+.PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean trust-coverage
 
 help: ## list the targets
 	@echo "Web4 Runtime: make <target>"
@@ -67,10 +67,20 @@ rust-test: ## cargo test for the whole workspace
 py-test: build ## pytest with coverage
 	$(BIN)/pytest --cov --cov-report=term --timeout=300 -p no:cacheprovider
 
+trust-coverage: build ## web4.trust coverage gate: >= 95% of lines and >= 90% of branches
+	@mkdir -p build
+	$(BIN)/pytest tests/unit/trust -q -p no:cacheprovider --cov=web4.trust --cov-branch \
+	  --cov-report=json:build/trust-coverage.json --cov-fail-under=95
+	$(PY) -c 'import json, sys; t = json.load(open("build/trust-coverage.json"))["totals"]; \
+	  lines = 100 * t["covered_lines"] / max(t["num_statements"], 1); \
+	  branches = 100 * t["covered_branches"] / max(t["num_branches"], 1); \
+	  print(f"web4.trust coverage: lines {lines:.1f}%, branches {branches:.1f}%"); \
+	  sys.exit(0 if lines >= 95 and branches >= 90 else "web4.trust coverage below the gate")'
+
 scripts: build ## run every script under scripts/ once
 	@for s in $(SCRIPTS); do echo "== $$s"; $(PY) $$s; done
 
-test: lint typecheck rust-test py-test scripts ## everything CI runs
+test: lint typecheck rust-test py-test trust-coverage scripts ## everything CI runs
 	@echo "make test: all checks passed"
 
 bench: build ## benchmarks, JSON results in build/bench/

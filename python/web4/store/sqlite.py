@@ -1,0 +1,230 @@
+"""The node's embedded SQLite store: one file, WAL mode, explicit transactions.
+
+Theory of operation: a ``Store`` owns one ``sqlite3`` connection to one database file in
+the node's data directory (``web4.sqlite3``, created with mode 0600). The connection runs
+in autocommit mode and every write goes through ``transaction()``, which issues ``BEGIN
+IMMEDIATE`` (so a read-modify-write is serialised against other processes too) and commits
+or rolls back as a whole; nested ``transaction()`` calls become SAVEPOINTs, so a subsystem
+can make its own writes atomic and still be composed into a caller's larger transaction.
+
+Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` by default: a committed
+transaction survives the process being killed (and power loss). ``busy_timeout`` bounds
+how long a writer waits for another process's lock: every wait has a deadline.
+
+Subsystems bring their own tables as a ``MigrationSet`` and call ``store.migrate(...)``
+when they are constructed (idempotent). Every ``sqlite3`` failure surfaces as
+``StoreError`` (a local problem: a corrupt file, a full disk, a schema mismatch).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from web4.errors import StoreError
+from web4.store.migrations import MigrationSet
+
+__all__ = ["DB_FILE_NAME", "Store"]
+
+DB_FILE_NAME = "web4.sqlite3"
+_META = """CREATE TABLE IF NOT EXISTS schema_migrations (
+    subsystem TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    description TEXT NOT NULL,
+    PRIMARY KEY (subsystem, version)
+) STRICT"""
+
+Param = str | int | float | bytes | None
+Row = tuple[Any, ...]
+
+
+class Store:
+    """A SQLite database with per-subsystem migrations. Use ``Store.open``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        migrations: Sequence[MigrationSet] = (),
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        busy_timeout_s: float = 5.0,
+    ) -> Store:
+        """Open (creating if needed) the database at ``path`` and apply ``migrations``.
+
+        ``":memory:"`` gives a private in-memory database (tests). Raises ``StoreError``
+        when the file cannot be opened, is not a SQLite database, WAL cannot be enabled,
+        or a subsystem's schema is newer than this code.
+        """
+        where = str(path)
+        if where != ":memory:":
+            _create_private(Path(where))
+        try:
+            conn = sqlite3.connect(
+                where,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=busy_timeout_s,
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store: {exc}") from exc
+        store = cls(conn, where)
+        try:
+            mode = store.query_one("PRAGMA journal_mode=WAL")
+            if where != ":memory:" and (mode is None or str(mode[0]).lower() != "wal"):
+                raise StoreError(f"the store could not switch to WAL mode (got {mode!r})")
+            store.execute(f"PRAGMA synchronous={synchronous}")
+            store.execute("PRAGMA foreign_keys=ON")
+            store.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            store.execute(_META)
+            store.migrate(*migrations)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    @classmethod
+    def in_data_dir(cls, data_dir: str | Path, **kwargs: Any) -> Store:
+        """Open ``<data_dir>/web4.sqlite3``. Raises as ``Store.open``."""
+        return cls.open(Path(data_dir) / DB_FILE_NAME, **kwargs)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- migrations -----------------------------------------------------------------
+
+    def schema_version(self, subsystem: str) -> int:
+        """The highest applied migration of ``subsystem`` (0 when none)."""
+        row = self.query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations WHERE subsystem = ?",
+            (subsystem,),
+        )
+        return int(row[0]) if row else 0
+
+    def migrate(self, *sets: MigrationSet) -> None:
+        """Apply every pending migration of each set, each in its own transaction.
+
+        Idempotent. Raises ``StoreError`` when a schema is newer than the code or a
+        statement fails (the failing migration is rolled back entirely).
+        """
+        for mset in sets:
+            with self.transaction():
+                pending = mset.pending(self.schema_version(mset.subsystem))
+                for migration in pending:
+                    for statement in migration.statements:
+                        self.execute(statement)
+                    self.execute(
+                        "INSERT INTO schema_migrations (subsystem, version, description) "
+                        "VALUES (?, ?, ?)",
+                        (mset.subsystem, migration.version, migration.description),
+                    )
+
+    # --- statements -----------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """An atomic unit of work: BEGIN IMMEDIATE at the outermost level, SAVEPOINT
+        inside. Commits on success, rolls back on any exception (which propagates).
+
+        Raises ``StoreError`` when the transaction cannot begin or commit (for example
+        another process held the write lock past the busy timeout).
+        """
+        with self._lock:
+            depth = self._depth
+            savepoint = f"sp{depth}"
+            self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if depth == 0:
+                    self._conn.rollback()
+                else:
+                    self.execute(f"ROLLBACK TO {savepoint}")
+                    self.execute(f"RELEASE {savepoint}")
+                raise
+            self._depth -= 1
+            if depth > 0:
+                self.execute(f"RELEASE {savepoint}")
+                return
+            try:
+                self.execute("COMMIT")
+            except StoreError:
+                self._conn.rollback()
+                raise
+
+    def execute(self, sql: str, params: Sequence[Param] = ()) -> int:
+        """Run one statement; return the number of rows it changed.
+
+        Raises ``StoreError`` on any SQLite error (constraint, corruption, closed store).
+        """
+        with self._lock:
+            try:
+                cursor = self._conn.execute(sql, params)
+            except (sqlite3.Error, sqlite3.Warning) as exc:
+                raise StoreError(f"store statement failed: {exc}") from exc
+            return cursor.rowcount
+
+    def query(self, sql: str, params: Sequence[Param] = ()) -> list[Row]:
+        """Run a query and return all rows. Raises ``StoreError`` on any SQLite error."""
+        with self._lock:
+            try:
+                return list(self._conn.execute(sql, params).fetchall())
+            except (sqlite3.Error, sqlite3.Warning) as exc:
+                raise StoreError(f"store query failed: {exc}") from exc
+
+    def query_one(self, sql: str, params: Sequence[Param] = ()) -> Row | None:
+        """The first row of a query, or ``None``. Raises ``StoreError`` like ``query``."""
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def tables(self) -> list[str]:
+        """Names of the user tables, sorted (for tests and diagnostics)."""
+        rows = self.query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+        return [str(r[0]) for r in rows]
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file with mode 0600 if it does not exist yet."""
+    if path.exists():
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot create the store file: {exc}") from exc

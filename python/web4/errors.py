@@ -20,6 +20,7 @@ __all__ = [
     "InvalidEnvelopeError",
     "KnowledgeError",
     "LIPFetchError",
+    "LIPQueueError",
     "LocalError",
     "MessageBuildError",
     "ObservabilityError",
@@ -83,6 +84,11 @@ class ConsentError(LocalError):
 
 class DecisionError(LocalError, ValueError):
     """HCP: the agent tried to emit a decision without a rationale or alternatives."""
+
+
+class LIPQueueError(LocalError):
+    """LIP deferred-acceptance queue misuse or overflow: resolving a claim that is not
+    disputed, or submitting more claims than the queue's bound (nothing is queued)."""
 
 
 class MessageBuildError(LocalError, ValueError):

@@ -24,11 +24,13 @@ from web4.hcp.messages import (
     HumanState,
     check_semantics,
 )
+from web4.hcp.social import SOCIAL_TABLE, SocialEvent, SocialState, SocialTrust, events_for
 
 __all__ = [
     "HCP_SPEC",
     "MESSAGE_TYPES",
     "PAYLOAD_TYPES",
+    "SOCIAL_TABLE",
     "AgentAction",
     "HcpContext",
     "HcpDecision",
@@ -41,10 +43,14 @@ __all__ = [
     "HumanIdentity",
     "HumanState",
     "Refusal",
+    "SocialEvent",
+    "SocialState",
+    "SocialTrust",
     "Verdict",
     "build_hcp",
     "check_decision",
     "check_semantics",
+    "events_for",
     "msg_type_of",
     "topic_in_scope",
 ]

@@ -2,23 +2,46 @@
 
 Theory of operation: ``fetch`` is the only IO (one bounded, guarded HTTP(S) GET);
 ``extract`` turns bytes into claims with stable ids; ``messages`` declares the envelope
-and payloads (``LIP_SPEC`` plugs them into the generic validator). The normative text
-is ``docs/LIP_SPEC.md``.
+and payloads (``LIP_SPEC`` plugs them into the generic validator); ``tiers`` rates
+sources from a TOML policy and their track record; ``queue.ClaimQueue`` holds claims in
+SQLite until the acceptance rule (``_state``) lets them into causal memory. The
+normative text is ``docs/LIP_SPEC.md``.
 """
 
+from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
 from web4.lip.extract import ExtractedClaim, claim_id, extract_claims
-from web4.lip.fetch import FetchPolicy, FetchResult, fetch
+from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
 from web4.lip.messages import LIP_SPEC, MESSAGE_TYPES, PAYLOAD_TYPES, LipEnvelope
+from web4.lip.queue import (
+    AcceptedClaim,
+    CausalMemory,
+    ClaimQueue,
+    LocalKnowledge,
+    Transition,
+    payload_for,
+)
+from web4.lip.tiers import SourceTiers, TierPolicy
 
 __all__ = [
+    "CLAIM_TABLE",
     "LIP_SPEC",
     "MESSAGE_TYPES",
     "PAYLOAD_TYPES",
+    "AcceptedClaim",
+    "CausalMemory",
+    "ClaimEvent",
+    "ClaimQueue",
+    "ClaimState",
     "ExtractedClaim",
     "FetchPolicy",
     "FetchResult",
     "LipEnvelope",
+    "LocalKnowledge",
+    "SourceTiers",
+    "TierPolicy",
+    "Transition",
     "claim_id",
     "extract_claims",
     "fetch",
+    "payload_for",
 ]

@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-import web4.lip.fetch as fetch_mod
+import web4.lip.fetcher as fetch_mod
 from web4.clock import FakeClock
 from web4.errors import LIPFetchError
 from web4.lip.extract import extract_claims
-from web4.lip.fetch import FetchPolicy, FetchResult, address_refusal, fetch
+from web4.lip.fetcher import FetchPolicy, FetchResult, address_refusal, fetch
 
 LOCAL = FetchPolicy(
     connect_timeout=1.0, read_timeout=0.5, total_timeout=3.0, max_bytes=4096, allow_private=True

@@ -1,0 +1,233 @@
+"""Frozen data the agent loop passes between its hooks and to the node.
+
+Theory of operation: these records carry no behaviour (h11 ``_events.py`` style). The
+router hands the loop ``InboundMessage`` items (built from its ``Inbound`` with
+``InboundMessage.from_routed``); the knowledge layer hands it ``KnowledgeAccepted``. The
+agent's hooks turn an inbound item into a ``Context``, a ``Decision`` (or ``None`` to
+ignore it), an ``ActionResult`` (with any ``Outbound`` messages the node must send), and a
+``DMPTrace`` that goes to memory. ``StateUpdate`` is what the loop asks the node to send
+on the RTT ``state`` channel; ``Intent`` is the agent's declared intent (CIP ``INTENT``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+
+import msgspec
+
+from web4.errors import ConfigError
+
+__all__ = [
+    "GOALS",
+    "PRESENCES",
+    "ActionResult",
+    "Context",
+    "DMPTrace",
+    "Decision",
+    "InboundItem",
+    "InboundMessage",
+    "Intent",
+    "KnowledgeAccepted",
+    "Outbound",
+    "PeerState",
+    "Presence",
+    "StateUpdate",
+]
+
+Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
+PRESENCES: Final[tuple[Presence, ...]] = ("focused", "engaged", "diffuse", "overloaded")
+Goal = Literal["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]
+GOALS: Final[tuple[Goal, ...]] = (
+    "verify_knowledge",
+    "ask",
+    "learn",
+    "propose_solution",
+    "test_hypothesis",
+)
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A validated, routed message: who sent what, with its payload as plain data."""
+
+    protocol: str
+    type: str
+    peer: str
+    payload: Mapping[str, Any] = field(default_factory=_empty)
+    msg_id: str | None = None
+    received_at: float = 0.0
+
+    @classmethod
+    def from_routed(cls, inbound: Any) -> InboundMessage:
+        """Adapt the router's ``Inbound`` (duck-typed: protocol, type, peer, msg_id,
+        received_at, envelope.payload as a msgspec Struct or a mapping)."""
+        payload = getattr(getattr(inbound, "envelope", None), "payload", None)
+        if isinstance(payload, msgspec.Struct):
+            payload = msgspec.to_builtins(payload)
+        return cls(
+            protocol=str(inbound.protocol),
+            type=str(inbound.type),
+            peer=str(inbound.peer),
+            payload=_frozen(payload) if isinstance(payload, Mapping) else _EMPTY,
+            msg_id=getattr(inbound, "msg_id", None),
+            received_at=float(getattr(inbound, "received_at", 0.0)),
+        )
+
+
+@dataclass(frozen=True)
+class KnowledgeAccepted:
+    """A claim the knowledge layer accepted; it may now enter causal memory."""
+
+    claim_id: str
+    statement: str
+    domain: str = ""
+    confidence: float = 1.0
+    sources: tuple[str, ...] = ()
+    confirmed_by: tuple[str, ...] = ()
+    decision_id: str | None = None
+
+
+InboundItem = InboundMessage | KnowledgeAccepted
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What the agent is trying to do now (CIP ``INTENT`` payload fields)."""
+
+    goal: Goal
+    topic: str
+    priority: Literal["low", "normal", "high"] = "normal"
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        if self.goal not in GOALS:
+            raise ConfigError(f"unknown intent goal {self.goal!r}; use one of {GOALS}")
+        if not 1 <= len(self.topic) <= 200:
+            raise ConfigError("an intent topic has 1 to 200 characters")
+        if self.priority not in ("low", "normal", "high"):
+            raise ConfigError(f"unknown intent priority {self.priority!r}")
+
+    @property
+    def text(self) -> str:
+        """The short form for an envelope's ``state.intent``: ``goal: topic``."""
+        return f"{self.goal}: {self.topic}"
+
+    def payload(self) -> dict[str, str]:
+        """The CIP ``INTENT`` payload."""
+        return {
+            "goal": self.goal,
+            "topic": self.topic,
+            "priority": self.priority,
+            "context": self.context,
+        }
+
+
+@dataclass(frozen=True)
+class PeerState:
+    """The agent's view of a peer, from its last ``STATE_UPDATE``."""
+
+    presence: str
+    lri: int
+    kernel_signals: tuple[str, ...] = ()
+    intent: str | None = None
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything ``decide`` may look at, gathered once per cycle."""
+
+    item: InboundItem
+    mission: str
+    presence: Presence
+    lri: int
+    intent: Intent | None
+    peers: Mapping[str, PeerState] = field(default_factory=_empty)
+    facts: Mapping[str, Any] = field(default_factory=_empty)  # anything else gather_context adds
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """A message the agent wants sent; the node builds, signs and sends the envelope."""
+
+    protocol: str
+    type: str
+    payload: Mapping[str, Any]
+    peer: str | None = None  # None: every connected peer
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do and why. ``choice`` is scored against the mission for drift."""
+
+    choice: str
+    steps: tuple[str, ...] = ()
+    counterfactuals: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    decision_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What acting did: an outcome line and the messages to send."""
+
+    outcome: str
+    outbound: tuple[Outbound, ...] = ()
+
+
+@dataclass(frozen=True)
+class DMPTrace:
+    """Decision memory: why a decision was taken (brief: decision_id, steps,
+    counterfactuals, evidence), with the choice, its outcome and the triggering message."""
+
+    decision_id: str
+    steps: tuple[str, ...]
+    counterfactuals: tuple[str, ...]
+    evidence: tuple[str, ...]
+    choice: str = ""
+    outcome: str = ""
+    trigger_msg_id: str | None = None
+    peer: str | None = None
+    timestamp: float = 0.0
+
+    def payload(self) -> dict[str, Any]:
+        """The ``dmp_trace`` object of a CIP ``FACT_PROPOSE``/``DECISION_SHARE``."""
+        return {
+            "decision_id": self.decision_id,
+            "steps": list(self.steps),
+            "counterfactuals": list(self.counterfactuals),
+            "evidence": list(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    """Our presence and load, for the node to send as CIP ``STATE_UPDATE`` on ``state``
+    (the node adds ``ltppeerstate``, the per-peer trust view)."""
+
+    presence: Presence
+    lri: int
+    kernel_signals: tuple[str, ...] = ()
+    intent: str | None = None
+
+    def envelope_state(self) -> dict[str, Any]:
+        """The ``state`` block of an outgoing envelope."""
+        return {
+            "presence": self.presence,
+            "lri": self.lri,
+            "kernel_signals": list(self.kernel_signals),
+            "intent": self.intent,
+        }

@@ -238,7 +238,7 @@ fn random_bytes_never_panic_and_valid_decodes_re_encode_identically() {
         let len = (rng.next_u64() % 48) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         // Bias half of the inputs towards a valid header so the decoder goes deep.
-        if i % 2 == 0 && len >= 2 {
+        if i.is_multiple_of(2) && len >= 2 {
             bytes[0] = VERSION;
             bytes[1] = 1 + (rng.next_u64() % 9) as u8;
         }
@@ -269,7 +269,7 @@ fn mutated_valid_frames_never_panic() {
                 let at = (rng.next_u64() % b.len() as u64) as usize;
                 b[at] ^= 1 << (rng.next_u64() % 8);
             }
-            if rng.next_u64() % 4 == 0 {
+            if rng.next_u64().is_multiple_of(4) {
                 b.truncate((rng.next_u64() % (b.len() as u64 + 1)) as usize);
             }
             let _ = Frame::decode(&b, MAX);

@@ -3,8 +3,9 @@
 Theory of operation: everything here is sans-IO. ``messages`` declares the envelope and
 payloads (``HCP_SPEC`` plugs them into the generic validator), ``builder`` signs
 outbound envelopes, ``gate.HumanGate`` decides every automated agent action from the
-human-state vector, and ``social.SocialTrust`` keeps the per-human social trust FSM in
-the node's store. The normative text is ``docs/HCP_SPEC.md``.
+human-state vector, ``social.SocialTrust`` keeps the per-human social trust FSM in the
+node's store, and ``session.HcpSession`` ties them together for the router and the
+agent loop. The normative text is ``docs/HCP_SPEC.md``.
 """
 
 from web4.hcp.builder import build_hcp, msg_type_of
@@ -24,6 +25,7 @@ from web4.hcp.messages import (
     HumanState,
     check_semantics,
 )
+from web4.hcp.session import HcpEvent, HcpSession, StoredRefusal
 from web4.hcp.social import SOCIAL_TABLE, SocialEvent, SocialState, SocialTrust, events_for
 
 __all__ = [
@@ -35,9 +37,11 @@ __all__ = [
     "HcpContext",
     "HcpDecision",
     "HcpEnvelope",
+    "HcpEvent",
     "HcpFeedback",
     "HcpHello",
     "HcpIntent",
+    "HcpSession",
     "HcpStateUpdate",
     "HumanGate",
     "HumanIdentity",
@@ -46,6 +50,7 @@ __all__ = [
     "SocialEvent",
     "SocialState",
     "SocialTrust",
+    "StoredRefusal",
     "Verdict",
     "build_hcp",
     "check_decision",

@@ -22,12 +22,14 @@ message, with no race.
    unanswered) and at least ``SLOW_MIN_INTERVAL`` seconds between agent messages.
    ``task`` actions (no message to the human) are not paced.
 
+Refusals are kept in a bounded in-memory log (``HcpSession`` also persists them).
 A ``Verdict`` of ``proceed`` commits the action (it counts for pacing); ``defer`` and
 ``check_in`` commit nothing.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,6 +60,7 @@ __all__ = [
 PRESSURE_SLOW = 80  # pressure at or above this is slow mode
 CLARITY_SLOW = 30  # clarity at or below this is slow mode
 SLOW_MIN_INTERVAL = 10.0  # seconds between two agent messages in slow mode
+MAX_REFUSALS = 256  # refusals kept in memory (``HcpSession`` persists all of them)
 
 ActionKind = Literal["reply", "question", "check_in", "proposal", "decision", "task"]
 _QUESTIONS = frozenset({"question", "check_in"})
@@ -132,7 +135,7 @@ class HumanGate:
     awaiting_answer: Literal["question", "check_in"] | None = None
     check_in_done_for: str | None = None  # affect value whose check-in was answered
     last_sent: float | None = None
-    refusals: list[Refusal] = field(default_factory=list)
+    refusals: deque[Refusal] = field(default_factory=lambda: deque(maxlen=MAX_REFUSALS))
 
     # --- inbound ------------------------------------------------------------------
 

@@ -109,7 +109,7 @@ def test_required_behaviour(consent_row, pacing_row, affect_row) -> None:
         assert gate.attempt(AgentAction("reply", topic), t).outcome == "proceed"
         assert gate.attempt(AgentAction("question", topic), t).outcome == "proceed"
         assert gate.attempt(AgentAction("question", topic), t).outcome == "proceed"
-    assert gate.refusals == []
+    assert list(gate.refusals) == []
 
 
 def test_consent_change_takes_effect_on_next_message() -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from web4.clock import Clock
+from web4.observability.adapters import emit_handshake_event, emit_trust_audit
 from web4.observability.bus import DEFAULT_QUEUE_SIZE, EventBus, Sink, SinkStats
 from web4.observability.events import (
     EVENT_VERSION,
@@ -53,7 +54,9 @@ __all__ = [
     "Sink",
     "SinkStats",
     "decode_event",
+    "emit_handshake_event",
     "emit_telemetry",
+    "emit_trust_audit",
     "encode_event",
     "event_json_schema",
     "flatten",

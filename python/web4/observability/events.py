@@ -127,6 +127,10 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("cip.handshake.hello_received", "info", (), "a peer's HELLO arrived"),
     ("cip.handshake.verified", "info", (), "the peer answered our challenge; identity proven"),
     ("cip.handshake.failed", "warning", ("reason",), "handshake failed; reason = error class"),
+    ("cip.handshake.state_received", "info", ("presence", "lri"), "the first STATE_UPDATE"),
+    ("cip.handshake.done", "info", ("outcome",), "handshake over: intent accepted/deferred"),
+    ("cip.handshake.dropped", "warning", ("error",), "a message refused mid-handshake"),
+    ("cip.handshake.retransmitted", "debug", ("step", "attempt"), "a step timer resent"),
     ("cip.intent.received", "info", ("goal",), "a peer declared an INTENT"),
     ("cip.intent.deferred", "info", ("reason",), "we deferred a peer's INTENT"),
     # trust
@@ -197,7 +201,9 @@ def level_at_least(level: str, minimum: str) -> bool:
 
 
 def _scalar(key: str, value: object) -> Scalar:
-    if value is None or isinstance(value, str | bool | int):
+    if isinstance(value, str):
+        return str(value)  # a StrEnum member becomes its plain value
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -1,18 +1,17 @@
-//! The swarm task: listening, dialling, re-dialling, heartbeat deadlines.
+//! The swarm task: listening, dialling, connection bookkeeping.
 //!
-//! Theory of operation: one tokio task owns the libp2p `Swarm` and reacts to three
-//! inputs: commands from the application (`Command`), swarm events, and a heartbeat tick.
-//! Ping (interval = heartbeat interval) measures liveness; a connection with no
-//! successful ping for `heartbeat_timeout` is declared dead (`heartbeat_timeout` event)
-//! and closed. When the last connection to a dialled peer closes, the dialling side
-//! re-dials with capped exponential backoff and jitter (`reconnect_attempt` events); the
-//! listening side waits for the peer to come back. Every new connection bumps the
-//! session's generation, closes older connections to that peer, and starts fresh writer
-//! tasks (`streams.rs`).
+//! Theory of operation: one tokio task owns the libp2p `Swarm` and reacts to commands
+//! (from the application and from session pumps) and to swarm events. It maps libp2p
+//! connections to (session, connection number): a new connection to a peer supersedes
+//! older ones (they are closed), is announced to the session (`on_connected`) and gets
+//! fresh writer tasks; a closed connection is reported (`on_connection_lost`). It never
+//! decides when to re-dial: the session layer asks (`Command::Redial`) after its own
+//! backoff. Ping and identify run for liveness measurement and interop hygiene; the
+//! RTT heartbeat itself is the session layer's.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
@@ -20,8 +19,9 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity::Keypair, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
+use web4_proto::session::{ChannelKind, Role};
 
-use crate::config::ChannelKind;
+use crate::config::{protocol, Config};
 use crate::node::Shared;
 use crate::streams;
 use crate::NetError;
@@ -33,50 +33,47 @@ pub(crate) struct Behaviour {
     stream: libp2p_stream::Behaviour,
 }
 
+impl Behaviour {
+    pub(crate) fn control(&self) -> libp2p_stream::Control {
+        self.stream.new_control()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Command {
     Listen(Multiaddr, u64),
     Dial(PeerId, Multiaddr, u64),
-    Redial(PeerId),
+    /// A session's backoff elapsed: dial its peer again.
+    Redial(u64),
+    /// The session gave up on its connection number `.1`.
+    CloseConn(PeerId, u64),
+    /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
     Shutdown,
-}
-
-struct Conn {
-    peer: PeerId,
-    last_alive: Instant,
-}
-
-struct Redial {
-    addr: Multiaddr,
-    attempt: u32,
-    pending: bool,
 }
 
 struct Driver {
     swarm: Swarm<Behaviour>,
     shared: Arc<Shared>,
-    control: libp2p_stream::Control,
-    cmd_tx: mpsc::Sender<Command>,
     listen_ops: HashMap<libp2p::core::transport::ListenerId, u64>,
-    dial_ops: HashMap<ConnectionId, u64>,
-    conns: HashMap<ConnectionId, Conn>,
-    redial: HashMap<PeerId, Redial>,
-    jitter_state: u64,
+    /// Outgoing dials in progress: connection id -> session id.
+    dials: HashMap<ConnectionId, u64>,
+    /// Established connections: connection id -> (peer, session connection number).
+    conns: HashMap<ConnectionId, (PeerId, u64)>,
+    /// Where each dialled session's peer lives.
+    addrs: HashMap<u64, (PeerId, Multiaddr)>,
 }
 
-/// Build the swarm inside `rt` and spawn the driver and accept loops.
+/// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; ping, identify, streams).
 ///
-/// Errors: `Transport` when the swarm cannot be built or a protocol registered twice.
-pub(crate) fn start(
+/// Errors: `Transport` when the swarm cannot be built.
+pub(crate) fn build_swarm(
     rt: &tokio::runtime::Runtime,
     keypair: Keypair,
-    shared: Arc<Shared>,
-    cmd_rx: mpsc::Receiver<Command>,
-    cmd_tx: mpsc::Sender<Command>,
-) -> Result<(), NetError> {
+    cfg: &Config,
+) -> Result<Swarm<Behaviour>, NetError> {
     let _guard = rt.enter();
-    let cfg = shared.cfg.clone();
+    let hb = &cfg.session.heartbeat;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -89,8 +86,8 @@ pub(crate) fn start(
         .with_behaviour(|key| Behaviour {
             ping: ping::Behaviour::new(
                 ping::Config::new()
-                    .with_interval(cfg.heartbeat_interval)
-                    .with_timeout(cfg.heartbeat_timeout),
+                    .with_interval(hb.interval)
+                    .with_timeout(hb.timeout),
             ),
             identify: identify::Behaviour::new(identify::Config::new(
                 "/web4/rtt/1.0.0".into(),
@@ -100,35 +97,34 @@ pub(crate) fn start(
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_timeout))
-        .with_connection_timeout(cfg.handshake_timeout)
+        .with_connection_timeout(cfg.connect_timeout)
         .build();
-    let mut control = swarm.behaviour().stream.new_control();
+    Ok(swarm)
+}
+
+/// Register the channel protocols and spawn the driver and the accept loops.
+///
+/// Errors: `Transport` when a protocol cannot be registered.
+pub(crate) fn start(
+    rt: &tokio::runtime::Runtime,
+    swarm: Swarm<Behaviour>,
+    shared: Arc<Shared>,
+    cmd_rx: mpsc::Receiver<Command>,
+) -> Result<(), NetError> {
+    let mut control = shared.control.clone();
     for kind in ChannelKind::ALL {
         let incoming = control
-            .accept(kind.protocol())
+            .accept(protocol(kind))
             .map_err(|e| NetError::Transport(format!("protocol registration: {e:?}")))?;
-        rt.spawn(streams::accept_loop(
-            shared.clone(),
-            control.clone(),
-            kind,
-            incoming,
-        ));
+        rt.spawn(streams::accept_loop(shared.clone(), kind, incoming));
     }
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
-        | 1;
     let driver = Driver {
         swarm,
         shared,
-        control,
-        cmd_tx,
         listen_ops: HashMap::new(),
-        dial_ops: HashMap::new(),
+        dials: HashMap::new(),
         conns: HashMap::new(),
-        redial: HashMap::new(),
-        jitter_state: seed,
+        addrs: HashMap::new(),
     };
     rt.spawn(driver.run(cmd_rx));
     Ok(())
@@ -136,7 +132,6 @@ pub(crate) fn start(
 
 impl Driver {
     async fn run(mut self, mut cmd_rx: mpsc::Receiver<Command>) {
-        let mut tick = tokio::time::interval(self.shared.cfg.heartbeat_interval / 4);
         loop {
             tokio::select! {
                 cmd = cmd_rx.recv() => match cmd {
@@ -144,9 +139,19 @@ impl Driver {
                     Some(c) => self.on_command(c),
                 },
                 ev = self.swarm.select_next_some() => self.on_event(ev),
-                _ = tick.tick() => self.check_heartbeats(),
             }
         }
+    }
+
+    fn dial(&mut self, session: u64, peer: PeerId, addr: Multiaddr) -> Result<(), DialError> {
+        let opts = DialOpts::peer_id(peer)
+            .addresses(vec![addr])
+            .condition(PeerCondition::Always)
+            .build();
+        let id = opts.connection_id();
+        self.swarm.dial(opts)?;
+        self.dials.insert(id, session);
+        Ok(())
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -160,45 +165,44 @@ impl Driver {
                     .finish_op(op, Err(NetError::Transport(e.to_string()))),
             },
             Command::Dial(peer, addr, op) => {
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(vec![addr.clone()])
-                    .condition(PeerCondition::Always)
-                    .build();
-                let id = opts.connection_id();
-                self.redial.insert(
-                    peer,
-                    Redial {
-                        addr,
-                        attempt: 0,
-                        pending: false,
-                    },
-                );
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.dial_ops.insert(id, op);
-                    }
-                    Err(e) => self.shared.finish_op(op, Err(dial_error(&e))),
+                if let Some(s) = self.shared.session_of(&peer) {
+                    self.shared.finish_op(op, Ok(s.id));
+                    return;
+                }
+                let s = self.shared.add_session(peer, Role::Dialer);
+                self.shared.set_dial_op(s.id, op);
+                self.addrs.insert(s.id, (peer, addr.clone()));
+                if let Err(e) = self.dial(s.id, peer, addr) {
+                    self.shared.fail_dial(s.id, dial_error(&e));
+                    s.close(web4_proto::session::CloseReason::Normal, "dial failed");
                 }
             }
-            Command::Redial(peer) => {
-                let Some(r) = self.redial.get_mut(&peer) else {
+            Command::Redial(id) => {
+                let Some(s) = self.shared.session(id).filter(|s| !s.is_closed()) else {
                     return;
                 };
-                r.pending = false;
-                if self.shared.session_of(&peer).is_none() || self.swarm.is_connected(&peer) {
+                let Some((peer, addr)) = self.addrs.get(&id).cloned() else {
                     return;
+                };
+                if self.dial(id, peer, addr).is_err() {
+                    s.on_dial_failed();
                 }
-                let opts = DialOpts::peer_id(peer)
-                    .addresses(vec![r.addr.clone()])
-                    .condition(PeerCondition::Always)
-                    .build();
-                if self.swarm.dial(opts).is_err() {
-                    self.schedule_redial(peer);
+            }
+            Command::CloseConn(peer, conn) => {
+                let ids: Vec<ConnectionId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, (p, c))| *p == peer && *c == conn)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    self.swarm.close_connection(id);
                 }
             }
             Command::Disconnect(peer) => {
-                self.redial.remove(&peer);
-                let _ = self.swarm.disconnect_peer_id(peer);
+                if self.shared.session_of(&peer).is_none() {
+                    let _ = self.swarm.disconnect_peer_id(peer);
+                }
             }
             Command::Shutdown => {}
         }
@@ -240,174 +244,75 @@ impl Driver {
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
-                num_established,
-                cause,
                 ..
             } => {
-                self.conns.remove(&connection_id);
-                if num_established > 0 {
-                    return;
-                }
-                let Some(s) = self.shared.session_of(&peer_id) else {
+                let Some((_, conn)) = self.conns.remove(&connection_id) else {
                     return;
                 };
-                s.set_link(crate::LinkState::Disconnected);
-                self.shared.waker.emit(
-                    "link_down",
-                    vec![
-                        ("session", s.id.to_string()),
-                        ("cause", cause.map(|c| c.to_string()).unwrap_or_default()),
-                    ],
-                );
-                if s.dialer {
-                    self.schedule_redial(peer_id);
+                if let Some(s) = self.shared.session_of(&peer_id) {
+                    s.on_connection_lost(conn);
                 }
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
-                peer_id,
                 error,
+                ..
             } => {
                 let err = dial_error(&error);
                 if matches!(err, NetError::Handshake(_)) {
                     self.shared
                         .handshake_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        .fetch_add(1, Ordering::Relaxed);
                 }
-                if let Some(op) = self.dial_ops.remove(&connection_id) {
-                    if let Some(p) = peer_id {
-                        self.redial.remove(&p);
-                    }
-                    self.shared.finish_op(op, Err(err));
-                } else if let Some(p) = peer_id {
-                    self.schedule_redial(p);
+                let Some(id) = self.dials.remove(&connection_id) else {
+                    return;
+                };
+                let Some(s) = self.shared.session(id) else {
+                    return;
+                };
+                if self.shared.fail_dial(id, err) {
+                    // The first dial failed: there is no session to keep.
+                    s.close(web4_proto::session::CloseReason::Normal, "dial failed");
+                    self.addrs.remove(&id);
+                } else {
+                    s.on_dial_failed();
                 }
             }
             SwarmEvent::IncomingConnectionError { .. } => {
                 self.shared
                     .handshake_failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
-                peer,
-                connection,
-                result: Ok(rtt),
-            })) => {
-                if let Some(c) = self.conns.get_mut(&connection) {
-                    c.last_alive = Instant::now();
-                }
-                if let Some(s) = self.shared.session_of(&peer) {
-                    s.record_rtt(rtt);
-                }
+                    .fetch_add(1, Ordering::Relaxed);
             }
             _ => {}
         }
     }
 
-    fn on_established(&mut self, peer: PeerId, conn: ConnectionId, endpoint: &ConnectedPoint) {
+    fn on_established(&mut self, peer: PeerId, conn_id: ConnectionId, endpoint: &ConnectedPoint) {
+        self.dials.remove(&conn_id);
         // Older connections to this peer are stale (e.g. the peer re-dialled after a cut
-        // we have not noticed yet): close them so streams open on the new one only.
+        // we have not noticed yet): close them so new streams go to the new one only.
         let stale: Vec<ConnectionId> = self
             .conns
             .iter()
-            .filter(|(_, c)| c.peer == peer)
+            .filter(|(_, (p, _))| *p == peer)
             .map(|(id, _)| *id)
             .collect();
         for id in stale {
             self.conns.remove(&id);
             self.swarm.close_connection(id);
         }
-        self.conns.insert(
-            conn,
-            Conn {
-                peer,
-                last_alive: Instant::now(),
-            },
-        );
-        if let Some(r) = self.redial.get_mut(&peer) {
-            r.attempt = 0;
-        }
-        let op = self.dial_ops.remove(&conn);
-        let session = match (op, self.shared.session_of(&peer)) {
-            (_, Some(s)) => {
-                s.new_connection();
-                self.shared.waker.emit(
-                    "session_resumed",
-                    vec![("session", s.id.to_string()), ("peer", peer.to_base58())],
-                );
-                Some(s)
+        let s = match self.shared.session_of(&peer) {
+            Some(s) => s,
+            None if !endpoint.is_dialer() => self.shared.add_session(peer, Role::Listener),
+            None => {
+                // A connection we did not ask for (no session): do not keep it.
+                self.swarm.close_connection(conn_id);
+                return;
             }
-            (Some(_), None) => Some(self.shared.add_session(peer, true)),
-            // Listener side: the session is created by the first inbound stream.
-            (None, None) => None,
         };
-        if let Some(s) = &session {
-            streams::spawn_writers(&self.shared, &self.control, s);
-        }
-        if let Some(op) = op {
-            let id = session.map(|s| s.id).unwrap_or(0);
-            self.shared.finish_op(op, Ok(id));
-        }
-        let _ = endpoint;
-    }
-
-    fn check_heartbeats(&mut self) {
-        let timeout = self.shared.cfg.heartbeat_timeout;
-        let now = Instant::now();
-        let dead: Vec<(ConnectionId, PeerId)> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| now.duration_since(c.last_alive) > timeout)
-            .map(|(id, c)| (*id, c.peer))
-            .collect();
-        for (id, peer) in dead {
-            self.conns.remove(&id);
-            if let Some(s) = self.shared.session_of(&peer) {
-                self.shared.waker.emit(
-                    "heartbeat_timeout",
-                    vec![("session", s.id.to_string()), ("peer", peer.to_base58())],
-                );
-            }
-            self.swarm.close_connection(id);
-        }
-    }
-
-    fn schedule_redial(&mut self, peer: PeerId) {
-        let Some(s) = self.shared.session_of(&peer) else {
-            return;
-        };
-        let Some(r) = self.redial.get_mut(&peer) else {
-            return;
-        };
-        if r.pending {
-            return;
-        }
-        r.pending = true;
-        r.attempt += 1;
-        let cfg = &self.shared.cfg;
-        let exp = cfg
-            .reconnect_initial
-            .saturating_mul(1u32 << r.attempt.min(16).saturating_sub(1));
-        let cap = exp.min(cfg.reconnect_max);
-        // xorshift64 jitter in [cap/2, cap]
-        self.jitter_state ^= self.jitter_state << 13;
-        self.jitter_state ^= self.jitter_state >> 7;
-        self.jitter_state ^= self.jitter_state << 17;
-        let frac = (self.jitter_state % 1000) as u32;
-        let delay = cap / 2 + cap / 2 * frac / 1000;
-        self.shared.waker.emit(
-            "reconnect_attempt",
-            vec![
-                ("session", s.id.to_string()),
-                ("attempt", r.attempt.to_string()),
-                ("delay_ms", delay.as_millis().to_string()),
-            ],
-        );
-        let tx = self.cmd_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(Command::Redial(peer)).await;
-        });
+        let conn = s.on_connected();
+        self.conns.insert(conn_id, (peer, conn));
+        streams::spawn_writers(&self.shared, &s, conn);
     }
 }
 

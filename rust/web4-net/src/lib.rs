@@ -8,26 +8,26 @@
 //! streams its peer opened, so no stream is ever split between a reading and a writing
 //! task (the pattern behind the libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p
 //! issue 5410). Messages are unsigned-varint length-prefixed ([`framing`]). A
-//! [`Session`] per peer outlives connections; bounded queues ([`queue`]) sit between
-//! the application and the IO tasks, and a wake-up fd ([`wake`]) tells asyncio about
-//! progress without a thread hop per message. Socket, timer and dial logic lives here;
-//! protocol decisions belong to `web4-proto`.
+//! [`Session`] per peer outlives connections: it wraps the sans-IO session layer of
+//! `web4-proto` (seq/ack, resume, retransmit, replay, heartbeat, backoff, bounded
+//! queues), which makes every protocol decision; this crate only carries its bytes,
+//! time and dial requests. A wake-up fd ([`wake`]) tells asyncio about progress without
+//! a thread hop per message.
 
 pub mod config;
 mod driver;
 pub mod framing;
 pub mod keys;
 mod node;
-pub mod queue;
 pub mod session;
 mod streams;
 pub mod wake;
 
-pub use config::{ChannelKind, Config};
+pub use config::{parse_kind, Config};
 pub use node::{Node, NodeStats};
-pub use queue::Policy;
-pub use session::{ChannelStats, LinkState, Session};
+pub use session::Session;
 pub use wake::Event;
+pub use web4_proto::session::{ChannelKind, QueuePolicy, SessionConfig, SessionStats};
 
 /// Every error the transport reports, by whose fault and what kind (mapped one to one
 /// onto `web4.errors` classes by the binding).
@@ -45,6 +45,9 @@ pub enum NetError {
     /// A bounded send queue refused a message, or stayed full past the deadline.
     #[error("{0}")]
     Backpressure(String),
+    /// A replayed or stale frame (reported in stats and events, never raised to a sender).
+    #[error("{0}")]
+    Replay(String),
     /// A waited-for result did not arrive in time.
     #[error("{0}")]
     Timeout(String),

@@ -17,10 +17,13 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
+use web4_proto::session::{CloseReason, Role, Session as ProtoSession, SplitMix64};
+
 use crate::config::Config;
 use crate::driver::{self, Command};
 use crate::keys;
 use crate::session::Session;
+use crate::streams;
 use crate::wake::Waker;
 use crate::NetError;
 
@@ -36,20 +39,32 @@ pub struct NodeStats {
 type OpResult = Result<u64, NetError>;
 
 /// State shared by the driver, the IO tasks and the application threads.
-#[derive(Debug)]
 pub struct Shared {
     pub cfg: Config,
     pub waker: Arc<Waker>,
+    pub(crate) cmd: mpsc::Sender<Command>,
+    pub(crate) control: libp2p_stream::Control,
+    origin: Instant,
+    rng: Mutex<SplitMix64>,
     sessions: Mutex<HashMap<u64, Arc<Session>>>,
     by_peer: Mutex<HashMap<PeerId, u64>>,
     accepted: Mutex<VecDeque<u64>>,
+    /// Dial operations waiting for their session's OPEN to complete.
+    dial_ops: Mutex<HashMap<u64, u64>>,
     ops: Mutex<HashMap<u64, Option<OpResult>>>,
     ops_cond: Condvar,
     next_id: AtomicU64,
-    create_lock: Mutex<()>,
     pub listen_addrs: Mutex<Vec<Multiaddr>>,
     pub frames_rejected: AtomicU64,
     pub handshake_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("cfg", &self.cfg)
+            .finish_non_exhaustive()
+    }
 }
 
 const MAX_PENDING_ACCEPTS: usize = 256;
@@ -59,23 +74,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn new(cfg: Config, waker: Arc<Waker>) -> Self {
-        Shared {
-            cfg,
-            waker,
-            sessions: Mutex::default(),
-            by_peer: Mutex::default(),
-            accepted: Mutex::default(),
-            ops: Mutex::default(),
-            ops_cond: Condvar::new(),
-            next_id: AtomicU64::new(1),
-            create_lock: Mutex::new(()),
-            listen_addrs: Mutex::default(),
-            frames_rejected: AtomicU64::new(0),
-            handshake_failures: AtomicU64::new(0),
-        }
-    }
-
     pub fn new_op(&self) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.ops).insert(id, None);
@@ -90,7 +88,14 @@ impl Shared {
         self.waker.wake();
     }
 
-    /// The open session with `peer`, if any.
+    /// Emit an event about session `s`.
+    pub fn emit(&self, s: &Session, name: &'static str, mut fields: Vec<(&'static str, String)>) {
+        fields.insert(0, ("session", s.id.to_string()));
+        fields.insert(1, ("peer", s.peer.to_base58()));
+        self.waker.emit(name, fields);
+    }
+
+    /// The live session with `peer`, if any.
     pub fn session_of(&self, peer: &PeerId) -> Option<Arc<Session>> {
         let id = *lock(&self.by_peer).get(peer)?;
         self.session(id).filter(|s| !s.is_closed())
@@ -100,52 +105,92 @@ impl Shared {
         lock(&self.sessions).get(&id).cloned()
     }
 
-    /// The open session with `peer`, or a new listener-side one (then `true`).
-    pub fn session_or_accept(&self, peer: PeerId) -> (Arc<Session>, bool) {
-        let _guard = lock(&self.create_lock);
-        match self.session_of(&peer) {
-            Some(s) => (s, false),
-            None => (self.add_session(peer, false), true),
-        }
-    }
-
-    /// Register a new session with `peer`; the listener side queues it for `accept`.
-    pub fn add_session(&self, peer: PeerId, dialer: bool) -> Arc<Session> {
+    /// Create a session (dialler or listener), register it and start its pump.
+    pub fn add_session(self: &Arc<Self>, peer: PeerId, role: Role) -> Arc<Session> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let now = self.origin.elapsed();
+        let proto = {
+            let mut rng = lock(&self.rng);
+            match role {
+                Role::Dialer => ProtoSession::new_dialer(self.cfg.session.clone(), now, &mut *rng),
+                Role::Listener => {
+                    ProtoSession::new_listener(self.cfg.session.clone(), now, &mut *rng)
+                }
+            }
+        };
         let s = Arc::new(Session::new(
             id,
             peer,
-            dialer,
-            &self.cfg,
+            proto,
+            self.origin,
             self.waker.clone(),
         ));
         lock(&self.sessions).insert(id, s.clone());
         let old = lock(&self.by_peer).insert(peer, id);
-        if let Some(o) = old.and_then(|old| self.session(old)) {
-            o.close("peer_restarted");
+        if let Some(o) = old.filter(|o| *o != id).and_then(|o| self.session(o)) {
+            o.close(CloseReason::PeerRestarted, "replaced by a new session");
         }
-        if !dialer {
-            let mut q = lock(&self.accepted);
-            if q.len() < MAX_PENDING_ACCEPTS {
-                q.push_back(id);
-            } else {
-                s.close("accept_queue_full");
-            }
-        }
-        self.waker.emit(
-            "session_open",
-            vec![("session", id.to_string()), ("peer", peer.to_base58())],
-        );
+        tokio::spawn(streams::pump(self.clone(), s.clone()));
         s
     }
 
-    /// Forget a closed session.
-    pub fn remove_session(&self, id: u64) {
-        if let Some(s) = lock(&self.sessions).remove(&id) {
-            let mut bp = lock(&self.by_peer);
-            if bp.get(&s.peer) == Some(&id) {
-                bp.remove(&s.peer);
+    /// The dialler restarted: replace listener session `old` by a fresh one on the
+    /// same connection and return it.
+    pub fn restart_listener(self: &Arc<Self>, old: &Arc<Session>) -> Arc<Session> {
+        let fresh = self.add_session(old.peer, Role::Listener);
+        let conn = fresh.on_connected();
+        streams::spawn_writers(self, &fresh, conn);
+        fresh
+    }
+
+    pub fn on_session_open(&self, s: &Arc<Session>) {
+        if s.dialer {
+            if let Some(op) = lock(&self.dial_ops).remove(&s.id) {
+                self.finish_op(op, Ok(s.id));
             }
+        } else {
+            let mut q = lock(&self.accepted);
+            if q.len() < MAX_PENDING_ACCEPTS {
+                q.push_back(s.id);
+            } else {
+                drop(q);
+                s.close(CloseReason::Shutdown, "accept queue full");
+            }
+            self.waker.wake();
+        }
+    }
+
+    pub fn on_session_close(&self, s: &Arc<Session>, reason: &str) {
+        if let Some(op) = lock(&self.dial_ops).remove(&s.id) {
+            let err = if reason == "shutdown" {
+                NetError::Transport("the transport shut down".into())
+            } else {
+                NetError::Transport(format!("session closed before it opened: {reason}"))
+            };
+            self.finish_op(op, Err(err));
+        }
+    }
+
+    pub fn set_dial_op(&self, session: u64, op: u64) {
+        lock(&self.dial_ops).insert(session, op);
+    }
+
+    /// Fail the dial operation of `session`, if still pending; true if there was one.
+    pub fn fail_dial(&self, session: u64, err: NetError) -> bool {
+        match lock(&self.dial_ops).remove(&session) {
+            Some(op) => {
+                self.finish_op(op, Err(err));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A closed session no longer answers for its peer.
+    pub fn forget_peer(&self, s: &Session) {
+        let mut bp = lock(&self.by_peer);
+        if bp.get(&s.peer) == Some(&s.id) {
+            bp.remove(&s.peer);
         }
     }
 
@@ -182,9 +227,33 @@ impl Node {
             Waker::new(cfg.max_events)
                 .map_err(|e| NetError::Transport(format!("cannot create the wake fd: {e}")))?,
         );
-        let shared = Arc::new(Shared::new(cfg, waker));
-        let (tx, rx) = mpsc::channel(256);
-        driver::start(&runtime, keypair, shared.clone(), rx, tx.clone())?;
+        let (tx, rx) = mpsc::channel(1024);
+        let swarm = driver::build_swarm(&runtime, keypair, &cfg)?;
+        let control = swarm.behaviour().control();
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            ^ u64::from(std::process::id()) << 32;
+        let shared = Arc::new(Shared {
+            cfg,
+            waker,
+            cmd: tx.clone(),
+            control,
+            origin: Instant::now(),
+            rng: Mutex::new(SplitMix64::new(seed)),
+            sessions: Mutex::default(),
+            by_peer: Mutex::default(),
+            accepted: Mutex::default(),
+            dial_ops: Mutex::default(),
+            ops: Mutex::default(),
+            ops_cond: Condvar::new(),
+            next_id: AtomicU64::new(1),
+            listen_addrs: Mutex::default(),
+            frames_rejected: AtomicU64::new(0),
+            handshake_failures: AtomicU64::new(0),
+        });
+        driver::start(&runtime, swarm, shared.clone(), rx)?;
         Ok(Node {
             runtime: Some(runtime),
             cmd: tx,
@@ -303,16 +372,11 @@ impl Node {
             .ok_or_else(|| NetError::Transport(format!("no session {id}")))
     }
 
-    /// Close a session: the peer's connection is dropped and the session forgotten.
-    pub fn close_session(&self, id: u64, reason: &str) {
-        if let Some(s) = self.shared.session(id) {
-            s.close(reason);
-            let _ = self.command(Command::Disconnect(s.peer));
-            self.shared.waker.emit(
-                "session_close",
-                vec![("session", id.to_string()), ("reason", reason.to_string())],
-            );
-            self.shared.remove_session(id);
+    /// Close a session (CLOSE goes to the peer, then the connection is dropped) and
+    /// forget it. Unknown ids are ignored.
+    pub fn close_session(&self, id: u64) {
+        if let Some(s) = lock(&self.shared.sessions).remove(&id) {
+            s.close(CloseReason::Normal, "closed by the application");
         }
     }
 
@@ -338,9 +402,15 @@ impl Node {
         let Some(rt) = self.runtime.take() else {
             return;
         };
-        for s in self.shared.all_sessions() {
-            s.close("shutdown");
+        let sessions = self.shared.all_sessions();
+        for s in &sessions {
+            s.close(CloseReason::Shutdown, "the transport shut down");
         }
+        if !sessions.is_empty() {
+            // Let the writers put CLOSE on the wire (bounded).
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        lock(&self.shared.sessions).clear();
         let _ = self.cmd.try_send(Command::Shutdown);
         rt.shutdown_timeout(Duration::from_secs(1));
         self.shared.waker.wake();

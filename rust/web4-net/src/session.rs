@@ -1,118 +1,95 @@
-//! Per-peer session state shared between the application threads and the IO tasks.
+//! A session as the driver sees it: the sans-IO `web4_proto` session behind a mutex,
+//! plus the wake-ups that connect it to IO tasks, blocking callers and asyncio.
 //!
-//! Theory of operation: a [`Session`] outlives any single libp2p connection. It holds,
-//! per channel kind, a bounded send queue (filled by the application under the channel's
-//! [`Policy`], drained by that channel's writer task) and a bounded receive queue (filled
-//! by the reader task, drained by the application). All of it sits behind one mutex with
-//! one condvar for blocking callers; tokio `Notify`s wake the IO tasks; the node's
-//! [`Waker`] wakes asyncio. Nothing here blocks a tokio worker: the IO tasks only use
-//! `try_*` calls and wait on `Notify`.
+//! Theory of operation: every protocol decision (sequence numbers, acks, resume,
+//! retransmit, replay, heartbeat, backoff, queue policies) is made by
+//! [`web4_proto::session::Session`]. This wrapper only moves bytes and time in and out:
+//! the application calls [`Session::try_send`] / [`Session::try_recv`] (and blocking
+//! variants waiting on one condvar); reader tasks call [`Session::handle_frame`]; the
+//! session's pump task (`streams.rs`) runs timers and turns `poll_transmit` output into
+//! per-stream byte buffers ([`Session::take_pending`]) that writer tasks put on the wire.
+//! Those buffers are bounded by the session's in-flight window, so no queue here is
+//! unbounded. Time is a `Duration` since the node started (monotonic).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use tokio::sync::Notify;
+use web4_proto::session::{
+    self as proto, ChannelKind, CloseReason, Event, SessionError, SessionState, SessionStats,
+    Unacked,
+};
 
-use crate::config::{ChannelKind, Config};
-use crate::queue::{BoundedQueue, Policy, Push};
+use crate::framing::encode_frame;
 use crate::wake::Waker;
 use crate::NetError;
 
-/// Counters of one channel, as exported to Python.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ChannelStats {
-    pub sent: u64,
-    pub received: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
-    pub dropped: u64,
-    pub send_queue_high_water: u64,
-    pub recv_queue_high_water: u64,
-    pub send_queued: u64,
-    pub recv_queued: u64,
-}
-
-/// Where the session's link is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    Connected,
-    Disconnected,
-    Closed(String),
-}
-
-#[derive(Debug)]
-struct Chan {
-    /// Opened by the local application (required to send).
-    open: bool,
-    /// Closed by the local application: inbound messages are dropped and counted.
-    closed: bool,
-    policy: Policy,
-    send: BoundedQueue,
-    recv: BoundedQueue,
-    stats: ChannelStats,
-}
-
 #[derive(Debug)]
 struct Inner {
-    link: LinkState,
-    chans: [Chan; 3],
-    reconnects: u64,
-    rtts_us: Vec<u64>,
+    proto: proto::Session,
+    /// Framed bytes waiting for the writer of each stream, for connection `conn`.
+    pending: [Vec<u8>; 3],
+    conn: u64,
+    chan_open: [bool; 3],
+    closed: Option<String>,
+    unacked: Vec<Unacked>,
 }
 
-/// One session with one peer.
+/// One session with one peer; it outlives connections.
 #[derive(Debug)]
 pub struct Session {
     pub id: u64,
     pub peer: PeerId,
     pub dialer: bool,
-    max_message: usize,
+    origin: Instant,
     inner: Mutex<Inner>,
     cond: Condvar,
-    /// Wakes the writer task of a channel (index = `ChannelKind as usize`).
-    pub send_ready: [Notify; 3],
-    /// Wakes the reader tasks of a channel when receive space frees up.
+    /// Wakes the pump task (timers, transmit, events).
+    pub kick: Notify,
+    /// Wakes the writer of each stream.
+    pub out_ready: [Notify; 3],
+    /// Wakes the reader of each stream when the receive window reopens.
     pub recv_space: [Notify; 3],
-    /// Connection generation: bumped by every new connection and every link loss, so
-    /// IO tasks of an older connection stop.
-    pub generation: AtomicU64,
-    connections: AtomicU64,
-    /// Set when a sender was told to wait: the writer then wakes senders on progress.
-    send_blocked: AtomicBool,
     waker: Arc<Waker>,
 }
 
-const RTT_SAMPLES: usize = 256;
+/// Map a session-layer error to the transport's error kinds.
+pub fn session_err(e: SessionError) -> NetError {
+    match e {
+        SessionError::WouldBlock(k) | SessionError::QueueFull(k) => {
+            NetError::Backpressure(format!("send queue of channel {} is full", k.as_str()))
+        }
+        SessionError::Replay { .. } => NetError::Replay(e.to_string()),
+        other => NetError::Transport(other.to_string()),
+    }
+}
 
 impl Session {
-    pub fn new(id: u64, peer: PeerId, dialer: bool, cfg: &Config, waker: Arc<Waker>) -> Self {
-        let chan = |k: ChannelKind| Chan {
-            open: false,
-            closed: false,
-            policy: cfg.policy[k as usize],
-            send: BoundedQueue::new(cfg.send_queue_msgs, cfg.send_queue_bytes),
-            recv: BoundedQueue::new(cfg.recv_queue_msgs, cfg.recv_queue_bytes),
-            stats: ChannelStats::default(),
-        };
+    pub fn new(
+        id: u64,
+        peer: PeerId,
+        proto: proto::Session,
+        origin: Instant,
+        waker: Arc<Waker>,
+    ) -> Self {
         Session {
             id,
             peer,
-            dialer,
-            max_message: cfg.max_message_size,
+            dialer: proto.role() == proto::Role::Dialer,
+            origin,
             inner: Mutex::new(Inner {
-                link: LinkState::Connected,
-                chans: ChannelKind::ALL.map(chan),
-                reconnects: 0,
-                rtts_us: Vec::new(),
+                proto,
+                pending: Default::default(),
+                conn: 0,
+                chan_open: [false; 3],
+                closed: None,
+                unacked: Vec::new(),
             }),
             cond: Condvar::new(),
-            send_ready: Default::default(),
+            kick: Notify::new(),
+            out_ready: Default::default(),
             recv_space: Default::default(),
-            generation: AtomicU64::new(0),
-            connections: AtomicU64::new(0),
-            send_blocked: AtomicBool::new(false),
             waker,
         }
     }
@@ -121,113 +98,214 @@ impl Session {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn changed(&self) {
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Wake blocked callers and asyncio.
+    pub fn changed(&self) {
         self.cond.notify_all();
         self.waker.wake();
     }
 
-    pub fn link(&self) -> LinkState {
-        self.lock().link.clone()
+    pub fn state(&self) -> SessionState {
+        self.lock().proto.state()
     }
 
     pub fn is_closed(&self) -> bool {
-        matches!(self.lock().link, LinkState::Closed(_))
+        self.lock().closed.is_some()
     }
 
-    /// The link is lost (or found again): stop the IO tasks of the old connection.
-    pub fn set_link(&self, link: LinkState) {
+    pub fn close_reason(&self) -> Option<String> {
+        self.lock().closed.clone()
+    }
+
+    pub fn conn(&self) -> u64 {
+        self.lock().conn
+    }
+
+    /// A new connection carries the session from now on; returns its number. IO tasks
+    /// of the previous connection stop.
+    pub fn on_connected(&self) -> u64 {
+        let now = self.now();
         let mut g = self.lock();
-        if matches!(g.link, LinkState::Closed(_)) {
-            return;
-        }
-        g.link = link;
+        let conn = g.proto.on_connected(now);
+        g.conn = conn;
+        g.pending = Default::default();
         drop(g);
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.changed();
-        for n in self.send_ready.iter().chain(self.recv_space.iter()) {
+        self.restart_io();
+        conn
+    }
+
+    /// Connection `conn` is gone.
+    pub fn on_connection_lost(&self, conn: u64) {
+        let now = self.now();
+        self.lock().proto.on_connection_lost(conn, now);
+        self.restart_io();
+    }
+
+    /// A re-dial failed.
+    pub fn on_dial_failed(&self) {
+        let now = self.now();
+        self.lock().proto.on_dial_failed(now);
+        self.kick.notify_one();
+    }
+
+    fn restart_io(&self) {
+        for n in self.out_ready.iter().chain(self.recv_space.iter()) {
             n.notify_waiters();
         }
+        self.kick.notify_one();
+        self.changed();
     }
 
-    /// A new connection to the peer carries this session from now on; returns the new
-    /// generation. Every connection after the first counts as a reconnect.
-    pub fn new_connection(&self) -> u64 {
-        if self.connections.fetch_add(1, Ordering::AcqRel) > 0 {
-            self.lock().reconnects += 1;
+    /// Feed one inbound message from stream `kind`, attributed to the current
+    /// connection (libp2p-stream does not say which connection a stream came on; older
+    /// connections are closed as soon as a new one is up, and anything stale they still
+    /// deliver is a duplicate the session layer drops). Returns whether `kind` now has
+    /// a message to read.
+    ///
+    /// Errors: the session layer's error (replays and malformed frames are already
+    /// counted and reported as events by the session layer).
+    pub fn handle_frame(&self, kind: ChannelKind, bytes: &[u8]) -> Result<bool, SessionError> {
+        let now = self.now();
+        let mut g = self.lock();
+        let conn = g.conn;
+        let r = g.proto.handle_frame(conn, kind, bytes, now);
+        let readable = g.proto.recv_len(kind) > 0;
+        drop(g);
+        r.map(|()| readable)
+    }
+
+    /// True while the reader of stream `kind` may read another frame.
+    pub fn recv_window_open(&self, kind: ChannelKind) -> bool {
+        self.lock().proto.recv_window_open(kind)
+    }
+
+    /// Pump step: run due timers, move transmits into the stream buffers, collect events.
+    /// Returns the events and the next deadline.
+    pub fn pump(&self, events: &mut Vec<Event>) -> Option<Duration> {
+        let now = self.now();
+        let mut g = self.lock();
+        if g.proto.poll_timeout().is_some_and(|t| t <= now) {
+            g.proto.handle_timeout(now);
         }
-        self.set_link(LinkState::Connected);
-        self.generation.load(Ordering::Acquire)
+        let mut frame = Vec::new();
+        let mut ready = [false; 3];
+        while let Some(t) = g.proto.poll_transmit(now, &mut frame) {
+            if t.conn == g.conn {
+                let i = t.stream.index();
+                encode_frame(&frame, &mut g.pending[i]);
+                ready[i] = true;
+            }
+            frame.clear();
+        }
+        while let Some(e) = g.proto.poll_event() {
+            if let Event::SessionClose {
+                reason,
+                text,
+                unacked,
+            } = &e
+            {
+                g.closed = Some(format!(
+                    "{}{}{}",
+                    reason.as_str(),
+                    if text.is_empty() { "" } else { ": " },
+                    text
+                ));
+                g.unacked.extend(unacked.iter().cloned());
+            }
+            events.push(e);
+        }
+        let deadline = g.proto.poll_timeout();
+        drop(g);
+        for (i, r) in ready.iter().enumerate() {
+            if *r {
+                self.out_ready[i].notify_one();
+            }
+        }
+        deadline
+    }
+
+    /// Writer side: the bytes waiting for stream `kind`, if `conn` is still current.
+    /// `None`: this connection is over (or the session closed and flushed).
+    pub fn take_pending(&self, conn: u64, kind: ChannelKind, out: &mut Vec<u8>) -> bool {
+        let mut g = self.lock();
+        if g.conn != conn {
+            return false;
+        }
+        std::mem::swap(out, &mut g.pending[kind.index()]);
+        true
     }
 
     pub fn open_channel(&self, kind: ChannelKind) -> Result<(), NetError> {
         let mut g = self.lock();
-        if let LinkState::Closed(r) = &g.link {
+        if let Some(r) = &g.closed {
             return Err(NetError::Transport(format!("session closed: {r}")));
         }
-        g.chans[kind as usize].open = true;
-        g.chans[kind as usize].closed = false;
+        g.chan_open[kind.index()] = true;
         Ok(())
     }
 
-    /// Close a channel locally: its queued messages are discarded (and counted).
     pub fn close_channel(&self, kind: ChannelKind) {
-        let mut g = self.lock();
-        let c = &mut g.chans[kind as usize];
-        c.open = false;
-        c.closed = true;
-        let n = c.send.clear() + c.recv.clear();
-        c.stats.dropped += n as u64;
-        drop(g);
+        self.lock().chan_open[kind.index()] = false;
         self.changed();
-        self.recv_space[kind as usize].notify_one();
     }
 
     /// Queue one message. `Ok(false)`: the `block` policy says wait and retry.
     ///
-    /// Errors: `Transport` when the session or channel is closed or the message is over
-    /// the size limit; `Backpressure` when the queue is full under the `error` policy.
+    /// Errors: `Transport` (session closed, channel not open, message over the limit),
+    /// `Backpressure` (queue full under the `error` policy).
     pub fn try_send(&self, kind: ChannelKind, msg: Vec<u8>) -> Result<bool, NetError> {
-        if msg.len() > self.max_message {
-            return Err(NetError::Transport(format!(
-                "message of {} bytes exceeds the maximum of {}",
-                msg.len(),
-                self.max_message
-            )));
-        }
         let mut g = self.lock();
-        if let LinkState::Closed(r) = &g.link {
-            return Err(NetError::Transport(format!("session closed: {r}")));
-        }
-        let c = &mut g.chans[kind as usize];
-        if !c.open {
+        if !g.chan_open[kind.index()] {
             return Err(NetError::Transport(format!(
                 "channel {} is not open",
-                kind.name()
+                kind.as_str()
             )));
         }
-        let was_empty = c.send.is_empty();
-        match c.send.push(msg, c.policy) {
-            Push::Queued { evicted } => c.stats.dropped += evicted as u64,
-            Push::WouldBlock => {
-                self.send_blocked.store(true, Ordering::Release);
-                return Ok(false);
+        match g.proto.send(kind, msg) {
+            Ok(_) => {
+                drop(g);
+                self.kick.notify_one();
+                Ok(true)
             }
-            Push::Refused => {
-                return Err(NetError::Backpressure(format!(
-                    "send queue of channel {} is full (policy error)",
-                    kind.name()
-                )))
-            }
-            Push::DroppedNewest => {
-                c.stats.dropped += 1;
-                return Ok(true);
+            Err(SessionError::WouldBlock(_)) => Ok(false),
+            Err(e) => Err(session_err(e)),
+        }
+    }
+
+    /// Queue messages in order until one would block; returns how many were queued.
+    ///
+    /// Errors: as [`Session::try_send`] for the first message that fails otherwise.
+    pub fn try_send_many(&self, kind: ChannelKind, msgs: Vec<Vec<u8>>) -> Result<usize, NetError> {
+        let mut g = self.lock();
+        if !g.chan_open[kind.index()] {
+            return Err(NetError::Transport(format!(
+                "channel {} is not open",
+                kind.as_str()
+            )));
+        }
+        let mut n = 0;
+        let mut result = Ok(());
+        for m in msgs {
+            match g.proto.send(kind, m) {
+                Ok(_) => n += 1,
+                Err(SessionError::WouldBlock(_)) => break,
+                Err(e) => {
+                    result = Err(session_err(e));
+                    break;
+                }
             }
         }
         drop(g);
-        if was_empty {
-            self.send_ready[kind as usize].notify_one();
+        if n > 0 {
+            self.kick.notify_one();
         }
-        Ok(true)
+        match result {
+            Err(e) if n == 0 => Err(e),
+            _ => Ok(n),
+        }
     }
 
     /// Queue one message, waiting up to `timeout` for space under the `block` policy.
@@ -245,61 +323,18 @@ impl Session {
                 return Ok(());
             }
             let g = self.lock();
-            let c = &g.chans[kind as usize];
-            if c.send.has_room(msg.len()) || matches!(g.link, LinkState::Closed(_)) {
+            if g.proto.can_send(kind, msg.len()) || g.closed.is_some() {
                 continue;
             }
             let now = Instant::now();
             if now >= deadline {
                 return Err(NetError::Backpressure(format!(
-                    "send queue of channel {} stayed full for {:?}",
-                    kind.name(),
-                    timeout
+                    "send queue of channel {} stayed full for {timeout:?}",
+                    kind.as_str()
                 )));
             }
             let _ = self.cond.wait_timeout(g, deadline - now);
         }
-    }
-
-    /// Writer side: take queued messages, at most `max_bytes` worth (at least one).
-    pub fn take_batch(&self, kind: ChannelKind, max_bytes: usize, out: &mut Vec<Vec<u8>>) {
-        let mut g = self.lock();
-        let c = &mut g.chans[kind as usize];
-        let was_full = c.send.is_full();
-        let mut total = 0;
-        while total < max_bytes {
-            let Some(m) = c.send.pop() else { break };
-            total += m.len();
-            c.stats.sent += 1;
-            c.stats.bytes_sent += m.len() as u64;
-            out.push(m);
-        }
-        drop(g);
-        if !out.is_empty() && (was_full || self.send_blocked.swap(false, Ordering::AcqRel)) {
-            self.changed();
-        }
-    }
-
-    /// Reader side: deliver one message. `Err(msg)` when the receive queue is full:
-    /// wait on `recv_space` and retry. Messages for a closed channel are dropped.
-    pub fn deliver(&self, kind: ChannelKind, msg: Vec<u8>) -> Result<(), Vec<u8>> {
-        let mut g = self.lock();
-        let closed = matches!(g.link, LinkState::Closed(_));
-        let c = &mut g.chans[kind as usize];
-        if c.closed || closed {
-            c.stats.dropped += 1;
-            return Ok(());
-        }
-        let len = msg.len();
-        if !c.recv.has_room(len) {
-            return Err(msg);
-        }
-        c.recv.push(msg, Policy::Block);
-        c.stats.received += 1;
-        c.stats.bytes_received += len as u64;
-        drop(g);
-        self.changed();
-        Ok(())
     }
 
     /// Take up to `max` received messages without waiting.
@@ -308,34 +343,33 @@ impl Session {
     /// nothing is left to read.
     pub fn try_recv(&self, kind: ChannelKind, max: usize) -> Result<Vec<Vec<u8>>, NetError> {
         let mut g = self.lock();
-        let closed = match &g.link {
-            LinkState::Closed(r) => Some(r.clone()),
-            _ => None,
-        };
-        let c = &mut g.chans[kind as usize];
-        if c.closed {
+        if !g.chan_open[kind.index()] {
             return Err(NetError::Transport(format!(
-                "channel {} is closed",
-                kind.name()
+                "channel {} is not open",
+                kind.as_str()
             )));
         }
-        let was_full = c.recv.is_full();
+        let was_open = g.proto.recv_window_open(kind);
         let mut out = Vec::new();
         while out.len() < max {
-            match c.recv.pop() {
+            match g.proto.recv(kind) {
                 Some(m) => out.push(m),
                 None => break,
             }
         }
-        drop(g);
         if out.is_empty() {
-            if let Some(r) = closed {
+            if let Some(r) = &g.closed {
                 return Err(NetError::Transport(format!("session closed: {r}")));
             }
-        } else {
-            let _ = was_full;
-            self.recv_space[kind as usize].notify_one();
+            return Ok(out);
         }
+        let reopened = !was_open && g.proto.recv_window_open(kind);
+        drop(g);
+        if reopened {
+            self.recv_space[kind.index()].notify_one();
+        }
+        // Acks for what the application consumed may now be due.
+        self.kick.notify_one();
         Ok(out)
     }
 
@@ -353,7 +387,7 @@ impl Session {
                 return Ok(Some(m));
             }
             let g = self.lock();
-            if !g.chans[kind as usize].recv.is_empty() || matches!(g.link, LinkState::Closed(_)) {
+            if g.proto.recv_len(kind) > 0 || g.closed.is_some() {
                 continue;
             }
             let now = Instant::now();
@@ -364,50 +398,19 @@ impl Session {
         }
     }
 
-    /// Close the session for good; queued messages are discarded and counted.
-    pub fn close(&self, reason: &str) {
-        let mut g = self.lock();
-        if matches!(g.link, LinkState::Closed(_)) {
-            return;
-        }
-        g.link = LinkState::Closed(reason.to_string());
-        for c in g.chans.iter_mut() {
-            c.stats.dropped += c.send.clear() as u64;
-        }
-        drop(g);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    /// Close the session (CLOSE goes out if connected).
+    pub fn close(&self, reason: CloseReason, text: &str) {
+        self.lock().proto.close(reason, text);
+        self.kick.notify_one();
         self.changed();
-        for n in self.send_ready.iter().chain(self.recv_space.iter()) {
-            n.notify_waiters();
-            n.notify_one();
-        }
     }
 
-    pub fn record_rtt(&self, rtt: Duration) {
-        let mut g = self.lock();
-        if g.rtts_us.len() >= RTT_SAMPLES {
-            g.rtts_us.remove(0);
-        }
-        g.rtts_us.push(rtt.as_micros() as u64);
+    /// Messages never acknowledged by the peer, known once the session closed.
+    pub fn take_unacked(&self) -> Vec<Unacked> {
+        std::mem::take(&mut self.lock().unacked)
     }
 
-    /// Per-channel stats, reconnect count, heartbeat RTT p50 and p95 (microseconds).
-    pub fn stats(&self) -> ([ChannelStats; 3], u64, Option<(u64, u64)>) {
-        let g = self.lock();
-        let chans = [0, 1, 2].map(|i| {
-            let c = &g.chans[i];
-            ChannelStats {
-                send_queue_high_water: c.send.high_water() as u64,
-                recv_queue_high_water: c.recv.high_water() as u64,
-                send_queued: c.send.len() as u64,
-                recv_queued: c.recv.len() as u64,
-                ..c.stats
-            }
-        });
-        let mut r = g.rtts_us.clone();
-        r.sort_unstable();
-        let pct = |p: usize| r[(r.len() - 1) * p / 100];
-        let rtt = (!r.is_empty()).then(|| (pct(50), pct(95)));
-        (chans, g.reconnects, rtt)
+    pub fn stats(&self) -> SessionStats {
+        self.lock().proto.stats()
     }
 }

@@ -1,92 +1,73 @@
-//! The IO tasks: one writer per (session, channel, connection), one reader per inbound
-//! stream, one accept loop per channel protocol.
+//! The IO tasks: a pump per session, a writer per (connection, channel), a reader per
+//! inbound stream, an accept loop per channel protocol.
 //!
-//! Theory of operation: streams are unidirectional. A writer opens its stream with
-//! `libp2p-stream`, then repeatedly takes a batch from the channel's send queue, frames
-//! it into one buffer and writes and flushes it; it exits when the session's connection
-//! generation changes. A reader decodes frames with a hard size limit and pushes them
-//! into the bounded receive queue; while that queue is full it stops reading, so yamux's
-//! window stops the remote writer. An oversize or malformed frame resets that stream
-//! (dropping an open yamux stream sends RST), is counted and reported, and nothing else
-//! is affected. The first inbound stream from a peer without a session opens one on the
-//! listening side, so a dial that fails authentication never surfaces as a session.
+//! Theory of operation: streams are unidirectional. Each side writes only the three
+//! streams it opened on the current connection and reads only the three its peer opened,
+//! so no stream is ever shared between a reading and a writing task (the split-stream
+//! pattern behind the libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p #5410).
+//! The pump runs the session's timers and turns its transmits into per-stream buffers
+//! and its events into driver commands and observable events. A writer swaps out its
+//! buffer and writes it in one go (batching for free). A reader waits while the
+//! session's receive window for that stream is closed (that stalls yamux, which stalls
+//! the remote writer), decodes frames with a hard size limit and feeds them to the
+//! session. An oversize or malformed length prefix resets that stream (dropping an open
+//! yamux stream sends RST), is counted and reported; nothing else is affected.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::io::BufReader;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::{PeerId, Stream};
+use web4_proto::session::{ChannelKind, CloseReason, Event, SessionError};
 
-use crate::config::ChannelKind;
-use crate::framing::{encode_frame, read_frame, FrameError};
+use crate::config::protocol;
+use crate::driver::Command;
+use crate::framing::{read_frame, FrameError};
 use crate::node::Shared;
 use crate::session::Session;
 
-/// Bytes a writer gathers into one write.
-const BATCH_BYTES: usize = 256 * 1024;
-
-/// Start one writer task per channel kind on the session's current connection.
-pub(crate) fn spawn_writers(
-    shared: &Arc<Shared>,
-    control: &libp2p_stream::Control,
-    s: &Arc<Session>,
-) {
-    let generation = s.generation.load(Ordering::Acquire);
+/// Start the writers of connection `conn` of session `s`.
+pub(crate) fn spawn_writers(shared: &Arc<Shared>, s: &Arc<Session>, conn: u64) {
     for kind in ChannelKind::ALL {
-        tokio::spawn(writer(
-            shared.clone(),
-            control.clone(),
-            s.clone(),
-            kind,
-            generation,
-        ));
+        tokio::spawn(writer(shared.clone(), s.clone(), kind, conn));
     }
 }
 
-async fn writer(
-    shared: Arc<Shared>,
-    mut control: libp2p_stream::Control,
-    s: Arc<Session>,
-    kind: ChannelKind,
-    generation: u64,
-) {
-    let live = |s: &Session| s.generation.load(Ordering::Acquire) == generation && !s.is_closed();
+async fn writer(shared: Arc<Shared>, s: Arc<Session>, kind: ChannelKind, conn: u64) {
+    let mut control = shared.control.clone();
     let opened = tokio::time::timeout(
-        shared.cfg.handshake_timeout,
-        control.open_stream(s.peer, kind.protocol()),
+        shared.cfg.connect_timeout,
+        control.open_stream(s.peer, protocol(kind)),
     )
     .await;
     let mut stream = match opened {
         Ok(Ok(st)) => st,
         Ok(Err(e)) => {
-            shared.waker.emit(
+            shared.emit(
+                &s,
                 "stream_error",
-                vec![
-                    ("session", s.id.to_string()),
-                    ("channel", kind.name().into()),
-                    ("error", e.to_string()),
-                ],
+                vec![("channel", kind.as_str().into()), ("error", e.to_string())],
             );
             return;
         }
         Err(_) => return,
     };
-    let mut batch = Vec::new();
-    let mut buf = Vec::with_capacity(BATCH_BYTES + 16);
+    let mut buf = Vec::new();
     loop {
-        if !live(&s) {
-            let _ = stream.close().await;
-            return;
+        let notified = s.out_ready[kind.index()].notified();
+        buf.clear();
+        if !s.take_pending(conn, kind, &mut buf) {
+            return; // a newer connection took over; dropping the stream resets it
         }
-        let notified = s.send_ready[kind as usize].notified();
-        s.take_batch(kind, BATCH_BYTES, &mut batch);
-        if batch.is_empty() {
+        if buf.is_empty() {
+            if s.is_closed() {
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.close()).await;
+                return;
+            }
             notified.await;
             continue;
-        }
-        buf.clear();
-        for m in batch.drain(..) {
-            encode_frame(&m, &mut buf);
         }
         if stream.write_all(&buf).await.is_err() || stream.flush().await.is_err() {
             return;
@@ -94,68 +75,159 @@ async fn writer(
     }
 }
 
-/// Route inbound streams of one protocol to reader tasks, forever (until shutdown).
+/// Route inbound streams of one protocol to reader tasks until shutdown.
 pub(crate) async fn accept_loop(
     shared: Arc<Shared>,
-    control: libp2p_stream::Control,
     kind: ChannelKind,
     mut incoming: libp2p_stream::IncomingStreams,
 ) {
     while let Some((peer, stream)) = incoming.next().await {
-        tokio::spawn(reader(shared.clone(), control.clone(), peer, kind, stream));
+        tokio::spawn(reader(shared.clone(), peer, kind, stream));
     }
 }
 
-async fn reader(
-    shared: Arc<Shared>,
-    control: libp2p_stream::Control,
-    peer: PeerId,
-    kind: ChannelKind,
-    mut stream: Stream,
-) {
-    let s = match shared.session_of(&peer) {
-        Some(s) => s,
-        None => {
-            let (s, created) = shared.session_or_accept(peer);
-            if created {
-                s.new_connection();
-                spawn_writers(&shared, &control, &s);
-            }
-            s
-        }
+async fn reader(shared: Arc<Shared>, peer: PeerId, kind: ChannelKind, stream: Stream) {
+    let Some(mut s) = shared.session_of(&peer) else {
+        return; // no session for this peer (yet or any more): reset the stream
     };
-    let max = shared.cfg.max_message_size;
+    let max = shared.cfg.max_frame();
+    let mut stream = BufReader::with_capacity(64 * 1024, stream);
+    let mut since_kick = 0u32;
     loop {
-        let frame = read_frame(&mut stream, max).await;
-        let mut body = match frame {
+        loop {
+            let space = s.recv_space[kind.index()].notified();
+            if s.is_closed() {
+                return;
+            }
+            if s.recv_window_open(kind) {
+                break;
+            }
+            s.kick.notify_one(); // let acks for what was delivered go out
+            space.await;
+        }
+        let body = match read_frame(&mut stream, max).await {
             Ok(Some(b)) => b,
             Ok(None) | Err(FrameError::Io(_)) => return,
             Err(e) => {
                 shared.frames_rejected.fetch_add(1, Ordering::Relaxed);
-                shared.waker.emit(
+                shared.emit(
+                    &s,
                     "frame_rejected",
-                    vec![
-                        ("session", s.id.to_string()),
-                        ("channel", kind.name().into()),
-                        ("error", e.to_string()),
-                    ],
+                    vec![("channel", kind.as_str().into()), ("error", e.to_string())],
                 );
-                drop(stream); // an open yamux stream dropped = RST to the peer
-                return;
+                return; // dropping the open stream resets it (RST)
             }
         };
-        loop {
-            let space = s.recv_space[kind as usize].notified();
-            match s.deliver(kind, body) {
-                Ok(()) => break,
-                Err(back) => {
-                    if s.is_closed() {
-                        return;
-                    }
-                    body = back;
-                    space.await;
+        match s.handle_frame(kind, &body) {
+            Ok(readable) => {
+                if readable {
+                    s.changed();
                 }
             }
+            Err(SessionError::Closed(CloseReason::PeerRestarted)) if !s.dialer => {
+                // The dialler started a new session: replace ours and replay the OPEN.
+                s = shared.restart_listener(&s);
+                let _ = s.handle_frame(kind, &body);
+            }
+            Err(SessionError::Closed(_)) => return,
+            Err(SessionError::Frame(_) | SessionError::Protocol(_)) => {
+                s.kick.notify_one();
+                return; // the session asked for the connection to be dropped
+            }
+            Err(_) => {} // replays: dropped and counted by the session layer
+        }
+        since_kick += 1;
+        if stream.buffer().is_empty() || since_kick >= 64 {
+            since_kick = 0;
+            s.kick.notify_one();
         }
     }
+}
+
+/// The session's pump: timers, transmits and events, until the session closes.
+pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
+    let mut events = Vec::new();
+    loop {
+        let kicked = s.kick.notified();
+        let deadline = s.pump(&mut events);
+        for e in events.drain(..) {
+            on_event(&shared, &s, e);
+        }
+        if s.is_closed() {
+            for n in &s.out_ready {
+                n.notify_one();
+            }
+            shared.forget_peer(&s);
+            let cmd = shared.cmd.clone();
+            let peer = s.peer;
+            tokio::spawn(async move {
+                // Give the writers a moment to put CLOSE on the wire.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = cmd.send(Command::Disconnect(peer)).await;
+            });
+            return;
+        }
+        match deadline {
+            Some(d) => {
+                let wait = d.saturating_sub(s.now());
+                let _ = tokio::time::timeout(wait, kicked).await;
+            }
+            None => kicked.await,
+        }
+    }
+}
+
+fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event) {
+    let name = e.name();
+    let mut fields = Vec::new();
+    match &e {
+        Event::SessionOpen => shared.on_session_open(s),
+        Event::SessionResumed { retransmitted } => {
+            fields.push(("retransmitted", retransmitted.to_string()));
+        }
+        Event::HeartbeatTimeout => {}
+        Event::ReconnectAttempt { attempt, delay } => {
+            fields.push(("attempt", attempt.to_string()));
+            fields.push(("delay_ms", delay.as_millis().to_string()));
+            let _ = shared.cmd.try_send(Command::Redial(s.id));
+        }
+        Event::SessionClose {
+            reason,
+            text,
+            unacked,
+        } => {
+            fields.push(("reason", reason.as_str().to_string()));
+            fields.push(("text", text.clone()));
+            fields.push(("unacked", unacked.len().to_string()));
+            shared.on_session_close(s, reason.as_str());
+        }
+        Event::ReplayRejected {
+            channel,
+            seq,
+            stale_session,
+        } => {
+            fields.push(("channel", channel.as_str().to_string()));
+            fields.push(("seq", seq.to_string()));
+            fields.push(("stale_session", stale_session.to_string()));
+            fields.push(("error", "RTTReplayError".to_string()));
+        }
+        Event::RekeyDue => {
+            let conn = s.conn();
+            let _ = shared.cmd.try_send(Command::CloseConn(s.peer, conn));
+            s.on_connection_lost(conn);
+        }
+        Event::DropConnection { conn } => {
+            let _ = shared.cmd.try_send(Command::CloseConn(s.peer, *conn));
+            fields.push(("conn", conn.to_string()));
+        }
+        Event::Writable(_) | Event::Readable(_) => {
+            s.changed();
+            return;
+        }
+        Event::Dropped { channel, count } => {
+            fields.push(("channel", channel.as_str().to_string()));
+            fields.push(("count", count.to_string()));
+        }
+    }
+    shared.emit(s, name, fields);
 }

@@ -80,10 +80,8 @@ fn wrong_peer_key_is_a_handshake_error_and_no_session() {
 
 #[test]
 fn oversize_send_is_refused_locally() {
-    let cfg = Config {
-        max_message_size: 1024,
-        ..Config::default()
-    };
+    let mut cfg = Config::default();
+    cfg.session.max_payload = 1024;
     let (a, _b, sa, _sb) = pair(cfg);
     let s = a.session(sa).unwrap();
     s.open_channel(ChannelKind::State).unwrap();

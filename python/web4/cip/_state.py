@@ -1,0 +1,152 @@
+"""The CIP handshake's steps as one transition table (h11 ``_state.py`` style).
+
+Theory of operation: a handshake is one of two roles. The initiator (A) opens with a
+HELLO; the responder (B) answers. Each side is in one ``Step``; every input the
+handshake can see (a classified inbound message, a local start, a timer) is an
+``Input``; ``TRANSITIONS[(role, step, input)]`` is the next step. An input missing from
+the table for the current step is not allowed there: an inbound message of that kind is
+dropped without changing anything. Failure inputs (bad signature, fingerprint mismatch,
+timeout, protocol error) lead from every waiting step to ``FAILED``; ``RETRY`` (a timer fired with
+retries left) leaves the step unchanged. ``ACCEPTED``, ``DEFERRED`` and ``FAILED`` are
+terminal. ``transition_table_markdown`` renders the table for ``docs/CIP_SPEC.md``.
+
+    A: START -start-> WAIT_HELLO -hello_response-> WAIT_STATE -state_update-> WAIT_DECISION
+       WAIT_STATE -peer_overloaded-> DEFERRED; WAIT_DECISION -decision_accept-> ACCEPTED
+       WAIT_DECISION -decision_defer-> DEFERRED
+    B: WAIT_HELLO -hello-> WAIT_CONFIRM -hello_response-> WAIT_STATE -state_update-> WAIT_INTENT
+       WAIT_INTENT -intent-> ACCEPTED; WAIT_INTENT -intent_overloaded-> DEFERRED
+       WAIT_INTENT -decision_defer-> DEFERRED (A saw B overloaded and deferred)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+__all__ = [
+    "EXPECTED_TYPE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "Input",
+    "Role",
+    "Step",
+    "next_step",
+    "transition_table_markdown",
+]
+
+
+class Role(StrEnum):
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+
+class Step(StrEnum):
+    START = "START"
+    WAIT_HELLO = "WAIT_HELLO"
+    WAIT_CONFIRM = "WAIT_CONFIRM"
+    WAIT_STATE = "WAIT_STATE"
+    WAIT_INTENT = "WAIT_INTENT"
+    WAIT_DECISION = "WAIT_DECISION"
+    ACCEPTED = "ACCEPTED"
+    DEFERRED = "DEFERRED"
+    FAILED = "FAILED"
+
+
+class Input(StrEnum):
+    START = "start"  # local: the initiator opens
+    HELLO = "hello"  # a HELLO without challenge_response
+    HELLO_RESPONSE = "hello_response"  # a HELLO whose challenge_response verifies
+    STATE_UPDATE = "state_update"  # a STATE_UPDATE, peer not overloaded
+    PEER_OVERLOADED = "peer_overloaded"  # a STATE_UPDATE with presence overloaded
+    INTENT = "intent"  # an INTENT from a peer that is not overloaded
+    INTENT_OVERLOADED = "intent_overloaded"  # an INTENT from an overloaded peer
+    DECISION_ACCEPT = "decision_accept"  # a STATE_UPDATE with intent accept:<msg_id>
+    DECISION_DEFER = "decision_defer"  # a STATE_UPDATE with intent defer:<msg_id>
+    RETRY = "retry"  # timer fired, retries left: retransmit
+    TIMEOUT = "timeout"  # timer fired, no retries left
+    BAD_SIGNATURE = "bad_signature"  # envelope signature or challenge response invalid
+    FINGERPRINT_MISMATCH = "fingerprint_mismatch"  # sender.fingerprint != pubkey's
+    PROTOCOL_ERROR = "protocol_error"  # the peer broke a handshake rule (signed, so no
+    # trust event): no common protocol, or a changed nonce/challenge
+
+
+TERMINAL = frozenset({Step.ACCEPTED, Step.DEFERRED, Step.FAILED})
+
+_I, _R = Role.INITIATOR, Role.RESPONDER
+
+_PROGRESS: dict[tuple[Role, Step, Input], Step] = {
+    (_I, Step.START, Input.START): Step.WAIT_HELLO,
+    (_I, Step.WAIT_HELLO, Input.HELLO_RESPONSE): Step.WAIT_STATE,
+    (_I, Step.WAIT_STATE, Input.STATE_UPDATE): Step.WAIT_DECISION,
+    (_I, Step.WAIT_STATE, Input.PEER_OVERLOADED): Step.DEFERRED,
+    (_I, Step.WAIT_DECISION, Input.STATE_UPDATE): Step.WAIT_DECISION,
+    (_I, Step.WAIT_DECISION, Input.PEER_OVERLOADED): Step.WAIT_DECISION,
+    (_I, Step.WAIT_DECISION, Input.DECISION_ACCEPT): Step.ACCEPTED,
+    (_I, Step.WAIT_DECISION, Input.DECISION_DEFER): Step.DEFERRED,
+    (_R, Step.WAIT_HELLO, Input.HELLO): Step.WAIT_CONFIRM,
+    (_R, Step.WAIT_CONFIRM, Input.HELLO_RESPONSE): Step.WAIT_STATE,
+    (_R, Step.WAIT_STATE, Input.STATE_UPDATE): Step.WAIT_INTENT,
+    (_R, Step.WAIT_STATE, Input.PEER_OVERLOADED): Step.WAIT_INTENT,
+    (_R, Step.WAIT_INTENT, Input.STATE_UPDATE): Step.WAIT_INTENT,
+    (_R, Step.WAIT_INTENT, Input.PEER_OVERLOADED): Step.WAIT_INTENT,
+    (_R, Step.WAIT_INTENT, Input.INTENT): Step.ACCEPTED,
+    (_R, Step.WAIT_INTENT, Input.INTENT_OVERLOADED): Step.DEFERRED,
+    (_R, Step.WAIT_INTENT, Input.DECISION_DEFER): Step.DEFERRED,
+}
+
+_WAITING: dict[Role, tuple[Step, ...]] = {
+    _I: (Step.WAIT_HELLO, Step.WAIT_STATE, Step.WAIT_DECISION),
+    _R: (Step.WAIT_HELLO, Step.WAIT_CONFIRM, Step.WAIT_STATE, Step.WAIT_INTENT),
+}
+
+
+_FAILURES = (
+    Input.TIMEOUT,
+    Input.BAD_SIGNATURE,
+    Input.FINGERPRINT_MISMATCH,
+    Input.PROTOCOL_ERROR,
+)
+
+
+def _build() -> dict[tuple[Role, Step, Input], Step]:
+    table = dict(_PROGRESS)
+    for role, steps in _WAITING.items():
+        for step in steps:
+            for failure in _FAILURES:
+                table[(role, step, failure)] = Step.FAILED
+            if (role, step) != (_R, Step.WAIT_HELLO):  # no timer before a peer appears
+                table[(role, step, Input.RETRY)] = step
+            else:
+                del table[(role, step, Input.TIMEOUT)]
+    return table
+
+
+TRANSITIONS: Mapping[tuple[Role, Step, Input], Step] = _build()
+
+# The message type each waiting step expects from the peer (others are dropped).
+EXPECTED_TYPE: Mapping[tuple[Role, Step], frozenset[str]] = {
+    (_I, Step.WAIT_HELLO): frozenset({"HELLO"}),
+    (_I, Step.WAIT_STATE): frozenset({"STATE_UPDATE"}),
+    (_I, Step.WAIT_DECISION): frozenset({"STATE_UPDATE"}),
+    (_R, Step.WAIT_HELLO): frozenset({"HELLO"}),
+    (_R, Step.WAIT_CONFIRM): frozenset({"HELLO"}),
+    (_R, Step.WAIT_STATE): frozenset({"STATE_UPDATE"}),
+    (_R, Step.WAIT_INTENT): frozenset({"STATE_UPDATE", "INTENT"}),
+}
+
+
+def next_step(role: Role, step: Step, event: Input) -> Step | None:
+    """The step after ``event``, or ``None`` if ``event`` is not allowed in ``step``."""
+    return TRANSITIONS.get((role, step, event))
+
+
+def transition_table_markdown() -> str:
+    """The table as a Markdown table (role, from, input, to), in a stable order."""
+    order = {s: i for i, s in enumerate(Step)}
+    rows = sorted(
+        TRANSITIONS.items(),
+        key=lambda kv: (kv[0][0] != _I, order[kv[0][1]], list(Input).index(kv[0][2])),
+    )
+    lines = ["| role | from | input | to |", "|---|---|---|---|"]
+    lines += [f"| {r} | {s} | {i} | {t} |" for (r, s, i), t in rows]
+    return "\n".join(lines) + "\n"

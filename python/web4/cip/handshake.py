@@ -1,0 +1,400 @@
+"""The CIP/1.0 handshake as a sans-IO state machine.
+
+Theory of operation: a ``Handshake`` is one side of one handshake with one peer. Bytes
+(or a decoded dict) go in through ``receive(envelope, now)``, signed envelopes come out
+of ``next_outgoing()``, timers are driven by ``handle_timeout(now)``; each call returns
+frozen events (``web4.cip.events``). Steps and legal inputs are the table in
+``web4.cip._state``. Randomness (nonce, challenge, msg_ids) comes from the injected
+``Rng`` and time only from ``now``, so fixed keys, seeds and times give the same bytes.
+
+    A -> B  HELLO  {nonce_A, challenge_A}
+    B -> A  HELLO  {nonce_B, challenge_B, challenge_response = sig_B(resp(challenge_A))}
+    A       VERIFY: envelope, fingerprint, replay, nonce, response  -> PeerVerified
+    A -> B  HELLO  {nonce_A, challenge_A, challenge_response = sig_A(resp(challenge_B))}
+    A -> B  STATE_UPDATE
+    B       VERIFY -> PeerVerified (TRUST GATE: untrusted -> probing, by the TrustFSM)
+    B -> A  STATE_UPDATE
+    A -> B  INTENT                 (or, if B is overloaded: STATE_UPDATE intent defer:<id>)
+    B -> A  STATE_UPDATE intent accept:<intent msg_id> | defer:<intent msg_id>
+
+``resp`` is in ``web4.cip._proof``. Inbound envelopes pass the node's CIP validator
+first. A bad signature/response from the bound peer fails the handshake with
+``PeerUntrusted``, a fingerprint mismatch with ``PeerBlacklisted``; other bad input is
+dropped alone (``MessageDropped``). A repeated inbound step is answered again.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+
+from web4.cip import events as ev
+from web4.cip._proof import b64, claimed_sender, envelope_msg_id, sign_response, verify_response
+from web4.cip._state import EXPECTED_TYPE, TERMINAL, Input, Role, Step, next_step
+from web4.cip.builder import CipBuilder
+from web4.cip.events import HandshakeEvent
+from web4.cip.messages import CipEnvelope, Features, Hello, Intent, SenderState, StateUpdate
+from web4.cip.validator import CipValidator
+from web4.clock import Rng
+from web4.envelope.crypto import canonicalize
+from web4.envelope.replay import ReplayCache
+from web4.envelope.validate import Receiver
+from web4.errors import ConfigError, FingerprintMismatchError, RemoteError, SignatureMismatchError
+from web4.identity import Identity
+
+__all__ = ["Handshake", "HandshakeConfig"]
+
+PROTOCOL = "cip/1.0"
+
+
+@dataclass(frozen=True)
+class HandshakeConfig:
+    step_timeout: float = 10.0  # seconds to wait for the peer's next step
+    max_retries: int = 2  # retransmissions per step before FAILED
+    queue_bound: int = 8  # unsent outgoing envelopes kept (oldest dropped beyond)
+    capabilities: tuple[str, ...] = ("state_exchange", "knowledge_exchange", "dmp_trace")
+    features: Features = field(default_factory=lambda: Features(True, True))
+
+
+def _drop(error: str, reason: str, now: float) -> list[HandshakeEvent]:
+    return [ev.MessageDropped(error, reason, now)]
+
+
+class _CallClock:
+    """The builder's clock: the ``now`` of the current call (no wall clock here)."""
+
+    t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        return self.t
+
+
+class Handshake:
+    """One side of a CIP handshake (see the module docstring)."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        role: Role,
+        *,
+        validator: CipValidator,
+        rng: Rng,
+        local_state: SenderState,
+        peer: Receiver | None = None,
+        intent: Intent | None = None,
+        nonces: ReplayCache | None = None,
+        config: HandshakeConfig | None = None,
+    ) -> None:
+        """``peer`` is required for the initiator (it addresses the first HELLO) and
+        optional for the responder (the link's authenticated peer, if known). The
+        initiator also needs its ``intent``. Raises ``ConfigError`` otherwise."""
+        if role is Role.INITIATOR and (peer is None or intent is None):
+            raise ConfigError("the initiator needs a peer and an intent")
+        self.role = role
+        self.config = config or HandshakeConfig()
+        self.step = Step.START if role is Role.INITIATOR else Step.WAIT_HELLO
+        self.deadline: float | None = None
+        self.our_view = "untrusted"
+        self._id = identity
+        self._validator = validator
+        self._limits = validator.spec.limits
+        self._nonces = nonces if nonces is not None else ReplayCache()
+        self._clock = _CallClock()
+        self._builder = CipBuilder(
+            identity, clock=self._clock, rng=rng, capabilities=self.config.capabilities
+        )
+        self._state = local_state
+        self._intent = intent
+        self._nonce = rng.bytes(16)
+        self._challenge = rng.bytes(32)
+        self._peer = peer
+        self._peer_key = b""
+        self._peer_nonce = b""
+        self._peer_hello: Hello | None = None
+        self._peer_view = "unknown"
+        self._peer_presence: str | None = None
+        self._intent_id: str | None = None
+        self._sent_intents: list[str] = []  # msg_ids of our INTENT (and retransmissions)
+        self._verified_ids: list[str] = []
+        self._last_in: tuple[str, Any] | None = None
+        self._last_out: list[msgspec.Struct] = []
+        self._retries = 0
+        self._repeats = 0
+        self._out: deque[bytes] = deque(maxlen=self.config.queue_bound)
+
+    # --- the sans-IO surface ----------------------------------------------------------
+
+    @property
+    def peer(self) -> Receiver | None:
+        return self._peer
+
+    def start(self, now: float) -> list[HandshakeEvent]:
+        """Initiator only, once: queue the first HELLO. Raises ``ConfigError`` otherwise."""
+        if self.role is not Role.INITIATOR or self.step is not Step.START:
+            raise ConfigError("start() is for an initiator that has not started")
+        self._clock.t = now
+        self._move(Input.START, now)
+        self._send_step(now, [self._hello(response=None)])
+        return []
+
+    def next_outgoing(self) -> bytes | None:
+        """The next envelope to send (RFC 8785 bytes), or ``None``."""
+        return self._out.popleft() if self._out else None
+
+    def handle_timeout(self, now: float) -> list[HandshakeEvent]:
+        """Drive the step timer: retransmit while retries last, then fail."""
+        if self.step in TERMINAL or self.deadline is None or now < self.deadline:
+            return []
+        self._clock.t = now
+        if self._retries < self.config.max_retries:
+            self._retries += 1
+            self._move(Input.RETRY, now)
+            self._resend(now)
+            return [ev.Retransmitted(self.step.value, self._retries, now)]
+        return self._fail(Input.TIMEOUT, f"timeout in {self.step.value}", now)
+
+    def receive(self, envelope: bytes | Mapping[str, Any], now: float) -> list[HandshakeEvent]:
+        """Feed one inbound envelope. Never raises for a peer's bad input: refusals are
+        events (``MessageDropped``, ``PeerUntrusted``, ``PeerBlacklisted``)."""
+        if self.step in TERMINAL or self.step is Step.START:
+            return _drop("HandshakeError", f"no handshake in {self.step.value}", now)
+        self._clock.t = now
+        try:
+            msg = self._validator.validate(envelope, now=now)
+        except FingerprintMismatchError as e:
+            return self._on_mismatch(envelope, str(e), now)
+        except SignatureMismatchError as e:
+            return self._on_bad_signature(envelope, str(e), now)
+        except RemoteError as e:
+            return _drop(type(e).__name__, str(e), now)
+        if self._peer is not None and msg.sender.fingerprint != self._peer.fingerprint:
+            return _drop("HandshakeError", "sender is not this handshake's peer", now)
+        if self._last_in == (msg.type, msg.payload):
+            return self._answer_repeat(now)
+        if msg.type not in EXPECTED_TYPE.get((self.role, self.step), frozenset()):
+            return _drop("HandshakeError", f"{msg.type} in {self.step.value}", now)
+        if isinstance(msg.payload, Hello):
+            return self._on_hello(msg, msg.payload, now)
+        if isinstance(msg.payload, StateUpdate):
+            return self._on_state(msg, msg.payload, now)
+        assert isinstance(msg.payload, Intent)
+        return self._on_intent(msg, msg.payload, now)
+
+    # --- inbound steps ------------------------------------------------------------------
+
+    def _on_hello(self, msg: CipEnvelope[Any], p: Hello, now: float) -> list[HandshakeEvent]:
+        kind = Input.HELLO if p.challenge_response is None else Input.HELLO_RESPONSE
+        if next_step(self.role, self.step, kind) is None:
+            return _drop("HandshakeError", f"{kind.value} in {self.step.value}", now)
+        if PROTOCOL not in p.protocols:
+            return self._fail(Input.PROTOCOL_ERROR, f"peer does not speak {PROTOCOL}", now)
+        if self._peer_hello is not None and (
+            p.session_nonce != self._peer_hello.session_nonce
+            or p.challenge != self._peer_hello.challenge
+        ):
+            return self._fail(Input.PROTOCOL_ERROR, "peer changed its nonce or challenge", now)
+        first = self._peer_hello is None
+        if first:
+            try:
+                self._nonces.check_and_add(
+                    msg.sender.fingerprint, "nonce:" + p.session_nonce, now, now
+                )
+            except RemoteError as e:
+                return _drop(type(e).__name__, f"session nonce: {e}", now)
+            self._peer = Receiver(msg.sender.agent_id, msg.sender.fingerprint)
+            self._peer_key = base64.b64decode(msg.sender.pubkey)
+            self._peer_nonce = base64.b64decode(p.session_nonce)
+            self._peer_hello = p
+        if p.challenge_response is None:  # responder, first HELLO
+            self._accept_in(msg, Input.HELLO, now)
+            self._send_step(now, [self._hello(response=self._respond())])
+            return []
+        assert p.challenge_response is not None
+        if not verify_response(
+            self._peer_key, p.challenge_response, self._challenge,
+            msg.sender.fingerprint, self._id.fingerprint, self._peer_nonce, self._nonce,
+        ):  # fmt: skip
+            return self._on_bad_signature(msg, "challenge response does not verify", now)
+        self._verified_ids.append(msg.msg_id)
+        self._accept_in(msg, Input.HELLO_RESPONSE, now)
+        if self.our_view == "untrusted":
+            self.our_view = "probing"
+        out: list[msgspec.Struct] = [self._state_update(self._state.intent)]
+        if self.role is Role.INITIATOR:
+            out.insert(0, self._hello(response=self._respond()))
+        self._send_step(now, out)
+        assert self._peer is not None
+        return [
+            ev.PeerVerified(
+                self._peer.fingerprint, self._peer.agent_id, tuple(self._verified_ids), now
+            )
+        ]
+
+    def _on_state(self, msg: CipEnvelope[Any], p: StateUpdate, now: float) -> list[HandshakeEvent]:
+        assert self._peer is not None
+        self._peer_view = p.ltppeerstate
+        self._peer_presence = p.presence
+        events: list[HandshakeEvent] = [
+            ev.PeerStateReceived(
+                self._peer.fingerprint, p.presence, p.lri, p.ltppeerstate,
+                tuple(p.kernel_signals), p.intent, msg.msg_id, now,
+            )
+        ]  # fmt: skip
+        decision = p.intent or ""
+        verdict, _, ref = decision.partition(":")
+        if verdict == "accept" and ref in self._sent_intents:
+            self._intent_id = ref
+            event = Input.DECISION_ACCEPT
+        elif verdict == "defer" and ref in self._sent_intents:
+            self._intent_id = ref
+            event = Input.DECISION_DEFER
+        elif verdict == "defer" and self.step is Step.WAIT_INTENT:
+            event = Input.DECISION_DEFER
+        elif p.presence == "overloaded":
+            event = Input.PEER_OVERLOADED
+        else:
+            event = Input.STATE_UPDATE
+        before = self.step
+        self._accept_in(msg, event, now)
+        if event is Input.DECISION_ACCEPT:
+            events.append(self._done("accepted", "peer accepted the intent", now))
+        elif event is Input.DECISION_DEFER:
+            events.append(self._done("deferred", "peer deferred the intent", now))
+        elif before is Step.WAIT_STATE and self.role is Role.INITIATOR:
+            if event is Input.PEER_OVERLOADED:
+                self._send_step(now, [self._state_update(f"defer:{msg.msg_id}")])
+                events.append(self._done("deferred", "peer presence is overloaded", now))
+            else:
+                assert self._intent is not None
+                self._send_step(now, [self._intent])
+        elif before is Step.WAIT_STATE:
+            self._arm(now)  # responder: now waiting for the INTENT
+        return events
+
+    def _on_intent(self, msg: CipEnvelope[Any], p: Intent, now: float) -> list[HandshakeEvent]:
+        assert self._peer is not None
+        overloaded = "overloaded" in (self._peer_presence, msg.state.presence)
+        event = Input.INTENT_OVERLOADED if overloaded else Input.INTENT
+        self._accept_in(msg, event, now)
+        verdict = "defer" if overloaded else "accept"
+        self._send_step(now, [self._state_update(f"{verdict}:{msg.msg_id}")])
+        self._intent_id = msg.msg_id
+        received = ev.IntentReceived(
+            self._peer.fingerprint, p.goal, p.topic, p.priority, msg.msg_id, now
+        )
+        if overloaded:
+            return [received, self._done("deferred", "peer presence is overloaded", now)]
+        return [received, self._done("accepted", "intent accepted", now)]
+
+    # --- failures -----------------------------------------------------------------------
+
+    def _on_mismatch(self, envelope: Any, reason: str, now: float) -> list[HandshakeEvent]:
+        claimed, actual = claimed_sender(envelope, self._limits)
+        if self._peer is None or self._peer.fingerprint not in (claimed, actual):
+            return _drop("FingerprintMismatchError", reason + " (unattributed)", now)
+        peer = self._peer.fingerprint
+        event = ev.PeerBlacklisted(
+            peer, claimed, reason, envelope_msg_id(envelope, self._limits), now
+        )
+        return [event, *self._fail(Input.FINGERPRINT_MISMATCH, reason, now)]
+
+    def _on_bad_signature(self, envelope: Any, reason: str, now: float) -> list[HandshakeEvent]:
+        claimed, _ = claimed_sender(envelope, self._limits)
+        if self._peer is None or claimed != self._peer.fingerprint:
+            return _drop("SignatureMismatchError", reason + " (unattributed)", now)
+        event = ev.PeerUntrusted(claimed, reason, envelope_msg_id(envelope, self._limits), now)
+        return [event, *self._fail(Input.BAD_SIGNATURE, reason, now)]
+
+    def _fail(self, event: Input, reason: str, now: float) -> list[HandshakeEvent]:
+        self._move(event, now)
+        self._out.clear()
+        peer = self._peer.fingerprint if self._peer is not None else None
+        return [ev.HandshakeFailed(peer, reason, now)]
+
+    # --- outbound and bookkeeping ----------------------------------------------------------
+
+    def _move(self, event: Input, now: float) -> None:
+        nxt = next_step(self.role, self.step, event)
+        assert nxt is not None, (self.role, self.step, event)
+        self.step = nxt
+        if nxt in TERMINAL:
+            self.deadline = None
+
+    def _accept_in(self, msg: CipEnvelope[Any], event: Input, now: float) -> None:
+        self._move(event, now)
+        self._last_in = (msg.type, msg.payload)
+        self._repeats = 0
+
+    def _arm(self, now: float) -> None:
+        if self.step not in TERMINAL:
+            self.deadline = now + self.config.step_timeout
+            self._retries = 0
+
+    def _send_step(self, now: float, payloads: list[msgspec.Struct]) -> None:
+        self._last_out = payloads
+        self._resend(now)
+        self._arm(now)
+
+    def _resend(self, now: float) -> None:
+        assert self._peer is not None
+        for payload in self._last_out:
+            env = self._builder.build(
+                payload,
+                receiver=self._peer,
+                sender_view=self.our_view,  # type: ignore[arg-type]
+                receiver_view=self._peer_view,  # type: ignore[arg-type]
+                state=self._state,
+                now=now,
+            )
+            if isinstance(payload, Intent):
+                self._sent_intents.append(env["msg_id"])
+            self._out.append(canonicalize(env))
+
+    def _answer_repeat(self, now: float) -> list[HandshakeEvent]:
+        if self._repeats >= self.config.max_retries or not self._last_out:
+            return _drop("ReplayError", "repeated step, not answered again", now)
+        self._repeats += 1
+        self._resend(now)
+        return [ev.Retransmitted(self.step.value, self._repeats, now)]
+
+    def _hello(self, response: str | None) -> Hello:
+        return Hello(
+            protocols=[PROTOCOL],
+            capabilities=list(self.config.capabilities),
+            session_nonce=b64(self._nonce),
+            challenge=b64(self._challenge),
+            features=self.config.features,
+            challenge_response=response,
+        )
+
+    def _respond(self) -> str:
+        assert self._peer is not None
+        assert self._peer_hello is not None
+        challenge = base64.b64decode(self._peer_hello.challenge)
+        return sign_response(
+            self._id, challenge, self._peer.fingerprint, self._nonce, self._peer_nonce
+        )
+
+    def _state_update(self, intent: str | None) -> StateUpdate:
+        s = self._state
+        return StateUpdate(
+            presence=s.presence,
+            lri=s.lri,
+            ltppeerstate=self.our_view,  # type: ignore[arg-type]
+            kernel_signals=list(s.kernel_signals),
+            intent=intent,
+        )
+
+    def _done(
+        self, outcome: Literal["accepted", "deferred"], reason: str, now: float
+    ) -> ev.HandshakeDone:
+        assert self._peer is not None
+        return ev.HandshakeDone(self._peer.fingerprint, outcome, reason, self._intent_id, now)

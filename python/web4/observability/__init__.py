@@ -96,13 +96,15 @@ class Observability:
         metrics_port: int | None = None,
         metrics_host: str = "127.0.0.1",
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        strict: bool = False,
     ) -> Observability:
-        """Create the bus and attach sinks; ``metrics_port=None`` serves no HTTP.
+        """Create the bus and attach sinks; ``metrics_port=None`` serves no HTTP. The bus
+        is non-strict by default (contract violations become events, see ``EventBus``).
 
         Raises ``ObservabilityError`` when the event file cannot be opened or the metrics
         port cannot be bound (anything attached so far is closed again).
         """
-        bus = EventBus(node, clock=clock)
+        bus = EventBus(node, clock=clock, strict=strict)
         ring = MemoryRing(ring_size)
         metrics = MetricsSink(stats_provider=bus.stats)
         obs = cls(bus=bus, ring=ring, metrics=metrics)

@@ -151,10 +151,13 @@ class _ErrorReporter(Protocol):
 class EventBus:
     """Fan events out to sinks without ever blocking the caller.
 
-    ``node`` names this node in every event (its agent id or fingerprint).
+    ``node`` names this node in every event (its agent id or fingerprint). A *strict* bus
+    (the default, for tests) raises ``ObservabilityError`` when an emit breaks the
+    contract; a non-strict bus (for a running node: observability must never take the
+    runtime down) records ``observability.contract_violation`` instead and returns it.
     """
 
-    def __init__(self, node: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, node: str, *, clock: Clock | None = None, strict: bool = True) -> None:
         if not node:
             raise ObservabilityError("an EventBus needs a non-empty node name")
         self.node = node
@@ -164,6 +167,8 @@ class EventBus:
         self._closed = False
         self._emitted = 0
         self._local = threading.local()
+        self.strict = strict
+        self.violations = 0
 
     def add_sink(self, sink: Sink, *, queue_size: int = DEFAULT_QUEUE_SIZE) -> Sink:
         """Attach a sink. Raises ``ObservabilityError`` on a duplicate name, a queue size
@@ -191,19 +196,32 @@ class EventBus:
         """Record one event and offer it to every sink; returns the event.
 
         Attributes come from ``attributes`` (for names that are not identifiers, like
-        ``from``) and keyword arguments. Raises ``ObservabilityError`` when the event breaks
-        the contract (see ``make_event``); never blocks on a sink.
+        ``from``) and keyword arguments. On a strict bus, raises ``ObservabilityError`` when
+        the event breaks the contract (see ``make_event``); never blocks on a sink.
         """
         merged = {**(attributes or {}), **attrs}
-        event = make_event(
-            kind,
-            time=rfc3339(self._clock.now()),
-            node=self.node,
-            level=level,
-            peer=peer,
-            msg_id=msg_id,
-            attributes=merged,
-        )
+        time_ = rfc3339(self._clock.now())
+        try:
+            event = make_event(
+                kind,
+                time=time_,
+                node=self.node,
+                level=level,
+                peer=peer,
+                msg_id=msg_id,
+                attributes=merged,
+            )
+        except ObservabilityError as exc:
+            if self.strict:
+                raise
+            with self._lock:
+                self.violations += 1
+            event = make_event(
+                "observability.contract_violation",
+                time=time_,
+                node=self.node,
+                attributes={"rejected_kind": str(kind)[:200], "detail": str(exc)[:200]},
+            )
         self.publish(event)
         return event
 

@@ -177,6 +177,7 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("hcp.consent_changed", "warning", ("consent",), "the human's consent changed"),
     ("hcp.deferred", "info", ("reason",), "an action was deferred by the human's state"),
     ("hcp.check_in", "info", ("reason",), "an explicit check-in was requested"),
+    ("hcp.social", "info", ("from", "to", "event"), "a human's social trust state changed"),
     ("lip.fetch", "info", ("uri",), "a web source was fetched"),
     ("lip.fetch_failed", "warning", ("uri", "reason"), "a fetch was refused or failed"),
     ("lip.evidence", "info", ("uri",), "evidence was extracted from a source"),
@@ -187,6 +188,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("node.started", "info", (), "the node is up"),
     ("node.stopped", "info", (), "the node shut down"),
     ("observability.sink_error", "error", ("sink", "error"), "a sink raised; event lost there"),
+    (
+        "observability.contract_violation",
+        "error",
+        ("rejected_kind", "detail"),
+        "a non-strict bus refused an event that broke the contract",
+    ),
     ("error", "error", ("error",), "any other error; error = class name"),
 )
 for _k, _lvl, _req, _desc in _BUILTIN:

@@ -144,3 +144,16 @@ def test_emit_from_many_threads():
         th.join(timeout=10)
     assert ring.seen == 800
     assert bus.emitted == 800
+
+
+def test_non_strict_bus_records_violations_instead_of_raising():
+    bus = EventBus("n", clock=FakeClock(), strict=False)
+    ring = MemoryRing(10)
+    bus.add_sink(ring)
+    event = bus.emit("router.routed", protocol="cip")  # lacks type
+    assert event.kind == "observability.contract_violation"
+    assert event.attributes["rejected_kind"] == "router.routed"
+    assert "type" in str(event.attributes["detail"])
+    bus.emit("no.such.kind")
+    assert bus.violations == 2
+    assert [e.kind for e in ring.events()] == ["observability.contract_violation"] * 2

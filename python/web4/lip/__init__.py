@@ -1,16 +1,18 @@
 """LIP/1.0: internet to agent. Typed messages, guarded fetching, claims, tiers, queue.
 
-Theory of operation: ``fetch`` is the only IO (one bounded, guarded HTTP(S) GET);
+Theory of operation: ``fetcher`` is the only IO (one bounded, guarded HTTP(S) GET);
 ``extract`` turns bytes into claims with stable ids; ``messages`` declares the envelope
 and payloads (``LIP_SPEC`` plugs them into the generic validator); ``tiers`` rates
 sources from a TOML policy and their track record; ``queue.ClaimQueue`` holds claims in
-SQLite until the acceptance rule (``_state``) lets them into causal memory. The
+SQLite until the acceptance rule (``_state``) lets them into causal memory; ``learn``
+ties fetch, tier, extraction and queue together and counts peers' corroboration. The
 normative text is ``docs/LIP_SPEC.md``.
 """
 
 from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
 from web4.lip.extract import ExtractedClaim, claim_id, extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
+from web4.lip.learn import Learned, corroborate_with, evidence_from, learn, payload_for, reject_from
 from web4.lip.messages import LIP_SPEC, MESSAGE_TYPES, PAYLOAD_TYPES, LipEnvelope
 from web4.lip.queue import (
     AcceptedClaim,
@@ -18,7 +20,6 @@ from web4.lip.queue import (
     ClaimQueue,
     LocalKnowledge,
     Transition,
-    payload_for,
 )
 from web4.lip.tiers import SourceTiers, TierPolicy
 
@@ -35,13 +36,18 @@ __all__ = [
     "ExtractedClaim",
     "FetchPolicy",
     "FetchResult",
+    "Learned",
     "LipEnvelope",
     "LocalKnowledge",
     "SourceTiers",
     "TierPolicy",
     "Transition",
     "claim_id",
+    "corroborate_with",
+    "evidence_from",
     "extract_claims",
     "fetch",
+    "learn",
     "payload_for",
+    "reject_from",
 ]

@@ -24,14 +24,10 @@ from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from web4.errors import LIPQueueError, UnknownClaimError
-from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState, Facts, next_event
+from web4.lip._state import CLAIM_TABLE, ClaimState, Facts, next_event
 from web4.lip.messages import (
     Claim,
-    ClaimConflict,
     Evidence,
-    LipAccept,
-    LipConflict,
-    LipReject,
     Tier,
 )
 from web4.lip.tiers import SourceTiers
@@ -45,7 +41,6 @@ __all__ = [
     "LocalKnowledge",
     "QueuedClaim",
     "Transition",
-    "payload_for",
 ]
 
 
@@ -183,7 +178,8 @@ class ClaimQueue:
         host = (urlsplit(evidence.final_uri).hostname or "").lower()
         out: list[Transition] = []
         with self._store.transaction():
-            fresh = [c for c in {c.claim_id: c for c in claims}.values() if not self._has(c)]
+            unique = {c.claim_id: c for c in claims}
+            fresh = [c for c in unique.values() if not self.has(c.claim_id)]
             row = self._store.query_one(
                 "SELECT COUNT(*) FROM lip_claims WHERE state IN (?, ?)", _OPEN
             )
@@ -297,11 +293,10 @@ class ClaimQueue:
 
     # --- internals ------------------------------------------------------------------
 
-    def _has(self, c: Claim) -> bool:
-        return (
-            self._store.query_one("SELECT 1 FROM lip_claims WHERE claim_id = ?", (c.claim_id,))
-            is not None
-        )
+    def has(self, claim_id: str) -> bool:
+        """Whether ``claim_id`` was ever queued. Raises ``StoreError``."""
+        row = self._store.query_one("SELECT 1 FROM lip_claims WHERE claim_id = ?", (claim_id,))
+        return row is not None
 
     def _peers(self, claim_id: str, verdict: str) -> tuple[str, ...]:
         rows = self._store.query(
@@ -398,18 +393,3 @@ def _claim(row: tuple[object, ...]) -> QueuedClaim:
         deadline=float(str(row[6])),
         local_refs=tuple(json.loads(str(row[7]))),
     )
-
-
-def payload_for(t: Transition) -> LipAccept | LipReject | LipConflict | None:
-    """The LIP message a transition announces: ``LIP_ACCEPT`` on accepted,
-    ``LIP_REJECT`` on rejected, ``LIP_CONFLICT`` on disputed (severity ``high`` for a
-    conflict with local knowledge, ``medium`` for a trusted peer's rejection alone)."""
-    if t.dst == ClaimState.ACCEPTED:
-        return LipAccept("accept", [t.claim_id], t.reason, list(t.corroborators))
-    if t.dst == ClaimState.REJECTED:
-        return LipReject("reject", [t.claim_id], t.reason, list(t.corroborators))
-    if t.dst == ClaimState.DISPUTED and t.event == ClaimEvent.CONFLICT:
-        refs = list(t.local_refs) or ["trusted-peer-rejection"]
-        conflicts = [ClaimConflict(t.claim_id, ref, t.reason) for ref in refs]
-        return LipConflict(conflicts, list(t.local_refs), "high" if t.local_refs else "medium")
-    return None

@@ -7,8 +7,9 @@ import pytest
 from web4.errors import LIPQueueError, UnknownClaimError
 from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
 from web4.lip.extract import claim_id
+from web4.lip.learn import payload_for
 from web4.lip.messages import Claim, Evidence, LipAccept, LipConflict, LipReject
-from web4.lip.queue import AcceptedClaim, ClaimQueue, payload_for
+from web4.lip.queue import AcceptedClaim, ClaimQueue
 from web4.lip.tiers import SourceTiers, TierPolicy
 from web4.store import Store
 

@@ -67,8 +67,9 @@ impl SessionError {
         }
     }
 
-    /// True when the driver must drop the current connection (the session survives).
+    /// True when the session gave up on the current connection (it also reported
+    /// `Event::DropConnection`); the driver closes it, the session survives.
     pub fn is_connection_fatal(&self) -> bool {
-        matches!(self, Self::Protocol(_))
+        matches!(self, Self::Frame(_) | Self::Protocol(_))
     }
 }

@@ -12,7 +12,9 @@ Theory of operation: the router (and the knowledge layer) put items into a bound
   that ``record`` returns in ``Memory``, and emits ``agent.decision``/``agent.intent``/
   ``agent.mission_drift``. A CIP ``STATE_UPDATE`` first updates the agent's view of that
   peer; a ``KnowledgeAccepted`` item is first written to memory (``record_accepted``).
-* the *presence* task samples local load every ``sample_interval`` seconds, computes
+* the *presence* task samples local load every ``sample_interval`` seconds (the default
+  probe, ``loop.probe``, counts the inbox; the node adds its other queues with
+  ``loop.probe.add_queue``), computes
   presence and LRI (``assess``) and, when ``StatePublisher`` allows (change + rate limit),
   sends a ``StateUpdate`` through the injected ``state_sender`` (the node puts it on the
   RTT ``state`` channel) and emits ``agent.state_update``.
@@ -106,7 +108,7 @@ class AgentLoop:
         self._scorer = scorer or TokenOverlapScorer()
         self._clock = clock or SystemClock()
         self._inbox: asyncio.Queue[InboundItem] = asyncio.Queue(maxsize=self.config.inbox_size)
-        self._probe = probe or SystemLoadProbe([self.depth])
+        self.probe: LoadProbe = probe or SystemLoadProbe([self.depth])
         self._publisher = StatePublisher(self.config.presence)
         self._drift = DriftDetector(
             window=self.config.drift_window,
@@ -221,7 +223,7 @@ class AgentLoop:
 
     async def refresh_presence(self) -> bool:
         """Sample, assess and maybe send a ``STATE_UPDATE`` now; True if one was sent."""
-        self._assessment = assess(self._probe.sample(), self.config.presence)
+        self._assessment = assess(self.probe.sample(), self.config.presence)
         update = self.state()
         if not self._publisher.offer(update, self._clock.monotonic()):
             return False

@@ -274,7 +274,7 @@ def test_presence_updates_are_rate_limited_and_retried():
         Scripted(), presence=PresenceConfig(min_interval=1.0, min_lri_delta=5)
     )
     loop._clock = clock  # the loop's monotonic time drives the rate limit
-    probe = loop._probe
+    probe = loop.probe
     assert isinstance(probe, FakeProbe)
     failures = {"n": 0}
 

@@ -408,3 +408,128 @@ def test_transition_table_shape() -> None:
     assert table.count("\n") == len(TRANSITIONS) + 2
     spec = Path(__file__).resolve().parents[3] / "docs" / "CIP_SPEC.md"
     assert table in spec.read_text(encoding="utf-8"), "regenerate the table in CIP_SPEC.md"
+
+
+# --- more rejection rules -------------------------------------------------------------------
+
+
+def hello_from(who: str, to: str, *, seed: int, **changes: object) -> dict:
+    rng = SeededRng(seed)
+    payload = Hello(
+        protocols=["cip/1.0"],
+        capabilities=["state_exchange"],
+        session_nonce=base64.b64encode(rng.bytes(16)).decode(),
+        challenge=base64.b64encode(rng.bytes(32)).decode(),
+    )
+    fields = {f: getattr(payload, f) for f in payload.__struct_fields__} | changes
+    dest = identity(to)
+    return CipBuilder(identity(who), clock=FakeClock(T0), rng=rng).build(
+        Hello(**fields),  # type: ignore[arg-type]
+        receiver=Receiver(agent_id=dest.agent_id, fingerprint=dest.fingerprint),
+        sender_view="untrusted",
+        state=SenderState(presence="focused", lri=1),
+    )
+
+
+def test_foreign_sender_mid_handshake_is_dropped() -> None:
+    pair = make_pair()
+    hello = pair.a.handshake.next_outgoing()
+    assert hello is not None
+    pair.b.handshake.receive(hello, T0)
+    out = pair.b.handshake.receive(hello_from("M", "B", seed=5), T0)
+    assert out[0].reason == "sender is not this handshake's peer"
+    assert pair.b.handshake.step is Step.WAIT_CONFIRM
+
+
+def test_response_before_hello_is_dropped() -> None:
+    pair = make_pair()
+    sig = base64.b64encode(bytes(64)).decode()
+    out = pair.b.handshake.receive(hello_from("A", "B", seed=5, challenge_response=sig), T0)
+    assert kinds(out) == ["MessageDropped"]
+    assert "hello_response in WAIT_HELLO" in out[0].reason
+    assert pair.b.trust == {}
+
+
+def test_peer_without_cip_fails_without_trust_event() -> None:
+    pair = make_pair()
+    out = pair.b.handshake.receive(hello_from("A", "B", seed=5, protocols=["other/2.0"]), T0)
+    assert kinds(out) == ["HandshakeFailed"]
+    assert pair.b.handshake.step is Step.FAILED
+
+
+def test_changed_nonce_in_confirming_hello_fails() -> None:
+    def tamper(src: str, data: bytes) -> bytes:
+        env = json.loads(data)
+        if src == "A" and env["payload"].get("challenge_response"):
+            return resign(
+                data,
+                "A",
+                lambda e: e["payload"].update(session_nonce=base64.b64encode(bytes(16)).decode()),
+            )
+        return data
+
+    pair = make_pair(tamper=tamper)
+    pair.pump()
+    assert pair.b.handshake.step is Step.FAILED
+    failed = [e for e in pair.b.events if isinstance(e, HandshakeFailed)]
+    assert [e.reason for e in failed] == ["peer changed its nonce or challenge"]
+    assert pair.b.trust == {}
+
+
+def test_reused_session_nonce_is_a_replay() -> None:
+    from web4.envelope.replay import ReplayCache
+
+    nonces = ReplayCache()
+    me = identity("B")
+    trust: dict[str, str] = {}
+
+    def responder() -> Handshake:
+        v = cip_validator(me.fingerprint, clock=FakeClock(T0), trust_of=lambda fp: "untrusted")
+        return Handshake(
+            me,
+            Role.RESPONDER,
+            validator=v,
+            rng=SeededRng(3),
+            nonces=nonces,
+            local_state=SenderState(presence="focused", lri=1),
+        )
+
+    assert responder().receive(hello_from("A", "B", seed=5), T0) == []
+    # Same nonce and challenge, new msg_id: a second session with a reused nonce.
+    again = hello_from("A", "B", seed=5)
+    again = sign_envelope(
+        {**again, "msg_id": "0" * 8 + "-0000-4000-8000-" + "0" * 12}, identity("A")
+    )
+    out = responder().receive(again, T0 + 1)
+    assert kinds(out) == ["MessageDropped"]
+    assert out[0].error == "ReplayError"
+    assert trust == {}
+
+
+def test_mismatch_from_a_stranger_is_not_attributed() -> None:
+    pair = make_pair(bind_responder=True)
+    forged = hello_from("M", "B", seed=5)
+    forged["sender"]["fingerprint"] = "cd" * 32
+    out = pair.b.handshake.receive(sign_envelope(forged, identity("M")), T0)
+    assert kinds(out) == ["MessageDropped"]
+    assert out[0].error == "FingerprintMismatchError"
+    assert pair.b.trust == {}
+    assert pair.b.handshake.step is Step.WAIT_HELLO
+
+
+def test_repeats_are_answered_a_bounded_number_of_times() -> None:
+    pair = make_pair()
+    hello = pair.a.handshake.next_outgoing()
+    assert hello is not None
+    b = pair.b.handshake
+    b.receive(hello, T0)
+    assert b.next_outgoing() is not None
+    env = json.loads(hello)
+    answers = []
+    for i in range(4):
+        repeat = sign_envelope(
+            {**env, "msg_id": f"{i:08d}-0000-4000-8000-000000000000"}, identity("A")
+        )
+        answers += b.receive(repeat, T0 + i)
+    assert kinds(answers) == ["Retransmitted", "Retransmitted", "MessageDropped", "MessageDropped"]
+    assert b.step is Step.WAIT_CONFIRM

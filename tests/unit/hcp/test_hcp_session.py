@@ -139,3 +139,20 @@ def test_nothing_before_hello(world) -> None:
         deliver(human.send(HcpIntent("align", "work", "low")))
     with pytest.raises(HandshakeError):
         session.attempt(AgentAction("reply", "work"), clock.now())
+
+
+def test_session_events_fit_the_observability_contract(world) -> None:
+    from web4.observability.events import make_event
+
+    human, _, deliver, _, _ = world
+    events = deliver(human.send(HcpHello(HumanIdentity("Ada", "eng"), ["topic:work"], [])))
+    events += deliver(human.send(HcpIntent("align", "work", "low")))
+    events += deliver(human.update(consent="revoked"))
+    assert {e.kind for e in events} == {
+        "hcp.session_open",
+        "hcp.social",
+        "hcp.intent",
+        "hcp.consent_changed",
+    }
+    for e in events:
+        make_event(e.kind, time="2026-01-01T00:00:00.000Z", node="a", attributes=e.attrs)

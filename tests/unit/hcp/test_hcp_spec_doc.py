@@ -1,0 +1,21 @@
+"""docs/HCP_SPEC.md states what the code does: its tables and constants come from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from web4.hcp import gate
+from web4.hcp.social import SOCIAL_TABLE
+
+SPEC = (Path(__file__).parents[3] / "docs" / "HCP_SPEC.md").read_text(encoding="utf-8")
+
+
+def test_social_table_is_the_generated_one() -> None:
+    assert SOCIAL_TABLE.to_markdown() in SPEC
+
+
+def test_pacing_constants_match() -> None:
+    assert f"pressure >= {gate.PRESSURE_SLOW}" in SPEC
+    assert f"clarity <= {gate.CLARITY_SLOW}" in SPEC
+    assert f"at least {gate.SLOW_MIN_INTERVAL:g} s between two agent messages" in SPEC
+    assert f"bounded in-memory log ({gate.MAX_REFUSALS} entries)" in SPEC

@@ -1,0 +1,210 @@
+"""Knowledge exchange data: facts, DMP traces, causal links, claims and outcomes.
+
+Theory of operation: these are frozen values with no behaviour beyond validating
+themselves. The router builds them from decoded CIP payload fields (``FACT_PROPOSE``,
+``DECISION_SHARE``, ...) so the knowledge rules never depend on the message classes. A
+value that breaks a limit raises ``KnowledgeError`` (a peer's bad input) when it is
+constructed; local settings that are wrong (``LocalState``, ``KnowledgePolicy``) raise
+``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from web4.errors import ConfigError, KnowledgeError
+
+__all__ = [
+    "CausalLink",
+    "ChallengeReason",
+    "ClaimState",
+    "DmpTrace",
+    "Fact",
+    "KnowledgePolicy",
+    "LinkRelation",
+    "LocalState",
+    "SharedDecision",
+]
+
+MAX_TEXT = 4096
+MAX_ITEMS = 256
+MAX_SOURCES = 64
+MAX_LINKS = 64
+PRESENCE = ("focused", "engaged", "diffuse", "overloaded")
+
+
+class ClaimState(StrEnum):
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    ACCEPTED = "accepted"
+    DISPUTED = "disputed"
+    REJECTED = "rejected"
+
+
+TERMINAL = frozenset({ClaimState.ACCEPTED, ClaimState.DISPUTED, ClaimState.REJECTED})
+
+
+class ChallengeReason(StrEnum):
+    CONFLICT = "conflict"
+    INSUFFICIENT_EVIDENCE = "insufficient_evidence"
+    CANNOT_VERIFY = "cannot_verify"
+
+
+class LinkRelation(StrEnum):
+    RELATES_TO = "relates_to"
+    SUPPORTS = "supports"
+    DERIVES_FROM = "derives_from"
+    REFINES = "refines"
+    CONTRADICTS = "contradicts"
+
+
+def check_text(name: str, value: object, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise KnowledgeError(f"{name} must be a string")
+    if (not empty and not value.strip()) or len(value) > limit:
+        raise KnowledgeError(f"{name} must be {0 if empty else 1}..{limit} characters")
+    return value
+
+
+def check_texts(name: str, values: object, limit: int) -> tuple[str, ...]:
+    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
+        raise KnowledgeError(f"{name} must be a list of strings")
+    if len(values) > limit:
+        raise KnowledgeError(f"{name} has more than {limit} items")
+    return tuple(check_text(f"{name}[]", v) for v in values)
+
+
+def check_unit(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise KnowledgeError(f"{name} must be a number")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise KnowledgeError(f"{name} must be within 0..1")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """``FACT_PROPOSE.fact``. Raises ``KnowledgeError`` on a broken limit."""
+
+    statement: str
+    domain: str
+    confidence: float
+    sources: tuple[str, ...] = ()
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        check_text("fact.statement", self.statement)
+        check_text("fact.domain", self.domain, limit=128)
+        object.__setattr__(self, "confidence", check_unit("fact.confidence", self.confidence))
+        object.__setattr__(self, "sources", check_texts("fact.sources", self.sources, MAX_SOURCES))
+        check_text("fact.context", self.context, empty=True)
+
+
+@dataclass(frozen=True, slots=True)
+class DmpTrace:
+    """A DMP trace. ``decision_id`` is a UUID (stored in canonical lowercase form).
+    Raises ``KnowledgeError`` on a malformed id or a broken limit."""
+
+    decision_id: str
+    steps: tuple[str, ...] = ()
+    counterfactuals: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            canonical = str(uuid.UUID(check_text("dmp_trace.decision_id", self.decision_id)))
+        except ValueError as exc:
+            raise KnowledgeError("dmp_trace.decision_id must be a UUID") from exc
+        object.__setattr__(self, "decision_id", canonical)
+        for name in ("steps", "counterfactuals", "evidence"):
+            value = check_texts(f"dmp_trace.{name}", getattr(self, name), MAX_ITEMS)
+            object.__setattr__(self, name, value)
+
+
+@dataclass(frozen=True, slots=True)
+class CausalLink:
+    """A link from a claim to another node (claim ``msg_id`` or decision id)."""
+
+    target: str
+    relation: str = LinkRelation.RELATES_TO
+
+    def __post_init__(self) -> None:
+        check_text("causal_link.target", self.target, limit=128)
+        try:
+            object.__setattr__(self, "relation", LinkRelation(self.relation))
+        except ValueError as exc:
+            raise KnowledgeError(f"unknown causal link relation {self.relation!r}") from exc
+
+    @classmethod
+    def parse(cls, raw: object) -> CausalLink:
+        """From a payload item: a bare target string, or {"target", "relation"}.
+        Raises ``KnowledgeError`` on any other shape."""
+        if isinstance(raw, str):
+            return cls(raw)
+        if isinstance(raw, Mapping) and set(raw) <= {"target", "relation"} and "target" in raw:
+            return cls(raw["target"], raw.get("relation", LinkRelation.RELATES_TO))
+        raise KnowledgeError("a causal link is a string or {target, relation}")
+
+    @classmethod
+    def parse_all(cls, raw: object) -> tuple[CausalLink, ...]:
+        """A payload's ``causal_links`` list. Raises ``KnowledgeError`` on a bad shape."""
+        if not isinstance(raw, list | tuple) or len(raw) > MAX_LINKS:
+            raise KnowledgeError(f"causal_links must be a list of at most {MAX_LINKS}")
+        return tuple(cls.parse(item) for item in raw)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedDecision:
+    """``DECISION_SHARE.decision``. Raises ``KnowledgeError`` on a broken limit."""
+
+    choice: str
+    outcome: str = ""
+    context: str = ""
+
+    def __post_init__(self) -> None:
+        check_text("decision.choice", self.choice)
+        check_text("decision.outcome", self.outcome, empty=True)
+        check_text("decision.context", self.context, empty=True)
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgePolicy:
+    """Acceptance parameters. Raises ``ConfigError`` on nonsense values."""
+
+    min_confirmations: int = 2
+    lri_threshold: int = 80
+
+    def __post_init__(self) -> None:
+        if self.min_confirmations < 2:
+            raise ConfigError("min_confirmations must be at least 2 (normative)")
+        if not 0 <= self.lri_threshold <= 100:
+            raise ConfigError("lri_threshold must be within 0..100")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalState:
+    """This node's presence (LPI) and load index (LRI) when a message is handled.
+    Raises ``ConfigError`` on an unknown presence or an LRI outside 0..100."""
+
+    presence: str = "engaged"
+    lri: int = 0
+
+    def __post_init__(self) -> None:
+        if self.presence not in PRESENCE:
+            raise ConfigError(f"presence must be one of {PRESENCE}")
+        if isinstance(self.lri, bool) or not isinstance(self.lri, int) or not 0 <= self.lri <= 100:
+            raise ConfigError("lri must be an integer within 0..100")
+
+    def allows_new_work(self, policy: KnowledgePolicy) -> bool:
+        """False while ``overloaded`` or at/above the LRI threshold."""
+        return self.presence != "overloaded" and self.lri < policy.lri_threshold
+
+
+def to_json(value: Fact | DmpTrace | SharedDecision | CausalLink) -> dict[str, Any]:
+    """A plain dict of a value (for storage)."""
+    return {name: getattr(value, name) for name in value.__slots__}

@@ -7,6 +7,9 @@ and this node's name) and offers it to every sink. It never waits on a sink:
   is called directly in ``emit``;
 * every other sink (files, the console) gets its own worker thread fed by a bounded
   queue. When the queue is full the event is dropped *for that sink only* and counted.
+  A sink with ``handle_batch`` gets whatever is queued (up to ``MAX_BATCH``, at most its
+  queue size) in one call (the JSONL sink writes it with one system call); so at most
+  twice the queue size is ever held for one sink.
 
 A sink that raises is isolated: the failure is counted and reported as an
 ``observability.sink_error`` event to the other sinks; its worker keeps running.
@@ -35,6 +38,7 @@ from web4.observability.events import Event, Level, make_event
 __all__ = ["DEFAULT_QUEUE_SIZE", "EventBus", "Sink", "SinkStats"]
 
 DEFAULT_QUEUE_SIZE: Final = 1024
+MAX_BATCH: Final = 256
 _STOP: Final = object()
 
 
@@ -74,6 +78,8 @@ class _Slot:
         self.failed = 0
         self._lock = threading.Lock()
         self._on_error = on_error
+        batching = getattr(sink, "handle_batch", None) is not None
+        self.max_batch = min(MAX_BATCH, capacity) if batching else 1
         self.queue: queue.Queue[object] | None = None
         self.thread: threading.Thread | None = None
         if not sink.inline:
@@ -104,18 +110,50 @@ class _Slot:
             with self._lock:
                 self.delivered += 1
 
+    def _deliver_batch(self, batch: list[Event]) -> None:
+        handle_batch = getattr(self.sink, "handle_batch", None)
+        if handle_batch is None or len(batch) == 1:
+            for event in batch:
+                self._deliver(event)
+            return
+        try:
+            handle_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - a sink's failure must not spread
+            with self._lock:
+                self.failed += len(batch)
+            self._on_error(self.sink.name, exc, batch[0])
+        else:
+            with self._lock:
+                self.delivered += len(batch)
+
     def _work(self) -> None:
         q = self.queue
         assert q is not None
         while True:
+            batch: list[Event] = []
+            stop = False
             item = q.get()
-            try:
+            while True:  # take what is already queued, up to MAX_BATCH, in one go
                 if item is _STOP:
-                    return
+                    stop = True
+                    q.task_done()
+                    break
                 assert isinstance(item, Event)
-                self._deliver(item)
+                batch.append(item)
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                if batch:
+                    self._deliver_batch(batch)
             finally:
-                q.task_done()
+                for _ in batch:
+                    q.task_done()
+            if stop:
+                return
 
     def stop(self, deadline: float) -> None:
         if self.queue is not None and self.thread is not None:

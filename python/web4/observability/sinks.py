@@ -6,10 +6,10 @@ console sinks run on their own worker threads behind a bounded queue).
 
 * ``MemoryRing``: the last ``capacity`` events, for tests, the demo summary and a status
   endpoint. Older events are evicted and counted.
-* ``JsonlFileSink``: one JSON object per line (the v1.0 contract), written with one
-  unbuffered ``write`` per line so a reader (``web4 events``) sees whole lines and a
-  ``kill -9`` loses at most the line being written. Size-based rotation keeps ``backups``
-  older files: ``events.jsonl.1`` is the newest backup.
+* ``JsonlFileSink``: one JSON object per line (the v1.0 contract), written unbuffered and
+  in whole lines (a batch of queued events in one ``write``), so a reader (``web4
+  events``) sees whole lines and a ``kill -9`` loses at most what was still queued.
+  Size-based rotation keeps ``backups`` older files: ``events.jsonl.1`` is the newest.
 * ``ConsoleSink``: one aligned, human-readable line per event (``format_event``); ANSI
   colour is off unless asked for.
 """
@@ -133,11 +133,26 @@ class JsonlFileSink:
         self.rotations += 1
 
     def handle(self, event: Event) -> None:
-        line = encode_event(event) + b"\n"
-        if self._size > 0 and self._size + len(line) > self.max_bytes:
-            self._rotate()
-        self._file.write(line)
-        self._size += len(line)
+        self.handle_batch([event])
+
+    def handle_batch(self, events: list[Event]) -> None:
+        """Write whole lines, one ``write`` per run of lines that fits before rotation."""
+        chunk: list[bytes] = []
+        size = 0
+        for event in events:
+            line = encode_event(event) + b"\n"
+            if self._size + size > 0 and self._size + size + len(line) > self.max_bytes:
+                self._write(b"".join(chunk), size)
+                chunk, size = [], 0
+                self._rotate()
+            chunk.append(line)
+            size += len(line)
+        self._write(b"".join(chunk), size)
+
+    def _write(self, data: bytes, size: int) -> None:
+        if data:
+            self._file.write(data)
+            self._size += size
 
     def close(self) -> None:
         self._file.close()

@@ -214,3 +214,21 @@ def test_rtt_events_and_telemetry_are_forwarded():
     single = emit_telemetry(bus, {"peer": "p3", "drop_rate": 0.25})
     assert single[0].peer == "p3"
     assert single[0].attributes == {"drop_rate": 0.25}
+
+
+def test_batched_writes_through_the_bus_rotate_without_loss(tmp_path: Path):
+    path = tmp_path / "events.jsonl"
+    bus = EventBus("n", clock=FakeClock())
+    sink = JsonlFileSink(path, max_bytes=1000, backups=50)
+    bus.add_sink(sink, queue_size=500)
+    for i in range(300):  # a burst: the worker takes it in batches
+        bus.emit("error", error="E", i=i)
+    bus.close(timeout=5)
+    assert bus.stats()[0].dropped == 0
+    assert sink.rotations > 10
+    files = [path.with_name(f"events.jsonl.{k}") for k in range(sink.rotations, 0, -1)] + [path]
+    seen = []
+    for f in files:
+        assert f.stat().st_size <= 1000
+        seen += [decode_event(x).attributes["i"] for x in f.read_bytes().splitlines()]
+    assert seen == list(range(300))

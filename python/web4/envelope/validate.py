@@ -183,18 +183,22 @@ class _Head(Protocol):
 
 # --- limits and untyped decoding ----------------------------------------------------
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_STRING = re.compile(r'"[^"]*"')
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_INNERMOST = re.compile(r"\[\]|\{\}")
 
 
 def _check_text_depth(text: str, max_depth: int) -> None:
-    """Refuse JSON text nested deeper than ``max_depth``, in O(len * max_depth) C-speed
-    passes: drop strings and everything but brackets, then peel innermost pairs."""
-    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", text))
+    """Refuse JSON text nested deeper than ``max_depth`` in linear-time C passes: drop
+    escape pairs (left to right, as JSON pairs them), then strings, then everything but
+    brackets, then peel one level of innermost pairs per pass. Unbalanced brackets are
+    refused too (the JSON would be malformed anyway)."""
+    unescaped = text.replace("\\\\", "").replace('\\"', "")
+    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", unescaped))
     for _ in range(max_depth):
         if not brackets:
             return
-        brackets = brackets.replace("[]", "").replace("{}", "")
+        brackets = _INNERMOST.sub("", brackets)
     if brackets:
         raise InvalidEnvelopeError(f"nested deeper than {max_depth} (or unbalanced)")
 
@@ -225,7 +229,9 @@ def decode_json(data: bytes, limits: Limits) -> Any:
     _check_text_depth(text, limits.max_depth)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except InvalidEnvelopeError:
+        raise
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int of > 4300 digits
         raise InvalidEnvelopeError(f"envelope is not JSON: {e}") from e
 
 

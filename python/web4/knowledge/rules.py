@@ -101,12 +101,12 @@ def check_dmp(fact: Fact, trace: DmpTrace) -> tuple[DmpVerdict, str]:
 
     Contradicted: the statement (normalised) is one of the trace's counterfactuals, i.e.
     the trace says this very statement was the rejected alternative. Incomplete: no
-    non-blank step, no source, or a source the trace's evidence does not list.
+    step, no source, or a source the trace's evidence does not list.
     """
     said = normalize(fact.statement).text
     if any(normalize(cf).text == said for cf in trace.counterfactuals):
         return DmpVerdict.CONTRADICTED, "the statement is one of its own trace's counterfactuals"
-    if not any(step.strip() for step in trace.steps):
+    if not trace.steps:
         return DmpVerdict.INCOMPLETE, "the DMP trace has no steps"
     if not fact.sources:
         return DmpVerdict.INCOMPLETE, "the fact names no sources"

@@ -5,14 +5,16 @@ Theory of operation: ``fetcher`` is the only IO (one bounded, guarded HTTP(S) GE
 and payloads (``LIP_SPEC`` plugs them into the generic validator); ``tiers`` rates
 sources from a TOML policy and their track record; ``queue.ClaimQueue`` holds claims in
 SQLite until the acceptance rule (``_state``) lets them into causal memory; ``learn``
-ties fetch, tier, extraction and queue together and counts peers' corroboration. The
-normative text is ``docs/LIP_SPEC.md``.
+ties fetch, tier, extraction and queue together and counts peers' corroboration;
+``memory.KnowledgeBridge`` connects the queue to ``web4.knowledge`` (conflicts in,
+accepted claims out to causal memory). The normative text is ``docs/LIP_SPEC.md``.
 """
 
 from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
 from web4.lip.extract import ExtractedClaim, claim_id, extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
 from web4.lip.learn import Learned, corroborate_with, evidence_from, learn, payload_for, reject_from
+from web4.lip.memory import KnowledgeBridge
 from web4.lip.messages import LIP_SPEC, MESSAGE_TYPES, PAYLOAD_TYPES, LipEnvelope
 from web4.lip.queue import (
     AcceptedClaim,
@@ -36,6 +38,7 @@ __all__ = [
     "ExtractedClaim",
     "FetchPolicy",
     "FetchResult",
+    "KnowledgeBridge",
     "Learned",
     "LipEnvelope",
     "LocalKnowledge",

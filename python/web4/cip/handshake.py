@@ -164,7 +164,7 @@ class Handshake:
     def receive(self, envelope: bytes | Mapping[str, Any], now: float) -> list[HandshakeEvent]:
         """Feed one inbound envelope. Never raises for a peer's bad input: refusals are
         events (``MessageDropped``, ``PeerUntrusted``, ``PeerBlacklisted``)."""
-        if self.step in TERMINAL or self.step is Step.START:
+        if self.step in (Step.START, Step.FAILED):
             return _drop("HandshakeError", f"no handshake in {self.step.value}", now)
         self._clock.t = now
         try:
@@ -177,8 +177,10 @@ class Handshake:
             return _drop(type(e).__name__, str(e), now)
         if self._peer is not None and msg.sender.fingerprint != self._peer.fingerprint:
             return _drop("HandshakeError", "sender is not this handshake's peer", now)
-        if self._last_in == (msg.type, msg.payload):
+        if self._last_in == (msg.type, msg.payload):  # our answer was lost: answer again
             return self._answer_repeat(now)
+        if self.step in TERMINAL:
+            return _drop("HandshakeError", f"the handshake is over ({self.step.value})", now)
         if msg.type not in EXPECTED_TYPE.get((self.role, self.step), frozenset()):
             return _drop("HandshakeError", f"{msg.type} in {self.step.value}", now)
         if isinstance(msg.payload, Hello):
@@ -300,10 +302,8 @@ class Handshake:
         claimed, actual = claimed_sender(envelope, self._limits)
         if self._peer is None or self._peer.fingerprint not in (claimed, actual):
             return _drop("FingerprintMismatchError", reason + " (unattributed)", now)
-        peer = self._peer.fingerprint
-        event = ev.PeerBlacklisted(
-            peer, claimed, reason, envelope_msg_id(envelope, self._limits), now
-        )
+        msg_id = envelope_msg_id(envelope, self._limits)
+        event = ev.PeerBlacklisted(self._peer.fingerprint, claimed, reason, msg_id, now)
         return [event, *self._fail(Input.FINGERPRINT_MISMATCH, reason, now)]
 
     def _on_bad_signature(self, envelope: Any, reason: str, now: float) -> list[HandshakeEvent]:

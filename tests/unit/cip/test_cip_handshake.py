@@ -533,3 +533,31 @@ def test_repeats_are_answered_a_bounded_number_of_times() -> None:
         answers += b.receive(repeat, T0 + i)
     assert kinds(answers) == ["Retransmitted", "Retransmitted", "MessageDropped", "MessageDropped"]
     assert b.step is Step.WAIT_CONFIRM
+
+
+def test_lost_decision_is_answered_again_after_the_end() -> None:
+    """B accepted, but its decision was lost: A's retransmitted INTENT gets it again."""
+    seen: list[str] = []
+
+    def tamper(src: str, data: bytes) -> bytes | None:
+        env = json.loads(data)
+        if src == "B" and (env["payload"].get("intent") or "").startswith("accept:"):
+            seen.append(env["msg_id"])
+            if len(seen) == 1:
+                return None
+        return data
+
+    pair = make_pair(tamper=tamper)
+    pair.pump()
+    assert pair.b.handshake.step is Step.ACCEPTED
+    assert pair.a.handshake.step is Step.WAIT_DECISION
+    pair.tick(10)
+    pair.pump()
+    assert pair.a.handshake.step is Step.ACCEPTED
+    assert len(seen) == 2
+    done = pair.a.events[-1]
+    assert isinstance(done, HandshakeDone)
+    assert done.outcome == "accepted"
+    # A fresh message to a finished handshake is refused, not processed.
+    late = hello_from("A", "B", seed=8)
+    assert kinds(pair.b.handshake.receive(late, pair.clock.now())) == ["MessageDropped"]

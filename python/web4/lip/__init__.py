@@ -11,6 +11,7 @@ accepted claims out to causal memory). The normative text is ``docs/LIP_SPEC.md`
 """
 
 from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
+from web4.lip.builder import build_lip
 from web4.lip.extract import ExtractedClaim, claim_id, extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
 from web4.lip.learn import Learned, corroborate_with, evidence_from, learn, payload_for, reject_from
@@ -45,6 +46,7 @@ __all__ = [
     "SourceTiers",
     "TierPolicy",
     "Transition",
+    "build_lip",
     "claim_id",
     "corroborate_with",
     "evidence_from",

@@ -22,9 +22,10 @@ Theory of operation: the router (and the knowledge layer) put items into a bound
 Every await has a deadline: hooks ``hook_timeout``, senders ``send_timeout``, the inbox
 wait ``idle_poll``. Hooks may be sync or async; a sync hook runs inline and must be quick
 (it cannot be interrupted). A hook that raises or times out is isolated: ``agent.hook_error``,
-the item is dropped, the loop goes on. ``stop()`` makes both tasks finish their current
-step and return, so ``run()`` returns within about max(idle_poll, one cycle); items still
-in the inbox are counted as dropped in ``agent.stopped``.
+the item is dropped, the loop goes on. A failing ``Memory`` call is reported the same way
+but does not end the cycle (the action already happened). ``stop()`` makes both tasks
+finish their current step and return, so ``run()`` returns within about max(idle_poll,
+one cycle); items still in the inbox are counted as dropped in ``agent.stopped``.
 """
 
 from __future__ import annotations
@@ -203,16 +204,19 @@ class AgentLoop:
             try:
                 await self._cycle(item)
             except _HookError as failed:
-                self.hook_errors += 1
-                self._emit(
-                    "agent.hook_error",
-                    peer=getattr(item, "peer", None),
-                    msg_id=getattr(item, "msg_id", None),
-                    hook=failed.hook,
-                    error=type(failed.error).__name__,
-                    detail=str(failed.error)[:200],
-                )
+                self._report(failed, item)
             self.processed += 1
+
+    def _report(self, failed: _HookError, item: InboundItem) -> None:
+        self.hook_errors += 1
+        self._emit(
+            "agent.hook_error",
+            peer=getattr(item, "peer", None),
+            msg_id=getattr(item, "msg_id", None),
+            hook=failed.hook,
+            error=type(failed.error).__name__,
+            detail=str(failed.error)[:200],
+        )
 
     async def _presence(self) -> None:
         while not self._stop.is_set():
@@ -259,7 +263,7 @@ class AgentLoop:
         if isinstance(item, InboundMessage) and item.type in ("STATE_UPDATE", "HCP_STATE_UPDATE"):
             self._apply_peer_state(item)
         if isinstance(item, KnowledgeAccepted):
-            await self._call_memory("record_accepted", item)
+            await self._call_memory("record_accepted", item, item)
         base = Context(
             item=item,
             mission=self.agent.mission,
@@ -278,7 +282,7 @@ class AgentLoop:
         for out in result.outbound:
             await self._send_outbound(out)
         trace: DMPTrace = await self._call("record", decision, result, context)
-        await self._call_memory("record_decision", trace)
+        await self._call_memory("record_decision", trace, item)
         self._emit(
             "agent.decision",
             peer=getattr(item, "peer", None),
@@ -292,14 +296,15 @@ class AgentLoop:
         if new_intent is not None and new_intent != self._intent:
             await self._adopt_intent(new_intent)
 
-    async def _call_memory(self, method: str, arg: object) -> None:
+    async def _call_memory(self, method: str, arg: object, item: InboundItem) -> None:
+        """A memory failure is reported; the cycle goes on (the action already happened)."""
         try:
             async with asyncio.timeout(self.config.hook_timeout):
                 result = getattr(self._memory, method)(arg)
                 if inspect.isawaitable(result):
                     await result
-        except Exception as exc:
-            raise _HookError(f"memory.{method}", exc) from exc
+        except Exception as exc:  # noqa: BLE001 - isolated like a hook, but not fatal
+            self._report(_HookError(f"memory.{method}", exc), item)
 
     async def _send_outbound(self, out: Outbound) -> None:
         if self._outbound_sender is None:

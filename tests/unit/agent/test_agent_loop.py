@@ -361,3 +361,54 @@ def test_loop_config_is_checked():
         make(Scripted(mission="  "))
     with pytest.raises(ConfigError):
         Intent("dance", "x")  # type: ignore[arg-type]
+
+
+def test_failing_senders_and_memory_are_reported_not_fatal():
+    agent = Scripted(["verify climate fact"] * 2)
+    loop, ring, _, _ = make(agent, send_timeout=0.1)
+
+    async def broken_out(o: Outbound) -> None:
+        raise OSError("peer gone")
+
+    async def slow_intent(i: Intent) -> None:
+        await asyncio.sleep(5)
+
+    class BadMemory:
+        def record_decision(self, trace: DMPTrace) -> None:
+            raise RuntimeError("disk full")
+
+        async def record_accepted(self, claim: KnowledgeAccepted) -> None:
+            return None
+
+    loop._outbound_sender = broken_out
+    loop._intent_sender = slow_intent
+    loop._memory = BadMemory()
+    run(lambda: drive(loop, [msg(), msg()], lambda: loop.processed >= 2))
+    sources = [e.attributes["source"] for e in ring.events("error")]
+    assert sources.count("outbound") == 2
+    assert sources.count("intent") == 1  # adopted once; the same intent is not re-sent
+    hooks = [e.attributes["hook"] for e in ring.events("agent.hook_error")]
+    assert hooks == ["memory.record_decision"] * 2
+    assert loop.current_intent is not None
+
+
+def test_set_intent_from_outside_and_clearing_it():
+    loop, ring, _, sent = make(Scripted())
+
+    async def body() -> None:
+        await loop.set_intent(Intent("ask", "climate sensitivity", "high"))
+        await loop.set_intent(None)
+
+    run(body)
+    assert [i.topic for i in sent["intent"]] == ["climate sensitivity"]
+    assert [e.attributes["intent"] for e in ring.events("agent.intent")] == [
+        "ask: climate sensitivity",
+        None,
+    ]
+    assert loop.current_intent is None
+    assert loop.state().envelope_state() == {
+        "presence": "diffuse",
+        "lri": 0,
+        "kernel_signals": [],
+        "intent": None,
+    }

@@ -136,3 +136,13 @@ def test_flatten_and_decode_errors():
         decode_event(b"{not json")
     with pytest.raises(ObservabilityError):
         decode_event(b"[]")
+
+
+def test_module_main_prints_the_artefacts(capsys: pytest.CaptureFixture[str]):
+    from web4.observability.__main__ import main
+
+    assert main([]) == 0
+    assert capsys.readouterr().out == event_schema_text()
+    assert main(["kinds"]) == 0
+    assert capsys.readouterr().out == kinds_markdown()
+    assert main(["bogus"]) == 2

@@ -11,7 +11,8 @@
 //!   from a stream), [`Session::handle_timeout`], [`Session::send`], [`Session::recv`],
 //!   [`Session::close`];
 //! - outputs: [`Session::poll_transmit`] (frame bytes plus the stream they go on),
-//!   [`Session::poll_event`] ([`Event`]s: lifecycle, replays, rekey, dial requests),
+//!   [`Session::poll_event`] ([`Event`]s: lifecycle, replays, rekey, dial requests,
+//!   connections to drop, writable/readable channels),
 //!   [`Session::poll_timeout`] (when to call `handle_timeout` next), [`Session::stats`].
 //!
 //! Time is a `Duration` since any fixed origin the driver picks (a monotonic clock);
@@ -37,11 +38,23 @@
 //!    `poll_transmit` into the streams; drain `poll_event`; sleep until
 //!    `poll_timeout()` or IO, then `handle_timeout(now)`.
 //! 3. read stream `k` only while `recv_window_open(k)` (that is receive backpressure).
-//! 4. `Event::Dial` means dial now (dialler only); then `on_connected` or
-//!    `on_dial_failed`. `Event::RekeyDue` means: close the connection, then
-//!    `on_connection_lost(now)`; the session asks for a dial right away.
-//! 5. a listener session that closes with [`CloseReason::PeerRestarted`] after an OPEN:
-//!    make a new listener session and feed it the same OPEN bytes.
+//! 4. `Event::ReconnectAttempt` means dial now (dialler only); then `on_connected` or
+//!    `on_dial_failed`. `Event::DropConnection { conn }` means close that connection
+//!    (the session already counts it as lost). `Event::RekeyDue` means: close the
+//!    connection, then `on_connection_lost(conn, now)`; the session asks for a dial at
+//!    once. The driver calls `on_connection_lost` whenever libp2p reports a closed
+//!    connection; numbers of old connections are ignored.
+//! 5. `send` returning `Err(WouldBlock)` (policy block): wait for `Event::Writable` or
+//!    `can_send` with a deadline, then raise `RTTBackpressureError`
+//!    ([`SessionError::class`] says which Python class every error maps to).
+//! 6. graceful close: wait (with a deadline) for `all_acked()`, then `close(..)`, drain
+//!    `poll_transmit` (the CLOSE frame), then close the connection.
+//! 7. a listener session that closes with [`CloseReason::PeerRestarted`] after an OPEN:
+//!    make a new listener session, `on_connected`, and feed it the same OPEN bytes.
+//!
+//! Allocation note: the layer copies a payload once on send (into the caller's frame
+//! buffer) and once on receive (into the receive queue); with 64 KiB messages the
+//! allocator's page faults dominate its cost, so the driver should reuse buffers.
 
 mod backoff;
 mod channel;

@@ -13,7 +13,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use web4_proto::session::{ChannelKind, Event, Session, SessionConfig, SessionRng, SplitMix64};
+use web4_proto::session::{
+    ChannelKind, Event, Session, SessionConfig, SessionRng, SessionState, SplitMix64,
+};
 
 /// Frames in flight on one connection: `[direction][stream]`, direction 0 is a to b.
 #[derive(Debug, Default)]
@@ -242,4 +244,33 @@ pub fn numbered(i: u32, len: usize) -> Vec<u8> {
 
 pub fn number_of(p: &[u8]) -> u32 {
     u32::from_be_bytes([p[0], p[1], p[2], p[3]])
+}
+
+/// Short heartbeat, backoff and expiry, so liveness tests run in little virtual time.
+pub fn fast() -> SessionConfig {
+    let mut cfg = SessionConfig::default();
+    cfg.heartbeat.interval = Duration::from_millis(100);
+    cfg.heartbeat.timeout = Duration::from_millis(300);
+    cfg.backoff.base = Duration::from_millis(50);
+    cfg.backoff.cap = Duration::from_secs(2);
+    cfg.expiry = Duration::from_secs(30);
+    cfg
+}
+
+pub fn established(cfg: SessionConfig, seed: u64) -> Pair {
+    let mut p = Pair::new(cfg, seed);
+    assert!(
+        p.run_until(100, |p| p.a.state() == SessionState::Established
+            && p.b.state() == SessionState::Established)
+    );
+    assert_eq!(p.events_a.first(), Some(&Event::SessionOpen));
+    assert_eq!(p.events_b.first(), Some(&Event::SessionOpen));
+    assert_eq!(p.a.id(), p.b.id());
+    p
+}
+
+pub fn drain(s: &mut Session, kind: ChannelKind) -> Vec<u32> {
+    std::iter::from_fn(|| s.recv(kind))
+        .map(|m| number_of(&m))
+        .collect()
 }

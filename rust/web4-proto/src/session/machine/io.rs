@@ -40,7 +40,7 @@ impl Session {
         }
         let result = Frame::decode(bytes, self.cfg.max_payload)
             .map_err(SessionError::from)
-            .and_then(|frame| self.dispatch(stream, frame, bytes.len(), now));
+            .and_then(|frame| self.dispatch(stream, frame, now));
         if let Err(e) = &result {
             match e {
                 SessionError::Frame(_) | SessionError::Protocol(_) => {
@@ -71,7 +71,6 @@ impl Session {
         &mut self,
         stream: ChannelKind,
         frame: Frame<'_>,
-        len: usize,
         now: Duration,
     ) -> Result<(), SessionError> {
         let name = frame.name();
@@ -106,7 +105,7 @@ impl Session {
                     });
                 }
                 self.heard(now);
-                self.conn_bytes += len as u64;
+                self.conn_bytes += payload.len() as u64;
                 let (readable, conflated) =
                     self.channels[channel.index()].on_data(seq, payload, now)?;
                 if readable {

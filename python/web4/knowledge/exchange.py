@@ -191,7 +191,7 @@ class KnowledgeExchange:
         Raises ``KnowledgeError`` on malformed ids or an oversize retrospective.
         """
         _check_ids(msg_id, sender)
-        check_text("retrospective", retrospective, empty=True)
+        check_text("retrospective", retrospective, empty=True, limit=16384)
         state = self._trust.state_of(sender)
         if state not in (TrustState.PROBING, TrustState.TRUSTED):
             return DecisionOutcome(msg_id, False, f"sender is {state}")

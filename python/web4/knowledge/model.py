@@ -76,7 +76,7 @@ def check_texts(name: str, values: object, limit: int) -> tuple[str, ...]:
         raise KnowledgeError(f"{name} must be a list of strings")
     if len(values) > limit:
         raise KnowledgeError(f"{name} has more than {limit} items")
-    return tuple(check_text(f"{name}[]", v) for v in values)
+    return tuple(check_text(f"{name}[]", v, empty=True) for v in values)
 
 
 def check_unit(name: str, value: object) -> float:
@@ -99,7 +99,7 @@ class Fact:
 
     def __post_init__(self) -> None:
         check_text("fact.statement", self.statement)
-        check_text("fact.domain", self.domain, limit=128)
+        check_text("fact.domain", self.domain, limit=256)
         object.__setattr__(self, "confidence", check_unit("fact.confidence", self.confidence))
         object.__setattr__(self, "sources", check_texts("fact.sources", self.sources, MAX_SOURCES))
         check_text("fact.context", self.context, empty=True)
@@ -167,7 +167,7 @@ class SharedDecision:
     context: str = ""
 
     def __post_init__(self) -> None:
-        check_text("decision.choice", self.choice)
+        check_text("decision.choice", self.choice, limit=256)
         check_text("decision.outcome", self.outcome, empty=True)
         check_text("decision.context", self.context, empty=True)
 

@@ -101,17 +101,18 @@ def check_dmp(fact: Fact, trace: DmpTrace) -> tuple[DmpVerdict, str]:
 
     Contradicted: the statement (normalised) is one of the trace's counterfactuals, i.e.
     the trace says this very statement was the rejected alternative. Incomplete: no
-    step, no source, or a source the trace's evidence does not list.
+    non-blank step, no non-blank source, or a source the trace's evidence does not list.
     """
     said = normalize(fact.statement).text
     if any(normalize(cf).text == said for cf in trace.counterfactuals):
         return DmpVerdict.CONTRADICTED, "the statement is one of its own trace's counterfactuals"
-    if not trace.steps:
+    if not any(step.strip() for step in trace.steps):
         return DmpVerdict.INCOMPLETE, "the DMP trace has no steps"
-    if not fact.sources:
+    sources = [s.strip() for s in fact.sources if s.strip()]
+    if not sources:
         return DmpVerdict.INCOMPLETE, "the fact names no sources"
     evidence = {e.strip() for e in trace.evidence}
-    missing = [s for s in fact.sources if s.strip() not in evidence]
+    missing = [s for s in sources if s not in evidence]
     if missing:
         return DmpVerdict.INCOMPLETE, f"{len(missing)} source(s) missing from the trace evidence"
     return DmpVerdict.CONSISTENT, "consistent"

@@ -272,7 +272,7 @@ def test_bad_input_is_typed(world) -> None:
     with pytest.raises(KnowledgeError, match="retrospective"):
         world.kx.share_decision(
             msg_id=world.msg_id(), sender=sender, decision=SharedDecision("x"),
-            trace=DmpTrace(str(uuid.uuid4())), retrospective="r" * 5000,
+            trace=DmpTrace(str(uuid.uuid4())), retrospective="r" * 16385,
         )  # fmt: skip
     # the claim is untouched by all of that
     assert world.kx.claim(claim).state is ClaimState.PENDING

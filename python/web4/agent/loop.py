@@ -156,7 +156,9 @@ class AgentLoop:
         return self._inbox.qsize(), self.config.inbox_size
 
     def offer(self, item: InboundItem) -> bool:
-        """Queue an item without waiting; False (and counted) when the inbox is full."""
+        """Queue an item without waiting; False (and counted) when the inbox is full.
+        Call it from the loop's own thread (the router runs there); asyncio queues are not
+        thread-safe."""
         try:
             self._inbox.put_nowait(item)
         except asyncio.QueueFull:

@@ -26,7 +26,9 @@ from typing import IO
 from web4.errors import ObservabilityError
 from web4.observability.events import LEVELS, Event, Level, decode_event, level_at_least
 
-__all__ = ["EventFilter", "read_events"]
+__all__ = ["MAX_LINE", "EventFilter", "read_events"]
+
+MAX_LINE = 1024 * 1024  # bytes; a longer "line" is not an event and is skipped
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class _Tail:
         self.file: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the reader
         self.inode = os.fstat(self.file.fileno()).st_ino
         self.partial = b""
+        self.oversized = 0
 
     def lines(self) -> Iterator[bytes]:
         while True:
@@ -72,6 +75,9 @@ class _Tail:
                 return
             if not chunk.endswith(b"\n"):
                 self.partial += chunk
+                if len(self.partial) > MAX_LINE:  # not an event line: skip it, stay bounded
+                    self.partial = b""
+                    self.oversized += 1
                 return
             line, self.partial = self.partial + chunk, b""
             yield line

@@ -21,6 +21,7 @@ from web4.observability import (
     Observability,
     decode_event,
     emit_telemetry,
+    encode_event,
     format_event,
     forward_rtt_events,
     make_event,
@@ -232,3 +233,16 @@ def test_batched_writes_through_the_bus_rotate_without_loss(tmp_path: Path):
         assert f.stat().st_size <= 1000
         seen += [decode_event(x).attributes["i"] for x in f.read_bytes().splitlines()]
     assert seen == list(range(300))
+
+
+def test_reader_skips_an_endless_partial_line(tmp_path: Path):
+    from web4.observability.reader import MAX_LINE
+
+    path = tmp_path / "e.jsonl"
+    ok = make_event("error", time=T, node="n", attributes={"error": "E"})
+    path.write_bytes(b"x" * (MAX_LINE + 10))  # no newline: never an event
+    got = list(read_events(path, follow=True, poll_interval=0.01, idle_timeout=0.05))
+    assert got == []
+    with path.open("ab") as f:
+        f.write(b"\n" + encode_event(ok) + b"\n")
+    assert list(read_events(path)) == [ok]

@@ -13,7 +13,7 @@ content type in the allow-list; a declared ``Content-Length`` over the cap is re
 the (decoded) body is streamed and the fetch stops as soon as it passes ``max_bytes``.
 Connect and read timeouts bound each step and ``total_timeout`` bounds the whole fetch,
 redirects included. Every refusal is ``LIPFetchError("<reason>: <detail>")`` with reason
-one of: scheme, address, dns, connect, timeout, status, redirects, content_type,
+one of: scheme, address, dns, connect, tls, timeout, status, redirects, content_type,
 too_large, protocol.
 """
 
@@ -31,7 +31,7 @@ import httpcore
 import httpx
 
 from web4.clock import Clock, rfc3339
-from web4.errors import LIPFetchError
+from web4.errors import ConfigError, LIPFetchError
 
 __all__ = ["DEFAULT_CONTENT_TYPES", "FetchPolicy", "FetchResult", "address_refusal", "fetch"]
 
@@ -50,6 +50,8 @@ class FetchPolicy:
     content_types: frozenset[str] = field(default=DEFAULT_CONTENT_TYPES)
     allow_private: bool = False
     user_agent: str = "web4-runtime/0.1 (+LIP/1.0)"
+    # Extra trust anchors (PEM file) on top of the system/certifi roots: private PKI, tests.
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ def _translate(
     if isinstance(e, httpcore.TimeoutException):
         return LIPFetchError(f"timeout: {type(e).__name__} {e}")
     if isinstance(e, httpcore.ConnectError):
+        if "CERTIFICATE_VERIFY_FAILED" in str(e) or "certificate" in str(e).lower():
+            return LIPFetchError(f"tls: certificate not trusted: {e}")
         return LIPFetchError(f"connect: {e}")
     return LIPFetchError(f"protocol: {type(e).__name__} {e}")
 
@@ -206,7 +210,8 @@ async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) ->
     """GET ``uri`` under ``policy`` (see the module docstring).
 
     Raises ``LIPFetchError`` whose message starts with the reason: scheme, address, dns,
-    connect, timeout, status, redirects, content_type, too_large or protocol.
+    connect, tls, timeout, status, redirects, content_type, too_large or protocol;
+    ``ConfigError`` when ``policy.ca_file`` cannot be loaded.
     """
     p = policy or FetchPolicy()
     try:
@@ -217,7 +222,13 @@ async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) ->
     timeout = httpx.Timeout(
         connect=p.connect_timeout, read=p.read_timeout, write=p.read_timeout, pool=p.connect_timeout
     )
-    transport = _GuardedTransport(p, httpx.create_ssl_context())
+    context = httpx.create_ssl_context()
+    if p.ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=p.ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"fetch policy: cannot load ca_file {p.ca_file!r}: {e}") from e
+    transport = _GuardedTransport(p, context)
     headers = {"user-agent": p.user_agent, "accept": ", ".join(sorted(p.content_types))}
     try:
         async with (

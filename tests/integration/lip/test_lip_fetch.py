@@ -10,7 +10,7 @@ import pytest
 
 import web4.lip.fetcher as fetch_mod
 from web4.clock import FakeClock
-from web4.errors import LIPFetchError
+from web4.errors import ConfigError, LIPFetchError
 from web4.lip.extract import extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, address_refusal, fetch
 
@@ -129,3 +129,32 @@ def test_address_refusal(ip: str, refused: str | None) -> None:
     else:
         assert why is not None
         assert refused in why
+
+
+def test_https_with_an_untrusted_certificate_is_refused(tls_server) -> None:
+    s, _ = tls_server
+    with pytest.raises(LIPFetchError, match=r"^tls: certificate not trusted"):
+        get(s.url("/page.html").replace("http:", "https:"))
+
+
+def test_https_with_a_trusted_certificate(tls_server) -> None:
+    s, cert = tls_server
+    policy = FetchPolicy(total_timeout=3.0, allow_private=True, ca_file=str(cert))
+    r = get(s.url("/page.html").replace("http:", "https:"), policy)
+    assert r.final_uri.startswith("https://127.0.0.1:")
+    assert r.body == s.page
+
+
+def test_https_to_http_downgrade_is_refused(tls_server, server) -> None:
+    s, cert = tls_server
+    policy = FetchPolicy(total_timeout=3.0, allow_private=True, ca_file=str(cert))
+    url = s.url(f"/goto?{server.url('/page.html')}").replace("http:", "https:", 1)
+    with pytest.raises(LIPFetchError, match=r"^redirects: refusing downgrade"):
+        get(url, policy)
+
+
+def test_unreadable_ca_file_is_a_config_error(tmp_path) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(ConfigError, match="ca_file"):
+        get("https://127.0.0.1:1/", FetchPolicy(allow_private=True, ca_file=str(bad)))

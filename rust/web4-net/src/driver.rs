@@ -49,6 +49,9 @@ pub(crate) enum Command {
     CloseConn(PeerId, u64),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
+    /// An inbound channel stream, routed through this task so that it is attributed to
+    /// the connection it came on (see `run`).
+    Inbound(ChannelKind, PeerId, libp2p::Stream),
     Shutdown,
 }
 
@@ -131,14 +134,19 @@ pub(crate) fn start(
 }
 
 impl Driver {
+    /// Swarm events first (`biased`): the swarm reports `ConnectionEstablished` in the
+    /// same poll that spawns the connection's handler, so by the time an inbound stream
+    /// of that connection reaches us through the command queue, its connection has been
+    /// announced to the session, and the stream is attributed to the current connection.
     async fn run(mut self, mut cmd_rx: mpsc::Receiver<Command>) {
         loop {
             tokio::select! {
+                biased;
+                ev = self.swarm.select_next_some() => self.on_event(ev),
                 cmd = cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c),
                 },
-                ev = self.swarm.select_next_some() => self.on_event(ev),
             }
         }
     }
@@ -202,6 +210,13 @@ impl Driver {
             Command::Disconnect(peer) => {
                 if self.shared.session_of(&peer).is_none() {
                     let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
+            Command::Inbound(kind, peer, stream) => {
+                // No live session: the stream is dropped (reset).
+                if let Some(s) = self.shared.session_of(&peer) {
+                    let conn = s.conn();
+                    tokio::spawn(streams::reader(self.shared.clone(), s, conn, kind, stream));
                 }
             }
             Command::Shutdown => {}

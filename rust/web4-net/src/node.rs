@@ -136,11 +136,11 @@ impl Shared {
 
     /// The dialler restarted: replace listener session `old` by a fresh one on the
     /// same connection and return it.
-    pub fn restart_listener(self: &Arc<Self>, old: &Arc<Session>) -> Arc<Session> {
+    pub fn restart_listener(self: &Arc<Self>, old: &Arc<Session>) -> (Arc<Session>, u64) {
         let fresh = self.add_session(old.peer, Role::Listener);
         let conn = fresh.on_connected();
         streams::spawn_writers(self, &fresh, conn);
-        fresh
+        (fresh, conn)
     }
 
     pub fn on_session_open(&self, s: &Arc<Session>) {

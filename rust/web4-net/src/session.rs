@@ -159,18 +159,20 @@ impl Session {
         self.changed();
     }
 
-    /// Feed one inbound message from stream `kind`, attributed to the current
-    /// connection (libp2p-stream does not say which connection a stream came on; older
-    /// connections are closed as soon as a new one is up, and anything stale they still
-    /// deliver is a duplicate the session layer drops). Returns whether `kind` now has
-    /// a message to read.
+    /// Feed one inbound message from stream `kind` of connection `conn` (frames of an
+    /// older connection are ignored by the session layer). Returns whether `kind` now
+    /// has a message to read.
     ///
     /// Errors: the session layer's error (replays and malformed frames are already
     /// counted and reported as events by the session layer).
-    pub fn handle_frame(&self, kind: ChannelKind, bytes: &[u8]) -> Result<bool, SessionError> {
+    pub fn handle_frame(
+        &self,
+        conn: u64,
+        kind: ChannelKind,
+        bytes: &[u8],
+    ) -> Result<bool, SessionError> {
         let now = self.now();
         let mut g = self.lock();
-        let conn = g.conn;
         let r = g.proto.handle_frame(conn, kind, bytes, now);
         let readable = g.proto.recv_len(kind) > 0;
         drop(g);

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use futures::io::BufReader;
 use futures::{AsyncWriteExt, StreamExt};
-use libp2p::{PeerId, Stream};
+use libp2p::Stream;
 use web4_proto::session::{ChannelKind, CloseReason, Event, SessionError};
 
 use crate::config::protocol;
@@ -82,21 +82,32 @@ pub(crate) async fn accept_loop(
     mut incoming: libp2p_stream::IncomingStreams,
 ) {
     while let Some((peer, stream)) = incoming.next().await {
-        tokio::spawn(reader(shared.clone(), peer, kind, stream));
+        if shared
+            .cmd
+            .send(Command::Inbound(kind, peer, stream))
+            .await
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
-async fn reader(shared: Arc<Shared>, peer: PeerId, kind: ChannelKind, stream: Stream) {
-    let Some(mut s) = shared.session_of(&peer) else {
-        return; // no session for this peer (yet or any more): reset the stream
-    };
+/// Read the frames of one inbound stream of connection `conn` into session `s`.
+pub(crate) async fn reader(
+    shared: Arc<Shared>,
+    mut s: Arc<Session>,
+    mut conn: u64,
+    kind: ChannelKind,
+    stream: Stream,
+) {
     let max = shared.cfg.max_frame();
     let mut stream = BufReader::with_capacity(64 * 1024, stream);
     let mut since_kick = 0u32;
     loop {
         loop {
             let space = s.recv_space[kind.index()].notified();
-            if s.is_closed() {
+            if s.is_closed() || s.conn() != conn {
                 return;
             }
             if s.recv_window_open(kind) {
@@ -118,7 +129,7 @@ async fn reader(shared: Arc<Shared>, peer: PeerId, kind: ChannelKind, stream: St
                 return; // dropping the open stream resets it (RST)
             }
         };
-        match s.handle_frame(kind, &body) {
+        match s.handle_frame(conn, kind, &body) {
             Ok(readable) => {
                 if readable {
                     s.changed();
@@ -126,8 +137,8 @@ async fn reader(shared: Arc<Shared>, peer: PeerId, kind: ChannelKind, stream: St
             }
             Err(SessionError::Closed(CloseReason::PeerRestarted)) if !s.dialer => {
                 // The dialler started a new session: replace ours and replay the OPEN.
-                s = shared.restart_listener(&s);
-                let _ = s.handle_frame(kind, &body);
+                (s, conn) = shared.restart_listener(&s);
+                let _ = s.handle_frame(conn, kind, &body);
             }
             Err(SessionError::Closed(_)) => return,
             Err(SessionError::Frame(_) | SessionError::Protocol(_)) => {

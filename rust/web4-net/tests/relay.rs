@@ -1,0 +1,125 @@
+//! Resume across connection cuts: a TCP relay the test controls sits between two nodes.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use web4_net::{ChannelKind, Config, Node};
+
+const T: Duration = Duration::from_secs(20);
+
+/// Forwards every accepted connection to `upstream`; `cut` kills all live ones.
+struct Relay {
+    port: u16,
+    live: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(upstream: u16) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let live: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let live2 = live.clone();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(c) = c else { return };
+                let Ok(u) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let _ = c.set_nodelay(true);
+                let _ = u.set_nodelay(true);
+                live2
+                    .lock()
+                    .unwrap()
+                    .extend([c.try_clone().unwrap(), u.try_clone().unwrap()]);
+                for (mut a, mut b) in [(c.try_clone().unwrap(), u.try_clone().unwrap()), (u, c)] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 65536];
+                        while let Ok(n) = a.read(&mut buf) {
+                            if n == 0 || b.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = a.shutdown(Shutdown::Both);
+                        let _ = b.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, live }
+    }
+
+    fn cut(&self) {
+        for s in self.live.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn knowledge_is_exactly_once_in_order_across_cuts() {
+    let mut cfg = Config::default();
+    cfg.session.backoff.base = Duration::from_millis(10);
+    cfg.session.backoff.cap = Duration::from_millis(100);
+    let a = Node::new(&[11u8; 32], cfg.clone()).unwrap();
+    let b = Node::new(&[12u8; 32], cfg).unwrap();
+    b.wait_op(b.listen("/ip4/127.0.0.1/tcp/0").unwrap(), T)
+        .unwrap();
+    let addr = b.listen_addrs()[0].clone();
+    let port: u16 = addr.split('/').nth(4).unwrap().parse().unwrap();
+    let relay = Relay::start(port);
+    let via = addr.replace(&format!("/tcp/{port}/"), &format!("/tcp/{}/", relay.port));
+    let sa = a
+        .session(a.wait_op(a.dial(&via).unwrap(), T).unwrap())
+        .unwrap();
+    let deadline = Instant::now() + T;
+    let sb = loop {
+        if let Some(id) = b.try_accept() {
+            break b.session(id).unwrap();
+        }
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    sa.open_channel(ChannelKind::Knowledge).unwrap();
+    sb.open_channel(ChannelKind::Knowledge).unwrap();
+    const N: u32 = 20_000;
+    const CUTS: u32 = 20;
+    let sa2 = sa.clone();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            sa2.send_blocking(ChannelKind::Knowledge, i.to_be_bytes().to_vec(), T)
+                .unwrap();
+        }
+    });
+    let mut next = 0u32;
+    let mut cuts = 0;
+    while next < N {
+        let m = sb
+            .recv_blocking(ChannelKind::Knowledge, T)
+            .unwrap()
+            .expect("stalled");
+        assert_eq!(u32::from_be_bytes(m.try_into().unwrap()), next);
+        next += 1;
+        if cuts < CUTS && next % (N / (CUTS + 1)) == 0 {
+            relay.cut();
+            cuts += 1;
+            // The next cut only after this one was noticed and the session resumed.
+            let until = Instant::now() + T;
+            while sa.stats().reconnects < u64::from(cuts) {
+                assert!(Instant::now() < until, "no resume after cut {cuts}");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    sender.join().unwrap();
+    assert_eq!(cuts, CUTS);
+    assert_eq!(
+        sb.recv_blocking(ChannelKind::Knowledge, Duration::from_millis(50))
+            .unwrap(),
+        None
+    );
+    let stats = sa.stats();
+    assert_eq!(stats.reconnects, u64::from(CUTS), "{stats:?}");
+    assert_eq!(sb.stats().channels[1].received_msgs, u64::from(N));
+}

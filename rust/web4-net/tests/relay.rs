@@ -101,7 +101,7 @@ fn knowledge_is_exactly_once_in_order_across_cuts() {
             .expect("stalled");
         assert_eq!(u32::from_be_bytes(m.try_into().unwrap()), next);
         next += 1;
-        if cuts < CUTS && next % (N / (CUTS + 1)) == 0 {
+        if cuts < CUTS && next.is_multiple_of(N / (CUTS + 1)) {
             relay.cut();
             cuts += 1;
             // The next cut only after this one was noticed and the session resumed.

@@ -20,15 +20,25 @@ import msgspec
 from web4.clock import Clock, Rng, rfc3339
 from web4.envelope import sign_envelope
 from web4.errors import ConfigError
+from web4.hcp.gate import ActionKind, check_decision
 from web4.hcp.messages import (
     PAYLOAD_TYPES,
+    HcpContext,
+    HcpDecision,
     HcpStateUpdate,
     HumanState,
     Payload,
 )
 from web4.identity import Identity
 
-__all__ = ["build_hcp", "msg_type_of"]
+__all__ = ["AGENT_MARKERS", "agent_kind_of", "agent_payload", "build_hcp", "msg_type_of"]
+
+# HCP_SPEC.md section 6: how an agent action travels to the human.
+AGENT_MARKERS: dict[str, str] = {
+    "reply": "agent:reply",
+    "question": "agent:question",
+    "check_in": "agent:check-in",
+}
 
 _TYPE_OF = {struct: name for name, struct in PAYLOAD_TYPES.items()}
 
@@ -82,3 +92,39 @@ def build_hcp(
         "payload": msgspec.to_builtins(payload),
     }
     return sign_envelope(env, identity)
+
+
+def agent_payload(
+    kind: ActionKind,
+    text: str,
+    *,
+    rationale: str = "",
+    alternatives: tuple[str, ...] = (),
+    follow_up: str = "",
+) -> Payload:
+    """The payload that carries an agent action to the human: ``HCP_CONTEXT`` with one
+    ``agent:<kind>`` marker in ``constraints`` for a reply, question or check-in;
+    ``HCP_DECISION`` for a proposal or decision (``text`` is the decision).
+
+    Raises ``DecisionError`` for a proposal or decision without rationale or
+    alternatives, ``ConfigError`` for ``task`` (a task sends nothing to the human).
+    """
+    if kind in ("proposal", "decision"):
+        d = check_decision(text, rationale, list(alternatives))
+        return HcpDecision(d.decision, d.rationale, d.alternatives, follow_up)
+    marker = AGENT_MARKERS.get(kind)
+    if marker is None:
+        raise ConfigError(f"a {kind!r} action sends no message to the human")
+    return HcpContext(context=text, constraints=[marker], shared_history=[])
+
+
+def agent_kind_of(payload: Payload) -> str | None:
+    """What an agent's message is, for display: reply, question, check_in or decision
+    (None for anything else)."""
+    if isinstance(payload, HcpDecision):
+        return "decision"
+    if isinstance(payload, HcpContext):
+        for kind, marker in AGENT_MARKERS.items():
+            if marker in payload.constraints:
+                return kind
+    return None

@@ -6,7 +6,8 @@ host whose tier is ``blocked`` without contacting it, fetches under the
 ``source`` block and the ``LIP_EVIDENCE`` payload (provenance: uri, final uri,
 retrieval time, SHA-256, content type, size; confidence from the tier, ``CONFIDENCE``),
 and submits the claims to the deferred-acceptance queue. The tier is that of the final
-host after redirects. ``corroborate_with`` is the other half: a peer's ``LIP_EVIDENCE``
+host after redirects. ``answer_fetch`` is a peer's answer to our ``LIP_FETCH`` (its own
+independent fetch, not queued). ``corroborate_with`` is the other half: a peer's ``LIP_EVIDENCE``
 (or the same check done over CIP) confirms every claim id that both sides extracted
 from the same content, so two trusted peers that independently fetched the page move a
 low-tier claim to ``accepted``. ``reject_from`` records a peer's ``LIP_REJECT``, and
@@ -30,6 +31,7 @@ from web4.lip.messages import (
     LipAccept,
     LipConflict,
     LipEvidence,
+    LipFetch,
     LipReject,
     Source,
     Tier,
@@ -40,6 +42,7 @@ from web4.lip.tiers import SourceTiers
 __all__ = [
     "CONFIDENCE",
     "Learned",
+    "answer_fetch",
     "corroborate_with",
     "evidence_from",
     "learn",
@@ -116,6 +119,27 @@ async def learn(
         cause=cause or f"LIP_FETCH {uri}",
     )
     return Learned(source, evidence, tuple(transitions))
+
+
+async def answer_fetch(
+    request: LipFetch,
+    *,
+    tiers: SourceTiers,
+    clock: Clock,
+    policy: FetchPolicy | None = None,
+) -> tuple[Source, LipEvidence]:
+    """A peer's side of corroboration: fetch ``request.query`` independently and answer
+    with our own ``source`` block and ``LIP_EVIDENCE`` (nothing is queued here).
+
+    Raises ``LIPFetchError`` (``blocked`` for a blocked host, or any fetch refusal),
+    ``StoreError``.
+    """
+    host = (urlsplit(request.query).hostname or "").lower()
+    if host and tiers.tier_of(host) == "blocked":
+        raise LIPFetchError(f"blocked: {host} is a blocked source; not fetched")
+    result = await fetch(request.query, clock=clock, policy=policy)
+    final_host = (urlsplit(result.final_uri).hostname or "").lower()
+    return evidence_from(result, tiers.tier_of(final_host))
 
 
 def corroborate_with(

@@ -217,3 +217,61 @@ def test_queue_intact_after_killing_the_process(server, make, tmp_path) -> None:
     # the confirmation the child recorded survived: one more trusted peer accepts it
     moved = a.queue.corroborate(first, "agent-c", "confirm", now=2.0)
     assert [t.dst for t in moved] == ["accepted"]
+
+
+def test_corroboration_over_signed_lip_messages(server, make) -> None:
+    """A asks B and C with a signed LIP_FETCH; each fetches for itself and answers with a
+    signed LIP_EVIDENCE; A validates both and counts them: the low-tier claim is accepted
+    only after the second trusted answer."""
+    from web4.clock import SeededRng
+    from web4.envelope.replay import ReplayCache
+    from web4.envelope.validate import Validator
+    from web4.identity import Identity
+    from web4.lip.builder import build_lip
+    from web4.lip.learn import answer_fetch
+    from web4.lip.messages import LIP_SPEC, LipFetch
+
+    a = make("a", tiers("low"))
+    ids = {n: Identity(bytes([i + 1]) * 32, n) for i, n in enumerate(["a", "agent-b", "agent-c"])}
+    rng = SeededRng(5)
+
+    def validator(me: str) -> Validator:
+        return Validator(
+            LIP_SPEC,
+            our_fingerprint=ids[me].fingerprint,
+            clock=a.clock,
+            replay=ReplayCache(),
+            trust_gate=lambda fp, t: None,
+        )
+
+    mine = a.learn(server.url("/page.html"))
+    (boils,) = [c.claim_id for c in mine.evidence.claims if c.statement == BOILS]
+    for peer in ("agent-b", "agent-c"):
+        assert a.queue.get(boils).state == ClaimState.PENDING
+        ask = build_lip(
+            ids["a"],
+            receiver_id=peer,
+            receiver_fingerprint=ids[peer].fingerprint,
+            payload=LipFetch(query=server.url("/page.html")),
+            source=mine.source,
+            clock=a.clock,
+            rng=rng,
+        )
+        request = validator(peer).validate(ask)
+        peer_agent = make(peer, tiers("unknown"))
+        source, evidence = asyncio.run(
+            answer_fetch(request.payload, tiers=peer_agent.tiers, clock=a.clock, policy=POLICY)
+        )
+        reply = build_lip(
+            ids[peer],
+            receiver_id="a",
+            receiver_fingerprint=ids["a"].fingerprint,
+            payload=evidence,
+            source=source,
+            clock=a.clock,
+            rng=rng,
+        )
+        answer = validator("a").validate(reply)
+        corroborate_with(a.queue, answer.sender.agent_id, answer.payload, now=a.clock.now())
+    assert a.queue.get(boils).state == ClaimState.ACCEPTED
+    assert a.memory.claims[0].corroborators == ("agent-b", "agent-c")

@@ -177,3 +177,30 @@ def test_messages_are_frozen() -> None:
     with pytest.raises(AttributeError):
         HUMAN.consent = "revoked"  # type: ignore[misc]
     assert msgspec.to_builtins(HUMAN)["consent"] == "granted"
+
+
+@pytest.mark.parametrize(
+    ("kind", "marker"),
+    [("reply", "agent:reply"), ("question", "agent:question"), ("check_in", "agent:check-in")],
+)
+def test_agent_messages_carry_their_kind(kind: str, marker: str) -> None:
+    from web4.hcp.builder import agent_kind_of, agent_payload
+
+    p = agent_payload(kind, "How are you feeling about the deadline?")  # type: ignore[arg-type]
+    assert isinstance(p, HcpContext)
+    assert p.constraints == [marker]
+    assert agent_kind_of(p) == kind
+
+
+def test_agent_decision_payload() -> None:
+    from web4.errors import DecisionError
+    from web4.hcp.builder import agent_kind_of, agent_payload
+
+    p = agent_payload("decision", "ship friday", rationale="green", alternatives=("monday",))
+    assert isinstance(p, HcpDecision)
+    assert agent_kind_of(p) == "decision"
+    with pytest.raises(DecisionError):
+        agent_payload("proposal", "ship friday")
+    with pytest.raises(ConfigError):
+        agent_payload("task", "fetch")
+    assert agent_kind_of(HcpContext("x", [], [])) is None

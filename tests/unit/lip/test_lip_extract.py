@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from web4.lip.extract import MAX_CLAIMS, claim_id, extract_claims
 
 
@@ -50,3 +53,13 @@ def test_duplicates_dropped_and_count_bounded() -> None:
 
 def test_garbage_does_not_raise() -> None:
     assert extract_claims(b"\xff\xfe<p<<>>&&&;", "text/html", "no-such-codec") == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=2000), ctype=st.sampled_from(["text/html", "text/plain"]))
+def test_never_raises_and_bounded(body: bytes, ctype: str) -> None:
+    claims = extract_claims(body, ctype, None)
+    assert len(claims) <= MAX_CLAIMS
+    for c in claims:
+        assert c.claim_id == claim_id(c.statement)
+        assert 20 <= len(c.statement) <= 500

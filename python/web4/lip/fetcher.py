@@ -20,6 +20,7 @@ too_large, protocol.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import socket
@@ -199,6 +200,19 @@ class _GuardedTransport(httpx.AsyncBaseTransport):
         await self._pool.aclose()
 
 
+@functools.lru_cache(maxsize=8)
+def _ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """One verifying client context per trust-anchor set (loading the roots costs ~20 ms;
+    a client context is safe to share)."""
+    context = httpx.create_ssl_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"fetch policy: cannot load ca_file {ca_file!r}: {e}") from e
+    return context
+
+
 def _check_scheme(url: httpx.URL) -> None:
     if url.scheme not in ("http", "https"):
         raise LIPFetchError(f"scheme: only http and https are fetched, not {url.scheme!r}")
@@ -222,13 +236,7 @@ async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) ->
     timeout = httpx.Timeout(
         connect=p.connect_timeout, read=p.read_timeout, write=p.read_timeout, pool=p.connect_timeout
     )
-    context = httpx.create_ssl_context()
-    if p.ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=p.ca_file)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(f"fetch policy: cannot load ca_file {p.ca_file!r}: {e}") from e
-    transport = _GuardedTransport(p, context)
+    transport = _GuardedTransport(p, _ssl_context(p.ca_file))
     headers = {"user-agent": p.user_agent, "accept": ", ".join(sorted(p.content_types))}
     try:
         async with (

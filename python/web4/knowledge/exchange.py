@@ -27,7 +27,7 @@ from typing import Any
 
 from web4.clock import Clock
 from web4.errors import KnowledgeError, StoreError, UnknownClaimError
-from web4.knowledge.memory import CausalMemory
+from web4.knowledge.memory import CausalMemory, domain_key
 from web4.knowledge.model import (
     TERMINAL,
     CausalLink,
@@ -142,7 +142,7 @@ class KnowledgeExchange:
                 (
                     msg_id,
                     sender,
-                    _domain_key(fact.domain),
+                    domain_key(fact.domain),
                     norm.subject,
                     int(norm.negated),
                     json.dumps(to_json(fact)),
@@ -345,7 +345,7 @@ class KnowledgeExchange:
         hits = [
             node_id
             for node_id, _, negated in self.memory.same_subject(
-                _domain_key(claim.fact.domain), norm.subject
+                domain_key(claim.fact.domain), norm.subject
             )
             if contradicts(norm, _polar(norm.subject, negated))
         ]
@@ -368,10 +368,6 @@ _SELECT = (
 
 def _polar(subject: str, negated: bool) -> Normalized:
     return Normalized((), subject, negated)
-
-
-def _domain_key(domain: str) -> str:
-    return " ".join(domain.casefold().split())
 
 
 def _check_ids(msg_id: str, sender: str) -> None:

@@ -6,7 +6,9 @@ Causal memory is separate: ``knowledge_memory`` holds accepted claims only (a SQ
 trigger refuses any row whose claim is not ``accepted`` in ``knowledge_claims``, so nothing
 un-accepted can get in even by mistake), ``knowledge_links`` their causal links, and
 ``knowledge_traces`` DMP traces: those of accepted claims, and those shared by peers with
-``DECISION_SHARE``. ``CausalMemory`` is the read side plus the two insertions.
+``DECISION_SHARE``, and this agent's own decisions. ``CausalMemory`` is the read side
+plus the insertions; ``admit_external`` lets another subsystem's acceptance rules (LIP)
+put a claim they accepted into causal memory through the same accepted-only path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web4.knowledge.model import CausalLink, DmpTrace, Fact, SharedDecision, to_json
+from web4.knowledge.rules import normalize
 from web4.store import Migration, MigrationSet, Store
 
 __all__ = ["KNOWLEDGE_MIGRATIONS", "CausalMemory", "MemoryNode", "StoredTrace"]
@@ -90,6 +93,28 @@ KNOWLEDGE_MIGRATIONS = MigrationSet(
                     retrospective TEXT,
                     at REAL NOT NULL
                 ) STRICT""",
+                "CREATE INDEX knowledge_traces_decision ON knowledge_traces (decision_id)",
+            ),
+        ),
+        Migration(
+            2,
+            "DMP traces of this agent's own decisions (origin 'local_decision')",
+            (
+                """CREATE TABLE knowledge_traces_v2 (
+                    origin_msg_id TEXT PRIMARY KEY,
+                    origin TEXT NOT NULL CHECK (origin IN
+                        ('claim', 'decision_share', 'local_decision')),
+                    decision_id TEXT NOT NULL,
+                    sender TEXT NOT NULL,
+                    trace TEXT NOT NULL,
+                    decision TEXT,
+                    retrospective TEXT,
+                    at REAL NOT NULL
+                ) STRICT""",
+                "INSERT INTO knowledge_traces_v2 SELECT origin_msg_id, origin, decision_id, "
+                "sender, trace, decision, retrospective, at FROM knowledge_traces",
+                "DROP TABLE knowledge_traces",
+                "ALTER TABLE knowledge_traces_v2 RENAME TO knowledge_traces",
                 "CREATE INDEX knowledge_traces_decision ON knowledge_traces (decision_id)",
             ),
         ),
@@ -262,6 +287,71 @@ class CausalMemory:
             ),
         )
         return changed == 1
+
+    def record_local_decision(
+        self, me: str, decision: SharedDecision, trace: DmpTrace, retrospective: str, now: float
+    ) -> bool:
+        """Store a DMP trace of this agent's own decision (origin ``local_decision``, keyed
+        by its ``decision_id``). False if that decision was already stored.
+        Raises ``StoreError``."""
+        with self._store.transaction():
+            changed = self._store.execute(
+                "INSERT OR IGNORE INTO knowledge_traces (origin_msg_id, origin, decision_id, "
+                "sender, trace, decision, retrospective, at) "
+                "VALUES (?, 'local_decision', ?, ?, ?, ?, ?, ?)",
+                (
+                    f"local:{trace.decision_id}",
+                    trace.decision_id,
+                    me,
+                    json.dumps(to_json(trace)),
+                    json.dumps(to_json(decision)),
+                    retrospective,
+                    now,
+                ),
+            )
+        return changed == 1
+
+    def admit_external(
+        self,
+        node_id: str,
+        sender: str,
+        fact: Fact,
+        trace: DmpTrace,
+        links: Sequence[CausalLink],
+        reason: str,
+        now: float,
+    ) -> None:
+        """Admit a claim accepted by another subsystem's acceptance rules (LIP's
+        deferred-acceptance queue): it is recorded in ``knowledge_claims`` as ``accepted``
+        with ``reason``, then enters causal memory like any accepted claim, in one
+        transaction. Raises ``StoreError`` if ``node_id`` is already a claim."""
+        norm = normalize(fact.statement)
+        keys = (domain_key(fact.domain), norm.subject, norm.negated)
+        with self._store.transaction():
+            self._store.execute(
+                "INSERT INTO knowledge_claims (msg_id, sender, domain_key, subject_key, "
+                "negated, fact, trace, links, state, reason, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'accepted', ?, ?, ?)",
+                (
+                    node_id,
+                    sender,
+                    keys[0],
+                    keys[1],
+                    int(keys[2]),
+                    json.dumps(to_json(fact)),
+                    json.dumps(to_json(trace)),
+                    json.dumps([to_json(link) for link in links]),
+                    reason,
+                    now,
+                    now,
+                ),
+            )
+            self.admit(node_id, sender, keys, fact, trace, links, now)
+
+
+def domain_key(domain: str) -> str:
+    """The comparison key of a domain: casefolded, whitespace collapsed."""
+    return " ".join(domain.casefold().split())
 
 
 def _node(r: tuple[Any, ...]) -> MemoryNode:

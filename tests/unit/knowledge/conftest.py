@@ -41,6 +41,12 @@ class World:
         assert self.trust.state_of(pid) is state
         return pid
 
+    def peer_probing(self) -> str:
+        return self.peer(TrustState.PROBING)
+
+    def peer_trusted(self) -> str:
+        return self.peer(TrustState.TRUSTED)
+
     def propose(
         self,
         sender: str,

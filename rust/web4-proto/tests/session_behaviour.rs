@@ -283,3 +283,30 @@ fn misplaced_or_malformed_frames_drop_the_connection_not_the_session() {
     assert!(p.b.stats().frames_rejected >= 3);
     assert!(!p.b.is_closed());
 }
+
+#[test]
+fn framed_transmit_writes_length_prefixed_frames_per_stream() {
+    let mut plain = established(fast(), 12);
+    let mut framed = established(fast(), 12);
+    for p in [&mut plain, &mut framed] {
+        for i in 0..5 {
+            p.a.send(K, numbered(i, 300)).unwrap();
+        }
+        p.a.send(ChannelKind::Control, vec![7; 3]).unwrap();
+    }
+    let mut want: [Vec<u8>; 3] = Default::default();
+    let mut buf = Vec::new();
+    while let Some(t) = plain.a.poll_transmit(plain.now, &mut buf) {
+        web4_proto::session::put_varint(&mut want[t.stream.index()], buf.len() as u64);
+        want[t.stream.index()].extend_from_slice(&buf);
+        buf.clear();
+    }
+    let mut got: [Vec<u8>; 3] = Default::default();
+    while framed
+        .a
+        .poll_transmit_framed(framed.now, &mut got)
+        .is_some()
+    {}
+    assert_eq!(got, want);
+    assert!(!got[K.index()].is_empty() && !got[ChannelKind::Control.index()].is_empty());
+}

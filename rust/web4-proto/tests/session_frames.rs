@@ -69,6 +69,26 @@ fn every_frame_type_round_trips() {
 }
 
 #[test]
+fn encoded_len_is_exact() {
+    let long = "ü".repeat(300);
+    let mut all = samples();
+    all.push(Frame::Close {
+        reason: CloseReason::Shutdown,
+        text: &long,
+    });
+    for v in [0u64, 127, 128, 16_383, 16_384, u64::MAX] {
+        all.push(Frame::Ack {
+            channel: ChannelKind::State,
+            session: [0; 16],
+            seq: v,
+        });
+    }
+    for f in all {
+        assert_eq!(f.encoded_len(), f.to_vec().len(), "{f:?}");
+    }
+}
+
+#[test]
 fn data_frame_layout_is_pinned() {
     let f = Frame::Data {
         channel: ChannelKind::Knowledge,

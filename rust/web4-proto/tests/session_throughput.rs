@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use web4_proto::session::{ChannelKind, Session, SessionConfig, SplitMix64};
+use web4_proto::session::{get_varint, ChannelKind, Session, SessionConfig, SplitMix64};
 
 const K: ChannelKind = ChannelKind::Knowledge;
 
@@ -15,8 +15,13 @@ fn pump(size: usize, count: u32) -> f64 {
     let cfg = SessionConfig::default();
     let mut a = Session::new_dialer(cfg.clone(), now, &mut rng);
     let mut b = Session::new_listener(cfg, now, &mut rng);
-    let (ca, cb) = (a.on_connected(now), b.on_connected(now));
+    let cb = {
+        a.on_connected(now);
+        b.on_connected(now)
+    };
+    let ca = a.connection();
     let mut buf = Vec::with_capacity(size + 64);
+    let mut framed: [Vec<u8>; 3] = Default::default();
     let start = Instant::now();
     let (mut sent, mut got) = (0u32, 0u32);
     while got < count {
@@ -28,13 +33,20 @@ fn pump(size: usize, count: u32) -> f64 {
             }
             sent += 1;
         }
-        loop {
-            buf.clear();
-            let Some(t) = a.poll_transmit(now, &mut buf) else {
-                break;
-            };
+        // The driver's path: length-prefixed buffers per stream, then split them.
+        while let Some(t) = a.poll_transmit_framed(now, &mut framed) {
             assert_eq!(t.conn, ca);
-            b.handle_frame(cb, t.stream, &buf, now).expect("a to b");
+        }
+        for (k, stream) in framed.iter_mut().enumerate() {
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let (len, used) = get_varint(rest, "len").expect("prefix");
+                let (frame, tail) = rest[used..].split_at(len as usize);
+                b.handle_frame(cb, ChannelKind::ALL[k], frame, now)
+                    .expect("a to b");
+                rest = tail;
+            }
+            stream.clear();
         }
         while let Some(m) = b.recv(K) {
             assert_eq!(m[..4], got.to_be_bytes());

@@ -252,6 +252,25 @@ impl Frame<'_> {
         }
     }
 
+    /// The number of bytes [`Frame::encode`] appends.
+    pub fn encoded_len(&self) -> usize {
+        let id = SESSION_ID_LEN;
+        2 + match self {
+            Frame::Data { seq, payload, .. } => 1 + id + varint_len(*seq) + payload.len(),
+            Frame::Ack { seq, .. } => 1 + id + varint_len(*seq),
+            Frame::Open { delivered, .. }
+            | Frame::Resume { delivered, .. }
+            | Frame::ResumeOk { delivered, .. } => {
+                id + delivered.iter().map(|d| varint_len(*d)).sum::<usize>()
+            }
+            Frame::ResumeReject { text, .. } | Frame::Close { text, .. } => {
+                let t = truncate_utf8(text, MAX_REASON_LEN).len();
+                1 + varint_len(t as u64) + t
+            }
+            Frame::Heartbeat { .. } | Frame::HeartbeatAck { .. } => 16,
+        }
+    }
+
     /// The encoding as a new vector.
     pub fn to_vec(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -343,6 +362,11 @@ impl Frame<'_> {
         }
         Ok(frame)
     }
+}
+
+/// Bytes of the LEB128 varint encoding of `v`.
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
 }
 
 fn truncate_utf8(s: &str, max: usize) -> &str {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::super::heartbeat::Heartbeat;
-use super::super::{ChannelKind, CloseReason, Event, Frame, SessionError};
+use super::super::{put_varint, ChannelKind, CloseReason, Event, Frame, SessionError};
 use super::{Role, Session, SessionState, Transmit, MAX_CONTROL_QUEUE};
 
 impl Session {
@@ -275,10 +275,29 @@ impl Session {
     }
 
     /// Append the next frame to write to `buf` and say where it goes; `None` when there
-    /// is nothing to send now.
+    /// is nothing to send now. The driver adds the varint length prefix.
     pub fn poll_transmit(&mut self, now: Duration, buf: &mut Vec<u8>) -> Option<Transmit> {
+        self.transmit_to(now, Target::One(buf))
+    }
+
+    /// Like [`Session::poll_transmit`], but appends the frame already prefixed with its
+    /// varint length to `bufs[stream.index()]`, so the driver can hand each buffer to its
+    /// stream writer without another copy.
+    pub fn poll_transmit_framed(
+        &mut self,
+        now: Duration,
+        bufs: &mut [Vec<u8>; 3],
+    ) -> Option<Transmit> {
+        self.transmit_to(now, Target::Framed(bufs))
+    }
+
+    fn transmit_to(&mut self, now: Duration, mut target: Target<'_>) -> Option<Transmit> {
         let conn = self.conn;
         if let Some((stream, bytes)) = self.out.pop_front() {
+            let (buf, framed) = target.buf(stream);
+            if framed {
+                put_varint(buf, bytes.len() as u64);
+            }
             buf.extend_from_slice(&bytes);
             return Some(Transmit { conn, stream });
         }
@@ -292,16 +311,16 @@ impl Session {
             if let Some(seq) =
                 self.channels[ch.index()].ack_due(now, every_msgs, every_bytes, delay)
             {
-                Frame::Ack {
-                    channel: ch,
-                    session,
-                    seq,
-                }
-                .encode(buf);
-                return Some(Transmit {
-                    conn,
-                    stream: ChannelKind::State,
-                });
+                let stream = ChannelKind::State;
+                target.emit(
+                    stream,
+                    &Frame::Ack {
+                        channel: ch,
+                        session,
+                        seq,
+                    },
+                );
+                return Some(Transmit { conn, stream });
             }
         }
         for i in 0..3 {
@@ -309,13 +328,15 @@ impl Session {
             let ch = &mut self.channels[kind.index()];
             if let Some((seq, payload)) = ch.next_transmit() {
                 self.conn_bytes += payload.len() as u64;
-                Frame::Data {
-                    channel: kind,
-                    session,
-                    seq,
-                    payload,
-                }
-                .encode(buf);
+                target.emit(
+                    kind,
+                    &Frame::Data {
+                        channel: kind,
+                        session,
+                        seq,
+                        payload,
+                    },
+                );
                 if ch.blocked && ch.can_queue(0) {
                     ch.blocked = false;
                     self.events.push_back(Event::Writable(kind));
@@ -325,5 +346,28 @@ impl Session {
             }
         }
         None
+    }
+}
+
+/// Where `transmit_to` writes: one plain buffer, or one length-prefixed buffer per stream.
+enum Target<'a> {
+    One(&'a mut Vec<u8>),
+    Framed(&'a mut [Vec<u8>; 3]),
+}
+
+impl Target<'_> {
+    fn buf(&mut self, stream: ChannelKind) -> (&mut Vec<u8>, bool) {
+        match self {
+            Target::One(b) => (b, false),
+            Target::Framed(bufs) => (&mut bufs[stream.index()], true),
+        }
+    }
+
+    fn emit(&mut self, stream: ChannelKind, frame: &Frame<'_>) {
+        let (buf, framed) = self.buf(stream);
+        if framed {
+            put_varint(buf, frame.encoded_len() as u64);
+        }
+        frame.encode(buf);
     }
 }

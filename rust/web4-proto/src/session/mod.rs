@@ -10,7 +10,8 @@
 //!   [`Session::on_dial_failed`], [`Session::handle_frame`] (one decoded varint message
 //!   from a stream), [`Session::handle_timeout`], [`Session::send`], [`Session::recv`],
 //!   [`Session::close`];
-//! - outputs: [`Session::poll_transmit`] (frame bytes plus the stream they go on),
+//! - outputs: [`Session::poll_transmit`] (frame bytes plus the stream they go on; or
+//!   [`Session::poll_transmit_framed`], already varint-prefixed, per stream buffer),
 //!   [`Session::poll_event`] ([`Event`]s: lifecycle, replays, rekey, dial requests,
 //!   connections to drop, writable/readable channels),
 //!   [`Session::poll_timeout`] (when to call `handle_timeout` next), [`Session::stats`].

@@ -158,3 +158,12 @@ def test_unreadable_ca_file_is_a_config_error(tmp_path) -> None:
     bad.write_text("not a certificate")
     with pytest.raises(ConfigError, match="ca_file"):
         get("https://127.0.0.1:1/", FetchPolicy(allow_private=True, ca_file=str(bad)))
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["[::1]", "0x7f000001", "2130706433", "127.1", "[::ffff:127.0.0.1]", "localhost"],
+)
+def test_disguised_loopback_addresses_are_refused(server, host: str) -> None:
+    with pytest.raises(LIPFetchError, match=r"^address: refusing .* is loopback"):
+        get(f"http://{host}:{server.port}/page.html", FetchPolicy(total_timeout=3.0))

@@ -26,7 +26,7 @@ from web4.lip.tiers import SourceTiers, TierPolicy
 from web4.store import Store
 
 POLICY = FetchPolicy(total_timeout=5.0, max_bytes=64 * 1024, allow_private=True)
-TRUSTED = {"agent-b", "agent-c"}
+TRUSTED = {"agent-b", "agent-c"}  # peer names; the signed-message test uses fingerprints
 BOILS = "Water boils at 100 degrees Celsius at sea level."
 
 
@@ -233,6 +233,7 @@ def test_corroboration_over_signed_lip_messages(server, make) -> None:
 
     a = make("a", tiers("low"))
     ids = {n: Identity(bytes([i + 1]) * 32, n) for i, n in enumerate(["a", "agent-b", "agent-c"])}
+    TRUSTED.update(ids[p].fingerprint for p in ("agent-b", "agent-c"))
     rng = SeededRng(5)
 
     def validator(me: str) -> Validator:
@@ -272,6 +273,8 @@ def test_corroboration_over_signed_lip_messages(server, make) -> None:
             rng=rng,
         )
         answer = validator("a").validate(reply)
-        corroborate_with(a.queue, answer.sender.agent_id, answer.payload, now=a.clock.now())
+        peer_fp = answer.sender.fingerprint  # authenticated; agent_id is self-asserted
+        corroborate_with(a.queue, peer_fp, answer.payload, now=a.clock.now())
     assert a.queue.get(boils).state == ClaimState.ACCEPTED
-    assert a.memory.claims[0].corroborators == ("agent-b", "agent-c")
+    fps = tuple(sorted(ids[p].fingerprint for p in ("agent-b", "agent-c")))
+    assert a.memory.claims[0].corroborators == fps

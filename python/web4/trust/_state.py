@@ -50,6 +50,7 @@ class TrustEvent(StrEnum):
     FINGERPRINT_MISMATCH = "fingerprint_mismatch"
     ANOMALY = "anomaly"
     MANUAL_OVERRIDE = "manual_override"
+    OPERATOR_VOUCH = "operator_vouch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,8 @@ TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionT
         R(P, Ev.MALICIOUS_EVIDENCE, U, "malicious evidence: demoted, with a long cooldown",
           effect=_long_cooldown),
         R(P, Ev.FINGERPRINT_MISMATCH, B, "fingerprint/pubkey mismatch: long-term deny"),
+        R(P, Ev.OPERATOR_VOUCH, T, "operator trust anchor: vouched for after a valid handshake",
+          effect=_fresh),
         # trusted
         R(T, Ev.SEVERE_CONFLICT, B, "severe conflict: long-term deny"),
         R(T, Ev.MALICIOUS_EVIDENCE, B, "malicious evidence: long-term deny"),

@@ -64,6 +64,7 @@ class CipBuilder:
         state: SenderState,
         receiver_view: ReceiverView = "unknown",
         now: float | None = None,
+        msg_id: str | None = None,
     ) -> dict[str, Any]:
         """A signed envelope carrying ``payload`` (its Struct class names the type).
 
@@ -71,11 +72,15 @@ class CipBuilder:
         (normally our own standing, ``untrusted`` before a handshake); ``receiver_view``
         is what we think of the receiver. Raises ``MessageBuildError`` if the payload is
         not a CIP payload or the finished envelope breaks the CIP schema.
+
+        ``msg_id`` (default: a fresh UUID v4) lets a sender give the same id to copies of
+        one message addressed to several peers (a broadcast FACT_PROPOSE, so that every
+        ``fact_ref`` names the same claim); a malformed one is ``MessageBuildError``.
         """
         msg_type = _type_of(payload)
         envelope: dict[str, Any] = {
             "cip": CIP_VERSION,
-            "msg_id": new_msg_id(self._rng),
+            "msg_id": new_msg_id(self._rng) if msg_id is None else msg_id,
             "type": msg_type,
             "timestamp": rfc3339(self._clock.now() if now is None else now),
             "sender": {

@@ -88,3 +88,19 @@ def test_refuses_to_sign_an_invalid_message() -> None:
             sender_view="untrusted",
             state=STATE,
         )
+
+
+def test_explicit_msg_id_is_shared_by_copies_to_several_peers() -> None:
+    carol = Receiver(agent_id="carol", fingerprint=Identity(bytes([3]) * 32).fingerprint)
+    builder = make()
+    shared = new_msg_id(SeededRng(9))
+    a = builder.build(Intent(goal="ask", topic="t"), receiver=BOB, sender_view="probing",
+                      state=STATE, msg_id=shared)  # fmt: skip
+    b = builder.build(Intent(goal="ask", topic="t"), receiver=carol, sender_view="probing",
+                      state=STATE, msg_id=shared)  # fmt: skip
+    assert a["msg_id"] == b["msg_id"] == shared
+    verify_envelope(a)
+    verify_envelope(b)
+    with pytest.raises(MessageBuildError):
+        builder.build(Intent(goal="ask", topic="t"), receiver=BOB, sender_view="probing",
+                      state=STATE, msg_id="not-a-uuid")  # fmt: skip

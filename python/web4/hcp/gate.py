@@ -1,6 +1,6 @@
 """HCP consent, pacing and check-in gate: the pure core that rules every agent action.
 
-Theory of operation (normative text in ``docs/HCP_SPEC.md`` §5): one ``HumanGate`` per
+Theory of operation (normative text in ``docs/HCP_SPEC.md`` §4 and §5): one ``HumanGate`` per
 human session, single-threaded, no IO, time passed in. The node feeds it every validated
 inbound HCP message (``observe``) and asks it before every automated action
 (``attempt``). Because ``observe`` updates the human-state vector before it returns, and
@@ -16,7 +16,9 @@ message, with no race.
    until the human answers it (any later human message is the answer). The requirement
    re-arms when affect changes to another value and back, or between the two.
    While a check-in is unanswered, every other action is deferred.
-3. slow mode (pressure >= 80, clarity <= 30, presence ``overloaded`` or the
+3. ``avoid_conflict`` flag: no unsolicited proposal or decision (deferred unless the
+   human's latest ``HCP_INTENT`` goal is ``decide`` or ``resolve_conflict``).
+4. slow mode (pressure >= 80, clarity <= 30, presence ``overloaded`` or the
    ``slow_pacing`` safety flag): no new proposals or decisions (deferred until the human
    state leaves slow mode), one question at a time (no question while another is
    unanswered) and at least ``SLOW_MIN_INTERVAL`` seconds between agent messages.
@@ -39,6 +41,7 @@ from web4.errors import ConsentError, DecisionError, HandshakeError
 from web4.hcp.messages import (
     HcpDecision,
     HcpHello,
+    HcpIntent,
     HcpStateUpdate,
     HumanState,
     Payload,
@@ -66,6 +69,7 @@ ActionKind = Literal["reply", "question", "check_in", "proposal", "decision", "t
 _QUESTIONS = frozenset({"question", "check_in"})
 _NEW_WORK = frozenset({"proposal", "decision"})
 _CHECK_IN_AFFECTS = frozenset({"anxious", "tense"})
+_ASKED_FOR_DECISION = frozenset({"decide", "resolve_conflict"})
 
 
 class AgentAction(msgspec.Struct, frozen=True):
@@ -135,6 +139,7 @@ class HumanGate:
     awaiting_answer: Literal["question", "check_in"] | None = None
     check_in_done_for: str | None = None  # affect value whose check-in was answered
     last_sent: float | None = None
+    last_goal: str | None = None  # goal of the human's latest HCP_INTENT
     refusals: deque[Refusal] = field(default_factory=lambda: deque(maxlen=MAX_REFUSALS))
 
     # --- inbound ------------------------------------------------------------------
@@ -150,6 +155,8 @@ class HumanGate:
             self.safety_flags = tuple(payload.safety_flags)
         elif not self.opened:
             raise HandshakeError(f"{msg_type} before HCP_HELLO: the session is not open")
+        if isinstance(payload, HcpIntent):
+            self.last_goal = payload.goal
         if isinstance(payload, HcpStateUpdate):
             human = HumanState(
                 presence=payload.presence,
@@ -204,6 +211,12 @@ class HumanGate:
             return Verdict("defer", "waiting for the human to answer the check-in")
         if self.check_in_required and action.kind != "check_in":
             return Verdict("check_in", f"affect is {self.state.affect}: check in first")
+        if (
+            action.kind in _NEW_WORK
+            and "avoid_conflict" in self.safety_flags
+            and self.last_goal not in _ASKED_FOR_DECISION
+        ):
+            return Verdict("defer", "avoid_conflict: no unsolicited proposal or decision")
         if self.slow:
             if action.kind in _NEW_WORK:
                 return Verdict("defer", "slow mode: no new proposals or decisions")

@@ -14,7 +14,14 @@ from web4.hcp.gate import (
     check_decision,
     topic_in_scope,
 )
-from web4.hcp.messages import HcpContext, HcpHello, HcpStateUpdate, HumanIdentity, HumanState
+from web4.hcp.messages import (
+    HcpContext,
+    HcpHello,
+    HcpIntent,
+    HcpStateUpdate,
+    HumanIdentity,
+    HumanState,
+)
 
 SCOPE = ["topic:work"]
 
@@ -196,3 +203,15 @@ def test_agent_decision_without_rationale_or_alternatives_is_refused(
 def test_agent_decision_with_rationale_and_alternatives() -> None:
     d = check_decision("ship friday", "tests are green", ["ship monday"])
     assert d.alternatives == ["ship monday"]
+
+
+def test_avoid_conflict_allows_decisions_only_when_asked() -> None:
+    gate = opened(human(), flags=("avoid_conflict",))
+    v = gate.attempt(AgentAction("proposal", "work"), 0)
+    assert v.outcome == "defer"
+    assert "avoid_conflict" in v.reason
+    assert gate.attempt(AgentAction("reply", "work"), 0).outcome == "proceed"
+    gate.observe("HCP_INTENT", human(), HcpIntent(goal="decide", topic="work", priority="high"))
+    assert gate.attempt(AgentAction("decision", "work"), 1).outcome == "proceed"
+    gate.observe("HCP_INTENT", human(), HcpIntent(goal="align", topic="work", priority="low"))
+    assert gate.attempt(AgentAction("proposal", "work"), 2).outcome == "defer"

@@ -52,7 +52,6 @@ def test_redirects_within_the_limit_are_followed(server) -> None:
         ("/big", LOCAL, "too_large: Content-Length"),
         ("/big-unsized", LOCAL, "too_large: body passed 4096"),
         ("/slow", LOCAL, "timeout"),
-        ("/trickle", LOCAL, "timeout"),
         ("/redirect/9", LOCAL, "redirects: more than 5"),
         ("/json", LOCAL, "content_type: application/json"),
         ("/notype", LOCAL, "content_type: none"),

@@ -61,14 +61,15 @@ class Store:
         path: str | Path,
         *,
         migrations: Sequence[MigrationSet] = (),
-        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout_s: float = 5.0,
     ) -> Store:
         """Open (creating if needed) the database at ``path`` and apply ``migrations``.
 
-        ``":memory:"`` gives a private in-memory database (tests). Raises ``StoreError``
-        when the file cannot be opened, is not a SQLite database, WAL cannot be enabled,
-        or a subsystem's schema is newer than this code.
+        ``":memory:"`` gives a private in-memory database (tests). ``synchronous="OFF"``
+        (tests only) still survives a killed process, not an OS crash or power loss.
+        Raises ``StoreError`` when the file cannot be opened, is not a SQLite database,
+        WAL cannot be enabled, or a subsystem's schema is newer than this code.
         """
         where = str(path)
         if where != ":memory:":

@@ -66,7 +66,7 @@ def model_step(m: ModelPeer, ev: TrustEvent, now: float) -> None:
         elif ev == Ev.MALICIOUS_EVIDENCE:
             m.demote(now, LONG)
     elif m.state == P:
-        if ev == Ev.KNOWLEDGE_VERIFIED:
+        if ev in (Ev.KNOWLEDGE_VERIFIED, Ev.OPERATOR_VOUCH):
             m.promote(T)
         elif ev in (Ev.CONFLICT, Ev.SEVERE_CONFLICT, Ev.BAD_SIGNATURE):
             m.demote(now, SHORT)
@@ -92,7 +92,7 @@ class TrustMachine(RuleBasedStateMachine):
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="trust-model-"))
         self.clock = FakeClock(1_800_000_000.0)
-        self.store = Store.open(self.dir / "db.sqlite3", synchronous="NORMAL")
+        self.store = Store.open(self.dir / "db.sqlite3", synchronous="OFF")
         self.book = TrustBook(self.store, self.clock)
         self.model = {p: ModelPeer() for p in PEERS}
         self.events = 0
@@ -153,7 +153,7 @@ class TrustMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self.store.close()
-        self.store = Store.open(self.dir / "db.sqlite3", synchronous="NORMAL")
+        self.store = Store.open(self.dir / "db.sqlite3", synchronous="OFF")
         self.book = TrustBook(self.store, self.clock)
         self.restarts += 1
 

@@ -35,6 +35,11 @@ def rec(state: TrustState, **kw: object) -> PeerRecord:
         (T, Ev.FINGERPRINT_MISMATCH, B),
         (T, Ev.BAD_SIGNATURE, B),
         (P, Ev.MALICIOUS_EVIDENCE, U),
+        # the operator's trust anchors (extension: bootstraps trust)
+        (P, Ev.OPERATOR_VOUCH, T),
+        (U, Ev.OPERATOR_VOUCH, U),
+        (T, Ev.OPERATOR_VOUCH, T),
+        (B, Ev.OPERATOR_VOUCH, B),
     ],
 )
 def test_single_event_rows(src: TrustState, event: TrustEvent, dst: TrustState) -> None:

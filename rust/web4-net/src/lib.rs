@@ -27,7 +27,9 @@ pub use config::{parse_kind, Config};
 pub use node::{Node, NodeStats};
 pub use session::Session;
 pub use wake::Event;
-pub use web4_proto::session::{ChannelKind, QueuePolicy, SessionConfig, SessionStats};
+pub use web4_proto::session::{
+    ChannelKind, QueuePolicy, SessionConfig, SessionState, SessionStats,
+};
 
 /// Every error the transport reports, by whose fault and what kind (mapped one to one
 /// onto `web4.errors` classes by the binding).

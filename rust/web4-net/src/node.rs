@@ -156,6 +156,7 @@ impl Shared {
                 drop(q);
                 s.close(CloseReason::Shutdown, "accept queue full");
             }
+            self.ops_cond.notify_all();
             self.waker.wake();
         }
     }
@@ -202,7 +203,7 @@ impl Shared {
 /// An RTT node endpoint.
 #[derive(Debug)]
 pub struct Node {
-    runtime: Option<tokio::runtime::Runtime>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
     cmd: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     peer_id: PeerId,
@@ -255,7 +256,7 @@ impl Node {
         });
         driver::start(&runtime, swarm, shared.clone(), rx)?;
         Ok(Node {
-            runtime: Some(runtime),
+            runtime: Mutex::new(Some(runtime)),
             cmd: tx,
             shared,
             peer_id,
@@ -365,6 +366,24 @@ impl Node {
         lock(&self.shared.accepted).pop_front()
     }
 
+    /// Wait up to `timeout` for a session a peer opened to us.
+    pub fn accept_wait(&self, timeout: Duration) -> Option<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(id) = self.try_accept() {
+                return Some(id);
+            }
+            let now = Instant::now();
+            if now >= deadline || self.is_shut_down() {
+                return None;
+            }
+            // Accepts notify `ops_cond` too; wake at least every 50 ms regardless.
+            let ops = lock(&self.shared.ops);
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            let _ = self.shared.ops_cond.wait_timeout(ops, wait);
+        }
+    }
+
     /// Errors: `Transport` for an unknown or forgotten session id.
     pub fn session(&self, id: u64) -> Result<Arc<Session>, NetError> {
         self.shared
@@ -398,8 +417,8 @@ impl Node {
     }
 
     /// Close every session, stop the swarm and the runtime (bounded by one second).
-    pub fn shutdown(&mut self) {
-        let Some(rt) = self.runtime.take() else {
+    pub fn shutdown(&self) {
+        let Some(rt) = lock(&self.runtime).take() else {
             return;
         };
         let sessions = self.shared.all_sessions();
@@ -417,7 +436,7 @@ impl Node {
     }
 
     pub fn is_shut_down(&self) -> bool {
-        self.runtime.is_none()
+        lock(&self.runtime).is_none()
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod convert;
 mod error;
+mod rtt;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -108,5 +109,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
     m.add_class::<SigningKey>()?;
+    m.add_class::<rtt::RttNode>()?;
+    m.add_class::<rtt::RttSession>()?;
     Ok(())
 }

@@ -1,0 +1,371 @@
+//! `web4._core.RttNode` / `RttSession`: the RTT transport, translated for Python.
+//!
+//! Theory of operation: translation only. Every call maps onto `web4_net::Node` or
+//! `web4_net::Session`; non-blocking calls (`try_*`, `poll_op`) run with the GIL held and
+//! never wait; blocking calls (`wait_op`, `accept_blocking`, `send_blocking`,
+//! `recv_blocking`) release the GIL (`py.detach`) and always carry a timeout. asyncio
+//! uses `wake_fd` (see `web4_net::wake`) and the non-blocking calls. Errors become
+//! `web4.errors` classes through `error::raise`; an expired wait is a `TimeoutError`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::PyTimeoutError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use web4_net::{parse_kind, ChannelKind, Config, NetError, Node, QueuePolicy};
+
+use crate::error::raise;
+
+pub fn net_err(e: NetError) -> PyErr {
+    match e {
+        NetError::Config(m) => raise("ConfigError", m),
+        NetError::Handshake(m) => raise("RTTHandshakeError", m),
+        NetError::Transport(m) => raise("RTTTransportError", m),
+        NetError::Backpressure(m) => raise("RTTBackpressureError", m),
+        NetError::Replay(m) => raise("RTTReplayError", m),
+        NetError::Timeout(m) => PyTimeoutError::new_err(m),
+    }
+}
+
+fn kind(name: &str) -> PyResult<ChannelKind> {
+    parse_kind(name).map_err(net_err)
+}
+
+fn secs(v: f64, key: &str) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| {
+        raise(
+            "ConfigError",
+            format!("{key} must be a non-negative number of seconds"),
+        )
+    })
+}
+
+fn timeout_of(t: f64) -> PyResult<Duration> {
+    secs(t, "timeout")
+}
+
+/// Build a `Config` from flat `key -> number or string` settings (see `web4.rtt.config`).
+fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> {
+    let mut c = Config::default();
+    for (key, value) in settings {
+        let num = || {
+            value
+                .extract::<f64>()
+                .map_err(|_| raise("ConfigError", format!("{key} must be a number")))
+        };
+        let int = || {
+            value.extract::<u64>().map_err(|_| {
+                raise(
+                    "ConfigError",
+                    format!("{key} must be a non-negative integer"),
+                )
+            })
+        };
+        let s = &mut c.session;
+        if let Some((k, field)) = key.split_once('.') {
+            let ch = &mut s.channels[kind(k)?.index()];
+            match field {
+                "policy" => {
+                    let name: String = value.extract()?;
+                    ch.policy = QueuePolicy::parse(&name).ok_or_else(|| {
+                        raise("ConfigError", format!("{key}: unknown policy {name:?}"))
+                    })?;
+                }
+                "send_queue_msgs" => ch.send_queue_msgs = int()? as usize,
+                "send_queue_bytes" => ch.send_queue_bytes = int()? as usize,
+                "inflight_msgs" => ch.inflight_msgs = int()? as usize,
+                "inflight_bytes" => ch.inflight_bytes = int()? as usize,
+                "recv_queue_msgs" => ch.recv_queue_msgs = int()? as usize,
+                "recv_queue_bytes" => ch.recv_queue_bytes = int()? as usize,
+                _ => return Err(raise("ConfigError", format!("unknown setting {key}"))),
+            }
+            continue;
+        }
+        match key.as_str() {
+            "max_message_size" => s.max_payload = int()? as usize,
+            "heartbeat_interval" => s.heartbeat.interval = secs(num()?, &key)?,
+            "heartbeat_timeout" => s.heartbeat.timeout = secs(num()?, &key)?,
+            "handshake_timeout" => s.handshake_timeout = secs(num()?, &key)?,
+            "session_expiry" => s.expiry = secs(num()?, &key)?,
+            "reconnect_initial" => s.backoff.base = secs(num()?, &key)?,
+            "reconnect_max" => s.backoff.cap = secs(num()?, &key)?,
+            "reconnect_factor" => s.backoff.factor = num()?,
+            "reconnect_jitter" => s.backoff.jitter = num()?.clamp(0.0, 1.0),
+            "rekey_after_time" => s.rekey_after_time = Some(secs(num()?, &key)?),
+            "rekey_after_bytes" => s.rekey_after_bytes = Some(int()?),
+            "ack_delay" => s.ack_delay = secs(num()?, &key)?,
+            "connect_timeout" => c.connect_timeout = secs(num()?, &key)?,
+            "idle_timeout" => c.idle_timeout = secs(num()?, &key)?,
+            "max_events" => c.max_events = int()? as usize,
+            _ => return Err(raise("ConfigError", format!("unknown setting {key}"))),
+        }
+    }
+    c.validate().map_err(net_err)?;
+    Ok(c)
+}
+
+/// An RTT node: one libp2p identity, listeners, dialled and accepted sessions.
+#[derive(Debug)]
+#[pyclass(frozen, module = "web4._core")]
+pub struct RttNode {
+    node: Node,
+}
+
+#[pymethods]
+impl RttNode {
+    #[new]
+    #[pyo3(signature = (seed, settings=None))]
+    fn new(seed: &[u8], settings: Option<HashMap<String, Bound<'_, PyAny>>>) -> PyResult<Self> {
+        let cfg = config_from(settings.unwrap_or_default())?;
+        Ok(RttNode {
+            node: Node::new(seed, cfg).map_err(net_err)?,
+        })
+    }
+
+    /// The libp2p PeerId (base58) of this node's Ed25519 key.
+    #[getter]
+    fn peer_id(&self) -> String {
+        self.node.peer_id().to_base58()
+    }
+
+    /// The fd asyncio watches for readability; then call `clear_wake` and re-poll.
+    fn wake_fd(&self) -> i32 {
+        self.node.shared().waker.fd()
+    }
+
+    fn clear_wake(&self) {
+        self.node.shared().waker.clear();
+    }
+
+    fn listen(&self, addr: &str) -> PyResult<u64> {
+        self.node.listen(addr).map_err(net_err)
+    }
+
+    fn dial(&self, addr: &str) -> PyResult<u64> {
+        self.node.dial(addr).map_err(net_err)
+    }
+
+    fn poll_op(&self, op: u64) -> PyResult<Option<u64>> {
+        self.node.poll_op(op).map_err(net_err)
+    }
+
+    fn wait_op(&self, py: Python<'_>, op: u64, timeout: f64) -> PyResult<u64> {
+        let t = timeout_of(timeout)?;
+        py.detach(|| self.node.wait_op(op, t)).map_err(net_err)
+    }
+
+    fn cancel_op(&self, op: u64) {
+        self.node.cancel_op(op);
+    }
+
+    fn try_accept(&self) -> Option<u64> {
+        self.node.try_accept()
+    }
+
+    fn accept_blocking(&self, py: Python<'_>, timeout: f64) -> PyResult<Option<u64>> {
+        let t = timeout_of(timeout)?;
+        Ok(py.detach(|| self.node.accept_wait(t)))
+    }
+
+    fn session(&self, id: u64) -> PyResult<RttSession> {
+        Ok(RttSession {
+            inner: self.node.session(id).map_err(net_err)?,
+        })
+    }
+
+    fn close_session(&self, id: u64) {
+        self.node.close_session(id);
+    }
+
+    fn listen_addrs(&self) -> Vec<String> {
+        self.node.listen_addrs()
+    }
+
+    /// Node-wide counters.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.node.stats();
+        let d = PyDict::new(py);
+        d.set_item("frames_rejected", s.frames_rejected)?;
+        d.set_item("handshake_failures", s.handshake_failures)?;
+        d.set_item("events_dropped", s.events_dropped)?;
+        d.set_item("sessions", s.sessions)?;
+        Ok(d)
+    }
+
+    /// Up to `max` events, oldest first, each a dict with `event` and string fields.
+    fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.node
+            .shared()
+            .waker
+            .drain(max)
+            .into_iter()
+            .map(|e| {
+                let d = PyDict::new(py);
+                d.set_item("event", e.name)?;
+                for (k, v) in e.fields {
+                    d.set_item(k, v)?;
+                }
+                Ok(d)
+            })
+            .collect()
+    }
+
+    fn shutdown(&self, py: Python<'_>) {
+        py.detach(|| self.node.shutdown());
+    }
+
+    #[getter]
+    fn is_shut_down(&self) -> bool {
+        self.node.is_shut_down()
+    }
+}
+
+/// One session with one peer (it survives reconnects).
+#[derive(Debug)]
+#[pyclass(frozen, module = "web4._core")]
+pub struct RttSession {
+    inner: Arc<web4_net::Session>,
+}
+
+#[pymethods]
+impl RttSession {
+    #[getter]
+    fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    #[getter]
+    fn peer_id(&self) -> String {
+        self.inner.peer.to_base58()
+    }
+
+    #[getter]
+    fn is_dialer(&self) -> bool {
+        self.inner.dialer
+    }
+
+    /// `connecting`, `handshaking`, `established`, `disconnected` or `closed`.
+    #[getter]
+    fn state(&self) -> &'static str {
+        use web4_net::SessionState as S;
+        match self.inner.state() {
+            S::Connecting => "connecting",
+            S::Handshaking => "handshaking",
+            S::Established => "established",
+            S::Disconnected => "disconnected",
+            S::Closed(_) => "closed",
+        }
+    }
+
+    #[getter]
+    fn close_reason(&self) -> Option<String> {
+        self.inner.close_reason()
+    }
+
+    fn open_channel(&self, kind_name: &str) -> PyResult<()> {
+        self.inner.open_channel(kind(kind_name)?).map_err(net_err)
+    }
+
+    fn close_channel(&self, kind_name: &str) -> PyResult<()> {
+        self.inner.close_channel(kind(kind_name)?);
+        Ok(())
+    }
+
+    /// Queue without waiting; False when the `block` policy says wait.
+    fn try_send(&self, kind_name: &str, payload: &[u8]) -> PyResult<bool> {
+        self.inner
+            .try_send(kind(kind_name)?, payload.to_vec())
+            .map_err(net_err)
+    }
+
+    /// Queue as many as fit without waiting, in order; returns how many.
+    fn try_send_many(&self, kind_name: &str, payloads: Vec<Vec<u8>>) -> PyResult<usize> {
+        self.inner
+            .try_send_many(kind(kind_name)?, payloads)
+            .map_err(net_err)
+    }
+
+    fn send_blocking(
+        &self,
+        py: Python<'_>,
+        kind_name: &str,
+        payload: &[u8],
+        timeout: f64,
+    ) -> PyResult<()> {
+        let (k, t, msg) = (kind(kind_name)?, timeout_of(timeout)?, payload.to_vec());
+        py.detach(|| self.inner.send_blocking(k, msg, t))
+            .map_err(net_err)
+    }
+
+    fn try_recv<'py>(
+        &self,
+        py: Python<'py>,
+        kind_name: &str,
+        max: usize,
+    ) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+        let got = self
+            .inner
+            .try_recv(kind(kind_name)?, max)
+            .map_err(net_err)?;
+        Ok(got.iter().map(|m| PyBytes::new(py, m)).collect())
+    }
+
+    fn recv_blocking<'py>(
+        &self,
+        py: Python<'py>,
+        kind_name: &str,
+        timeout: f64,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (k, t) = (kind(kind_name)?, timeout_of(timeout)?);
+        let got = py
+            .detach(|| self.inner.recv_blocking(k, t))
+            .map_err(net_err)?;
+        Ok(got.map(|m| PyBytes::new(py, &m)))
+    }
+
+    /// Messages never acknowledged, known once the session closed:
+    /// `(channel, seq or None, payload)`.
+    fn take_unacked<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> Vec<(&'static str, Option<u64>, Bound<'py, PyBytes>)> {
+        self.inner
+            .take_unacked()
+            .into_iter()
+            .map(|u| (u.channel.as_str(), u.seq, PyBytes::new(py, &u.payload)))
+            .collect()
+    }
+
+    /// Telemetry snapshot as a dict (typed by `web4.rtt.SessionStats`).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        for (k, c) in ChannelKind::ALL.iter().zip(s.channels.iter()) {
+            let cd = PyDict::new(py);
+            cd.set_item("sent", c.sent_msgs)?;
+            cd.set_item("bytes_sent", c.sent_bytes)?;
+            cd.set_item("received", c.received_msgs)?;
+            cd.set_item("bytes_received", c.received_bytes)?;
+            cd.set_item("dropped", c.dropped_by_policy)?;
+            cd.set_item("refused", c.refused)?;
+            cd.set_item("queue_high_water", c.queue_high_water_msgs)?;
+            cd.set_item("queue_high_water_bytes", c.queue_high_water_bytes)?;
+            cd.set_item("retransmits", c.retransmits)?;
+            cd.set_item("replays_rejected", c.replays_rejected)?;
+            d.set_item(k.as_str(), cd)?;
+        }
+        d.set_item("reconnects", s.reconnects)?;
+        d.set_item("reconnect_attempts", s.reconnect_attempts)?;
+        d.set_item("heartbeat_timeouts", s.heartbeat_timeouts)?;
+        d.set_item("rekeys", s.rekeys)?;
+        d.set_item("replays_rejected", s.replays_rejected)?;
+        d.set_item("frames_rejected", s.frames_rejected)?;
+        d.set_item("verification_failures", s.verification_failures)?;
+        d.set_item("rtt_p50_us", s.rtt_p50_us)?;
+        d.set_item("rtt_p95_us", s.rtt_p95_us)?;
+        Ok(d)
+    }
+}

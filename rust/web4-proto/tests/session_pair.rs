@@ -45,6 +45,15 @@ fn run_lossy(seed: u64, cfg: SessionConfig, cut_per_million: u64) -> (Pair, Vec<
             }
         }
         p.step_lossy(Duration::from_millis(200), cut_per_million);
+        // Memory stays within the configured bounds at every step.
+        for (s, side) in [(&p.a, "a"), (&p.b, "b")] {
+            for (c, bound) in s.stats().channels.iter().zip(&s.config().channels) {
+                assert!(c.send_queued_msgs <= bound.send_queue_msgs as u64, "{side}");
+                assert!(c.inflight_msgs <= bound.inflight_msgs as u64, "{side}");
+                assert!(c.recv_queued_msgs <= bound.recv_queue_msgs as u64, "{side}");
+                assert!(c.inflight_bytes <= bound.inflight_bytes as u64, "{side}");
+            }
+        }
     }
     (p, got)
 }

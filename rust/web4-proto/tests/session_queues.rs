@@ -153,6 +153,22 @@ fn a_receiver_that_does_not_read_stops_the_sender() {
     assert_eq!(p.b.recv_len(K), 16);
     assert!(!p.b.recv_window_open(K));
     assert_eq!(sent, 16 + 32 + 64);
+    let (tx, rx) = (
+        p.a.stats().channels[K.index()].clone(),
+        p.b.stats().channels[K.index()].clone(),
+    );
+    assert_eq!(
+        (tx.send_queued_msgs, tx.inflight_msgs, rx.recv_queued_msgs),
+        (64, 32, 16)
+    );
+    assert_eq!(
+        (
+            tx.send_queued_bytes,
+            tx.inflight_bytes,
+            rx.recv_queued_bytes
+        ),
+        (64 * 8, 32 * 8, 16 * 8)
+    );
     // The driver must not feed past the window; if it does, the frame is refused.
     let conn = p.link.as_ref().unwrap().conn_b;
     let id = p.b.id().unwrap();

@@ -285,6 +285,18 @@ impl Channel {
         Some(p)
     }
 
+    /// The counters with the current queue sizes filled in.
+    pub(crate) fn snapshot(&self) -> ChannelStats {
+        let mut s = self.stats.clone();
+        s.send_queued_msgs = self.queue.len() as u64;
+        s.send_queued_bytes = self.queue_bytes as u64;
+        s.inflight_msgs = self.inflight.len() as u64;
+        s.inflight_bytes = self.inflight_bytes as u64;
+        s.recv_queued_msgs = self.recv.len() as u64;
+        s.recv_queued_bytes = self.recv_bytes as u64;
+        s
+    }
+
     /// Messages waiting in the receive queue.
     pub(crate) fn recv_len(&self) -> usize {
         self.recv.len()

@@ -231,7 +231,7 @@ impl Session {
     /// A snapshot of the telemetry.
     pub fn stats(&self) -> SessionStats {
         let mut s = self.stats.clone();
-        s.channels = [0, 1, 2].map(|i| self.channels[i].stats.clone());
+        s.channels = [0, 1, 2].map(|i| self.channels[i].snapshot());
         s.rtt_p50_us = self.rtt.percentile(50);
         s.rtt_p95_us = self.rtt.percentile(95);
         s

@@ -1,6 +1,6 @@
 //! Telemetry of a session and its channels, plus the round-trip sample window.
 //!
-//! Theory of operation: counters only grow; the session bumps them as it works and
+//! Theory of operation: counters only grow (gauges, named so, give current sizes); the session bumps them as it works and
 //! [`Session::stats`](super::Session::stats) returns a copy (a snapshot). Heartbeat
 //! round trips go into a fixed ring of the last [`RTT_WINDOW`] samples, from which p50
 //! and p95 are computed on demand (nearest-rank), so memory stays bounded.
@@ -33,6 +33,18 @@ pub struct ChannelStats {
     pub retransmits: u64,
     /// Frames dropped as replays or as coming from a stale session.
     pub replays_rejected: u64,
+    /// Gauge: messages in the send queue now.
+    pub send_queued_msgs: u64,
+    /// Gauge: payload bytes in the send queue now.
+    pub send_queued_bytes: u64,
+    /// Gauge: messages sent and not yet acknowledged now (the retransmit buffer).
+    pub inflight_msgs: u64,
+    /// Gauge: payload bytes in the retransmit buffer now.
+    pub inflight_bytes: u64,
+    /// Gauge: messages received and not yet read now.
+    pub recv_queued_msgs: u64,
+    /// Gauge: payload bytes in the receive queue now.
+    pub recv_queued_bytes: u64,
 }
 
 /// A snapshot of a session's telemetry.

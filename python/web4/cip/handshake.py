@@ -19,8 +19,10 @@ frozen events (``web4.cip.events``). Steps and legal inputs are the table in
 
 ``resp`` is in ``web4.cip._proof``. Inbound envelopes pass the node's CIP validator
 first. A bad signature/response from the bound peer fails the handshake with
-``PeerUntrusted``, a fingerprint mismatch with ``PeerBlacklisted``; other bad input is
-dropped alone (``MessageDropped``). A repeated inbound step is answered again.
+``PeerUntrusted``, a fingerprint mismatch with ``PeerBlacklisted``; an envelope that
+fails verification counts against a peer only if that peer was given at construction
+(the authenticated link's peer), never one bound by its first HELLO, since anyone can
+forge a claim to be it. Other bad input is dropped alone (``MessageDropped``). A repeated inbound step is answered again.
 """
 
 from __future__ import annotations
@@ -116,6 +118,10 @@ class Handshake:
         self._nonce = rng.bytes(16)
         self._challenge = rng.bytes(32)
         self._peer = peer
+        # Only a peer given here (the link's authenticated peer, or the one we dial) makes
+        # an envelope that fails verification attributable; a peer bound later by its
+        # first valid HELLO does not: anyone could forge an envelope claiming it.
+        self._link_bound = peer is not None
         self._peer_key = b""
         self._peer_nonce = b""
         self._peer_hello: Hello | None = None
@@ -224,7 +230,9 @@ class Handshake:
             self._peer_key, p.challenge_response, self._challenge,
             msg.sender.fingerprint, self._id.fingerprint, self._peer_nonce, self._nonce,
         ):  # fmt: skip
-            return self._on_bad_signature(msg, "challenge response does not verify", now)
+            return self._on_bad_signature(
+                msg, "challenge response does not verify", now, signed=True
+            )
         self._verified_ids.append(msg.msg_id)
         self._accept_in(msg, Input.HELLO_RESPONSE, now)
         if self.our_view == "untrusted":
@@ -300,15 +308,26 @@ class Handshake:
 
     def _on_mismatch(self, envelope: Any, reason: str, now: float) -> list[HandshakeEvent]:
         claimed, actual = claimed_sender(envelope, self._limits)
-        if self._peer is None or self._peer.fingerprint not in (claimed, actual):
+        if (
+            self._peer is None
+            or not self._link_bound
+            or self._peer.fingerprint not in (claimed, actual)
+        ):
             return _drop("FingerprintMismatchError", reason + " (unattributed)", now)
         msg_id = envelope_msg_id(envelope, self._limits)
         event = ev.PeerBlacklisted(self._peer.fingerprint, claimed, reason, msg_id, now)
         return [event, *self._fail(Input.FINGERPRINT_MISMATCH, reason, now)]
 
-    def _on_bad_signature(self, envelope: Any, reason: str, now: float) -> list[HandshakeEvent]:
+    def _on_bad_signature(
+        self, envelope: Any, reason: str, now: float, *, signed: bool = False
+    ) -> list[HandshakeEvent]:
+        """``signed``: the envelope itself verified (a bad challenge response)."""
         claimed, _ = claimed_sender(envelope, self._limits)
-        if self._peer is None or claimed != self._peer.fingerprint:
+        if (
+            self._peer is None
+            or not (signed or self._link_bound)
+            or claimed != self._peer.fingerprint
+        ):
             return _drop("SignatureMismatchError", reason + " (unattributed)", now)
         event = ev.PeerUntrusted(claimed, reason, envelope_msg_id(envelope, self._limits), now)
         return [event, *self._fail(Input.BAD_SIGNATURE, reason, now)]

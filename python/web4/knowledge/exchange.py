@@ -201,11 +201,13 @@ class KnowledgeExchange:
             )
         return DecisionOutcome(msg_id, stored, "stored" if stored else "already stored")
 
-    def reevaluate(self, local: LocalState) -> list[ClaimOutcome]:
-        """Re-evaluate every pending and deferred claim (oldest first) under ``local``."""
+    def reevaluate(self, local: LocalState, limit: int = 1000) -> list[ClaimOutcome]:
+        """Re-evaluate the oldest ``limit`` pending and deferred claims under ``local`` (a
+        bounded batch: call again while it returns ``limit`` outcomes)."""
         rows = self._store.query(
             "SELECT msg_id FROM knowledge_claims WHERE state IN ('pending', 'deferred') "
-            "ORDER BY created_at, msg_id"
+            "ORDER BY created_at, msg_id LIMIT ?",
+            (max(limit, 0),),
         )
         outcomes = []
         for (claim_id,) in rows:

@@ -159,6 +159,7 @@ def test_deferred_while_overloaded_then_reevaluated(world) -> None:
     assert world.kx.claim(claim).state is ClaimState.DEFERRED  # kept, not lost
     assert world.kx.memory.get(claim) is None
     assert [o.state for o in world.kx.reevaluate(BUSY)] == [ClaimState.DEFERRED]
+    assert world.kx.reevaluate(LocalState(), limit=0) == []
     (out,) = world.kx.reevaluate(LocalState("focused", 20))
     assert (out.previous, out.state, out.changed) == (
         ClaimState.DEFERRED,

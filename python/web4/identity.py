@@ -110,19 +110,28 @@ class Identity:
     def load(cls, path: str | os.PathLike[str]) -> Identity:
         """Read a key file written by ``save``.
 
-        Raises ``IdentityError`` if the file is missing, readable or writable by group or
-        others, too large, not a key file, of the wrong length, or corrupt.
+        Raises ``IdentityError`` if the file is missing, not a regular file, owned by
+        another user, readable or writable by group or others, too large, not a key file,
+        of the wrong length, or corrupt.
         """
         try:
-            fd = os.open(path, os.O_RDONLY)
+            # O_NONBLOCK: a FIFO in place of the file must not block the open (regular
+            # files ignore the flag); the fstat below then refuses it.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         except FileNotFoundError:
             raise IdentityError(f"{path}: no identity here (run `web4 keygen` first)") from None
         except OSError as e:
             raise IdentityError(f"{path}: cannot open key file: {e.strerror}") from e
         try:
-            mode = os.fstat(fd).st_mode
+            st = os.fstat(fd)
+            mode = st.st_mode
             if not stat.S_ISREG(mode):
                 raise IdentityError(f"{path}: not a regular file")
+            if st.st_uid != os.geteuid():
+                raise IdentityError(
+                    f"{path}: key file is owned by uid {st.st_uid}, not by us "
+                    f"(uid {os.geteuid()}); whoever owns it controls this identity"
+                )
             if mode & 0o077:
                 raise IdentityError(
                     f"{path}: key file is accessible by group or others "
@@ -139,7 +148,7 @@ class Identity:
     def _from_document(cls, raw: bytes, where: str) -> Identity:
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad UTF-8 or JSON, deep nesting
             raise IdentityError(f"{where}: corrupt key file (not JSON: {e})") from e
         if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
             raise IdentityError(f"{where}: not a web4 key file (format must be {_FORMAT!r})")

@@ -65,15 +65,18 @@ impl Waker {
         }
     }
 
-    /// Disarm and empty the socket. Call before re-polling the waiters.
+    /// Empty the socket, then disarm. Call before re-polling the waiters. (In this
+    /// order: a wake-up racing with the drain finds the flag still armed and writes
+    /// nothing, but its progress is visible to the re-poll that follows; disarming
+    /// first could swallow its byte and leave the flag armed with the socket empty.)
     pub fn clear(&self) {
-        self.armed.store(false, Ordering::Release);
         let mut buf = [0u8; 256];
         while let Ok(n) = (&self.rx).read(&mut buf) {
             if n < buf.len() {
                 break;
             }
         }
+        self.armed.store(false, Ordering::Release);
     }
 
     /// Queue an event (dropping the oldest when full) and wake the reader.

@@ -94,8 +94,11 @@ fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> 
             "reconnect_max" => s.backoff.cap = secs(num()?, &key)?,
             "reconnect_factor" => s.backoff.factor = num()?,
             "reconnect_jitter" => s.backoff.jitter = num()?.clamp(0.0, 1.0),
-            "rekey_after_time" => s.rekey_after_time = Some(secs(num()?, &key)?),
-            "rekey_after_bytes" => s.rekey_after_bytes = Some(int()?),
+            // 0 disables rekeying on that trigger.
+            "rekey_after_time" => {
+                s.rekey_after_time = Some(secs(num()?, &key)?).filter(|d| !d.is_zero())
+            }
+            "rekey_after_bytes" => s.rekey_after_bytes = Some(int()?).filter(|b| *b > 0),
             "ack_delay" => s.ack_delay = secs(num()?, &key)?,
             "connect_timeout" => c.connect_timeout = secs(num()?, &key)?,
             "idle_timeout" => c.idle_timeout = secs(num()?, &key)?,

@@ -1,0 +1,119 @@
+"""What the asyncio and the blocking faces of RTT share: channels, sessions, nodes.
+
+Theory of operation: a ``Channel`` is frozen data naming (session, kind); it carries a
+reference to the session object that created it so that ``transport.send(channel, …)``
+and ``session.send(channel, …)`` are the same call. ``_SessionBase`` and ``_NodeBase``
+hold the non-waiting parts (open/close channels, stats, unacked messages, events)
+over the Rust objects; the two faces add only the waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from web4 import _core
+from web4.errors import ConfigError, RTTTransportError
+from web4.identity import Identity
+from web4.rtt.config import ChannelKind, TransportConfig, check_kind
+from web4.rtt.stats import NodeStats, SessionStats, Unacked
+
+__all__ = ["Channel"]
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """An open channel of one session."""
+
+    kind: ChannelKind
+    session_id: int
+    peer_id: str
+    owner: Any = field(repr=False, compare=False)
+
+
+class _SessionBase:
+    __slots__ = ("_closed", "_core", "_node")
+
+    def __init__(self, node: _core.RttNode, core: _core.RttSession) -> None:
+        self._node = node
+        self._core = core
+        self._closed = False
+
+    @property
+    def id(self) -> int:
+        return self._core.id
+
+    @property
+    def peer_id(self) -> str:
+        """The peer's libp2p PeerId (it embeds the peer's Ed25519 public key)."""
+        return self._core.peer_id
+
+    @property
+    def state(self) -> str:
+        """connecting, handshaking, established, disconnected or closed."""
+        return self._core.state
+
+    @property
+    def close_reason(self) -> str | None:
+        return self._core.close_reason
+
+    def open_channel(self, kind: str) -> Channel:
+        """Open ``kind`` for sending and receiving.
+
+        Raises ``ConfigError`` for an unknown kind, ``RTTTransportError`` if closed.
+        """
+        k = check_kind(kind)
+        self._core.open_channel(k)
+        return Channel(k, self.id, self.peer_id, self)
+
+    def close_channel(self, channel: Channel) -> None:
+        """Stop using ``channel`` locally (sends and receives on it then fail)."""
+        self._own(channel)
+        self._core.close_channel(channel.kind)
+
+    def _own(self, channel: Channel) -> ChannelKind:
+        if channel.owner is not self:
+            raise ConfigError(f"channel {channel.kind} belongs to session {channel.session_id}")
+        return channel.kind
+
+    def stats(self) -> SessionStats:
+        """A telemetry snapshot."""
+        return SessionStats.from_core(self._core.stats())
+
+    def unacked(self) -> list[Unacked]:
+        """Messages the peer never acknowledged (known once the session closed)."""
+        return [Unacked(check_kind(k), s, p) for k, s, p in self._core.take_unacked()]
+
+    def _close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._node.close_session(self.id)
+
+
+class _NodeBase:
+    def __init__(self, identity: Identity, config: TransportConfig | None) -> None:
+        self.config = config or TransportConfig()
+        self._core = _core.RttNode(identity.signing_key.seed(), self.config.to_settings())
+        self.identity = identity
+
+    @property
+    def peer_id(self) -> str:
+        """This node's libp2p PeerId, derived from ``identity``'s Ed25519 key."""
+        return self._core.peer_id
+
+    @property
+    def listen_addrs(self) -> list[str]:
+        """Listening multiaddrs, each ending with ``/p2p/<peer id>`` (ready to dial)."""
+        return self._core.listen_addrs()
+
+    def stats(self) -> NodeStats:
+        return NodeStats.from_core(self._core.stats())
+
+    def drain_events(self, max_events: int = 1024) -> list[dict[str, str]]:
+        """Up to ``max_events`` lifecycle/telemetry events, oldest first (bounded queue;
+        when nobody drains it the oldest are dropped and counted in ``stats``)."""
+        return self._core.drain_events(max_events)
+
+    def _check_open(self) -> None:
+        if self._core.is_shut_down:
+            raise RTTTransportError("the transport is shut down")

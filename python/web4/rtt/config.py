@@ -1,0 +1,127 @@
+"""Configuration of the RTT transport, as frozen data.
+
+Theory of operation: ``TransportConfig`` holds every knob of the tunnel: message size,
+heartbeat, handshake and connect deadlines, session expiry, re-dial backoff, rekey
+triggers, the event queue bound, and per-channel queue bounds and overflow policies
+(``ChannelConfig``). It validates itself on construction (``ConfigError``) and turns
+into the flat ``settings`` mapping the Rust core reads (``to_settings``); anything left
+``None`` keeps the core's default (knowledge/control: ``block``, 1024 messages / 8 MiB;
+state: ``drop_oldest``, 64 messages / 1 MiB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Literal, get_args
+
+from web4.errors import ConfigError
+
+__all__ = ["CHANNEL_KINDS", "POLICIES", "ChannelConfig", "ChannelKind", "Policy", "TransportConfig"]
+
+ChannelKind = Literal["state", "knowledge", "control"]
+Policy = Literal["block", "error", "drop_oldest", "drop_newest"]
+CHANNEL_KINDS: tuple[ChannelKind, ...] = get_args(ChannelKind)
+POLICIES: tuple[Policy, ...] = get_args(Policy)
+
+
+def check_kind(kind: str) -> ChannelKind:
+    """``kind`` as a channel kind. Raises ``ConfigError`` for an unknown name."""
+    for k in CHANNEL_KINDS:
+        if k == kind:
+            return k
+    raise ConfigError(f"unknown channel kind {kind!r} (expected one of {', '.join(CHANNEL_KINDS)})")
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelConfig:
+    """Bounds and overflow policy of one channel kind; ``None`` keeps the default."""
+
+    policy: Policy | None = None
+    send_queue_msgs: int | None = None
+    send_queue_bytes: int | None = None
+    inflight_msgs: int | None = None
+    inflight_bytes: int | None = None
+    recv_queue_msgs: int | None = None
+    recv_queue_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy is not None and self.policy not in POLICIES:
+            raise ConfigError(f"unknown policy {self.policy!r} (expected one of {POLICIES})")
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name != "policy" and v is not None and (not isinstance(v, int) or v <= 0):
+                raise ConfigError(f"{f.name} must be a positive integer, got {v!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """Every knob of the RTT transport. Durations are seconds."""
+
+    max_message_size: int = 1 << 20
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 3.0
+    handshake_timeout: float = 10.0
+    connect_timeout: float = 5.0
+    session_expiry: float = 300.0
+    reconnect_initial: float = 0.1
+    reconnect_max: float = 10.0
+    rekey_after_time: float | None = 3600.0
+    rekey_after_bytes: int | None = 1 << 30
+    max_events: int = 4096
+    send_timeout: float = 5.0
+    """How long ``send`` waits for queue space under the ``block`` policy by default."""
+    receive_timeout: float = 60.0
+    """How long ``receive`` waits by default."""
+    channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.channels:
+            check_kind(name)
+        if not isinstance(self.max_message_size, int) or not 0 < self.max_message_size <= 64 << 20:
+            raise ConfigError("max_message_size must be an integer in 1..64 MiB")
+        for name in (
+            "heartbeat_interval",
+            "heartbeat_timeout",
+            "handshake_timeout",
+            "connect_timeout",
+            "session_expiry",
+            "reconnect_initial",
+            "reconnect_max",
+            "send_timeout",
+            "receive_timeout",
+        ):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or v <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds, got {v!r}")
+        if self.heartbeat_timeout < self.heartbeat_interval:
+            raise ConfigError("heartbeat_timeout must be at least heartbeat_interval")
+        if self.reconnect_max < self.reconnect_initial:
+            raise ConfigError("reconnect_max must be at least reconnect_initial")
+        if self.max_events <= 0:
+            raise ConfigError("max_events must be positive")
+
+    def channel(self, kind: ChannelKind) -> ChannelConfig:
+        return self.channels.get(kind, ChannelConfig())
+
+    def to_settings(self) -> dict[str, int | float | str]:
+        """The flat mapping ``web4._core.RttNode`` reads."""
+        out: dict[str, int | float | str] = {
+            "max_message_size": self.max_message_size,
+            "heartbeat_interval": self.heartbeat_interval,
+            "heartbeat_timeout": self.heartbeat_timeout,
+            "handshake_timeout": self.handshake_timeout,
+            "connect_timeout": self.connect_timeout,
+            "session_expiry": self.session_expiry,
+            "reconnect_initial": self.reconnect_initial,
+            "reconnect_max": self.reconnect_max,
+            "rekey_after_time": self.rekey_after_time or 0,
+            "rekey_after_bytes": self.rekey_after_bytes or 0,
+            "max_events": self.max_events,
+        }
+        for kind, cc in self.channels.items():
+            for f in fields(cc):
+                v = getattr(cc, f.name)
+                if v is not None:
+                    out[f"{kind}.{f.name}"] = v
+        return out

@@ -1,0 +1,98 @@
+"""Typed telemetry snapshots of the RTT transport.
+
+Theory of operation: the Rust core reports counters as plain dicts; these frozen
+dataclasses give them names and types (``SessionStats.from_core``). A snapshot is a
+copy: it never changes after it was taken. ``Unacked`` is a message the peer never
+acknowledged, handed back when a session ends without resumption, so nothing is lost
+silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from web4.rtt.config import CHANNEL_KINDS, ChannelKind, check_kind
+
+__all__ = ["ChannelStats", "NodeStats", "SessionStats", "Unacked"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStats:
+    """Counters of one channel of one session."""
+
+    sent: int
+    bytes_sent: int
+    received: int
+    bytes_received: int
+    dropped: int
+    refused: int
+    queue_high_water: int
+    queue_high_water_bytes: int
+    retransmits: int
+    replays_rejected: int
+
+    @classmethod
+    def from_core(cls, d: dict[str, Any]) -> ChannelStats:
+        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStats:
+    """Telemetry of one session: per channel, reconnects, heartbeat round trip."""
+
+    state: ChannelStats
+    knowledge: ChannelStats
+    control: ChannelStats
+    reconnects: int
+    reconnect_attempts: int
+    heartbeat_timeouts: int
+    rekeys: int
+    replays_rejected: int
+    frames_rejected: int
+    verification_failures: int
+    rtt_p50_us: int | None
+    rtt_p95_us: int | None
+
+    def channel(self, kind: ChannelKind) -> ChannelStats:
+        stats: ChannelStats = getattr(self, check_kind(kind))
+        return stats
+
+    @classmethod
+    def from_core(cls, d: dict[str, Any]) -> SessionStats:
+        chans = {k: ChannelStats.from_core(d[k]) for k in CHANNEL_KINDS}
+        return cls(
+            **chans,
+            reconnects=int(d["reconnects"]),
+            reconnect_attempts=int(d["reconnect_attempts"]),
+            heartbeat_timeouts=int(d["heartbeat_timeouts"]),
+            rekeys=int(d["rekeys"]),
+            replays_rejected=int(d["replays_rejected"]),
+            frames_rejected=int(d["frames_rejected"]),
+            verification_failures=int(d["verification_failures"]),
+            rtt_p50_us=d["rtt_p50_us"],
+            rtt_p95_us=d["rtt_p95_us"],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStats:
+    """Node-wide counters."""
+
+    frames_rejected: int
+    handshake_failures: int
+    events_dropped: int
+    sessions: int
+
+    @classmethod
+    def from_core(cls, d: dict[str, int]) -> NodeStats:
+        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, slots=True)
+class Unacked:
+    """A message the peer never acknowledged; ``seq`` is None if it never left."""
+
+    channel: ChannelKind
+    seq: int | None
+    payload: bytes

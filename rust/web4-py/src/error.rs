@@ -27,7 +27,9 @@ pub fn canonical_err(e: CanonicalError) -> PyErr {
 /// canonicalized is the peer's fault (InvalidEnvelopeError), not ours.
 pub fn envelope_err(e: EnvelopeError, remote: bool) -> PyErr {
     match e {
-        EnvelopeError::Invalid(m) => raise("InvalidEnvelopeError", m),
+        EnvelopeError::Invalid(m) if remote => raise("InvalidEnvelopeError", m),
+        // We were asked to sign something that is not an envelope: our own misuse.
+        EnvelopeError::Invalid(m) => raise("MessageBuildError", m),
         EnvelopeError::Canonical(c) if remote => raise("InvalidEnvelopeError", c.to_string()),
         EnvelopeError::Canonical(c) => canonical_err(c),
         e @ EnvelopeError::FingerprintMismatch { .. } => {

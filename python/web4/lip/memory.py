@@ -7,23 +7,19 @@ Theory of operation: ``KnowledgeBridge`` implements the queue's two ports over
   statement, by the knowledge subsystem's own normalisation (``rules.normalize``: same
   subject, opposite polarity). Web claims carry no domain, so every domain is searched.
 - ``record_claim(claim)``: an accepted LIP claim becomes causal-memory node
-  ``lip:<claim_id>``: a ``knowledge_claims`` row in state ``accepted`` (sender: this
-  agent's fingerprint, domain ``web``, the source URI as its source, provenance in its
-  context) and then ``CausalMemory.admit`` with a DMP trace whose steps give the
-  acceptance reason and whose evidence lists the URI, the content hash and the
-  corroborators. The accepted-only trigger of causal memory still guards the insert.
-
-The knowledge subsystem has no public call yet for "admit a claim accepted elsewhere";
-until it does, the staging row is written here, in its documented schema.
+  ``lip:<claim_id>`` through ``CausalMemory.admit_external`` (the knowledge subsystem's
+  public call for a claim accepted by another subsystem's rules): a ``knowledge_claims``
+  row in state ``accepted`` (sender: this agent's fingerprint, domain ``web``, the source
+  URI as its source, provenance in its context) and the causal-memory node, with a DMP
+  trace whose steps give the acceptance reason and whose evidence lists the URI, the
+  content hash and the corroborators. The accepted-only trigger still guards the insert.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from web4.knowledge import CausalMemory, DmpTrace, Fact
-from web4.knowledge.model import to_json
 from web4.knowledge.rules import contradicts, normalize
 from web4.lip.learn import CONFIDENCE
 from web4.lip.queue import AcceptedClaim
@@ -63,7 +59,6 @@ class KnowledgeBridge:
         """Admit ``claim`` into causal memory. Raises ``StoreError`` and
         ``KnowledgeError`` (a statement the knowledge model refuses)."""
         node_id = node_id_of(claim.claim_id)
-        norm = normalize(claim.statement)
         fact = Fact(
             statement=claim.statement,
             domain=WEB_DOMAIN,
@@ -76,30 +71,6 @@ class KnowledgeBridge:
             steps=(f"LIP acceptance: {claim.reason}",),
             evidence=(claim.final_uri, f"sha256:{claim.sha256}", *claim.corroborators),
         )
-        with self._store.transaction():
-            self._store.execute(
-                "INSERT INTO knowledge_claims (msg_id, sender, domain_key, subject_key, "
-                "negated, fact, trace, links, state, reason, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, '[]', 'accepted', ?, ?, ?)",
-                (
-                    node_id,
-                    self._me,
-                    WEB_DOMAIN,
-                    norm.subject,
-                    int(norm.negated),
-                    json.dumps(to_json(fact)),
-                    json.dumps(to_json(trace)),
-                    f"LIP: {claim.reason}",
-                    claim.accepted_at,
-                    claim.accepted_at,
-                ),
-            )
-            self.memory.admit(
-                node_id,
-                self._me,
-                (WEB_DOMAIN, norm.subject, norm.negated),
-                fact,
-                trace,
-                (),
-                claim.accepted_at,
-            )
+        self.memory.admit_external(
+            node_id, self._me, fact, trace, (), f"LIP: {claim.reason}", claim.accepted_at
+        )

@@ -11,9 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from web4 import __version__
 from web4.cli import demo as demo_cmd
+from web4.cli import node_cmd
 from web4.errors import Web4Error
 from web4.identity import KEY_FILE_NAME, Identity
 
@@ -42,8 +44,15 @@ def _print_identity(identity: Identity) -> None:
     print(f"public_key:  {identity.public_key_b64}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage mistake reported on one line (``web4 CMD: error: ...``)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="web4",
         description="Web4 Runtime: secure peer-to-peer runtime for local cognitive agents.",
         epilog="Example: web4 keygen --data-dir ~/.web4/alice && web4 id --data-dir ~/.web4/alice",
@@ -76,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     ident.add_argument("--data-dir", required=True, help="the node's data directory")
     ident.set_defaults(func=_cmd_id)
 
+    node_cmd.add_parsers(sub)
     demo_cmd.add_parser(sub)
     return parser
 

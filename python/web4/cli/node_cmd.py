@@ -1,0 +1,250 @@
+"""``web4 node``, ``web4 peers``, ``web4 trust show|override``, ``web4 facts``, ``web4 events``.
+
+Theory of operation: argument parsing and wiring only. ``node`` builds a ``NodeConfig``
+(the TOML file if ``--config``, then the flags on top), makes a ``Node`` and runs it on
+an asyncio loop with SIGINT/SIGTERM mapped to a graceful stop. The inspection commands
+open the node's SQLite store beside a running node (WAL lets a reader and the node's
+writer work at once) and print; they refuse a directory without an identity, so a typo
+in ``--data-dir`` is an error and never creates an empty store. Errors are ``Web4Error``s,
+which ``web4.cli.main`` prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import signal
+from pathlib import Path
+from typing import Any
+
+from web4.errors import ConfigError, IdentityError
+from web4.identity import KEY_FILE_NAME, Identity
+from web4.knowledge import ClaimState, KnowledgeExchange
+from web4.node import Node, NodeConfig, Proposal, load_config
+from web4.observability import EventFilter, format_event, read_events
+from web4.store import Store
+from web4.trust import TrustBook
+
+__all__ = ["add_parsers"]
+
+EXIT_OK = 0
+
+
+def _data_dir(path: str) -> Path:
+    p = Path(path).expanduser()
+    if not (p / KEY_FILE_NAME).is_file():
+        raise IdentityError(f"no identity in {p}: run `web4 keygen --data-dir {p}` first")
+    return p
+
+
+def _config(args: argparse.Namespace) -> NodeConfig:
+    if args.config:
+        cfg = load_config(args.config, data_dir=args.data_dir)
+    elif args.data_dir:
+        cfg = NodeConfig(data_dir=Path(args.data_dir).expanduser())
+    else:
+        raise ConfigError("give --data-dir (or --config with [node] data_dir)")
+    anchors = (*cfg.trust_anchors, *(t.lower() for t in args.trust or ()))
+    return cfg.with_overrides(
+        listen=tuple(args.listen) if args.listen else None,
+        peers=(*cfg.peers, *args.peer) if args.peer else None,
+        metrics_port=args.metrics_port,
+        events_file=Path(args.events).expanduser() if args.events else None,
+        trust_anchors=anchors if args.trust else None,
+        json_events=True if args.json else None,
+        console=False if args.quiet else None,
+    )
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    node = Node(
+        cfg,
+        beliefs=tuple(args.believe or ()),
+        proposals=tuple(Proposal.parse(p) for p in args.propose or ()),
+        exit_after=args.exit_after,
+    )
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, node.stop)
+        await node.run()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _open(path: str) -> tuple[Store, TrustBook, str]:
+    p = _data_dir(path)
+    me = Identity.in_data_dir(p).fingerprint
+    store = Store.in_data_dir(p)
+    return store, TrustBook(store, _Clock()), me
+
+
+class _Clock:
+    """Wall clock for read-only commands (the trust book stamps overrides with it)."""
+
+    def now(self) -> float:
+        return datetime.datetime.now(datetime.UTC).timestamp()
+
+    def monotonic(self) -> float:
+        import time
+
+        return time.monotonic()
+
+
+def _when(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cmd_peers(args: argparse.Namespace) -> int:
+    store, trust, me = _open(args.data_dir)
+    with store:
+        rows = trust.peers()
+        if not rows:
+            print("no peers yet")
+        for r in rows:
+            who = " (this node)" if r.peer == me else ""
+            cool = f"  cooldown until {_when(r.cooldown_until)}" if r.cooldown_until else ""
+            print(f"{r.peer}  {r.state.value:<11}{cool}{who}")
+    return EXIT_OK
+
+
+def _cmd_trust(args: argparse.Namespace) -> int:
+    store, trust, _ = _open(args.data_dir)
+    with store:
+        if args.action == "override":
+            out = trust.override(args.peer, operator=args.operator, reason=args.reason or "")
+            a = out.audit
+            verdict = "changed" if out.changed else "unchanged"
+            print(f"{a.peer}: {a.src.value} -> {a.dst.value} ({verdict}; {a.note})")
+            return EXIT_OK
+        if args.peer:
+            print(f"{args.peer}  {trust.state_of(args.peer).value}")
+        for a in trust.audit(args.peer, limit=args.limit):
+            op = f" by {a.operator}" if a.operator else ""
+            arrow = f"{a.src.value} -> {a.dst.value}" if a.changed else f"= {a.dst.value}"
+            print(f"#{a.seq} {_when(a.at)} {a.peer[:16]}… {a.event.value}: {arrow}{op}  {a.cause}")
+    return EXIT_OK
+
+
+def _cmd_facts(args: argparse.Namespace) -> int:
+    store, trust, _ = _open(args.data_dir)
+    with store:
+        kx = KnowledgeExchange(store, trust, _Clock())
+        state = ClaimState(args.state) if args.state else None
+        claims = kx.claims(state)
+        if not claims:
+            print("no claims" + (f" in state {state.value}" if state else ""))
+        for c in claims:
+            votes = len(kx.confirmers(c.msg_id))
+            print(f"{c.msg_id}  {c.state.value:<9} {c.fact.statement!r} [{c.fact.domain}]")
+            print(f"    from {c.sender[:16]}…  confirmations {votes}  reason: {c.reason}")
+    return EXIT_OK
+
+
+def _cmd_events(args: argparse.Namespace) -> int:
+    flt = EventFilter(kind_prefix=args.kind or "", peer=args.peer, min_level=args.level)
+    try:
+        for event in read_events(args.file, flt, follow=args.follow):
+            print(format_event(event), flush=True)
+    except BrokenPipeError:  # pragma: no cover - `web4 events ... | head`
+        pass
+    return EXIT_OK
+
+
+def _node_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "node",
+        help="run a node: listen, dial peers, handshake, exchange state and knowledge",
+        description="Run a Web4 node from DATA_DIR (run `web4 keygen` first). Events print "
+        "on stdout as they happen (--json for JSON lines, --quiet for none).",
+        epilog="Example: web4 node --data-dir ~/.web4/bob --listen /ip4/127.0.0.1/tcp/7002 "
+        "--peer /ip4/127.0.0.1/tcp/7001 --believe 'water boils at 100 degrees celsius'",
+    )
+    p.add_argument("--data-dir", help="the node's data directory (identity and store)")
+    p.add_argument("--config", help="a TOML node configuration file")
+    p.add_argument("--listen", action="append", metavar="MULTIADDR", help="listen address")
+    p.add_argument("--peer", action="append", metavar="MULTIADDR", help="dial a peer (repeat)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on loopback")
+    p.add_argument("--events", metavar="FILE", help="also write events to a rotating JSONL file")
+    p.add_argument("--trust", action="append", metavar="FINGERPRINT", help="trust anchor")
+    p.add_argument("--json", action="store_true", help="print events as JSON lines")
+    p.add_argument("--quiet", action="store_true", help="print no events")
+    p.add_argument(
+        "--propose",
+        action="append",
+        metavar="'STATEMENT|DOMAIN|CONFIDENCE'",
+        help="propose a fact to peers once the first handshake is done (repeat)",
+    )
+    p.add_argument(
+        "--believe",
+        action="append",
+        metavar="STATEMENT",
+        help="a statement the agent holds true (confirms it, challenges its negation)",
+    )
+    p.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
+    p.set_defaults(func=_cmd_node)
+
+
+def add_parsers(sub: Any) -> None:
+    """Add node, peers, trust, facts and events to the ``web4`` subparsers."""
+    _node_parser(sub)
+    p = sub.add_parser(
+        "peers",
+        help="list known peers and their trust states",
+        description="List the peers in DATA_DIR's store with their trust "
+        "state (safe while the node runs).",
+        epilog="Example: web4 peers --data-dir ~/.web4/alice",
+    )
+    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    p.set_defaults(func=_cmd_peers)
+
+    p = sub.add_parser(
+        "trust",
+        help="show the trust audit log or override a trust state",
+        description="show: a peer's state and the audit log (all peers, or "
+        "one). override: a human lifts a blacklist (blacklisted -> probing).",
+        epilog="Example: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
+        "--reason 'key rotated, verified by phone' --operator ada",
+    )
+    p.add_argument("action", choices=("show", "override"))
+    p.add_argument("peer", nargs="?", help="the peer's fingerprint")
+    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    p.add_argument("--reason", help="why (required for override)")
+    p.add_argument("--operator", default="operator", help="who overrides (default: operator)")
+    p.add_argument("--limit", type=int, default=200, help="audit entries to show")
+    p.set_defaults(func=_cmd_trust_checked)
+
+    p = sub.add_parser(
+        "facts",
+        help="list knowledge claims and their states",
+        description="List the claims in DATA_DIR's store (safe while the node runs).",
+        epilog="Example: web4 facts --data-dir ~/.web4/alice --state pending",
+    )
+    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    p.add_argument("--state", choices=[s.value for s in ClaimState], help="only this state")
+    p.set_defaults(func=_cmd_facts)
+
+    p = sub.add_parser(
+        "events",
+        help="print (and follow) a node's JSONL event file",
+        description="Print the events of FILE readably, filtered; --follow "
+        "keeps reading as the node writes (Ctrl-C stops).",
+        epilog="Example: web4 events ~/.web4/alice/events.jsonl --follow "
+        "--kind trust. --level info",
+    )
+    p.add_argument("file", help="the JSONL event file (web4 node --events FILE)")
+    p.add_argument("--follow", action="store_true", help="keep reading new events")
+    p.add_argument("--kind", help="only kinds starting with this prefix")
+    p.add_argument("--peer", help="only events about peers starting with this prefix")
+    p.add_argument("--level", default="debug", choices=("debug", "info", "warning", "error"))
+    p.set_defaults(func=_cmd_events)
+
+
+def _cmd_trust_checked(args: argparse.Namespace) -> int:
+    if args.action == "override" and (not args.peer or not args.reason):
+        raise ConfigError("trust override needs PEER and --reason")
+    return _cmd_trust(args)

@@ -1,0 +1,29 @@
+"""The running node: the composition root (``Node``), its configuration, the link port
+and the loopback TCP link, per-peer sessions, the knowledge desk and the default agent.
+
+``Node(config, ...).run()`` is what ``web4 node`` runs; see ``web4.node.node``.
+"""
+
+from web4.node.believer import BeliefAgent
+from web4.node.config import AgentSettings, NodeConfig, load_config
+from web4.node.desk import KnowledgeDesk
+from web4.node.link import CHANNELS, LinkSession, LinkTransport, TcpLink, parse_multiaddr
+from web4.node.node import JsonLinesSink, Node, StoreMemory
+from web4.node.proposals import Proposal
+
+__all__ = [
+    "CHANNELS",
+    "AgentSettings",
+    "BeliefAgent",
+    "JsonLinesSink",
+    "KnowledgeDesk",
+    "LinkSession",
+    "LinkTransport",
+    "Node",
+    "NodeConfig",
+    "Proposal",
+    "StoreMemory",
+    "TcpLink",
+    "load_config",
+    "parse_multiaddr",
+]

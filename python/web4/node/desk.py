@@ -1,0 +1,266 @@
+"""The node's knowledge desk: routed knowledge messages in, claims and votes out.
+
+Theory of operation: the router's ``knowledge`` destination is bound to ``on_message``.
+A CIP ``FACT_PROPOSE`` becomes a claim (``KnowledgeExchange.propose``) and goes to the
+agent loop, whose agent decides whether to confirm or challenge it; a ``FACT_CONFIRM``,
+``FACT_REJECT`` or ``FACT_CHALLENGE`` becomes a vote on the claim it names. Claims are
+named by the proposing ``msg_id``, which a broadcast gives to every peer alike, so a vote
+means the same claim everywhere. A vote can overtake its claim (they may travel on
+different sessions): it waits in a bounded buffer (``vote_buffer`` votes, oldest dropped
+first, each drop an event) and is applied when the claim arrives. ``DECISION_SHARE``
+keeps the peer's DMP trace. LIP evidence has no runtime here yet: it is reported
+(``router.rejected``, reason ``no_runtime``) and dropped.
+
+Every outcome is an event: ``knowledge.claim_<state>`` with the reason and, for a pending
+claim, how many trusted confirmations it has and needs; ``knowledge.confirmation`` for a
+vote; ``trust.*`` for the trust events the rules caused. An accepted claim is offered to
+the agent loop as ``KnowledgeAccepted`` (causal memory). A peer's malformed values raise
+``KnowledgeError`` to the router, which isolates it and turns it into a trust anomaly.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from web4.agent.types import InboundItem, InboundMessage, KnowledgeAccepted
+from web4.errors import UnknownClaimError
+from web4.knowledge import (
+    CausalLink,
+    ClaimOutcome,
+    ClaimState,
+    DmpTrace,
+    Fact,
+    KnowledgeExchange,
+    LocalState,
+    SharedDecision,
+)
+from web4.observability import EventBus, emit_trust_audit
+from web4.router import Inbound
+from web4.trust import TrustBook, TrustState
+
+__all__ = ["KnowledgeDesk", "fact_from", "trace_from"]
+
+_VOTES = ("FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE")
+
+
+def _getter(raw: Any) -> Callable[..., Any]:
+    if isinstance(raw, dict):
+        return raw.get
+    return lambda k, d=None: getattr(raw, k, d)
+
+
+def fact_from(raw: Any) -> Fact:
+    """A ``Fact`` from a decoded payload's ``fact`` (Struct or mapping).
+    Raises ``KnowledgeError`` on a broken limit."""
+    get = _getter(raw)
+    return Fact(
+        get("statement"),
+        get("domain"),
+        get("confidence"),
+        tuple(get("sources", ()) or ()),
+        get("context", "") or "",
+    )
+
+
+def trace_from(raw: Any) -> DmpTrace:
+    """A ``DmpTrace`` from a decoded payload's ``dmp_trace``. Raises ``KnowledgeError``."""
+    get = _getter(raw)
+    return DmpTrace(
+        get("decision_id"),
+        tuple(get("steps", ()) or ()),
+        tuple(get("counterfactuals", ()) or ()),
+        tuple(get("evidence", ()) or ()),
+    )
+
+
+class KnowledgeDesk:
+    """Applies knowledge messages to the ``KnowledgeExchange``; see the module docstring."""
+
+    def __init__(
+        self,
+        kx: KnowledgeExchange,
+        trust: TrustBook,
+        bus: EventBus,
+        *,
+        offer: Callable[[InboundItem], bool],
+        local: Callable[[], LocalState],
+        vote_buffer: int = 256,
+    ) -> None:
+        self.kx = kx
+        self._trust = trust
+        self._bus = bus
+        self._offer = offer
+        self._local = local
+        self._bound = vote_buffer
+        self._waiting: OrderedDict[str, Inbound] = OrderedDict()  # vote msg_id -> vote
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    # --- the router's handler ---------------------------------------------------------
+
+    def on_message(self, msg: Inbound) -> None:
+        """Handle one routed knowledge message. Raises ``KnowledgeError`` (the peer's bad
+        values) for the router to isolate."""
+        if msg.protocol != "cip":
+            self._bus.emit(
+                "router.rejected",
+                peer=msg.peer,
+                msg_id=msg.msg_id,
+                protocol=msg.protocol,
+                type=msg.type,
+                reason="no_runtime",
+                message=f"no {msg.protocol} runtime bound on this node yet",
+            )
+            return
+        p = msg.envelope.payload
+        if msg.type == "FACT_PROPOSE":
+            links = CausalLink.parse_all(list(p.causal_links))
+            self.propose(msg.msg_id, msg.peer, fact_from(p.fact), trace_from(p.dmp_trace), links)
+            self._offer(InboundMessage.from_routed(msg))
+        elif msg.type in _VOTES:
+            self._vote(msg)
+        elif msg.type == "DECISION_SHARE":
+            d = p.decision
+            self.kx.share_decision(
+                msg_id=msg.msg_id,
+                sender=msg.peer,
+                decision=SharedDecision(d.choice, d.outcome, d.context),
+                trace=trace_from(p.dmp_trace),
+                retrospective=p.retrospective,
+            )
+
+    # --- our own claims and votes -------------------------------------------------------
+
+    def propose(
+        self,
+        msg_id: str,
+        sender: str,
+        fact: Fact,
+        trace: DmpTrace,
+        links: Sequence[CausalLink] = (),
+    ) -> ClaimOutcome:
+        """Store and evaluate a claim (a peer's, or our own before we broadcast it), then
+        apply votes that were waiting for it. Raises ``KnowledgeError``."""
+        out = self.kx.propose(
+            msg_id=msg_id, sender=sender, fact=fact, trace=trace, links=links, local=self._local()
+        )
+        self._report(out, sender, msg_id, domain=fact.domain)
+        for vote_id in [k for k, v in self._waiting.items() if _ref(v) == msg_id]:
+            self._vote(self._waiting.pop(vote_id))
+        return out
+
+    def record_vote(self, msg_id: str, voter: str, msg_type: str, payload: dict[str, Any]) -> None:
+        """Record our own broadcast vote locally (it never counts for us: we are not a
+        trusted peer of ourselves). Raises ``KnowledgeError``."""
+        self._apply_vote(msg_id, voter, msg_type, payload)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _vote(self, msg: Inbound) -> None:
+        p = msg.envelope.payload
+        payload = {
+            "fact_ref": p.fact_ref,
+            "notes": p.notes,
+            "confidence": getattr(p, "confidence", None),
+            "reason": getattr(p, "reason", None),
+        }
+        try:
+            self._apply_vote(msg.msg_id, msg.peer, msg.type, payload)
+        except UnknownClaimError:
+            self._waiting[msg.msg_id] = msg
+            if len(self._waiting) > self._bound:
+                _, dropped = self._waiting.popitem(last=False)
+                self._bus.emit(
+                    "agent.dropped",
+                    peer=dropped.peer,
+                    msg_id=dropped.msg_id,
+                    reason="vote_buffer_full",
+                )
+            self._bus.emit(
+                "knowledge.confirmation",
+                peer=msg.peer,
+                msg_id=msg.msg_id,
+                claim_id=p.fact_ref,
+                decision=_decision(msg.type, payload),
+                state="waiting_for_claim",
+            )
+
+    def _apply_vote(self, msg_id: str, voter: str, msg_type: str, p: dict[str, Any]) -> None:
+        common: dict[str, Any] = {
+            "msg_id": msg_id,
+            "sender": voter,
+            "fact_ref": p["fact_ref"],
+            "notes": p.get("notes") or "",
+            "local": self._local(),
+        }
+        if msg_type == "FACT_CONFIRM":
+            out = self.kx.confirm(confidence=p["confidence"], **common)
+        elif msg_type == "FACT_REJECT":
+            out = self.kx.reject(confidence=p["confidence"], **common)
+        else:
+            out = self.kx.challenge(reason=p["reason"], **common)
+        voter_trust = self._trust.state_of(voter).value
+        self._bus.emit(
+            "knowledge.confirmation",
+            peer=voter,
+            msg_id=msg_id,
+            claim_id=p["fact_ref"],
+            decision=_decision(msg_type, p),
+            voter_trust=voter_trust,
+            counts=voter_trust == "trusted",
+        )
+        self._report(out, self.kx.claim(out.claim_id).sender, out.claim_id, force=True)
+
+    def _report(
+        self, out: ClaimOutcome, sender: str, claim_id: str, *, force: bool = False, **attrs: Any
+    ) -> None:
+        """Emit the claim's state when it changed (or ``force``: a vote was counted into
+        a claim that stays as it was, e.g. pending with one more confirmation)."""
+        for t in out.trust:
+            emit_trust_audit(self._bus, t)
+        if out.previous == out.state and not force:
+            return
+        claim = self.kx.claim(claim_id)
+        has = [
+            v
+            for v in self.kx.confirmers(claim_id)
+            if v != sender and self._trust.state_of(v) is TrustState.TRUSTED
+        ]
+        needs = self.kx.policy.min_confirmations
+        self._bus.emit(
+            f"knowledge.claim_{out.state.value}",
+            peer=sender,
+            msg_id=claim_id,
+            claim_id=claim_id,
+            reason=out.reason,
+            needs=needs,
+            has=len(has),
+            statement=claim.fact.statement[:200],
+            **attrs,
+        )
+        if out.state is ClaimState.ACCEPTED:
+            self._offer(
+                KnowledgeAccepted(
+                    claim_id=claim_id,
+                    statement=claim.fact.statement,
+                    domain=claim.fact.domain,
+                    confidence=claim.fact.confidence,
+                    sources=claim.fact.sources,
+                    confirmed_by=tuple(has),
+                    decision_id=claim.trace.decision_id,
+                )
+            )
+
+
+def _ref(msg: Inbound) -> str:
+    return str(msg.envelope.payload.fact_ref)
+
+
+def _decision(msg_type: str, p: dict[str, Any]) -> str:
+    if msg_type == "FACT_CHALLENGE":
+        return f"challenge:{p.get('reason')}"
+    return "confirm" if msg_type == "FACT_CONFIRM" else "reject"

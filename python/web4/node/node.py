@@ -1,0 +1,608 @@
+"""The running node: the composition root of identity, store, trust, knowledge, router,
+agent loop, observability and the transport.
+
+Theory of operation: ``Node(config, ...)`` checks what a user can get wrong (the data
+directory and its identity, addresses, proposals) before anything starts. ``run()``
+opens the SQLite store, the ``TrustBook`` and ``KnowledgeExchange`` on it, the
+observability sinks, the ``ProtocolRouter`` (CIP, and HCP/LIP when their specs exist)
+and the ``AgentLoop``, listens, and then runs everything under one ``asyncio.TaskGroup``:
+the agent loop, the accept loop, one dialler per ``--peer``, one ``serve`` task per
+session (``web4.node.peers``), a telemetry pump, and the scripted proposals. ``stop()``
+(SIGINT/SIGTERM in the CLI, or ``exit_after``) makes every task finish within about one
+``tick``; then the transport shuts down, sinks drain and the store closes. Every write is
+its own SQLite transaction, so a kill -9 loses nothing that was committed.
+
+Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
+``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
+step); ``human``, ``agent`` and ``lip`` -> reported and dropped until their runtimes are
+bound (``bind``). Router faults become trust events for the link's authenticated peer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from web4.agent import AgentLoop, AgentLoopConfig, InboundMessage, Outbound
+from web4.agent import Intent as AgentIntent
+from web4.agent import StateUpdate as AgentState
+from web4.cip import CIP_SPEC, PAYLOADS, CipBuilder, Handshake, HandshakeConfig, Role, new_msg_id
+from web4.cip import messages as cm
+from web4.cip.events import (
+    HandshakeDone,
+    HandshakeEvent,
+    IntentReceived,
+    PeerBlacklisted,
+    PeerStateReceived,
+    PeerUntrusted,
+    PeerVerified,
+)
+from web4.clock import Clock, Rng, SystemClock, SystemRng
+from web4.envelope.replay import ReplayCache
+from web4.envelope.validate import Receiver, Validator, policy_gate
+from web4.errors import (
+    ConfigError,
+    FingerprintMismatchError,
+    IdentityError,
+    InvalidEnvelopeError,
+    MessageBuildError,
+    ReplayError,
+    RTTError,
+    SignatureMismatchError,
+    TimestampError,
+    TrustError,
+    Web4Error,
+)
+from web4.identity import KEY_FILE_NAME, Identity
+from web4.knowledge import DmpTrace, KnowledgeExchange, LocalState, SharedDecision
+from web4.node.believer import BeliefAgent
+from web4.node.config import NodeConfig
+from web4.node.desk import KnowledgeDesk
+from web4.node.link import LinkSession, LinkTransport, TcpLink, parse_multiaddr
+from web4.node.peers import PeerConn, serve
+from web4.node.proposals import Proposal, propose_all
+from web4.observability import (
+    Event,
+    Observability,
+    emit_handshake_event,
+    emit_telemetry,
+    emit_trust_audit,
+    encode_event,
+    forward_rtt_events,
+)
+from web4.router import Fault, Inbound, ProtocolRouter
+from web4.store import Store
+from web4.trust import TrustBook, TrustEvent, TrustState
+
+__all__ = ["JsonLinesSink", "Node", "StoreMemory"]
+
+_VOTES = frozenset({"FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE"})
+_KNOWLEDGE = _VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
+_ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
+
+
+class JsonLinesSink:
+    """Events as JSON lines on a text stream (``web4 node --json``)."""
+
+    inline = False
+    name = "stdout-json"
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def handle(self, event: Event) -> None:
+        self._stream.write(encode_event(event).decode("utf-8") + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class Node:
+    """One Web4 node (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        beliefs: tuple[str, ...] = (),
+        proposals: tuple[Proposal, ...] = (),
+        exit_after: float | None = None,
+        stdout: IO[str] | None = None,
+        transport: Callable[[Identity], LinkTransport] | None = None,
+        clock: Clock | None = None,
+        rng: Rng | None = None,
+        tick: float = 0.25,
+    ) -> None:
+        """Raises ``IdentityError`` (no data dir or no identity: run ``web4 keygen``)
+        and ``ConfigError`` (bad address, bad ``exit_after``)."""
+        data_dir = Path(config.data_dir).expanduser()
+        if not (data_dir / KEY_FILE_NAME).is_file():
+            raise IdentityError(
+                f"no identity in {data_dir}: run `web4 keygen --data-dir {data_dir}` first"
+            )
+        for addr in (*config.listen, *config.peers):
+            parse_multiaddr(addr)
+        if exit_after is not None and not exit_after > 0:
+            raise ConfigError("--exit-after needs a positive number of seconds")
+        self.config = config
+        self.identity = Identity.in_data_dir(data_dir)
+        self.fingerprint = self.identity.fingerprint
+        self.beliefs = beliefs
+        self.proposals = proposals
+        self.exit_after = exit_after
+        self.tick = tick
+        self.send_timeout = 5.0
+        self.clock = clock or SystemClock()
+        self.rng = rng or SystemRng()
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._make_transport = transport or (
+            lambda i: TcpLink(i, heartbeat=config.heartbeat_interval)
+        )
+        self.conns: dict[str, PeerConn] = {}
+        self.listen_addrs: list[str] = []
+        self._stop = asyncio.Event()
+        self._any_ready = asyncio.Event()
+        self._running = False
+
+    # --- what peers and handlers call --------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def stop(self) -> None:
+        """Ask ``run`` to shut down gracefully (safe from a signal handler on the loop)."""
+        self._stop.set()
+
+    def local_state(self) -> LocalState:
+        return LocalState(presence=self.loop.presence, lri=self.loop.lri)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _open(self) -> None:
+        cfg = self.config
+        self.obs = Observability.open(
+            self.identity.agent_id,
+            clock=self.clock,
+            events_file=cfg.events_file,
+            console=self._stdout if cfg.console and not cfg.json_events else None,
+            metrics_port=cfg.metrics_port,
+        )
+        self.bus = self.obs.bus
+        if cfg.json_events:
+            self.bus.add_sink(JsonLinesSink(self._stdout))
+        self.store = Store.in_data_dir(cfg.data_dir)
+        self.trust = TrustBook(self.store, self.clock)
+        self.kx = KnowledgeExchange(self.store, self.trust, self.clock)
+        trust_of: Callable[[str], str] = lambda fp: self.trust.state_of(fp).value  # noqa: E731
+        validators: dict[str, Validator[Any]] = {"cip": self._validator(CIP_SPEC, None)}
+        with contextlib.suppress(ImportError):
+            from web4.hcp.messages import HCP_SPEC
+            from web4.lip.messages import LIP_SPEC
+
+            gate = policy_gate(trust_of, {"probing": _ALL, "trusted": _ALL})
+            validators["hcp"] = self._validator(HCP_SPEC, gate)
+            validators["lip"] = self._validator(LIP_SPEC, gate)
+        self.router = ProtocolRouter(
+            validators, emit=self.bus.emit, clock=self.clock, on_fault=self._on_fault
+        )
+        self.agent = BeliefAgent(cfg.agent.mission, self.beliefs)
+        self.loop = AgentLoop(
+            self.agent,
+            emit=self.bus.emit,
+            memory=StoreMemory(self.kx, self.fingerprint, self.clock),
+            clock=self.clock,
+            state_sender=self._send_state,
+            outbound_sender=self._send_outbound,
+            intent_sender=self._send_intent,
+            config=AgentLoopConfig(sample_interval=cfg.agent.state_interval),
+        )
+        self.desk = KnowledgeDesk(
+            self.kx, self.trust, self.bus, offer=self.loop.offer, local=self.local_state
+        )
+        self.router.bind("knowledge", self.desk.on_message)
+        self.router.bind("peer_state", lambda m: self._to_loop(m))
+        self.router.bind("intent", lambda m: self._to_loop(m))
+        self.router.bind("handshake", self._repeat_step)
+        for dest in ("human", "agent", "lip"):
+            self.router.bind(dest, self._no_runtime)
+        self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
+        self.transport = self._make_transport(self.identity)
+
+    def _validator(self, spec: Any, gate: Any) -> Validator[Any]:
+        if gate is None:
+            from web4.cip import cip_validator
+
+            return cip_validator(
+                self.fingerprint,
+                clock=self.clock,
+                trust_of=lambda fp: self.trust.state_of(fp).value,
+            )
+        return Validator(
+            spec,
+            our_fingerprint=self.fingerprint,
+            clock=self.clock,
+            replay=ReplayCache(),
+            trust_gate=gate,
+        )
+
+    async def run(self) -> None:
+        """Run until ``stop()`` or ``exit_after``. Raises ``StoreError``,
+        ``ObservabilityError`` (events file, metrics port), ``RTTTransportError``
+        (cannot listen; a ``--peer`` never reachable) and ``ConfigError``."""
+        self._open()
+        try:
+            for addr in self.config.listen:
+                self.listen_addrs += await self.transport.listen(addr)
+            self._self_trust()
+            self.bus.emit(
+                "node.started",
+                agent_id=self.identity.agent_id,
+                fingerprint=self.fingerprint,
+                listen=self.listen_addrs,
+                peers=list(self.config.peers),
+                anchors=len(self.config.trust_anchors),
+            )
+            self._running = True
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    self._tg = tg
+                    tg.create_task(self.loop.run(), name="agent-loop")
+                    tg.create_task(self._accept_loop(), name="accept")
+                    tg.create_task(self._pump(), name="telemetry")
+                    for addr in self.config.peers:
+                        tg.create_task(self._dial(addr), name=f"dial {addr}")
+                    if self.proposals:
+                        tg.create_task(propose_all(self, self.proposals), name="proposals")
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.exit_after):
+                            await self._stop.wait()
+                    self._shutdown_tasks()
+            except* Web4Error as group:
+                self._shutdown_tasks()
+                raise group.exceptions[0] from None
+        finally:
+            self._running = False
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await self.transport.shutdown()
+            forward_rtt_events(self.bus, self.transport.drain_events())
+            self.bus.emit(
+                "node.stopped",
+                peers=len(self.conns),
+                attributes={f"route_{k}": v for k, v in self.router.counts.items()},
+            )
+            self.obs.close()
+            self.store.close()
+
+    def _shutdown_tasks(self) -> None:
+        self._running = False
+        self._stop.set()
+        self.loop.stop()
+        for conn in self.conns.values():
+            conn.stop.set()
+
+    def running(self) -> bool:
+        return self._running
+
+    # --- sessions -----------------------------------------------------------------------
+
+    async def _accept_loop(self) -> None:
+        while self._running:
+            session = await self.transport.accept(timeout=self.tick)
+            if session is not None:
+                self._start_peer(session, Role.RESPONDER)
+
+    async def _dial(self, addr: str) -> None:
+        """Dial ``addr`` (retrying with backoff for ``dial_timeout``), serve the session,
+        redial when it drops. Raises ``RTTError`` if the peer was never reachable."""
+        deadline = self.clock.monotonic() + self.config.handshake_timeout
+        delay, ever, attempt = 0.2, False, 0
+        while self._running:
+            try:
+                session = await self.transport.connect(addr, timeout=self.send_timeout)
+            except RTTError as e:
+                if not ever and self.clock.monotonic() >= deadline:
+                    raise type(e)(f"peer {addr} unreachable: {e}") from e
+                attempt += 1
+                self.bus.emit(
+                    "rtt.reconnect_attempt", attempt=attempt, addr=addr, error=str(e)[:200]
+                )
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            ever, delay, attempt = True, 0.2, 0
+            conn = self._start_peer(session, Role.INITIATOR, serve_inline=True)
+            if conn is not None:
+                await serve(self, conn, tick=self.tick, running=self.running)
+            await self._sleep(delay)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+
+    def _start_peer(
+        self, session: LinkSession, role: Role, *, serve_inline: bool = False
+    ) -> PeerConn | None:
+        old = self.conns.get(session.peer)
+        if (old is not None and not old.session.closed) or session.peer == self.fingerprint:
+            self._tg.create_task(session.close())
+            return None
+        s = self.loop.state()
+        state = cm.SenderState(
+            presence=s.presence,
+            lri=s.lri,
+            kernel_signals=list(s.kernel_signals),
+            intent=_label(s.intent),
+        )
+        settings = self.config.agent
+        goal = settings.intent if settings.intent in _GOALS else "learn"
+        hs = Handshake(
+            self.identity,
+            role,
+            validator=self._validator(CIP_SPEC, None),
+            rng=self.rng,
+            local_state=state,
+            peer=Receiver(session.peer[:16], session.peer),
+            intent=cm.Intent(goal=goal, topic=settings.topic[:256] or "general"),  # type: ignore[arg-type]
+            config=HandshakeConfig(step_timeout=self.config.handshake_timeout / 3),
+        )
+        forward_rtt_events(self.bus, self.transport.drain_events())
+        conn = PeerConn(session, hs, role)
+        self.conns[session.peer] = conn
+        if role is Role.INITIATOR:
+            self.bus.emit("cip.handshake.hello_sent", peer=session.peer)
+        if not serve_inline:
+            self._tg.create_task(serve(self, conn, tick=self.tick, running=self.running))
+        return conn
+
+    def on_closed(self, conn: PeerConn, reason: str) -> None:
+        if self.conns.get(conn.peer) is conn:
+            del self.conns[conn.peer]
+        forward_rtt_events(self.bus, self.transport.drain_events())
+        if conn.failed:
+            self.bus.emit("error", peer=conn.peer, error="HandshakeError", detail=reason[:200])
+
+    def on_handshake(self, conn: PeerConn, events: list[HandshakeEvent]) -> None:
+        for e in events:
+            emit_handshake_event(self.bus, e)
+            if isinstance(e, PeerVerified):
+                self._trust_event(
+                    e.peer,
+                    TrustEvent.HANDSHAKE_VERIFIED,
+                    "CIP handshake verified: the peer proved its key",
+                    e.msg_ids,
+                )
+                if e.peer in self.config.trust_anchors:
+                    self._trust_event(
+                        e.peer,
+                        TrustEvent.OPERATOR_VOUCH,
+                        "operator trust anchor (config/--trust)",
+                        e.msg_ids,
+                    )
+            elif isinstance(e, PeerUntrusted):
+                self._trust_event(e.peer, TrustEvent.BAD_SIGNATURE, e.reason, (e.msg_id,))
+            elif isinstance(e, PeerBlacklisted):
+                self._trust_event(e.peer, TrustEvent.FINGERPRINT_MISMATCH, e.reason, (e.msg_id,))
+            elif isinstance(e, PeerStateReceived):
+                payload = {
+                    "presence": e.presence,
+                    "lri": e.lri,
+                    "ltppeerstate": e.ltppeerstate,
+                    "kernel_signals": list(e.kernel_signals),
+                    "intent": e.intent,
+                }
+                self.loop.offer(InboundMessage("cip", "STATE_UPDATE", e.peer, payload, e.msg_id))
+            elif isinstance(e, IntentReceived):
+                payload = {"goal": e.goal, "topic": e.topic, "priority": e.priority}
+                self.loop.offer(InboundMessage("cip", "INTENT", e.peer, payload, e.msg_id))
+            elif isinstance(e, HandshakeDone):
+                self._any_ready.set()
+
+    # --- trust --------------------------------------------------------------------------
+
+    def _self_trust(self) -> None:
+        """Our own claims are judged like anyone's: we start ``probing`` ourselves, so a
+        claim we propose is pending until trusted peers confirm it."""
+        if self.trust.state_of(self.fingerprint) is TrustState.UNTRUSTED:
+            self._trust_event(
+                self.fingerprint,
+                TrustEvent.HANDSHAKE_VERIFIED,
+                "own identity: our claims need trusted confirmations too",
+                (),
+            )
+
+    def _trust_event(self, peer: str, event: TrustEvent, cause: str, evidence: Any) -> None:
+        try:
+            out = self.trust.record(
+                peer, event, cause[:1024] or event.value, [str(m)[:128] for m in evidence][:64]
+            )
+        except TrustError as e:
+            self.bus.emit("error", peer=None, error="TrustError", detail=str(e)[:200])
+            return
+        emit_trust_audit(self.bus, out)
+
+    def _on_fault(self, fault: Fault) -> None:
+        err = fault.error
+        if isinstance(err, FingerprintMismatchError):
+            event = TrustEvent.FINGERPRINT_MISMATCH
+        elif isinstance(err, SignatureMismatchError):
+            event = TrustEvent.BAD_SIGNATURE
+        elif isinstance(err, _ANOMALY) or fault.stage == "handler":
+            event = TrustEvent.ANOMALY
+        else:
+            return
+        cause = f"{fault.stage}: {type(err).__name__}: {err}"
+        self._trust_event(fault.peer, event, cause, (fault.msg_id,) if fault.msg_id else ())
+
+    # --- routed handlers ----------------------------------------------------------------
+
+    def _to_loop(self, msg: Inbound) -> None:
+        self.loop.offer(InboundMessage.from_routed(msg))
+
+    def _repeat_step(self, msg: Inbound) -> None:
+        conn = self.conns.get(msg.link_peer or "")
+        if conn is not None:
+            events = conn.handshake.receive(msgspec.to_builtins(msg.envelope), self.now())
+            self.on_handshake(conn, events)
+
+    def _no_runtime(self, msg: Inbound) -> None:
+        self.bus.emit(
+            "router.rejected",
+            peer=msg.peer,
+            msg_id=msg.msg_id,
+            protocol=msg.protocol,
+            type=msg.type,
+            reason="no_runtime",
+            message=f"no {msg.protocol} runtime bound on this node yet",
+        )
+
+    # --- outbound -----------------------------------------------------------------------
+
+    def ready_peers(self) -> list[PeerConn]:
+        return [c for c in self.conns.values() if c.ready and not c.session.closed]
+
+    async def send(
+        self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
+    ) -> str:
+        """Build, sign and send one CIP message to ``peer`` (or every ready peer), all
+        copies with one ``msg_id``; returns it. Raises ``MessageBuildError`` for a payload
+        that breaks the schema. A failed send to one peer is an event, not an error."""
+        cls = PAYLOADS.get(msg_type)
+        if cls is None:
+            raise MessageBuildError(f"{msg_type!r} is not a CIP message type")
+        try:
+            struct = (
+                payload
+                if isinstance(payload, cls)
+                else msgspec.convert(msgspec.to_builtins(payload), cls)
+            )
+        except msgspec.ValidationError as e:
+            raise MessageBuildError(f"{msg_type} payload: {e}") from e
+        msg_id = msg_id or new_msg_id(self.rng)
+        channel = (
+            "knowledge"
+            if msg_type in _KNOWLEDGE
+            else "state"
+            if msg_type == "STATE_UPDATE"
+            else "control"
+        )
+        s = self.loop.state()
+        state = cm.SenderState(
+            presence=s.presence,
+            lri=s.lri,
+            kernel_signals=list(s.kernel_signals),
+            intent=_label(s.intent),
+        )
+        for conn in self.ready_peers():
+            if peer is not None and conn.peer != peer:
+                continue
+            receiver = conn.handshake.peer or Receiver(conn.peer[:16], conn.peer)
+            env = self.builder.build(
+                struct,
+                receiver=receiver,
+                sender_view=conn.handshake.our_view,  # type: ignore[arg-type]
+                state=state,
+                receiver_view=self.trust.state_of(conn.peer).value,
+                msg_id=msg_id,
+            )
+            try:
+                await conn.session.send(
+                    channel, self.builder.encode(env), timeout=self.send_timeout
+                )
+            except (RTTError, TimeoutError) as e:
+                self.bus.emit(
+                    "error",
+                    peer=conn.peer,
+                    msg_id=msg_id,
+                    error=type(e).__name__,
+                    detail=str(e)[:200],
+                    source="send",
+                    type=msg_type,
+                )
+        return msg_id
+
+    async def _send_state(self, update: AgentState) -> None:
+        for conn in self.ready_peers():
+            payload = cm.StateUpdate(
+                presence=update.presence,
+                lri=update.lri,
+                ltppeerstate=self.trust.state_of(conn.peer).value,
+                kernel_signals=list(update.kernel_signals),
+                intent=_label(update.intent),
+            )
+            await self.send("STATE_UPDATE", payload, peer=conn.peer)
+
+    async def _send_intent(self, intent: AgentIntent) -> None:
+        await self.send("INTENT", intent.payload())
+
+    async def _send_outbound(self, out: Outbound) -> None:
+        if out.protocol != "cip":
+            raise MessageBuildError(f"no {out.protocol} sender on this node")
+        payload = dict(out.payload)
+        msg_id = await self.send(out.type, payload, peer=out.peer)
+        if out.type in _VOTES:
+            self.desk.record_vote(msg_id, self.fingerprint, out.type, payload)
+
+    async def _pump(self) -> None:
+        """Forward transport events often and a telemetry snapshot every 2 seconds."""
+        n = 0
+        while self._running:
+            await self._sleep(0.5)
+            forward_rtt_events(self.bus, self.transport.drain_events())
+            n += 1
+            if n % 4 == 0:
+                with contextlib.suppress(Web4Error):
+                    emit_telemetry(self.bus, self.transport.telemetry())
+
+
+class StoreMemory:
+    """The agent loop's memory port over the store: the DMP trace of every decision the
+    agent takes goes to causal memory (``record_local_decision``); accepted claims are
+    already admitted by ``KnowledgeExchange`` in the transaction that accepted them."""
+
+    def __init__(self, kx: KnowledgeExchange, me: str, clock: Clock) -> None:
+        self._kx, self._me, self._clock = kx, me, clock
+
+    def record_decision(self, trace: Any) -> None:
+        """Raises ``KnowledgeError`` (a trace the store cannot take), ``StoreError``."""
+        decision = SharedDecision(trace.choice[:256] or "decision", trace.outcome[:4096])
+        dmp = DmpTrace(
+            trace.decision_id,
+            tuple(trace.steps),
+            tuple(trace.counterfactuals),
+            tuple(trace.evidence),
+        )
+        self._kx.memory.record_local_decision(self._me, decision, dmp, "", self._clock.now())
+
+    def record_accepted(self, claim: Any) -> None:
+        return None
+
+
+_GOALS = ("verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis")
+_ALL = frozenset(
+    {
+        "HCP_HELLO",
+        "HCP_INTENT",
+        "HCP_CONTEXT",
+        "HCP_DECISION",
+        "HCP_FEEDBACK",
+        "HCP_STATE_UPDATE",
+        "LIP_FETCH",
+        "LIP_EVIDENCE",
+        "LIP_CONFLICT",
+        "LIP_ACCEPT",
+        "LIP_REJECT",
+    }
+)
+
+
+def _label(text: str | None) -> str | None:
+    return None if not text else text[:256]

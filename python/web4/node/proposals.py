@@ -1,0 +1,90 @@
+"""Scripted fact proposals (``web4 node --propose "statement|domain|confidence"``).
+
+Theory of operation: an operator (or the demo) gives the node facts to put to its peers.
+``Proposal.parse`` checks the text form up front, so a typo is a one-line error before the
+node starts. Once the first peer has finished the CIP handshake, ``propose_all`` puts
+each fact, ``gap`` seconds apart: it records the claim locally first (the proposer's own
+copy, judged by the same rules: it stays pending until trusted peers confirm it), then
+broadcasts one ``FACT_PROPOSE`` with the same ``msg_id`` to every ready peer, so every
+confirmation's ``fact_ref`` names the same claim. The DMP trace says where the fact came
+from (the operator), and names that source as its evidence, which is what the
+knowledge rules require of a consistent trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from web4.cip import new_msg_id
+from web4.errors import ConfigError, KnowledgeError, MessageBuildError
+from web4.knowledge import DmpTrace, Fact
+from web4.knowledge.model import to_json
+
+if TYPE_CHECKING:
+    from web4.node.node import Node
+
+__all__ = ["Proposal", "propose_all"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    statement: str
+    domain: str = "general"
+    confidence: float = 0.9
+
+    @classmethod
+    def parse(cls, text: str) -> Proposal:
+        """``"statement|domain|confidence"`` (domain and confidence optional).
+        Raises ``ConfigError`` on an empty statement or a confidence outside 0..1."""
+        parts = [p.strip() for p in text.split("|")]
+        if len(parts) > 3 or not parts[0]:
+            raise ConfigError(f"--propose wants 'statement|domain|confidence', not {text!r}")
+        domain = parts[1] if len(parts) > 1 and parts[1] else "general"
+        try:
+            confidence = float(parts[2]) if len(parts) > 2 and parts[2] else 0.9
+        except ValueError:
+            raise ConfigError(f"--propose: confidence {parts[2]!r} is not a number") from None
+        if not 0.0 <= confidence <= 1.0:
+            raise ConfigError(f"--propose: confidence {confidence} is not within 0..1")
+        if len(parts[0]) > 4096 or len(domain) > 256:
+            raise ConfigError("--propose: statement is at most 4096, domain 256 characters")
+        return cls(parts[0], domain, confidence)
+
+    def fact_and_trace(self, source: str) -> tuple[Fact, DmpTrace]:
+        fact = Fact(self.statement, self.domain, self.confidence, (source,))
+        trace = DmpTrace(
+            str(uuid.uuid4()),
+            steps=("the operator asked this node to propose the fact",),
+            evidence=(source,),
+        )
+        return fact, trace
+
+
+async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
+    """Wait for a ready peer, then propose each fact; returns how many were sent."""
+    while node.running() and not node.ready_peers():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(node.tick):
+                await node._any_ready.wait()
+    sent = 0
+    source = f"operator of {node.identity.agent_id}"
+    for i, proposal in enumerate(proposals):
+        if not node.running():
+            break
+        if i:
+            await node._sleep(gap)
+        fact, trace = proposal.fact_and_trace(source)
+        msg_id = new_msg_id(node.rng)
+        try:
+            node.desk.propose(msg_id, node.fingerprint, fact, trace)
+            payload = {"fact": to_json(fact), "dmp_trace": to_json(trace), "causal_links": []}
+            await node.send("FACT_PROPOSE", payload, msg_id=msg_id)
+        except (KnowledgeError, MessageBuildError) as e:
+            node.bus.emit("error", error=type(e).__name__, detail=str(e)[:200], source="propose")
+            continue
+        sent += 1
+    return sent

@@ -14,6 +14,12 @@ of it may have been evicted. Since eviction always takes the earliest expiry, ev
 envelope above the floor that was seen before is still in the cache: a full cache can
 refuse fresh old-ish traffic (fail closed), but it never lets a replay through.
 
+Expiry forgets the same way: every entry forgotten because its time passed raises the
+*forgotten* mark to its expiry, and an envelope whose expiry is at or below that mark is
+refused too. With time that only moves forward no acceptable envelope is that old, but
+if ``now`` steps back (a wall clock corrected by NTP, callers passing slightly different
+times) an envelope already forgotten could pass the timestamp check again.
+
 Time is passed in (``now``); nothing here reads a clock.
 """
 
@@ -43,6 +49,7 @@ class ReplayCache:
         self._expiry: dict[tuple[str, str], float] = {}
         self._heap: list[tuple[float, tuple[str, str]]] = []
         self._floor = float("-inf")
+        self._forgotten = float("-inf")  # highest expiry dropped by `expire`
         self.evicted = 0  # entries pushed out by capacity (a sign of overload or attack)
 
     def __len__(self) -> int:
@@ -67,6 +74,11 @@ class ReplayCache:
         if key in self._expiry:
             raise ReplayError(f"msg_id {msg_id} from {sender[:16]}… was already seen")
         expiry = sent + self.window
+        if expiry <= self._forgotten:
+            raise ReplayError(
+                f"msg_id {msg_id}: older than entries the cache has already forgotten "
+                f"(did the clock step back?), cannot rule out a replay"
+            )
         if expiry <= self._floor:
             raise ReplayError(
                 f"msg_id {msg_id}: replay cache saturated, cannot rule out a replay of an "
@@ -83,8 +95,9 @@ class ReplayCache:
     def expire(self, now: float) -> None:
         """Forget every entry whose envelope could no longer pass the timestamp check."""
         while self._heap and self._heap[0][0] < now:
-            _, key = heapq.heappop(self._heap)
+            expiry, key = heapq.heappop(self._heap)
             self._expiry.pop(key, None)
+            self._forgotten = max(self._forgotten, expiry)
 
     def _evict_one(self) -> None:
         expiry, key = heapq.heappop(self._heap)

@@ -26,6 +26,7 @@ so one bad peer never stops the validator from serving the others. Time is injec
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -214,6 +215,13 @@ def _refuse_constant(name: str) -> Any:
     raise InvalidEnvelopeError(f"{name} is not JSON")
 
 
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):  # e.g. 1e400: no double carries it
+        raise InvalidEnvelopeError(f"number {literal[:32]} overflows a double")
+    return value
+
+
 def decode_json(data: bytes, limits: Limits) -> Any:
     """Untyped, bounded decoding of envelope bytes.
 
@@ -228,7 +236,12 @@ def decode_json(data: bytes, limits: Limits) -> Any:
         raise InvalidEnvelopeError("envelope is not UTF-8") from e
     _check_text_depth(text, limits.max_depth)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+        )
     except InvalidEnvelopeError:
         raise
     except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int of > 4300 digits

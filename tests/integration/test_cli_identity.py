@@ -56,7 +56,7 @@ def test_user_mistakes_get_one_line_and_nonzero_exit(tmp_path: Path) -> None:
 def test_every_command_has_help_with_an_example() -> None:
     top = run("--help")
     assert top.returncode == 0
-    commands = ["keygen", "id", "demo"]
+    commands = ["keygen", "id", "demo", "node", "peers", "trust", "facts", "events"]
     for command in commands:
         assert command in top.stdout
         helped = run(command, "--help")
@@ -67,5 +67,6 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_demo_exits_zero_with_a_summary() -> None:
     demo = run("demo")
     assert demo.returncode == 0, demo.stderr
-    assert "demo.summary" in demo.stdout
-    assert "result=ok" in demo.stdout
+    assert "== summary" in demo.stdout
+    assert "result: ok" in demo.stdout
+    assert "needs 2 trusted confirmations, has 1" in demo.stdout

@@ -1,113 +1,253 @@
-"""``web4 demo``: what the runtime can show today, end to end.
+"""``web4 demo``: two agents, two OS processes, one conversation, end to end.
 
-Theory of operation: two agents get real identities in temporary data directories; one
-signs a CIP-shaped envelope, the other verifies it, then tampered, forged and replayed
-variants are shown being refused with their typed errors. Later issues grow this into
-the two-process demo over RTT.
+Theory of operation: the demo creates two identities (alice, bob) in a temporary
+directory and starts two real nodes as subprocesses (``python -m web4 node ... --json``),
+each in its own process group. Alice listens on a free loopback port and names bob as a
+trust anchor (``--trust``); bob dials alice and believes two statements. Alice proposes
+two facts: one bob believes (bob confirms it: one trusted confirmation, and a claim needs
+two, so it stays pending) and one that contradicts a belief of bob's (bob challenges it:
+a trusted peer's conflict makes it disputed). Every event of both nodes is printed as it
+arrives, prefixed with the agent's name (``--json``: the raw JSON lines). When alice has
+seen both outcomes (or the deadline passes) the demo stops both nodes with SIGTERM,
+reads both stores, prints a summary and exits 0 only if the expected outcome happened.
+The ``finally`` kills both process groups and removes the directory, also on Ctrl-C.
 """
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
-import uuid
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from web4.clock import SystemClock, rfc3339
-from web4.envelope import canonicalize, sign_envelope, verify_envelope
-from web4.errors import SignatureMismatchError
 from web4.identity import Identity
+from web4.knowledge import ClaimState, KnowledgeExchange
+from web4.observability import decode_event, format_event
+from web4.store import Store
+from web4.trust import TrustBook, TrustState
 
-__all__ = ["add_parser", "run_demo"]
+__all__ = ["FACTS", "add_parser", "run_demo"]
+
+FACTS = (
+    "Water boils at 100 degrees Celsius at sea level|physics|0.9",
+    "The Great Wall of China is visible from the Moon with the naked eye|geography|0.6",
+)
+BELIEFS = (
+    "water boils at 100 degrees celsius at sea level",
+    "The Great Wall of China is not visible from the Moon with the naked eye",
+)
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "demo",
-        help="run the demo: two agents, signed envelopes, tampering refused",
-        description="Create two agents in temporary data directories, sign a CIP HELLO "
-        "from one to the other, verify it, and show tampered and forged copies refused.",
+        help="run the two-agent demo: two node processes, handshakes, a fact confirmed, "
+        "a fact disputed",
+        description="Start two nodes (alice, bob) as processes on loopback with temporary "
+        "data directories; print every event as it happens; end with a summary.",
         epilog="Example: web4 demo --json",
     )
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.set_defaults(func=lambda a: run_demo(as_json=a.json))
+    p.add_argument("--timeout", type=float, default=25.0, help="give up after SECONDS")
+    p.set_defaults(func=lambda a: run_demo(as_json=a.json, timeout=a.timeout))
 
 
-def _emit(as_json: bool, kind: str, **attrs: Any) -> None:
+class _Agent:
+    def __init__(self, name: str, root: Path) -> None:
+        self.name = name
+        self.dir = root / name
+        self.identity = Identity.create_in_data_dir(self.dir, name)
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, args: list[str], lines: queue.Queue[tuple[str, str]]) -> None:
+        cmd = [sys.executable, "-m", "web4", "node", "--data-dir", str(self.dir), "--json"]
+        err = (self.dir / "stderr.txt").open("w")
+        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [*cmd, *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        out = self.proc.stdout
+        assert out is not None
+        threading.Thread(target=_pump, args=(self.name, out, lines), daemon=True).start()
+
+    def stop(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+
+
+def _pump(name: str, stream: IO[str], lines: queue.Queue[tuple[str, str]]) -> None:
+    for line in stream:
+        lines.put((name, line.rstrip("\n")))
+    lines.put((name, ""))
+
+
+class _Printer:
+    def __init__(self, as_json: bool, agents: list[_Agent]) -> None:
+        self.as_json = as_json
+        self.names = {a.identity.fingerprint: a.name for a in agents}
+
+    def show(self, who: str, line: str) -> dict[str, Any] | None:
+        try:
+            event = decode_event(line)
+        except Exception:  # noqa: BLE001 - a non-event line is shown as it is
+            print(f"{who:<5} | {line}", flush=True)
+            return None
+        if self.as_json:
+            print(line, flush=True)
+        else:
+            text = format_event(event)
+            for fp, name in self.names.items():
+                text = text.replace(fp[:13] + "…", name).replace(fp, name)
+            print(f"{who:<5} | {text}", flush=True)
+        return {"kind": event.kind, "peer": event.peer, **event.attributes}
+
+
+def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
+    root = Path(tempfile.mkdtemp(prefix="web4-demo-"))
+    agents: list[_Agent] = []
+    try:
+        alice, bob = _Agent("alice", root), _Agent("bob", root)
+        agents = [alice, bob]
+        printer = _Printer(as_json, agents)
+        lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        deadline = time.monotonic() + timeout
+        facts = [a for f in FACTS for a in ("--propose", f)]
+        alice.start(
+            [
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--trust",
+                bob.identity.fingerprint,
+                *facts,
+                "--exit-after",
+                str(timeout),
+            ],
+            lines,
+        )
+        addr, disputed, confirmed = None, False, False
+        ended: set[str] = set()
+        while time.monotonic() < deadline and len(ended) < 2 and not (disputed and confirmed):
+            try:
+                who, line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if not line:
+                ended.add(who)
+                continue
+            ev = printer.show(who, line)
+            if ev is None:
+                continue
+            if who == "alice" and ev["kind"] == "node.started" and addr is None:
+                addr = ev["listen"][0] if isinstance(ev["listen"], list) else ev["listen"]
+                believe = [a for b in BELIEFS for a in ("--believe", b)]
+                bob.start(["--peer", str(addr), *believe, "--exit-after", str(timeout)], lines)
+            if who == "alice" and ev["kind"] == "knowledge.claim_disputed":
+                disputed = True
+            if who == "alice" and ev["kind"] == "knowledge.claim_pending" and ev.get("has"):
+                confirmed = True
+        for a in agents:
+            a.stop(signal.SIGTERM)
+        _drain(agents, lines, printer, time.monotonic() + 5.0)
+        return _summary(agents, as_json)
+    finally:
+        for a in agents:
+            a.stop(signal.SIGKILL)
+            if a.proc is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    a.proc.wait(timeout=5)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _drain(
+    agents: list[_Agent], lines: queue.Queue[tuple[str, str]], printer: _Printer, deadline: float
+) -> None:
+    for a in agents:
+        if a.proc is not None:
+            try:
+                a.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                a.stop(signal.SIGKILL)
+    while True:
+        try:
+            who, line = lines.get(timeout=0.2)
+        except queue.Empty:
+            return
+        if line:
+            printer.show(who, line)
+
+
+def _summary(agents: list[_Agent], as_json: bool) -> int:
+    names = {a.identity.fingerprint: a.name for a in agents}
+    report: dict[str, Any] = {}
+    for a in agents:
+        with Store.in_data_dir(a.dir) as store:
+            trust = TrustBook(store, _WallClock())
+            kx = KnowledgeExchange(store, trust, _WallClock())
+            report[a.name] = {
+                "exit_code": None if a.proc is None else a.proc.returncode,
+                "trust": {names.get(p.peer, p.peer[:12]): p.state.value for p in trust.peers()},
+                "claims": [_claim(c, kx, trust) for c in kx.claims()],
+            }
+    alice, bob = report.get("alice", {}), report.get("bob", {})
+    states = {c["statement"][:10]: c["state"] for c in alice.get("claims", [])}
+    ok = (
+        alice.get("trust", {}).get("bob") == "trusted"
+        and bob.get("trust", {}).get("alice") == "probing"
+        and states.get("Water boil") == "pending"
+        and states.get("The Great ") == "disputed"
+        and len(bob.get("claims", [])) == 2
+        and all(r.get("exit_code") == 0 for r in report.values())
+    )
+    report["result"] = "ok" if ok else "FAIL"
     if as_json:
-        print(json.dumps({"kind": kind, **attrs}, sort_keys=True))
-    else:
-        details = "  ".join(f"{k}={v}" for k, v in attrs.items())
-        print(f"[{kind:<22}] {details}")
-    sys.stdout.flush()
+        print(json.dumps({"demo_summary": report}, sort_keys=True), flush=True)
+        return 0 if ok else 1
+    print("\n== summary")
+    for name in ("alice", "bob"):
+        r = report.get(name, {})
+        views = ", ".join(f"{p} {s}" for p, s in sorted(r.get("trust", {}).items()))
+        print(f"{name}: exit {r.get('exit_code')}; trust: {views}")
+        for c in r.get("claims", []):
+            print(f"  {c['state']:<9} {c['statement']!r}: {c['reason']}")
+    print(f"result: {report['result']}", flush=True)
+    return 0 if ok else 1
 
 
-def _hello(sender: Identity, receiver: Identity, now: float) -> dict[str, Any]:
+def _claim(c: Any, kx: KnowledgeExchange, trust: TrustBook) -> dict[str, Any]:
+    has = [
+        v
+        for v in kx.confirmers(c.msg_id)
+        if v != c.sender and trust.state_of(v) is TrustState.TRUSTED
+    ]
+    needs = kx.policy.min_confirmations
+    reason = c.reason
+    if c.state is ClaimState.PENDING:
+        reason = f"needs {needs} trusted confirmations, has {len(has)}"
     return {
-        "cip": "1.0",
-        "msg_id": str(uuid.uuid4()),
-        "type": "HELLO",
-        "timestamp": rfc3339(now),
-        "sender": {
-            "agent_id": sender.agent_id,
-            "fingerprint": sender.fingerprint,
-            "capabilities": ["state_exchange", "knowledge_exchange"],
-            "pubkey": sender.public_key_b64,
-        },
-        "receiver": {"agent_id": receiver.agent_id, "fingerprint": receiver.fingerprint},
-        "trust": {"sender_view": "untrusted", "receiver_view": "unknown"},
-        "state": {"presence": "focused", "lri": 12, "kernel_signals": [], "intent": "greet"},
-        "payload": {"protocols": ["cip/1.0"], "features": {"supports_mesh": True}},
+        "statement": c.fact.statement,
+        "state": c.state.value,
+        "reason": reason,
+        "trusted_confirmations": len(has),
     }
 
 
-def run_demo(as_json: bool = False) -> int:
-    with tempfile.TemporaryDirectory(prefix="web4-demo-") as tmp:
-        alice = Identity.create_in_data_dir(Path(tmp) / "alice", "alice")
-        bob = Identity.create_in_data_dir(Path(tmp) / "bob", "bob")
-        for who in (alice, bob):
-            reloaded = Identity.in_data_dir(Path(tmp) / who.agent_id)
-            _emit(
-                as_json,
-                "identity.created",
-                agent=who.agent_id,
-                fingerprint=who.fingerprint,
-                reload_ok=reloaded.public_key == who.public_key,
-            )
+class _WallClock:
+    def now(self) -> float:
+        return time.time()
 
-        envelope = sign_envelope(_hello(alice, bob, SystemClock().now()), alice)
-        signed_len = len(canonicalize({k: v for k, v in envelope.items() if k != "sign"}))
-        _emit(
-            as_json,
-            "envelope.signed",
-            type="HELLO",
-            sender="alice",
-            canonical_bytes=signed_len,
-            signature=envelope["sign"]["signature"][:16] + "…",
-        )
-        verify_envelope(envelope)
-        _emit(as_json, "envelope.verified", by="bob", result="ok")
-
-        refused = 0
-        tampered = copy.deepcopy(envelope)
-        tampered["state"]["lri"] = 99
-        forged = copy.deepcopy(envelope)
-        forged["sender"]["pubkey"] = bob.public_key_b64
-        for label, bad in (("tampered state.lri", tampered), ("foreign pubkey", forged)):
-            try:
-                verify_envelope(bad)
-            except SignatureMismatchError as e:
-                refused += 1
-                _emit(
-                    as_json,
-                    "envelope.refused",
-                    case=label,
-                    error=type(e).__name__,
-                    reason=str(e)[:60],
-                )
-        ok = refused == 2
-        _emit(as_json, "demo.summary", verified=1, refused=refused, result="ok" if ok else "FAIL")
-        return 0 if ok else 1
+    def monotonic(self) -> float:
+        return time.monotonic()

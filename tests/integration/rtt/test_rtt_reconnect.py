@@ -1,0 +1,124 @@
+"""Two OS processes, a TCP relay the test controls, connections cut while data flows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import pytest
+from rtt_helpers import Peer, Relay, port_of
+
+from web4.identity import Identity
+from web4.rtt import Transport, TransportConfig
+
+pytestmark = pytest.mark.asyncio
+
+N = 100_000
+CUTS = 20
+
+
+def cfg(hb: float = 0.2) -> TransportConfig:
+    return TransportConfig(
+        heartbeat_interval=hb,
+        heartbeat_timeout=3 * hb,
+        reconnect_initial=0.02,
+        reconnect_max=0.5,
+        connect_timeout=1.0,
+        handshake_timeout=2.0,
+    )
+
+
+@pytest.mark.timeout(90)
+async def test_100k_messages_exactly_once_in_order_across_20_cuts(
+    spawn_peer: Callable[..., Peer],
+) -> None:
+    peer = spawn_peer("receive", str(N))
+    addr = str(peer.line()["addr"])
+    relay = Relay(port_of(addr))
+    await relay.start()
+    via = addr.replace(f"/tcp/{port_of(addr)}/", f"/tcp/{relay.port}/")
+    t = Transport(Identity(b"\x31" * 32), cfg())
+    try:
+        s = await t.connect(via, timeout=10)
+        ch = s.open_channel("knowledge")
+        sent = 0
+
+        async def produce() -> None:
+            nonlocal sent
+            batch = 500
+            for start in range(0, N, batch):
+                msgs = [i.to_bytes(8, "big") + b"." * 24 for i in range(start, start + batch)]
+                await s.send_many(ch, msgs, timeout=30)
+                sent = start + batch
+
+        async def cutter() -> None:
+            for k in range(1, CUTS + 1):
+                while sent < k * N // (CUTS + 1):
+                    await asyncio.sleep(0.001)
+                relay.cut()
+                deadline = time.monotonic() + 20
+                while s.stats().reconnects < k:  # resumed before the next cut
+                    assert time.monotonic() < deadline, f"no resume after cut {k}"
+                    await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(asyncio.gather(produce(), cutter()), 60)
+        result = await asyncio.to_thread(peer.line, 60)
+        assert result["ok"] is True, result
+        assert result["received"] == N
+        st = s.stats()
+        assert st.reconnects == CUTS, st
+        assert st.knowledge.sent == N
+        events = [e["event"] for e in t.drain_events(100_000)]
+        assert events[0] == "session_open"
+        assert events.count("session_resumed") == CUTS
+        assert events.count("reconnect_attempt") >= CUTS
+    finally:
+        await t.shutdown()
+        await relay.close()
+
+
+@pytest.mark.timeout(60)
+async def test_sigstop_heartbeat_timeout_backoff_then_resume(
+    spawn_peer: Callable[..., Peer],
+) -> None:
+    hb = 0.2
+    peer = spawn_peer("echo")
+    addr = str(peer.line()["addr"])
+    t = Transport(Identity(b"\x32" * 32), cfg(hb))
+    try:
+        s = await t.connect(addr, timeout=10)
+        ch = s.open_channel("knowledge")
+        await s.send(ch, b"before")
+        assert await s.receive(ch, timeout=5) == b"before"
+        t.drain_events()
+        os.kill(peer.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        timed_out_at = None
+        attempts: list[dict[str, str]] = []
+        while time.monotonic() - stopped < 4.0:
+            for e in t.drain_events():
+                if e["event"] == "heartbeat_timeout" and timed_out_at is None:
+                    timed_out_at = time.monotonic()
+                if e["event"] == "reconnect_attempt":
+                    attempts.append(e)
+            await asyncio.sleep(0.01)
+        assert timed_out_at is not None, "no heartbeat_timeout while the peer was stopped"
+        # Silence is declared after 3 intervals; allow one more for timer granularity.
+        assert timed_out_at - stopped <= 4 * hb, timed_out_at - stopped
+        assert len(attempts) >= 2
+        delays = [int(a["delay_ms"]) for a in attempts]
+        assert max(delays[-2:]) > delays[0], delays  # backing off
+        for i in range(50):  # queued while the peer is stopped
+            await s.send(ch, b"m%d" % i)
+        os.kill(peer.proc.pid, signal.SIGCONT)
+        got = [await s.receive(ch, timeout=15) for _ in range(50)]
+        assert got == [b"m%d" % i for i in range(50)]
+        assert s.state == "established"
+        names = [e["event"] for e in t.drain_events()]
+        assert "session_resumed" in names
+    finally:
+        os.kill(peer.proc.pid, signal.SIGCONT)
+        await t.shutdown()

@@ -54,6 +54,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         trust_anchors=anchors if args.trust else None,
         json_events=True if args.json else None,
         console=False if args.quiet else None,
+        transport=args.transport,
     )
 
 
@@ -184,6 +185,11 @@ def _node_parser(sub: Any) -> None:
         action="append",
         metavar="STATEMENT",
         help="a statement the agent holds true (confirms it, challenges its negation)",
+    )
+    p.add_argument(
+        "--transport",
+        choices=("rtt", "tcp"),
+        help="rtt (default: encrypted, resumable) or tcp (authenticated, plain)",
     )
     p.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.set_defaults(func=_cmd_node)

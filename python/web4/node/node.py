@@ -142,9 +142,7 @@ class Node:
         self.clock = clock or SystemClock()
         self.rng = rng or SystemRng()
         self._stdout = stdout if stdout is not None else sys.stdout
-        self._make_transport = transport or (
-            lambda i: TcpLink(i, heartbeat=config.heartbeat_interval)
-        )
+        self._make_transport = transport or _default_transport(config)
         self.conns: dict[str, PeerConn] = {}
         self.listen_addrs: list[str] = []
         self._stop = asyncio.Event()
@@ -602,6 +600,20 @@ _ALL = frozenset(
         "LIP_REJECT",
     }
 )
+
+
+def _default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
+    hb = config.heartbeat_interval
+    if config.transport == "tcp":
+        return lambda i: TcpLink(i, heartbeat=hb)
+
+    def rtt(identity: Identity) -> LinkTransport:
+        from web4.node.rtt_link import RttLink
+        from web4.rtt import TransportConfig
+
+        return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
+
+    return rtt
 
 
 def _label(text: str | None) -> str | None:

@@ -1,0 +1,180 @@
+"""The RTT adapter: ``web4.rtt.Transport`` as the node's ``LinkTransport``.
+
+Theory of operation: RTT sessions are authenticated by Noise with the peers' Ed25519
+identity keys, and name the peer by its libp2p PeerId. An Ed25519 PeerId embeds the raw
+public key (identity multihash of the protobuf-encoded key: ``00 24 08 01 12 20`` then 32
+key bytes, base58btc), so ``fingerprint_of_peer_id`` recovers the key and the node's
+fingerprint (lowercase hex SHA-256 of the key) without trusting anything the peer says:
+the handshake, the router and the trust book all key peers by that fingerprint.
+
+RTT reads per channel; the node reads a session as one stream of (channel, bytes). The
+adapter runs one reader task per channel, each putting into one bounded queue (a full
+queue stops the readers, and RTT's own bounded queues and yamux windows push back on the
+sender). RTT events and telemetry get the fingerprint as ``peer`` too, so metrics and
+trust speak of the same peer. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from typing import Any
+
+from web4.errors import RTTError, RTTHandshakeError, RTTTransportError
+from web4.identity import Identity
+from web4.node.link import CHANNELS
+from web4.rtt import Channel, Session, Transport, TransportConfig
+
+__all__ = ["RttLink", "RttSession", "fingerprint_of_peer_id"]
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_ED25519_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+
+
+def fingerprint_of_peer_id(peer_id: str) -> str:
+    """The fingerprint of the Ed25519 key inside an Ed25519 libp2p PeerId.
+    Raises ``RTTHandshakeError`` for anything else."""
+    n = 0
+    for ch in peer_id:
+        i = _B58.find(ch)
+        if i < 0:
+            raise RTTHandshakeError(f"peer id {peer_id[:20]!r} is not base58")
+        n = n * 58 + i
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    raw = b"\x00" * (len(peer_id) - len(peer_id.lstrip("1"))) + raw
+    if len(raw) != 38 or not raw.startswith(_ED25519_PREFIX):
+        raise RTTHandshakeError(f"peer id {peer_id[:20]!r} does not embed an Ed25519 key")
+    return hashlib.sha256(raw[6:]).hexdigest()
+
+
+class RttSession:
+    """One RTT session seen as a ``LinkSession``."""
+
+    def __init__(self, session: Session, *, queue_bound: int = 256, tick: float = 0.25) -> None:
+        self._s = session
+        self._peer = fingerprint_of_peer_id(session.peer_id)
+        self._tick = tick
+        self._chans: dict[str, Channel] = {k: session.open_channel(k) for k in CHANNELS}
+        self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(queue_bound)
+        self._closed = False
+        self._tasks = [
+            asyncio.create_task(self._read(kind), name=f"rtt-read-{kind}-{self._peer[:8]}")
+            for kind in CHANNELS
+        ]
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._s.state == "closed"
+
+    async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
+        """Raises ``RTTTransportError``/``RTTBackpressureError`` (RTT's errors)."""
+        await self._s.send(self._chans[channel], data, timeout=timeout)
+
+    async def receive(self, *, timeout: float) -> tuple[str, bytes] | None:
+        if self.closed and self._inbox.empty():
+            raise RTTTransportError(f"session with {self._peer[:16]} is closed")
+        try:
+            async with asyncio.timeout(timeout):
+                item = await self._inbox.get()
+        except TimeoutError:
+            return None
+        if item is None:
+            raise RTTTransportError(f"session with {self._peer[:16]} is closed")
+        return item
+
+    async def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(RTTError):
+            await self._s.close()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _read(self, kind: str) -> None:
+        chan = self._chans[kind]
+        try:
+            while not self._closed:
+                try:
+                    batch = await self._s.receive_many(chan, 64, timeout=self._tick)
+                except TimeoutError:
+                    continue
+                for data in batch:
+                    await self._inbox.put((kind, data))  # bounded: backpressure
+        except RTTError:
+            self._closed = True
+            with contextlib.suppress(asyncio.QueueFull):
+                self._inbox.put_nowait(None)
+
+
+class RttLink:
+    """``web4.rtt.Transport`` behind the node's ``LinkTransport`` port."""
+
+    def __init__(self, identity: Identity, config: TransportConfig | None = None) -> None:
+        """Raises ``ConfigError``/``RTTTransportError`` from the transport."""
+        self._t = Transport(identity, config)
+        self._sessions: list[RttSession] = []
+
+    async def listen(self, addr: str) -> list[str]:
+        return await self._t.listen(addr)
+
+    async def connect(self, addr: str, *, timeout: float) -> RttSession:
+        """Raises ``ConfigError``, ``RTTTransportError``, ``RTTHandshakeError``."""
+        return self._keep(RttSession(await self._t.connect(addr, timeout=timeout)))
+
+    async def accept(self, *, timeout: float) -> RttSession | None:
+        try:
+            session = await self._t.accept_one(timeout)
+        except TimeoutError:
+            return None
+        try:
+            return self._keep(RttSession(session))
+        except RTTHandshakeError:
+            await session.close()
+            return None
+
+    def _keep(self, s: RttSession) -> RttSession:
+        self._sessions = [x for x in self._sessions if not x.closed] + [s]
+        return s
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for raw in self._t.drain_events():
+            ev: dict[str, Any] = dict(raw)
+            if "kind" not in ev and isinstance(ev.get("event"), str):
+                ev["kind"] = ev.pop("event")  # RTT names the kind "event"
+            with contextlib.suppress(RTTHandshakeError):
+                if isinstance(ev.get("peer"), str):
+                    ev["peer_id"] = ev["peer"]
+                    ev["peer"] = fingerprint_of_peer_id(ev["peer"])
+            out.append(ev)
+        return out
+
+    def telemetry(self) -> dict[str, Any]:
+        peers: dict[str, Any] = {}
+        for s in self._sessions:
+            if s.closed:
+                continue
+            st = s._s.stats()
+            chans = (st.state, st.knowledge, st.control)
+            sent = sum(c.sent for c in chans)
+            dropped = sum(c.dropped + c.refused for c in chans)
+            peers[s.peer] = {
+                "latency_p50_ms": None if st.rtt_p50_us is None else st.rtt_p50_us / 1000,
+                "latency_p95_ms": None if st.rtt_p95_us is None else st.rtt_p95_us / 1000,
+                "drop_rate": dropped / max(1, sent + dropped),
+                "verification_failures": st.verification_failures,
+                "reconnects": st.reconnects,
+                "sent": sent,
+                "received": sum(c.received for c in chans),
+            }
+        return {"transport": "rtt", "peers": peers}
+
+    async def shutdown(self) -> None:
+        for s in list(self._sessions):
+            await s.close()
+        await self._t.shutdown()

@@ -1,0 +1,340 @@
+"""``web4 human``: a person talks to an agent node over RTT, in a terminal or through a pipe.
+
+Theory of operation: the human has an Ed25519 identity too (``--data-dir``, created if
+missing, or a temporary one). The client dials the node (``--transport`` as the node's),
+authenticates with the CIP handshake as any peer does, then sends ``HCP_HELLO`` (name,
+role, consent scope, safety flags) and one HCP message per input line, in the grammar of
+``HELP``. Every envelope carries the human-state vector the client keeps (``/state``
+changes it). The agent's messages are validated (HCP schema, signature, receiver,
+timestamp, replay; only the dialled node's key is accepted) and printed readably:
+replies, questions, check-ins, decisions with rationale and alternatives. Input comes
+from a reader thread into a bounded queue, so a pipe, a file or a terminal all work;
+after each sent line the client waits up to ``--reply-wait`` seconds for the agent's
+answer, and at EOF or ``/quit`` it lingers ``--linger`` seconds, closes and exits 0.
+Every wait has a deadline; errors are one line (``web4 human: error: ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from web4.cip import Handshake, Role
+from web4.cip import messages as cm
+from web4.cip.validator import cip_validator
+from web4.clock import Clock, Rng, SystemClock, SystemRng
+from web4.envelope import canonicalize
+from web4.envelope.replay import ReplayCache
+from web4.envelope.validate import Receiver, Validator, decode_json
+from web4.errors import ConfigError, RemoteError, RTTHandshakeError, RTTTransportError
+from web4.hcp import HCP_SPEC, HumanIdentity, HumanState, build_hcp
+from web4.hcp.builder import agent_kind_of
+from web4.hcp.gate import check_decision
+from web4.hcp.messages import (
+    AFFECTS,
+    CONSENTS,
+    PRESENCES,
+    HcpContext,
+    HcpDecision,
+    HcpFeedback,
+    HcpHello,
+    HcpIntent,
+    HcpStateUpdate,
+    Payload,
+)
+from web4.identity import KEY_FILE_NAME, Identity
+from web4.node.link import LinkSession, LinkTransport, TcpLink
+
+__all__ = ["HELP", "add_parser", "parse_line", "run_human"]
+
+HELP = """commands (plain text is sent as context):
+  /intent GOAL TOPIC [low|normal|high]   GOAL: align request clarify decide resolve_conflict
+  /context TEXT                          context for the agent
+  /state k=v ...                         presence affect clarity pressure consent
+  /feedback [0-100] TEXT [| fix1, fix2]  feedback, satisfaction, corrections
+  /decision CHOICE | RATIONALE | ALT1, ALT2   a decision of yours (rationale and alternatives)
+  /help  /quit"""
+GOALS = ("align", "request", "clarify", "decide", "resolve_conflict")
+_TERMINAL = ("ACCEPTED", "DEFERRED", "FAILED")
+
+
+def _pct(key: str, value: str) -> int:
+    if not value.isdigit() or int(value) > 100:
+        raise ConfigError(f"{key} must be an integer 0..100, got {value!r}")
+    return int(value)
+
+
+def parse_line(line: str, state: HumanState) -> tuple[str, Payload | None, HumanState]:
+    """One input line -> (``send``/``help``/``quit``/``skip``, payload, new state).
+    Pure. Raises ``ConfigError`` (one line, shown to the user) for a malformed command."""
+    text = line.strip()
+    if not text:
+        return "skip", None, state
+    if not text.startswith("/"):
+        return "send", HcpContext(context=text[:4096], constraints=[], shared_history=[]), state
+    cmd, _, rest = text.partition(" ")
+    rest = rest.strip()
+    if cmd in ("/quit", "/exit"):
+        return "quit", None, state
+    if cmd == "/help":
+        return "help", None, state
+    if cmd == "/intent":
+        parts = rest.split()
+        prio = (
+            parts.pop() if len(parts) > 2 and parts[-1] in ("low", "normal", "high") else "normal"
+        )
+        if len(parts) < 2 or parts[0] not in GOALS:
+            raise ConfigError(f"usage: /intent GOAL TOPIC [priority]; GOAL is one of {GOALS}")
+        topic = " ".join(parts[1:])[:256]
+        return "send", HcpIntent(parts[0], topic, prio), state  # type: ignore[arg-type]
+    if cmd == "/context":
+        if not rest:
+            raise ConfigError("usage: /context TEXT")
+        return "send", HcpContext(context=rest[:4096], constraints=[], shared_history=[]), state
+    if cmd == "/state":
+        fields = msgspec.structs.asdict(state)
+        for item in rest.split():
+            key, eq, value = item.partition("=")
+            allowed = {"presence": PRESENCES, "affect": AFFECTS, "consent": CONSENTS}
+            if not eq or key not in (*allowed, "clarity", "pressure"):
+                raise ConfigError(f"/state: {item!r} is not key=value with a known key")
+            if key in allowed and value not in allowed[key]:
+                raise ConfigError(f"/state: {key} must be one of {allowed[key]}")
+            fields[key] = _pct(key, value) if key in ("clarity", "pressure") else value
+        new = HumanState(**fields)
+        update = HcpStateUpdate(new.presence, new.affect, new.clarity, new.pressure, new.consent)
+        return "send", update, new
+    if cmd == "/feedback":
+        head, _, fixes = rest.partition("|")
+        words = head.split()
+        satisfaction = _pct("satisfaction", words.pop(0)) if words and words[0].isdigit() else 70
+        corrections = [f.strip() for f in fixes.split(",") if f.strip()]
+        return "send", HcpFeedback(" ".join(words)[:4096], corrections, satisfaction), state
+    if cmd == "/decision":
+        parts = [p.strip() for p in rest.split("|")]
+        if len(parts) != 3:
+            raise ConfigError("usage: /decision CHOICE | RATIONALE | ALT1, ALT2")
+        d = check_decision(parts[0], parts[1], [a.strip() for a in parts[2].split(",")])
+        return "send", HcpDecision(d.decision, d.rationale, d.alternatives, ""), state
+    raise ConfigError(f"unknown command {cmd!r} (try /help)")
+
+
+def show(payload: Payload, out: Callable[[str], None]) -> None:
+    """Print one agent message readably."""
+    kind = agent_kind_of(payload)
+    if isinstance(payload, HcpDecision):
+        out(f"agent decision: {payload.decision}")
+        out(f"  rationale:    {payload.rationale}")
+        out(f"  alternatives: {' | '.join(payload.alternatives)}")
+        if payload.follow_up:
+            out(f"  follow-up:    {payload.follow_up}")
+    elif isinstance(payload, HcpContext):
+        label = {"reply": "agent", "question": "agent asks", "check_in": "agent check-in"}
+        out(f"{label.get(kind or '', 'agent context')}: {payload.context}")
+    else:
+        out(f"agent {type(payload).__name__}: {msgspec.to_builtins(payload)}")
+
+
+class _Client:
+    def __init__(self, args: argparse.Namespace, identity: Identity, out: IO[str]) -> None:
+        self.args, self.identity, self._out = args, identity, out
+        self.clock: Clock = SystemClock()
+        self.rng: Rng = SystemRng()
+        consent = args.consent or ("limited" if args.consent_scope else "granted")
+        self.state = HumanState("engaged", "calm", 70, 30, "", consent)  # type: ignore[arg-type]
+        self.replies = 0
+        self.got_reply = asyncio.Event()
+
+    def say(self, line: str) -> None:
+        self._out.write(line + "\n")
+        self._out.flush()
+
+    def transport(self) -> LinkTransport:
+        if self.args.transport == "tcp":
+            return TcpLink(self.identity)
+        from web4.node.rtt_link import RttLink
+
+        return RttLink(self.identity)
+
+    async def handshake(self, session: LinkSession) -> None:
+        peer = session.peer
+        hs = Handshake(
+            self.identity, Role.INITIATOR, rng=self.rng, peer=Receiver(peer[:16], peer),
+            validator=cip_validator(self.identity.fingerprint, clock=self.clock,
+                                    trust_of=lambda fp: "probing" if fp == peer else "untrusted"),
+            local_state=cm.SenderState(presence="engaged", lri=0, intent="hcp session"),
+            intent=cm.Intent(goal="ask", topic="hcp session"),
+        )  # fmt: skip
+        hs.start(self.clock.now())
+        deadline = self.clock.monotonic() + self.args.timeout
+        while hs.step.value not in _TERMINAL:
+            while (data := hs.next_outgoing()) is not None:
+                await session.send("control", data, timeout=self.args.timeout)
+            if self.clock.monotonic() > deadline:
+                raise RTTHandshakeError(f"no CIP handshake with the agent in {self.args.timeout}s")
+            item = await session.receive(timeout=0.25)
+            if item is not None and item[0] == "control":
+                hs.receive(item[1], self.clock.now())
+            hs.handle_timeout(self.clock.now())
+        while (data := hs.next_outgoing()) is not None:
+            await session.send("control", data, timeout=self.args.timeout)
+        if hs.step.value == "FAILED":
+            raise RTTHandshakeError("the agent refused the CIP handshake")
+
+    async def send(self, session: LinkSession, payload: Payload) -> None:
+        """Raises ``ConfigError`` for a payload the HCP schema refuses (nothing is sent)."""
+        try:
+            msgspec.convert(msgspec.to_builtins(payload), type(payload))
+        except msgspec.ValidationError as e:
+            raise ConfigError(f"{type(payload).__name__}: {e}") from None
+        env = build_hcp(
+            self.identity, receiver_id=session.peer[:16], receiver_fingerprint=session.peer,
+            payload=payload, human=self.state, clock=self.clock, rng=self.rng,
+            sender_view="probing", capabilities=("hcp/1.0",),
+        )  # fmt: skip
+        self.got_reply.clear()
+        await session.send("control", canonicalize(env), timeout=self.args.timeout)
+        self.say(f"you -> {env['type']}")
+
+    async def receive(self, session: LinkSession, stop: asyncio.Event) -> None:
+        peer = session.peer
+        validator: Validator[Any] = Validator(
+            HCP_SPEC, our_fingerprint=self.identity.fingerprint, clock=self.clock,
+            replay=ReplayCache(),
+            trust_gate=lambda fp, _t: None if fp == peer else "not the dialled agent",
+        )  # fmt: skip
+        while not stop.is_set():
+            item = await session.receive(timeout=0.25)
+            if item is None:
+                continue
+            try:
+                doc = decode_json(item[1], HCP_SPEC.limits)
+                if not isinstance(doc, dict) or "hcp" not in doc:
+                    continue  # the agent's CIP state and knowledge traffic: not for a human
+                env = validator.validate(doc, now=self.clock.now())
+            except RemoteError as e:
+                self.say(f"(dropped a bad message from the agent: {type(e).__name__}: {e})")
+                continue
+            show(env.payload, self.say)
+            self.replies += 1
+            self.got_reply.set()
+
+    async def wait_reply(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.got_reply.wait()
+            await asyncio.sleep(0.2)  # a check-in may come with a second message
+
+    async def run(self, lines: asyncio.Queue[str | None]) -> int:
+        transport = self.transport()
+        try:
+            session = await transport.connect(self.args.peer, timeout=self.args.timeout)
+            await self.handshake(session)
+            self.say(f"connected to agent {session.peer[:16]}… as {self.identity.agent_id} "
+                     f"(consent {self.state.consent}); /help for commands")  # fmt: skip
+            stop = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                reader = tg.create_task(self.receive(session, stop))
+                scope = [s for s in (self.args.consent_scope or "").split(",") if s]
+                flags = [f for f in (self.args.flags or "").split(",") if f]
+                hello = HcpHello(HumanIdentity(self.args.name, self.args.role), scope, flags)  # type: ignore[arg-type]
+                await self.send(session, hello)
+                await self.wait_reply(self.args.reply_wait)
+                await self._input(session, lines)
+                await self.wait_reply(self.args.linger)
+                stop.set()
+                await reader
+            await session.close()
+        except TimeoutError:
+            raise RTTTransportError("the agent did not take a message in time") from None
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5.0):
+                    await transport.shutdown()
+        self.say(f"session closed ({self.replies} agent message(s))")
+        return 0
+
+    async def _input(self, session: LinkSession, lines: asyncio.Queue[str | None]) -> None:
+        while True:
+            line: str | None = ""
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    line = await lines.get()
+            if session.closed:
+                raise RTTTransportError("the agent closed the session")
+            if line is None:
+                return
+            try:
+                what, payload, state = parse_line(line, self.state)
+                if what == "quit":
+                    return
+                if what == "help":
+                    self.say(HELP)
+                if payload is not None:
+                    previous, self.state = self.state, state
+                    try:
+                        await self.send(session, payload)
+                    except ConfigError:
+                        self.state = previous
+                        raise
+                    await self.wait_reply(self.args.reply_wait)
+            except ConfigError as e:
+                self.say(f"error: {e}")
+
+
+def _reader(stream: IO[str], q: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop) -> None:
+    for line in stream:
+        asyncio.run_coroutine_threadsafe(q.put(line), loop).result()
+    asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+
+
+def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
+    """Run a session. Raises ``ConfigError``, ``IdentityError``, ``RTTError``s."""
+    with tempfile.TemporaryDirectory(prefix="web4-human-") as tmp:
+        data_dir = Path(args.data_dir).expanduser() if args.data_dir else Path(tmp) / "human"
+        if (data_dir / KEY_FILE_NAME).is_file():
+            identity = Identity.in_data_dir(data_dir)
+        else:
+            identity = Identity.create_in_data_dir(data_dir, args.name.lower().replace(" ", "-"))
+
+        async def main() -> int:
+            q: asyncio.Queue[str | None] = asyncio.Queue(64)
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=_reader, args=(stdin, q, loop), daemon=True).start()
+            return await _Client(args, identity, stdout).run(q)
+
+        return asyncio.run(main())
+
+
+def add_parser(sub: Any) -> None:
+    import sys
+
+    p = sub.add_parser(
+        "human", help="talk to an agent node as a human (HCP over RTT)",
+        description="Open an HCP session with the agent at MULTIADDR and send one message per "
+        "input line (works with piped input).\n\n" + HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example: web4 human --peer /ip4/127.0.0.1/tcp/7001 --consent-scope topic:work",
+    )  # fmt: skip
+    p.add_argument("--peer", required=True, metavar="MULTIADDR", help="the agent node")
+    p.add_argument("--data-dir", help="the human's identity (created if missing; default: temp)")
+    p.add_argument("--name", default="human", help="your name, sent in HCP_HELLO")
+    p.add_argument("--role", default="user", help="your role, sent in HCP_HELLO")
+    p.add_argument("--consent-scope", metavar="topic:A,topic:B", help="limited-consent scope")
+    p.add_argument(
+        "--consent", choices=CONSENTS, help="default: limited with a scope, else granted"
+    )
+    p.add_argument("--flags", metavar="slow_pacing,avoid_conflict", help="safety flags")
+    p.add_argument("--transport", choices=("rtt", "tcp"), default="rtt", help="as the node's")
+    p.add_argument("--timeout", type=float, default=10.0, help="connect/handshake/send deadline")
+    p.add_argument("--reply-wait", type=float, default=2.0, help="seconds to wait for an answer")
+    p.add_argument("--linger", type=float, default=1.0, help="seconds to wait at the end")
+    p.set_defaults(func=lambda a: run_human(a, sys.stdin, sys.stdout))

@@ -23,7 +23,7 @@ CUTS = 20
 def cfg(hb: float = 0.2) -> TransportConfig:
     return TransportConfig(
         heartbeat_interval=hb,
-        heartbeat_timeout=3 * hb,
+        heartbeat_timeout=2.5 * hb,
         reconnect_initial=0.02,
         reconnect_max=0.5,
         connect_timeout=1.0,
@@ -106,8 +106,8 @@ async def test_sigstop_heartbeat_timeout_backoff_then_resume(
                     attempts.append(e)
             await asyncio.sleep(0.01)
         assert timed_out_at is not None, "no heartbeat_timeout while the peer was stopped"
-        # Silence is declared after 3 intervals; allow one more for timer granularity.
-        assert timed_out_at - stopped <= 4 * hb, timed_out_at - stopped
+        # Silence is declared after 2.5 intervals: reported within 3.
+        assert timed_out_at - stopped <= 3 * hb, timed_out_at - stopped
         assert len(attempts) >= 2
         delays = [int(a["delay_ms"]) for a in attempts]
         assert max(delays[-2:]) > delays[0], delays  # backing off

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
+import itertools
 import tempfile
 import threading
 from collections.abc import Callable
@@ -285,15 +287,28 @@ class _Client:
                     except ConfigError:
                         self.state = previous
                         raise
+                    if state.consent != previous.consent:
+                        self.say(f"(consent {previous.consent} -> {state.consent}"
+                                 + ("; the agent may not act at all)" if state.consent == "revoked"
+                                    else ")"))  # fmt: skip
                     await self.wait_reply(self.args.reply_wait)
             except ConfigError as e:
                 self.say(f"error: {e}")
 
 
 def _reader(stream: IO[str], q: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop) -> None:
-    for line in stream:
-        asyncio.run_coroutine_threadsafe(q.put(line), loop).result()
-    asyncio.run_coroutine_threadsafe(q.put(None), loop).result()
+    """Thread: lines into the bounded queue (blocking while it is full), ``None`` at EOF;
+    ends quietly once the client's loop is gone."""
+    with contextlib.suppress(RuntimeError, OSError, ValueError):
+        for line in itertools.chain(stream, [None]):
+            if loop.is_closed():
+                return
+            fut = asyncio.run_coroutine_threadsafe(q.put(line), loop)
+            try:
+                fut.result()
+            except (RuntimeError, asyncio.CancelledError, concurrent.futures.CancelledError):
+                fut.cancel()
+                return
 
 
 def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:

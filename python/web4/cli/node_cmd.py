@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import signal
 from pathlib import Path
@@ -22,6 +23,7 @@ from web4.errors import ConfigError, IdentityError
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
+from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import EventFilter, format_event, read_events
 from web4.store import Store
 from web4.trust import TrustBook
@@ -55,6 +57,19 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         json_events=True if args.json else None,
         console=False if args.quiet else None,
         transport=args.transport,
+        lip=_lip(cfg, args),
+    )
+
+
+def _lip(cfg: NodeConfig, args: argparse.Namespace) -> LipSettings | None:
+    """``[lip]`` with ``--fetch``/``--lip-tiers``/``--lip-allow-private`` on top."""
+    if not (args.fetch or args.lip_tiers or args.lip_allow_private):
+        return None
+    return dataclasses.replace(
+        cfg.lip,
+        fetch=(*cfg.lip.fetch, *(args.fetch or ())),
+        tiers=Path(args.lip_tiers).expanduser() if args.lip_tiers else cfg.lip.tiers,
+        allow_private=cfg.lip.allow_private or args.lip_allow_private,
     )
 
 
@@ -190,6 +205,13 @@ def _node_parser(sub: Any) -> None:
         "--transport",
         choices=("rtt", "tcp"),
         help="rtt (default: encrypted, resumable) or tcp (authenticated, plain)",
+    )
+    p.add_argument("--fetch", action="append", metavar="URI", help="learn from URI (LIP; repeat)")
+    p.add_argument("--lip-tiers", metavar="FILE", help="LIP source tier policy (TOML)")
+    p.add_argument(
+        "--lip-allow-private",
+        action="store_true",
+        help="LIP may fetch from loopback/private addresses (tests and demos only)",
     )
     p.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.set_defaults(func=_cmd_node)

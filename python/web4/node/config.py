@@ -19,6 +19,11 @@ Example file::
     [agent]
     mission = "learn and verify physics facts"
     intent = "learn physics"
+
+    [lip]
+    tiers = "tiers.toml"       # source tier policy, relative to this file
+    allow_private = false      # fetch from private/loopback addresses (tests, demo)
+    fetch = ["https://example.org/page"]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from web4.errors import ConfigError
+from web4.node.protocols_hcp_lip import LipSettings
 
 __all__ = ["AgentSettings", "NodeConfig", "load_config"]
 
@@ -58,6 +64,7 @@ class NodeConfig:
     heartbeat_interval: float = 1.0
     handshake_timeout: float = 10.0
     agent: AgentSettings = field(default_factory=AgentSettings)
+    lip: LipSettings = field(default_factory=LipSettings)
 
     def __post_init__(self) -> None:
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
@@ -96,7 +103,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         raise ConfigError(f"{p}: no such config file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from e
-    _expect(doc, str(p), {"node", "agent"})
+    _expect(doc, str(p), {"node", "agent", "lip"})
     node = doc.get("node", {})
     agent = doc.get("agent", {})
     if not isinstance(node, dict) or not isinstance(agent, dict):
@@ -104,6 +111,14 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
     node_keys = {f.name for f in fields(NodeConfig)} - {"agent"}
     _expect(node, f"{p} [node]", node_keys)
     _expect(agent, f"{p} [agent]", {f.name for f in fields(AgentSettings)})
+    lip = doc.get("lip", {})
+    if not isinstance(lip, dict):
+        raise ConfigError(f"{p}: [lip] must be a table")
+    _expect(lip, f"{p} [lip]", {f.name for f in fields(LipSettings)})
+    if "tiers" in lip:  # relative to the config file
+        lip["tiers"] = (p.parent / Path(str(lip["tiers"])).expanduser()).resolve()
+    if "fetch" in lip:
+        lip["fetch"] = tuple(str(u) for u in lip["fetch"])
     chosen = data_dir if data_dir is not None else node.get("data_dir")
     if chosen is None:
         raise ConfigError(f"{p}: no data_dir (set [node] data_dir or pass --data-dir)")
@@ -117,6 +132,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         return NodeConfig(
             data_dir=Path(str(chosen)).expanduser(),
             agent=AgentSettings(**agent),
+            lip=LipSettings(**lip),
             **kwargs,
         )
     except TypeError as e:

@@ -14,8 +14,9 @@ its own SQLite transaction, so a kill -9 loses nothing that was committed.
 
 Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
 ``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
-step); ``human``, ``agent`` and ``lip`` -> reported and dropped until their runtimes are
-bound (``bind``). Router faults become trust events for the link's authenticated peer.
+step); ``human``, ``agent``, ``lip`` and LIP's part of ``knowledge`` -> ``HcpLipRuntime``
+(``web4.node.protocols_hcp_lip``). Router faults become trust events for the link's
+authenticated peer.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from web4.errors import (
     MessageBuildError,
     ReplayError,
     RTTError,
+    RTTTransportError,
     SignatureMismatchError,
     TimestampError,
     TrustError,
@@ -67,6 +69,7 @@ from web4.node.desk import KnowledgeDesk
 from web4.node.link import LinkSession, LinkTransport, TcpLink, parse_multiaddr
 from web4.node.peers import PeerConn, serve
 from web4.node.proposals import Proposal, propose_all
+from web4.node.protocols_hcp_lip import HcpLipRuntime
 from web4.observability import (
     Event,
     Observability,
@@ -208,8 +211,12 @@ class Node:
         self.router.bind("peer_state", lambda m: self._to_loop(m))
         self.router.bind("intent", lambda m: self._to_loop(m))
         self.router.bind("handshake", self._repeat_step)
-        for dest in ("human", "agent", "lip"):
-            self.router.bind(dest, self._no_runtime)
+        self.protocols = HcpLipRuntime(
+            self.identity, self.store, self.trust, self.loop, self.bus.emit, self.clock,
+            self.rng, send=self._send_raw, settings=cfg.lip,
+            peers=lambda: [c.peer for c in self.ready_peers()],
+        )  # fmt: skip
+        self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
         self.transport = self._make_transport(self.identity)
 
@@ -254,6 +261,7 @@ class Node:
                     tg.create_task(self.loop.run(), name="agent-loop")
                     tg.create_task(self._accept_loop(), name="accept")
                     tg.create_task(self._pump(), name="telemetry")
+                    tg.create_task(self.protocols.run(self.running, self.tick), name="hcp-lip")
                     for addr in self.config.peers:
                         tg.create_task(self._dial(addr), name=f"dial {addr}")
                     if self.proposals:
@@ -451,16 +459,13 @@ class Node:
             events = conn.handshake.receive(msgspec.to_builtins(msg.envelope), self.now())
             self.on_handshake(conn, events)
 
-    def _no_runtime(self, msg: Inbound) -> None:
-        self.bus.emit(
-            "router.rejected",
-            peer=msg.peer,
-            msg_id=msg.msg_id,
-            protocol=msg.protocol,
-            type=msg.type,
-            reason="no_runtime",
-            message=f"no {msg.protocol} runtime bound on this node yet",
-        )
+    async def _send_raw(self, peer: str, channel: str, data: bytes) -> None:
+        """Send bytes to ``peer``'s live session (HCP/LIP runtime port). Raises
+        ``RTTTransportError`` (no session), ``RTTError`` or ``TimeoutError``."""
+        conn = self.conns.get(peer)
+        if conn is None or conn.session.closed:
+            raise RTTTransportError(f"no live session with {peer[:16]}…")
+        await conn.session.send(channel, data, timeout=self.send_timeout)
 
     # --- outbound -----------------------------------------------------------------------
 

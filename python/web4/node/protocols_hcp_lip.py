@@ -46,7 +46,7 @@ from web4.agent.types import Goal
 from web4.cip.messages import SenderState, TrustViews
 from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
-from web4.errors import LIPFetchError, LIPQueueError, RTTError, Web4Error
+from web4.errors import ConfigError, LIPFetchError, LIPQueueError, RTTError, Web4Error
 from web4.hcp import AgentAction, HcpSession, SocialTrust
 from web4.hcp.builder import agent_payload, build_hcp
 from web4.hcp.messages import HcpIntent
@@ -65,7 +65,7 @@ from web4.trust import TrustBook, TrustState
 
 __all__ = ["HCP_TO_AGENT_GOAL", "HcpLipRuntime", "LipSettings"]
 
-register_kind("hcp.sent", "info", ("type", "kind"), "the agent sent a message to a human")
+register_kind("hcp.sent", "info", ("type", "action"), "the agent sent a message to a human")
 register_kind("hcp.refused", "warning", ("reason",), "consent refused an agent action")
 register_kind("lip.claim", "info", ("claim", "to"), "a claim entered the acceptance queue")
 register_kind("lip.asked", "info", ("uri", "peers"), "peers were asked to corroborate a fetch")
@@ -84,12 +84,21 @@ SEND_TIMEOUT = 5.0
 @dataclass(frozen=True)
 class LipSettings:
     """The node's ``[lip]`` table: tier policy file, private addresses (tests/demo only),
-    corroboration window (s), and how long a fetch waits for an agent peer to ask."""
+    corroboration window (s), how long a fetch waits for an agent peer to ask, and the URIs
+    to fetch at start. Raises ``ConfigError`` for bad values."""
 
     tiers: Path | None = None
     allow_private: bool = False
     window: float = 24 * 3600.0
     peer_wait: float = 10.0
+    fetch: tuple[str, ...] = ()  # URIs to learn from once the node runs (``--fetch``)
+
+    def __post_init__(self) -> None:
+        if not (self.window > 0 and self.peer_wait > 0):
+            raise ConfigError("[lip] window and peer_wait must be > 0 seconds")
+        for uri in self.fetch:
+            if not uri.startswith(("http://", "https://")):
+                raise ConfigError(f"[lip] fetch: {uri!r} is not an http(s) URI")
 
 
 class _Human:
@@ -257,7 +266,7 @@ class HcpLipRuntime:
         except (RTTError, TimeoutError) as e:
             self.emit("error", peer=fp, error=type(e).__name__, detail=str(e)[:200], source="hcp")
             return
-        sent = {"type": env["type"], "kind": kind, "text": text[:200]}
+        sent = {"type": env["type"], "action": kind, "text": text[:200]}
         if rationale:
             sent.update(rationale=rationale[:200], alternatives="; ".join(alternatives)[:200])
         self.emit("hcp.sent", peer=fp, msg_id=env["msg_id"], attributes=sent)
@@ -415,6 +424,11 @@ class HcpLipRuntime:
         """Until ``running()`` is False: perform queued fetches, retry timed HCP deferrals,
         and re-evaluate open claims every second. Faults become events, never exceptions."""
         last_process = self.clock.monotonic()
+        for uri in self.settings.fetch:
+            try:
+                self.learn(uri)
+            except LIPQueueError as e:
+                self.emit("lip.fetch_failed", uri=uri, reason=str(e))
         while running():
             item = None
             with contextlib.suppress(TimeoutError):

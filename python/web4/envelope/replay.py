@@ -1,4 +1,4 @@
-"""A bounded, time-expiring replay cache for envelope ``msg_id``s.
+"""A bounded, time-expiring replay cache for envelope ``msg_id``s, fair across senders.
 
 Theory of operation: the validator accepts an envelope only if its timestamp lies within
 ``window`` seconds of local time, so an envelope sent at ``t`` can be replayed
@@ -7,18 +7,23 @@ authenticated ``(sender fingerprint, msg_id)`` until ``t + window`` and forgets 
 memory follows the traffic of one window, never the lifetime of the node. Keys include
 the sender so that one peer cannot burn another peer's ids.
 
-The cache holds at most ``capacity`` entries. When it is full, the entry that expires
-first is evicted and its expiry becomes the *floor*: from then on any envelope whose own
-expiry is at or below the floor is refused as a possible replay, because an earlier copy
-of it may have been evicted. Since eviction always takes the earliest expiry, every
-envelope above the floor that was seen before is still in the cache: a full cache can
-refuse fresh old-ish traffic (fail closed), but it never lets a replay through.
+Bounds are per sender and global. Each sender has a bucket of at most
+``per_sender_capacity`` entries; all buckets together hold at most ``capacity``. When a
+bound is hit, the entry that expires first *in the sender's own bucket* (for the global
+bound: in the largest bucket) is evicted and its expiry becomes that bucket's *floor*:
+from then on that sender's envelopes whose expiry is at or below the floor are refused
+as possible replays, because an earlier copy may have been evicted. Eviction takes the
+earliest expiry of a bucket, so every envelope of that sender above its floor that was
+seen before is still there: a full cache fails closed but never lets a replay through.
+Floors are per sender so that a flood, even of future-dated envelopes under many
+throwaway keys, only raises the floors of the largest buckets (the flooders') and never
+refuses an honest peer's fresh traffic.
 
-Expiry forgets the same way: every entry forgotten because its time passed raises the
-*forgotten* mark to its expiry, and an envelope whose expiry is at or below that mark is
-refused too. With time that only moves forward no acceptable envelope is that old, but
-if ``now`` steps back (a wall clock corrected by NTP, callers passing slightly different
-times) an envelope already forgotten could pass the timestamp check again.
+Expiry forgets the same way: every entry forgotten because its time passed (and every
+floor of a bucket dropped when it empties) raises the global *forgotten* mark, and an
+envelope whose expiry is at or below that mark is refused. Forgotten expiries lie in
+the past, so with time that only moves forward no acceptable envelope is that old; the
+mark matters if ``now`` steps back (a wall clock corrected by NTP).
 
 Time is passed in (``now``); nothing here reads a clock.
 """
@@ -26,6 +31,7 @@ Time is passed in (``now``); nothing here reads a clock.
 from __future__ import annotations
 
 import heapq
+import itertools
 
 from web4.errors import ConfigError, ReplayError
 
@@ -34,44 +40,82 @@ __all__ = ["DEFAULT_CAPACITY", "ReplayCache"]
 DEFAULT_CAPACITY = 65_536
 
 
+class _Bucket:
+    """One sender's remembered msg_ids and its eviction floor."""
+
+    __slots__ = ("expiry", "floor", "heap")
+
+    def __init__(self) -> None:
+        self.expiry: dict[str, float] = {}
+        self.heap: list[tuple[float, str]] = []
+        self.floor = float("-inf")
+
+    def pop_earliest(self) -> float:
+        while True:
+            expiry, msg_id = heapq.heappop(self.heap)
+            if self.expiry.get(msg_id) == expiry:
+                del self.expiry[msg_id]
+                return expiry
+
+
 class ReplayCache:
     """Remembers ``(sender, msg_id)`` pairs until their envelope could no longer pass the
     timestamp check. Not thread-safe; one per validator."""
 
-    def __init__(self, window: float = 120.0, capacity: int = DEFAULT_CAPACITY) -> None:
-        """Raises ``ConfigError`` unless ``window > 0`` and ``capacity >= 1``."""
+    def __init__(
+        self,
+        window: float = 120.0,
+        capacity: int = DEFAULT_CAPACITY,
+        per_sender_capacity: int | None = None,
+    ) -> None:
+        """``per_sender_capacity`` defaults to a quarter of ``capacity`` (at least 1).
+
+        Raises ``ConfigError`` unless ``window > 0`` and both capacities are >= 1.
+        """
         if not window > 0:
             raise ConfigError(f"replay window must be positive, got {window!r}")
         if capacity < 1:
             raise ConfigError(f"replay capacity must be at least 1, got {capacity!r}")
+        per_sender = per_sender_capacity or max(1, capacity // 4)
+        if per_sender < 1:
+            raise ConfigError(f"per-sender capacity must be at least 1, got {per_sender!r}")
         self.window = float(window)
         self.capacity = capacity
-        self._expiry: dict[tuple[str, str], float] = {}
-        self._heap: list[tuple[float, tuple[str, str]]] = []
-        self._floor = float("-inf")
-        self._forgotten = float("-inf")  # highest expiry dropped by `expire`
-        self.evicted = 0  # entries pushed out by capacity (a sign of overload or attack)
+        self.per_sender_capacity = min(per_sender, capacity)
+        self._buckets: dict[str, _Bucket] = {}
+        self._size = 0
+        self._expiries: list[tuple[float, str, str]] = []  # (expiry, sender, msg_id), lazy
+        self._largest: list[tuple[int, int, str]] = []  # (-size, tiebreak, sender), lazy
+        self._tiebreak = itertools.count()
+        self._forgotten = float("-inf")
+        self.evicted = 0  # entries pushed out by a bound (a sign of overload or attack)
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        return self._size
 
     def __contains__(self, key: tuple[str, str]) -> bool:
-        return key in self._expiry
+        bucket = self._buckets.get(key[0])
+        return bucket is not None and key[1] in bucket.expiry
 
     @property
     def floor(self) -> float:
-        """Expiry at or below which envelopes are refused since an eviction."""
-        return self._floor
+        """The highest per-sender floor (for diagnostics)."""
+        return max((b.floor for b in self._buckets.values()), default=float("-inf"))
+
+    def floor_of(self, sender: str) -> float:
+        """Expiry at or below which ``sender``'s envelopes are refused since an eviction."""
+        bucket = self._buckets.get(sender)
+        return float("-inf") if bucket is None else bucket.floor
 
     def check_and_add(self, sender: str, msg_id: str, sent: float, now: float) -> None:
         """Record an authenticated envelope sent at ``sent`` (epoch seconds), seen ``now``.
 
         Raises ``ReplayError`` if the pair is still remembered, or if the envelope is so
-        old that an earlier copy may have been evicted from a full cache.
+        old that an earlier copy may have been evicted or forgotten.
         """
         self.expire(now)
-        key = (sender, msg_id)
-        if key in self._expiry:
+        bucket = self._buckets.get(sender)
+        if bucket is not None and msg_id in bucket.expiry:
             raise ReplayError(f"msg_id {msg_id} from {sender[:16]}… was already seen")
         expiry = sent + self.window
         if expiry <= self._forgotten:
@@ -79,28 +123,60 @@ class ReplayCache:
                 f"msg_id {msg_id}: older than entries the cache has already forgotten "
                 f"(did the clock step back?), cannot rule out a replay"
             )
-        if expiry <= self._floor:
+        if bucket is not None and expiry <= bucket.floor:
             raise ReplayError(
-                f"msg_id {msg_id}: replay cache saturated, cannot rule out a replay of an "
-                f"envelope this old"
+                f"msg_id {msg_id}: replay cache saturated for this sender, cannot rule out "
+                f"a replay of an envelope this old"
             )
         if expiry < now:
             # The timestamp check refuses such envelopes anyway; do not store them.
             return
-        while len(self._expiry) >= self.capacity:
-            self._evict_one()
-        self._expiry[key] = expiry
-        heapq.heappush(self._heap, (expiry, key))
+        if bucket is None:
+            bucket = self._buckets[sender] = _Bucket()
+        if len(bucket.expiry) >= self.per_sender_capacity:
+            self._evict_from(sender, bucket)
+        while self._size >= self.capacity:
+            self._evict_from_largest()
+        bucket.expiry[msg_id] = expiry
+        heapq.heappush(bucket.heap, (expiry, msg_id))
+        heapq.heappush(self._expiries, (expiry, sender, msg_id))
+        self._size += 1
+        self._note_size(sender, bucket)
 
     def expire(self, now: float) -> None:
         """Forget every entry whose envelope could no longer pass the timestamp check."""
-        while self._heap and self._heap[0][0] < now:
-            expiry, key = heapq.heappop(self._heap)
-            self._expiry.pop(key, None)
+        while self._expiries and self._expiries[0][0] < now:
+            expiry, sender, msg_id = heapq.heappop(self._expiries)
+            bucket = self._buckets.get(sender)
+            if bucket is None or bucket.expiry.get(msg_id) != expiry:
+                continue  # already evicted
+            del bucket.expiry[msg_id]
+            self._size -= 1
             self._forgotten = max(self._forgotten, expiry)
+            if bucket.expiry:
+                self._note_size(sender, bucket)
+            else:
+                # The floor lies below expiries that are now past: fold it into the mark.
+                self._forgotten = max(self._forgotten, bucket.floor)
+                del self._buckets[sender]
+        if len(self._largest) > 2 * len(self._buckets) + 64:
+            self._largest = [(-len(b.expiry), 0, s) for s, b in self._buckets.items()]
+            heapq.heapify(self._largest)
 
-    def _evict_one(self) -> None:
-        expiry, key = heapq.heappop(self._heap)
-        del self._expiry[key]
-        self._floor = max(self._floor, expiry)
+    def _evict_from(self, sender: str, bucket: _Bucket) -> None:
+        expiry = bucket.pop_earliest()
+        bucket.floor = max(bucket.floor, expiry)
+        self._size -= 1
         self.evicted += 1
+        self._note_size(sender, bucket)
+
+    def _evict_from_largest(self) -> None:
+        while True:
+            neg_size, _, sender = heapq.heappop(self._largest)
+            bucket = self._buckets.get(sender)
+            if bucket is not None and len(bucket.expiry) == -neg_size and bucket.expiry:
+                self._evict_from(sender, bucket)
+                return
+
+    def _note_size(self, sender: str, bucket: _Bucket) -> None:
+        heapq.heappush(self._largest, (-len(bucket.expiry), next(self._tiebreak), sender))

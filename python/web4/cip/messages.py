@@ -73,13 +73,31 @@ Label = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 Text = Annotated[str, msgspec.Meta(max_length=4096)]
 LongText = Annotated[str, msgspec.Meta(max_length=16384)]
 B64Nonce = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{22}==$", description="base64 of 16 bytes")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Za-z0-9+/]{22}==$",
+        min_length=24,
+        max_length=24,
+        description="base64 of 16 bytes",
+    ),
 ]
 B64Challenge = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{43}=$", description="base64 of 32 bytes")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Za-z0-9+/]{43}=$",
+        min_length=44,
+        max_length=44,
+        description="base64 of 32 bytes",
+    ),
 ]
 B64Signature = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{86}==$", description="base64 of 64 bytes")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Za-z0-9+/]{86}==$",
+        min_length=88,
+        max_length=88,
+        description="base64 of 64 bytes",
+    ),
 ]
 Signals = Annotated[list[Token], msgspec.Meta(max_length=32)]
 Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
@@ -156,7 +174,12 @@ class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class DmpTrace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     decision_id: Annotated[
-        str, msgspec.Meta(pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+        str,
+        msgspec.Meta(
+            pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            min_length=36,
+            max_length=36,
+        ),
     ]
     steps: Texts = []
     counterfactuals: Texts = []

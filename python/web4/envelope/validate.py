@@ -74,18 +74,49 @@ MAX_SKEW_SECONDS = 120.0
 UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
 
-MsgId = Annotated[str, msgspec.Meta(pattern=UUID4_PATTERN, description="UUID v4, lowercase")]
+# Python's `$` also matches before a trailing newline, so every pattern is paired with
+# its exact length: "…\n" can never pass.
+MsgId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=UUID4_PATTERN, min_length=36, max_length=36, description="UUID v4, lowercase"
+    ),
+]
 Timestamp = Annotated[
-    str, msgspec.Meta(pattern=TIMESTAMP_PATTERN, description="RFC 3339 UTC, milliseconds, Z")
+    str,
+    msgspec.Meta(
+        pattern=TIMESTAMP_PATTERN,
+        min_length=24,
+        max_length=24,
+        description="RFC 3339 UTC, milliseconds, Z",
+    ),
 ]
 Fingerprint = Annotated[
-    str, msgspec.Meta(pattern="^[0-9a-f]{64}$", description="hex SHA-256 of the raw pubkey")
+    str,
+    msgspec.Meta(
+        pattern="^[0-9a-f]{64}$",
+        min_length=64,
+        max_length=64,
+        description="hex SHA-256 of the raw pubkey",
+    ),
 ]
 PublicKeyB64 = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{43}=$", description="base64 of 32 key bytes")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Za-z0-9+/]{43}=$",
+        min_length=44,
+        max_length=44,
+        description="base64 of 32 key bytes",
+    ),
 ]
 SignatureB64 = Annotated[
-    str, msgspec.Meta(pattern="^[A-Za-z0-9+/]{86}==$", description="base64 of 64 bytes")
+    str,
+    msgspec.Meta(
+        pattern="^[A-Za-z0-9+/]{86}==$",
+        min_length=88,
+        max_length=88,
+        description="base64 of 64 bytes",
+    ),
 ]
 AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Token = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.:/+-]{1,64}$")]

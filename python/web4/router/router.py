@@ -30,8 +30,12 @@ from web4.envelope.validate import Limits, Validator, decode_json
 from web4.errors import (
     ConfigError,
     InvalidEnvelopeError,
+    ReceiverMismatchError,
     RemoteError,
+    ReplayError,
     RoutingError,
+    TimestampError,
+    TrustViolationError,
     Web4Error,
 )
 from web4.router.routes import ROUTES, Destination
@@ -72,7 +76,7 @@ class Inbound:
 class Fault:
     """A remote's bad input, for the trust layer."""
 
-    peer: str  # link peer, else the claimed sender fingerprint
+    peer: str  # the proven sender once authenticated, else the link peer
     authenticated: bool  # True once the signature verified (the fault is surely theirs)
     error: RemoteError
     msg_id: str | None
@@ -88,6 +92,9 @@ class RouteResult:
 
 
 Handler = Callable[[Inbound], Awaitable[None] | None]
+
+# Validator checks that run after the signature verified (docs/CIP_SPEC.md, order).
+_AFTER_SIGNATURE = (ReceiverMismatchError, TimestampError, ReplayError, TrustViolationError)
 
 
 class ProtocolRouter:
@@ -152,6 +159,12 @@ class ProtocolRouter:
             return self._count(RouteResult("unknown", protocol, msg_type, err))
         try:
             envelope = self._validators[protocol].validate(raw)
+        except _AFTER_SIGNATURE as e:
+            # These checks run after the signature verified: the sender is proven.
+            sender = raw.get("sender", {}).get("fingerprint")
+            return self._reject(
+                protocol, msg_type, msg_id, link_peer, e, authenticated=True, sender=sender
+            )
         except RemoteError as e:
             return self._reject(protocol, msg_type, msg_id, link_peer, e, authenticated=False)
         inbound = Inbound(
@@ -223,6 +236,7 @@ class ProtocolRouter:
         error: Web4Error,
         *,
         authenticated: bool,
+        sender: str | None = None,
     ) -> RouteResult:
         self._emit(
             "router.rejected",
@@ -233,8 +247,9 @@ class ProtocolRouter:
             reason=type(error).__name__,
             message=str(error)[:200],
         )
-        if isinstance(error, RemoteError) and self._on_fault is not None and link_peer:
-            self._on_fault(Fault(link_peer, authenticated, error, msg_id, "validate"))
+        blamed = sender if authenticated and sender else link_peer
+        if isinstance(error, RemoteError) and self._on_fault is not None and blamed:
+            self._on_fault(Fault(blamed, authenticated, error, msg_id, "validate"))
         return self._count(RouteResult("rejected", protocol, msg_type, error))
 
     def _count(self, result: RouteResult) -> RouteResult:

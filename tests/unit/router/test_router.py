@@ -162,6 +162,9 @@ def test_replay_is_rejected() -> None:
     assert h.route(data).outcome == "routed"
     assert h.route(data).outcome == "rejected"
     assert h.events[-1][1]["reason"] == "ReplayError"
+    # The replay check runs after the signature: the fault names the proven sender.
+    assert h.faults[-1].authenticated
+    assert h.faults[-1].peer == ALICE.fingerprint
 
 
 def test_a_raising_handler_is_isolated_and_the_node_keeps_serving() -> None:

@@ -7,6 +7,9 @@
 //! used. Every node applies the same policy, so nodes never disagree about validity.
 //! `docs/CIP_SPEC.md` states the policy and the speccheck vectors pin it.
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::{LazyLock, Mutex};
+
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -71,12 +74,44 @@ impl Keypair {
     }
 }
 
+/// Decompressed public keys of recent peers. Decompressing a point costs a field
+/// exponentiation on every verification; a node talks to few peers, so a small bounded
+/// memo (FIFO eviction) removes that cost from the hot path. It caches only the result
+/// of a pure function, so it cannot change any verification outcome.
+const KEY_CACHE_CAPACITY: usize = 1024;
+
+#[derive(Default)]
+struct KeyCache {
+    keys: HashMap<[u8; PUBLIC_KEY_LEN], VerifyingKey>,
+    order: VecDeque<[u8; PUBLIC_KEY_LEN]>,
+}
+
+static KEY_CACHE: LazyLock<Mutex<KeyCache>> = LazyLock::new(|| Mutex::new(KeyCache::default()));
+
+fn verifying_key(pk: &[u8; PUBLIC_KEY_LEN]) -> Result<VerifyingKey, VerifyError> {
+    // A poisoned lock only means another thread panicked mid-insert; the map is still
+    // a valid memo, so keep using it.
+    let mut cache = KEY_CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(vk) = cache.keys.get(pk) {
+        return Ok(*vk);
+    }
+    let vk = VerifyingKey::from_bytes(pk).map_err(|_| VerifyError::BadPublicKey)?;
+    if cache.order.len() >= KEY_CACHE_CAPACITY {
+        if let Some(old) = cache.order.pop_front() {
+            cache.keys.remove(&old);
+        }
+    }
+    cache.keys.insert(*pk, vk);
+    cache.order.push_back(*pk);
+    Ok(vk)
+}
+
 /// Verify `signature` over `message` under `public_key` with the strict policy.
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), VerifyError> {
     let pk: [u8; PUBLIC_KEY_LEN] = public_key
         .try_into()
         .map_err(|_| VerifyError::BadPublicKey)?;
-    let vk = VerifyingKey::from_bytes(&pk).map_err(|_| VerifyError::BadPublicKey)?;
+    let vk = verifying_key(&pk)?;
     let sig: [u8; SIGNATURE_LEN] = signature
         .try_into()
         .map_err(|_| VerifyError::BadSignatureLength)?;
@@ -120,6 +155,29 @@ mod tests {
         assert_eq!(
             verify(&kp.public_key(), b"hello", &sig[..63]),
             Err(VerifyError::BadSignatureLength)
+        );
+    }
+
+    #[test]
+    fn key_cache_stays_bounded_and_correct() {
+        let first = Keypair::from_seed(&[1u8; 32]);
+        let sig = first.sign(b"m");
+        for i in 0..(KEY_CACHE_CAPACITY + 10) {
+            let mut seed = [0u8; 32];
+            seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            seed[31] = 0xee;
+            let kp = Keypair::from_seed(&seed);
+            assert_eq!(verify(&kp.public_key(), b"m", &kp.sign(b"m")), Ok(()));
+        }
+        let cache = KEY_CACHE.lock().unwrap();
+        assert!(cache.keys.len() <= KEY_CACHE_CAPACITY);
+        assert_eq!(cache.keys.len(), cache.order.len());
+        drop(cache);
+        // Evicted or not, the answer is the same.
+        assert_eq!(verify(&first.public_key(), b"m", &sig), Ok(()));
+        assert_eq!(
+            verify(&first.public_key(), b"x", &sig),
+            Err(VerifyError::Invalid)
         );
     }
 

@@ -36,7 +36,14 @@ from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope import canonicalize
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Receiver, Validator, decode_json
-from web4.errors import ConfigError, RemoteError, RTTHandshakeError, RTTTransportError
+from web4.errors import (
+    ConfigError,
+    DecisionError,
+    RemoteError,
+    RTTHandshakeError,
+    RTTTransportError,
+    Web4Error,
+)
 from web4.hcp import HCP_SPEC, HumanIdentity, HumanState, build_hcp
 from web4.hcp.builder import agent_kind_of
 from web4.hcp.gate import check_decision
@@ -255,8 +262,10 @@ class _Client:
                 stop.set()
                 await reader
             await session.close()
-        except TimeoutError:
+        except* TimeoutError:
             raise RTTTransportError("the agent did not take a message in time") from None
+        except* Web4Error as group:  # one line for the user, never a traceback
+            raise group.exceptions[0] from None
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5.0):
@@ -292,7 +301,7 @@ class _Client:
                                  + ("; the agent may not act at all)" if state.consent == "revoked"
                                     else ")"))  # fmt: skip
                     await self.wait_reply(self.args.reply_wait)
-            except ConfigError as e:
+            except (ConfigError, DecisionError) as e:
                 self.say(f"error: {e}")
 
 

@@ -12,10 +12,13 @@ validated inbound HCP message to at most one ``Planned`` agent action (HCP_SPEC.
 - ``HCP_STATE_UPDATE`` -> nothing (the state itself is what changes).
 
 ``Agenda`` holds the planned actions of one human session in order (bounded: the oldest
-is dropped beyond ``MAX_PENDING``) and ``drain`` asks the gate about the head until one
-does not proceed: ``proceed`` sends it, ``check_in`` inserts the check-in question first
-(the head waits for the human's answer), ``defer`` keeps it (with its ``not_before``),
-and a consent refusal drops it (the refusal is recorded by ``HcpSession.attempt``).
+is dropped beyond ``MAX_PENDING``) and ``drain`` asks the gate about each in turn:
+``proceed`` sends it; a consent refusal drops it (the refusal is recorded by
+``HcpSession.attempt``); ``defer`` until the human's state changes keeps it and goes on
+with the next one (a deferred proposal in slow mode does not block a question); a timed
+``defer`` (pacing interval) keeps it and stops (``not_before`` says when to retry);
+``check_in`` sends the check-in question instead and stops (everything waits for the
+human's answer).
 A session whose consent is ``revoked`` thus ends every planned action without sending.
 """
 
@@ -150,25 +153,25 @@ class Agenda:
         ``HandshakeError`` before ``HCP_HELLO``, ``StoreError`` (refusal not stored)."""
         out: list[Outcome] = []
         self.not_before = None
+        kept: deque[Planned] = deque(maxlen=MAX_PENDING)
         while self.items:
-            head = self.items[0]
+            head = self.items.popleft()
             try:
                 verdict = attempt(head.action, now)
             except ConsentError as e:
-                self.items.popleft()
                 out.append(Outcome("refused", head, str(e)))
                 continue
             if verdict.outcome == "proceed":
-                self.items.popleft()
                 out.append(Outcome("sent", head, verdict.reason))
                 continue
+            if verdict.outcome == "defer" and verdict.not_before is None:
+                kept.append(head)  # waits for a state change; later actions may still go
+                out.append(Outcome("deferred", head, verdict.reason))
+                continue
+            self.items.appendleft(head)
             if verdict.outcome == "check_in":
                 ask = check_in_for(state, head.topic)
-                try:
-                    second = attempt(ask.action, now)
-                except ConsentError as e:  # pragma: no cover - check-ins pass consent
-                    out.append(Outcome("refused", ask, str(e)))
-                    break
+                second = attempt(ask.action, now)  # check-ins pass consent and scope
                 if second.outcome == "proceed":
                     out.append(Outcome("sent", ask, verdict.reason))
                 else:
@@ -178,4 +181,6 @@ class Agenda:
             self.not_before = verdict.not_before
             out.append(Outcome("deferred", head, verdict.reason, verdict.not_before))
             break
+        kept.extend(self.items)
+        self.items = kept
         return out

@@ -1,0 +1,193 @@
+"""``web4 human`` driven by piped input against a real ``web4 node`` process (HCP over RTT).
+
+One node serves every test (each human has its own fresh identity, so its own session
+and gate); each test is bounded by the human process's timeout and the node's deadlines.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from node_procs import NodeProc, run_human
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProc]:
+    n = NodeProc(tmp_path_factory.mktemp("hcp"), "alice")
+    try:
+        yield n
+    finally:
+        assert n.stop() == 0
+
+
+def _after(lines: list[str], marker: str, nth: int = 1) -> list[str]:
+    """The output lines after the ``nth`` line that starts with ``marker``."""
+    seen = 0
+    for i, line in enumerate(lines):
+        if line.startswith(marker):
+            seen += 1
+            if seen == nth:
+                return lines[i + 1 :]
+    raise AssertionError(f"{marker!r} #{nth} not in output:\n" + "\n".join(lines))
+
+
+def _agent_lines(lines: list[str]) -> list[str]:
+    return [x for x in lines if x.startswith("agent")]
+
+
+def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(node: NodeProc) -> None:
+    r = run_human(
+        node.addr,
+        ["/state affect=tense", "/intent decide work/plan", "I am ready, go ahead"],
+        "--name",
+        "Ana",
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    after_intent = _agent_lines(_after(out, "you -> HCP_INTENT"))
+    assert after_intent[0].startswith("agent check-in: Check-in: you seem tense")
+    # the decision waited for the answer to the check-in, and carries its reasons
+    after_answer = _after(out, "you -> HCP_CONTEXT")
+    assert after_answer[0].startswith("agent decision: Take the next step on work/plan")
+    assert after_answer[1].strip().startswith("rationale:")
+    assert "decide" in after_answer[1]
+    assert after_answer[2].strip().startswith("alternatives:")
+    assert " | " in after_answer[2]
+    check_in = node.wait_for(lambda e: e["kind"] == "hcp.check_in", 5.0)
+    assert "tense" in check_in["attributes"]["reason"]
+
+
+def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc) -> None:
+    before = len(node.kinds("hcp.refused"))
+    r = run_human(
+        node.addr,
+        [
+            "/intent align work/a",
+            "/state consent=revoked",
+            "/intent decide work/b",
+            "please act now",
+            "/feedback 90 fine",
+        ],
+        "--name",
+        "Bo",
+    )
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert _agent_lines(_after(out, "you -> HCP_INTENT"))[0].startswith("agent: Understood: align")
+    assert "(consent granted -> revoked; the agent may not act at all)" in out
+    assert _agent_lines(_after(out, "you -> HCP_STATE_UPDATE")) == []  # nothing automated
+    node.wait_for(
+        lambda e: e["kind"] == "hcp.consent_changed" and e["attributes"]["consent"] == "revoked",
+        5.0,
+    )
+    refused = node.kinds("hcp.refused")[before:]
+    # the intent's task, the decision, the context reply and the feedback reply
+    assert len(refused) >= 4, refused
+    assert all("revoked" in e["attributes"]["reason"] for e in refused)
+    intents = [e["attributes"].get("intent") for e in node.kinds("agent.intent")]
+    assert "ask: work/a" in intents
+    assert not any("work/b" in str(i) for i in intents)
+    db = sqlite3.connect(node.data_dir / "web4.sqlite3")
+    try:
+        (n,) = db.execute("SELECT COUNT(*) FROM hcp_refusals WHERE consent = 'revoked'").fetchone()
+    finally:
+        db.close()
+    assert n >= 4
+
+
+def test_limited_consent_acts_only_inside_the_scope(node: NodeProc) -> None:
+    lines = ["/intent decide personal/health", "/intent decide work/plan"]
+    r = run_human(node.addr, lines, "--name", "Cy", "--consent-scope", "topic:work")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert "consent limited" in out[0]
+    # out of scope: refused, nothing said; in scope: a decision with rationale/alternatives
+    assert _after(out, "you -> HCP_INTENT", 1)[0] == "you -> HCP_INTENT"
+    second = _after(out, "you -> HCP_INTENT", 2)
+    assert second[0].startswith("agent decision: Take the next step on work/plan")
+    assert second[1].strip().startswith("rationale:")
+    assert second[2].strip().startswith("alternatives:")
+    refused = [e["attributes"]["reason"] for e in node.kinds("hcp.refused")]
+    assert any("'personal/health' is outside" in x for x in refused)
+
+
+def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
+    """pressure 85: no new decision; the question goes; the next message waits 10 s and
+    is then sent by the node's retry, without any further input."""
+    lines = ["/state pressure=85", "/intent decide work/next", "/intent clarify work/next",
+             "one more thing"]  # fmt: skip
+    args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "13")
+    r = run_human(node.addr, lines, *args)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.splitlines()
+    assert _agent_lines(_after(out, "you -> HCP_INTENT", 1)[:1]) == []  # decision deferred
+    assert _after(out, "you -> HCP_INTENT", 2)[0].startswith("agent asks: What is unclear")
+    assert _after(out, "you -> HCP_CONTEXT")[0] == "agent: Noted: one more thing"
+    assert not any(x.startswith("agent decision") for x in out)
+    ed = next(e for e in node.kinds("hcp.") if e["attributes"].get("name") == "Ed")["peer"]
+    deferred = [e["attributes"] for e in node.kinds("hcp.deferred") if e["peer"] == ed]
+    assert any("slow mode: no new proposals" in d["reason"] for d in deferred)
+    spaced = [d for d in deferred if "10s between agent messages" in d["reason"]]
+    assert spaced
+    assert spaced[0]["not_before"] is not None
+    sent = [e for e in node.kinds("hcp.sent") if e["peer"] == ed]
+    assert [e["attributes"]["action"] for e in sent] == ["question", "reply"]
+    gap = _ts(sent[1]["time"]) - _ts(sent[0]["time"])
+    assert 10.0 <= gap < 12.5
+
+
+def _ts(rfc3339: str) -> float:
+    return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def test_bad_lines_are_one_line_errors_and_the_session_goes_on(node: NodeProc) -> None:
+    r = run_human(
+        node.addr,
+        [
+            "/decision go | | b",
+            "/bogus",
+            "/state pressure=200",
+            "/intent",
+            "/decision go | it is cheap | wait, ask",
+            "/quit",
+            "/context never sent",
+        ],
+        "--name",
+        "Di",
+    )
+    assert r.returncode == 0, r.stderr
+    errors = [x for x in r.stdout.splitlines() if x.startswith("error:")]
+    assert len(errors) == 4, r.stdout
+    assert "rationale" in errors[0]
+    assert "unknown command" in errors[1]
+    assert "Traceback" not in r.stdout + r.stderr
+    out = r.stdout.splitlines()
+    assert _agent_lines(_after(out, "you -> HCP_DECISION"))[0].startswith(
+        "agent: Your decision is recorded: go"
+    )
+    assert "you -> HCP_CONTEXT" not in out  # /quit ended the session
+
+
+def test_unreachable_agent_is_a_one_line_error(tmp_path: Path) -> None:
+    r = run_human(
+        "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWBnQXkqsYxPpE6ehfw3tga8hRNdUeVLHpNghn33EBbgGv",
+        ["hello"],
+        "--timeout",
+        "2",
+        "--data-dir",
+        str(tmp_path / "me"),
+        timeout=30,
+    )
+    assert r.returncode == 1
+    assert r.stderr.startswith("web4 human: error:")
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,108 @@
+"""Backpressure: a receiver that never reads, every policy, bounded sender memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+import pytest_asyncio
+from rtt_helpers import Peer
+
+from web4.errors import RTTBackpressureError
+from web4.identity import Identity
+from web4.rtt import ChannelConfig, Policy, Session, Transport, TransportConfig
+
+pytestmark = pytest.mark.asyncio
+
+SMALL = {
+    "send_queue_msgs": 16,
+    "send_queue_bytes": 1 << 20,
+    "inflight_msgs": 16,
+    "inflight_bytes": 1 << 20,
+    "recv_queue_msgs": 16,
+    "recv_queue_bytes": 1 << 20,
+}
+
+
+async def pair(policy: Policy) -> tuple[Transport, Transport, Session]:
+    cfg = TransportConfig(channels={"knowledge": ChannelConfig(policy=policy, **SMALL)})
+    a, b = Transport(Identity(b"\x41" * 32), cfg), Transport(Identity(b"\x42" * 32), cfg)
+    addr = (await b.listen("/ip4/127.0.0.1/tcp/0"))[0]
+    s = await a.connect(addr, timeout=5)
+    sb = await b.accept_one(timeout=5)
+    sb.open_channel("knowledge")  # ... and never reads it
+    return a, b, s
+
+
+@pytest_asyncio.fixture
+async def transports() -> AsyncIterator[list[Transport]]:
+    made: list[Transport] = []
+    yield made
+    for t in made:
+        await t.shutdown()
+
+
+async def fill(s: Session, n: int, timeout: float = 0.05) -> int:
+    """Send up to ``n`` 4 KiB messages; return how many went before the first refusal."""
+    ch = s.open_channel("knowledge")
+    for i in range(n):
+        try:
+            await s.send(ch, b"x" * 4096, timeout=timeout)
+        except RTTBackpressureError:
+            return i
+    return n
+
+
+async def test_error_policy_refuses_once_the_bound_is_reached(transports: list[Transport]) -> None:
+    a, b, s = await pair("error")
+    transports += [a, b]
+    sent = await fill(s, 10_000, timeout=0)
+    # Bounded: send queue + in-flight window + what yamux and the peer's queue absorb.
+    assert 16 <= sent < 1000, sent
+    assert s.stats().knowledge.refused >= 1
+
+
+async def test_block_policy_times_out(transports: list[Transport]) -> None:
+    a, b, s = await pair("block")
+    transports += [a, b]
+    start = time.monotonic()
+    sent = await fill(s, 10_000, timeout=0.2)
+    assert 16 <= sent < 1000, sent
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+async def test_drop_policies_count_drops(transports: list[Transport], policy: Policy) -> None:
+    a, b, s = await pair(policy)
+    transports += [a, b]
+    assert await fill(s, 2000) == 2000  # never refused
+    await asyncio.sleep(0.05)
+    st = s.stats().knowledge
+    assert st.dropped > 1000, st
+    assert st.queue_high_water <= 16
+    events = [e for e in a.drain_events(10_000) if e["event"] == "dropped"]
+    assert sum(int(e["count"]) for e in events) == st.dropped
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("policy", ["drop_oldest", "block"])
+async def test_sender_rss_stays_bounded_pushing_1_gib(
+    spawn_peer: Callable[..., Peer], transports: list[Transport], policy: str
+) -> None:
+    b = Transport(Identity(b"\x43" * 32))  # receives, never reads
+    transports.append(b)
+    addr = (await b.listen("/ip4/127.0.0.1/tcp/0"))[0]
+    total = (1 << 30) if policy == "drop_oldest" else (32 << 20)
+    peer = spawn_peer("flood", addr, str(total), str(256 << 10), policy)
+    sb = await b.accept_one(timeout=10)
+    sb.open_channel("knowledge")
+    r = await asyncio.to_thread(peer.line, 50)
+    # Configured bounds: 4 MiB send queue + 4 MiB in flight (+ its write buffer).
+    bound = 12 << 20
+    assert int(r["peak"]) - int(r["base"]) <= bound + (32 << 20), r
+    if policy == "drop_oldest":
+        assert int(r["dropped"]) > 3000, r
+    else:
+        assert int(r["refused"]) > 0, r

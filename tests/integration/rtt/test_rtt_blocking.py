@@ -1,0 +1,85 @@
+"""The blocking face: the brief's calls, GIL released while waiting, lifecycle events."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from web4.errors import RTTTransportError
+from web4.identity import Identity
+from web4.rtt import BlockingTransport, TransportConfig
+
+
+def test_brief_api_round_trip_and_gil_release() -> None:
+    a = BlockingTransport(Identity(b"\x61" * 32))
+    b = BlockingTransport(Identity(b"\x62" * 32))
+    try:
+        addr = b.listen("/ip4/127.0.0.1/tcp/0")[0]
+        a.connect(addr, timeout=5)
+        b.accept(timeout=5)
+        ca = a.open_channel("control")
+        cb = b.open_channel("control")
+
+        ticks = 0
+        stop = threading.Event()
+
+        def spin() -> None:  # runs only if receive() released the GIL
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                time.sleep(0.001)
+
+        th = threading.Thread(target=spin)
+        th.start()
+        with pytest.raises(TimeoutError):
+            b.receive(cb, timeout=0.3)
+        stop.set()
+        th.join()
+        assert ticks > 50
+
+        a.send(ca, b"payload")
+        assert b.receive(cb, timeout=5) == b"payload"
+        b.close_channel(cb)
+        with pytest.raises(RTTTransportError):
+            b.receive(cb, timeout=0.1)
+    finally:
+        a.shutdown()
+        b.shutdown()
+    with pytest.raises(RTTTransportError):
+        a.connect(addr, timeout=1)
+
+
+def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
+    cfg = TransportConfig(heartbeat_interval=0.1, heartbeat_timeout=0.3)
+    a = BlockingTransport(Identity(b"\x63" * 32), cfg)
+    b = BlockingTransport(Identity(b"\x64" * 32), cfg)
+    try:
+        addr = b.listen("/ip4/127.0.0.1/tcp/0")[0]
+        sa = a.connect(addr, timeout=5)
+        sb = b.accept(timeout=5)
+        ca, cb = sa.open_channel("knowledge"), sb.open_channel("knowledge")
+        sa.send_many(ca, [b"%d" % i for i in range(10)])
+        got: list[bytes] = []
+        while len(got) < 10:
+            got += sb.receive_many(cb, 100, timeout=5)
+        assert got == [b"%d" % i for i in range(10)]
+        time.sleep(0.35)  # a few heartbeats: round-trip samples
+        assert sa.stats().rtt_p50_us is not None
+        sa.close()
+        deadline = time.monotonic() + 5
+        while sb.state != "closed":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert sb.close_reason is not None
+        assert sb.close_reason.startswith("normal")
+        names = [e["event"] for e in b.drain_events()]
+        assert names == ["session_open", "session_close"]
+        close = next(e for e in a.drain_events() if e["event"] == "session_close")
+        assert close["reason"] == "normal"
+        assert close["unacked"] == "0"
+        assert sa.unacked() == []
+    finally:
+        a.shutdown()
+        b.shutdown()

@@ -19,7 +19,8 @@ the gate, so a refusal is recorded). Timed deferrals are retried by ``run``.
 
 LIP (``docs/LIP_SPEC.md`` §9): ``learn(uri)`` queues a fetch; ``run`` performs it with the
 node's tier policy and fetch policy (``[lip]`` settings), queues the claims, and asks
-every agent peer to corroborate with a signed ``LIP_FETCH`` on ``knowledge``. A peer's
+every agent peer to corroborate with a signed ``LIP_FETCH`` on ``knowledge`` (peers that
+connect later are asked too, while claims of that URI are pending). A peer's
 ``LIP_FETCH`` is answered by its own fetch (its own policy) with ``LIP_EVIDENCE``; our
 queue counts that evidence as confirmations (only trusted peers count). Every claim
 transition is an event and is announced to agent peers (``LIP_ACCEPT``/``LIP_REJECT``/
@@ -78,6 +79,7 @@ HCP_TO_AGENT_GOAL: dict[str, Goal] = {
     "resolve_conflict": "verify_knowledge",
 }
 WORK_QUEUE = 16  # pending fetches (ours and peers' requests)
+MAX_ASKING = 64  # URIs whose pending claims we keep asking new peers about
 SEND_TIMEOUT = 5.0
 
 
@@ -145,6 +147,7 @@ class HcpLipRuntime:
             is_trusted=lambda fp: trust.state_of(fp) is TrustState.TRUSTED,
         )
         self._work: asyncio.Queue[tuple[str, str, str | None]] = asyncio.Queue(WORK_QUEUE)
+        self._asking: dict[str, tuple[Source, tuple[str, ...], set[str]]] = {}
 
     def bind(self, router: ProtocolRouter, *, knowledge: Callable[[Inbound], Any]) -> None:
         """Bind ``human``, ``agent`` and ``lip``; ``knowledge`` keeps CIP messages going to
@@ -346,11 +349,25 @@ class HcpLipRuntime:
             source="self",
         )
         await self._announce(list(got.transitions))
-        if any(self.queue.get(c.claim_id).state == "pending" for c in got.evidence.claims):
-            peers = self.agent_peers()
-            for peer in peers:
-                await self._send_lip(peer, LipFetch(query=uri), got.source)
-            self.emit("lip.asked", uri=uri, peers=len(peers))
+        ids = tuple(c.claim_id for c in got.evidence.claims)
+        if len(self._asking) >= MAX_ASKING:
+            self._asking.pop(next(iter(self._asking)))
+        self._asking[uri] = (got.source, ids, set())
+        await self._ask_peers()
+
+    async def _ask_peers(self) -> None:
+        """Ask every agent peer not yet asked (peers that connect later too) to fetch each
+        URI that still has pending claims; forget a URI once none is pending."""
+        for uri, (source, ids, asked) in list(self._asking.items()):
+            if not any(self.queue.get(cid).state == "pending" for cid in ids):
+                del self._asking[uri]
+                continue
+            new = [p for p in self.agent_peers() if p not in asked]
+            for peer in new:
+                asked.add(peer)
+                await self._send_lip(peer, LipFetch(query=uri), source)
+            if new:
+                self.emit("lip.asked", uri=uri, peers=len(new), asked=len(asked))
 
     async def _answer(self, uri: str, peer: str) -> None:
         try:
@@ -389,7 +406,9 @@ class HcpLipRuntime:
             kind = {"accepted": "lip.accepted", "rejected": "lip.rejected"}.get(
                 t.dst, "lip.conflict"
             )
-            self.emit(kind, attributes={**attrs, "severity": "high" if t.local_refs else "medium"})
+            if kind == "lip.conflict":
+                attrs["severity"] = "high" if t.local_refs else "medium"
+            self.emit(kind, attributes=attrs)
             message = payload_for(t)
             if message is None:
                 continue
@@ -445,6 +464,7 @@ class HcpLipRuntime:
                         await self._drain(fp, human, now)
                 if self.clock.monotonic() - last_process >= 1.0:
                     last_process = self.clock.monotonic()
+                    await self._ask_peers()
                     await self._announce(self.queue.process(now=now, overloaded=self.overloaded()))
             except (Web4Error, TimeoutError) as e:
                 self.emit("error", error=type(e).__name__, detail=str(e)[:300], source="hcp_lip")

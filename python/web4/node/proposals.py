@@ -2,13 +2,13 @@
 
 Theory of operation: an operator (or the demo) gives the node facts to put to its peers.
 ``Proposal.parse`` checks the text form up front, so a typo is a one-line error before the
-node starts. Once the first peer has finished the CIP handshake, ``propose_all`` puts
-each fact, ``gap`` seconds apart: it records the claim locally first (the proposer's own
-copy, judged by the same rules: it stays pending until trusted peers confirm it), then
-broadcasts one ``FACT_PROPOSE`` with the same ``msg_id`` to every ready peer, so every
-confirmation's ``fact_ref`` names the same claim. The DMP trace says where the fact came
-from (the operator), and names that source as its evidence, which is what the
-knowledge rules require of a consistent trace.
+node starts. Once every peer it dials has finished the CIP handshake (or, after the
+handshake timeout, at least one), ``propose_all`` puts each fact, ``gap`` seconds apart:
+it records the claim locally first (the proposer's own copy, judged by the same rules: it
+stays pending until trusted peers confirm it), then broadcasts one ``FACT_PROPOSE`` with
+the same ``msg_id`` to every ready peer, so every confirmation's ``fact_ref`` names the
+same claim. The DMP trace says where the fact came from (the operator), and names that
+source as its evidence, which is what the knowledge rules require of a consistent trace.
 """
 
 from __future__ import annotations
@@ -65,8 +65,16 @@ class Proposal:
 
 
 async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
-    """Wait for a ready peer, then propose each fact; returns how many were sent."""
-    while node.running() and not node.ready_peers():
+    """Wait until every configured ``--peer`` is ready (or, after ``handshake_timeout``,
+    at least one peer is), then propose each fact; returns how many were sent."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + node.config.handshake_timeout
+    want = max(1, len(node.config.peers))
+    while node.running():
+        ready = len(node.ready_peers())
+        if ready >= want or (ready and loop.time() >= deadline):
+            break
+        node._any_ready.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(node.tick):
                 await node._any_ready.wait()

@@ -11,6 +11,14 @@ arrives, prefixed with the agent's name (``--json``: the raw JSON lines). When a
 seen both outcomes (or the deadline passes) the demo stops both nodes with SIGTERM,
 reads both stores, prints a summary and exits 0 only if the expected outcome happened.
 The ``finally`` kills both process groups and removes the directory, also on Ctrl-C.
+
+HCP and LIP steps: alice also learns from a small local web site (``web4.lip.demo_site``:
+two pages, an ``unknown`` tier that one trusted corroboration promotes) and asks bob to
+corroborate (``LIP_FETCH``/``LIP_EVIDENCE``): her claims wait in the queue and are
+accepted only after bob fetched the same pages. After bob's handshake a scripted human
+(``web4 human`` with piped input, ``web4.cli.human.DEMO_LINES``) talks to alice: limited
+consent refuses an out-of-scope intent, tense affect makes her check in first, then a
+decision with rationale and alternatives.
 """
 
 from __future__ import annotations
@@ -29,8 +37,10 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from web4.cli.human import DEMO_ARGS, DEMO_LINES
 from web4.identity import Identity
 from web4.knowledge import ClaimState, KnowledgeExchange
+from web4.lip.demo_site import DemoSite
 from web4.observability import decode_event, format_event
 from web4.store import Store
 from web4.trust import TrustBook, TrustState
@@ -119,6 +129,7 @@ class _Printer:
 def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
     root = Path(tempfile.mkdtemp(prefix="web4-demo-"))
     agents: list[_Agent] = []
+    human: subprocess.Popen[str] | None = None
     try:
         alice, bob = _Agent("alice", root), _Agent("bob", root)
         agents = [alice, bob]
@@ -126,6 +137,8 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
         lines: queue.Queue[tuple[str, str]] = queue.Queue()
         deadline = time.monotonic() + timeout
         facts = [a for f in FACTS for a in ("--propose", f)]
+        site = DemoSite.start(root)  # HCP/LIP steps: a local web site for alice to learn from
+        facts += site.node_args()
         alice.start(
             [
                 "--listen",
@@ -139,8 +152,13 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
             lines,
         )
         addr, disputed, confirmed = None, False, False
+        learned: set[str] = set()  # claims alice accepted after bob corroborated them
         ended: set[str] = set()
-        while time.monotonic() < deadline and len(ended) < 2 and not (disputed and confirmed):
+        while (
+            time.monotonic() < deadline
+            and len(ended & {"alice", "bob"}) < 2
+            and not (disputed and confirmed and len(learned) >= 2 and "human" in ended)
+        ):
             try:
                 who, line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except queue.Empty:
@@ -154,22 +172,52 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
             if who == "alice" and ev["kind"] == "node.started" and addr is None:
                 addr = ev["listen"][0] if isinstance(ev["listen"], list) else ev["listen"]
                 believe = [a for b in BELIEFS for a in ("--believe", b)]
-                bob.start(["--peer", str(addr), *believe, "--exit-after", str(timeout)], lines)
+                bob.start(["--peer", str(addr), *believe, "--lip-allow-private",
+                           "--exit-after", str(timeout)], lines)  # fmt: skip
             if who == "alice" and ev["kind"] == "knowledge.claim_disputed":
                 disputed = True
             if who == "alice" and ev["kind"] == "knowledge.claim_pending" and ev.get("has"):
                 confirmed = True
+            if who == "alice" and ev["kind"] == "cip.handshake.done" and human is None:
+                human = _start_human(root, str(addr), lines)  # after bob: proposals go to bob
+            if who == "alice" and ev["kind"] == "lip.accepted" and ev.get("corroborators"):
+                learned.add(str(ev.get("claim")))
         for a in agents:
             a.stop(signal.SIGTERM)
         _drain(agents, lines, printer, time.monotonic() + 5.0)
-        return _summary(agents, as_json)
+        site.stop()
+        code = _summary(agents, as_json)
+        extra = {"hcp_session_ended": "human" in ended, "lip_corroborated": len(learned)}
+        if not as_json:  # in JSON, the lip.* and hcp.* events say it
+            print(f"hcp/lip: {extra}", flush=True)
+        return code if code or (len(learned) >= 2 and "human" in ended) else 1
     finally:
+        if human is not None and human.poll() is None:
+            human.kill()
         for a in agents:
             a.stop(signal.SIGKILL)
             if a.proc is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     a.proc.wait(timeout=5)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _start_human(
+    root: Path, addr: str, lines: queue.Queue[tuple[str, str]]
+) -> subprocess.Popen[str]:
+    """The scripted human (``web4 human``, piped input) talking to alice over HCP."""
+    cmd = [sys.executable, "-m", "web4", "human", "--peer", addr, *DEMO_ARGS,
+           "--data-dir", str(root / "human")]  # fmt: skip
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write("".join(x + "\n" for x in DEMO_LINES))
+    proc.stdin.close()
+    threading.Thread(target=_pump, args=("human", proc.stdout, lines), daemon=True).start()
+    return proc
 
 
 def _drain(

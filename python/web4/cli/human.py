@@ -62,7 +62,7 @@ from web4.hcp.messages import (
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.node.link import LinkSession, LinkTransport, TcpLink
 
-__all__ = ["HELP", "add_parser", "parse_line", "run_human"]
+__all__ = ["DEMO_ARGS", "DEMO_LINES", "HELP", "add_parser", "parse_line", "run_human"]
 
 HELP = """commands (plain text is sent as context):
   /intent GOAL TOPIC [low|normal|high]   GOAL: align request clarify decide resolve_conflict
@@ -72,6 +72,12 @@ HELP = """commands (plain text is sent as context):
   /decision CHOICE | RATIONALE | ALT1, ALT2   a decision of yours (rationale and alternatives)
   /help  /quit"""
 GOALS = ("align", "request", "clarify", "decide", "resolve_conflict")
+# The scripted human of ``web4 demo``: limited consent refuses an out-of-scope intent,
+# tense affect makes the agent check in first, then a decision with its reasons.
+DEMO_LINES = ("/intent decide personal/finance", "/state affect=tense",
+              "/intent decide work/release-plan", "Yes, go ahead: keep it small.")  # fmt: skip
+DEMO_ARGS = ("--name", "Dana", "--consent-scope", "topic:work", "--reply-wait", "1.5",
+             "--linger", "0.5")  # fmt: skip
 _TERMINAL = ("ACCEPTED", "DEFERRED", "FAILED")
 
 

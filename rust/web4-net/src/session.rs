@@ -113,7 +113,8 @@ impl Session {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.lock().closed.is_some()
+        let g = self.lock();
+        g.closed.is_some() || g.proto.is_closed()
     }
 
     pub fn close_reason(&self) -> Option<String> {
@@ -218,6 +219,12 @@ impl Session {
                 g.unacked.extend(unacked.iter().cloned());
             }
             events.push(e);
+        }
+        if g.closed.is_none() {
+            // A listener session that never opened ends without a SessionClose event.
+            if let SessionState::Closed(r) = g.proto.state() {
+                g.closed = Some(r.as_str().to_string());
+            }
         }
         let deadline = g.proto.poll_timeout();
         drop(g);

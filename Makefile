@@ -86,6 +86,7 @@ test: lint typecheck rust-test py-test trust-coverage scripts ## everything CI r
 bench: build ## benchmarks, JSON results in build/bench/
 	@mkdir -p build/bench
 	$(PY) benches/bench_envelope.py --out build/bench/envelope.json
+	$(PY) benches/bench_rtt.py --out build/bench/rtt.json
 
 clean: ## remove .venv, build outputs and the built extension
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

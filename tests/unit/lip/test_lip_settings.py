@@ -1,0 +1,74 @@
+"""The node's ``[lip]`` settings: TOML table, flags, and refusals of bad values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from web4.errors import ConfigError
+from web4.lip.runtime import LipSettings
+from web4.node.config import load_config
+
+
+def test_defaults_are_safe() -> None:
+    s = LipSettings()
+    assert s.allow_private is False
+    assert s.tiers is None
+    assert s.fetch == ()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"window": 0.0}, {"peer_wait": -1.0}, {"fetch": ("ftp://x.example/a",)}, {"fetch": ("x",)}],
+)
+def test_bad_values_are_config_errors(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        LipSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_lip_table_is_read_with_tiers_relative_to_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(
+        '[node]\ndata_dir = "d"\n[lip]\ntiers = "tiers.toml"\nallow_private = true\n'
+        'fetch = ["https://example.org/a"]\nwindow = 60.0\n',
+        encoding="utf-8",
+    )
+    lip = load_config(cfg).lip
+    assert lip.tiers == (tmp_path / "tiers.toml").resolve()
+    assert lip.allow_private is True
+    assert lip.fetch == ("https://example.org/a",)
+    assert lip.window == 60.0
+
+
+@pytest.mark.parametrize(
+    "table",
+    ['[lip]\ntier = "x.toml"\n', "lip = 3\n", '[lip]\nfetch = ["file:///etc/passwd"]\n'],
+)
+def test_bad_lip_tables_are_refused(tmp_path: Path, table: str) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('[node]\ndata_dir = "d"\n' + table, encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_config(cfg)
+
+
+def test_node_flags_override_the_table(tmp_path: Path) -> None:
+    from web4.cli.main import build_parser
+    from web4.cli.node_cmd import _config
+
+    args = build_parser().parse_args(
+        [
+            "node",
+            "--data-dir",
+            str(tmp_path),
+            "--fetch",
+            "http://127.0.0.1:9/a",
+            "--lip-allow-private",
+            "--lip-tiers",
+            str(tmp_path / "t.toml"),
+        ]
+    )
+    lip = _config(args).lip
+    assert lip.fetch == ("http://127.0.0.1:9/a",)
+    assert lip.allow_private is True
+    assert lip.tiers == tmp_path / "t.toml"

@@ -1,0 +1,119 @@
+"""TransportConfig / ChannelConfig validation and the flat settings the core reads."""
+
+from __future__ import annotations
+
+import pytest
+
+from web4 import _core
+from web4.errors import ConfigError
+from web4.identity import Identity
+from web4.rtt import ChannelConfig, SessionStats, TransportConfig
+from web4.rtt.config import check_kind
+
+
+def test_defaults_round_trip_through_the_core() -> None:
+    cfg = TransportConfig(channels={"state": ChannelConfig(policy="drop_newest")})
+    settings = cfg.to_settings()
+    assert settings["state.policy"] == "drop_newest"
+    assert settings["max_message_size"] == 1 << 20
+    node = _core.RttNode(b"\x01" * 32, settings)
+    node.shutdown()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_message_size": 0},
+        {"max_message_size": (64 << 20) + 1},
+        {"heartbeat_interval": 0},
+        {"heartbeat_interval": 2.0, "heartbeat_timeout": 1.0},
+        {"reconnect_initial": 5.0, "reconnect_max": 1.0},
+        {"send_timeout": -1},
+        {"channels": {"video": ChannelConfig()}},
+    ],
+)
+def test_bad_transport_config_is_a_config_error(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        TransportConfig(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"policy": "maybe"}, {"send_queue_msgs": 0}, {"recv_queue_bytes": -5}]
+)
+def test_bad_channel_config_is_a_config_error(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        ChannelConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_core_rejects_unknown_or_mistyped_settings() -> None:
+    for bad in (
+        {"nope": 1},
+        {"knowledge.nope": 1},
+        {"heartbeat_interval": "x"},
+        {"video.policy": "block"},
+        {"state.policy": "sometimes"},
+    ):
+        with pytest.raises(ConfigError):
+            _core.RttNode(b"\x01" * 32, bad)
+    with pytest.raises(ConfigError):
+        _core.RttNode(b"\x01" * 31)
+
+
+def test_kinds_and_stats_shape() -> None:
+    assert check_kind("control") == "control"
+    with pytest.raises(ConfigError):
+        check_kind("Control")
+    ch = dict.fromkeys(
+        (
+            "sent",
+            "bytes_sent",
+            "received",
+            "bytes_received",
+            "dropped",
+            "refused",
+            "queue_high_water",
+            "queue_high_water_bytes",
+            "retransmits",
+            "replays_rejected",
+        ),
+        0,
+    )
+    raw = {
+        "state": ch,
+        "knowledge": {**ch, "sent": 3},
+        "control": ch,
+        "reconnects": 2,
+        "reconnect_attempts": 2,
+        "heartbeat_timeouts": 0,
+        "rekeys": 0,
+        "replays_rejected": 1,
+        "frames_rejected": 0,
+        "verification_failures": 0,
+        "rtt_p50_us": None,
+        "rtt_p95_us": 120,
+    }
+    st = SessionStats.from_core(raw)
+    assert st.channel("knowledge").sent == 3
+    assert st.reconnects == 2
+    assert st.rtt_p95_us == 120
+
+
+def test_channel_of_another_session_is_refused() -> None:
+    from web4.rtt import BlockingTransport
+
+    a = BlockingTransport(Identity(b"\x71" * 32))
+    b = BlockingTransport(Identity(b"\x72" * 32))
+    c = BlockingTransport(Identity(b"\x73" * 32))
+    try:
+        addr = b.listen("/ip4/127.0.0.1/tcp/0")[0]
+        s1 = a.connect(addr, timeout=5)
+        addr_c = c.listen("/ip4/127.0.0.1/tcp/0")[0]
+        s2 = a.connect(addr_c, timeout=5)
+        ch = s1.open_channel("knowledge")
+        with pytest.raises(ConfigError):
+            s2.send(ch, b"x")
+        with pytest.raises(ConfigError):
+            s1.open_channel("video")
+    finally:
+        for t in (a, b, c):
+            t.shutdown()

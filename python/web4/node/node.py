@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,81 +33,50 @@ from typing import IO, Any
 
 import msgspec
 
-from web4.agent import AgentLoop, AgentLoopConfig, InboundMessage, Outbound
-from web4.agent import Intent as AgentIntent
-from web4.agent import StateUpdate as AgentState
-from web4.cip import CIP_SPEC, PAYLOADS, CipBuilder, Handshake, HandshakeConfig, Role, new_msg_id
+from web4.agent import AgentLoop, AgentLoopConfig, InboundMessage
+from web4.cip import CIP_SPEC, CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import (
-    HandshakeDone,
     HandshakeEvent,
-    IntentReceived,
-    PeerBlacklisted,
-    PeerStateReceived,
-    PeerUntrusted,
-    PeerVerified,
 )
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Receiver, Validator, policy_gate
 from web4.errors import (
     ConfigError,
-    FingerprintMismatchError,
     IdentityError,
-    InvalidEnvelopeError,
-    MessageBuildError,
-    ReplayError,
     RTTError,
     RTTTransportError,
-    SignatureMismatchError,
-    TimestampError,
-    TrustError,
     Web4Error,
 )
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.knowledge import DmpTrace, KnowledgeExchange, LocalState, SharedDecision
+from web4.knowledge import KnowledgeExchange, LocalState
+from web4.node import outbox, reactions
 from web4.node.believer import BeliefAgent
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
-from web4.node.link import LinkSession, LinkTransport, TcpLink, parse_multiaddr
+from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
+from web4.node.parts import (
+    GOALS,
+    HCP_LIP_TYPES,
+    JsonLinesSink,
+    StoreMemory,
+    default_transport,
+    label,
+)
 from web4.node.peers import PeerConn, serve
 from web4.node.proposals import Proposal, propose_all
 from web4.node.protocols_hcp_lip import HcpLipRuntime
 from web4.observability import (
-    Event,
     Observability,
-    emit_handshake_event,
     emit_telemetry,
-    emit_trust_audit,
-    encode_event,
     forward_rtt_events,
 )
-from web4.router import Fault, Inbound, ProtocolRouter
+from web4.router import Inbound, ProtocolRouter
 from web4.store import Store
-from web4.trust import TrustBook, TrustEvent, TrustState
+from web4.trust import TrustBook
 
 __all__ = ["JsonLinesSink", "Node", "StoreMemory"]
-
-_VOTES = frozenset({"FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE"})
-_KNOWLEDGE = _VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
-_ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
-
-
-class JsonLinesSink:
-    """Events as JSON lines on a text stream (``web4 node --json``)."""
-
-    inline = False
-    name = "stdout-json"
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def handle(self, event: Event) -> None:
-        self._stream.write(encode_event(event).decode("utf-8") + "\n")
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._stream.flush()
 
 
 class Node:
@@ -147,7 +117,7 @@ class Node:
         self.clock = clock or SystemClock()
         self.rng = rng or SystemRng()
         self._stdout = stdout if stdout is not None else sys.stdout
-        self._make_transport = transport or _default_transport(config)
+        self._make_transport = transport or default_transport(config)
         self.conns: dict[str, PeerConn] = {}
         self.listen_addrs: list[str] = []
         self._stop = asyncio.Event()
@@ -190,11 +160,14 @@ class Node:
             from web4.hcp.messages import HCP_SPEC
             from web4.lip.messages import LIP_SPEC
 
-            gate = policy_gate(trust_of, {"probing": _ALL, "trusted": _ALL})
+            gate = policy_gate(trust_of, {"probing": HCP_LIP_TYPES, "trusted": HCP_LIP_TYPES})
             validators["hcp"] = self._validator(HCP_SPEC, gate)
             validators["lip"] = self._validator(LIP_SPEC, gate)
         self.router = ProtocolRouter(
-            validators, emit=self.bus.emit, clock=self.clock, on_fault=self._on_fault
+            validators,
+            emit=self.bus.emit,
+            clock=self.clock,
+            on_fault=functools.partial(reactions.on_fault, self),
         )
         self.agent = BeliefAgent(cfg.agent.mission, self.beliefs)
         self.loop = AgentLoop(
@@ -202,9 +175,9 @@ class Node:
             emit=self.bus.emit,
             memory=StoreMemory(self.kx, self.fingerprint, self.clock),
             clock=self.clock,
-            state_sender=self._send_state,
-            outbound_sender=self._send_outbound,
-            intent_sender=self._send_intent,
+            state_sender=functools.partial(outbox.send_state, self),
+            outbound_sender=functools.partial(outbox.send_outbound, self),
+            intent_sender=functools.partial(outbox.send_intent, self),
             config=AgentLoopConfig(sample_interval=cfg.agent.state_interval),
         )
         self.desk = KnowledgeDesk(
@@ -248,7 +221,7 @@ class Node:
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
-            self._self_trust()
+            reactions.self_trust(self)
             self.bus.emit(
                 "node.started",
                 agent_id=self.identity.agent_id,
@@ -350,10 +323,10 @@ class Node:
             presence=s.presence,
             lri=s.lri,
             kernel_signals=list(s.kernel_signals),
-            intent=_label(s.intent),
+            intent=label(s.intent),
         )
         settings = self.config.agent
-        goal = settings.intent if settings.intent in _GOALS else "learn"
+        goal = settings.intent if settings.intent in GOALS else "learn"
         hs = Handshake(
             self.identity,
             role,
@@ -381,76 +354,7 @@ class Node:
             self.bus.emit("error", peer=conn.peer, error="HandshakeError", detail=reason[:200])
 
     def on_handshake(self, conn: PeerConn, events: list[HandshakeEvent]) -> None:
-        for e in events:
-            emit_handshake_event(self.bus, e)
-            if isinstance(e, PeerVerified):
-                self._trust_event(
-                    e.peer,
-                    TrustEvent.HANDSHAKE_VERIFIED,
-                    "CIP handshake verified: the peer proved its key",
-                    e.msg_ids,
-                )
-                if e.peer in self.config.trust_anchors:
-                    self._trust_event(
-                        e.peer,
-                        TrustEvent.OPERATOR_VOUCH,
-                        "operator trust anchor (config/--trust)",
-                        e.msg_ids,
-                    )
-            elif isinstance(e, PeerUntrusted):
-                self._trust_event(e.peer, TrustEvent.BAD_SIGNATURE, e.reason, (e.msg_id,))
-            elif isinstance(e, PeerBlacklisted):
-                self._trust_event(e.peer, TrustEvent.FINGERPRINT_MISMATCH, e.reason, (e.msg_id,))
-            elif isinstance(e, PeerStateReceived):
-                payload = {
-                    "presence": e.presence,
-                    "lri": e.lri,
-                    "ltppeerstate": e.ltppeerstate,
-                    "kernel_signals": list(e.kernel_signals),
-                    "intent": e.intent,
-                }
-                self.loop.offer(InboundMessage("cip", "STATE_UPDATE", e.peer, payload, e.msg_id))
-            elif isinstance(e, IntentReceived):
-                payload = {"goal": e.goal, "topic": e.topic, "priority": e.priority}
-                self.loop.offer(InboundMessage("cip", "INTENT", e.peer, payload, e.msg_id))
-            elif isinstance(e, HandshakeDone):
-                self._any_ready.set()
-
-    # --- trust --------------------------------------------------------------------------
-
-    def _self_trust(self) -> None:
-        """Our own claims are judged like anyone's: we start ``probing`` ourselves, so a
-        claim we propose is pending until trusted peers confirm it."""
-        if self.trust.state_of(self.fingerprint) is TrustState.UNTRUSTED:
-            self._trust_event(
-                self.fingerprint,
-                TrustEvent.HANDSHAKE_VERIFIED,
-                "own identity: our claims need trusted confirmations too",
-                (),
-            )
-
-    def _trust_event(self, peer: str, event: TrustEvent, cause: str, evidence: Any) -> None:
-        try:
-            out = self.trust.record(
-                peer, event, cause[:1024] or event.value, [str(m)[:128] for m in evidence][:64]
-            )
-        except TrustError as e:
-            self.bus.emit("error", peer=None, error="TrustError", detail=str(e)[:200])
-            return
-        emit_trust_audit(self.bus, out)
-
-    def _on_fault(self, fault: Fault) -> None:
-        err = fault.error
-        if isinstance(err, FingerprintMismatchError):
-            event = TrustEvent.FINGERPRINT_MISMATCH
-        elif isinstance(err, SignatureMismatchError):
-            event = TrustEvent.BAD_SIGNATURE
-        elif isinstance(err, _ANOMALY) or fault.stage == "handler":
-            event = TrustEvent.ANOMALY
-        else:
-            return
-        cause = f"{fault.stage}: {type(err).__name__}: {err}"
-        self._trust_event(fault.peer, event, cause, (fault.msg_id,) if fault.msg_id else ())
+        reactions.on_handshake(self, conn, events)
 
     # --- routed handlers ----------------------------------------------------------------
 
@@ -471,92 +375,16 @@ class Node:
             raise RTTTransportError(f"no live session with {peer[:16]}…")
         await conn.session.send(channel, data, timeout=self.send_timeout)
 
-    # --- outbound -----------------------------------------------------------------------
+    # --- outbound (web4.node.outbox) ------------------------------------------------
 
     def ready_peers(self) -> list[PeerConn]:
-        return [c for c in self.conns.values() if c.ready and not c.session.closed]
+        return outbox.ready_peers(self)
 
     async def send(
         self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
     ) -> str:
-        """Build, sign and send one CIP message to ``peer`` (or every ready peer), all
-        copies with one ``msg_id``; returns it. Raises ``MessageBuildError`` for a payload
-        that breaks the schema. A failed send to one peer is an event, not an error."""
-        cls = PAYLOADS.get(msg_type)
-        if cls is None:
-            raise MessageBuildError(f"{msg_type!r} is not a CIP message type")
-        try:
-            struct = (
-                payload
-                if isinstance(payload, cls)
-                else msgspec.convert(msgspec.to_builtins(payload), cls)
-            )
-        except msgspec.ValidationError as e:
-            raise MessageBuildError(f"{msg_type} payload: {e}") from e
-        msg_id = msg_id or new_msg_id(self.rng)
-        channel = (
-            "knowledge"
-            if msg_type in _KNOWLEDGE
-            else "state"
-            if msg_type == "STATE_UPDATE"
-            else "control"
-        )
-        s = self.loop.state()
-        state = cm.SenderState(
-            presence=s.presence,
-            lri=s.lri,
-            kernel_signals=list(s.kernel_signals),
-            intent=_label(s.intent),
-        )
-        for conn in self.ready_peers():
-            if peer is not None and conn.peer != peer:
-                continue
-            receiver = conn.handshake.peer or Receiver(conn.peer[:16], conn.peer)
-            env = self.builder.build(
-                struct,
-                receiver=receiver,
-                sender_view=conn.handshake.our_view,  # type: ignore[arg-type]
-                state=state,
-                receiver_view=self.trust.state_of(conn.peer).value,
-                msg_id=msg_id,
-            )
-            try:
-                await conn.session.send(
-                    channel, self.builder.encode(env), timeout=self.send_timeout
-                )
-            except (RTTError, TimeoutError) as e:
-                self.bus.emit(
-                    "error",
-                    peer=conn.peer,
-                    msg_id=msg_id,
-                    error=type(e).__name__,
-                    detail=str(e)[:200],
-                    source="send",
-                    type=msg_type,
-                )
-        return msg_id
-
-    async def _send_state(self, update: AgentState) -> None:
-        for conn in self.ready_peers():
-            payload = cm.StateUpdate(
-                presence=update.presence,
-                lri=update.lri,
-                ltppeerstate=self.trust.state_of(conn.peer).value,
-                kernel_signals=list(update.kernel_signals),
-                intent=_label(update.intent),
-            )
-            await self.send("STATE_UPDATE", payload, peer=conn.peer)
-
-    async def _send_intent(self, intent: AgentIntent) -> None:
-        await self.send("INTENT", intent.payload())
-
-    async def _send_outbound(self, out: Outbound) -> None:
-        if out.protocol != "cip":
-            raise MessageBuildError(f"no {out.protocol} sender on this node")
-        payload = dict(out.payload)
-        msg_id = await self.send(out.type, payload, peer=out.peer)
-        if out.type in _VOTES:
-            self.desk.record_vote(msg_id, self.fingerprint, out.type, payload)
+        """See ``outbox.send``. Raises ``MessageBuildError``."""
+        return await outbox.send(self, msg_type, payload, peer=peer, msg_id=msg_id)
 
     async def _pump(self) -> None:
         """Forward transport events often and a telemetry snapshot every 2 seconds."""
@@ -568,62 +396,3 @@ class Node:
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
-
-
-class StoreMemory:
-    """The agent loop's memory port over the store: the DMP trace of every decision the
-    agent takes goes to causal memory (``record_local_decision``); accepted claims are
-    already admitted by ``KnowledgeExchange`` in the transaction that accepted them."""
-
-    def __init__(self, kx: KnowledgeExchange, me: str, clock: Clock) -> None:
-        self._kx, self._me, self._clock = kx, me, clock
-
-    def record_decision(self, trace: Any) -> None:
-        """Raises ``KnowledgeError`` (a trace the store cannot take), ``StoreError``."""
-        decision = SharedDecision(trace.choice[:256] or "decision", trace.outcome[:4096])
-        dmp = DmpTrace(
-            trace.decision_id,
-            tuple(trace.steps),
-            tuple(trace.counterfactuals),
-            tuple(trace.evidence),
-        )
-        self._kx.memory.record_local_decision(self._me, decision, dmp, "", self._clock.now())
-
-    def record_accepted(self, claim: Any) -> None:
-        return None
-
-
-_GOALS = ("verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis")
-_ALL = frozenset(
-    {
-        "HCP_HELLO",
-        "HCP_INTENT",
-        "HCP_CONTEXT",
-        "HCP_DECISION",
-        "HCP_FEEDBACK",
-        "HCP_STATE_UPDATE",
-        "LIP_FETCH",
-        "LIP_EVIDENCE",
-        "LIP_CONFLICT",
-        "LIP_ACCEPT",
-        "LIP_REJECT",
-    }
-)
-
-
-def _default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
-    hb = config.heartbeat_interval
-    if config.transport == "tcp":
-        return lambda i: TcpLink(i, heartbeat=hb)
-
-    def rtt(identity: Identity) -> LinkTransport:
-        from web4.node.rtt_link import RttLink
-        from web4.rtt import TransportConfig
-
-        return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
-
-    return rtt
-
-
-def _label(text: str | None) -> str | None:
-    return None if not text else text[:256]

@@ -1,0 +1,97 @@
+"""Small parts of the node: the JSON-lines stdout sink, the agent's memory port over the
+store, the transport factory, and constants.
+
+Theory of operation: ``JsonLinesSink`` prints every event as one JSON line (``web4 node
+--json``); ``StoreMemory`` writes the DMP trace of each agent decision to causal memory;
+``default_transport`` picks RTT (default) or the loopback TCP link from the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import IO, Any
+
+from web4.clock import Clock
+from web4.identity import Identity
+from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
+from web4.node.config import NodeConfig
+from web4.node.link import LinkTransport, TcpLink
+from web4.observability import Event, encode_event
+
+__all__ = ["GOALS", "HCP_LIP_TYPES", "JsonLinesSink", "StoreMemory", "default_transport", "label"]
+
+
+class JsonLinesSink:
+    """Events as JSON lines on a text stream (``web4 node --json``)."""
+
+    inline = False
+    name = "stdout-json"
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def handle(self, event: Event) -> None:
+        self._stream.write(encode_event(event).decode("utf-8") + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class StoreMemory:
+    """The agent loop's memory port over the store: the DMP trace of every decision the
+    agent takes goes to causal memory (``record_local_decision``); accepted claims are
+    already admitted by ``KnowledgeExchange`` in the transaction that accepted them."""
+
+    def __init__(self, kx: KnowledgeExchange, me: str, clock: Clock) -> None:
+        self._kx, self._me, self._clock = kx, me, clock
+
+    def record_decision(self, trace: Any) -> None:
+        """Raises ``KnowledgeError`` (a trace the store cannot take), ``StoreError``."""
+        decision = SharedDecision(trace.choice[:256] or "decision", trace.outcome[:4096])
+        dmp = DmpTrace(
+            trace.decision_id,
+            tuple(trace.steps),
+            tuple(trace.counterfactuals),
+            tuple(trace.evidence),
+        )
+        self._kx.memory.record_local_decision(self._me, decision, dmp, "", self._clock.now())
+
+    def record_accepted(self, claim: Any) -> None:
+        return None
+
+
+GOALS = ("verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis")
+HCP_LIP_TYPES = frozenset(
+    {
+        "HCP_HELLO",
+        "HCP_INTENT",
+        "HCP_CONTEXT",
+        "HCP_DECISION",
+        "HCP_FEEDBACK",
+        "HCP_STATE_UPDATE",
+        "LIP_FETCH",
+        "LIP_EVIDENCE",
+        "LIP_CONFLICT",
+        "LIP_ACCEPT",
+        "LIP_REJECT",
+    }
+)
+
+
+def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
+    hb = config.heartbeat_interval
+    if config.transport == "tcp":
+        return lambda i: TcpLink(i, heartbeat=hb)
+
+    def rtt(identity: Identity) -> LinkTransport:
+        from web4.node.rtt_link import RttLink
+        from web4.rtt import TransportConfig
+
+        return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
+
+    return rtt
+
+
+def label(text: str | None) -> str | None:
+    return None if not text else text[:256]

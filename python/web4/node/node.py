@@ -62,7 +62,7 @@ from web4.node.parts import (
     JsonLinesSink,
     StoreMemory,
     default_transport,
-    label,
+    sender_state,
 )
 from web4.node.peers import PeerConn, serve
 from web4.node.proposals import Proposal, propose_all
@@ -217,7 +217,14 @@ class Node:
         """Run until ``stop()`` or ``exit_after``. Raises ``StoreError``,
         ``ObservabilityError`` (events file, metrics port), ``RTTTransportError``
         (cannot listen; a ``--peer`` never reachable) and ``ConfigError``."""
-        self._open()
+        try:
+            self._open()
+        except BaseException:  # half-open: close what was opened, then report
+            if hasattr(self, "obs"):
+                self.obs.close()
+            if hasattr(self, "store"):
+                self.store.close()
+            raise
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
@@ -318,13 +325,7 @@ class Node:
         if (old is not None and not old.session.closed) or session.peer == self.fingerprint:
             self._tg.create_task(session.close())
             return None
-        s = self.loop.state()
-        state = cm.SenderState(
-            presence=s.presence,
-            lri=s.lri,
-            kernel_signals=list(s.kernel_signals),
-            intent=label(s.intent),
-        )
+        state = sender_state(self.loop.state())
         settings = self.config.agent
         goal = settings.intent if settings.intent in GOALS else "learn"
         hs = Handshake(

@@ -24,7 +24,7 @@ from web4.cip import PAYLOADS, new_msg_id
 from web4.cip import messages as cm
 from web4.envelope.validate import Receiver
 from web4.errors import MessageBuildError, RTTError
-from web4.node.parts import label
+from web4.node.parts import label, sender_state
 from web4.node.peers import PeerConn
 
 if TYPE_CHECKING:
@@ -65,13 +65,7 @@ async def send(
         if msg_type == "STATE_UPDATE"
         else "control"
     )
-    s = node.loop.state()
-    state = cm.SenderState(
-        presence=s.presence,
-        lri=s.lri,
-        kernel_signals=list(s.kernel_signals),
-        intent=label(s.intent),
-    )
+    state = sender_state(node.loop.state())
     for conn in ready_peers(node):
         if peer is not None and conn.peer != peer:
             continue

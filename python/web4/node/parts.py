@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import IO, Any
 
+from web4.agent import StateUpdate as AgentState
+from web4.cip import messages as cm
 from web4.clock import Clock
 from web4.identity import Identity
 from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
@@ -18,7 +20,15 @@ from web4.node.config import NodeConfig
 from web4.node.link import LinkTransport, TcpLink
 from web4.observability import Event, encode_event
 
-__all__ = ["GOALS", "HCP_LIP_TYPES", "JsonLinesSink", "StoreMemory", "default_transport", "label"]
+__all__ = [
+    "GOALS",
+    "HCP_LIP_TYPES",
+    "JsonLinesSink",
+    "StoreMemory",
+    "default_transport",
+    "label",
+    "sender_state",
+]
 
 
 class JsonLinesSink:
@@ -91,6 +101,16 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
 
     return rtt
+
+
+def sender_state(s: AgentState) -> cm.SenderState:
+    """The ``state`` block of an outgoing envelope from the agent loop's state."""
+    return cm.SenderState(
+        presence=s.presence,
+        lri=s.lri,
+        kernel_signals=list(s.kernel_signals),
+        intent=label(s.intent),
+    )
 
 
 def label(text: str | None) -> str | None:

@@ -26,7 +26,7 @@ from web4.node import Node, NodeConfig, Proposal, load_config
 from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import EventFilter, format_event, read_events
 from web4.store import Store
-from web4.trust import TrustBook
+from web4.trust import TrustBook, TrustState
 
 __all__ = ["add_parsers"]
 
@@ -155,9 +155,14 @@ def _cmd_facts(args: argparse.Namespace) -> int:
         if not claims:
             print("no claims" + (f" in state {state.value}" if state else ""))
         for c in claims:
-            votes = len(kx.confirmers(c.msg_id))
+            votes = [v for v in kx.confirmers(c.msg_id) if v != c.sender]
+            trusted = sum(1 for v in votes if trust.state_of(v) is TrustState.TRUSTED)
+            need = kx.policy.min_confirmations
             print(f"{c.msg_id}  {c.state.value:<9} {c.fact.statement!r} [{c.fact.domain}]")
-            print(f"    from {c.sender[:16]}…  confirmations {votes}  reason: {c.reason}")
+            print(
+                f"    from {c.sender[:16]}…  confirmations {len(votes)} ({trusted} trusted, "
+                f"{need} needed)  reason: {c.reason}"
+            )
     return EXIT_OK
 
 

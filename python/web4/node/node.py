@@ -34,14 +34,13 @@ from typing import IO, Any
 import msgspec
 
 from web4.agent import AgentLoop, AgentLoopConfig, InboundMessage
-from web4.cip import CIP_SPEC, CipBuilder, Handshake, HandshakeConfig, Role
+from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import (
     HandshakeEvent,
 )
 from web4.clock import Clock, Rng, SystemClock, SystemRng
-from web4.envelope.replay import ReplayCache
-from web4.envelope.validate import Receiver, Validator, policy_gate
+from web4.envelope.validate import Receiver
 from web4.errors import (
     ConfigError,
     IdentityError,
@@ -58,10 +57,10 @@ from web4.node.desk import KnowledgeDesk
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
 from web4.node.parts import (
     GOALS,
-    HCP_LIP_TYPES,
     JsonLinesSink,
     StoreMemory,
     default_transport,
+    make_validators,
     sender_state,
 )
 from web4.node.peers import PeerConn, serve
@@ -154,15 +153,7 @@ class Node:
         self.store = Store.in_data_dir(cfg.data_dir)
         self.trust = TrustBook(self.store, self.clock)
         self.kx = KnowledgeExchange(self.store, self.trust, self.clock)
-        trust_of: Callable[[str], str] = lambda fp: self.trust.state_of(fp).value  # noqa: E731
-        validators: dict[str, Validator[Any]] = {"cip": self._validator(CIP_SPEC, None)}
-        with contextlib.suppress(ImportError):
-            from web4.hcp.messages import HCP_SPEC
-            from web4.lip.messages import LIP_SPEC
-
-            gate = policy_gate(trust_of, {"probing": HCP_LIP_TYPES, "trusted": HCP_LIP_TYPES})
-            validators["hcp"] = self._validator(HCP_SPEC, gate)
-            validators["lip"] = self._validator(LIP_SPEC, gate)
+        validators = make_validators(self.fingerprint, self.clock, self.trust)
         self.router = ProtocolRouter(
             validators,
             emit=self.bus.emit,
@@ -188,30 +179,20 @@ class Node:
         self.router.bind("intent", lambda m: self._to_loop(m))
         self.router.bind("handshake", self._repeat_step)
         self.protocols = HcpLipRuntime(
-            self.identity, self.store, self.trust, self.loop, self.bus.emit, self.clock,
-            self.rng, send=self._send_raw, settings=cfg.lip,
+            self.identity,
+            self.store,
+            self.trust,
+            self.loop,
+            self.bus.emit,
+            self.clock,
+            self.rng,
+            send=self._send_raw,
+            settings=cfg.lip,
             peers=lambda: [c.peer for c in self.ready_peers()],
-        )  # fmt: skip
+        )
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
         self.transport = self._make_transport(self.identity)
-
-    def _validator(self, spec: Any, gate: Any) -> Validator[Any]:
-        if gate is None:
-            from web4.cip import cip_validator
-
-            return cip_validator(
-                self.fingerprint,
-                clock=self.clock,
-                trust_of=lambda fp: self.trust.state_of(fp).value,
-            )
-        return Validator(
-            spec,
-            our_fingerprint=self.fingerprint,
-            clock=self.clock,
-            replay=ReplayCache(),
-            trust_gate=gate,
-        )
 
     async def run(self) -> None:
         """Run until ``stop()`` or ``exit_after``. Raises ``StoreError``,
@@ -228,6 +209,13 @@ class Node:
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
+            if self.config.console and not self.config.json_events:  # whole, to copy
+                print(
+                    *(f"listening on {a}" for a in self.listen_addrs),
+                    sep="\n",
+                    file=self._stdout,
+                    flush=True,
+                )
             reactions.self_trust(self)
             self.bus.emit(
                 "node.started",
@@ -331,7 +319,7 @@ class Node:
         hs = Handshake(
             self.identity,
             role,
-            validator=self._validator(CIP_SPEC, None),
+            validator=make_validators(self.fingerprint, self.clock, self.trust)["cip"],
             rng=self.rng,
             local_state=state,
             peer=Receiver(session.peer[:16], session.peer),

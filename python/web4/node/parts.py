@@ -8,17 +8,22 @@ Theory of operation: ``JsonLinesSink`` prints every event as one JSON line (``we
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import IO, Any
 
 from web4.agent import StateUpdate as AgentState
+from web4.cip import cip_validator
 from web4.cip import messages as cm
 from web4.clock import Clock
+from web4.envelope.replay import ReplayCache
+from web4.envelope.validate import Validator, policy_gate
 from web4.identity import Identity
 from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
 from web4.node.config import NodeConfig
 from web4.node.link import LinkTransport, TcpLink
 from web4.observability import Event, encode_event
+from web4.trust import TrustBook
 
 __all__ = [
     "GOALS",
@@ -101,6 +106,26 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
 
     return rtt
+
+
+def make_validators(me: str, clock: Clock, trust: TrustBook) -> dict[str, Validator[Any]]:
+    """The router's validators: CIP with its trust policy; HCP and LIP (when their specs
+    exist) from ``probing`` or ``trusted`` peers only. Each has its own replay cache."""
+
+    def trust_of(fp: str) -> str:
+        return trust.state_of(fp).value
+
+    out: dict[str, Validator[Any]] = {"cip": cip_validator(me, clock=clock, trust_of=trust_of)}
+    with contextlib.suppress(ImportError):
+        from web4.hcp.messages import HCP_SPEC
+        from web4.lip.messages import LIP_SPEC
+
+        gate = policy_gate(trust_of, {"probing": HCP_LIP_TYPES, "trusted": HCP_LIP_TYPES})
+        for name, spec in (("hcp", HCP_SPEC), ("lip", LIP_SPEC)):
+            out[name] = Validator(
+                spec, our_fingerprint=me, clock=clock, replay=ReplayCache(), trust_gate=gate
+            )
+    return out
 
 
 def sender_state(s: AgentState) -> cm.SenderState:

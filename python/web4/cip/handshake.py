@@ -22,7 +22,8 @@ first. A bad signature/response from the bound peer fails the handshake with
 ``PeerUntrusted``, a fingerprint mismatch with ``PeerBlacklisted``; an envelope that
 fails verification counts against a peer only if that peer was given at construction
 (the authenticated link's peer), never one bound by its first HELLO, since anyone can
-forge a claim to be it. Other bad input is dropped alone (``MessageDropped``). A repeated inbound step is answered again.
+forge a claim to be it. Other bad input is dropped alone (``MessageDropped``). A
+repeated inbound step is answered again.
 """
 
 from __future__ import annotations

@@ -41,14 +41,11 @@ from web4.lip.memory import KnowledgeBridge
 from web4.lip.messages import LipEvidence, LipFetch, LipReject, Source
 from web4.lip.queue import ClaimQueue, Transition
 from web4.lip.tiers import SourceTiers, TierPolicy
-from web4.observability.events import register_kind
 from web4.router import Emit, Inbound
 from web4.store import Store
 
 __all__ = ["LipRuntime", "LipSettings"]
 
-register_kind("lip.claim", "info", ("claim", "to"), "a claim entered the acceptance queue")
-register_kind("lip.asked", "info", ("uri", "peers"), "peers were asked to corroborate a fetch")
 
 WORK_QUEUE = 16  # pending fetches (ours and peers' requests)
 MAX_ASKING = 64  # URIs whose pending claims we keep asking new peers about

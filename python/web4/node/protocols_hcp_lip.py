@@ -40,15 +40,12 @@ from web4.hcp.messages import HcpIntent
 from web4.hcp.responder import Agenda, plan_for
 from web4.identity import Identity
 from web4.lip.runtime import LipRuntime, LipSettings
-from web4.observability.events import register_kind
 from web4.router import Emit, Inbound, ProtocolRouter
 from web4.store import Store
 from web4.trust import TrustBook
 
 __all__ = ["HCP_TO_AGENT_GOAL", "HcpLipRuntime", "LipSettings"]
 
-register_kind("hcp.sent", "info", ("type", "action"), "the agent sent a message to a human")
-register_kind("hcp.refused", "warning", ("reason",), "consent refused an agent action")
 
 HCP_TO_AGENT_GOAL: dict[str, Goal] = {
     "align": "ask",

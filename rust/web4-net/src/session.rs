@@ -34,6 +34,11 @@ struct Inner {
     chan_open: [bool; 3],
     closed: Option<String>,
     unacked: Vec<Unacked>,
+    /// Events taken from the session outside the pump, for the pump to act on.
+    stash: Vec<Event>,
+    /// The deadline the pump currently sleeps until.
+    pump_deadline: Option<Duration>,
+    scratch: Vec<u8>,
 }
 
 /// One session with one peer; it outlives connections.
@@ -85,6 +90,9 @@ impl Session {
                 chan_open: [false; 3],
                 closed: None,
                 unacked: Vec::new(),
+                stash: Vec::new(),
+                pump_deadline: None,
+                scratch: Vec::new(),
             }),
             cond: Condvar::new(),
             kick: Notify::new(),
@@ -176,13 +184,52 @@ impl Session {
         let mut g = self.lock();
         let r = g.proto.handle_frame(conn, kind, bytes, now);
         let readable = g.proto.recv_len(kind) > 0;
+        let (ready, kick) = self.transmit(&mut g, now);
         drop(g);
+        self.after_transmit(ready, kick);
         r.map(|()| readable)
     }
 
     /// True while the reader of stream `kind` may read another frame.
     pub fn recv_window_open(&self, kind: ChannelKind) -> bool {
         self.lock().proto.recv_window_open(kind)
+    }
+
+    /// Move the session's transmits into the stream buffers and its events into the
+    /// stash, under the lock. Returns which streams got bytes and whether the pump must
+    /// run (events to act on, or a timer earlier than the one the pump sleeps on).
+    fn transmit(&self, g: &mut Inner, now: Duration) -> ([bool; 3], bool) {
+        let mut ready = [false; 3];
+        let mut frame = std::mem::take(&mut g.scratch);
+        while let Some(t) = g.proto.poll_transmit(now, &mut frame) {
+            if t.conn == g.conn {
+                let i = t.stream.index();
+                encode_frame(&frame, &mut g.pending[i]);
+                ready[i] = true;
+            }
+            frame.clear();
+        }
+        g.scratch = frame;
+        while let Some(e) = g.proto.poll_event() {
+            g.stash.push(e);
+        }
+        let earlier = match (g.proto.poll_timeout(), g.pump_deadline) {
+            (Some(t), Some(p)) => t < p,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        (ready, !g.stash.is_empty() || earlier)
+    }
+
+    fn after_transmit(&self, ready: [bool; 3], kick: bool) {
+        for (i, r) in ready.iter().enumerate() {
+            if *r {
+                self.out_ready[i].notify_one();
+            }
+        }
+        if kick {
+            self.kick.notify_one();
+        }
     }
 
     /// Pump step: run due timers, move transmits into the stream buffers, collect events.
@@ -193,17 +240,8 @@ impl Session {
         if g.proto.poll_timeout().is_some_and(|t| t <= now) {
             g.proto.handle_timeout(now);
         }
-        let mut frame = Vec::new();
-        let mut ready = [false; 3];
-        while let Some(t) = g.proto.poll_transmit(now, &mut frame) {
-            if t.conn == g.conn {
-                let i = t.stream.index();
-                encode_frame(&frame, &mut g.pending[i]);
-                ready[i] = true;
-            }
-            frame.clear();
-        }
-        while let Some(e) = g.proto.poll_event() {
+        let (ready, _) = self.transmit(&mut g, now);
+        for e in g.stash.drain(..).collect::<Vec<_>>() {
             if let Event::SessionClose {
                 reason,
                 text,
@@ -227,12 +265,9 @@ impl Session {
             }
         }
         let deadline = g.proto.poll_timeout();
+        g.pump_deadline = deadline;
         drop(g);
-        for (i, r) in ready.iter().enumerate() {
-            if *r {
-                self.out_ready[i].notify_one();
-            }
-        }
+        self.after_transmit(ready, false);
         deadline
     }
 
@@ -275,8 +310,9 @@ impl Session {
         }
         match g.proto.send(kind, msg) {
             Ok(_) => {
+                let (ready, kick) = self.transmit(&mut g, self.now());
                 drop(g);
-                self.kick.notify_one();
+                self.after_transmit(ready, kick);
                 Ok(true)
             }
             Err(SessionError::WouldBlock(_)) => Ok(false),
@@ -307,10 +343,9 @@ impl Session {
                 }
             }
         }
+        let (ready, kick) = self.transmit(&mut g, self.now());
         drop(g);
-        if n > 0 {
-            self.kick.notify_one();
-        }
+        self.after_transmit(ready, kick);
         match result {
             Err(e) if n == 0 => Err(e),
             _ => Ok(n),
@@ -377,8 +412,6 @@ impl Session {
         if reopened {
             self.recv_space[kind.index()].notify_one();
         }
-        // Acks for what the application consumed may now be due.
-        self.kick.notify_one();
         Ok(out)
     }
 

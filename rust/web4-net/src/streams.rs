@@ -103,7 +103,6 @@ pub(crate) async fn reader(
 ) {
     let max = shared.cfg.max_frame();
     let mut stream = BufReader::with_capacity(64 * 1024, stream);
-    let mut since_kick = 0u32;
     loop {
         loop {
             let space = s.recv_space[kind.index()].notified();
@@ -146,11 +145,6 @@ pub(crate) async fn reader(
                 return; // the session asked for the connection to be dropped
             }
             Err(_) => {} // replays: dropped and counted by the session layer
-        }
-        since_kick += 1;
-        if stream.buffer().is_empty() || since_kick >= 64 {
-            since_kick = 0;
-            s.kick.notify_one();
         }
     }
 }

@@ -5,8 +5,9 @@ full mesh: each dials every one started before it, and each names all the others
 operator trust anchors, so after the handshakes they trust each other. Once every
 established agent has finished its handshake with every other one, a *newcomer* joins:
 it dials every established agent and anchors them (its operator joins a known network),
-but nobody anchors it, so everywhere it starts as ``probing``. It proposes a fact every established agent believes. Each of them confirms and broadcasts
-its vote to all its peers, so every node counts the same votes for the same claim id:
+but nobody anchors it, so everywhere it starts as ``probing``. It proposes a fact every
+established agent believes. Each of them confirms and broadcasts its vote to all its
+peers, so every node counts the same votes for the same claim id:
 
 * at the newcomer, N-1 trusted confirmations: its claim is accepted (consensus);
 * at each established agent, the other N-2 established agents' confirmations are

@@ -123,8 +123,12 @@ def test_limited_consent_acts_only_inside_the_scope(node: NodeProc) -> None:
 def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
     """pressure 85: no new decision; the question goes; the next message waits 10 s and
     is then sent by the node's retry, without any further input."""
-    lines = ["/state pressure=85", "/intent decide work/next", "/intent clarify work/next",
-             "one more thing"]  # fmt: skip
+    lines = [
+        "/state pressure=85",
+        "/intent decide work/next",
+        "/intent clarify work/next",
+        "one more thing",
+    ]
     args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "13")
     r = run_human(node.addr, lines, *args)
     assert r.returncode == 0, r.stderr
@@ -191,3 +195,32 @@ def test_unreachable_agent_is_a_one_line_error(tmp_path: Path) -> None:
     assert r.stderr.startswith("web4 human: error:")
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stderr
+
+
+def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> None:
+    lines = [
+        "/intent align work",
+        "context",
+        "/state clarity=60",
+        "/feedback 80 good",
+        "/decision ship | it is ready | wait a week",
+    ]
+    r = run_human(node.addr, lines, "--name", "Fay", "--reply-wait", "0.5")
+    assert r.returncode == 0, r.stderr
+    want = {
+        ("HCP_HELLO", "human"),
+        ("HCP_INTENT", "agent"),
+        ("HCP_CONTEXT", "human"),
+        ("HCP_STATE_UPDATE", "human"),
+        ("HCP_FEEDBACK", "human"),
+        ("HCP_DECISION", "human"),
+    }
+    for msg_type, destination in want:
+        node.wait_for(
+            lambda e, t=msg_type, d=destination: (
+                e["kind"] == "router.routed"
+                and e["attributes"]["type"] == t
+                and e["attributes"]["destination"] == d
+            ),
+            5.0,
+        )

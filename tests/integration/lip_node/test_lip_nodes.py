@@ -217,6 +217,7 @@ def test_tiers_conflict_and_blocked_sources(
             ),
             10.0,
         )
+        b.wait_for(_is("router.routed", type="LIP_CONFLICT", destination="lip"), 5.0)
         refused = a.wait_for(_is("lip.fetch_failed", uri=blocked), 30.0)
         assert refused["attributes"]["reason"].startswith("blocked:")
         assert not any(h.startswith("127.0.0.3") for h in _Pages.hits)  # never contacted

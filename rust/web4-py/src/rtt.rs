@@ -198,7 +198,7 @@ impl RttNode {
         Ok(d)
     }
 
-    /// Up to `max` events, oldest first, each a dict with `event` and string fields.
+    /// Up to `max` events, oldest first, each a dict with `kind` and string fields.
     fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
         self.node
             .shared()
@@ -207,7 +207,7 @@ impl RttNode {
             .into_iter()
             .map(|e| {
                 let d = PyDict::new(py);
-                d.set_item("event", e.name)?;
+                d.set_item("kind", e.name)?;
                 for (k, v) in e.fields {
                     d.set_item(k, v)?;
                 }

@@ -82,7 +82,7 @@ async def test_drop_policies_count_drops(transports: list[Transport], policy: Po
     st = s.stats().knowledge
     assert st.dropped > 1000, st
     assert st.queue_high_water <= 16
-    events = [e for e in a.drain_events(10_000) if e["event"] == "dropped"]
+    events = [e for e in a.drain_events(10_000) if e["kind"] == "dropped"]
     assert sum(int(e["count"]) for e in events) == st.dropped
 
 

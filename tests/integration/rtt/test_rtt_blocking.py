@@ -74,9 +74,9 @@ def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
             time.sleep(0.01)
         assert sb.close_reason is not None
         assert sb.close_reason.startswith("normal")
-        names = [e["event"] for e in b.drain_events()]
+        names = [e["kind"] for e in b.drain_events()]
         assert names == ["session_open", "session_close"]
-        close = next(e for e in a.drain_events() if e["event"] == "session_close")
+        close = next(e for e in a.drain_events() if e["kind"] == "session_close")
         assert close["reason"] == "normal"
         assert close["unacked"] == "0"
         assert sa.unacked() == []

@@ -41,7 +41,7 @@ async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
         st = sa.stats()
         assert st.rekeys >= 3, st
         assert st.reconnects >= st.rekeys
-        names = [e["event"] for e in a.drain_events(10_000)]
+        names = [e["kind"] for e in a.drain_events(10_000)]
         assert names.count("rekey_due") == st.rekeys
         assert names.count("session_resumed") >= st.rekeys
     finally:
@@ -84,7 +84,7 @@ async def test_expired_session_hands_back_unacked_messages(
         payloads = [u.payload for u in unacked if u.payload != b"echoed"]
         assert payloads == [b"lost-%d" % i for i in range(20)]
         assert all(u.channel == "knowledge" for u in unacked)
-        close = [e for e in a.drain_events(10_000) if e["event"] == "session_close"]
+        close = [e for e in a.drain_events(10_000) if e["kind"] == "session_close"]
         assert close[-1]["reason"] == "expired"
         assert close[-1]["unacked"] == str(len(unacked))
         with pytest.raises(RTTTransportError):

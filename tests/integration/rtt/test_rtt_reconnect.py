@@ -71,7 +71,7 @@ async def test_100k_messages_exactly_once_in_order_across_20_cuts(
         st = s.stats()
         assert st.reconnects == CUTS, st
         assert st.knowledge.sent == N
-        events = [e["event"] for e in t.drain_events(100_000)]
+        events = [e["kind"] for e in t.drain_events(100_000)]
         assert events[0] == "session_open"
         assert events.count("session_resumed") == CUTS
         assert events.count("reconnect_attempt") >= CUTS
@@ -100,9 +100,9 @@ async def test_sigstop_heartbeat_timeout_backoff_then_resume(
         attempts: list[dict[str, str]] = []
         while time.monotonic() - stopped < 4.0:
             for e in t.drain_events():
-                if e["event"] == "heartbeat_timeout" and timed_out_at is None:
+                if e["kind"] == "heartbeat_timeout" and timed_out_at is None:
                     timed_out_at = time.monotonic()
-                if e["event"] == "reconnect_attempt":
+                if e["kind"] == "reconnect_attempt":
                     attempts.append(e)
             await asyncio.sleep(0.01)
         assert timed_out_at is not None, "no heartbeat_timeout while the peer was stopped"
@@ -117,7 +117,7 @@ async def test_sigstop_heartbeat_timeout_backoff_then_resume(
         got = [await s.receive(ch, timeout=15) for _ in range(50)]
         assert got == [b"m%d" % i for i in range(50)]
         assert s.state == "established"
-        names = [e["event"] for e in t.drain_events()]
+        names = [e["kind"] for e in t.drain_events()]
         assert "session_resumed" in names
     finally:
         os.kill(peer.proc.pid, signal.SIGCONT)

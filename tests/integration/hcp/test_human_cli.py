@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -224,3 +225,21 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> N
             ),
             5.0,
         )
+
+
+def test_the_agent_going_away_is_a_one_line_error(tmp_path: Path) -> None:
+    short = NodeProc(tmp_path, "brief", "--exit-after", "3")
+    cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr, "--reply-wait", "0.5"]
+    human = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        short.wait_for(lambda e: e["kind"] == "node.stopped", 15.0)
+        assert short.proc.wait(timeout=10) == 0
+        out, err = human.communicate("still there?\n", timeout=20)
+    finally:
+        human.kill()
+    assert human.returncode == 1
+    assert "agent: Hello human" in out
+    assert err.startswith("web4 human: error:")
+    assert len(err.strip().splitlines()) == 1

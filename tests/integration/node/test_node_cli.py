@@ -10,6 +10,8 @@ read carol's store while carol runs; SIGTERM stops every node with exit code 0. 
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -144,3 +146,17 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         1,
         "unreachable",
     )
+
+
+def test_sigint_stops_a_node_gracefully(tmp_path: Path) -> None:
+    data, _ = keygen(tmp_path, "erin")
+    node = NodeProc(data, *LISTEN)
+    try:
+        node.kind("node.started")
+        os.killpg(node.proc.pid, signal.SIGINT)
+        assert node.proc.wait(timeout=10) == 0
+        node.stop()
+        assert [e["kind"] for e in node.events][-1] == "node.stopped"
+        assert "Traceback" not in (node.proc.stderr.read() if node.proc.stderr else "")
+    finally:
+        node.kill()

@@ -267,7 +267,8 @@ class _Client:
                 await self.wait_reply(self.args.linger)
                 stop.set()
                 await reader
-            await session.close()
+            async with asyncio.timeout(5.0):
+                await session.close()
         except* TimeoutError:
             raise RTTTransportError("the agent did not take a message in time") from None
         except* Web4Error as group:  # one line for the user, never a traceback

@@ -99,7 +99,13 @@ pub(crate) fn build_swarm(
             stream: libp2p_stream::Behaviour::new(),
         })
         .map_err(|e| terr(&e))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_timeout))
+        .with_swarm_config(|c| {
+            // Lazy multistream-select on our outbound streams: the protocol id and the
+            // first frame leave together (no round trip per stream). Every RTT node
+            // supports all three ids; a peer that does not simply fails the stream.
+            c.with_idle_connection_timeout(cfg.idle_timeout)
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .with_connection_timeout(cfg.connect_timeout)
         .build();
     Ok(swarm)

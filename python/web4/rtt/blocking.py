@@ -103,6 +103,8 @@ class BlockingTransport(_NodeBase):
     def _session(self, sid: int) -> BlockingSession:
         s = self._sessions.get(sid)
         if s is None:
+            # Forget closed sessions (their callers keep their own references).
+            self._sessions = {k: v for k, v in self._sessions.items() if v.state != "closed"}
             s = self._sessions[sid] = BlockingSession(self, sid)
         return s
 

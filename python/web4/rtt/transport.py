@@ -202,6 +202,8 @@ class Transport(_NodeBase):
     def _session(self, sid: int) -> Session:
         s = self._sessions.get(sid)
         if s is None:
+            # Forget closed sessions (their callers keep their own references).
+            self._sessions = {k: v for k, v in self._sessions.items() if v.state != "closed"}
             s = self._sessions[sid] = Session(self, sid)
         return s
 

@@ -187,12 +187,16 @@ impl Shared {
         }
     }
 
-    /// A closed session no longer answers for its peer.
-    pub fn forget_peer(&self, s: &Session) {
-        let mut bp = lock(&self.by_peer);
-        if bp.get(&s.peer) == Some(&s.id) {
-            bp.remove(&s.peer);
+    /// A closed session no longer answers for its peer and leaves the session table
+    /// (the application's handles keep it alive for stats and unacked messages).
+    pub fn forget_session(&self, s: &Session) {
+        {
+            let mut bp = lock(&self.by_peer);
+            if bp.get(&s.peer) == Some(&s.id) {
+                bp.remove(&s.peer);
+            }
         }
+        lock(&self.sessions).remove(&s.id);
     }
 
     pub fn all_sessions(&self) -> Vec<Arc<Session>> {
@@ -363,7 +367,14 @@ impl Node {
 
     /// The next session a peer opened to us, if any.
     pub fn try_accept(&self) -> Option<u64> {
-        lock(&self.shared.accepted).pop_front()
+        let mut q = lock(&self.shared.accepted);
+        // Skip sessions that closed before the application took them.
+        while let Some(id) = q.pop_front() {
+            if self.shared.session(id).is_some() {
+                return Some(id);
+            }
+        }
+        None
     }
 
     /// Wait up to `timeout` for a session a peer opened to us.

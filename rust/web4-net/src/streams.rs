@@ -155,14 +155,21 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
     loop {
         let kicked = s.kick.notified();
         let deadline = s.pump(&mut events);
+        let mut cmds = Vec::new();
         for e in events.drain(..) {
-            on_event(&shared, &s, e);
+            on_event(&shared, &s, e, &mut cmds);
+        }
+        for c in cmds {
+            // Bounded queue: wait for room rather than lose a re-dial or a close.
+            if shared.cmd.send(c).await.is_err() {
+                return; // the driver is gone: shutting down
+            }
         }
         if s.is_closed() {
             for n in &s.out_ready {
                 n.notify_one();
             }
-            shared.forget_peer(&s);
+            shared.forget_session(&s);
             let cmd = shared.cmd.clone();
             let peer = s.peer;
             tokio::spawn(async move {
@@ -182,7 +189,7 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
     }
 }
 
-fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event) {
+fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Command>) {
     let name = e.name();
     let mut fields = Vec::new();
     match &e {
@@ -194,7 +201,7 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event) {
         Event::ReconnectAttempt { attempt, delay } => {
             fields.push(("attempt", attempt.to_string()));
             fields.push(("delay_ms", delay.as_millis().to_string()));
-            let _ = shared.cmd.try_send(Command::Redial(s.id));
+            cmds.push(Command::Redial(s.id));
         }
         Event::SessionClose {
             reason,
@@ -218,11 +225,11 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event) {
         }
         Event::RekeyDue => {
             let conn = s.conn();
-            let _ = shared.cmd.try_send(Command::CloseConn(s.peer, conn));
+            cmds.push(Command::CloseConn(s.peer, conn));
             s.on_connection_lost(conn);
         }
         Event::DropConnection { conn } => {
-            let _ = shared.cmd.try_send(Command::CloseConn(s.peer, *conn));
+            cmds.push(Command::CloseConn(s.peer, *conn));
             fields.push(("conn", conn.to_string()));
         }
         Event::Writable(_) | Event::Readable(_) => {

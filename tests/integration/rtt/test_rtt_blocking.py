@@ -83,3 +83,28 @@ def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
     finally:
         a.shutdown()
         b.shutdown()
+
+
+def test_drained_events_fit_the_observability_contract() -> None:
+    from web4.observability import EventBus, forward_rtt_events
+    from web4.observability.sinks import MemoryRing
+
+    a = BlockingTransport(Identity(b"\x65" * 32))
+    b = BlockingTransport(Identity(b"\x66" * 32))
+    try:
+        addr = b.listen("/ip4/127.0.0.1/tcp/0")[0]
+        a.connect(addr, timeout=5).close()
+        time.sleep(0.3)
+        raws = a.drain_events() + b.drain_events()
+        assert [r["kind"] for r in raws].count("session_close") == 2
+        bus = EventBus("rtt-test", strict=True)
+        ring = MemoryRing()
+        bus.add_sink(ring)
+        assert forward_rtt_events(bus, raws) == len(raws)
+        kinds = [e.kind for e in ring.events("rtt.")]
+        assert kinds.count("rtt.session_open") == 2
+        assert kinds.count("rtt.session_close") == 2
+        assert not ring.events("error")
+    finally:
+        a.shutdown()
+        b.shutdown()

@@ -31,10 +31,17 @@ class ChannelStats:
     queue_high_water_bytes: int
     retransmits: int
     replays_rejected: int
+    # gauges: current sizes, always within the configured bounds
+    send_queued: int = 0
+    send_queued_bytes: int = 0
+    inflight: int = 0
+    inflight_bytes: int = 0
+    recv_queued: int = 0
+    recv_queued_bytes: int = 0
 
     @classmethod
     def from_core(cls, d: dict[str, Any]) -> ChannelStats:
-        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__})
+        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__ if k in d})
 
 
 @dataclass(frozen=True, slots=True)

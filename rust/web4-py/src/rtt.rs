@@ -358,6 +358,12 @@ impl RttSession {
             cd.set_item("queue_high_water_bytes", c.queue_high_water_bytes)?;
             cd.set_item("retransmits", c.retransmits)?;
             cd.set_item("replays_rejected", c.replays_rejected)?;
+            cd.set_item("send_queued", c.send_queued_msgs)?;
+            cd.set_item("send_queued_bytes", c.send_queued_bytes)?;
+            cd.set_item("inflight", c.inflight_msgs)?;
+            cd.set_item("inflight_bytes", c.inflight_bytes)?;
+            cd.set_item("recv_queued", c.recv_queued_msgs)?;
+            cd.set_item("recv_queued_bytes", c.recv_queued_bytes)?;
             d.set_item(k.as_str(), cd)?;
         }
         d.set_item("reconnects", s.reconnects)?;

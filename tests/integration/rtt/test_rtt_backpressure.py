@@ -61,7 +61,12 @@ async def test_error_policy_refuses_once_the_bound_is_reached(transports: list[T
     sent = await fill(s, 10_000, timeout=0)
     # Bounded: send queue + in-flight window + what yamux and the peer's queue absorb.
     assert 16 <= sent < 1000, sent
-    assert s.stats().knowledge.refused >= 1
+    st = s.stats().knowledge
+    assert st.refused >= 1
+    # Every queue within its bound: send queue and retransmit buffer (16 each).
+    assert st.send_queued <= 16
+    assert st.inflight <= 16
+    assert st.inflight_bytes <= 1 << 20
 
 
 async def test_block_policy_times_out(transports: list[Transport]) -> None:

@@ -36,6 +36,16 @@ pub(crate) fn spawn_writers(shared: &Arc<Shared>, s: &Arc<Session>, conn: u64) {
 }
 
 async fn writer(shared: Arc<Shared>, s: Arc<Session>, kind: ChannelKind, conn: u64) {
+    writer_loop(&shared, &s, kind, conn).await;
+    // A writer that stops while its connection is still the session's current one lost
+    // bytes the session counts as sent: drop the connection so the resume exchange
+    // retransmits them on the next one.
+    if s.conn() == conn && !s.is_closed() {
+        let _ = shared.cmd.send(Command::CloseConn(s.peer, conn)).await;
+    }
+}
+
+async fn writer_loop(shared: &Arc<Shared>, s: &Arc<Session>, kind: ChannelKind, conn: u64) {
     let mut control = shared.control.clone();
     let opened = tokio::time::timeout(
         shared.cfg.connect_timeout,
@@ -46,7 +56,7 @@ async fn writer(shared: Arc<Shared>, s: Arc<Session>, kind: ChannelKind, conn: u
         Ok(Ok(st)) => st,
         Ok(Err(e)) => {
             shared.emit(
-                &s,
+                s,
                 "stream_error",
                 vec![("channel", kind.as_str().into()), ("error", e.to_string())],
             );

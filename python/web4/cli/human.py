@@ -1,17 +1,18 @@
 """``web4 human``: a person talks to an agent node over RTT, in a terminal or through a pipe.
 
 Theory of operation: the human has an Ed25519 identity too (``--data-dir``, created if
-missing, or a temporary one). The client dials the node (``--transport`` as the node's),
-authenticates with the CIP handshake as any peer does, then sends ``HCP_HELLO`` (name,
-role, consent scope, safety flags) and one HCP message per input line, in the grammar of
-``HELP``. Every envelope carries the human-state vector the client keeps (``/state``
-changes it). The agent's messages are validated (HCP schema, signature, receiver,
-timestamp, replay; only the dialled node's key is accepted) and printed readably:
-replies, questions, check-ins, decisions with rationale and alternatives. Input comes
-from a reader thread into a bounded queue, so a pipe, a file or a terminal all work;
-after each sent line the client waits up to ``--reply-wait`` seconds for the agent's
-answer, and at EOF or ``/quit`` it lingers ``--linger`` seconds, closes and exits 0.
-Every wait has a deadline; errors are one line (``web4 human: error: ...``).
+missing, or a temporary one). The client dials the node over RTT (encrypted, mutually
+authenticated, the node's only transport), authenticates with the CIP handshake as any
+peer does, then sends ``HCP_HELLO`` (name, role, consent scope, safety flags) and one HCP
+message per input line, in the grammar of ``HELP``. Every envelope carries the
+human-state vector the client keeps (``/state`` changes it). The agent's messages are
+validated (HCP schema, signature, receiver, timestamp, replay; only the dialled node's
+key is accepted) and printed readably: replies, questions, check-ins, decisions with
+rationale and alternatives. Input comes from a reader thread into a bounded queue, so a
+pipe, a file or a terminal all work; after each sent line the client waits up to
+``--reply-wait`` seconds for the agent's answer, and at EOF or ``/quit`` it lingers
+``--linger`` seconds, closes and exits 0. Every wait has a deadline; errors are one line
+(``web4 human: error: ...``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ from web4.hcp.messages import (
     Payload,
 )
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.node.link import LinkSession, LinkTransport, TcpLink
+from web4.node.link import LinkSession, LinkTransport
 
 __all__ = ["DEMO_ARGS", "DEMO_LINES", "HELP", "add_parser", "parse_line", "run_human"]
 
@@ -173,8 +174,6 @@ class _Client:
         self._out.flush()
 
     def transport(self) -> LinkTransport:
-        if self.args.transport == "tcp":
-            return TcpLink(self.identity)
         from web4.node.rtt_link import RttLink
 
         return RttLink(self.identity)
@@ -364,7 +363,6 @@ def add_parser(sub: Any) -> None:
         "--consent", choices=CONSENTS, help="default: limited with a scope, else granted"
     )
     p.add_argument("--flags", metavar="slow_pacing,avoid_conflict", help="safety flags")
-    p.add_argument("--transport", choices=("rtt", "tcp"), default="rtt", help="as the node's")
     p.add_argument("--timeout", type=float, default=10.0, help="connect/handshake/send deadline")
     p.add_argument("--reply-wait", type=float, default=2.0, help="seconds to wait for an answer")
     p.add_argument("--linger", type=float, default=1.0, help="seconds to wait at the end")

@@ -56,7 +56,6 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         trust_anchors=anchors if args.trust else None,
         json_events=True if args.json else None,
         console=False if args.quiet else None,
-        transport=args.transport,
         lip=_lip(cfg, args),
     )
 
@@ -205,11 +204,6 @@ def _node_parser(sub: Any) -> None:
         action="append",
         metavar="STATEMENT",
         help="a statement the agent holds true (confirms it, challenges its negation)",
-    )
-    p.add_argument(
-        "--transport",
-        choices=("rtt", "tcp"),
-        help="rtt (default: encrypted, resumable) or tcp (authenticated, plain)",
     )
     p.add_argument("--fetch", action="append", metavar="URI", help="learn from URI (LIP; repeat)")
     p.add_argument("--lip-tiers", metavar="FILE", help="LIP source tier policy (TOML)")

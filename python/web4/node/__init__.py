@@ -1,5 +1,5 @@
 """The running node: the composition root (``Node``), its configuration, the link port
-and the loopback TCP link, per-peer sessions, the knowledge desk and the default agent.
+(RTT behind it), per-peer sessions, the knowledge desk and the default agent.
 
 ``Node(config, ...).run()`` is what ``web4 node`` runs; see ``web4.node.node``.
 """
@@ -7,7 +7,7 @@ and the loopback TCP link, per-peer sessions, the knowledge desk and the default
 from web4.node.believer import BeliefAgent
 from web4.node.config import AgentSettings, NodeConfig, load_config
 from web4.node.desk import KnowledgeDesk
-from web4.node.link import CHANNELS, LinkSession, LinkTransport, TcpLink, parse_multiaddr
+from web4.node.link import CHANNELS, LinkSession, LinkTransport, parse_multiaddr
 from web4.node.node import JsonLinesSink, Node, StoreMemory
 from web4.node.proposals import Proposal
 
@@ -23,7 +23,6 @@ __all__ = [
     "NodeConfig",
     "Proposal",
     "StoreMemory",
-    "TcpLink",
     "load_config",
     "parse_multiaddr",
 ]

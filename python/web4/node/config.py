@@ -60,7 +60,6 @@ class NodeConfig:
     console: bool = True  # print events readably on stdout
     json_events: bool = False  # print events as JSON lines on stdout instead
     trust_anchors: tuple[str, ...] = ()  # fingerprints the operator vouches for
-    transport: str = "rtt"  # "rtt" (web4.rtt, encrypted, resumable) or "tcp" (web4.node.link)
     heartbeat_interval: float = 1.0
     handshake_timeout: float = 10.0
     agent: AgentSettings = field(default_factory=AgentSettings)
@@ -75,8 +74,6 @@ class NodeConfig:
         for addr in (*self.listen, *self.peers):
             if not addr.startswith("/"):
                 raise ConfigError(f"{addr!r} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/7001)")
-        if self.transport not in ("rtt", "tcp"):
-            raise ConfigError(f"transport {self.transport!r} is not 'rtt' or 'tcp'")
         if self.heartbeat_interval <= 0 or self.handshake_timeout <= 0:
             raise ConfigError("heartbeat_interval and handshake_timeout must be > 0")
 

@@ -3,7 +3,7 @@ store, the transport factory, and constants.
 
 Theory of operation: ``JsonLinesSink`` prints every event as one JSON line (``web4 node
 --json``); ``StoreMemory`` writes the DMP trace of each agent decision to causal memory;
-``default_transport`` picks RTT (default) or the loopback TCP link from the config.
+``default_transport`` makes the RTT link (the only transport) with the config's heartbeat.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from web4.envelope.validate import Validator, policy_gate
 from web4.identity import Identity
 from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
 from web4.node.config import NodeConfig
-from web4.node.link import LinkTransport, TcpLink
+from web4.node.link import LinkTransport
 from web4.observability import Event, encode_event
 from web4.trust import TrustBook
 
@@ -96,8 +96,6 @@ HCP_LIP_TYPES = frozenset(
 
 def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
     hb = config.heartbeat_interval
-    if config.transport == "tcp":
-        return lambda i: TcpLink(i, heartbeat=hb)
 
     def rtt(identity: Identity) -> LinkTransport:
         from web4.node.rtt_link import RttLink

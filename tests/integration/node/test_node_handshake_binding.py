@@ -1,9 +1,10 @@
-"""The CIP handshake is bound to the key the link authenticated.
+"""The CIP handshake is bound to the key the RTT session authenticated.
 
-A client authenticates its link as X (TCP link, mutual Ed25519 proof) and then sends a
-HELLO signed by another key Y: the node's handshake refuses it (``cip.handshake.dropped``)
-and neither X nor Y moves to ``probing``. The same client speaking as X completes the
-handshake on a fresh session.
+A client opens an RTT session as X (Noise XX with X's Ed25519 identity key, so the node
+knows the session's peer is X) and then sends on ``control`` a HELLO built and signed by
+another key Y, addressed to the node: the node's handshake refuses it
+(``cip.handshake.dropped``, "not this handshake's peer") and neither X nor Y moves to
+``probing``. The same client speaking as X completes the handshake on a fresh session.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from web4.cip.messages import Intent, SenderState
 from web4.clock import SeededRng, SystemClock
 from web4.envelope.validate import Receiver
 from web4.identity import Identity
-from web4.node import Node, NodeConfig, TcpLink
+from web4.node import Node, NodeConfig
 from web4.node.link import LinkSession
+from web4.node.rtt_link import RttLink
 from web4.trust import TrustState
 
 pytestmark = pytest.mark.timeout(60)
 
 
 async def handshake(session: LinkSession, signer: Identity, node_fp: str, seed: int) -> Step:
+    """Run the initiator side of the CIP handshake as ``signer`` over ``session``'s
+    ``control`` channel; the step it ends in (or reaches within 3 s)."""
     clock = SystemClock()
     v = cip_validator(signer.fingerprint, clock=clock, trust_of=lambda fp: "probing")
     hs = Handshake(
@@ -45,24 +49,26 @@ async def handshake(session: LinkSession, signer: Identity, node_fp: str, seed: 
         while (out := hs.next_outgoing()) is not None:
             await session.send("control", out, timeout=2)
         got = await session.receive(timeout=0.3)
-        if got is not None:
+        if got is not None and got[0] == "control":
             hs.receive(got[1], clock.now())
     return hs.step
 
 
-def test_a_hello_signed_by_another_key_than_the_link_is_refused(tmp_path: Path) -> None:
+def test_a_hello_signed_by_another_key_than_the_session_is_refused(tmp_path: Path) -> None:
     async def main() -> None:
         data = tmp_path / "node"
         node_fp = Identity.create_in_data_dir(data, "node").fingerprint
-        node = Node(NodeConfig(data_dir=data, console=False, transport="tcp"), stdout=io.StringIO())
+        node = Node(NodeConfig(data_dir=data, console=False), stdout=io.StringIO())
         run = asyncio.create_task(node.run())
         x, y = Identity.generate("x"), Identity.generate("y")
-        link = TcpLink(x)
+        link = RttLink(x)
         try:
             async with asyncio.timeout(10):
                 while not node.listen_addrs:
                     await asyncio.sleep(0.05)
-            session = await link.connect(node.listen_addrs[0], timeout=5)
+            addr = node.listen_addrs[0]
+            assert "/p2p/" in addr  # an RTT address: the node's PeerId is checked on dial
+            session = await link.connect(addr, timeout=5)
             assert session.peer == node_fp
             assert await handshake(session, y, node_fp, 1) is not Step.ACCEPTED
             node.bus.flush(2.0)
@@ -74,11 +80,12 @@ def test_a_hello_signed_by_another_key_than_the_link_is_refused(tmp_path: Path) 
             assert node.trust.state_of(y.fingerprint) is TrustState.UNTRUSTED
             await session.close()
 
-            honest = await link.connect(node.listen_addrs[0], timeout=5)
+            honest = await link.connect(addr, timeout=5)
             assert await handshake(honest, x, node_fp, 2) is Step.ACCEPTED
             async with asyncio.timeout(5):
                 while node.trust.state_of(x.fingerprint) is not TrustState.PROBING:
                     await asyncio.sleep(0.05)
+            assert node.trust.state_of(y.fingerprint) is TrustState.UNTRUSTED
         finally:
             node.stop()
             await asyncio.wait_for(run, 15)

@@ -1,21 +1,25 @@
-"""The node's link port: multiaddr parsing, the loopback TCP link (mutual authentication,
-channels, refusals) and the PeerId -> fingerprint derivation the RTT adapter relies on."""
+"""The node's link port: multiaddr parsing, the PeerId -> fingerprint derivation the RTT
+adapter relies on, and RTT as the only transport (no ``transport`` option is left)."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+import web4.node
+from web4.cli.main import build_parser
 from web4.clock import SeededRng
-from web4.errors import ConfigError, RTTHandshakeError, RTTTransportError
+from web4.errors import ConfigError, RTTHandshakeError
 from web4.identity import Identity
-from web4.node.link import TcpLink, parse_multiaddr
-from web4.node.rtt_link import fingerprint_of_peer_id
+from web4.node import NodeConfig, load_config
+from web4.node.link import parse_multiaddr
+from web4.node.parts import default_transport
+from web4.node.rtt_link import RttLink, fingerprint_of_peer_id
 from web4.rtt import Transport
 
 ALICE = Identity(SeededRng(1).bytes(32), "alice")
-BOB = Identity(SeededRng(2).bytes(32), "bob")
 
 
 def test_parse_multiaddr() -> None:
@@ -34,84 +38,6 @@ def test_parse_multiaddr() -> None:
             parse_multiaddr(bad)
 
 
-async def drain_until_closed(session: object) -> None:
-    for _ in range(20):  # the peer sees the close within the deadline
-        await session.receive(timeout=0.1)  # type: ignore[attr-defined]
-
-
-def test_tcp_link_authenticates_both_sides_and_carries_channels() -> None:
-    async def main() -> None:
-        a, b = TcpLink(ALICE, heartbeat=0.05), TcpLink(BOB, heartbeat=0.05)
-        try:
-            (addr,) = await a.listen("/ip4/127.0.0.1/tcp/0")
-            assert addr.endswith(f"/p2p/{ALICE.fingerprint}")
-            out = await b.connect(addr, timeout=2)
-            inn = await a.accept(timeout=2)
-            assert inn is not None
-            assert out.peer == ALICE.fingerprint
-            assert inn.peer == BOB.fingerprint
-            for channel in ("control", "state", "knowledge"):
-                await out.send(channel, channel.encode(), timeout=1)
-            got = [await inn.receive(timeout=1) for _ in range(3)]
-            assert got == [
-                ("control", b"control"),
-                ("state", b"state"),
-                ("knowledge", b"knowledge"),
-            ]
-            assert await inn.receive(timeout=0.05) is None  # a quiet link times out
-            await asyncio.sleep(0.3)  # a few pings
-            tele = b.telemetry()["peers"][ALICE.fingerprint]
-            assert tele["latency_p50_ms"] is not None
-            assert tele["latency_p50_ms"] > 0
-            kinds = [e["kind"] for e in a.drain_events()]
-            assert kinds == ["session_open"]
-            with pytest.raises(ConfigError):
-                await out.send("video", b"x", timeout=1)
-            await out.close()
-            with pytest.raises(RTTTransportError):
-                await drain_until_closed(inn)
-            with pytest.raises(RTTTransportError):
-                await out.send("control", b"late", timeout=1)
-        finally:
-            await a.shutdown()
-            await b.shutdown()
-
-    asyncio.run(main())
-
-
-def test_tcp_link_refuses_a_peer_that_is_not_the_one_dialled() -> None:
-    async def main() -> None:
-        a, b = TcpLink(ALICE), TcpLink(BOB)
-        try:
-            (addr,) = await a.listen("/ip4/127.0.0.1/tcp/0")
-            wrong = addr.rsplit("/p2p/", 1)[0] + f"/p2p/{BOB.fingerprint}"
-            with pytest.raises(RTTHandshakeError):
-                await b.connect(wrong, timeout=2)
-            assert b.handshake_failures == 1
-        finally:
-            await a.shutdown()
-            await b.shutdown()
-
-    asyncio.run(main())
-
-
-def test_tcp_link_unreachable_peer_and_busy_port() -> None:
-    async def main() -> None:
-        a, b = TcpLink(ALICE), TcpLink(BOB)
-        try:
-            (addr,) = await a.listen("/ip4/127.0.0.1/tcp/0")
-            port = addr.split("/")[4]
-            with pytest.raises(RTTTransportError):
-                await b.listen(f"/ip4/127.0.0.1/tcp/{port}")
-            await a.shutdown()
-            with pytest.raises(RTTTransportError):
-                await b.connect(addr, timeout=2)
-        finally:
-            await b.shutdown()
-
-    asyncio.run(main())
-
-
 def test_fingerprint_of_peer_id_matches_the_rtt_transport() -> None:
     async def main() -> str:
         t = Transport(ALICE)
@@ -125,3 +51,30 @@ def test_fingerprint_of_peer_id_matches_the_rtt_transport() -> None:
     for bad in ("", "0OIl", "12D3KooW", "Qm" + "1" * 44):
         with pytest.raises(RTTHandshakeError):
             fingerprint_of_peer_id(bad)
+
+
+def test_rtt_is_the_only_transport(tmp_path: Path) -> None:
+    assert not hasattr(web4.node, "TcpLink")
+
+    async def main() -> None:
+        link = default_transport(NodeConfig(data_dir=tmp_path))(ALICE)
+        try:
+            assert isinstance(link, RttLink)
+        finally:
+            await link.shutdown()
+
+    asyncio.run(main())
+    with pytest.raises(TypeError):
+        NodeConfig(data_dir=tmp_path, transport="tcp")  # type: ignore[call-arg]
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('[node]\ndata_dir = "d"\ntransport = "tcp"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"unknown key.*transport"):
+        load_config(cfg)
+    for argv in (
+        ["node", "--data-dir", str(tmp_path), "--transport", "tcp"],
+        ["human", "--peer", "/ip4/127.0.0.1/tcp/1", "--transport", "tcp"],
+    ):
+        build_parser().parse_args(argv[:-2])  # fine without the flag
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args(argv)
+        assert exit_.value.code == 2

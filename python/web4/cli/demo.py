@@ -80,15 +80,15 @@ class _Agent:
 
     def start(self, args: list[str], lines: queue.Queue[tuple[str, str]]) -> None:
         cmd = [sys.executable, "-m", "web4", "node", "--data-dir", str(self.dir), "--json"]
-        err = (self.dir / "stderr.txt").open("w")
-        self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*cmd, *args],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        with (self.dir / "stderr.txt").open("w") as err:  # the child keeps its own copy
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+                [*cmd, *args],
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
         out = self.proc.stdout
         assert out is not None
         threading.Thread(target=_pump, args=(self.name, out, lines), daemon=True).start()
@@ -114,7 +114,10 @@ class _Printer:
         try:
             event = decode_event(line)
         except Exception:  # noqa: BLE001 - a non-event line is shown as it is
-            print(f"{who:<5} | {line}", flush=True)
+            if self.as_json:  # keep --json output pure JSON lines
+                print(json.dumps({"source": who, "text": line}, sort_keys=True), flush=True)
+            else:
+                print(f"{who:<5} | {line}", flush=True)
             return None
         if self.as_json:
             print(line, flush=True)

@@ -298,7 +298,7 @@ class Node:
             ever, delay, attempt = True, 0.2, 0
             conn = self._start_peer(session, Role.INITIATOR, serve_inline=True)
             if conn is not None:
-                await serve(self, conn, tick=self.tick, running=self.running)
+                await self._serve(conn)
             await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
@@ -332,8 +332,12 @@ class Node:
         if role is Role.INITIATOR:
             self.bus.emit("cip.handshake.hello_sent", peer=session.peer)
         if not serve_inline:
-            self._tg.create_task(serve(self, conn, tick=self.tick, running=self.running))
+            self._tg.create_task(self._serve(conn), name=f"serve {conn.peer[:16]}")
         return conn
+
+    async def _serve(self, conn: PeerConn) -> None:
+        hello = self.config.handshake_timeout  # a silent peer's session ends after it
+        await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
         if self.conns.get(conn.peer) is conn:

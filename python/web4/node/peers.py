@@ -11,8 +11,11 @@ mistake them for replays). Everything else, and ``control`` after the handshake,
 ``router.route(data, link_peer=<fingerprint>)``. The loop waits for input at most
 ``tick`` seconds, then drives the handshake's timers, and sends whatever the handshake
 queued, each send under a deadline. Handshake events go to ``host.on_handshake`` (trust,
-observability, agent loop). The session ends when the link closes, the handshake fails,
-or the node stops; then the link is closed and ``host.on_closed`` is called.
+observability, agent loop). The responder's handshake arms no timer before the first
+HELLO, so ``serve`` bounds that wait by ``hello_timeout``: a peer that opens a session and
+stays silent is dropped (a failed handshake, no trust event). The session ends when the
+link closes, the handshake fails, or the node stops; then the link is closed and
+``host.on_closed`` is called.
 """
 
 from __future__ import annotations
@@ -89,11 +92,15 @@ async def serve(
     *,
     tick: float = 0.25,
     running: Callable[[], bool] = lambda: True,
+    hello_timeout: float | None = None,
 ) -> None:
     """Run one peer session until it ends (see the module docstring). Never raises for
-    the peer's or the link's faults: they end the session with a reason."""
+    the peer's or the link's faults: they end the session with a reason.
+    ``hello_timeout``: seconds the handshake may wait with no timer armed (a responder
+    before the peer's first HELLO); None: no bound."""
     reason = "node stopping"
     hs = conn.handshake
+    started = host.now()
     try:
         if conn.role is Role.INITIATOR:
             _apply(host, conn, hs.start(host.now()))
@@ -112,6 +119,15 @@ async def serve(
                     conn.routed += 1
                     await host.router.route(data, link_peer=conn.peer)
             _apply(host, conn, hs.handle_timeout(now))
+            if (
+                hello_timeout is not None
+                and conn.in_handshake
+                and hs.deadline is None
+                and now - started >= hello_timeout
+            ):
+                conn.failed = True
+                reason = f"no CIP HELLO within {hello_timeout:g} s"
+                break
             await _flush(host, conn)
     except RTTError as e:
         reason = f"link closed: {e}"

@@ -84,7 +84,12 @@ class BlockingTransport(_NodeBase):
         """Listen on ``addr``; return ``listen_addrs``. Raises ``ConfigError``,
         ``RTTTransportError``."""
         self._check_open()
-        self._wait(self._core.listen(addr), timeout)
+        try:
+            self._wait(self._core.listen(addr), timeout)
+        except RTTTransportError as e:
+            raise RTTTransportError(
+                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}"
+            ) from e
         return self.listen_addrs
 
     def connect(self, addr: str, timeout: float | None = None) -> BlockingSession:

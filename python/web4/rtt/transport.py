@@ -178,7 +178,12 @@ class Transport(_NodeBase):
         """
         self._check_open()
         op = self._core.listen(addr)
-        await self._op(op, timeout)
+        try:
+            await self._op(op, timeout)
+        except RTTTransportError as e:
+            raise RTTTransportError(
+                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}"
+            ) from e
         return self.listen_addrs
 
     async def connect(self, addr: str, timeout: float | None = None) -> Session:

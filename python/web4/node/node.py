@@ -342,6 +342,7 @@ class Node:
     def on_closed(self, conn: PeerConn, reason: str) -> None:
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
+            self.protocols.forget(conn.peer)
         forward_rtt_events(self.bus, self.transport.drain_events())
         if conn.failed:
             self.bus.emit("error", peer=conn.peer, error="HandshakeError", detail=reason[:200])

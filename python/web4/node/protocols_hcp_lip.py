@@ -13,7 +13,8 @@ HCP (``docs/HCP_SPEC.md`` §7): a human client authenticates with the CIP handsh
 ``HcpSession.receive`` first (so a consent change rules the very next action), its
 events are emitted, the planned answer (``web4.hcp.responder``) is queued, and the
 agenda is drained through the consent/pacing/check-in gate; what proceeds is signed
-(``build_hcp``) and sent back over the same session on ``control``. ``HCP_INTENT``
+(``build_hcp``) and sent back over the same session on ``control``. When that session
+ends the node calls ``forget``, so the table of humans holds live sessions only. ``HCP_INTENT``
 becomes ``AgentLoop.set_intent`` only when consent covers its topic (a ``task`` through
 the gate, so a refusal is recorded). Timed deferrals are retried by ``run``.
 
@@ -112,6 +113,12 @@ class HcpLipRuntime:
     def learn(self, uri: str) -> None:
         """Learn from ``uri`` (LIP): queue the fetch. Raises ``LIPQueueError`` (queue full)."""
         self.lip.learn(uri)
+
+    def forget(self, link_peer: str) -> None:
+        """The session with ``link_peer`` ended: drop the humans it carried (their gate
+        and agenda are per session; a new session starts with ``HCP_HELLO``)."""
+        for fp in [fp for fp, h in self.humans.items() if link_peer in (fp, h.link)]:
+            del self.humans[fp]
 
     def agent_peers(self) -> list[str]:
         """Ready peers that are agents (not human clients)."""

@@ -1,0 +1,62 @@
+"""A human who leaves is forgotten by the node's HCP runtime.
+
+``HcpLipRuntime.humans`` is keyed by the fingerprint of whoever sent HCP (any peer that
+finished the CIP handshake may), so without cleanup it grows with every human session
+for the node's whole life, and the retry task walks all of them every tick. When the
+human's session ends, its entry goes; a new session starts with ``HCP_HELLO`` anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+
+from web4.cli.human import run_human
+from web4.cli.main import build_parser
+from web4.identity import Identity
+from web4.node import Node, NodeConfig
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_a_human_whose_session_closed_is_forgotten(tmp_path: Path) -> None:
+    async def main() -> None:
+        data = tmp_path / "node"
+        Identity.create_in_data_dir(data, "node")
+        node = Node(NodeConfig(data_dir=data, console=False), stdout=io.StringIO(), tick=0.1)
+        run = asyncio.create_task(node.run())
+        try:
+            async with asyncio.timeout(20):
+                while not node.listen_addrs:
+                    await asyncio.sleep(0.05)
+                human_dir = tmp_path / "human"
+                fp = Identity.create_in_data_dir(human_dir, "ana").fingerprint
+                args = build_parser().parse_args(
+                    ["human", "--peer", node.listen_addrs[0], "--data-dir", str(human_dir),
+                     "--name", "Ana", "--reply-wait", "1", "--linger", "0.2", "--timeout", "5"]
+                )  # fmt: skip
+                out = io.StringIO()
+                code = await asyncio.to_thread(run_human, args, io.StringIO("hello\n"), out)
+                assert code == 0, out.getvalue()
+                assert "agent" in out.getvalue()  # the node did answer this human
+                # The session ends (here the node ends it: the client's CLOSE can be lost
+                # when its transport shuts down right after, and RTT then keeps the
+                # session for the resume window, session_expiry).
+                conn = node.conns.get(fp)
+                if conn is not None:
+                    conn.stop.set()
+                loop = asyncio.get_running_loop()
+                end = loop.time() + 5.0
+                while (fp in node.conns or fp in node.protocols.humans) and loop.time() < end:
+                    await asyncio.sleep(0.1)
+                assert fp not in node.conns
+                assert fp not in node.protocols.humans
+        finally:
+            node.stop()
+            async with asyncio.timeout(10):
+                await run
+
+    asyncio.run(main())

@@ -2,12 +2,15 @@
 
 Theory of operation: each subcommand is a small function that parses its flags, calls
 the library, and prints. A user's mistake (a ``LocalError``, a missing file, a bad
-flag) prints one line on stderr and exits non-zero; it never shows a traceback.
+flag) prints one line on stderr and exits non-zero; it never shows a traceback. A reader
+that goes away (``web4 ... | head``) ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"web4 {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `web4 ... | head`: the reader left; end quietly
+        with contextlib.suppress(OSError):  # and let no flush at exit raise again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     return code
 
 

@@ -14,7 +14,9 @@ hold that it also extracted (only trusted peers count, in ``ClaimQueue``), and i
 agent peers (``LIP_ACCEPT``/``LIP_REJECT``/``LIP_CONFLICT``); accepted claims enter
 causal memory through ``KnowledgeBridge``. Fetches run one at a time from a bounded work
 queue (full: refused, never grows); every second ``run`` re-evaluates open claims
-(deadlines, load) and asks newly connected peers. Every fetch has a deadline.
+(deadlines, load) and asks newly connected peers. Every fetch has a deadline, and any
+failure of one fetch (a URI the fetcher cannot even encode included) is a
+``lip.fetch_failed`` event: a peer's ``LIP_FETCH`` never ends the node's LIP task.
 """
 
 from __future__ import annotations
@@ -177,8 +179,8 @@ class LipRuntime:
                 policy=self.fetch_policy,
                 overloaded=self.overloaded(),
             )
-        except LIPFetchError as e:
-            self.emit("lip.fetch_failed", uri=uri, reason=str(e)[:300])
+        except Exception as e:  # noqa: BLE001 - a URI the fetcher cannot handle: that fetch fails
+            self.emit("lip.fetch_failed", uri=uri, reason=_reason(e))
             return
         ev = got.evidence.evidence
         self.emit(
@@ -217,8 +219,8 @@ class LipRuntime:
             source, evidence = await answer_fetch(
                 LipFetch(query=uri), tiers=self.tiers, clock=self.clock, policy=self.fetch_policy
             )
-        except LIPFetchError as e:
-            self.emit("lip.fetch_failed", peer=peer, uri=uri, reason=str(e)[:300])
+        except Exception as e:  # noqa: BLE001 - the peer's URI fails this fetch, nothing else
+            self.emit("lip.fetch_failed", peer=peer, uri=uri, reason=_reason(e))
             return
         self.emit(
             "lip.fetch",
@@ -307,6 +309,13 @@ class LipRuntime:
                     await self._announce(self.queue.process(now=now, overloaded=self.overloaded()))
             except (Web4Error, TimeoutError) as e:
                 self.emit("error", error=type(e).__name__, detail=str(e)[:300], source="lip")
+
+
+def _reason(e: Exception) -> str:
+    """A failed fetch's reason: ``LIPFetchError``'s text; anything else the fetcher let
+    through (e.g. ``UnicodeError`` for a host IDNA cannot encode) with its type."""
+    text = str(e) if isinstance(e, LIPFetchError) else f"{type(e).__name__}: {e}"
+    return text[:300]
 
 
 def _host(uri: str) -> str:

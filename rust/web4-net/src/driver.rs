@@ -174,9 +174,12 @@ impl Driver {
                 Ok(id) => {
                     self.listen_ops.insert(id, op);
                 }
-                Err(e) => self
-                    .shared
-                    .finish_op(op, Err(NetError::Transport(e.to_string()))),
+                Err(e) => self.shared.finish_op(
+                    op,
+                    Err(NetError::Transport(format!(
+                        "cannot listen on {addr}: {e:?}"
+                    ))),
+                ),
             },
             Command::Dial(peer, addr, op) => {
                 if let Some(s) = self.shared.session_of(&peer) {

@@ -125,6 +125,12 @@ impl Session {
         g.closed.is_some() || g.proto.is_closed()
     }
 
+    /// True once the pump has handled the session's end (its `session_close` event and
+    /// final transmits are out of the session layer): the IO tasks may stop.
+    pub fn finished(&self) -> bool {
+        self.lock().closed.is_some()
+    }
+
     pub fn close_reason(&self) -> Option<String> {
         self.lock().closed.clone()
     }

@@ -72,7 +72,7 @@ async fn writer_loop(shared: &Arc<Shared>, s: &Arc<Session>, kind: ChannelKind, 
             return; // a newer connection took over; dropping the stream resets it
         }
         if buf.is_empty() {
-            if s.is_closed() {
+            if s.finished() {
                 let _ = tokio::time::timeout(Duration::from_secs(1), stream.close()).await;
                 return;
             }
@@ -175,7 +175,8 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
                 return; // the driver is gone: shutting down
             }
         }
-        if s.is_closed() {
+        if s.finished() {
+            s.changed(); // blocked senders and receivers see the close now
             for n in &s.out_ready {
                 n.notify_one();
             }

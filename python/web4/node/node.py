@@ -9,7 +9,8 @@ and the ``AgentLoop``, listens, and then runs everything under one ``asyncio.Tas
 the agent loop, the accept loop, one dialler per ``--peer``, one ``serve`` task per
 session (``web4.node.peers``), a telemetry pump, and the scripted proposals. ``stop()``
 (SIGINT/SIGTERM in the CLI, or ``exit_after``) makes every task finish within about one
-``tick``; then the transport shuts down, sinks drain and the store closes. Every write is
+``tick`` (a dial already under way: within its connect deadline; queued dials do not
+start); then the transport shuts down, sinks drain and the store closes. Every write is
 its own SQLite transaction, so a kill -9 loses nothing that was committed. Dials run one
 at a time: two concurrent ``connect`` calls on one RTT transport occasionally lose one
 dial's completion (about 1 in 20 on loopback), serialising them avoids it.
@@ -284,8 +285,12 @@ class Node:
         while self._running:
             try:
                 async with self._dialling:  # one dial at a time (see the module docstring)
+                    if not self._running:  # stopped while this dial waited for its turn
+                        return
                     session = await self.transport.connect(addr, timeout=self.send_timeout)
             except RTTError as e:
+                if not self._running:  # a dial cut short by the stop is no error
+                    return
                 if not ever and self.clock.monotonic() >= deadline:
                     raise type(e)(f"peer {addr} unreachable: {e}") from e
                 attempt += 1

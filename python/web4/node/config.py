@@ -88,6 +88,14 @@ def _expect(table: dict[str, Any], where: str, allowed: set[str]) -> None:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
 
 
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    """A TOML list of strings as a tuple. Raises ``ConfigError`` for anything else (a
+    lone string would otherwise become a tuple of its characters)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f'{where}: expected a list of strings, e.g. ["..."]')
+    return tuple(value)
+
+
 def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> NodeConfig:
     """Read a TOML node configuration. ``data_dir`` (a flag) wins over the file's.
 
@@ -115,7 +123,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
     if "tiers" in lip:  # relative to the config file
         lip["tiers"] = (p.parent / Path(str(lip["tiers"])).expanduser()).resolve()
     if "fetch" in lip:
-        lip["fetch"] = tuple(str(u) for u in lip["fetch"])
+        lip["fetch"] = _strings(lip["fetch"], f"{p} [lip] fetch")
     chosen = data_dir if data_dir is not None else node.get("data_dir")
     if chosen is None:
         raise ConfigError(f"{p}: no data_dir (set [node] data_dir or pass --data-dir)")
@@ -123,7 +131,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         kwargs: dict[str, Any] = {k: v for k, v in node.items() if k != "data_dir"}
         for key in ("listen", "peers", "trust_anchors"):
             if key in kwargs:
-                kwargs[key] = tuple(str(v) for v in kwargs[key])
+                kwargs[key] = _strings(kwargs[key], f"{p} [node] {key}")
         if "events_file" in kwargs:
             kwargs["events_file"] = Path(str(kwargs["events_file"])).expanduser()
         return NodeConfig(

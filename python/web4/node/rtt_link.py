@@ -133,7 +133,7 @@ class RttLink:
             return None
         try:
             return self._keep(RttSession(session))
-        except RTTHandshakeError:
+        except RTTError:  # not an Ed25519 peer, or it left before its channels opened
             await session.close()
             return None
 

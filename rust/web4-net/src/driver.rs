@@ -174,12 +174,10 @@ impl Driver {
                 Ok(id) => {
                     self.listen_ops.insert(id, op);
                 }
-                Err(e) => self.shared.finish_op(
-                    op,
-                    Err(NetError::Transport(format!(
-                        "cannot listen on {addr}: {e:?}"
-                    ))),
-                ),
+                // The Python face prefixes the address; the OS error is in the Debug form.
+                Err(e) => self
+                    .shared
+                    .finish_op(op, Err(NetError::Transport(format!("{e:?}")))),
             },
             Command::Dial(peer, addr, op) => {
                 if let Some(s) = self.shared.session_of(&peer) {

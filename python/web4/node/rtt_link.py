@@ -124,7 +124,12 @@ class RttLink:
 
     async def connect(self, addr: str, *, timeout: float) -> RttSession:
         """Raises ``ConfigError``, ``RTTTransportError``, ``RTTHandshakeError``."""
-        return self._keep(RttSession(await self._t.connect(addr, timeout=timeout)))
+        session = await self._t.connect(addr, timeout=timeout)
+        try:
+            return self._keep(RttSession(session))
+        except RTTError:  # not an Ed25519 peer, or it left at once: do not leave it open
+            await session.close()
+            raise
 
     async def accept(self, *, timeout: float) -> RttSession | None:
         try:

@@ -52,3 +52,29 @@ def test_accept_of_a_session_closed_before_its_channels_open_is_none() -> None:
             await link.shutdown()
 
     asyncio.run(main())
+
+
+def test_connect_closes_a_session_whose_channels_cannot_open() -> None:
+    async def main() -> None:
+        link = RttLink(ALICE)
+        try:
+            bob = Transport(BOB)
+            gone = _GoneSession(bob.peer_id)
+            await bob.shutdown()
+
+            async def connect(addr: str, timeout: float | None = None) -> Any:
+                return gone
+
+            link._t.connect = connect  # type: ignore[method-assign]
+            async with asyncio.timeout(5):
+                try:
+                    await link.connect("/ip4/127.0.0.1/tcp/1/p2p/x", timeout=1)
+                except RTTTransportError:
+                    pass
+                else:
+                    raise AssertionError("connect returned a dead session")
+            assert gone.closed_calls == 1  # not left open at the RTT level
+        finally:
+            await link.shutdown()
+
+    asyncio.run(main())

@@ -7,7 +7,8 @@ agent loop, whose agent decides whether to confirm or challenge it; a ``FACT_CON
 named by the proposing ``msg_id``, which a broadcast gives to every peer alike, so a vote
 means the same claim everywhere. A vote can overtake its claim (they may travel on
 different sessions): it waits in a bounded buffer (``vote_buffer`` votes, oldest dropped
-first, each drop an event) and is applied when the claim arrives. ``DECISION_SHARE``
+first, each drop an event) and is applied when the claim arrives; if it fails then, that
+is an ``error`` event about the voter, never a fault of the claim's sender. ``DECISION_SHARE``
 keeps the peer's DMP trace. LIP evidence has no runtime here yet: it is reported
 (``router.rejected``, reason ``no_runtime``) and dropped.
 
@@ -25,7 +26,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from web4.agent.types import InboundItem, InboundMessage, KnowledgeAccepted
-from web4.errors import UnknownClaimError
+from web4.errors import KnowledgeError, UnknownClaimError
 from web4.knowledge import (
     CausalLink,
     ClaimOutcome,
@@ -150,7 +151,18 @@ class KnowledgeDesk:
         )
         self._report(out, sender, msg_id, domain=fact.domain)
         for vote_id in [k for k, v in self._waiting.items() if _ref(v) == msg_id]:
-            self._vote(self._waiting.pop(vote_id))
+            vote = self._waiting.pop(vote_id)
+            try:
+                self._vote(vote)
+            except KnowledgeError as e:  # the voter's fault, not this claim's sender's
+                self._bus.emit(
+                    "error",
+                    peer=vote.peer,
+                    msg_id=vote.msg_id,
+                    error=type(e).__name__,
+                    detail=str(e)[:200],
+                    source="knowledge",
+                )
         return out
 
     def record_vote(self, msg_id: str, voter: str, msg_type: str, payload: dict[str, Any]) -> None:

@@ -1,0 +1,95 @@
+"""A vote that waited for its claim and then fails (here: its ``msg_id`` is one the store
+already holds) is that voter's fault alone. Before, the ``KnowledgeError`` left
+``KnowledgeDesk.propose`` from inside the *proposer's* ``FACT_PROPOSE`` handler: the
+router isolated it as a handler fault of the proposer (a trust anomaly against the peer
+that did nothing wrong), the proposal never reached the agent loop, and the other votes
+waiting for the claim were left in the buffer."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web4.agent.types import InboundMessage
+from web4.cip.messages import DmpTrace, Fact, FactConfirm, FactPropose
+from web4.clock import FakeClock
+from web4.knowledge import KnowledgeExchange, LocalState
+from web4.node.desk import KnowledgeDesk
+from web4.observability import EventBus, MemoryRing
+from web4.store import Store
+from web4.trust import TrustBook, TrustEvent
+
+PROPOSER, HONEST, SPOILER, LATE = (
+    hashlib.sha256(n.encode()).hexdigest() for n in ("z", "x", "y", "w")
+)
+
+
+@dataclass
+class _Env:
+    payload: Any
+
+
+@dataclass
+class _In:
+    protocol: str
+    type: str
+    peer: str
+    msg_id: str
+    envelope: _Env
+    destination: str = "knowledge"
+    link_peer: str | None = None
+    received_at: float = 0.0
+
+
+def _proposal(msg_id: str, sender: str) -> _In:
+    payload = FactPropose(
+        fact=Fact(statement="Ice melts at 0 C", domain="physics", confidence=0.9, sources=["x"]),
+        dmp_trace=DmpTrace(decision_id=str(uuid.uuid4()), steps=["seen"], evidence=["x"]),
+    )
+    return _In("cip", "FACT_PROPOSE", sender, msg_id, _Env(payload))
+
+
+def _confirm(msg_id: str, voter: str, ref: str) -> _In:
+    return _In("cip", "FACT_CONFIRM", voter, msg_id, _Env(FactConfirm(ref, "confirm", 0.9)))
+
+
+def test_a_failing_waiting_vote_is_not_the_proposers_fault(tmp_path: Path) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    store = Store.open(tmp_path / "db.sqlite3", synchronous="NORMAL")
+    trust = TrustBook(store, clock)
+    for p in (PROPOSER, HONEST, SPOILER, LATE):
+        trust.record(p, TrustEvent.HANDSHAKE_VERIFIED, "test")
+    bus = EventBus("me", clock=clock)
+    ring = MemoryRing(1000)
+    bus.add_sink(ring)
+    offered: list[Any] = []
+    desk = KnowledgeDesk(
+        KnowledgeExchange(store, trust, clock),
+        trust,
+        bus,
+        offer=lambda item: offered.append(item) or True,
+        local=lambda: LocalState(),
+    )
+    try:
+        first, second = str(uuid.uuid4()), str(uuid.uuid4())
+        desk.on_message(_proposal(first, PROPOSER))
+        shared = str(uuid.uuid4())  # HONEST's broadcast vote id, which every peer sees
+        desk.on_message(_confirm(shared, HONEST, first))
+        desk.on_message(_confirm(shared, SPOILER, second))  # reuses it; waits for `second`
+        desk.on_message(_confirm(str(uuid.uuid4()), LATE, second))  # waits too
+        assert desk.waiting == 2
+        offered.clear()
+
+        desk.on_message(_proposal(second, PROPOSER))  # raised KnowledgeError before
+
+        assert [o.msg_id for o in offered if isinstance(o, InboundMessage)] == [second]
+        assert desk.waiting == 0
+        assert LATE in desk.kx.confirmers(second)  # the good waiting vote still counts
+        bus.flush(2.0)
+        errors = [e for e in ring.events("error") if e.msg_id == shared]
+        assert [e.peer for e in errors] == [SPOILER]
+    finally:
+        store.close()

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use web4_proto::session::{ChannelKind, Role};
 
 use crate::config::{protocol, Config};
-use crate::node::Shared;
+use crate::shared::Shared;
 use crate::streams;
 use crate::NetError;
 

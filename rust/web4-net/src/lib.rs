@@ -20,6 +20,8 @@ pub mod framing;
 pub mod keys;
 mod node;
 pub mod session;
+mod session_app;
+mod shared;
 mod streams;
 pub mod wake;
 

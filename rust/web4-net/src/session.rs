@@ -4,7 +4,7 @@
 //! Theory of operation: every protocol decision (sequence numbers, acks, resume,
 //! retransmit, replay, heartbeat, backoff, queue policies) is made by
 //! [`web4_proto::session::Session`]. This wrapper only moves bytes and time in and out:
-//! the application calls [`Session::try_send`] / [`Session::try_recv`] (and blocking
+//! the application calls [`Session::try_send`] / [`Session::try_recv`] (`session_app.rs`; blocking
 //! variants waiting on one condvar); reader tasks call [`Session::handle_frame`]; the
 //! session's pump task (`streams.rs`) runs timers and turns `poll_transmit` output into
 //! per-stream byte buffers ([`Session::take_pending`]) that writer tasks put on the wire.
@@ -16,29 +16,26 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use tokio::sync::Notify;
-use web4_proto::session::{
-    self as proto, ChannelKind, CloseReason, Event, SessionError, SessionState, SessionStats,
-    Unacked,
-};
+use web4_proto::session::{self as proto, ChannelKind, Event, SessionError, SessionState, Unacked};
 
 use crate::framing::encode_frame;
 use crate::wake::Waker;
 use crate::NetError;
 
 #[derive(Debug)]
-struct Inner {
-    proto: proto::Session,
+pub(crate) struct Inner {
+    pub(crate) proto: proto::Session,
     /// Framed bytes waiting for the writer of each stream, for connection `conn`.
-    pending: [Vec<u8>; 3],
-    conn: u64,
-    chan_open: [bool; 3],
-    closed: Option<String>,
-    unacked: Vec<Unacked>,
+    pub(crate) pending: [Vec<u8>; 3],
+    pub(crate) conn: u64,
+    pub(crate) chan_open: [bool; 3],
+    pub(crate) closed: Option<String>,
+    pub(crate) unacked: Vec<Unacked>,
     /// Events taken from the session outside the pump, for the pump to act on.
-    stash: Vec<Event>,
+    pub(crate) stash: Vec<Event>,
     /// The deadline the pump currently sleeps until.
-    pump_deadline: Option<Duration>,
-    scratch: Vec<u8>,
+    pub(crate) pump_deadline: Option<Duration>,
+    pub(crate) scratch: Vec<u8>,
 }
 
 /// One session with one peer; it outlives connections.
@@ -49,7 +46,7 @@ pub struct Session {
     pub dialer: bool,
     origin: Instant,
     inner: Mutex<Inner>,
-    cond: Condvar,
+    pub(crate) cond: Condvar,
     /// Wakes the pump task (timers, transmit, events).
     pub kick: Notify,
     /// Wakes the writer of each stream.
@@ -102,7 +99,7 @@ impl Session {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -204,7 +201,7 @@ impl Session {
     /// Move the session's transmits into the stream buffers and its events into the
     /// stash, under the lock. Returns which streams got bytes and whether the pump must
     /// run (events to act on, or a timer earlier than the one the pump sleeps on).
-    fn transmit(&self, g: &mut Inner, now: Duration) -> ([bool; 3], bool) {
+    pub(crate) fn transmit(&self, g: &mut Inner, now: Duration) -> ([bool; 3], bool) {
         let mut ready = [false; 3];
         let mut frame = std::mem::take(&mut g.scratch);
         while let Some(t) = g.proto.poll_transmit(now, &mut frame) {
@@ -227,7 +224,7 @@ impl Session {
         (ready, !g.stash.is_empty() || earlier)
     }
 
-    fn after_transmit(&self, ready: [bool; 3], kick: bool) {
+    pub(crate) fn after_transmit(&self, ready: [bool; 3], kick: bool) {
         for (i, r) in ready.iter().enumerate() {
             if *r {
                 self.out_ready[i].notify_one();
@@ -286,179 +283,5 @@ impl Session {
         }
         std::mem::swap(out, &mut g.pending[kind.index()]);
         true
-    }
-
-    pub fn open_channel(&self, kind: ChannelKind) -> Result<(), NetError> {
-        let mut g = self.lock();
-        if let Some(r) = &g.closed {
-            return Err(NetError::Transport(format!("session closed: {r}")));
-        }
-        g.chan_open[kind.index()] = true;
-        Ok(())
-    }
-
-    pub fn close_channel(&self, kind: ChannelKind) {
-        self.lock().chan_open[kind.index()] = false;
-        self.changed();
-    }
-
-    /// Queue one message. `Ok(false)`: the `block` policy says wait and retry.
-    ///
-    /// Errors: `Transport` (session closed, channel not open, message over the limit),
-    /// `Backpressure` (queue full under the `error` policy).
-    pub fn try_send(&self, kind: ChannelKind, msg: Vec<u8>) -> Result<bool, NetError> {
-        let mut g = self.lock();
-        if !g.chan_open[kind.index()] {
-            return Err(NetError::Transport(format!(
-                "channel {} is not open",
-                kind.as_str()
-            )));
-        }
-        match g.proto.send(kind, msg) {
-            Ok(_) => {
-                let (ready, kick) = self.transmit(&mut g, self.now());
-                drop(g);
-                self.after_transmit(ready, kick);
-                Ok(true)
-            }
-            Err(SessionError::WouldBlock(_)) => Ok(false),
-            Err(e) => Err(session_err(e)),
-        }
-    }
-
-    /// Queue messages in order until one would block; returns how many were queued.
-    ///
-    /// Errors: as [`Session::try_send`] for the first message that fails otherwise.
-    pub fn try_send_many(&self, kind: ChannelKind, msgs: Vec<Vec<u8>>) -> Result<usize, NetError> {
-        let mut g = self.lock();
-        if !g.chan_open[kind.index()] {
-            return Err(NetError::Transport(format!(
-                "channel {} is not open",
-                kind.as_str()
-            )));
-        }
-        let mut n = 0;
-        let mut result = Ok(());
-        for m in msgs {
-            match g.proto.send(kind, m) {
-                Ok(_) => n += 1,
-                Err(SessionError::WouldBlock(_)) => break,
-                Err(e) => {
-                    result = Err(session_err(e));
-                    break;
-                }
-            }
-        }
-        let (ready, kick) = self.transmit(&mut g, self.now());
-        drop(g);
-        self.after_transmit(ready, kick);
-        match result {
-            Err(e) if n == 0 => Err(e),
-            _ => Ok(n),
-        }
-    }
-
-    /// Queue one message, waiting up to `timeout` for space under the `block` policy.
-    ///
-    /// Errors: as [`Session::try_send`], plus `Backpressure` when the wait times out.
-    pub fn send_blocking(
-        &self,
-        kind: ChannelKind,
-        msg: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<(), NetError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.try_send(kind, msg.clone())? {
-                return Ok(());
-            }
-            let g = self.lock();
-            if g.proto.can_send(kind, msg.len()) || g.closed.is_some() {
-                continue;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(NetError::Backpressure(format!(
-                    "send queue of channel {} stayed full for {timeout:?}",
-                    kind.as_str()
-                )));
-            }
-            let _ = self.cond.wait_timeout(g, deadline - now);
-        }
-    }
-
-    /// Take up to `max` received messages without waiting.
-    ///
-    /// Errors: `Transport` when the channel is not open, or the session is closed and
-    /// nothing is left to read.
-    pub fn try_recv(&self, kind: ChannelKind, max: usize) -> Result<Vec<Vec<u8>>, NetError> {
-        let mut g = self.lock();
-        if !g.chan_open[kind.index()] {
-            return Err(NetError::Transport(format!(
-                "channel {} is not open",
-                kind.as_str()
-            )));
-        }
-        let was_open = g.proto.recv_window_open(kind);
-        let mut out = Vec::new();
-        while out.len() < max {
-            match g.proto.recv(kind) {
-                Some(m) => out.push(m),
-                None => break,
-            }
-        }
-        if out.is_empty() {
-            if let Some(r) = &g.closed {
-                return Err(NetError::Transport(format!("session closed: {r}")));
-            }
-            return Ok(out);
-        }
-        let reopened = !was_open && g.proto.recv_window_open(kind);
-        drop(g);
-        if reopened {
-            self.recv_space[kind.index()].notify_one();
-        }
-        Ok(out)
-    }
-
-    /// Take one message, waiting up to `timeout`. `Ok(None)` on timeout.
-    ///
-    /// Errors: as [`Session::try_recv`].
-    pub fn recv_blocking(
-        &self,
-        kind: ChannelKind,
-        timeout: Duration,
-    ) -> Result<Option<Vec<u8>>, NetError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(m) = self.try_recv(kind, 1)?.pop() {
-                return Ok(Some(m));
-            }
-            let g = self.lock();
-            if g.proto.recv_len(kind) > 0 || g.closed.is_some() {
-                continue;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            let _ = self.cond.wait_timeout(g, deadline - now);
-        }
-    }
-
-    /// Close the session (CLOSE goes out if connected).
-    pub fn close(&self, reason: CloseReason, text: &str) {
-        self.lock().proto.close(reason, text);
-        self.kick.notify_one();
-        self.changed();
-    }
-
-    /// Messages never acknowledged by the peer, known once the session closed.
-    pub fn take_unacked(&self) -> Vec<Unacked> {
-        std::mem::take(&mut self.lock().unacked)
-    }
-
-    pub fn stats(&self) -> SessionStats {
-        self.lock().proto.stats()
     }
 }

@@ -25,8 +25,8 @@ use web4_proto::session::{ChannelKind, CloseReason, Event, SessionError};
 use crate::config::protocol;
 use crate::driver::Command;
 use crate::framing::{read_frame, FrameError};
-use crate::node::Shared;
 use crate::session::Session;
+use crate::shared::Shared;
 
 /// Start the writers of connection `conn` of session `s`.
 pub(crate) fn spawn_writers(shared: &Arc<Shared>, s: &Arc<Session>, conn: u64) {

@@ -136,11 +136,11 @@ impl RttNode {
 
     /// The fd asyncio watches for readability; then call `clear_wake` and re-poll.
     fn wake_fd(&self) -> i32 {
-        self.node.shared().waker.fd()
+        self.node.wake_fd()
     }
 
     fn clear_wake(&self) {
-        self.node.shared().waker.clear();
+        self.node.clear_wake();
     }
 
     fn listen(&self, addr: &str) -> PyResult<u64> {
@@ -201,9 +201,7 @@ impl RttNode {
     /// Up to `max` events, oldest first, each a dict with `kind` and string fields.
     fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
         self.node
-            .shared()
-            .waker
-            .drain(max)
+            .drain_events(max)
             .into_iter()
             .map(|e| {
                 let d = PyDict::new(py);

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.asyncio
 
 @pytest.mark.timeout(30)
 async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
-    cfg = TransportConfig(rekey_after_time=0.25, heartbeat_interval=0.1, heartbeat_timeout=0.3)
+    # heartbeat_timeout is generous: a loaded machine must not add unplanned reconnects.
+    cfg = TransportConfig(rekey_after_time=0.25, heartbeat_interval=0.1, heartbeat_timeout=5.0)
     a, b = Transport(Identity(b"\x81" * 32), cfg), Transport(Identity(b"\x82" * 32), cfg)
     try:
         addr = (await b.listen("/ip4/127.0.0.1/tcp/0"))[0]
@@ -29,8 +30,11 @@ async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
         ca, cb = sa.open_channel("knowledge"), sb.open_channel("knowledge")
         n = 0
         got: list[bytes] = []
-        end = time.monotonic() + 1.5
-        while time.monotonic() < end:
+        # Data flows until at least three rekeys happened (about 1 s when idle), under a
+        # deadline rather than for a fixed span a loaded machine may fill with fewer.
+        end = time.monotonic() + 20
+        while sa.stats().rekeys < 3:
+            assert time.monotonic() < end, sa.stats()
             await sa.send_many(ca, [b"%d" % i for i in range(n, n + 50)], timeout=5)
             n += 50
             got += await sb.receive_many(cb, 4096, timeout=5)
@@ -40,9 +44,13 @@ async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
         assert got == [b"%d" % i for i in range(n)]
         st = sa.stats()
         assert st.rekeys >= 3, st
-        assert st.reconnects >= st.rekeys
+        deadline = time.monotonic() + 2  # the last rekey's resume may still be under way
+        while sa.stats().reconnects < st.rekeys:
+            assert time.monotonic() < deadline, sa.stats()
+            await asyncio.sleep(0.01)
+        st = sa.stats()
         names = [e["kind"] for e in a.drain_events(10_000)]
-        assert names.count("rekey_due") == st.rekeys
+        assert names.count("rekey_due") >= st.rekeys
         assert names.count("session_resumed") >= st.rekeys
     finally:
         await a.shutdown()

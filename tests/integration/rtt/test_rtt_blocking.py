@@ -37,7 +37,9 @@ def test_brief_api_round_trip_and_gil_release() -> None:
             b.receive(cb, timeout=0.3)
         stop.set()
         th.join()
-        assert ticks > 50
+        # Holding the GIL for the 0.3 s would leave the spinner at a tick or two; ~300 is
+        # the idle ideal, a loaded machine delivers fewer: a clear margin either way.
+        assert ticks > 10, ticks
 
         a.send(ca, b"payload")
         assert b.receive(cb, timeout=5) == b"payload"
@@ -52,7 +54,9 @@ def test_brief_api_round_trip_and_gil_release() -> None:
 
 
 def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
-    cfg = TransportConfig(heartbeat_interval=0.1, heartbeat_timeout=0.3)
+    # Frequent heartbeats for quick round-trip samples; a generous timeout so that a loaded
+    # machine never declares silence (this test is about a normal close).
+    cfg = TransportConfig(heartbeat_interval=0.1, heartbeat_timeout=10.0)
     a = BlockingTransport(Identity(b"\x63" * 32), cfg)
     b = BlockingTransport(Identity(b"\x64" * 32), cfg)
     try:
@@ -65,10 +69,12 @@ def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
         while len(got) < 10:
             got += sb.receive_many(cb, 100, timeout=5)
         assert got == [b"%d" % i for i in range(10)]
-        time.sleep(0.35)  # a few heartbeats: round-trip samples
-        assert sa.stats().rtt_p50_us is not None
+        deadline = time.monotonic() + 15  # a few heartbeats: round-trip samples
+        while sa.stats().rtt_p50_us is None:
+            assert time.monotonic() < deadline, "no heartbeat round trip sampled"
+            time.sleep(0.05)
         sa.close()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 15
         while sb.state != "closed":
             assert time.monotonic() < deadline
             time.sleep(0.01)

@@ -44,14 +44,16 @@ async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
         assert got == [b"%d" % i for i in range(n)]
         st = sa.stats()
         assert st.rekeys >= 3, st
-        deadline = time.monotonic() + 2  # the last rekey's resume may still be under way
-        while sa.stats().reconnects < st.rekeys:
-            assert time.monotonic() < deadline, sa.stats()
+        # Rekeys go on every 0.25 s: check the ones counted so far. The last one's resume
+        # may still be under way (more so on a loaded machine): wait for it, not a fixed time.
+        done = st.rekeys
+        names: list[str] = []
+        deadline = time.monotonic() + 15
+        while sa.stats().reconnects < done or names.count("session_resumed") < done:
+            assert time.monotonic() < deadline, (sa.stats(), names)
             await asyncio.sleep(0.01)
-        st = sa.stats()
-        names = [e["kind"] for e in a.drain_events(10_000)]
-        assert names.count("rekey_due") >= st.rekeys
-        assert names.count("session_resumed") >= st.rekeys
+            names += [e["kind"] for e in a.drain_events(10_000)]
+        assert names.count("rekey_due") >= done
     finally:
         await a.shutdown()
         await b.shutdown()

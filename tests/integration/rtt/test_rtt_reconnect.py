@@ -98,26 +98,39 @@ async def test_sigstop_heartbeat_timeout_backoff_then_resume(
         stopped = time.monotonic()
         timed_out_at = None
         attempts: list[dict[str, str]] = []
-        while time.monotonic() - stopped < 4.0:
+        delays: list[int] = []
+
+        def backed_off() -> bool:
+            return len(delays) >= 2 and max(delays[-2:]) > delays[0]
+
+        # Until the timeout and a backed-off retry were seen, under a deadline (about 4 s
+        # when idle; a loaded machine may need longer).
+        while (timed_out_at is None or not backed_off()) and time.monotonic() - stopped < 20:
             for e in t.drain_events():
                 if e["kind"] == "heartbeat_timeout" and timed_out_at is None:
                     timed_out_at = time.monotonic()
                 if e["kind"] == "reconnect_attempt":
                     attempts.append(e)
+                    delays.append(int(e["delay_ms"]))
             await asyncio.sleep(0.01)
         assert timed_out_at is not None, "no heartbeat_timeout while the peer was stopped"
-        # Silence is declared after 2.5 intervals: reported within 3.
-        assert timed_out_at - stopped <= 3 * hb, timed_out_at - stopped
+        # Silence is declared after 2.5 intervals (0.5 s). The bound allows for scheduling
+        # delay on a loaded machine and still rules out detection by anything slower than
+        # the heartbeat (the handshake and connect deadlines are 2 s and 1 s).
+        assert timed_out_at - stopped <= 2.5 * hb + 1.0, timed_out_at - stopped
         assert len(attempts) >= 2
-        delays = [int(a["delay_ms"]) for a in attempts]
-        assert max(delays[-2:]) > delays[0], delays  # backing off
+        assert backed_off(), delays  # backing off
         for i in range(50):  # queued while the peer is stopped
             await s.send(ch, b"m%d" % i)
         os.kill(peer.proc.pid, signal.SIGCONT)
         got = [await s.receive(ch, timeout=15) for _ in range(50)]
         assert got == [b"m%d" % i for i in range(50)]
         assert s.state == "established"
-        names = [e["kind"] for e in t.drain_events()]
+        names: list[str] = []
+        deadline = time.monotonic() + 10  # the event may trail the delivered data
+        while "session_resumed" not in names and time.monotonic() < deadline:
+            names += [e["kind"] for e in t.drain_events()]
+            await asyncio.sleep(0.01)
         assert "session_resumed" in names
     finally:
         os.kill(peer.proc.pid, signal.SIGCONT)

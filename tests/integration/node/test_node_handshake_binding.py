@@ -28,9 +28,11 @@ from web4.trust import TrustState
 pytestmark = pytest.mark.timeout(60)
 
 
-async def handshake(session: LinkSession, signer: Identity, node_fp: str, seed: int) -> Step:
+async def handshake(
+    session: LinkSession, signer: Identity, node_fp: str, seed: int, within: float
+) -> Step:
     """Run the initiator side of the CIP handshake as ``signer`` over ``session``'s
-    ``control`` channel; the step it ends in (or reaches within 3 s)."""
+    ``control`` channel; the step it ends in (or reaches within ``within`` s)."""
     clock = SystemClock()
     v = cip_validator(signer.fingerprint, clock=clock, trust_of=lambda fp: "probing")
     hs = Handshake(
@@ -44,7 +46,7 @@ async def handshake(session: LinkSession, signer: Identity, node_fp: str, seed: 
     )
     hs.start(clock.now())
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 3.0
+    deadline = loop.time() + within
     while hs.step not in (Step.ACCEPTED, Step.DEFERRED, Step.FAILED) and loop.time() < deadline:
         while (out := hs.next_outgoing()) is not None:
             await session.send("control", out, timeout=2)
@@ -63,26 +65,32 @@ def test_a_hello_signed_by_another_key_than_the_session_is_refused(tmp_path: Pat
         x, y = Identity.generate("x"), Identity.generate("y")
         link = RttLink(x)
         try:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(15):
                 while not node.listen_addrs:
                     await asyncio.sleep(0.05)
             addr = node.listen_addrs[0]
             assert "/p2p/" in addr  # an RTT address: the node's PeerId is checked on dial
             session = await link.connect(addr, timeout=5)
             assert session.peer == node_fp
-            assert await handshake(session, y, node_fp, 1) is not Step.ACCEPTED
-            node.bus.flush(2.0)
-            dropped = node.obs.ring.events("cip.handshake.dropped")
-            assert any(
-                "not this handshake's peer" in str(e.attributes.get("reason")) for e in dropped
-            )
+            assert await handshake(session, y, node_fp, 1, within=3.0) is not Step.ACCEPTED
+
+            def refused() -> bool:
+                node.bus.flush(2.0)
+                dropped = node.obs.ring.events("cip.handshake.dropped")
+                return any(
+                    "not this handshake's peer" in str(e.attributes.get("reason")) for e in dropped
+                )
+
+            async with asyncio.timeout(15):  # the node's verdict may lag on a loaded machine
+                while not refused():
+                    await asyncio.sleep(0.05)
             assert node.trust.state_of(x.fingerprint) is TrustState.UNTRUSTED
             assert node.trust.state_of(y.fingerprint) is TrustState.UNTRUSTED
             await session.close()
 
             honest = await link.connect(addr, timeout=5)
-            assert await handshake(honest, x, node_fp, 2) is Step.ACCEPTED
-            async with asyncio.timeout(5):
+            assert await handshake(honest, x, node_fp, 2, within=15.0) is Step.ACCEPTED
+            async with asyncio.timeout(15):
                 while node.trust.state_of(x.fingerprint) is not TrustState.PROBING:
                     await asyncio.sleep(0.05)
             assert node.trust.state_of(y.fingerprint) is TrustState.UNTRUSTED

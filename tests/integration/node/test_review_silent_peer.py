@@ -19,7 +19,7 @@ from web4.node import Node, NodeConfig
 from web4.rtt import Transport
 from web4.trust import TrustState
 
-pytestmark = pytest.mark.timeout(20)
+pytestmark = pytest.mark.timeout(60)
 
 
 def test_a_peer_that_never_sends_hello_is_dropped(tmp_path: Path) -> None:
@@ -32,23 +32,24 @@ def test_a_peer_that_never_sends_hello_is_dropped(tmp_path: Path) -> None:
         silent = Identity.generate("silent")
         client = Transport(silent)
         try:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 while not node.listen_addrs:
                     await asyncio.sleep(0.05)
                 session = await client.connect(node.listen_addrs[0], timeout=5)
                 while silent.fingerprint not in node.conns:
                     await asyncio.sleep(0.05)
-                # handshake_timeout is 1 s: well within 4 s the node lets go.
+                # handshake_timeout is 1 s: the node lets go soon after (the deadline only
+                # allows for a loaded machine; the wait ends as soon as it happens).
                 loop = asyncio.get_running_loop()
-                end = loop.time() + 4.0
+                end = loop.time() + 10.0
                 while silent.fingerprint in node.conns and loop.time() < end:
                     await asyncio.sleep(0.1)
                 assert silent.fingerprint not in node.conns
-                while session.state != "closed" and loop.time() < end + 2:
+                while session.state != "closed" and loop.time() < end + 5:
                     await asyncio.sleep(0.1)
                 assert session.state == "closed"
                 assert not run.done()
-            node.bus.flush(2.0)
+            node.bus.flush(10.0)
             errors = [e for e in node.obs.ring.events("error") if e.peer == silent.fingerprint]
             assert errors, "the node says why it dropped the session"
             assert node.trust.state_of(silent.fingerprint) is TrustState.UNTRUSTED

@@ -63,7 +63,7 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(node: Nod
     assert "decide" in after_answer[1]
     assert after_answer[2].strip().startswith("alternatives:")
     assert " | " in after_answer[2]
-    check_in = node.wait_for(lambda e: e["kind"] == "hcp.check_in", 5.0)
+    check_in = node.wait_for(lambda e: e["kind"] == "hcp.check_in", 15.0)
     assert "tense" in check_in["attributes"]["reason"]
 
 
@@ -88,7 +88,7 @@ def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc) -> Non
     assert _agent_lines(_after(out, "you -> HCP_STATE_UPDATE")) == []  # nothing automated
     node.wait_for(
         lambda e: e["kind"] == "hcp.consent_changed" and e["attributes"]["consent"] == "revoked",
-        5.0,
+        15.0,
     )
     refused = node.kinds("hcp.refused")[before:]
     # the intent's task, the decision, the context reply and the feedback reply
@@ -130,7 +130,8 @@ def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
         "/intent clarify work/next",
         "one more thing",
     ]
-    args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "13")
+    # --linger bounds the wait for the spaced reply: it ends when the reply arrives (~10 s).
+    args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "25")
     r = run_human(node.addr, lines, *args)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
@@ -147,7 +148,7 @@ def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
     sent = [e for e in node.kinds("hcp.sent") if e["peer"] == ed]
     assert [e["attributes"]["action"] for e in sent] == ["question", "reply"]
     gap = _ts(sent[1]["time"]) - _ts(sent[0]["time"])
-    assert 10.0 <= gap < 12.5
+    assert 10.0 <= gap < 20.0  # spaced by 10 s; the rest is the node's tick on a busy machine
 
 
 def _ts(rfc3339: str) -> float:
@@ -223,19 +224,21 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> N
                 and e["attributes"]["type"] == t
                 and e["attributes"]["destination"] == d
             ),
-            5.0,
+            15.0,
         )
 
 
 def test_the_agent_going_away_is_a_one_line_error(tmp_path: Path) -> None:
-    short = NodeProc(tmp_path, "brief", "--exit-after", "3")
+    short = NodeProc(tmp_path, "brief")
     cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr, "--reply-wait", "0.5"]
     human = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        short.wait_for(lambda e: e["kind"] == "node.stopped", 15.0)
-        assert short.proc.wait(timeout=10) == 0
+        # The agent goes away once it has greeted the human (not after a fixed time, which
+        # a slow start of the human process on a loaded machine could outlast).
+        short.wait_for(lambda e: e["kind"] == "hcp.sent", 30.0)
+        assert short.stop() == 0
         out, err = human.communicate("still there?\n", timeout=20)
     finally:
         human.kill()

@@ -19,7 +19,7 @@ from web4.cli.main import build_parser
 from web4.identity import Identity
 from web4.node import Node, NodeConfig
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = pytest.mark.timeout(60)
 
 
 def test_a_human_whose_session_closed_is_forgotten(tmp_path: Path) -> None:
@@ -29,16 +29,17 @@ def test_a_human_whose_session_closed_is_forgotten(tmp_path: Path) -> None:
         node = Node(NodeConfig(data_dir=data, console=False), stdout=io.StringIO(), tick=0.1)
         run = asyncio.create_task(node.run())
         try:
-            async with asyncio.timeout(20):
+            async with asyncio.timeout(40):
                 while not node.listen_addrs:
                     await asyncio.sleep(0.05)
                 human_dir = tmp_path / "human"
                 fp = Identity.create_in_data_dir(human_dir, "ana").fingerprint
                 args = build_parser().parse_args(
                     ["human", "--peer", node.listen_addrs[0], "--data-dir", str(human_dir),
-                     "--name", "Ana", "--reply-wait", "1", "--linger", "0.2", "--timeout", "5"]
+                     "--name", "Ana", "--reply-wait", "10", "--linger", "0.2", "--timeout", "20"]
                 )  # fmt: skip
                 out = io.StringIO()
+                # --reply-wait is only a bound: each wait ends when the agent's answer arrives.
                 code = await asyncio.to_thread(run_human, args, io.StringIO("hello\n"), out)
                 assert code == 0, out.getvalue()
                 assert "agent" in out.getvalue()  # the node did answer this human
@@ -49,7 +50,7 @@ def test_a_human_whose_session_closed_is_forgotten(tmp_path: Path) -> None:
                 if conn is not None:
                     conn.stop.set()
                 loop = asyncio.get_running_loop()
-                end = loop.time() + 5.0
+                end = loop.time() + 15.0  # returns as soon as both are gone
                 while (fp in node.conns or fp in node.protocols.humans) and loop.time() < end:
                     await asyncio.sleep(0.1)
                 assert fp not in node.conns

@@ -137,7 +137,7 @@ def test_one_trusted_confirmation_is_not_enough(
             ),
             20.0,
         )
-        a.wait_for(_is("lip.claim", to="pending"), 1.0)
+        a.wait_for(_is("lip.claim", to="pending"), 20.0)
         assert a.kinds("lip.accepted") == []  # B counts, C is not trusted, D never answered
         assert _memory(a) == []
     finally:
@@ -176,16 +176,16 @@ def test_claims_accepted_only_after_two_trusted_peers_corroborate(
         }
         assert sorted(s for _, s in _memory(a)) == ["accepted", "accepted"]
         # the router delivered LIP_EVIDENCE to knowledge; B got LIP_FETCH and LIP_ACCEPT
-        a.wait_for(_is("router.routed", type="LIP_EVIDENCE", destination="knowledge"), 1.0)
+        a.wait_for(_is("router.routed", type="LIP_EVIDENCE", destination="knowledge"), 20.0)
         b.wait_for(
             lambda e: (
                 _is("router.routed", type="LIP_FETCH", destination="lip")(e)
                 and e["peer"] == a.fingerprint
             ),
-            5.0,
+            20.0,
         )
         b.wait_for(
-            lambda e: _is("lip.accepted", source="peer")(e) and e["peer"] == a.fingerprint, 10.0
+            lambda e: _is("lip.accepted", source="peer")(e) and e["peer"] == a.fingerprint, 20.0
         )
     finally:
         assert a.stop() == 0
@@ -215,9 +215,9 @@ def test_tiers_conflict_and_blocked_sources(
                 _is("lip.conflict", source="peer", severity="high")(e)
                 and e["peer"] == a.fingerprint
             ),
-            10.0,
+            20.0,
         )
-        b.wait_for(_is("router.routed", type="LIP_CONFLICT", destination="lip"), 5.0)
+        b.wait_for(_is("router.routed", type="LIP_CONFLICT", destination="lip"), 20.0)
         refused = a.wait_for(_is("lip.fetch_failed", uri=blocked), 30.0)
         assert refused["attributes"]["reason"].startswith("blocked:")
         assert not any(h.startswith("127.0.0.3") for h in _Pages.hits)  # never contacted

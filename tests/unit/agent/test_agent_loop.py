@@ -140,7 +140,7 @@ async def drive(loop: AgentLoop, items: list[Any], until: Callable[[], bool]) ->
     task = asyncio.create_task(loop.run())
     for item in items:
         assert loop.offer(item)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # ends as soon as ``until`` holds
     while not until() and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
     loop.stop()
@@ -243,9 +243,11 @@ def test_stop_returns_within_a_deadline_and_counts_leftovers():
         await asyncio.sleep(0.05)
         started = time.monotonic()
         loop.stop()
-        async with asyncio.timeout(1.0):
+        async with asyncio.timeout(2.5):
             await task
-        assert time.monotonic() - started < 0.6
+        # One hook deadline (0.3 s), not the 7 leftovers (2.1 s; ``left`` is checked below);
+        # the margin is for a loaded machine.
+        assert time.monotonic() - started < 1.2
 
     run(body)
     stopped = ring.events("agent.stopped")[0]

@@ -291,13 +291,13 @@ def test_deeply_nested(node: Node, depth: int) -> None:
     for _ in range(min(depth, 500)):
         nested = [nested]
     env["payload"]["features"] = nested
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the work done, not how loaded the machine is
     with pytest.raises(InvalidEnvelopeError, match="deeper"):
         node.validator.validate(env)
     data = b'{"cip":' + b"[" * depth + b"]" * depth + b"}"
     with pytest.raises(InvalidEnvelopeError, match="deeper"):
         node.validator.validate(data[: 256 * 1024])
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
 
 
 @pytest.mark.parametrize(

@@ -52,10 +52,10 @@ HOSTILE = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_bytes_are_refused_quickly(name: str) -> None:
     v = validator()
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: the work done, not how loaded the machine is
     with pytest.raises(InvalidEnvelopeError):
         v.validate(HOSTILE[name])
-    assert time.perf_counter() - start < 0.5, name
+    assert time.process_time() - start < 0.5, name
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_close_has_a_deadline_even_with_a_stuck_sink():
         bus.emit("error", error="E")
     started = time.monotonic()
     bus.close(timeout=0.3)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.0  # the sink would take 15 s; margin for load
     stats = bus.stats()[0]
     assert stats.dropped >= 3  # what was still queued counts as dropped
     slow.release.set()

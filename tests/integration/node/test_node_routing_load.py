@@ -198,6 +198,7 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
                     if (
                         routed == everything
                         and ("router.handler_error", b.me.fingerprint) in kinds
+                        and ("router.unknown_type", b.me.fingerprint) in kinds
                         and ("router.throttled", a.me.fingerprint) in kinds
                     ):
                         break

@@ -307,6 +307,12 @@ class Node:
             await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` or until a stop is asked. Always yields to the loop: a set
+        Event's ``wait()`` returns without suspending, and a loop calling this after a
+        stop would otherwise starve every other task (the shutdown among them)."""
+        if self._stop.is_set():
+            await asyncio.sleep(0)
+            return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._stop.wait()
@@ -388,7 +394,7 @@ class Node:
     async def _pump(self) -> None:
         """Forward transport events often and a telemetry snapshot every 2 seconds."""
         n = 0
-        while self._running:
+        while self._running and not self._stop.is_set():
             await self._sleep(0.5)
             forward_rtt_events(self.bus, self.transport.drain_events())
             n += 1

@@ -27,6 +27,11 @@ from web4.observability.events import KINDS, Event, flatten
 __all__ = ["emit_telemetry", "forward_rtt_event", "forward_rtt_events"]
 
 _ALIASES: Final = {"p50_ms": "latency_p50_ms", "p95_ms": "latency_p95_ms"}
+# The transport's own event names -> the contract's kinds (docs/RTT_SPEC.md §9).
+_RENAMES: Final = {
+    "replay_rejected": "replay_dropped",  # a replayed frame dropped, session kept
+    "dropped": "backpressure",  # messages dropped by a drop_oldest/drop_newest policy
+}
 _RESERVED: Final = frozenset({"kind", "peer", "msg_id", "level"})
 
 
@@ -41,7 +46,8 @@ def forward_rtt_event(bus: EventBus, raw: Mapping[str, Any]) -> Event:
     name = raw.get("kind")
     if not isinstance(name, str) or not name:
         raise ObservabilityError("an RTT event needs a string 'kind'")
-    kind = name if name.startswith("rtt.") else f"rtt.{name}"
+    short = name.removeprefix("rtt.")
+    kind = f"rtt.{_RENAMES.get(short, short)}"
     attrs = flatten({k: v for k, v in raw.items() if k not in _RESERVED})
     peer = raw.get("peer")
     msg_id = raw.get("msg_id")

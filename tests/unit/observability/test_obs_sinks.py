@@ -246,3 +246,17 @@ def test_reader_skips_an_endless_partial_line(tmp_path: Path):
     with path.open("ab") as f:
         f.write(b"\n" + encode_event(ok) + b"\n")
     assert list(read_events(path)) == [ok]
+
+
+def test_transport_event_names_map_onto_contract_kinds():
+    bus = EventBus("n", clock=FakeClock(), strict=True)
+    ring = bus.add_sink(MemoryRing(10))
+    forward_rtt_events(
+        bus,
+        [
+            {"kind": "replay_rejected", "peer": "p", "channel": "knowledge", "seq": "4"},
+            {"kind": "dropped", "peer": "p", "channel": "state", "count": "3"},
+        ],
+    )
+    assert [e.kind for e in ring.events()] == ["rtt.replay_dropped", "rtt.backpressure"]
+    assert ring.events()[1].attributes["channel"] == "state"

@@ -78,16 +78,26 @@ def sample(text: str, name: str) -> float:
 
 def test_metrics_over_http_while_two_nodes_talk(tmp_path: Path) -> None:
     (a_dir, _), (b_dir, _) = keygen(tmp_path, "alice"), keygen(tmp_path, "bob")
-    port = free_port()
-    alice = NodeProc(
-        a_dir,
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--metrics-port",
-        str(port),
-        "--believe",
-        "grass is green",
-    )
+    # The node does not report a --metrics-port 0 choice, so a free port is picked here;
+    # another process may take it before the node binds it: then a fresh one is tried.
+    for attempt in range(3):
+        port = free_port()
+        alice = NodeProc(
+            a_dir,
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--metrics-port",
+            str(port),
+            "--believe",
+            "grass is green",
+        )
+        try:
+            alice.addr()
+            break
+        except AssertionError:
+            alice.kill()
+            if attempt == 2:
+                raise
     nodes = [alice]
     try:
         bob = NodeProc(b_dir, "--peer", alice.addr(), "--propose", "grass is green|botany|0.8")

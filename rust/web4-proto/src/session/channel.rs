@@ -47,6 +47,10 @@ pub(crate) struct Channel {
     unacked_msgs: u64,
     unacked_bytes: u64,
     ack_since: Option<Duration>,
+    /// Reliable channels: since when the oldest frame sent on this connection has been
+    /// waiting for an ack (reset whenever an ACK arrives); `None` when nothing sent on
+    /// this connection is unacknowledged.
+    ack_wait_since: Option<Duration>,
     pub(crate) stats: ChannelStats,
 }
 
@@ -74,6 +78,7 @@ impl Channel {
             unacked_msgs: 0,
             unacked_bytes: 0,
             ack_since: None,
+            ack_wait_since: None,
             stats: ChannelStats::default(),
         }
     }
@@ -130,8 +135,11 @@ impl Channel {
     }
 
     /// The next frame to put on the wire: `(seq, payload)`. Retransmissions first, then
-    /// the queue front if the retransmit buffer has room.
-    pub(crate) fn next_transmit(&mut self) -> Option<(u64, &[u8])> {
+    /// the queue front if the retransmit buffer has room. `now` starts the ack timer.
+    pub(crate) fn next_transmit(&mut self, now: Duration) -> Option<(u64, &[u8])> {
+        if self.kind.is_reliable() && self.ack_wait_since.is_none() && self.has_sendable() {
+            self.ack_wait_since = Some(now);
+        }
         if let Some(&(first, _)) = self.inflight.front() {
             let last = first + self.inflight.len() as u64 - 1;
             if self.sent_upto < last {
@@ -165,14 +173,38 @@ impl Channel {
         self.inflight.back().map(|(s, p)| (*s, p.as_slice()))
     }
 
+    /// True if `next_transmit` would return a frame.
+    fn has_sendable(&self) -> bool {
+        if let Some(&(first, _)) = self.inflight.front() {
+            if self.sent_upto < first + self.inflight.len() as u64 - 1 {
+                return true;
+            }
+        }
+        self.queue.front().is_some_and(|p| {
+            fits(
+                self.inflight.len(),
+                self.inflight_bytes,
+                p.len(),
+                self.cfg.inflight_msgs,
+                self.cfg.inflight_bytes,
+            )
+        })
+    }
+
+    /// When the ack timer of this channel expires, given the effective `timeout`.
+    pub(crate) fn ack_timeout_at(&self, timeout: Duration) -> Option<Duration> {
+        self.ack_wait_since.map(|s| s + timeout)
+    }
+
     /// Highest seq ever assigned (0: none).
     pub(crate) fn highest_sent(&self) -> u64 {
         self.next_seq - 1
     }
 
-    /// The peer delivered everything up to `seq`. Errors: `Protocol` if `seq` was
-    /// never sent.
-    pub(crate) fn on_ack(&mut self, seq: u64) -> Result<(), SessionError> {
+    /// The peer delivered everything up to `seq` (heard at `now`). Errors: `Protocol`
+    /// if `seq` was never sent. Any ACK, progressing or not, restarts the ack timer: a
+    /// receiver whose window is closed repeats its last ACK to say it is alive.
+    pub(crate) fn on_ack(&mut self, seq: u64, now: Duration) -> Result<(), SessionError> {
         if seq > self.highest_sent() {
             return Err(SessionError::Protocol(format!(
                 "ack {seq} on {} beyond the highest seq sent {}",
@@ -188,14 +220,24 @@ impl Channel {
                 self.inflight_bytes -= p.len();
             }
         }
+        let waiting = self
+            .inflight
+            .front()
+            .is_some_and(|&(first, _)| self.sent_upto >= first);
+        self.ack_wait_since = (waiting && self.kind.is_reliable()).then_some(now);
         Ok(())
     }
 
     /// A new connection resumed and the peer delivered up to `peer_delivered`: prune,
     /// then arrange retransmission. Errors: `Protocol` if that was never sent.
-    pub(crate) fn on_resume(&mut self, peer_delivered: u64) -> Result<u64, SessionError> {
-        self.on_ack(peer_delivered)?;
+    pub(crate) fn on_resume(
+        &mut self,
+        peer_delivered: u64,
+        now: Duration,
+    ) -> Result<u64, SessionError> {
+        self.on_ack(peer_delivered, now)?;
         self.sent_upto = peer_delivered;
+        self.ack_wait_since = None;
         if !self.kind.is_reliable() {
             while self.inflight.len() > 1 {
                 if let Some((_, p)) = self.inflight.pop_front() {
@@ -203,9 +245,9 @@ impl Channel {
                 }
             }
         }
-        self.unacked_msgs = 0;
-        self.unacked_bytes = 0;
-        self.ack_since = None;
+        // The pending receive-side ack is kept: a dialler may get DATA on the new
+        // connection before RESUME_OK, and its RESUME did not cover those frames (an
+        // ack the resume exchange already covers is harmless).
         Ok(self.inflight.len() as u64)
     }
 
@@ -326,6 +368,13 @@ impl Channel {
     /// When the pending ack becomes due by delay.
     pub(crate) fn ack_deadline(&self, delay: Duration) -> Option<Duration> {
         self.ack_since.map(|s| s + delay)
+    }
+
+    /// The cumulative ack to repeat while the receive window is closed (reliable
+    /// channels only): it tells the sender that its unacknowledged frames are waiting
+    /// in the stream for the application to read, not lost.
+    pub(crate) fn window_closed_ack(&self) -> Option<u64> {
+        (self.kind.is_reliable() && !self.recv_window_open()).then_some(self.delivered)
     }
 
     /// True when nothing sent is unacknowledged and nothing waits to be sent.

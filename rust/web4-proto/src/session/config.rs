@@ -119,6 +119,21 @@ pub struct SessionConfig {
     pub ack_every_bytes: u64,
     /// ... or this long after the first unacknowledged one (default 5 ms).
     pub ack_delay: Duration,
+    /// Ack-timeout safety net (default 3 s, the default heartbeat timeout): when a DATA
+    /// frame of a reliable channel sent on the current connection has waited this long
+    /// with no ACK at all for that channel, the session drops the connection
+    /// ([`Event::DropConnection`](super::Event::DropConnection), counted in
+    /// `ack_timeouts`) and the resume exchange of the next connection retransmits
+    /// everything unacknowledged. It recovers a frame the transport lost while the
+    /// connection stayed up (heartbeats flowing, no later DATA revealing a gap).
+    ///
+    /// Safe against spurious drops: a receiver acks within `ack_delay` (5 ms),
+    /// `ack_every_msgs` (64) or `ack_every_bytes` (1 MiB) of receiving, and every ACK
+    /// restarts the timer; a receiver whose receive window is closed (slow application)
+    /// repeats its last ACK with every heartbeat it sends. The effective timeout is
+    /// `max(ack_timeout, 2 * heartbeat.interval)`, so at least one heartbeat interval of
+    /// margin is left for those repeated ACKs.
+    pub ack_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -135,11 +150,18 @@ impl Default for SessionConfig {
             ack_every_msgs: 64,
             ack_every_bytes: 1 << 20,
             ack_delay: Duration::from_millis(5),
+            ack_timeout: Duration::from_secs(3),
         }
     }
 }
 
 impl SessionConfig {
+    /// The ack timeout in force: `max(ack_timeout, 2 * heartbeat.interval)`.
+    pub fn effective_ack_timeout(&self) -> Duration {
+        self.ack_timeout
+            .max(self.heartbeat.interval.saturating_mul(2))
+    }
+
     /// The bounds of `kind`.
     pub fn channel(&self, kind: ChannelKind) -> &ChannelConfig {
         &self.channels[kind.index()]

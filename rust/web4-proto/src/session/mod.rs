@@ -31,6 +31,12 @@
 //! dialler re-dials (exponential backoff with jitter, see [`Backoff`]); a listener
 //! session waits, disconnected, until the expiry.
 //!
+//! Ack timeout: if a reliable channel's frames sent on the current connection get no
+//! ACK for [`SessionConfig::ack_timeout`] (a frame lost while the link stays up), the
+//! session drops the connection and the resume exchange retransmits them; a receiver
+//! with a closed receive window repeats its ACK with each heartbeat so that a slow
+//! reader never trips it.
+//!
 //! Driver recipe:
 //! 1. dialler: `Session::new_dialer(cfg, now, &mut rng)`, dial, then `on_connected`;
 //!    listener: on an inbound connection from a peer with no live session,

@@ -58,6 +58,9 @@ pub struct SessionStats {
     pub reconnect_attempts: u64,
     /// Heartbeat timeouts.
     pub heartbeat_timeouts: u64,
+    /// Connections dropped because a reliable channel's oldest unacknowledged DATA
+    /// frame waited longer than the ack timeout.
+    pub ack_timeouts: u64,
     /// Planned reconnects for rekeying.
     pub rekeys: u64,
     /// Replays on all channels plus stale session frames outside channels.

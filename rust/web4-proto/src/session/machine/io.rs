@@ -133,7 +133,7 @@ impl Session {
                     });
                 }
                 self.heard(now);
-                self.channels[channel.index()].on_ack(seq)?;
+                self.channels[channel.index()].on_ack(seq, now)?;
             }
             Frame::Heartbeat { nonce, ts_us } => {
                 expect(ChannelKind::State)?;
@@ -254,7 +254,7 @@ impl Session {
     ) -> Result<(), SessionError> {
         let mut retransmitted = 0;
         for (ch, d) in self.channels.iter_mut().zip(peer_delivered) {
-            retransmitted += ch.on_resume(d)?;
+            retransmitted += ch.on_resume(d, now)?;
         }
         self.state = SessionState::Established;
         self.handshake_deadline = None;
@@ -326,7 +326,7 @@ impl Session {
         for i in 0..3 {
             let kind = ChannelKind::ALL[(self.rr + i) % 3];
             let ch = &mut self.channels[kind.index()];
-            if let Some((seq, payload)) = ch.next_transmit() {
+            if let Some((seq, payload)) = ch.next_transmit(now) {
                 self.conn_bytes += payload.len() as u64;
                 target.emit(
                     kind,

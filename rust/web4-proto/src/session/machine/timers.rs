@@ -4,6 +4,11 @@
 //! current state; `handle_timeout(now)` fires whatever is due, in a fixed order: expiry
 //! first (it ends the session), then the state's own timers, then the dialler's re-dial.
 //! Due acks are not fired here: `poll_transmit` emits them when their delay has passed.
+//! The ack timeout (see [`SessionConfig::ack_timeout`](super::super::SessionConfig)) is:
+//! a reliable channel whose oldest frame sent on this connection got no ACK for that
+//! long drops the connection, so the resume exchange retransmits it. With every
+//! heartbeat, a reliable channel whose receive window is closed repeats its last ACK,
+//! which keeps the peer's ack timer from firing on a merely slow reader.
 
 use std::time::Duration;
 
@@ -28,6 +33,10 @@ impl Session {
                 self.channels
                     .iter()
                     .for_each(|ch| at(ch.ack_deadline(delay)));
+                let ack_timeout = self.cfg.effective_ack_timeout();
+                self.channels
+                    .iter()
+                    .for_each(|ch| at(ch.ack_timeout_at(ack_timeout)));
                 if self.role == Role::Dialer && !self.rekey_signalled {
                     at(self.cfg.rekey_after_time.map(|r| self.conn_since + r));
                 }
@@ -93,6 +102,18 @@ impl Session {
             self.lose_connection(now);
             return;
         }
+        let ack_timeout = self.cfg.effective_ack_timeout();
+        if self
+            .channels
+            .iter()
+            .any(|ch| ch.ack_timeout_at(ack_timeout).is_some_and(|t| now >= t))
+        {
+            self.stats.ack_timeouts += 1;
+            self.events
+                .push_back(Event::DropConnection { conn: self.conn });
+            self.lose_connection(now);
+            return;
+        }
         let nonce = self.rng.next_u64();
         if self.heartbeat.as_mut().is_some_and(|h| h.due(now, nonce))
             && self.out.len() < MAX_CONTROL_QUEUE
@@ -102,6 +123,21 @@ impl Session {
                 ChannelKind::State,
                 Frame::Heartbeat { nonce, ts_us }.to_vec(),
             ));
+            if let Some(session) = self.id {
+                for ch in ChannelKind::ALL {
+                    let Some(seq) = self.channels[ch.index()].window_closed_ack() else {
+                        continue;
+                    };
+                    if self.out.len() < MAX_CONTROL_QUEUE {
+                        let ack = Frame::Ack {
+                            channel: ch,
+                            session,
+                            seq,
+                        };
+                        self.out.push_back((ChannelKind::State, ack.to_vec()));
+                    }
+                }
+            }
         }
         if self.role == Role::Dialer && !self.rekey_signalled {
             let by_time = self

@@ -279,6 +279,17 @@ class _Client:
         self.say(f"session closed ({self.replies} agent message(s))")
         return 0
 
+    async def _still_there(self, session: LinkSession) -> None:
+        """At the end of input the agent must still be reachable, so that what was sent
+        was delivered: a dropped link gets ``--timeout`` seconds to resume. Raises
+        ``RTTTransportError`` when the agent went away."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.args.timeout
+        while not session.connected:
+            if session.closed or loop.time() >= deadline:
+                raise RTTTransportError("the agent went away (the session did not resume)")
+            await asyncio.sleep(0.1)
+
     async def _input(self, session: LinkSession, lines: asyncio.Queue[str | None]) -> None:
         while True:
             line: str | None = ""
@@ -288,6 +299,7 @@ class _Client:
             if session.closed:
                 raise RTTTransportError("the agent closed the session")
             if line is None:
+                await self._still_there(session)
                 return
             try:
                 what, payload, state = parse_line(line, self.state)

@@ -37,6 +37,11 @@ class LinkSession(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    @property
+    def connected(self) -> bool:
+        """True while a connection is up (False while it is being resumed, or closed)."""
+        ...
+
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         """Raises ``RTTTransportError`` (closed, too big) or ``TimeoutError``."""
         ...

@@ -71,6 +71,10 @@ class RttSession:
     def closed(self) -> bool:
         return self._closed or self._s.state == "closed"
 
+    @property
+    def connected(self) -> bool:
+        return not self._closed and self._s.state == "established"
+
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         """Raises ``RTTTransportError``/``RTTBackpressureError`` (RTT's errors)."""
         await self._s.send(self._chans[channel], data, timeout=timeout)

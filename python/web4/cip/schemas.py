@@ -11,7 +11,6 @@ Run ``python -m web4.cip.schemas [OUT_DIR]`` (default ``docs/schemas/cip``) to r
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import msgspec
 
 from web4.cip.messages import PAYLOADS, CipEnvelope
+from web4.envelope.schemas import schema_text, write_schema_files
 
 __all__ = ["DEFAULT_OUT_DIR", "render_schemas", "write_schemas"]
 
@@ -27,8 +27,7 @@ _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _document(schema: dict[str, Any], title: str, description: str) -> str:
-    doc = {"$schema": _DIALECT, "title": title, "description": description, **schema}
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return schema_text({"$schema": _DIALECT, "title": title, "description": description, **schema})
 
 
 def render_schemas() -> dict[str, str]:
@@ -60,13 +59,7 @@ def write_schemas(out_dir: Path = DEFAULT_OUT_DIR) -> list[Path]:
 
     Raises ``OSError`` if the directory or a file cannot be written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in render_schemas().items():
-        path = out_dir / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_schema_files(render_schemas(), out_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

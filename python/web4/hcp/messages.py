@@ -13,13 +13,13 @@ HCP rule the schema cannot express.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from web4.envelope.schemas import payload_schemas, schema_text, write_schema_files
 from web4.envelope.validate import MsgId, ProtocolSpec, Receiver, Sender, Sign, Timestamp
 from web4.errors import PayloadSchemaError
 
@@ -229,24 +229,13 @@ def check_semantics(env: HcpEnvelope[Any]) -> None:
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, for the envelope and each payload type."""
-    out: dict[str, dict[str, Any]] = {
-        "envelope.schema.json": msgspec.json.schema(HcpEnvelope[dict[str, Any]])
-    }
-    for name, struct in PAYLOAD_TYPES.items():
-        out[f"{name.lower()}.schema.json"] = msgspec.json.schema(struct)
-    return out
+    return payload_schemas(HCP_SPEC)
 
 
 def write_schemas(directory: str | Path) -> list[Path]:
     """Write ``json_schemas()`` into ``directory``; returns the paths written."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in json_schemas().items():
-        path = d / name
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+    texts = {name: schema_text(schema) for name, schema in json_schemas().items()}
+    return write_schema_files(texts, directory)
 
 
 if __name__ == "__main__":  # pragma: no cover - regeneration entry point

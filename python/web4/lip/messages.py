@@ -13,13 +13,13 @@ how a peer's evidence corroborates ours and how ACCEPT/REJECT/CONFLICT refer to 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
 from web4.cip.messages import SenderState, TrustViews
+from web4.envelope.schemas import payload_schemas, schema_text, write_schema_files
 from web4.envelope.validate import (
     AgentId,
     Limits,
@@ -168,24 +168,13 @@ LIP_SPEC: ProtocolSpec[LipEnvelope[Any]] = ProtocolSpec(
 
 def json_schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, for the envelope and each payload type."""
-    out: dict[str, dict[str, Any]] = {
-        "envelope.schema.json": msgspec.json.schema(LipEnvelope[dict[str, Any]])
-    }
-    for name, struct in PAYLOAD_TYPES.items():
-        out[f"{name.lower()}.schema.json"] = msgspec.json.schema(struct)
-    return out
+    return payload_schemas(LIP_SPEC)
 
 
 def write_schemas(directory: str | Path) -> list[Path]:
     """Write ``json_schemas()`` into ``directory``; returns the paths written."""
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in json_schemas().items():
-        path = d / name
-        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        written.append(path)
-    return written
+    texts = {name: schema_text(schema) for name, schema in json_schemas().items()}
+    return write_schema_files(texts, directory)
 
 
 if __name__ == "__main__":  # pragma: no cover - regeneration entry point

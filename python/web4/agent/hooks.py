@@ -33,10 +33,27 @@ __all__ = [
     "Maybe",
     "OutboundSender",
     "StateSender",
+    "trace_of",
 ]
 
 T = TypeVar("T")
 Maybe: TypeAlias = T | Awaitable[T]
+
+
+def trace_of(decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
+    """The usual ``record`` hook: the decision's steps, counterfactuals and evidence,
+    the outcome, and the message that triggered it."""
+    item = context.item
+    return DMPTrace(
+        decision_id=decision.decision_id,
+        steps=(*decision.steps, f"outcome: {result.outcome}"),
+        counterfactuals=decision.counterfactuals,
+        evidence=decision.evidence,
+        choice=decision.choice,
+        outcome=result.outcome,
+        trigger_msg_id=getattr(item, "msg_id", None),
+        peer=getattr(item, "peer", None),
+    )
 
 
 class Agent(Protocol):

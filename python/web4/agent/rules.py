@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from web4.agent.hooks import trace_of
 from web4.agent.types import (
     ActionResult,
     Context,
@@ -140,17 +141,7 @@ class RuleBasedAgent:
         return ActionResult(outcome=f"replied {rule.reply_type}", outbound=(reply,))
 
     def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
-        item = context.item
-        return DMPTrace(
-            decision_id=decision.decision_id,
-            steps=(*decision.steps, f"outcome: {result.outcome}"),
-            counterfactuals=decision.counterfactuals,
-            evidence=decision.evidence,
-            choice=decision.choice,
-            outcome=result.outcome,
-            trigger_msg_id=getattr(item, "msg_id", None),
-            peer=getattr(item, "peer", None),
-        )
+        return trace_of(decision, result, context)
 
     def update_state(
         self, decision: Decision, result: ActionResult, context: Context

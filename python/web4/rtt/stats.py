@@ -54,6 +54,7 @@ class SessionStats:
     reconnects: int
     reconnect_attempts: int
     heartbeat_timeouts: int
+    ack_timeouts: int  # connections dropped because a reliable frame went unacknowledged
     rekeys: int
     replays_rejected: int
     frames_rejected: int
@@ -73,6 +74,7 @@ class SessionStats:
             reconnects=int(d["reconnects"]),
             reconnect_attempts=int(d["reconnect_attempts"]),
             heartbeat_timeouts=int(d["heartbeat_timeouts"]),
+            ack_timeouts=int(d["ack_timeouts"]),
             rekeys=int(d["rekeys"]),
             replays_rejected=int(d["replays_rejected"]),
             frames_rejected=int(d["frames_rejected"]),

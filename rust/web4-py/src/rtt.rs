@@ -367,6 +367,7 @@ impl RttSession {
         d.set_item("reconnects", s.reconnects)?;
         d.set_item("reconnect_attempts", s.reconnect_attempts)?;
         d.set_item("heartbeat_timeouts", s.heartbeat_timeouts)?;
+        d.set_item("ack_timeouts", s.ack_timeouts)?;
         d.set_item("rekeys", s.rekeys)?;
         d.set_item("replays_rejected", s.replays_rejected)?;
         d.set_item("frames_rejected", s.frames_rejected)?;

@@ -85,6 +85,7 @@ def test_kinds_and_stats_shape() -> None:
         "reconnects": 2,
         "reconnect_attempts": 2,
         "heartbeat_timeouts": 0,
+        "ack_timeouts": 1,
         "rekeys": 0,
         "replays_rejected": 1,
         "frames_rejected": 0,
@@ -96,6 +97,7 @@ def test_kinds_and_stats_shape() -> None:
     assert st.channel("knowledge").sent == 3
     assert st.reconnects == 2
     assert st.rtt_p95_us == 120
+    assert st.ack_timeouts == 1
 
 
 def test_channel_of_another_session_is_refused() -> None:

@@ -12,31 +12,25 @@ result is a plain dict (what ``canonicalize`` turns into wire bytes).
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
 
 from web4.cip.messages import (
-    CIP_VERSION,
     PAYLOADS,
     CipEnvelope,
     ReceiverView,
     SenderState,
     TrustState,
 )
-from web4.clock import Clock, Rng, rfc3339
+from web4.clock import Clock, Rng
 from web4.envelope.crypto import canonicalize, sign_envelope
+from web4.envelope.head import envelope_head, new_msg_id
 from web4.envelope.validate import Receiver
 from web4.errors import MessageBuildError
 from web4.identity import Identity
 
 __all__ = ["CipBuilder", "new_msg_id"]
-
-
-def new_msg_id(rng: Rng) -> str:
-    """A UUID v4 string from 16 bytes of ``rng`` (version and variant bits forced)."""
-    return str(uuid.UUID(bytes=rng.bytes(16), version=4))
 
 
 class CipBuilder:
@@ -78,22 +72,19 @@ class CipBuilder:
         ``fact_ref`` names the same claim); a malformed one is ``MessageBuildError``.
         """
         msg_type = _type_of(payload)
-        envelope: dict[str, Any] = {
-            "cip": CIP_VERSION,
-            "msg_id": new_msg_id(self._rng) if msg_id is None else msg_id,
-            "type": msg_type,
-            "timestamp": rfc3339(self._clock.now() if now is None else now),
-            "sender": {
-                "agent_id": self.identity.agent_id,
-                "fingerprint": self.identity.fingerprint,
-                "pubkey": self.identity.public_key_b64,
-                "capabilities": list(self.capabilities),
-            },
-            "receiver": msgspec.to_builtins(receiver),
-            "trust": {"sender_view": sender_view, "receiver_view": receiver_view},
-            "state": msgspec.to_builtins(state),
-            "payload": msgspec.to_builtins(payload),
-        }
+        envelope = envelope_head(
+            "cip",
+            msg_type,
+            identity=self.identity,
+            receiver_id=receiver.agent_id,
+            receiver_fingerprint=receiver.fingerprint,
+            capabilities=self.capabilities,
+            now=self._clock.now() if now is None else now,
+            msg_id=new_msg_id(self._rng) if msg_id is None else msg_id,
+        )
+        envelope["trust"] = {"sender_view": sender_view, "receiver_view": receiver_view}
+        envelope["state"] = msgspec.to_builtins(state)
+        envelope["payload"] = msgspec.to_builtins(payload)
         signed = sign_envelope(envelope, self.identity)
         _check_shape(signed, msg_type)
         return signed

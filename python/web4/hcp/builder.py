@@ -12,13 +12,13 @@ The result is a plain dict, ready for canonical encoding and the RTT ``control``
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
 
-from web4.clock import Clock, Rng, rfc3339
+from web4.clock import Clock, Rng
 from web4.envelope import sign_envelope
+from web4.envelope.head import envelope_head, new_msg_id
 from web4.errors import ConfigError
 from web4.hcp.gate import ActionKind, check_decision
 from web4.hcp.messages import (
@@ -75,18 +75,17 @@ def build_hcp(
         for name, value in pairs:
             if getattr(human, name) != value:
                 raise ConfigError(f"HCP_STATE_UPDATE {name}={value!r} disagrees with state.human")
-    env: dict[str, Any] = {
-        "hcp": "1.0",
-        "msg_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        "type": msg_type_of(payload),
-        "timestamp": rfc3339(clock.now()),
-        "sender": {
-            "agent_id": identity.agent_id,
-            "fingerprint": identity.fingerprint,
-            "capabilities": list(capabilities),
-            "pubkey": identity.public_key_b64,
-        },
-        "receiver": {"agent_id": receiver_id, "fingerprint": receiver_fingerprint},
+    env = envelope_head(
+        "hcp",
+        msg_type_of(payload),
+        identity=identity,
+        receiver_id=receiver_id,
+        receiver_fingerprint=receiver_fingerprint,
+        capabilities=capabilities,
+        now=clock.now(),
+        msg_id=new_msg_id(rng),
+    )
+    env |= {
         "trust": {"sender_view": sender_view, "receiver_view": receiver_view},
         "state": {"human": msgspec.to_builtins(human)},
         "payload": msgspec.to_builtins(payload),

@@ -10,14 +10,14 @@ result is a plain dict that the generic validator with ``LIP_SPEC`` accepts.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
 
 from web4.cip.messages import SenderState, TrustViews
-from web4.clock import Clock, Rng, rfc3339
+from web4.clock import Clock, Rng
 from web4.envelope import sign_envelope
+from web4.envelope.head import envelope_head, new_msg_id
 from web4.identity import Identity
 from web4.lip.messages import PAYLOAD_TYPES, Source
 
@@ -50,18 +50,17 @@ def build_lip(
     Raises ``KeyError`` for a payload that is not a LIP payload and
     ``CanonicalizationError`` if the envelope has no canonical form.
     """
-    env: dict[str, Any] = {
-        "lip": "1.0",
-        "msg_id": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
-        "type": msg_type_of(payload),
-        "timestamp": rfc3339(clock.now()),
-        "sender": {
-            "agent_id": identity.agent_id,
-            "fingerprint": identity.fingerprint,
-            "capabilities": list(capabilities),
-            "pubkey": identity.public_key_b64,
-        },
-        "receiver": {"agent_id": receiver_id, "fingerprint": receiver_fingerprint},
+    env = envelope_head(
+        "lip",
+        msg_type_of(payload),
+        identity=identity,
+        receiver_id=receiver_id,
+        receiver_fingerprint=receiver_fingerprint,
+        capabilities=capabilities,
+        now=clock.now(),
+        msg_id=new_msg_id(rng),
+    )
+    env |= {
         "trust": msgspec.to_builtins(trust or TrustViews(sender_view="probing")),
         "state": msgspec.to_builtins(state or SenderState(presence="engaged", lri=0)),
         "source": msgspec.to_builtins(source),

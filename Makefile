@@ -26,7 +26,7 @@ SCRIPTS := $(wildcard scripts/*.py)
 
 help: ## list the targets
 	@echo "Web4 Runtime: make <target>"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s%s\n", $$1, $$2}'
 
 $(DEPS_STAMP): requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

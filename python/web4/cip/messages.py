@@ -21,6 +21,7 @@ from web4.envelope.validate import (
     Receiver,
     Sender,
     Sign,
+    SignatureB64,
     Timestamp,
     Token,
 )
@@ -90,15 +91,7 @@ B64Challenge = Annotated[
         description="base64 of 32 bytes",
     ),
 ]
-B64Signature = Annotated[
-    str,
-    msgspec.Meta(
-        pattern="^[A-Za-z0-9+/]{86}==$",
-        min_length=88,
-        max_length=88,
-        description="base64 of 64 bytes",
-    ),
-]
+B64Signature = SignatureB64  # the envelope's own signature type
 Signals = Annotated[list[Token], msgspec.Meta(max_length=32)]
 Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
 MsgRefs = Annotated[list[MsgId], msgspec.Meta(max_length=64)]

@@ -272,21 +272,9 @@ class CausalMemory:
         now: float,
     ) -> bool:
         """Store a shared decision's DMP trace. False if ``msg_id`` was already stored."""
-        changed = self._store.execute(
-            "INSERT OR IGNORE INTO knowledge_traces (origin_msg_id, origin, decision_id, "
-            "sender, trace, decision, retrospective, at) "
-            "VALUES (?, 'decision_share', ?, ?, ?, ?, ?, ?)",
-            (
-                msg_id,
-                trace.decision_id,
-                sender,
-                json.dumps(to_json(trace)),
-                json.dumps(to_json(decision)),
-                retrospective,
-                now,
-            ),
+        return self._insert_decision(
+            msg_id, "decision_share", sender, decision, trace, retrospective, now
         )
-        return changed == 1
 
     def record_local_decision(
         self, me: str, decision: SharedDecision, trace: DmpTrace, retrospective: str, now: float
@@ -295,20 +283,40 @@ class CausalMemory:
         by its ``decision_id``). False if that decision was already stored.
         Raises ``StoreError``."""
         with self._store.transaction():
-            changed = self._store.execute(
-                "INSERT OR IGNORE INTO knowledge_traces (origin_msg_id, origin, decision_id, "
-                "sender, trace, decision, retrospective, at) "
-                "VALUES (?, 'local_decision', ?, ?, ?, ?, ?, ?)",
-                (
-                    f"local:{trace.decision_id}",
-                    trace.decision_id,
-                    me,
-                    json.dumps(to_json(trace)),
-                    json.dumps(to_json(decision)),
-                    retrospective,
-                    now,
-                ),
+            return self._insert_decision(
+                f"local:{trace.decision_id}",
+                "local_decision",
+                me,
+                decision,
+                trace,
+                retrospective,
+                now,
             )
+
+    def _insert_decision(
+        self,
+        origin_msg_id: str,
+        origin: str,
+        sender: str,
+        decision: SharedDecision,
+        trace: DmpTrace,
+        retrospective: str,
+        now: float,
+    ) -> bool:
+        changed = self._store.execute(
+            "INSERT OR IGNORE INTO knowledge_traces (origin_msg_id, origin, decision_id, "
+            "sender, trace, decision, retrospective, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                origin_msg_id,
+                origin,
+                trace.decision_id,
+                sender,
+                json.dumps(to_json(trace)),
+                json.dumps(to_json(decision)),
+                retrospective,
+                now,
+            ),
+        )
         return changed == 1
 
     def admit_external(

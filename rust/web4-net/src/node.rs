@@ -54,7 +54,7 @@ impl Node {
         let keypair = keys::keypair_from_seed(seed)?;
         let peer_id = keypair.public().to_peer_id();
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("web4-rtt")
             .enable_all()
             .build()

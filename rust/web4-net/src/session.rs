@@ -14,11 +14,11 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use libp2p::PeerId;
 use tokio::sync::Notify;
 use web4_proto::session::{self as proto, ChannelKind, Event, SessionError, SessionState, Unacked};
 
-use crate::framing::encode_frame;
 use crate::wake::Waker;
 use crate::NetError;
 
@@ -35,7 +35,6 @@ pub(crate) struct Inner {
     pub(crate) stash: Vec<Event>,
     /// The deadline the pump currently sleeps until.
     pub(crate) pump_deadline: Option<Duration>,
-    pub(crate) scratch: Vec<u8>,
 }
 
 /// One session with one peer; it outlives connections.
@@ -89,7 +88,6 @@ impl Session {
                 unacked: Vec::new(),
                 stash: Vec::new(),
                 pump_deadline: None,
-                scratch: Vec::new(),
             }),
             cond: Condvar::new(),
             kick: Notify::new(),
@@ -172,8 +170,8 @@ impl Session {
     }
 
     /// Feed one inbound message from stream `kind` of connection `conn` (frames of an
-    /// older connection are ignored by the session layer). Returns whether `kind` now
-    /// has a message to read.
+    /// older connection are ignored by the session layer; a DATA payload is kept as a
+    /// slice of `bytes`, not copied). Returns whether `kind` now has a message to read.
     ///
     /// Errors: the session layer's error (replays and malformed frames are already
     /// counted and reported as events by the session layer).
@@ -181,11 +179,11 @@ impl Session {
         &self,
         conn: u64,
         kind: ChannelKind,
-        bytes: &[u8],
+        bytes: &Bytes,
     ) -> Result<bool, SessionError> {
         let now = self.now();
         let mut g = self.lock();
-        let r = g.proto.handle_frame(conn, kind, bytes, now);
+        let r = g.proto.handle_frame_shared(conn, kind, bytes, now);
         let readable = g.proto.recv_len(kind) > 0;
         let (ready, kick) = self.transmit(&mut g, now);
         drop(g);
@@ -203,16 +201,14 @@ impl Session {
     /// run (events to act on, or a timer earlier than the one the pump sleeps on).
     pub(crate) fn transmit(&self, g: &mut Inner, now: Duration) -> ([bool; 3], bool) {
         let mut ready = [false; 3];
-        let mut frame = std::mem::take(&mut g.scratch);
-        while let Some(t) = g.proto.poll_transmit(now, &mut frame) {
-            if t.conn == g.conn {
-                let i = t.stream.index();
-                encode_frame(&frame, &mut g.pending[i]);
-                ready[i] = true;
-            }
-            frame.clear();
+        // Frames go straight into the stream buffers, already length-prefixed (one copy
+        // of each payload on the way out). They are always for the current connection:
+        // the session layer numbers connections exactly as `on_connected` records them,
+        // and `on_connected` empties the buffers of the previous one.
+        let Inner { proto, pending, .. } = g;
+        while let Some(t) = proto.poll_transmit_framed(now, pending) {
+            ready[t.stream.index()] = true;
         }
-        g.scratch = frame;
         while let Some(e) = g.proto.poll_event() {
             g.stash.push(e);
         }

@@ -8,6 +8,8 @@
 
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use web4_proto::session::{ChannelKind, CloseReason, SessionError, SessionStats, Unacked};
 
 use crate::session::{session_err, Session};
@@ -32,7 +34,7 @@ impl Session {
     ///
     /// Errors: `Transport` (session closed, channel not open, message over the limit),
     /// `Backpressure` (queue full under the `error` policy).
-    pub fn try_send(&self, kind: ChannelKind, msg: Vec<u8>) -> Result<bool, NetError> {
+    pub fn try_send(&self, kind: ChannelKind, msg: impl Into<Bytes>) -> Result<bool, NetError> {
         let mut g = self.lock();
         if !g.chan_open[kind.index()] {
             return Err(NetError::Transport(format!(
@@ -55,7 +57,11 @@ impl Session {
     /// Queue messages in order until one would block; returns how many were queued.
     ///
     /// Errors: as [`Session::try_send`] for the first message that fails otherwise.
-    pub fn try_send_many(&self, kind: ChannelKind, msgs: Vec<Vec<u8>>) -> Result<usize, NetError> {
+    pub fn try_send_many<M: Into<Bytes>>(
+        &self,
+        kind: ChannelKind,
+        msgs: impl IntoIterator<Item = M>,
+    ) -> Result<usize, NetError> {
         let mut g = self.lock();
         if !g.chan_open[kind.index()] {
             return Err(NetError::Transport(format!(
@@ -90,9 +96,10 @@ impl Session {
     pub fn send_blocking(
         &self,
         kind: ChannelKind,
-        msg: Vec<u8>,
+        msg: impl Into<Bytes>,
         timeout: Duration,
     ) -> Result<(), NetError> {
+        let msg: Bytes = msg.into();
         let deadline = Instant::now() + timeout;
         loop {
             if self.try_send(kind, msg.clone())? {
@@ -117,7 +124,7 @@ impl Session {
     ///
     /// Errors: `Transport` when the channel is not open, or the session is closed and
     /// nothing is left to read.
-    pub fn try_recv(&self, kind: ChannelKind, max: usize) -> Result<Vec<Vec<u8>>, NetError> {
+    pub fn try_recv(&self, kind: ChannelKind, max: usize) -> Result<Vec<Bytes>, NetError> {
         let mut g = self.lock();
         if !g.chan_open[kind.index()] {
             return Err(NetError::Transport(format!(
@@ -154,7 +161,7 @@ impl Session {
         &self,
         kind: ChannelKind,
         timeout: Duration,
-    ) -> Result<Option<Vec<u8>>, NetError> {
+    ) -> Result<Option<Bytes>, NetError> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(m) = self.try_recv(kind, 1)?.pop() {

@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use futures::io::BufReader;
 use futures::{AsyncWriteExt, StreamExt};
 use libp2p::Stream;
@@ -126,7 +127,7 @@ pub(crate) async fn reader(
             space.await;
         }
         let body = match read_frame(&mut stream, max).await {
-            Ok(Some(b)) => b,
+            Ok(Some(b)) => Bytes::from(b),
             Ok(None) | Err(FrameError::Io(_)) => return,
             Err(e) => {
                 shared.frames_rejected.fetch_add(1, Ordering::Relaxed);

@@ -48,9 +48,9 @@ fn messages_flow_both_ways_in_order() {
             .recv_blocking(ChannelKind::Knowledge, T)
             .unwrap()
             .unwrap();
-        assert_eq!(m, i.to_be_bytes());
+        assert_eq!(m[..], i.to_be_bytes());
         let m = sa.recv_blocking(ChannelKind::Control, T).unwrap().unwrap();
-        assert_eq!(m, i.to_be_bytes());
+        assert_eq!(m[..], i.to_be_bytes());
     }
     assert_eq!(
         sb.recv_blocking(ChannelKind::State, Duration::from_millis(20))

@@ -83,7 +83,7 @@ fn oversize_prefix_resets_one_stream_and_spares_the_live_session() {
             .recv_blocking(ChannelKind::Knowledge, T)
             .unwrap()
             .unwrap();
-        assert_eq!(m, i.to_be_bytes());
+        assert_eq!(m[..], i.to_be_bytes());
     }
     assert_eq!(b.stats().frames_rejected, 2);
 }

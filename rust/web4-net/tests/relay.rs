@@ -99,7 +99,7 @@ fn knowledge_is_exactly_once_in_order_across_cuts() {
             .recv_blocking(ChannelKind::Knowledge, T)
             .unwrap()
             .expect("stalled");
-        assert_eq!(u32::from_be_bytes(m.try_into().unwrap()), next);
+        assert_eq!(u32::from_be_bytes(m[..].try_into().unwrap()), next);
         next += 1;
         if cuts < CUTS && next.is_multiple_of(N / (CUTS + 1)) {
             relay.cut();

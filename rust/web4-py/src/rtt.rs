@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
 use web4_net::{parse_kind, ChannelKind, Config, NetError, Node, QueuePolicy};
@@ -276,16 +278,16 @@ impl RttSession {
     }
 
     /// Queue without waiting; False when the `block` policy says wait.
-    fn try_send(&self, kind_name: &str, payload: &[u8]) -> PyResult<bool> {
+    fn try_send(&self, kind_name: &str, payload: PyBackedBytes) -> PyResult<bool> {
         self.inner
-            .try_send(kind(kind_name)?, payload.to_vec())
+            .try_send(kind(kind_name)?, shared(payload))
             .map_err(net_err)
     }
 
     /// Queue as many as fit without waiting, in order; returns how many.
-    fn try_send_many(&self, kind_name: &str, payloads: Vec<Vec<u8>>) -> PyResult<usize> {
+    fn try_send_many(&self, kind_name: &str, payloads: Vec<PyBackedBytes>) -> PyResult<usize> {
         self.inner
-            .try_send_many(kind(kind_name)?, payloads)
+            .try_send_many(kind(kind_name)?, payloads.into_iter().map(shared))
             .map_err(net_err)
     }
 
@@ -293,10 +295,10 @@ impl RttSession {
         &self,
         py: Python<'_>,
         kind_name: &str,
-        payload: &[u8],
+        payload: PyBackedBytes,
         timeout: f64,
     ) -> PyResult<()> {
-        let (k, t, msg) = (kind(kind_name)?, timeout_of(timeout)?, payload.to_vec());
+        let (k, t, msg) = (kind(kind_name)?, timeout_of(timeout)?, shared(payload));
         py.detach(|| self.inner.send_blocking(k, msg, t))
             .map_err(net_err)
     }
@@ -375,5 +377,17 @@ impl RttSession {
         d.set_item("rtt_p50_us", s.rtt_p50_us)?;
         d.set_item("rtt_p95_us", s.rtt_p95_us)?;
         Ok(d)
+    }
+}
+
+/// A payload for the session queues. Large `bytes` are shared with Python (no copy on
+/// the calling thread; the one copy happens when the frame is written); small ones are
+/// copied, which is cheaper than keeping a Python object alive and releasing it later.
+fn shared(payload: PyBackedBytes) -> Bytes {
+    const SHARE_FROM: usize = 16 * 1024;
+    if payload.len() >= SHARE_FROM {
+        Bytes::from_owner(payload)
+    } else {
+        Bytes::copy_from_slice(&payload)
     }
 }

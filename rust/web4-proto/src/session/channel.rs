@@ -17,6 +17,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::{ChannelConfig, ChannelKind, ChannelStats, QueuePolicy, SessionError, Unacked};
 
 /// What `send` did with a message.
@@ -34,15 +36,15 @@ pub enum SendOutcome {
 pub(crate) struct Channel {
     kind: ChannelKind,
     cfg: ChannelConfig,
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Bytes>,
     queue_bytes: usize,
     next_seq: u64,
-    inflight: VecDeque<(u64, Vec<u8>)>,
+    inflight: VecDeque<(u64, Bytes)>,
     inflight_bytes: usize,
     sent_upto: u64,
     pub(crate) blocked: bool,
     pub(crate) delivered: u64,
-    recv: VecDeque<Vec<u8>>,
+    recv: VecDeque<Bytes>,
     recv_bytes: usize,
     unacked_msgs: u64,
     unacked_bytes: u64,
@@ -95,7 +97,7 @@ impl Channel {
     }
 
     /// Queue `payload` under the channel's policy. Errors: `WouldBlock`, `QueueFull`.
-    pub(crate) fn push(&mut self, payload: Vec<u8>) -> Result<SendOutcome, SessionError> {
+    pub(crate) fn push(&mut self, payload: Bytes) -> Result<SendOutcome, SessionError> {
         let mut outcome = SendOutcome::Queued;
         if !self.can_queue(payload.len()) {
             match self.cfg.policy {
@@ -170,7 +172,7 @@ impl Channel {
         self.stats.sent_bytes += len as u64;
         self.inflight_bytes += len;
         self.inflight.push_back((seq, payload));
-        self.inflight.back().map(|(s, p)| (*s, p.as_slice()))
+        self.inflight.back().map(|(s, p)| (*s, &p[..]))
     }
 
     /// True if `next_transmit` would return a frame.
@@ -263,12 +265,12 @@ impl Channel {
             )
     }
 
-    /// Accept DATA `seq`. Returns `(became_readable, conflated)`. Errors: `Replay`,
-    /// `Protocol` (gap), `ReceiveFull`.
+    /// Accept DATA `seq` (the payload is shared, not copied). Returns
+    /// `(became_readable, conflated)`. Errors: `Replay`, `Protocol` (gap), `ReceiveFull`.
     pub(crate) fn on_data(
         &mut self,
         seq: u64,
-        payload: &[u8],
+        payload: Bytes,
         now: Duration,
     ) -> Result<(bool, u64), SessionError> {
         if seq <= self.delivered {
@@ -310,18 +312,19 @@ impl Channel {
         }
         let was_empty = self.recv.is_empty();
         self.delivered = seq;
-        self.recv_bytes += payload.len();
-        self.recv.push_back(payload.to_vec());
+        let len = payload.len();
+        self.recv_bytes += len;
+        self.recv.push_back(payload);
         self.stats.received_msgs += 1;
-        self.stats.received_bytes += payload.len() as u64;
+        self.stats.received_bytes += len as u64;
         self.unacked_msgs += 1;
-        self.unacked_bytes += payload.len() as u64;
+        self.unacked_bytes += len as u64;
         self.ack_since.get_or_insert(now);
         Ok((was_empty, conflated))
     }
 
     /// Take the next received message.
-    pub(crate) fn recv(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn recv(&mut self) -> Option<Bytes> {
         let p = self.recv.pop_front()?;
         self.recv_bytes -= p.len();
         Some(p)
@@ -388,12 +391,12 @@ impl Channel {
         out.extend(self.inflight.drain(..).map(|(s, p)| Unacked {
             channel: kind,
             seq: Some(s),
-            payload: p,
+            payload: p.to_vec(),
         }));
         out.extend(self.queue.drain(..).map(|p| Unacked {
             channel: kind,
             seq: None,
-            payload: p,
+            payload: p.to_vec(),
         }));
         self.inflight_bytes = 0;
         self.queue_bytes = 0;

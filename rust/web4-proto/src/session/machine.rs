@@ -17,6 +17,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::channel::Channel;
 pub use super::channel::SendOutcome;
 use super::heartbeat::Heartbeat;
@@ -167,13 +169,15 @@ impl Session {
         &self.cfg
     }
 
-    /// Queue `payload` on `kind`. Errors: `Closed`, `PayloadTooLarge`, and per policy
-    /// `WouldBlock` (block) or `QueueFull` (error).
+    /// Queue `payload` on `kind` (a `Vec<u8>` or shared `Bytes`; never copied here).
+    /// Errors: `Closed`, `PayloadTooLarge`, and per policy `WouldBlock` (block) or
+    /// `QueueFull` (error).
     pub fn send(
         &mut self,
         kind: ChannelKind,
-        payload: Vec<u8>,
+        payload: impl Into<Bytes>,
     ) -> Result<SendOutcome, SessionError> {
+        let payload = payload.into();
         if let SessionState::Closed(r) = self.state {
             return Err(SessionError::Closed(r));
         }
@@ -204,7 +208,7 @@ impl Session {
     }
 
     /// The next received message on `kind`, if any.
-    pub fn recv(&mut self, kind: ChannelKind) -> Option<Vec<u8>> {
+    pub fn recv(&mut self, kind: ChannelKind) -> Option<Bytes> {
         self.channels[kind.index()].recv()
     }
 

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use super::super::heartbeat::Heartbeat;
 use super::super::{put_varint, ChannelKind, CloseReason, Event, Frame, SessionError};
 use super::{Role, Session, SessionState, Transmit, MAX_CONTROL_QUEUE};
@@ -27,6 +29,29 @@ impl Session {
         bytes: &[u8],
         now: Duration,
     ) -> Result<(), SessionError> {
+        self.handle_frame_from(conn, stream, bytes, None, now)
+    }
+
+    /// Like [`Session::handle_frame`], for a message the driver already owns as `Bytes`:
+    /// a DATA payload is kept as a slice of `frame` instead of being copied.
+    pub fn handle_frame_shared(
+        &mut self,
+        conn: u64,
+        stream: ChannelKind,
+        frame: &Bytes,
+        now: Duration,
+    ) -> Result<(), SessionError> {
+        self.handle_frame_from(conn, stream, frame, Some(frame), now)
+    }
+
+    fn handle_frame_from(
+        &mut self,
+        conn: u64,
+        stream: ChannelKind,
+        bytes: &[u8],
+        owner: Option<&Bytes>,
+        now: Duration,
+    ) -> Result<(), SessionError> {
         if let SessionState::Closed(r) = self.state {
             return Err(SessionError::Closed(r));
         }
@@ -40,7 +65,7 @@ impl Session {
         }
         let result = Frame::decode(bytes, self.cfg.max_payload)
             .map_err(SessionError::from)
-            .and_then(|frame| self.dispatch(stream, frame, now));
+            .and_then(|frame| self.dispatch(stream, frame, owner, now));
         if let Err(e) = &result {
             match e {
                 SessionError::Frame(_) | SessionError::Protocol(_) => {
@@ -71,6 +96,7 @@ impl Session {
         &mut self,
         stream: ChannelKind,
         frame: Frame<'_>,
+        owner: Option<&Bytes>,
         now: Duration,
     ) -> Result<(), SessionError> {
         let name = frame.name();
@@ -106,6 +132,10 @@ impl Session {
                 }
                 self.heard(now);
                 self.conn_bytes += payload.len() as u64;
+                let payload = match owner {
+                    Some(frame) => frame.slice_ref(payload),
+                    None => Bytes::copy_from_slice(payload),
+                };
                 let (readable, conflated) =
                     self.channels[channel.index()].on_data(seq, payload, now)?;
                 if readable {

@@ -12,8 +12,8 @@ session (``web4.node.peers``), a telemetry pump, and the scripted proposals. ``s
 ``tick`` (a dial already under way: within its connect deadline; queued dials do not
 start); then the transport shuts down, sinks drain and the store closes. Every write is
 its own SQLite transaction, so a kill -9 loses nothing that was committed. Dials run one
-at a time: two concurrent ``connect`` calls on one RTT transport occasionally lose one
-dial's completion (about 1 in 20 on loopback), serialising them avoids it.
+at a time (they once had to: concurrent RTT dials could lose a completion, fixed in the
+transport since; see RTT_SPEC "Known limitations"; one at a time keeps start-up orderly).
 
 Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
 ``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated

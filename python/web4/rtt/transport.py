@@ -177,9 +177,8 @@ class Transport(_NodeBase):
         Raises ``ConfigError`` (bad multiaddr), ``RTTTransportError`` (cannot bind).
         """
         self._check_open()
-        op = self._core.listen(addr)
         try:
-            await self._op(op, timeout)
+            await self._op(self._core.listen(addr), timeout)
         except RTTTransportError as e:
             raise RTTTransportError(
                 f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}"

@@ -181,11 +181,17 @@ impl Driver {
             },
             Command::Dial(peer, addr, op) => {
                 if let Some(s) = self.shared.session_of(&peer) {
-                    self.shared.finish_op(op, Ok(s.id));
+                    // A dial to this peer still in progress: finish with it, so every
+                    // caller gets an open session or the same error.
+                    if self.shared.dial_pending(s.id) {
+                        self.shared.add_dial_op(s.id, op);
+                    } else {
+                        self.shared.finish_op(op, Ok(s.id));
+                    }
                     return;
                 }
                 let s = self.shared.add_session(peer, Role::Dialer);
-                self.shared.set_dial_op(s.id, op);
+                self.shared.add_dial_op(s.id, op);
                 self.addrs.insert(s.id, (peer, addr.clone()));
                 if let Err(e) = self.dial(s.id, peer, addr) {
                     self.shared.fail_dial(s.id, dial_error(&e));

@@ -130,6 +130,7 @@ impl Node {
         let addr: Multiaddr = addr
             .parse()
             .map_err(|e| NetError::Config(format!("bad multiaddr {addr:?}: {e}")))?;
+        check_port_free(&addr)?;
         let op = self.shared.new_op();
         self.command(Command::Listen(addr, op))?;
         Ok(op)
@@ -291,6 +292,30 @@ impl Node {
     pub fn is_shut_down(&self) -> bool {
         lock(&self.runtime).is_none()
     }
+}
+
+/// libp2p's TCP listeners set `SO_REUSEPORT`, so a second node (or any process of the
+/// same user that sets it too) could bind a port already in use and silently take half
+/// of its connections. For an explicit port, bind it once without `SO_REUSEPORT` first:
+/// that fails with "address in use" exactly when something listens there.
+///
+/// Errors: `Transport` when the port is taken.
+fn check_port_free(addr: &Multiaddr) -> Result<(), NetError> {
+    let mut parts = addr.iter();
+    let ip: std::net::IpAddr = match parts.next() {
+        Some(Protocol::Ip4(ip)) => ip.into(),
+        Some(Protocol::Ip6(ip)) => ip.into(),
+        _ => return Ok(()),
+    };
+    let Some(Protocol::Tcp(port)) = parts.next() else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind((ip, port))
+        .map(drop)
+        .map_err(|e| NetError::Transport(format!("{ip} port {port}: {e}")))
 }
 
 impl Drop for Node {

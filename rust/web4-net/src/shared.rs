@@ -35,8 +35,9 @@ pub struct Shared {
     pub(crate) sessions: Mutex<HashMap<u64, Arc<Session>>>,
     pub(crate) by_peer: Mutex<HashMap<PeerId, u64>>,
     pub(crate) accepted: Mutex<VecDeque<u64>>,
-    /// Dial operations waiting for their session's OPEN to complete.
-    pub(crate) dial_ops: Mutex<HashMap<u64, u64>>,
+    /// Dial operations waiting for their session's OPEN to complete (several when the
+    /// application dials the same peer again before the first dial finished).
+    pub(crate) dial_ops: Mutex<HashMap<u64, Vec<u64>>>,
     pub(crate) ops: Mutex<HashMap<u64, Option<OpResult>>>,
     pub(crate) ops_cond: Condvar,
     pub(crate) next_id: AtomicU64,
@@ -131,7 +132,7 @@ impl Shared {
 
     pub fn on_session_open(&self, s: &Arc<Session>) {
         if s.dialer {
-            if let Some(op) = lock(&self.dial_ops).remove(&s.id) {
+            for op in lock(&self.dial_ops).remove(&s.id).unwrap_or_default() {
                 self.finish_op(op, Ok(s.id));
             }
         } else {
@@ -148,29 +149,37 @@ impl Shared {
     }
 
     pub fn on_session_close(&self, s: &Arc<Session>, reason: &str) {
-        if let Some(op) = lock(&self.dial_ops).remove(&s.id) {
-            let err = if reason == "shutdown" {
-                NetError::Transport("the transport shut down".into())
-            } else {
-                NetError::Transport(format!("session closed before it opened: {reason}"))
-            };
-            self.finish_op(op, Err(err));
+        let ops = lock(&self.dial_ops).remove(&s.id).unwrap_or_default();
+        if ops.is_empty() {
+            return;
+        }
+        let err = if reason == "shutdown" {
+            NetError::Transport("the transport shut down".into())
+        } else {
+            NetError::Transport(format!("session closed before it opened: {reason}"))
+        };
+        for op in ops {
+            self.finish_op(op, Err(err.clone()));
         }
     }
 
-    pub fn set_dial_op(&self, session: u64, op: u64) {
-        lock(&self.dial_ops).insert(session, op);
+    /// Make `op` finish when `session` opens (or fails to).
+    pub fn add_dial_op(&self, session: u64, op: u64) {
+        lock(&self.dial_ops).entry(session).or_default().push(op);
     }
 
-    /// Fail the dial operation of `session`, if still pending; true if there was one.
+    /// True while a dial operation waits for `session` to open.
+    pub fn dial_pending(&self, session: u64) -> bool {
+        lock(&self.dial_ops).contains_key(&session)
+    }
+
+    /// Fail the dial operations of `session`, if still pending; true if there were any.
     pub fn fail_dial(&self, session: u64, err: NetError) -> bool {
-        match lock(&self.dial_ops).remove(&session) {
-            Some(op) => {
-                self.finish_op(op, Err(err));
-                true
-            }
-            None => false,
+        let ops = lock(&self.dial_ops).remove(&session).unwrap_or_default();
+        for op in &ops {
+            self.finish_op(*op, Err(err.clone()));
         }
+        !ops.is_empty()
     }
 
     /// A closed session no longer answers for its peer and leaves the session table

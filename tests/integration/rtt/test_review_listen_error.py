@@ -52,3 +52,23 @@ def test_blocking_listen_failure_names_the_address() -> None:
     finally:
         sock.close()
         t.shutdown()
+
+
+def test_a_port_another_transport_listens_on_is_refused() -> None:
+    """libp2p's TCP listeners set SO_REUSEPORT: without the transport's own check a
+    second node could bind the same port and silently take half of its connections."""
+
+    async def main() -> None:
+        first, second = Transport(ME), Transport(Identity(SeededRng(8).bytes(32), "other"))
+        try:
+            taken = (await first.listen("/ip4/127.0.0.1/tcp/0", timeout=5))[0]
+            addr = taken.rsplit("/p2p/", 1)[0]
+            with pytest.raises(RTTTransportError) as e:
+                await second.listen(addr, timeout=5)
+            assert addr in str(e.value)
+            assert second.listen_addrs == []
+        finally:
+            await first.shutdown()
+            await second.shutdown()
+
+    asyncio.run(main())

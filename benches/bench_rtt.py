@@ -9,6 +9,13 @@ Both endpoints run in this one process on loopback. Measures:
 - ``pingpong_64_p50_us`` / ``p99``: 64-byte request/response round trips.
 The baseline is asyncio streams with 4-byte big-endian length framing. Writes JSON
 (``--out``) with both sets of figures, their ratios and the issue's targets.
+
+``floor`` puts the latency figures in context: each node does its IO on its own thread,
+so an RTT ping-pong round trip crosses threads six times (application -> IO thread A ->
+IO thread B via the socket -> application, and back), while the raw baseline runs in one
+thread. ``thread_handoff_rt_p50_us`` times two bare hand-offs (a condvar ping-pong
+between two idle threads, measured in Rust in this run); ``pingpong_floor_p50_us`` is
+three of those, the least any design with a per-node IO thread can reach here.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from web4 import _core
 from web4.identity import Identity
 from web4.rtt import Session, Transport, TransportConfig
 
@@ -229,6 +237,11 @@ async def measure(quick: bool) -> dict[str, Any]:
         lat = await fn(npp)
         out[side]["pingpong_64_p50_us"] = round(pct(lat, 50) * 1e6, 1)
         out[side]["pingpong_64_p99_us"] = round(pct(lat, 99) * 1e6, 1)
+    handoff = statistics.median(_core.thread_handoff_round_trips_us(npp))
+    out["floor"] = {
+        "thread_handoff_rt_p50_us": round(handoff, 1),
+        "pingpong_floor_p50_us": round(3 * handoff, 1),
+    }
     out["ratio_rtt_over_raw"] = {
         key: round(out["rtt"][key] / out["raw_asyncio_tcp"][key], 3) for key in out["rtt"]
     }

@@ -16,6 +16,7 @@
 
 pub mod config;
 mod driver;
+pub mod floor;
 pub mod framing;
 pub mod keys;
 mod node;

@@ -100,6 +100,16 @@ fn verify_envelope(envelope: &Bound<'_, PyAny>) -> PyResult<()> {
     envelope::verify(&value).map_err(|e| envelope_err(e, true))
 }
 
+/// Benchmark floor: `rounds` thread hand-off round trips in microseconds, sorted (see
+/// `web4_net::floor`). Releases the GIL.
+#[pyfunction]
+fn thread_handoff_round_trips_us(py: Python<'_>, rounds: usize) -> Vec<f64> {
+    py.detach(|| web4_net::floor::handoff_round_trips(rounds))
+        .into_iter()
+        .map(|d| d.as_secs_f64() * 1e6)
+        .collect()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -108,6 +118,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
     m.add_class::<SigningKey>()?;
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;

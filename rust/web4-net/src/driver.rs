@@ -3,8 +3,9 @@
 //! Theory of operation: one tokio task owns the libp2p `Swarm` and reacts to commands
 //! (from the application and from session pumps) and to swarm events. It maps libp2p
 //! connections to (session, connection number): a new connection to a peer supersedes
-//! older ones (they are closed), is announced to the session (`on_connected`) and gets
-//! fresh writer tasks; a closed connection is reported (`on_connection_lost`). It never
+//! older ones (they are closed), is announced to the session (`on_connected`) and handed
+//! to its connection handler (`handler.rs`, [`Attach`](crate::handler::Attach)); a
+//! closed connection is reported (`on_connection_lost`). It never
 //! decides when to re-dial: the session layer asks (`Command::Redial`) after its own
 //! backoff. Ping and identify run for liveness measurement and interop hygiene; the
 //! RTT heartbeat itself is the session layer's.
@@ -19,24 +20,17 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity::Keypair, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
-use web4_proto::session::{ChannelKind, Role};
+use web4_proto::session::Role;
 
-use crate::config::{protocol, Config};
+use crate::handler::RttBehaviour;
 use crate::shared::Shared;
-use crate::streams;
 use crate::NetError;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     ping: ping::Behaviour,
     identify: identify::Behaviour,
-    stream: libp2p_stream::Behaviour,
-}
-
-impl Behaviour {
-    pub(crate) fn control(&self) -> libp2p_stream::Control {
-        self.stream.new_control()
-    }
+    rtt: RttBehaviour,
 }
 
 #[derive(Debug)]
@@ -49,9 +43,6 @@ pub(crate) enum Command {
     CloseConn(PeerId, u64),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
-    /// An inbound channel stream, routed through this task so that it is attributed to
-    /// the connection it came on (see `run`).
-    Inbound(ChannelKind, PeerId, libp2p::Stream),
     Shutdown,
 }
 
@@ -67,15 +58,16 @@ struct Driver {
     addrs: HashMap<u64, (PeerId, Multiaddr)>,
 }
 
-/// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; ping, identify, streams).
+/// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; ping, identify, RTT streams).
 ///
 /// Errors: `Transport` when the swarm cannot be built.
 pub(crate) fn build_swarm(
     rt: &tokio::runtime::Runtime,
     keypair: Keypair,
-    cfg: &Config,
+    shared: &Arc<Shared>,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let _guard = rt.enter();
+    let cfg = &shared.cfg;
     let hb = &cfg.session.heartbeat;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -96,7 +88,7 @@ pub(crate) fn build_swarm(
                 "/web4/rtt/1.0.0".into(),
                 key.public(),
             )),
-            stream: libp2p_stream::Behaviour::new(),
+            rtt: RttBehaviour::new(shared.clone()),
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| {
@@ -111,22 +103,13 @@ pub(crate) fn build_swarm(
     Ok(swarm)
 }
 
-/// Register the channel protocols and spawn the driver and the accept loops.
-///
-/// Errors: `Transport` when a protocol cannot be registered.
+/// Spawn the driver task.
 pub(crate) fn start(
     rt: &tokio::runtime::Runtime,
     swarm: Swarm<Behaviour>,
     shared: Arc<Shared>,
     cmd_rx: mpsc::Receiver<Command>,
-) -> Result<(), NetError> {
-    let mut control = shared.control.clone();
-    for kind in ChannelKind::ALL {
-        let incoming = control
-            .accept(protocol(kind))
-            .map_err(|e| NetError::Transport(format!("protocol registration: {e:?}")))?;
-        rt.spawn(streams::accept_loop(shared.clone(), kind, incoming));
-    }
+) {
     let driver = Driver {
         swarm,
         shared,
@@ -136,14 +119,11 @@ pub(crate) fn start(
         addrs: HashMap::new(),
     };
     rt.spawn(driver.run(cmd_rx));
-    Ok(())
 }
 
 impl Driver {
-    /// Swarm events first (`biased`): the swarm reports `ConnectionEstablished` in the
-    /// same poll that spawns the connection's handler, so by the time an inbound stream
-    /// of that connection reaches us through the command queue, its connection has been
-    /// announced to the session, and the stream is attributed to the current connection.
+    /// Swarm events first (`biased`): connection changes are applied before commands
+    /// that depend on them.
     async fn run(mut self, mut cmd_rx: mpsc::Receiver<Command>) {
         loop {
             tokio::select! {
@@ -223,13 +203,6 @@ impl Driver {
             Command::Disconnect(peer) => {
                 if self.shared.session_of(&peer).is_none() {
                     let _ = self.swarm.disconnect_peer_id(peer);
-                }
-            }
-            Command::Inbound(kind, peer, stream) => {
-                // No live session: the stream is dropped (reset).
-                if let Some(s) = self.shared.session_of(&peer) {
-                    let conn = s.conn();
-                    tokio::spawn(streams::reader(self.shared.clone(), s, conn, kind, stream));
                 }
             }
             Command::Shutdown => {}
@@ -340,7 +313,10 @@ impl Driver {
         };
         let conn = s.on_connected();
         self.conns.insert(conn_id, (peer, conn));
-        streams::spawn_writers(&self.shared, &s, conn);
+        self.swarm
+            .behaviour_mut()
+            .rtt
+            .attach(peer, conn_id, s, conn);
     }
 }
 

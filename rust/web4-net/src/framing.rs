@@ -4,10 +4,8 @@
 //! (the multiformats unsigned varint, little-endian base-128, at most 9 bytes, minimal
 //! encoding). The reader never trusts the prefix: it decodes at most
 //! `varint_len(max)` prefix bytes, rejects a non-minimal or over-long prefix, and compares
-//! the length against the configured maximum *before* allocating a byte of the body.
+//! the length against the configured maximum *before* a byte of the body is buffered.
 //! Any violation is a [`FrameError`]; the caller resets that one stream and counts it.
-
-use futures::{AsyncRead, AsyncReadExt};
 
 /// Why a frame was refused or could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -18,9 +16,6 @@ pub enum FrameError {
     /// The prefix is not a valid minimal unsigned varint.
     #[error("malformed length prefix")]
     Malformed,
-    /// The stream ended in the middle of a frame, or an IO error occurred.
-    #[error("stream error: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// Append `uvarint(value)` to `out`.
@@ -48,27 +43,18 @@ pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(body);
 }
 
-/// Read one frame body. `Ok(None)` on a clean end of stream before a prefix.
+/// Decode the length prefix at the front of `buf`: `Ok(Some((prefix_len, body_len)))`,
+/// or `Ok(None)` when `buf` ends inside the prefix. Never allocates.
 ///
-/// Errors: [`FrameError::Oversize`] when the prefix exceeds `max` (nothing allocated),
-/// [`FrameError::Malformed`] for a non-minimal or too long prefix, [`FrameError::Io`]
-/// when the stream fails or ends inside a frame.
-pub async fn read_frame<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    max: usize,
-) -> Result<Option<Vec<u8>>, FrameError> {
+/// Errors: [`FrameError::Oversize`] when the prefix exceeds `max` (or needs more bytes
+/// than any length up to `max` can), [`FrameError::Malformed`] for a non-minimal prefix.
+pub fn decode_prefix(buf: &[u8], max: usize) -> Result<Option<(usize, usize)>, FrameError> {
     let limit = varint_len(max as u64);
     let mut value: u64 = 0;
-    let mut byte = [0u8; 1];
     for i in 0..limit {
-        let n = reader.read(&mut byte).await?;
-        if n == 0 {
-            if i == 0 {
-                return Ok(None);
-            }
-            return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        let b = byte[0];
+        let Some(&b) = buf.get(i) else {
+            return Ok(None);
+        };
         value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             if b == 0 && i > 0 {
@@ -77,9 +63,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             if value > max as u64 {
                 return Err(FrameError::Oversize { len: value, max });
             }
-            let mut body = vec![0u8; value as usize];
-            reader.read_exact(&mut body).await?;
-            return Ok(Some(body));
+            return Ok(Some((i + 1, value as usize)));
         }
     }
     // More continuation bytes than any length <= max can need: oversize or garbage.
@@ -89,13 +73,23 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::executor::block_on;
 
+    /// Cut `bytes` into frames the way the connection handler does: `Ok(None)` at a clean
+    /// end, an error for a bad prefix or a buffer that ends inside a frame.
     fn read_all(bytes: &[u8], max: usize) -> Vec<Result<Option<Vec<u8>>, String>> {
-        let mut cur = futures::io::Cursor::new(bytes.to_vec());
+        let mut rest = bytes;
         let mut out = Vec::new();
         loop {
-            let r = block_on(read_frame(&mut cur, max)).map_err(|e| e.to_string());
+            let r = match decode_prefix(rest, max) {
+                Ok(Some((p, n))) if p + n <= rest.len() => {
+                    let body = rest[p..p + n].to_vec();
+                    rest = &rest[p + n..];
+                    Ok(Some(body))
+                }
+                Ok(_) if rest.is_empty() => Ok(None),
+                Ok(_) => Err("stream ended inside a frame".to_string()),
+                Err(e) => Err(e.to_string()),
+            };
             let stop = !matches!(r, Ok(Some(_)));
             out.push(r);
             if stop {

@@ -1,13 +1,13 @@
 //! web4-net: the IO driver of the RTT transport, on rust-libp2p and tokio.
 //!
-//! Theory of operation: a [`Node`] owns a tokio runtime (two worker threads) and one
+//! Theory of operation: a [`Node`] owns a tokio runtime (one worker thread) and one
 //! libp2p swarm (TCP + Noise XX + yamux, with ping and identify) whose identity is the
 //! node's Ed25519 key. Each RTT channel kind is a libp2p protocol
-//! (`/web4/rtt/<kind>/1.0.0`) carried on *unidirectional* streams opened with
-//! `libp2p-stream`: every side writes only to the streams it opened and reads only the
-//! streams its peer opened, so no stream is ever split between a reading and a writing
-//! task (the pattern behind the libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p
-//! issue 5410). Messages are unsigned-varint length-prefixed ([`framing`]). A
+//! (`/web4/rtt/<kind>/1.0.0`) carried on *unidirectional* streams that our own
+//! connection handler opens and reads inside each connection's task: every side writes
+//! only to the streams it opened and reads only the streams its peer opened, so no
+//! stream is ever split between a reading and a writing task (the pattern behind the
+//! libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p issue 5410). Messages are unsigned-varint length-prefixed ([`framing`]). A
 //! [`Session`] per peer outlives connections: it wraps the sans-IO session layer of
 //! `web4-proto` (seq/ack, resume, retransmit, replay, heartbeat, backoff, bounded
 //! queues), which makes every protocol decision; this crate only carries its bytes,
@@ -18,12 +18,13 @@ pub mod config;
 mod driver;
 pub mod floor;
 pub mod framing;
+mod handler;
 pub mod keys;
 mod node;
+mod pump;
 pub mod session;
 mod session_app;
 mod shared;
-mod streams;
 pub mod wake;
 
 pub use config::{parse_kind, Config};

@@ -1,7 +1,8 @@
 //! The node: a tokio runtime, the swarm task, and the application-facing calls.
 //!
-//! Theory of operation: [`Node::new`] builds a two-worker tokio runtime and the swarm,
-//! registers the three channel protocols and spawns the driver task (`driver.rs`).
+//! Theory of operation: [`Node::new`] builds a one-worker tokio runtime (on 2 cores,
+//! fewer threads contend less and task hand-offs stay on one thread) and the swarm, and
+//! spawns the driver task (`driver.rs`).
 //! Application calls never block a tokio thread: they either enqueue a command for the
 //! driver (listen, dial, disconnect) and get an *operation id* back, or touch the shared
 //! session queues directly. Operations finish in the shared operation table; callers poll them
@@ -64,8 +65,6 @@ impl Node {
                 .map_err(|e| NetError::Transport(format!("cannot create the wake fd: {e}")))?,
         );
         let (tx, rx) = mpsc::channel(1024);
-        let swarm = driver::build_swarm(&runtime, keypair, &cfg)?;
-        let control = swarm.behaviour().control();
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -75,7 +74,6 @@ impl Node {
             cfg,
             waker,
             cmd: tx.clone(),
-            control,
             origin: Instant::now(),
             rng: Mutex::new(SplitMix64::new(seed)),
             sessions: Mutex::default(),
@@ -89,7 +87,8 @@ impl Node {
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
         });
-        driver::start(&runtime, swarm, shared.clone(), rx)?;
+        let swarm = driver::build_swarm(&runtime, keypair, &shared)?;
+        driver::start(&runtime, swarm, shared.clone(), rx);
         Ok(Node {
             runtime: Mutex::new(Some(runtime)),
             cmd: tx,

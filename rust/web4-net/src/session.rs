@@ -5,13 +5,16 @@
 //! retransmit, replay, heartbeat, backoff, queue policies) is made by
 //! [`web4_proto::session::Session`]. This wrapper only moves bytes and time in and out:
 //! the application calls [`Session::try_send`] / [`Session::try_recv`] (`session_app.rs`; blocking
-//! variants waiting on one condvar); reader tasks call [`Session::handle_frame`]; the
-//! session's pump task (`streams.rs`) runs timers and turns `poll_transmit` output into
-//! per-stream byte buffers ([`Session::take_pending`]) that writer tasks put on the wire.
+//! variants waiting on one condvar), which turn the session's transmits into per-stream
+//! byte buffers at once; the current connection's handler (`handler.rs`) feeds inbound
+//! frames to [`Session::handle_frame`] and writes those buffers
+//! ([`Session::take_pending`]); the session's pump task (`pump.rs`) runs timers and acts
+//! on events.
 //! Those buffers are bounded by the session's in-flight window, so no queue here is
 //! unbounded. Time is a `Duration` since the node started (monotonic).
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::Waker as TaskWaker;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -48,10 +51,9 @@ pub struct Session {
     pub(crate) cond: Condvar,
     /// Wakes the pump task (timers, transmit, events).
     pub kick: Notify,
-    /// Wakes the writer of each stream.
-    pub out_ready: [Notify; 3],
-    /// Wakes the reader of each stream when the receive window reopens.
-    pub recv_space: [Notify; 3],
+    /// Wakes the connection handler of the current connection: bytes to write, room to
+    /// read, or a change of connection or state (`handler.rs`).
+    io_waker: Mutex<Option<TaskWaker>>,
     waker: Arc<Waker>,
 }
 
@@ -91,8 +93,7 @@ impl Session {
             }),
             cond: Condvar::new(),
             kick: Notify::new(),
-            out_ready: Default::default(),
-            recv_space: Default::default(),
+            io_waker: Mutex::new(None),
             waker,
         }
     }
@@ -161,10 +162,28 @@ impl Session {
         self.kick.notify_one();
     }
 
-    fn restart_io(&self) {
-        for n in self.out_ready.iter().chain(self.recv_space.iter()) {
-            n.notify_waiters();
+    /// The connection handler polls with `waker`: wake it on progress from now on.
+    pub(crate) fn set_io_waker(&self, waker: &TaskWaker) {
+        let mut w = self.io_waker.lock().unwrap_or_else(|e| e.into_inner());
+        if !w.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *w = Some(waker.clone());
         }
+    }
+
+    /// Wake the connection handler (cheap when it is already scheduled).
+    pub(crate) fn wake_io(&self) {
+        if let Some(w) = self
+            .io_waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            w.wake_by_ref();
+        }
+    }
+
+    fn restart_io(&self) {
+        self.wake_io();
         self.kick.notify_one();
         self.changed();
     }
@@ -221,10 +240,8 @@ impl Session {
     }
 
     pub(crate) fn after_transmit(&self, ready: [bool; 3], kick: bool) {
-        for (i, r) in ready.iter().enumerate() {
-            if *r {
-                self.out_ready[i].notify_one();
-            }
+        if ready.iter().any(|r| *r) {
+            self.wake_io();
         }
         if kick {
             self.kick.notify_one();

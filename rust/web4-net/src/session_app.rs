@@ -149,7 +149,7 @@ impl Session {
         let reopened = !was_open && g.proto.recv_window_open(kind);
         drop(g);
         if reopened {
-            self.recv_space[kind.index()].notify_one();
+            self.wake_io();
         }
         Ok(out)
     }

@@ -2,8 +2,7 @@
 //!
 //! Theory of operation: one `Shared` per node holds the session table (by id and by
 //! peer), the accept queue, pending operations (listen, dial) with a condvar for blocking
-//! waiters, node-wide counters, the command queue into the driver and the libp2p-stream
-//! control. Every collection in it is bounded by the number of live sessions or by an
+//! waiters, node-wide counters and the command queue into the driver. Every collection in it is bounded by the number of live sessions or by an
 //! explicit bound (accepts: 256; the command queue: 1024).
 
 use std::collections::{HashMap, VecDeque};
@@ -17,8 +16,8 @@ use web4_proto::session::{CloseReason, Role, Session as ProtoSession, SplitMix64
 
 use crate::config::Config;
 use crate::driver::Command;
+use crate::pump;
 use crate::session::Session;
-use crate::streams;
 use crate::wake::Waker;
 use crate::NetError;
 
@@ -29,7 +28,6 @@ pub struct Shared {
     pub(crate) cfg: Config,
     pub(crate) waker: Arc<Waker>,
     pub(crate) cmd: mpsc::Sender<Command>,
-    pub(crate) control: libp2p_stream::Control,
     pub(crate) origin: Instant,
     pub(crate) rng: Mutex<SplitMix64>,
     pub(crate) sessions: Mutex<HashMap<u64, Arc<Session>>>,
@@ -61,6 +59,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Send `c` to the driver from code that cannot wait (a connection handler): at
+    /// once if the queue has room, else from a task, so that nothing is lost.
+    pub fn command(&self, c: Command) {
+        if let Err(mpsc::error::TrySendError::Full(c)) = self.cmd.try_send(c) {
+            let cmd = self.cmd.clone();
+            tokio::spawn(async move {
+                let _ = cmd.send(c).await;
+            });
+        }
+    }
+
     pub fn new_op(&self) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.ops).insert(id, None);
@@ -117,7 +126,7 @@ impl Shared {
         if let Some(o) = old.filter(|o| *o != id).and_then(|o| self.session(o)) {
             o.close(CloseReason::PeerRestarted, "replaced by a new session");
         }
-        tokio::spawn(streams::pump(self.clone(), s.clone()));
+        tokio::spawn(pump::pump(self.clone(), s.clone()));
         s
     }
 
@@ -126,7 +135,6 @@ impl Shared {
     pub fn restart_listener(self: &Arc<Self>, old: &Arc<Session>) -> (Arc<Session>, u64) {
         let fresh = self.add_session(old.peer, Role::Listener);
         let conn = fresh.on_connected();
-        streams::spawn_writers(self, &fresh, conn);
         (fresh, conn)
     }
 

@@ -1,0 +1,110 @@
+//! A session's pump task: timers, transmits and events, until the session closes.
+//!
+//! Theory of operation: the pump runs the session layer's timers (heartbeat, acks,
+//! backoff, expiry, rekey), moves transmits the timers produced into the per-stream
+//! buffers (waking the connection handler), and turns the session's events into driver
+//! commands (re-dial, drop a connection) and observable events. Application calls and
+//! the handler run the hot path themselves; the pump only wakes for timers and events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use web4_proto::session::Event;
+
+use crate::driver::Command;
+use crate::session::Session;
+use crate::shared::Shared;
+
+/// The session's pump: timers, transmits and events, until the session closes.
+pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
+    let mut events = Vec::new();
+    loop {
+        let kicked = s.kick.notified();
+        let deadline = s.pump(&mut events);
+        let mut cmds = Vec::new();
+        for e in events.drain(..) {
+            on_event(&shared, &s, e, &mut cmds);
+        }
+        for c in cmds {
+            // Bounded queue: wait for room rather than lose a re-dial or a close.
+            if shared.cmd.send(c).await.is_err() {
+                return; // the driver is gone: shutting down
+            }
+        }
+        if s.finished() {
+            s.changed(); // blocked senders and receivers see the close now
+            s.wake_io(); // the handler flushes CLOSE and half-closes its streams
+            shared.forget_session(&s);
+            let cmd = shared.cmd.clone();
+            let peer = s.peer;
+            tokio::spawn(async move {
+                // Give the writers a moment to put CLOSE on the wire.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = cmd.send(Command::Disconnect(peer)).await;
+            });
+            return;
+        }
+        match deadline {
+            Some(d) => {
+                let wait = d.saturating_sub(s.now());
+                let _ = tokio::time::timeout(wait, kicked).await;
+            }
+            None => kicked.await,
+        }
+    }
+}
+
+fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Command>) {
+    let name = e.name();
+    let mut fields = Vec::new();
+    match &e {
+        Event::SessionOpen => shared.on_session_open(s),
+        Event::SessionResumed { retransmitted } => {
+            fields.push(("retransmitted", retransmitted.to_string()));
+        }
+        Event::HeartbeatTimeout => {}
+        Event::ReconnectAttempt { attempt, delay } => {
+            fields.push(("attempt", attempt.to_string()));
+            fields.push(("delay_ms", delay.as_millis().to_string()));
+            cmds.push(Command::Redial(s.id));
+        }
+        Event::SessionClose {
+            reason,
+            text,
+            unacked,
+        } => {
+            fields.push(("reason", reason.as_str().to_string()));
+            fields.push(("text", text.clone()));
+            fields.push(("unacked", unacked.len().to_string()));
+            shared.on_session_close(s, reason.as_str());
+        }
+        Event::ReplayRejected {
+            channel,
+            seq,
+            stale_session,
+        } => {
+            fields.push(("channel", channel.as_str().to_string()));
+            fields.push(("seq", seq.to_string()));
+            fields.push(("stale_session", stale_session.to_string()));
+            fields.push(("error", "RTTReplayError".to_string()));
+        }
+        Event::RekeyDue => {
+            let conn = s.conn();
+            cmds.push(Command::CloseConn(s.peer, conn));
+            s.on_connection_lost(conn);
+        }
+        Event::DropConnection { conn } => {
+            cmds.push(Command::CloseConn(s.peer, *conn));
+            fields.push(("conn", conn.to_string()));
+        }
+        Event::Writable(_) | Event::Readable(_) => {
+            s.changed();
+            return;
+        }
+        Event::Dropped { channel, count } => {
+            fields.push(("channel", channel.as_str().to_string()));
+            fields.push(("count", count.to_string()));
+        }
+    }
+    shared.emit(s, name, fields);
+}

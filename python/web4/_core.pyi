@@ -9,6 +9,7 @@ __all__ = [
     "__version__",
     "canonicalize",
     "fingerprint",
+    "thread_handoff_round_trips_us",
     "verify",
     "verify_envelope",
 ]

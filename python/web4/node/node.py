@@ -13,7 +13,9 @@ session (``web4.node.peers``), a telemetry pump, and the scripted proposals. ``s
 start); then the transport shuts down, sinks drain and the store closes. Every write is
 its own SQLite transaction, so a kill -9 loses nothing that was committed. Dials run one
 at a time (they once had to: concurrent RTT dials could lose a completion, fixed in the
-transport since; see RTT_SPEC "Known limitations"; one at a time keeps start-up orderly).
+transport since; one at a time keeps start-up orderly). Two nodes that list each other
+as peers get one session (the transport settles simultaneous dials, RTT_SPEC §3); the
+node serves it once, and a dial that returns it waits for it to end.
 
 Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
 ``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
@@ -304,6 +306,11 @@ class Node:
             conn = self._start_peer(session, Role.INITIATOR, serve_inline=True)
             if conn is not None:
                 await self._serve(conn)
+            else:
+                # Already served (the peer's dial reached us first, or both dialled at
+                # once): stay out of its way until it ends, then dial again.
+                while self._running and not session.closed:
+                    await self._sleep(self.tick)
             await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
@@ -321,6 +328,8 @@ class Node:
         self, session: LinkSession, role: Role, *, serve_inline: bool = False
     ) -> PeerConn | None:
         old = self.conns.get(session.peer)
+        if old is not None and old.session is session:
+            return None  # already served by `old`
         if (old is not None and not old.session.closed) or session.peer == self.fingerprint:
             self._tg.create_task(session.close())
             return None

@@ -129,6 +129,11 @@ class RttLink:
     async def connect(self, addr: str, *, timeout: float) -> RttSession:
         """Raises ``ConfigError``, ``RTTTransportError``, ``RTTHandshakeError``."""
         session = await self._t.connect(addr, timeout=timeout)
+        for known in self._sessions:
+            # A session we already serve (the peer dialled first, or both dialled at once
+            # and the transport settled on one session): one wrapper, one set of readers.
+            if known._s is session and not known.closed:
+                return known
         try:
             return self._keep(RttSession(session))
         except RTTError:  # not an Ed25519 peer, or it left at once: do not leave it open

@@ -138,9 +138,13 @@ impl Driver {
     }
 
     fn dial(&mut self, session: u64, peer: PeerId, addr: Multiaddr) -> Result<(), DialError> {
+        // A fresh source port: with libp2p's default port reuse, two nodes dialling each
+        // other from their listen ports produce one TCP connection by simultaneous open,
+        // on which both sides start Noise as initiator and the handshake fails.
         let opts = DialOpts::peer_id(peer)
             .addresses(vec![addr])
             .condition(PeerCondition::Always)
+            .allocate_new_port()
             .build();
         let id = opts.connection_id();
         self.swarm.dial(opts)?;
@@ -289,7 +293,15 @@ impl Driver {
     }
 
     fn on_established(&mut self, peer: PeerId, conn_id: ConnectionId, endpoint: &ConnectedPoint) {
-        self.dials.remove(&conn_id);
+        let ours = self.dials.remove(&conn_id).is_some();
+        if endpoint.is_dialer() && !ours {
+            // A dial we gave up (see `simultaneous_dial`): keep the session's connection.
+            self.swarm.close_connection(conn_id);
+            return;
+        }
+        if !endpoint.is_dialer() && !self.simultaneous_dial(peer, conn_id) {
+            return;
+        }
         // Older connections to this peer are stale (e.g. the peer re-dialled after a cut
         // we have not noticed yet): close them so new streams go to the new one only.
         let stale: Vec<ConnectionId> = self
@@ -317,6 +329,36 @@ impl Driver {
             .behaviour_mut()
             .rtt
             .attach(peer, conn_id, s, conn);
+    }
+}
+
+impl Driver {
+    /// An inbound connection from `peer`: settle a simultaneous dial (both nodes dialled
+    /// each other and neither session has opened yet, so both would send OPEN). The
+    /// node with the smaller peer id keeps its dial and refuses the inbound connection;
+    /// the other gives its dial up and answers the peer's as listener, and its own dial
+    /// callers get that listener session once it opens. Returns whether to go on with
+    /// this connection.
+    fn simultaneous_dial(&mut self, peer: PeerId, conn_id: ConnectionId) -> bool {
+        let Some(s) = self.shared.session_of(&peer) else {
+            return true;
+        };
+        if !s.dialer || !self.shared.dial_pending(s.id) {
+            return true;
+        }
+        if *self.swarm.local_peer_id() < peer {
+            self.swarm.close_connection(conn_id);
+            return false;
+        }
+        let ops = self.shared.take_dial_ops(s.id);
+        self.addrs.remove(&s.id);
+        self.dials.retain(|_, id| *id != s.id);
+        // Replacing the session in the peer table closes ours (it never opened).
+        let listener = self.shared.add_session(peer, Role::Listener);
+        for op in ops {
+            self.shared.add_dial_op(listener.id, op);
+        }
+        true
     }
 }
 

@@ -3,7 +3,9 @@
 //! Theory of operation: the pump runs the session layer's timers (heartbeat, acks,
 //! backoff, expiry, rekey), moves transmits the timers produced into the per-stream
 //! buffers (waking the connection handler), and turns the session's events into driver
-//! commands (re-dial, drop a connection) and observable events. Application calls and
+//! commands (re-dial, drop a connection). Observable events are emitted earlier, under
+//! the session lock as they leave the session layer (`Session::transmit`), so that a
+//! caller who sees a state change can already drain its event. Application calls and
 //! the handler run the hot path themselves; the pump only wakes for timers and events.
 
 use std::sync::Arc;
@@ -54,19 +56,39 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
     }
 }
 
+/// What the driver does about event `e` (re-dial, drop a connection, settle dial and
+/// accept operations). Its observable form was emitted already, in order, when it left
+/// the session layer ([`describe`]).
 fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Command>) {
-    let name = e.name();
-    let mut fields = Vec::new();
     match &e {
         Event::SessionOpen => shared.on_session_open(s),
+        Event::ReconnectAttempt { .. } => cmds.push(Command::Redial(s.id)),
+        Event::SessionClose { reason, .. } => shared.on_session_close(s, reason.as_str()),
+        Event::RekeyDue => {
+            let conn = s.conn();
+            cmds.push(Command::CloseConn(s.peer, conn));
+            s.on_connection_lost(conn);
+        }
+        Event::DropConnection { conn } => cmds.push(Command::CloseConn(s.peer, *conn)),
+        Event::Writable(_) | Event::Readable(_) => s.changed(),
+        Event::SessionResumed { .. }
+        | Event::HeartbeatTimeout
+        | Event::ReplayRejected { .. }
+        | Event::Dropped { .. } => {}
+    }
+}
+
+/// The observable event for `e` (name and fields, RTT_SPEC §9), if it has one.
+pub(crate) fn describe(e: &Event) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+    let mut fields = Vec::new();
+    match e {
+        Event::SessionOpen | Event::HeartbeatTimeout | Event::RekeyDue => {}
         Event::SessionResumed { retransmitted } => {
             fields.push(("retransmitted", retransmitted.to_string()));
         }
-        Event::HeartbeatTimeout => {}
         Event::ReconnectAttempt { attempt, delay } => {
             fields.push(("attempt", attempt.to_string()));
             fields.push(("delay_ms", delay.as_millis().to_string()));
-            cmds.push(Command::Redial(s.id));
         }
         Event::SessionClose {
             reason,
@@ -76,7 +98,6 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Com
             fields.push(("reason", reason.as_str().to_string()));
             fields.push(("text", text.clone()));
             fields.push(("unacked", unacked.len().to_string()));
-            shared.on_session_close(s, reason.as_str());
         }
         Event::ReplayRejected {
             channel,
@@ -88,23 +109,12 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Com
             fields.push(("stale_session", stale_session.to_string()));
             fields.push(("error", "RTTReplayError".to_string()));
         }
-        Event::RekeyDue => {
-            let conn = s.conn();
-            cmds.push(Command::CloseConn(s.peer, conn));
-            s.on_connection_lost(conn);
-        }
-        Event::DropConnection { conn } => {
-            cmds.push(Command::CloseConn(s.peer, *conn));
-            fields.push(("conn", conn.to_string()));
-        }
-        Event::Writable(_) | Event::Readable(_) => {
-            s.changed();
-            return;
-        }
+        Event::DropConnection { conn } => fields.push(("conn", conn.to_string())),
+        Event::Writable(_) | Event::Readable(_) => return None,
         Event::Dropped { channel, count } => {
             fields.push(("channel", channel.as_str().to_string()));
             fields.push(("count", count.to_string()));
         }
     }
-    shared.emit(s, name, fields);
+    Some((e.name(), fields))
 }

@@ -106,6 +106,13 @@ impl Session {
         self.origin.elapsed()
     }
 
+    /// Queue an observable event about this session (wakes asyncio).
+    pub(crate) fn emit(&self, name: &'static str, mut fields: Vec<(&'static str, String)>) {
+        fields.insert(0, ("session", self.id.to_string()));
+        fields.insert(1, ("peer", self.peer.to_base58()));
+        self.waker.emit(name, fields);
+    }
+
     /// Wake blocked callers and asyncio.
     pub fn changed(&self) {
         self.cond.notify_all();
@@ -121,8 +128,9 @@ impl Session {
         g.closed.is_some() || g.proto.is_closed()
     }
 
-    /// True once the pump has handled the session's end (its `session_close` event and
-    /// final transmits are out of the session layer): the IO tasks may stop.
+    /// True once the session's end has been taken out of the session layer (its
+    /// `session_close` event, and its final frames already in the stream buffers): the
+    /// handler may half-close its streams once those buffers are written.
     pub fn finished(&self) -> bool {
         self.lock().closed.is_some()
     }
@@ -229,7 +237,32 @@ impl Session {
             ready[t.stream.index()] = true;
         }
         while let Some(e) = g.proto.poll_event() {
+            // The close reason and the unacked messages are recorded here, under the
+            // same lock as the state change, so `state` and `close_reason` agree.
+            if let Event::SessionClose {
+                reason,
+                text,
+                unacked,
+            } = &e
+            {
+                g.closed = Some(format!(
+                    "{}{}{}",
+                    reason.as_str(),
+                    if text.is_empty() { "" } else { ": " },
+                    text
+                ));
+                g.unacked.extend(unacked.iter().cloned());
+            }
+            if let Some((name, fields)) = crate::pump::describe(&e) {
+                self.emit(name, fields);
+            }
             g.stash.push(e);
+        }
+        if g.closed.is_none() {
+            // A listener session that never opened ends without a SessionClose event.
+            if let SessionState::Closed(r) = g.proto.state() {
+                g.closed = Some(r.as_str().to_string());
+            }
         }
         let earlier = match (g.proto.poll_timeout(), g.pump_deadline) {
             (Some(t), Some(p)) => t < p,
@@ -257,29 +290,7 @@ impl Session {
             g.proto.handle_timeout(now);
         }
         let (ready, _) = self.transmit(&mut g, now);
-        for e in g.stash.drain(..).collect::<Vec<_>>() {
-            if let Event::SessionClose {
-                reason,
-                text,
-                unacked,
-            } = &e
-            {
-                g.closed = Some(format!(
-                    "{}{}{}",
-                    reason.as_str(),
-                    if text.is_empty() { "" } else { ": " },
-                    text
-                ));
-                g.unacked.extend(unacked.iter().cloned());
-            }
-            events.push(e);
-        }
-        if g.closed.is_none() {
-            // A listener session that never opened ends without a SessionClose event.
-            if let SessionState::Closed(r) = g.proto.state() {
-                g.closed = Some(r.as_str().to_string());
-            }
-        }
+        events.append(&mut g.stash);
         let deadline = g.proto.poll_timeout();
         g.pump_deadline = deadline;
         drop(g);

@@ -181,8 +181,11 @@ impl Session {
 
     /// Close the session (CLOSE goes out if connected).
     pub fn close(&self, reason: CloseReason, text: &str) {
-        self.lock().proto.close(reason, text);
-        self.kick.notify_one();
+        let mut g = self.lock();
+        g.proto.close(reason, text);
+        let (ready, _) = self.transmit(&mut g, self.now());
+        drop(g);
+        self.after_transmit(ready, true);
         self.changed();
     }
 

@@ -85,10 +85,8 @@ impl Shared {
     }
 
     /// Emit an event about session `s`.
-    pub fn emit(&self, s: &Session, name: &'static str, mut fields: Vec<(&'static str, String)>) {
-        fields.insert(0, ("session", s.id.to_string()));
-        fields.insert(1, ("peer", s.peer.to_base58()));
-        self.waker.emit(name, fields);
+    pub fn emit(&self, s: &Session, name: &'static str, fields: Vec<(&'static str, String)>) {
+        s.emit(name, fields);
     }
 
     /// The live session with `peer`, if any.
@@ -139,8 +137,11 @@ impl Shared {
     }
 
     pub fn on_session_open(&self, s: &Arc<Session>) {
-        if s.dialer {
-            for op in lock(&self.dial_ops).remove(&s.id).unwrap_or_default() {
+        let ops = lock(&self.dial_ops).remove(&s.id).unwrap_or_default();
+        if s.dialer || !ops.is_empty() {
+            // A dialler's session, or a listener that answered our own simultaneous dial
+            // (`driver.rs`): it belongs to whoever dialled, not to the accept queue.
+            for op in ops {
                 self.finish_op(op, Ok(s.id));
             }
         } else {
@@ -174,6 +175,11 @@ impl Shared {
     /// Make `op` finish when `session` opens (or fails to).
     pub fn add_dial_op(&self, session: u64, op: u64) {
         lock(&self.dial_ops).entry(session).or_default().push(op);
+    }
+
+    /// Take the dial operations waiting for `session` (to move them to another).
+    pub fn take_dial_ops(&self, session: u64) -> Vec<u64> {
+        lock(&self.dial_ops).remove(&session).unwrap_or_default()
     }
 
     /// True while a dial operation waits for `session` to open.

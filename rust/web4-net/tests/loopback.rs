@@ -141,3 +141,49 @@ fn second_dial_to_the_same_peer_waits_for_the_first() {
         web4_net::SessionState::Established
     );
 }
+
+/// Two nodes dial each other at the same moment: both dials complete with one open
+/// session per side, and messages flow both ways on it.
+#[test]
+fn simultaneous_dials_settle_on_one_session() {
+    for round in 0..8u8 {
+        let a = Node::new(&[80 + 2 * round; 32], Config::default()).unwrap();
+        let b = Node::new(&[81 + 2 * round; 32], Config::default()).unwrap();
+        for n in [&a, &b] {
+            let op = n.listen("/ip4/127.0.0.1/tcp/0").unwrap();
+            n.wait_op(op, T).unwrap();
+        }
+        let (addr_a, addr_b) = (a.listen_addrs()[0].clone(), b.listen_addrs()[0].clone());
+        let (op_a, op_b) = (a.dial(&addr_b).unwrap(), b.dial(&addr_a).unwrap());
+        let wait = Duration::from_secs(5);
+        let sa = a
+            .wait_op(op_a, wait)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let sb = b
+            .wait_op(op_b, wait)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let (sa, sb) = (a.session(sa).unwrap(), b.session(sb).unwrap());
+        assert_ne!(
+            sa.dialer, sb.dialer,
+            "round {round}: one side answers as listener"
+        );
+        for s in [&sa, &sb] {
+            s.open_channel(ChannelKind::Knowledge).unwrap();
+        }
+        sa.send_blocking(ChannelKind::Knowledge, b"from a".to_vec(), T)
+            .unwrap();
+        sb.send_blocking(ChannelKind::Knowledge, b"from b".to_vec(), T)
+            .unwrap();
+        let got_b = sb
+            .recv_blocking(ChannelKind::Knowledge, T)
+            .unwrap()
+            .unwrap();
+        let got_a = sa
+            .recv_blocking(ChannelKind::Knowledge, T)
+            .unwrap()
+            .unwrap();
+        assert_eq!((&got_a[..], &got_b[..]), (&b"from b"[..], &b"from a"[..]));
+        // Neither node offers the session to its accept queue: each side dialled.
+        assert_eq!((a.try_accept(), b.try_accept()), (None, None));
+    }
+}

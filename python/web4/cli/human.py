@@ -364,9 +364,16 @@ def add_parser(sub: Any) -> None:
         description="Open an HCP session with the agent at MULTIADDR and send one message per "
         "input line (works with piped input).\n\n" + HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: web4 human --peer /ip4/127.0.0.1/tcp/7001 --consent-scope topic:work",
+        epilog="Example: web4 human --peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... "
+        "--consent-scope topic:work  (the agent's full address is the first line its node "
+        "prints: listening on ...)",
     )  # fmt: skip
-    p.add_argument("--peer", required=True, metavar="MULTIADDR", help="the agent node")
+    p.add_argument(
+        "--peer",
+        required=True,
+        metavar="MULTIADDR",
+        help="the agent node: /ip4/A/tcp/P/p2p/PEER_ID",
+    )
     p.add_argument("--data-dir", help="the human's identity (created if missing; default: temp)")
     p.add_argument("--name", default="human", help="your name, sent in HCP_HELLO")
     p.add_argument("--role", default="user", help="your role, sent in HCP_HELLO")

@@ -182,12 +182,19 @@ def _node_parser(sub: Any) -> None:
         description="Run a Web4 node from DATA_DIR (run `web4 keygen` first). Events print "
         "on stdout as they happen (--json for JSON lines, --quiet for none).",
         epilog="Example: web4 node --data-dir ~/.web4/bob --listen /ip4/127.0.0.1/tcp/7002 "
-        "--peer /ip4/127.0.0.1/tcp/7001 --believe 'water boils at 100 degrees celsius'",
+        "--peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... --believe 'water boils at 100 "
+        "degrees celsius'  (a peer's full address is the first line its node prints: "
+        "listening on ...)",
     )
     p.add_argument("--data-dir", help="the node's data directory (identity and store)")
     p.add_argument("--config", help="a TOML node configuration file")
     p.add_argument("--listen", action="append", metavar="MULTIADDR", help="listen address")
-    p.add_argument("--peer", action="append", metavar="MULTIADDR", help="dial a peer (repeat)")
+    p.add_argument(
+        "--peer",
+        action="append",
+        metavar="MULTIADDR",
+        help="dial a peer at /ip4/A/tcp/P/p2p/PEER_ID (repeat)",
+    )
     p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on loopback")
     p.add_argument("--events", metavar="FILE", help="also write events to a rotating JSONL file")
     p.add_argument("--trust", action="append", metavar="FINGERPRINT", help="trust anchor")

@@ -42,6 +42,12 @@ class LinkSession(Protocol):
         """True while a connection is up (False while it is being resumed, or closed)."""
         ...
 
+    @property
+    def dialled(self) -> bool:
+        """True if this side opened the session: it starts the CIP handshake. (``connect``
+        can return a session the peer opened, when both dialled at once.)"""
+        ...
+
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         """Raises ``RTTTransportError`` (closed, too big) or ``TimeoutError``."""
         ...

@@ -303,7 +303,10 @@ class Node:
                 delay = min(delay * 2, 5.0)
                 continue
             ever, delay, attempt = True, 0.2, 0
-            conn = self._start_peer(session, Role.INITIATOR, serve_inline=True)
+            # Usually ours; when both nodes dialled at once, the transport may hand us the
+            # session the peer opened, and then the peer starts the CIP handshake.
+            role = Role.INITIATOR if session.dialled else Role.RESPONDER
+            conn = self._start_peer(session, role, serve_inline=True)
             if conn is not None:
                 await self._serve(conn)
             else:

@@ -75,6 +75,10 @@ class RttSession:
     def connected(self) -> bool:
         return not self._closed and self._s.state == "established"
 
+    @property
+    def dialled(self) -> bool:
+        return self._s.is_dialer
+
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         """Raises ``RTTTransportError``/``RTTBackpressureError`` (RTT's errors)."""
         await self._s.send(self._chans[channel], data, timeout=timeout)

@@ -49,6 +49,13 @@ class _SessionBase:
         return self._core.peer_id
 
     @property
+    def is_dialer(self) -> bool:
+        """True if this side dialled the session. When two nodes dial each other at once,
+        the transport gives the dialler's role to one of them only (RTT_SPEC §3), so a
+        protocol above can let the dialler speak first."""
+        return self._core.is_dialer
+
+    @property
     def state(self) -> str:
         """connecting, handshaking, established, disconnected or closed."""
         return self._core.state

@@ -43,6 +43,9 @@ pub(crate) enum Command {
     CloseConn(PeerId, u64),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
+    /// A fresh listener session took over connection `.0` as its number `.2` (the
+    /// dialler restarted, `handler.rs`).
+    Rebind(ConnectionId, PeerId, u64),
     Shutdown,
 }
 
@@ -207,6 +210,11 @@ impl Driver {
             Command::Disconnect(peer) => {
                 if self.shared.session_of(&peer).is_none() {
                     let _ = self.swarm.disconnect_peer_id(peer);
+                }
+            }
+            Command::Rebind(id, peer, conn) => {
+                if let Some(entry) = self.conns.get_mut(&id) {
+                    *entry = (peer, conn);
                 }
             }
             Command::Shutdown => {}

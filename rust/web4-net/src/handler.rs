@@ -40,7 +40,7 @@ use libp2p::swarm::{
     THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
-use web4_proto::session::{ChannelKind, CloseReason, SessionError};
+use web4_proto::session::{ChannelKind, CloseReason, SessionError, SessionState};
 
 use crate::config::protocol;
 use crate::driver::Command;
@@ -149,23 +149,23 @@ impl NetworkBehaviour for RttBehaviour {
 
     fn handle_established_inbound_connection(
         &mut self,
-        _: ConnectionId,
+        id: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(self.shared.clone()))
+        Ok(RttHandler::new(id, self.shared.clone()))
     }
 
     fn handle_established_outbound_connection(
         &mut self,
-        _: ConnectionId,
+        id: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(self.shared.clone()))
+        Ok(RttHandler::new(id, self.shared.clone()))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
@@ -230,15 +230,38 @@ enum ReadOutcome {
 
 /// A connection's RTT streams (see the module documentation).
 pub(crate) struct RttHandler {
+    id: ConnectionId,
     shared: Arc<Shared>,
     attached: Option<(Arc<Session>, u64)>,
     out: [Out; 3],
     inbound: Vec<Reader>,
 }
 
+/// The state of a listener session whose dialler started a new session (RTT_SPEC §5.5).
+const PEER_RESTARTED: SessionState = SessionState::Closed(CloseReason::PeerRestarted);
+
 impl RttHandler {
-    fn new(shared: Arc<Shared>) -> Self {
+    /// Replace listener session `old` (closed by the dialler's new OPEN, `frame`) on
+    /// this connection with a fresh one, and give it that OPEN.
+    fn restart_listener(
+        &mut self,
+        cx: &Context<'_>,
+        old: &Arc<Session>,
+        kind: ChannelKind,
+        frame: &bytes::Bytes,
+    ) {
+        let (fresh, conn) = self.shared.restart_listener(old);
+        // The driver must know this connection by the fresh session's number.
+        self.shared
+            .command(Command::Rebind(self.id, fresh.peer, conn));
+        fresh.set_io_waker(cx.waker());
+        self.attached = Some((fresh.clone(), conn));
+        let _ = fresh.handle_frame(conn, kind, frame);
+    }
+
+    fn new(id: ConnectionId, shared: Arc<Shared>) -> Self {
         Self {
+            id,
             shared,
             attached: None,
             out: [Out::Idle, Out::Idle, Out::Idle],
@@ -337,14 +360,11 @@ impl RttHandler {
                             if readable {
                                 s.changed();
                             }
-                        }
-                        Err(SessionError::Closed(CloseReason::PeerRestarted)) if !s.dialer => {
-                            // The dialler started a new session: replace ours on this
-                            // connection and replay its OPEN.
-                            let (fresh, c) = self.shared.restart_listener(&s);
-                            fresh.set_io_waker(cx.waker());
-                            self.attached = Some((fresh.clone(), c));
-                            let _ = fresh.handle_frame(c, r.kind, &body);
+                            if !s.dialer && s.state() == PEER_RESTARTED {
+                                // This frame was the dialler's OPEN of a new session: ours
+                                // closed; a fresh one answers it on this connection.
+                                self.restart_listener(cx, &s, r.kind, &body);
+                            }
                         }
                         Err(SessionError::Closed(_)) => return ReadOutcome::Drop,
                         Err(SessionError::Frame(_) | SessionError::Protocol(_)) => {

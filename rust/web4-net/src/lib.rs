@@ -32,7 +32,7 @@ pub use node::{Node, NodeStats};
 pub use session::Session;
 pub use wake::Event;
 pub use web4_proto::session::{
-    ChannelKind, QueuePolicy, SessionConfig, SessionState, SessionStats,
+    ChannelKind, CloseReason, QueuePolicy, SessionConfig, SessionState, SessionStats,
 };
 
 /// Every error the transport reports, by whose fault and what kind (mapped one to one

@@ -123,3 +123,60 @@ fn knowledge_is_exactly_once_in_order_across_cuts() {
     assert_eq!(stats.reconnects, u64::from(CUTS), "{stats:?}");
     assert_eq!(sb.stats().channels[1].received_msgs, u64::from(N));
 }
+
+/// The dialler restarts (same key, new session) while the listener's session is still
+/// live: the listener replaces its session on the new connection. A later cut of that
+/// connection must reach the replacement at once (not only after a heartbeat timeout):
+/// the driver knows the connection under the replacement's connection number.
+#[test]
+fn a_replaced_listener_session_learns_of_its_connection_loss() {
+    let mut cfg = Config::default();
+    cfg.session.heartbeat.interval = Duration::from_secs(10);
+    cfg.session.heartbeat.timeout = Duration::from_secs(60);
+    let b = Node::new(&[31u8; 32], cfg.clone()).unwrap();
+    let op = b.listen("/ip4/127.0.0.1/tcp/0").unwrap();
+    b.wait_op(op, T).unwrap();
+    let baddr = b.listen_addrs()[0].clone();
+    let bport: u16 = baddr.split('/').nth(4).unwrap().parse().unwrap();
+    let relay = Relay::start(bport);
+    let via = baddr.replace(&format!("/tcp/{bport}/"), &format!("/tcp/{}/", relay.port));
+    let accept = |n: &Node| {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(s) = n.try_accept() {
+                return n.session(s).unwrap();
+            }
+            assert!(Instant::now() < deadline, "no session accepted");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    // The first dialler must not re-dial during the test once b drops its connection.
+    let mut quiet = cfg.clone();
+    quiet.session.backoff.base = Duration::from_secs(60);
+    quiet.session.backoff.cap = Duration::from_secs(60);
+    let a1 = Node::new(&[30u8; 32], quiet).unwrap();
+    let op = a1.dial(&via).unwrap();
+    a1.wait_op(op, T).unwrap();
+    let first = accept(&b);
+    // The "restarted" dialler: same key, a new node, while the first is still connected.
+    let a2 = Node::new(&[30u8; 32], cfg).unwrap();
+    let op = a2.dial(&via).unwrap();
+    a2.wait_op(op, T).unwrap();
+    let second = accept(&b);
+    assert_ne!(first.id, second.id);
+    assert_eq!(second.state(), web4_net::SessionState::Established);
+    assert_eq!(
+        first.state(),
+        web4_net::SessionState::Closed(web4_net::CloseReason::PeerRestarted)
+    );
+    relay.cut();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while second.state() == web4_net::SessionState::Established {
+        assert!(
+            Instant::now() < deadline,
+            "the replacement session never learned that its connection was cut"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(a1);
+}

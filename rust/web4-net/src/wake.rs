@@ -79,7 +79,10 @@ impl Waker {
         self.armed.store(false, Ordering::Release);
     }
 
-    /// Queue an event (dropping the oldest when full) and wake the reader.
+    /// Queue an event (dropping the oldest when full). No wake-up: events are drained by
+    /// polling (`drain_events`), and nothing waits on them; waking here would wake
+    /// asyncio for a `session_open` a moment before the dial it completes is finished,
+    /// costing a second wake-up on every dial.
     pub fn emit(&self, name: &'static str, fields: Vec<(&'static str, String)>) {
         {
             let mut q = self.events.lock().unwrap_or_else(|e| e.into_inner());
@@ -89,7 +92,6 @@ impl Waker {
             }
             q.push_back(Event { name, fields });
         }
-        self.wake();
     }
 
     /// Take up to `max` events, oldest first.

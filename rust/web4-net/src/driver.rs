@@ -168,9 +168,10 @@ impl Driver {
             },
             Command::Dial(peer, addr, op) => {
                 if let Some(s) = self.shared.session_of(&peer) {
-                    // A dial to this peer still in progress: finish with it, so every
-                    // caller gets an open session or the same error.
-                    if self.shared.dial_pending(s.id) {
+                    // A dial to this peer still in progress, or the peer's own dial
+                    // not answered yet: finish when that session opens (or fails), so
+                    // every caller gets an open session or the same error.
+                    if self.shared.dial_pending(s.id) || !s.opened() {
                         self.shared.add_dial_op(s.id, op);
                     } else {
                         self.shared.finish_op(op, Ok(s.id));

@@ -40,7 +40,7 @@ use libp2p::swarm::{
     THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
-use web4_proto::session::{ChannelKind, CloseReason, SessionError, SessionState};
+use web4_proto::session::{ChannelKind, CloseReason, Frame, SessionError, SessionState};
 
 use crate::config::protocol;
 use crate::driver::Command;
@@ -232,6 +232,8 @@ enum ReadOutcome {
 pub(crate) struct RttHandler {
     id: ConnectionId,
     shared: Arc<Shared>,
+    /// Most bytes the session's stream buffers may hold before reading pauses.
+    pending_cap: usize,
     attached: Option<(Arc<Session>, u64)>,
     out: [Out; 3],
     inbound: Vec<Reader>,
@@ -260,9 +262,20 @@ impl RttHandler {
     }
 
     fn new(id: ConnectionId, shared: Arc<Shared>) -> Self {
+        // Everything the in-flight windows allow (payloads plus framing), plus 1 MiB of
+        // control frames.
+        let pending_cap = shared
+            .cfg
+            .session
+            .channels
+            .iter()
+            .map(|c| c.inflight_bytes + c.inflight_msgs * 64)
+            .sum::<usize>()
+            + (1 << 20);
         Self {
             id,
             shared,
+            pending_cap,
             attached: None,
             out: [Out::Idle, Out::Idle, Out::Idle],
             inbound: Vec::new(),
@@ -348,6 +361,13 @@ impl RttHandler {
                 s.kick.notify_one(); // let acks for what was delivered go out
                 return ReadOutcome::Keep(progress);
             }
+            if s.pending_bytes() > self.pending_cap {
+                // Our answers (acks, heartbeat acks) pile up because the peer does not
+                // read what we write: stop reading until the writer drains them (its
+                // progress polls this handler again). Data is bounded by the in-flight
+                // window already; this bounds the control frames.
+                return ReadOutcome::Keep(progress);
+            }
             match decode_prefix(&r.buf[..r.filled], max) {
                 Ok(Some((prefix, len))) if prefix + len <= r.filled => {
                     let mut frame = r.buf.split_to(prefix + len);
@@ -360,7 +380,13 @@ impl RttHandler {
                             if readable {
                                 s.changed();
                             }
-                            if !s.dialer && s.state() == PEER_RESTARTED {
+                            if !s.dialer
+                                && s.state() == PEER_RESTARTED
+                                && matches!(
+                                    Frame::decode(&body, usize::MAX),
+                                    Ok(Frame::Open { .. })
+                                )
+                            {
                                 // This frame was the dialler's OPEN of a new session: ours
                                 // closed; a fresh one answers it on this connection.
                                 self.restart_listener(cx, &s, r.kind, &body);
@@ -438,7 +464,8 @@ impl ConnectionHandler for RttHandler {
         // Registered before looking at the session, so no wake-up can fall in between.
         s.set_io_waker(cx.waker());
         for (i, o) in self.out.iter_mut().enumerate() {
-            if matches!(o, Out::Idle) && !s.finished() {
+            // Even for a finished session: its CLOSE may be waiting in the buffers.
+            if matches!(o, Out::Idle) {
                 *o = Out::Requested;
                 let kind = ChannelKind::ALL[i];
                 let upgrade = Channels(vec![protocol(kind)]);

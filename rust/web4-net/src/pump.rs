@@ -34,6 +34,9 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
             }
         }
         if s.finished() {
+            // A listener that never opened ends without a session_close event: dial
+            // operations moved to it (simultaneous dial) must fail now, not hang.
+            shared.on_session_close(&s, &s.close_reason().unwrap_or_default());
             s.changed(); // blocked senders and receivers see the close now
             s.wake_io(); // the handler flushes CLOSE and half-closes its streams
             shared.forget_session(&s);

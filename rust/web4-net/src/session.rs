@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) stash: Vec<Event>,
     /// The deadline the pump currently sleeps until.
     pub(crate) pump_deadline: Option<Duration>,
+    /// The session opened (its `session_open` left the session layer).
+    pub(crate) opened: bool,
 }
 
 /// One session with one peer; it outlives connections.
@@ -90,6 +92,7 @@ impl Session {
                 unacked: Vec::new(),
                 stash: Vec::new(),
                 pump_deadline: None,
+                opened: false,
             }),
             cond: Condvar::new(),
             kick: Notify::new(),
@@ -137,6 +140,16 @@ impl Session {
 
     pub fn close_reason(&self) -> Option<String> {
         self.lock().closed.clone()
+    }
+
+    /// True once the session has opened (it may be resuming now).
+    pub fn opened(&self) -> bool {
+        self.lock().opened
+    }
+
+    /// Bytes written into the stream buffers and not yet taken by the handler.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.lock().pending.iter().map(Vec::len).sum()
     }
 
     pub fn conn(&self) -> u64 {
@@ -252,6 +265,9 @@ impl Session {
                     text
                 ));
                 g.unacked.extend(unacked.iter().cloned());
+            }
+            if e == Event::SessionOpen {
+                g.opened = true;
             }
             if let Some((name, fields)) = crate::pump::describe(&e) {
                 self.emit(name, fields);

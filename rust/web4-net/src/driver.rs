@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use web4_proto::session::Role;
 
 use crate::handler::RttBehaviour;
-use crate::shared::Shared;
+use crate::shared::{lock, Shared};
 use crate::NetError;
 
 #[derive(NetworkBehaviour)]
@@ -43,9 +43,6 @@ pub(crate) enum Command {
     CloseConn(PeerId, u64),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
-    /// A fresh listener session took over connection `.0` as its number `.2` (the
-    /// dialler restarted, `handler.rs`).
-    Rebind(ConnectionId, PeerId, u64),
     Shutdown,
 }
 
@@ -55,8 +52,6 @@ struct Driver {
     listen_ops: HashMap<libp2p::core::transport::ListenerId, u64>,
     /// Outgoing dials in progress: connection id -> session id.
     dials: HashMap<ConnectionId, u64>,
-    /// Established connections: connection id -> (peer, session connection number).
-    conns: HashMap<ConnectionId, (PeerId, u64)>,
     /// Where each dialled session's peer lives.
     addrs: HashMap<u64, (PeerId, Multiaddr)>,
 }
@@ -118,7 +113,6 @@ pub(crate) fn start(
         shared,
         listen_ops: HashMap::new(),
         dials: HashMap::new(),
-        conns: HashMap::new(),
         addrs: HashMap::new(),
     };
     rt.spawn(driver.run(cmd_rx));
@@ -198,8 +192,7 @@ impl Driver {
                 }
             }
             Command::CloseConn(peer, conn) => {
-                let ids: Vec<ConnectionId> = self
-                    .conns
+                let ids: Vec<ConnectionId> = lock(&self.shared.conns)
                     .iter()
                     .filter(|(_, (p, c))| *p == peer && *c == conn)
                     .map(|(id, _)| *id)
@@ -211,11 +204,6 @@ impl Driver {
             Command::Disconnect(peer) => {
                 if self.shared.session_of(&peer).is_none() {
                     let _ = self.swarm.disconnect_peer_id(peer);
-                }
-            }
-            Command::Rebind(id, peer, conn) => {
-                if let Some(entry) = self.conns.get_mut(&id) {
-                    *entry = (peer, conn);
                 }
             }
             Command::Shutdown => {}
@@ -260,7 +248,7 @@ impl Driver {
                 connection_id,
                 ..
             } => {
-                let Some((_, conn)) = self.conns.remove(&connection_id) else {
+                let Some((_, conn)) = lock(&self.shared.conns).remove(&connection_id) else {
                     return;
                 };
                 if let Some(s) = self.shared.session_of(&peer_id) {
@@ -313,14 +301,19 @@ impl Driver {
         }
         // Older connections to this peer are stale (e.g. the peer re-dialled after a cut
         // we have not noticed yet): close them so new streams go to the new one only.
-        let stale: Vec<ConnectionId> = self
-            .conns
-            .iter()
-            .filter(|(_, (p, _))| *p == peer)
-            .map(|(id, _)| *id)
-            .collect();
+        let stale: Vec<ConnectionId> = {
+            let mut conns = lock(&self.shared.conns);
+            let ids: Vec<ConnectionId> = conns
+                .iter()
+                .filter(|(_, (p, _))| *p == peer)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in &ids {
+                conns.remove(id);
+            }
+            ids
+        };
         for id in stale {
-            self.conns.remove(&id);
             self.swarm.close_connection(id);
         }
         let s = match self.shared.session_of(&peer) {
@@ -333,7 +326,7 @@ impl Driver {
             }
         };
         let conn = s.on_connected();
-        self.conns.insert(conn_id, (peer, conn));
+        lock(&self.shared.conns).insert(conn_id, (peer, conn));
         self.swarm
             .behaviour_mut()
             .rtt

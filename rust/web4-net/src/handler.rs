@@ -46,7 +46,7 @@ use crate::config::protocol;
 use crate::driver::Command;
 use crate::framing::decode_prefix;
 use crate::session::Session;
-use crate::shared::Shared;
+use crate::shared::{lock, Shared};
 
 /// Bytes asked of an inbound stream per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -254,8 +254,9 @@ impl RttHandler {
     ) {
         let (fresh, conn) = self.shared.restart_listener(old);
         // The driver must know this connection by the fresh session's number.
-        self.shared
-            .command(Command::Rebind(self.id, fresh.peer, conn));
+        if let Some(entry) = lock(&self.shared.conns).get_mut(&self.id) {
+            *entry = (fresh.peer, conn);
+        }
         fresh.set_io_waker(cx.waker());
         self.attached = Some((fresh.clone(), conn));
         let _ = fresh.handle_frame(conn, kind, frame);

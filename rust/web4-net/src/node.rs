@@ -84,6 +84,7 @@ impl Node {
             ops_cond: Condvar::new(),
             next_id: AtomicU64::new(1),
             listen_addrs: Mutex::default(),
+            conns: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
         });

@@ -40,6 +40,11 @@ pub struct Shared {
     pub(crate) ops_cond: Condvar,
     pub(crate) next_id: AtomicU64,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
+    /// Established connections: libp2p connection id -> (peer, the connection's number
+    /// in its session). Written by the driver, and by a connection handler that hands
+    /// its connection to a fresh listener session (in the connection's own task, so the
+    /// driver sees the new number before it can see that connection close).
+    pub(crate) conns: Mutex<HashMap<libp2p::swarm::ConnectionId, (PeerId, u64)>>,
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
 }

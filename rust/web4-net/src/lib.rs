@@ -7,7 +7,8 @@
 //! connection handler opens and reads inside each connection's task: every side writes
 //! only to the streams it opened and reads only the streams its peer opened, so no
 //! stream is ever split between a reading and a writing task (the pattern behind the
-//! libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p issue 5410). Messages are unsigned-varint length-prefixed ([`framing`]). A
+//! libp2p-stream/yamux lost-wake-up deadlock, rust-libp2p issue 5410). Messages are
+//! unsigned-varint length-prefixed ([`framing`]). A
 //! [`Session`] per peer outlives connections: it wraps the sans-IO session layer of
 //! `web4-proto` (seq/ack, resume, retransmit, replay, heartbeat, backoff, bounded
 //! queues), which makes every protocol decision; this crate only carries its bytes,

@@ -94,10 +94,10 @@ fn oversize_send_is_refused_locally() {
     s.try_send(ChannelKind::State, vec![0; 1024]).unwrap();
 }
 
-/// Dials to several peers at once all complete with open sessions. (libp2p-stream used
-/// to drop an inbound stream arriving while another waited to be taken, rust-libp2p
-/// #5651, and with it the OPEN_OK of one dial in about one round out of ten; see
-/// rust/vendor/libp2p-stream.)
+/// Dials to several peers at once all complete with open sessions. (libp2p-stream, used
+/// before our own connection handler, dropped an inbound stream arriving while another
+/// waited to be taken, rust-libp2p #5651, and with it the OPEN_OK of one dial in about
+/// one round out of ten.)
 #[test]
 fn concurrent_dials_to_several_peers_all_complete() {
     let listeners: Vec<Node> = (0..4u8)

@@ -6,13 +6,17 @@ broadcast FACT_PROPOSE therefore names one claim everywhere), and sends one enve
 ready peer on the channel its type belongs to: FACT_* and DECISION_SHARE on
 ``knowledge``, STATE_UPDATE on ``state``, the rest on ``control``. Each envelope carries
 our state (from the agent loop), our claimed standing with that peer (from its
-handshake) and our trust view of it. A failed send to one peer is an ``error`` event and
-does not stop the others. The agent loop's three ports (state, intent, outbound) are
-thin wrappers; our own votes are also recorded in our store.
+handshake) and our trust view of it. The copies go out concurrently, so a slow peer
+(full queue, dead link waiting for its deadline) delays nobody else; ``send`` returns
+when every copy is queued or has failed, so messages to one peer keep their order. A
+failed send to one peer is an ``error`` event and does not stop the others. The agent
+loop's three ports (state, intent, outbound) are thin wrappers; our own votes are also
+recorded in our store.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -66,6 +70,7 @@ async def send(
         else "control"
     )
     state = sender_state(node.loop.state())
+    copies = []
     for conn in ready_peers(node):
         if peer is not None and conn.peer != peer:
             continue
@@ -78,31 +83,46 @@ async def send(
             receiver_view=node.trust.state_of(conn.peer).value,
             msg_id=msg_id,
         )
-        try:
-            await conn.session.send(channel, node.builder.encode(env), timeout=node.send_timeout)
-        except (RTTError, TimeoutError) as e:
-            node.bus.emit(
-                "error",
-                peer=conn.peer,
-                msg_id=msg_id,
-                error=type(e).__name__,
-                detail=str(e)[:200],
-                source="send",
-                type=msg_type,
-            )
+        copies.append(_send_copy(node, conn, channel, node.builder.encode(env), msg_id, msg_type))
+    if copies:
+        await asyncio.gather(*copies)
     return msg_id
 
 
+async def _send_copy(
+    node: Node, conn: PeerConn, channel: str, data: bytes, msg_id: str, msg_type: str
+) -> None:
+    """Send one peer's copy; a failure is that peer's ``error`` event."""
+    try:
+        await conn.session.send(channel, data, timeout=node.send_timeout)
+    except (RTTError, TimeoutError) as e:
+        node.bus.emit(
+            "error",
+            peer=conn.peer,
+            msg_id=msg_id,
+            error=type(e).__name__,
+            detail=str(e)[:200],
+            source="send",
+            type=msg_type,
+        )
+
+
 async def send_state(node: Node, update: AgentState) -> None:
-    for conn in ready_peers(node):
-        payload = cm.StateUpdate(
+    """One STATE_UPDATE per ready peer (each carries our trust view of that peer), sent
+    concurrently like any broadcast."""
+
+    def payload(conn: PeerConn) -> cm.StateUpdate:
+        return cm.StateUpdate(
             presence=update.presence,
             lri=update.lri,
             ltppeerstate=node.trust.state_of(conn.peer).value,
             kernel_signals=list(update.kernel_signals),
             intent=label(update.intent),
         )
-        await send(node, "STATE_UPDATE", payload, peer=conn.peer)
+
+    await asyncio.gather(
+        *(send(node, "STATE_UPDATE", payload(c), peer=c.peer) for c in ready_peers(node))
+    )
 
 
 async def send_intent(node: Node, intent: AgentIntent) -> None:

@@ -6,8 +6,10 @@ agent loop, whose agent decides whether to confirm or challenge it; a ``FACT_CON
 ``FACT_REJECT`` or ``FACT_CHALLENGE`` becomes a vote on the claim it names. Claims are
 named by the proposing ``msg_id``, which a broadcast gives to every peer alike, so a vote
 means the same claim everywhere. A vote can overtake its claim (they may travel on
-different sessions): it waits in a bounded buffer (``vote_buffer`` votes, oldest dropped
-first, each drop an event) and is applied when the claim arrives; if it fails then, that
+different sessions): it waits in a bounded buffer (``vote_buffer`` votes; when full, the
+oldest vote of the voter with the most waiting votes is dropped, so a peer flooding votes
+for claims that never come evicts only its own; each drop an event) and is applied when
+the claim arrives; if it fails then, that
 is an ``error`` event about the voter, never a fault of the claim's sender. ``DECISION_SHARE``
 keeps the peer's DMP trace. LIP evidence has no runtime here yet: it is reported
 (``router.rejected``, reason ``no_runtime``) and dropped.
@@ -21,7 +23,7 @@ the agent loop as ``KnowledgeAccepted`` (causal memory). A peer's malformed valu
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -185,7 +187,7 @@ class KnowledgeDesk:
         except UnknownClaimError:
             self._waiting[msg.msg_id] = msg
             if len(self._waiting) > self._bound:
-                _, dropped = self._waiting.popitem(last=False)
+                dropped = self._evict()
                 self._bus.emit(
                     "agent.dropped",
                     peer=dropped.peer,
@@ -200,6 +202,16 @@ class KnowledgeDesk:
                 decision=_decision(msg.type, payload),
                 state="waiting_for_claim",
             )
+
+    def _evict(self) -> Inbound:
+        """Drop the oldest waiting vote of the voter holding the most (the oldest vote of
+        all on a tie), and return it."""
+        counts = Counter(v.peer for v in self._waiting.values())
+        heaviest = max(counts.values())
+        for vote_id, vote in self._waiting.items():
+            if counts[vote.peer] == heaviest:
+                return self._waiting.pop(vote_id)
+        raise AssertionError("unreachable: the buffer is over its bound, so not empty")
 
     def _apply_vote(self, msg_id: str, voter: str, msg_type: str, p: dict[str, Any]) -> None:
         common: dict[str, Any] = {

@@ -1,0 +1,60 @@
+"""Votes that overtake their claim wait in a bounded buffer. One peer flooding votes for
+claims that never come must not push out other peers' waiting votes: when the buffer is
+full, the oldest vote of the voter holding the most is dropped. Before, the oldest vote
+of all went, so a flood emptied the buffer of everyone else's votes."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+from typing import Any
+
+from test_review_desk import _confirm, _proposal
+
+from web4.clock import FakeClock
+from web4.knowledge import KnowledgeExchange, LocalState
+from web4.node.desk import KnowledgeDesk
+from web4.observability import EventBus, MemoryRing
+from web4.store import Store
+from web4.trust import TrustBook, TrustEvent
+
+PROPOSER, HONEST, FLOODER = (hashlib.sha256(n.encode()).hexdigest() for n in ("p", "h", "f"))
+
+
+def test_a_vote_flood_evicts_only_the_flooders_votes(tmp_path: Path) -> None:
+    clock = FakeClock(1_800_000_000.0)
+    store = Store.open(tmp_path / "db.sqlite3", synchronous="NORMAL")
+    trust = TrustBook(store, clock)
+    for p in (PROPOSER, HONEST, FLOODER):
+        trust.record(p, TrustEvent.HANDSHAKE_VERIFIED, "test")
+    bus = EventBus("me", clock=clock)
+    ring = MemoryRing(1000)
+    bus.add_sink(ring)
+    offered: list[Any] = []
+    desk = KnowledgeDesk(
+        KnowledgeExchange(store, trust, clock),
+        trust,
+        bus,
+        offer=lambda item: offered.append(item) or True,
+        local=lambda: LocalState(),
+        vote_buffer=8,
+    )
+    try:
+        claim = str(uuid.uuid4())
+        desk.on_message(_confirm(str(uuid.uuid4()), HONEST, claim))  # waits for `claim`
+        for _ in range(50):  # votes for claims that never come
+            desk.on_message(_confirm(str(uuid.uuid4()), FLOODER, str(uuid.uuid4())))
+        assert desk.waiting == 8
+        desk.on_message(_proposal(claim, PROPOSER))
+        assert HONEST in desk.kx.confirmers(claim)  # the honest vote survived the flood
+        bus.flush(2.0)
+        dropped = [
+            e
+            for e in ring.events("agent.dropped")
+            if e.attributes.get("reason") == "vote_buffer_full"
+        ]
+        assert len(dropped) == 43
+        assert {e.peer for e in dropped} == {FLOODER}
+    finally:
+        store.close()

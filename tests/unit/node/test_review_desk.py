@@ -56,11 +56,23 @@ def _confirm(msg_id: str, voter: str, ref: str) -> _In:
     return _In("cip", "FACT_CONFIRM", voter, msg_id, _Env(FactConfirm(ref, "confirm", 0.9)))
 
 
-def test_a_failing_waiting_vote_is_not_the_proposers_fault(tmp_path: Path) -> None:
+@dataclass
+class DeskRig:
+    """A knowledge desk on a real store, its event ring and what it offered the loop."""
+
+    desk: KnowledgeDesk
+    store: Store
+    bus: EventBus
+    ring: MemoryRing
+    offered: list[Any]
+
+
+def desk_rig(tmp_path: Path, peers: tuple[str, ...], **kw: Any) -> DeskRig:
+    """A desk whose ``peers`` have a verified handshake (``kw`` goes to the desk)."""
     clock = FakeClock(1_800_000_000.0)
     store = Store.open(tmp_path / "db.sqlite3", synchronous="NORMAL")
     trust = TrustBook(store, clock)
-    for p in (PROPOSER, HONEST, SPOILER, LATE):
+    for p in peers:
         trust.record(p, TrustEvent.HANDSHAKE_VERIFIED, "test")
     bus = EventBus("me", clock=clock)
     ring = MemoryRing(1000)
@@ -72,7 +84,14 @@ def test_a_failing_waiting_vote_is_not_the_proposers_fault(tmp_path: Path) -> No
         bus,
         offer=lambda item: offered.append(item) or True,
         local=lambda: LocalState(),
+        **kw,
     )
+    return DeskRig(desk, store, bus, ring, offered)
+
+
+def test_a_failing_waiting_vote_is_not_the_proposers_fault(tmp_path: Path) -> None:
+    rig = desk_rig(tmp_path, (PROPOSER, HONEST, SPOILER, LATE))
+    desk, store, bus, ring, offered = rig.desk, rig.store, rig.bus, rig.ring, rig.offered
     try:
         first, second = str(uuid.uuid4()), str(uuid.uuid4())
         desk.on_message(_proposal(first, PROPOSER))

@@ -8,38 +8,15 @@ from __future__ import annotations
 import hashlib
 import uuid
 from pathlib import Path
-from typing import Any
 
-from test_review_desk import _confirm, _proposal
-
-from web4.clock import FakeClock
-from web4.knowledge import KnowledgeExchange, LocalState
-from web4.node.desk import KnowledgeDesk
-from web4.observability import EventBus, MemoryRing
-from web4.store import Store
-from web4.trust import TrustBook, TrustEvent
+from test_review_desk import _confirm, _proposal, desk_rig
 
 PROPOSER, HONEST, FLOODER = (hashlib.sha256(n.encode()).hexdigest() for n in ("p", "h", "f"))
 
 
 def test_a_vote_flood_evicts_only_the_flooders_votes(tmp_path: Path) -> None:
-    clock = FakeClock(1_800_000_000.0)
-    store = Store.open(tmp_path / "db.sqlite3", synchronous="NORMAL")
-    trust = TrustBook(store, clock)
-    for p in (PROPOSER, HONEST, FLOODER):
-        trust.record(p, TrustEvent.HANDSHAKE_VERIFIED, "test")
-    bus = EventBus("me", clock=clock)
-    ring = MemoryRing(1000)
-    bus.add_sink(ring)
-    offered: list[Any] = []
-    desk = KnowledgeDesk(
-        KnowledgeExchange(store, trust, clock),
-        trust,
-        bus,
-        offer=lambda item: offered.append(item) or True,
-        local=lambda: LocalState(),
-        vote_buffer=8,
-    )
+    rig = desk_rig(tmp_path, (PROPOSER, HONEST, FLOODER), vote_buffer=8)
+    desk, store, bus, ring = rig.desk, rig.store, rig.bus, rig.ring
     try:
         claim = str(uuid.uuid4())
         desk.on_message(_confirm(str(uuid.uuid4()), HONEST, claim))  # waits for `claim`

@@ -381,7 +381,9 @@ impl RttHandler {
                             if readable {
                                 s.changed();
                             }
-                            if !s.dialer
+                            // (OPEN travels on `control`: other frames skip the check.)
+                            if r.kind == ChannelKind::Control
+                                && !s.dialer
                                 && s.state() == PEER_RESTARTED
                                 && matches!(
                                     Frame::decode(&body, usize::MAX),

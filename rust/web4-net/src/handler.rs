@@ -407,8 +407,7 @@ impl RttHandler {
                 Ok(_) => {} // the frame is not complete yet
                 Err(e) => {
                     self.shared.frames_rejected.fetch_add(1, Ordering::Relaxed);
-                    self.shared.emit(
-                        &s,
+                    s.emit(
                         "frame_rejected",
                         vec![
                             ("channel", r.kind.as_str().into()),
@@ -551,8 +550,7 @@ impl ConnectionHandler for RttHandler {
             ConnectionEvent::DialUpgradeError(DialUpgradeError { info: kind, error }) => {
                 self.out[kind.index()] = Out::Done;
                 if let Some((s, conn)) = self.attached.clone() {
-                    self.shared.emit(
-                        &s,
+                    s.emit(
                         "stream_error",
                         vec![
                             ("channel", kind.as_str().into()),

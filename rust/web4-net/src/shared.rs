@@ -89,11 +89,6 @@ impl Shared {
         self.waker.wake();
     }
 
-    /// Emit an event about session `s`.
-    pub fn emit(&self, s: &Session, name: &'static str, fields: Vec<(&'static str, String)>) {
-        s.emit(name, fields);
-    }
-
     /// The live session with `peer`, if any.
     pub fn session_of(&self, peer: &PeerId) -> Option<Arc<Session>> {
         let id = *lock(&self.by_peer).get(peer)?;

@@ -25,7 +25,9 @@ envelope whose expiry is at or below that mark is refused. Forgotten expiries li
 the past, so with time that only moves forward no acceptable envelope is that old; the
 mark matters if ``now`` steps back (a wall clock corrected by NTP).
 
-Time is passed in (``now``); nothing here reads a clock.
+Time is passed in (``now``); nothing here reads a clock, and nothing here does IO:
+``web4.envelope.replay_store.PersistentReplayCache`` is this cache with every change
+also written to the node's SQLite store, so that it survives a restart.
 """
 
 from __future__ import annotations
@@ -50,12 +52,12 @@ class _Bucket:
         self.heap: list[tuple[float, str]] = []
         self.floor = float("-inf")
 
-    def pop_earliest(self) -> float:
+    def pop_earliest(self) -> tuple[float, str]:
         while True:
             expiry, msg_id = heapq.heappop(self.heap)
             if self.expiry.get(msg_id) == expiry:
                 del self.expiry[msg_id]
-                return expiry
+                return expiry, msg_id
 
 
 class ReplayCache:
@@ -131,6 +133,12 @@ class ReplayCache:
         if expiry < now:
             # The timestamp check refuses such envelopes anyway; do not store them.
             return
+        self._remember(sender, msg_id, expiry)
+        self._remembered(sender, msg_id, expiry)
+
+    def _remember(self, sender: str, msg_id: str, expiry: float) -> None:
+        """Insert one entry, evicting by the bounds first (no replay checks)."""
+        bucket = self._buckets.get(sender)
         if bucket is None:
             bucket = self._buckets[sender] = _Bucket()
         if len(bucket.expiry) >= self.per_sender_capacity:
@@ -142,6 +150,39 @@ class ReplayCache:
         heapq.heappush(self._expiries, (expiry, sender, msg_id))
         self._size += 1
         self._note_size(sender, bucket)
+
+    # Hooks for a subclass that mirrors the cache elsewhere (a store); no-ops here.
+
+    def _remembered(self, sender: str, msg_id: str, expiry: float) -> None:
+        """``(sender, msg_id)`` is now remembered until ``expiry``."""
+
+    def _evicted(self, sender: str, msg_id: str, floor: float) -> None:
+        """``(sender, msg_id)`` was pushed out by a bound; ``sender``'s floor is now
+        ``floor``."""
+
+    def _restore(
+        self,
+        entries: list[tuple[str, str, float]],
+        floors: dict[str, float],
+        forgotten: float,
+    ) -> None:
+        """Load a saved state: ``(sender, msg_id, expiry)`` entries (earliest first, so
+        that the bounds evict the entries that expire first), per-sender floors and the
+        forgotten mark. Entries already past are forgotten at the next ``expire``."""
+        for sender, msg_id, expiry in sorted(entries, key=lambda e: e[2]):
+            bucket = self._buckets.get(sender)
+            if bucket is None or msg_id not in bucket.expiry:
+                self._remember(sender, msg_id, expiry)
+        for sender, floor in floors.items():
+            # A bucket emptied by the global bound keeps its floor, as in memory.
+            bucket = self._buckets.setdefault(sender, _Bucket())
+            bucket.floor = max(bucket.floor, floor)
+        self._forgotten = max(self._forgotten, forgotten)
+
+    @property
+    def forgotten(self) -> float:
+        """Expiry at or below which every envelope is refused (see the module docstring)."""
+        return self._forgotten
 
     def expire(self, now: float) -> None:
         """Forget every entry whose envelope could no longer pass the timestamp check."""
@@ -164,11 +205,12 @@ class ReplayCache:
             heapq.heapify(self._largest)
 
     def _evict_from(self, sender: str, bucket: _Bucket) -> None:
-        expiry = bucket.pop_earliest()
+        expiry, msg_id = bucket.pop_earliest()
         bucket.floor = max(bucket.floor, expiry)
         self._size -= 1
         self.evicted += 1
         self._note_size(sender, bucket)
+        self._evicted(sender, msg_id, bucket.floor)
 
     def _evict_from_largest(self) -> None:
         while True:

@@ -156,7 +156,7 @@ class Node:
         self.store = Store.in_data_dir(cfg.data_dir)
         self.trust = TrustBook(self.store, self.clock)
         self.kx = KnowledgeExchange(self.store, self.trust, self.clock)
-        validators = make_validators(self.fingerprint, self.clock, self.trust)
+        validators = make_validators(self.fingerprint, self.clock, self.trust, self.store)
         self.router = ProtocolRouter(
             validators,
             emit=self.bus.emit,

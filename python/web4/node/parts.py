@@ -17,12 +17,14 @@ from web4.cip import cip_validator
 from web4.cip import messages as cm
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
+from web4.envelope.replay_store import PersistentReplayCache
 from web4.envelope.validate import Validator, policy_gate
 from web4.identity import Identity
 from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
 from web4.node.config import NodeConfig
 from web4.node.link import LinkTransport
 from web4.observability import Event, encode_event
+from web4.store import Store
 from web4.trust import TrustBook
 
 __all__ = [
@@ -106,14 +108,23 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
     return rtt
 
 
-def make_validators(me: str, clock: Clock, trust: TrustBook) -> dict[str, Validator[Any]]:
+def make_validators(
+    me: str, clock: Clock, trust: TrustBook, store: Store | None = None
+) -> dict[str, Validator[Any]]:
     """The router's validators: CIP with its trust policy; HCP and LIP (when their specs
-    exist) from ``probing`` or ``trusted`` peers only. Each has its own replay cache."""
+    exist) from ``probing`` or ``trusted`` peers only. Each has its own replay cache,
+    persisted in ``store`` when given (the router's: replays are refused across restarts),
+    in memory otherwise (a handshake's own validator). Raises ``StoreError``."""
 
     def trust_of(fp: str) -> str:
         return trust.state_of(fp).value
 
-    out: dict[str, Validator[Any]] = {"cip": cip_validator(me, clock=clock, trust_of=trust_of)}
+    def replay(scope: str) -> ReplayCache:
+        return ReplayCache() if store is None else PersistentReplayCache(store, scope)
+
+    out: dict[str, Validator[Any]] = {
+        "cip": cip_validator(me, clock=clock, trust_of=trust_of, replay=replay("cip"))
+    }
     with contextlib.suppress(ImportError):
         from web4.hcp.messages import HCP_SPEC
         from web4.lip.messages import LIP_SPEC
@@ -121,7 +132,7 @@ def make_validators(me: str, clock: Clock, trust: TrustBook) -> dict[str, Valida
         gate = policy_gate(trust_of, {"probing": HCP_LIP_TYPES, "trusted": HCP_LIP_TYPES})
         for name, spec in (("hcp", HCP_SPEC), ("lip", LIP_SPEC)):
             out[name] = Validator(
-                spec, our_fingerprint=me, clock=clock, replay=ReplayCache(), trust_gate=gate
+                spec, our_fingerprint=me, clock=clock, replay=replay(name), trust_gate=gate
             )
     return out
 

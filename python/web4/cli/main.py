@@ -19,6 +19,7 @@ from typing import NoReturn
 from web4 import __version__
 from web4.cli import demo as demo_cmd
 from web4.cli import human as human_cmd
+from web4.cli import human_key as human_key_cmd
 from web4.cli import mesh_demo as mesh_cmd
 from web4.cli import node_cmd
 from web4.errors import Web4Error
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.add_parser(sub)
     mesh_cmd.add_parser(sub)
     human_cmd.add_parser(sub)
+    human_key_cmd.add_parser(sub)
     return parser
 
 

@@ -31,7 +31,17 @@ from web4.hcp.messages import (
 )
 from web4.identity import Identity
 
-__all__ = ["AGENT_MARKERS", "agent_kind_of", "agent_payload", "build_hcp", "msg_type_of"]
+__all__ = [
+    "AGENT_MARKERS",
+    "NOT_AUTHORIZED",
+    "REFUSAL_MARKER",
+    "agent_kind_of",
+    "agent_payload",
+    "build_hcp",
+    "msg_type_of",
+    "refusal_of",
+    "refusal_payload",
+]
 
 # HCP_SPEC.md section 6: how an agent action travels to the human.
 AGENT_MARKERS: dict[str, str] = {
@@ -39,6 +49,10 @@ AGENT_MARKERS: dict[str, str] = {
     "question": "agent:question",
     "check_in": "agent:check-in",
 }
+
+# HCP_SPEC.md section 9.1: the node's refusal of a human key it does not act on.
+REFUSAL_MARKER = "agent:refused"
+NOT_AUTHORIZED = "not_authorized"
 
 _TYPE_OF = {struct: name for name, struct in PAYLOAD_TYPES.items()}
 
@@ -127,3 +141,19 @@ def agent_kind_of(payload: Payload) -> str | None:
             if marker in payload.constraints:
                 return kind
     return None
+
+
+def refusal_payload(reason: str, text: str) -> HcpContext:
+    """The refusal the node sends a human it does not act on: ``HCP_CONTEXT`` with
+    ``text`` and the markers ``agent:refused`` and ``reason:<reason>``."""
+    return HcpContext(
+        context=text, constraints=[REFUSAL_MARKER, f"reason:{reason}"], shared_history=[]
+    )
+
+
+def refusal_of(payload: Payload) -> str | None:
+    """The reason of a refusal (``not_authorized``, ...), or None for any other message."""
+    if not isinstance(payload, HcpContext) or REFUSAL_MARKER not in payload.constraints:
+        return None
+    reasons = [c.removeprefix("reason:") for c in payload.constraints if c.startswith("reason:")]
+    return reasons[0] if reasons else "refused"

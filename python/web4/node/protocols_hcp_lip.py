@@ -7,8 +7,12 @@ peer's live session, ``peers()`` = fingerprints whose CIP handshake is done), ca
 ``bind(router, knowledge=<the CIP knowledge handler>)`` and runs ``run(running)`` in its
 TaskGroup.
 
-HCP (``docs/HCP_SPEC.md`` §7): a human client authenticates with the CIP handshake
-(it has an Ed25519 identity like any peer), then sends HCP on ``control``. Each human
+HCP (``docs/HCP_SPEC.md`` §9): a human client authenticates with the CIP handshake
+(it has an Ed25519 identity like any peer), then sends HCP on ``control``. Only keys the
+operator listed in ``DATA_DIR/authorized_humans`` (``web4.hcp.authorized``, re-read when
+it changes) steer the agent: a message signed by any other key gets a refusal back
+(``not_authorized``, with the command the operator must run), an ``hcp.unauthorized``
+event, and nothing else: no session, no store write, no intent, no broadcast. Each human
 (by fingerprint) has an ``HcpSession`` and an ``Agenda``. A message goes through
 ``HcpSession.receive`` first (so a consent change rules the very next action), its
 events are emitted, the planned answer (``web4.hcp.responder``) is queued, and the
@@ -26,7 +30,9 @@ runs its task beside the HCP retry task; ``learn(uri)`` is the node-level entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from web4.agent import AgentLoop
@@ -36,7 +42,8 @@ from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
 from web4.errors import RTTError, Web4Error
 from web4.hcp import AgentAction, HcpSession, SocialTrust
-from web4.hcp.builder import agent_payload, build_hcp
+from web4.hcp.authorized import AuthorizedHumans, authorized_path
+from web4.hcp.builder import NOT_AUTHORIZED, agent_payload, build_hcp, refusal_payload
 from web4.hcp.messages import HcpIntent
 from web4.hcp.responder import Agenda, plan_for
 from web4.identity import Identity
@@ -80,13 +87,25 @@ class HcpLipRuntime:
         send: Callable[[str, str, bytes], Awaitable[None]],
         peers: Callable[[], Sequence[str]],
         settings: LipSettings | None = None,
+        authorized: AuthorizedHumans | None = None,
     ) -> None:
-        """Raises ``ConfigError`` (unreadable or bad tier policy), ``StoreError``."""
+        """``authorized``: the human keys that may steer the agent (default: the
+        ``authorized_humans`` file beside the store; an in-memory store: nobody).
+        Raises ``ConfigError`` (bad tier policy; a bad ``authorized_humans`` file),
+        ``StoreError``."""
         self.identity, self.store, self.trust, self.loop = identity, store, trust, loop
         self.emit, self.clock, self.rng = emit, clock, rng
         self._send, self._peers = send, peers
         self.social = SocialTrust(store)
         self.humans: dict[str, _Human] = {}
+        self.refused: dict[str, str] = {}  # unauthorised human -> its link, while it lasts
+        if authorized is None:
+            db = Path(store.path)
+            authorized = AuthorizedHumans(
+                None if store.path == ":memory:" else authorized_path(db.parent)
+            )
+        authorized.load()
+        self.authorized = authorized
         self.lip = LipRuntime(
             identity, store, emit, clock, rng, send=send, peers=self.agent_peers,
             trust_of=lambda fp: trust.state_of(fp).value, presence=lambda: loop.presence,
@@ -119,10 +138,15 @@ class HcpLipRuntime:
         and agenda are per session; a new session starts with ``HCP_HELLO``)."""
         for fp in [fp for fp, h in self.humans.items() if link_peer in (fp, h.link)]:
             del self.humans[fp]
+        for fp in [fp for fp, link in self.refused.items() if link_peer in (fp, link)]:
+            del self.refused[fp]
 
     def agent_peers(self) -> list[str]:
         """Ready peers that are agents (not human clients)."""
-        return [p for p in self._peers() if p not in self.humans and p != self.identity.fingerprint]
+        me = self.identity.fingerprint
+        return [
+            p for p in self._peers() if p not in self.humans and p not in self.refused and p != me
+        ]
 
     # --- HCP -----------------------------------------------------------------------------
 
@@ -130,6 +154,9 @@ class HcpLipRuntime:
         """One validated HCP message from a human. Raises ``PayloadSchemaError`` and
         ``HandshakeError`` (the router reports them), ``StoreError``."""
         env, now = msg.envelope, self.clock.now()
+        if not self._authorized(msg.peer):
+            await self._refuse(msg)
+            return
         human = self.humans.get(msg.peer)
         if human is None:
             human = _Human(
@@ -148,6 +175,54 @@ class HcpLipRuntime:
             await self._adopt(human, payload)
         human.agenda.add(plan_for(payload, human.topic))  # revoked: drain refuses it
         await self._drain(msg.peer, human, now)
+
+    def _authorized(self, fp: str) -> bool:
+        """Is ``fp`` in ``authorized_humans`` (re-read if it changed)? A file that turned
+        bad authorises nobody, and says why once."""
+        problem = self.authorized.refresh()
+        if problem is not None:
+            self.emit(
+                "error", error="ConfigError", detail=problem[:200], source="authorized_humans"
+            )
+        return self.authorized.get(fp) is not None
+
+    async def _refuse(self, msg: Inbound) -> None:
+        """Refuse a message from a key the operator has not authorised: an event for the
+        operator, a refusal for the human, nothing else (HCP_SPEC §9.1)."""
+        fp, env = msg.peer, msg.envelope
+        link = msg.link_peer or fp
+        self.humans.pop(fp, None)  # a key removed mid-session loses its session at once
+        self.refused[fp] = link
+        command = f"web4 human-key add {fp} --data-dir "
+        where = self.authorized.path.parent if self.authorized.path else None
+        name = getattr(getattr(env.payload, "identity", None), "name", None)
+        self.emit(
+            "hcp.unauthorized",
+            peer=fp,
+            msg_id=msg.msg_id,
+            reason=NOT_AUTHORIZED,
+            type=msg.type,
+            agent_id=env.sender.agent_id[:64],
+            name=name[:64] if isinstance(name, str) else None,
+            hint=command + (str(where) if where else "DATA_DIR"),
+        )
+        text = (
+            f"{NOT_AUTHORIZED}: this agent takes guidance only from human keys its operator "
+            f"authorised, and yours ({fp}) is not one of them; nothing you send is acted on. "
+            f"Ask the operator to run: {command}<the agent's data dir>"
+        )
+        reply = build_hcp(
+            self.identity,
+            receiver_id=env.sender.agent_id,
+            receiver_fingerprint=fp,
+            payload=refusal_payload(NOT_AUTHORIZED, text),
+            human=env.state.human,
+            clock=self.clock,
+            rng=self.rng,
+            sender_view="untrusted",
+        )
+        with contextlib.suppress(RTTError, TimeoutError):  # the refusal is a courtesy
+            await self._send(link, "control", canonicalize(reply))
 
     async def _adopt(self, human: _Human, intent: HcpIntent) -> None:
         try:
@@ -236,7 +311,9 @@ class HcpLipRuntime:
                 await asyncio.sleep(tick)
                 now = self.clock.now()
                 for fp, human in list(self.humans.items()):
-                    if human.agenda.due(now):
+                    if not self._authorized(fp):  # removed from authorized_humans
+                        del self.humans[fp]
+                    elif human.agenda.due(now):
                         try:
                             await self._drain(fp, human, now)
                         except Web4Error as e:

@@ -12,9 +12,13 @@ https -> http downgrade). Before any body byte is read the status must be 2xx an
 content type in the allow-list; a declared ``Content-Length`` over the cap is refused;
 the (decoded) body is streamed and the fetch stops as soon as it passes ``max_bytes``.
 Connect and read timeouts bound each step and ``total_timeout`` bounds the whole fetch,
-redirects included. Every refusal is ``LIPFetchError("<reason>: <detail>")`` with reason
-one of: scheme, address, dns, connect, tls, timeout, status, redirects, content_type,
-too_large, protocol.
+redirects included. A ``gate`` (the caller's source-tier rule) is asked about the host
+before every request, redirect hops included, and at every connection about the host and
+each address it resolved to; the host it sees is ``canonical_host`` of what httpx will
+contact (``web4.lip.hosts``), so no spelling gets past it; a host it refuses is never
+contacted. Every refusal is ``LIPFetchError("<reason>: <detail>")`` with reason one of:
+scheme, address, dns, connect, tls, timeout, status, redirects, content_type, too_large,
+protocol, blocked.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import hashlib
 import ipaddress
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import httpcore
@@ -33,8 +37,19 @@ import httpx
 
 from web4.clock import Clock, rfc3339
 from web4.errors import ConfigError, LIPFetchError
+from web4.lip.hosts import canonical_host, ip_form
 
-__all__ = ["DEFAULT_CONTENT_TYPES", "FetchPolicy", "FetchResult", "address_refusal", "fetch"]
+__all__ = [
+    "DEFAULT_CONTENT_TYPES",
+    "FetchPolicy",
+    "FetchResult",
+    "HostGate",
+    "address_refusal",
+    "fetch",
+]
+
+# Why a canonical host may not be contacted (None: it may). The source-tier rule.
+HostGate = Callable[[str], str | None]
 
 DEFAULT_CONTENT_TYPES = frozenset({"text/html", "text/plain", "application/xhtml+xml"})
 
@@ -86,9 +101,10 @@ def address_refusal(ip: str) -> str | None:
 class _GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolve, check every address, connect only to a checked one."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, gate: HostGate | None) -> None:
         self._inner = httpcore.AnyIOBackend()
         self._allow_private = allow_private
+        self._gate = gate
 
     async def connect_tcp(
         self,
@@ -108,6 +124,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         ips = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not ips:
             raise LIPFetchError(f"dns: {host!r} has no address")
+        if self._gate is not None:  # the name as connected, and every address it names
+            for name in (canonical_host(host), *(ip_form(ip) or ip for ip in ips)):
+                why = self._gate(name)
+                if why is not None:
+                    raise LIPFetchError(f"blocked: {why}")
         if not self._allow_private:
             for ip in ips:
                 why = address_refusal(ip)
@@ -163,12 +184,14 @@ class _Body(httpx.AsyncByteStream):
 
 
 class _GuardedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, policy: FetchPolicy, ssl_context: ssl.SSLContext) -> None:
+    def __init__(
+        self, policy: FetchPolicy, ssl_context: ssl.SSLContext, gate: HostGate | None
+    ) -> None:
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=4,
             retries=0,
-            network_backend=_GuardedBackend(policy.allow_private),
+            network_backend=_GuardedBackend(policy.allow_private, gate),
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -220,12 +243,15 @@ def _check_scheme(url: httpx.URL) -> None:
         raise LIPFetchError(f"scheme: {url} has no host")
 
 
-async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) -> FetchResult:
-    """GET ``uri`` under ``policy`` (see the module docstring).
+async def fetch(
+    uri: str, *, clock: Clock, policy: FetchPolicy | None = None, gate: HostGate | None = None
+) -> FetchResult:
+    """GET ``uri`` under ``policy``, contacting no host ``gate`` refuses (see the module
+    docstring).
 
     Raises ``LIPFetchError`` whose message starts with the reason: scheme, address, dns,
-    connect, tls, timeout, status, redirects, content_type, too_large or protocol;
-    ``ConfigError`` when ``policy.ca_file`` cannot be loaded.
+    connect, tls, timeout, status, redirects, content_type, too_large, protocol or
+    blocked; ``ConfigError`` when ``policy.ca_file`` cannot be loaded.
     """
     p = policy or FetchPolicy()
     try:
@@ -236,7 +262,7 @@ async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) ->
     timeout = httpx.Timeout(
         connect=p.connect_timeout, read=p.read_timeout, write=p.read_timeout, pool=p.connect_timeout
     )
-    transport = _GuardedTransport(p, _ssl_context(p.ca_file))
+    transport = _GuardedTransport(p, _ssl_context(p.ca_file), gate)
     headers = {"user-agent": p.user_agent, "accept": ", ".join(sorted(p.content_types))}
     try:
         async with (
@@ -249,18 +275,31 @@ async def fetch(uri: str, *, clock: Clock, policy: FetchPolicy | None = None) ->
                 headers=headers,
             ) as client,
         ):
-            return await _fetch(client, url, uri, clock, p)
+            return await _fetch(client, url, uri, clock, p, gate)
     except TimeoutError as e:
         raise LIPFetchError(f"timeout: the fetch took longer than {p.total_timeout:g} s") from e
     except httpx.TransportError as e:  # defensive: httpx-level failures we did not map
         raise LIPFetchError(f"protocol: {type(e).__name__} {e}") from e
 
 
+def _check_gate(url: httpx.URL, gate: HostGate | None) -> None:
+    if gate is not None:
+        why = gate(canonical_host(url.raw_host.decode("ascii")))
+        if why is not None:
+            raise LIPFetchError(f"blocked: {why}")
+
+
 async def _fetch(
-    client: httpx.AsyncClient, url: httpx.URL, uri: str, clock: Clock, p: FetchPolicy
+    client: httpx.AsyncClient,
+    url: httpx.URL,
+    uri: str,
+    clock: Clock,
+    p: FetchPolicy,
+    gate: HostGate | None,
 ) -> FetchResult:
     redirects: list[str] = []
     while True:
+        _check_gate(url, gate)  # every hop, before anything is sent to it
         async with client.stream("GET", url) as response:
             if response.is_redirect:
                 location = response.headers.get("location", "")

@@ -1,7 +1,10 @@
 """Learning from the web, end to end: fetch, rate, extract, queue; and peer corroboration.
 
 Theory of operation: ``learn`` is what the agent runs for a ``LIP_FETCH``: it refuses a
-host whose tier is ``blocked`` without contacting it, fetches under the
+host whose tier is ``blocked`` without contacting it (on every hop: ``blocked_gate`` is
+the fetcher's gate, so a redirect to a blocked host, or a name resolving to a blocked
+address, is refused before it is contacted; hosts in the spelling httpx contacts,
+``web4.lip.hosts``), fetches under the
 ``FetchPolicy`` (``LIPFetchError`` on any refusal), extracts claims, builds the
 ``source`` block and the ``LIP_EVIDENCE`` payload (provenance: uri, final uri,
 retrieval time, SHA-256, content type, size; confidence from the tier, ``CONFIDENCE``),
@@ -17,13 +20,13 @@ low-tier claim to ``accepted``. ``reject_from`` records a peer's ``LIP_REJECT``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from web4.clock import Clock
 from web4.errors import LIPFetchError
 from web4.lip._state import ClaimEvent, ClaimState
 from web4.lip.extract import extract_claims
-from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
+from web4.lip.fetcher import FetchPolicy, FetchResult, HostGate, fetch
+from web4.lip.hosts import host_of
 from web4.lip.messages import (
     Claim,
     ClaimConflict,
@@ -43,6 +46,7 @@ __all__ = [
     "CONFIDENCE",
     "Learned",
     "answer_fetch",
+    "blocked_gate",
     "corroborate_with",
     "evidence_from",
     "learn",
@@ -64,6 +68,18 @@ class Learned:
     source: Source
     evidence: LipEvidence
     transitions: tuple[Transition, ...]
+
+
+def blocked_gate(tiers: SourceTiers) -> HostGate:
+    """The fetcher's gate for ``tiers``: a host (or address) whose tier is ``blocked`` is
+    not contacted."""
+
+    def gate(host: str) -> str | None:
+        if host and tiers.tier_of(host) == "blocked":
+            return f"{host} is a blocked source; not fetched"
+        return None
+
+    return gate
 
 
 def evidence_from(result: FetchResult, tier: Tier) -> tuple[Source, LipEvidence]:
@@ -105,12 +121,8 @@ async def learn(
     Raises ``LIPFetchError`` (reason ``blocked`` for a blocked host, or any fetch
     refusal), ``LIPQueueError`` when the queue is full, ``StoreError``.
     """
-    host = (urlsplit(uri).hostname or "").lower()
-    if host and tiers.tier_of(host) == "blocked":
-        raise LIPFetchError(f"blocked: {host} is a blocked source; not fetched")
-    result = await fetch(uri, clock=clock, policy=policy)
-    final_host = (urlsplit(result.final_uri).hostname or "").lower()
-    source, evidence = evidence_from(result, tiers.tier_of(final_host))
+    result = await _fetch_unblocked(uri, tiers, clock, policy)
+    source, evidence = evidence_from(result, tiers.tier_of(host_of(result.final_uri)))
     transitions = queue.submit(
         evidence.evidence,
         evidence.claims,
@@ -134,12 +146,20 @@ async def answer_fetch(
     Raises ``LIPFetchError`` (``blocked`` for a blocked host, or any fetch refusal),
     ``StoreError``.
     """
-    host = (urlsplit(request.query).hostname or "").lower()
-    if host and tiers.tier_of(host) == "blocked":
-        raise LIPFetchError(f"blocked: {host} is a blocked source; not fetched")
-    result = await fetch(request.query, clock=clock, policy=policy)
-    final_host = (urlsplit(result.final_uri).hostname or "").lower()
-    return evidence_from(result, tiers.tier_of(final_host))
+    result = await _fetch_unblocked(request.query, tiers, clock, policy)
+    return evidence_from(result, tiers.tier_of(host_of(result.final_uri)))
+
+
+async def _fetch_unblocked(
+    uri: str, tiers: SourceTiers, clock: Clock, policy: FetchPolicy | None
+) -> FetchResult:
+    """``fetch`` with the blocked-tier gate on every hop. The first check also covers a
+    URI httpx refuses to parse, so it is reported as ``blocked``, not as a bad URL."""
+    gate = blocked_gate(tiers)
+    why = gate(host_of(uri))
+    if why is not None:
+        raise LIPFetchError(f"blocked: {why}")
+    return await fetch(uri, clock=clock, policy=policy, gate=gate)
 
 
 def corroborate_with(

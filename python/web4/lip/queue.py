@@ -21,10 +21,10 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
 
 from web4.errors import LIPQueueError, UnknownClaimError
 from web4.lip._state import CLAIM_TABLE, ClaimState, Facts, next_event
+from web4.lip.hosts import host_of
 from web4.lip.messages import (
     Claim,
     Evidence,
@@ -175,7 +175,7 @@ class ClaimQueue:
         Raises ``LIPQueueError`` when the claims would exceed ``max_open`` open claims
         (nothing is queued then), ``StoreError`` on a store failure.
         """
-        host = (urlsplit(evidence.final_uri).hostname or "").lower()
+        host = host_of(evidence.final_uri)
         out: list[Transition] = []
         with self._store.transaction():
             unique = {c.claim_id: c for c in claims}

@@ -17,7 +17,10 @@ store, an *adjustment* and two counters, and derives the *effective* tier:
   event and stays blocked (only editing the policy, for a policy block, changes it).
 
 Every event, whether it moved the tier or not, is appended to ``lip_source_audit`` with
-its cause, in the same transaction as the counters. Example policy::
+its cause, in the same transaction as the counters. Hosts, policy keys included, are
+compared in one spelling: ``canonical_host`` (``web4.lip.hosts``), the host as the HTTP
+client contacts it, so ``127。0。0。1`` or ``SPAM.example.`` is the host the policy names.
+An IP address key matches that address only (no parent domains). Example policy::
 
     default = "unknown"
     promote_after = 3
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from web4.errors import ConfigError
+from web4.lip.hosts import canonical_host, ip_form
 from web4.lip.messages import TIERS, Tier
 from web4.store import Migration, MigrationSet, Store
 
@@ -88,6 +92,9 @@ class TierPolicy:
             host = key.strip().lower().rstrip(".")
             if not host or " " in host or "/" in host or host.startswith("."):
                 raise ConfigError(f"tier policy: malformed domain {key!r}")
+            host = canonical_host(host)  # the spelling every lookup uses
+            if host in domains:
+                raise ConfigError(f"tier policy: domain {key!r} is listed twice")
             domains[host] = _tier(value, f"tier policy: domain {key!r}")
         return cls(
             default=_tier(doc.get("default", "unknown"), "tier policy: default"),
@@ -106,8 +113,12 @@ class TierPolicy:
         return cls.from_toml(text)
 
     def base_tier(self, host: str) -> Tier:
-        """The policy's tier for ``host``: the most specific matching domain key."""
-        labels = host.strip().lower().rstrip(".").split(".")
+        """The policy's tier for ``host`` (any spelling, see ``canonical_host``): the most
+        specific matching domain key; an IP address matches its own key only."""
+        h = canonical_host(host)
+        if ip_form(h) is not None:
+            return self.domains.get(h, self.default)
+        labels = h.split(".")
         for i in range(len(labels)):
             tier = self.domains.get(".".join(labels[i:]))
             if tier is not None:
@@ -184,14 +195,14 @@ class SourceTiers:
 
     def tier_of(self, host: str) -> Tier:
         """The effective tier of ``host`` now. Raises ``StoreError``."""
-        h = host.lower()
+        h = canonical_host(host)
         adjustment, _, _, blocked = self._row(h)
         return self._effective(h, adjustment, blocked)
 
     def record(self, host: str, outcome: Outcome, *, now: float, cause: str) -> Tier:
         """Count one outcome for ``host`` and apply the promotion/demotion rule; audited.
         Returns the effective tier after it. Raises ``StoreError``."""
-        h = host.lower()
+        h = canonical_host(host)
         with self._store.transaction():
             adjustment, good, bad, blocked = self._row(h)
             before = self._effective(h, adjustment, blocked)
@@ -223,7 +234,7 @@ class SourceTiers:
 
     def block(self, host: str, *, now: float, cause: str) -> None:
         """Block ``host`` for good (sticky); audited. Raises ``StoreError``."""
-        h = host.lower()
+        h = canonical_host(host)
         with self._store.transaction():
             adjustment, good, bad, blocked = self._row(h)
             before = self._effective(h, adjustment, blocked)
@@ -235,7 +246,7 @@ class SourceTiers:
         rows = self._store.query(
             "SELECT host, at, event, before, after, note, cause FROM lip_source_audit "
             "WHERE host = ? ORDER BY id",
-            (host.lower(),),
+            (canonical_host(host),),
         )
         return [TierAudit(r[0], float(r[1]), *r[2:]) for r in rows]
 

@@ -20,7 +20,7 @@ from web4.errors import LIPFetchError
 from web4.lip._state import ClaimState
 from web4.lip.fetcher import FetchPolicy
 from web4.lip.learn import Learned, corroborate_with, learn, payload_for
-from web4.lip.messages import LipAccept, LipConflict, LipReject
+from web4.lip.messages import LipAccept, LipConflict
 from web4.lip.queue import AcceptedClaim, ClaimQueue
 from web4.lip.tiers import SourceTiers, TierPolicy
 from web4.store import Store
@@ -110,12 +110,12 @@ def test_blocked_host_is_not_fetched(server, make) -> None:
         a.learn(server.url("/page.html"))
 
 
-def test_redirect_to_a_blocked_host_is_rejected(server, make) -> None:
+def test_redirect_to_a_blocked_host_is_refused_before_contacting_it(server, make) -> None:
+    # (it used to be fetched and its claims rejected; now the hop is never made)
     a = make("a", tiers("medium") + '"localhost" = "blocked"\n')
-    learned = a.learn(server.url(f"/goto?http://localhost:{server.port}/page.html"))
-    assert learned.source.trust_tier == "blocked"
-    assert a.state_of(learned, BOILS) == "rejected"
-    assert isinstance(payload_for(learned.transitions[-1]), LipReject)
+    with pytest.raises(LIPFetchError, match=r"^blocked: localhost is a blocked source"):
+        a.learn(server.url(f"/goto?http://localhost:{server.port}/page.html"))
+    assert a.store.query_one("SELECT COUNT(*) FROM lip_claims") == (0,)
     assert a.memory.claims == []
 
 

@@ -6,7 +6,9 @@ an asyncio loop with SIGINT/SIGTERM mapped to a graceful stop. The inspection co
 open the node's SQLite store beside a running node (WAL lets a reader and the node's
 writer work at once) and print; they refuse a directory without an identity, so a typo
 in ``--data-dir`` is an error and never creates an empty store. Errors are ``Web4Error``s,
-which ``web4.cli.main`` prints as one line.
+which ``web4.cli.main`` prints as one line. Whatever a peer wrote (statements, domains,
+reasons, operators' notes, ids from a store) is printed through ``printable``: control
+characters and newlines show as escapes, so stored peer text cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
 from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import EventFilter, format_event, read_events
+from web4.observability.escape import printable
 from web4.store import Store
 from web4.trust import TrustBook, TrustState
 
@@ -123,7 +126,7 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         for r in rows:
             who = " (this node)" if r.peer == me else ""
             cool = f"  cooldown until {_when(r.cooldown_until)}" if r.cooldown_until else ""
-            print(f"{r.peer}  {r.state.value:<11}{cool}{who}")
+            print(f"{printable(r.peer)}  {r.state.value:<11}{cool}{who}")
     return EXIT_OK
 
 
@@ -134,14 +137,16 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             out = trust.override(args.peer, operator=args.operator, reason=args.reason or "")
             a = out.audit
             verdict = "changed" if out.changed else "unchanged"
-            print(f"{a.peer}: {a.src.value} -> {a.dst.value} ({verdict}; {a.note})")
+            note = printable(a.note)
+            print(f"{printable(a.peer)}: {a.src.value} -> {a.dst.value} ({verdict}; {note})")
             return EXIT_OK
         if args.peer:
-            print(f"{args.peer}  {trust.state_of(args.peer).value}")
+            print(f"{printable(args.peer)}  {trust.state_of(args.peer).value}")
         for a in trust.audit(args.peer, limit=args.limit):
-            op = f" by {a.operator}" if a.operator else ""
+            op = f" by {printable(a.operator)}" if a.operator else ""
             arrow = f"{a.src.value} -> {a.dst.value}" if a.changed else f"= {a.dst.value}"
-            print(f"#{a.seq} {_when(a.at)} {a.peer[:16]}… {a.event.value}: {arrow}{op}  {a.cause}")
+            who, cause = printable(a.peer[:16]), printable(a.cause)
+            print(f"#{a.seq} {_when(a.at)} {who}… {a.event.value}: {arrow}{op}  {cause}")
     return EXIT_OK
 
 
@@ -157,10 +162,13 @@ def _cmd_facts(args: argparse.Namespace) -> int:
             votes = [v for v in kx.confirmers(c.msg_id) if v != c.sender]
             trusted = sum(1 for v in votes if trust.state_of(v) is TrustState.TRUSTED)
             need = kx.policy.min_confirmations
-            print(f"{c.msg_id}  {c.state.value:<9} {c.fact.statement!r} [{c.fact.domain}]")
             print(
-                f"    from {c.sender[:16]}…  confirmations {len(votes)} ({trusted} trusted, "
-                f"{need} needed)  reason: {c.reason}"
+                f"{printable(c.msg_id)}  {c.state.value:<9} {c.fact.statement!r}"  # repr escapes
+                f" [{printable(c.fact.domain)}]"
+            )
+            print(
+                f"    from {printable(c.sender[:16])}…  confirmations {len(votes)} "
+                f"({trusted} trusted, {need} needed)  reason: {printable(c.reason)}"
             )
     return EXIT_OK
 

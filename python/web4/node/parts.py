@@ -24,6 +24,7 @@ from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
 from web4.node.config import NodeConfig
 from web4.node.link import LinkTransport
 from web4.observability import Event, encode_event
+from web4.observability.escape import ascii_json
 from web4.store import Store
 from web4.trust import TrustBook
 
@@ -48,7 +49,8 @@ class JsonLinesSink:
         self._stream = stream
 
     def handle(self, event: Event) -> None:
-        self._stream.write(encode_event(event).decode("utf-8") + "\n")
+        # ascii_json: the JSON as is, with DEL, C1 and bidi controls escaped for a terminal
+        self._stream.write(ascii_json(encode_event(event).decode("utf-8")) + "\n")
         self._stream.flush()
 
     def close(self) -> None:

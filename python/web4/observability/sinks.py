@@ -11,7 +11,8 @@ console sinks run on their own worker threads behind a bounded queue).
   events``) sees whole lines and a ``kill -9`` loses at most what was still queued.
   Size-based rotation keeps ``backups`` older files: ``events.jsonl.1`` is the newest.
 * ``ConsoleSink``: one aligned, human-readable line per event (``format_event``); ANSI
-  colour is off unless asked for.
+  colour is off unless asked for. Peers' text is escaped (``web4.observability.escape``):
+  a statement cannot move the cursor, retitle the terminal or start a forged line.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from web4.errors import ObservabilityError
+from web4.observability.escape import printable
 from web4.observability.events import Event, Level, encode_event, level_at_least
 
 __all__ = ["ConsoleSink", "JsonlFileSink", "MemoryRing", "format_event"]
@@ -162,23 +164,33 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "\\'") + "'"
+
+
 def format_event(event: Event, *, colour: bool = False) -> str:
-    """One readable line: time, level, kind, peer, msg_id, then sorted key=value pairs."""
-    clock = event.time[11:23] if len(event.time) >= 23 else event.time
-    level = event.level.upper().ljust(7)
-    parts = [clock, level, event.kind.ljust(KIND_WIDTH)]
+    """One readable line: time, level, kind, peer, msg_id, then sorted key=value pairs.
+
+    Every field may carry a peer's text: each is passed through ``printable`` (control
+    characters and newlines shown as escapes), so the result is exactly one line with
+    no byte a terminal acts on. A value with a space (or empty) is quoted.
+    """
+    clock = printable(event.time[11:23] if len(event.time) >= 23 else event.time)
+    level = printable(event.level.upper()).ljust(7)
+    parts = [clock, level, printable(event.kind).ljust(KIND_WIDTH)]
     if event.peer is not None:
-        parts.append(f"peer={_short(event.peer, 14)}")
+        parts.append(f"peer={_short(printable(event.peer), 14)}")
     if event.msg_id is not None:
-        parts.append(f"msg={_short(event.msg_id, 10)}")
+        parts.append(f"msg={_short(printable(event.msg_id), 10)}")
     for key in sorted(event.attributes):
         value = event.attributes[key]
         text = "-" if value is None else str(value)
         if isinstance(value, list):
             text = ",".join("-" if v is None else str(v) for v in value)
-        if " " in text or not text:
-            text = repr(text)
-        parts.append(f"{key}={_short(text, 80)}")
+        text = printable(text)
+        if " " in text or not text or "'" in text:
+            text = _quoted(text)
+        parts.append(f"{printable(key)}={_short(text, 80)}")
     line = " ".join(parts)
     if colour:
         return f"{_COLOURS[event.level]}{line}{_RESET}"

@@ -16,7 +16,8 @@ HCP and LIP steps: alice also learns from a small local web site (``web4.lip.dem
 two pages, an ``unknown`` tier that one trusted corroboration promotes) and asks bob to
 corroborate (``LIP_FETCH``/``LIP_EVIDENCE``): her claims wait in the queue and are
 accepted only after bob fetched the same pages. After bob's handshake a scripted human
-(``web4 human`` with piped input, ``web4.cli.human.DEMO_LINES``) talks to alice: limited
+(``web4 human`` with piped input, ``web4.cli.human.DEMO_LINES``), whose key the demo first
+adds to alice's ``authorized_humans`` (what ``web4 human-key add`` does), talks to alice: limited
 consent refuses an out-of-scope intent, tense affect makes her check in first, then a
 decision with rationale and alternatives.
 """
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from web4.cli.human import DEMO_ARGS, DEMO_LINES
+from web4.hcp.authorized import add_authorized, authorized_path
 from web4.identity import Identity
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.lip.demo_site import DemoSite
@@ -142,6 +144,9 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
         facts = [a for f in FACTS for a in ("--propose", f)]
         site = DemoSite.start(root)  # HCP/LIP steps: a local web site for alice to learn from
         facts += site.node_args()
+        # alice acts only on HCP from human keys her operator authorised (HCP_SPEC §9.1)
+        dana = Identity.create_in_data_dir(root / "human", "dana")
+        add_authorized(authorized_path(alice.dir), dana.fingerprint, "Dana (the demo's human)")
         alice.start(
             [
                 "--listen",

@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
+import shlex
 import tempfile
 import threading
 from collections.abc import Callable
@@ -43,10 +44,11 @@ from web4.errors import (
     RemoteError,
     RTTHandshakeError,
     RTTTransportError,
+    TrustViolationError,
     Web4Error,
 )
 from web4.hcp import HCP_SPEC, HumanIdentity, HumanState, build_hcp
-from web4.hcp.builder import agent_kind_of
+from web4.hcp.builder import agent_kind_of, refusal_of
 from web4.hcp.gate import check_decision
 from web4.hcp.messages import (
     AFFECTS,
@@ -143,10 +145,42 @@ def parse_line(line: str, state: HumanState) -> tuple[str, Payload | None, Human
     raise ConfigError(f"unknown command {cmd!r} (try /help)")
 
 
+async def cip_handshake(
+    session: LinkSession, identity: Identity, clock: Clock, rng: Rng, timeout: float
+) -> None:
+    """The CIP handshake as initiator over ``session`` (HCP_SPEC §9: how a human client
+    authenticates). Raises ``RTTHandshakeError`` (refused, or not done in ``timeout``)."""
+    peer = session.peer
+    hs = Handshake(
+        identity, Role.INITIATOR, rng=rng, peer=Receiver(peer[:16], peer),
+        validator=cip_validator(identity.fingerprint, clock=clock,
+                                trust_of=lambda fp: "probing" if fp == peer else "untrusted"),
+        local_state=cm.SenderState(presence="engaged", lri=0, intent="hcp session"),
+        intent=cm.Intent(goal="ask", topic="hcp session"),
+    )  # fmt: skip
+    hs.start(clock.now())
+    deadline = clock.monotonic() + timeout
+    while hs.step.value not in _TERMINAL:
+        while (data := hs.next_outgoing()) is not None:
+            await session.send("control", data, timeout=timeout)
+        if clock.monotonic() > deadline:
+            raise RTTHandshakeError(f"no CIP handshake with the agent in {timeout}s")
+        item = await session.receive(timeout=0.25)
+        if item is not None and item[0] == "control":
+            hs.receive(item[1], clock.now())
+        hs.handle_timeout(clock.now())
+    while (data := hs.next_outgoing()) is not None:
+        await session.send("control", data, timeout=timeout)
+    if hs.step.value == "FAILED":
+        raise RTTHandshakeError("the agent refused the CIP handshake")
+
+
 def show(payload: Payload, out: Callable[[str], None]) -> None:
     """Print one agent message readably."""
     kind = agent_kind_of(payload)
-    if isinstance(payload, HcpDecision):
+    if refusal_of(payload) is not None:
+        out(f"agent refused: {payload.context}")  # type: ignore[union-attr]
+    elif isinstance(payload, HcpDecision):
         out(f"agent decision: {payload.decision}")
         out(f"  rationale:    {payload.rationale}")
         out(f"  alternatives: {' | '.join(payload.alternatives)}")
@@ -168,6 +202,7 @@ class _Client:
         self.state = HumanState("engaged", "calm", 70, 30, "", consent)  # type: ignore[arg-type]
         self.replies = 0
         self.got_reply = asyncio.Event()
+        self.refused: str | None = None  # the agent refused this key (the reason)
 
     def say(self, line: str) -> None:
         self._out.write(line + "\n")
@@ -179,29 +214,7 @@ class _Client:
         return RttLink(self.identity)
 
     async def handshake(self, session: LinkSession) -> None:
-        peer = session.peer
-        hs = Handshake(
-            self.identity, Role.INITIATOR, rng=self.rng, peer=Receiver(peer[:16], peer),
-            validator=cip_validator(self.identity.fingerprint, clock=self.clock,
-                                    trust_of=lambda fp: "probing" if fp == peer else "untrusted"),
-            local_state=cm.SenderState(presence="engaged", lri=0, intent="hcp session"),
-            intent=cm.Intent(goal="ask", topic="hcp session"),
-        )  # fmt: skip
-        hs.start(self.clock.now())
-        deadline = self.clock.monotonic() + self.args.timeout
-        while hs.step.value not in _TERMINAL:
-            while (data := hs.next_outgoing()) is not None:
-                await session.send("control", data, timeout=self.args.timeout)
-            if self.clock.monotonic() > deadline:
-                raise RTTHandshakeError(f"no CIP handshake with the agent in {self.args.timeout}s")
-            item = await session.receive(timeout=0.25)
-            if item is not None and item[0] == "control":
-                hs.receive(item[1], self.clock.now())
-            hs.handle_timeout(self.clock.now())
-        while (data := hs.next_outgoing()) is not None:
-            await session.send("control", data, timeout=self.args.timeout)
-        if hs.step.value == "FAILED":
-            raise RTTHandshakeError("the agent refused the CIP handshake")
+        await cip_handshake(session, self.identity, self.clock, self.rng, self.args.timeout)
 
     async def send(self, session: LinkSession, payload: Payload) -> None:
         """Raises ``ConfigError`` for a payload the HCP schema refuses (nothing is sent)."""
@@ -238,6 +251,7 @@ class _Client:
                 self.say(f"(dropped a bad message from the agent: {type(e).__name__}: {e})")
                 continue
             show(env.payload, self.say)
+            self.refused = self.refused or refusal_of(env.payload)
             self.replies += 1
             self.got_reply.set()
 
@@ -262,8 +276,9 @@ class _Client:
                 hello = HcpHello(HumanIdentity(self.args.name, self.args.role), scope, flags)  # type: ignore[arg-type]
                 await self.send(session, hello)
                 await self.wait_reply(self.args.reply_wait)
-                await self._input(session, lines)
-                await self.wait_reply(self.args.linger)
+                if self.refused is None:  # a refused key's lines would all be refused too
+                    await self._input(session, lines)
+                    await self.wait_reply(self.args.linger)
                 stop.set()
                 await reader
             async with asyncio.timeout(5.0):
@@ -277,6 +292,13 @@ class _Client:
                 async with asyncio.timeout(5.0):
                     await transport.shutdown()
         self.say(f"session closed ({self.replies} agent message(s))")
+        if self.refused is not None:
+            fp = self.identity.fingerprint
+            temp = "" if self.args.data_dir else " (a temporary key: use --data-dir to keep one)"
+            raise TrustViolationError(
+                f"the agent refused this key ({self.refused}){temp}; its operator must run "
+                f"`web4 human-key add {fp} --data-dir <the agent's data dir>`"
+            )
         return 0
 
     async def _still_there(self, session: LinkSession) -> None:
@@ -291,7 +313,7 @@ class _Client:
             await asyncio.sleep(0.1)
 
     async def _input(self, session: LinkSession, lines: asyncio.Queue[str | None]) -> None:
-        while True:
+        while self.refused is None:
             line: str | None = ""
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.5):
@@ -338,14 +360,42 @@ def _reader(stream: IO[str], q: asyncio.Queue[str | None], loop: asyncio.Abstrac
                 return
 
 
+def _identity(data_dir: Path, name: str) -> tuple[Identity, bool]:
+    """The human's identity in ``data_dir`` and whether it was just created."""
+    if (data_dir / KEY_FILE_NAME).is_file():
+        return Identity.in_data_dir(data_dir), False
+    return Identity.create_in_data_dir(data_dir, name.lower().replace(" ", "-")), True
+
+
+def print_key(args: argparse.Namespace, stdout: IO[str]) -> int:
+    """``--print-key``: create the human's key if needed and print what the agent's
+    operator needs to authorise it. Raises ``ConfigError``, ``IdentityError``."""
+    if not args.data_dir:
+        raise ConfigError("--print-key needs --data-dir (a temporary key cannot be authorised)")
+    data_dir = Path(args.data_dir).expanduser()
+    identity, created = _identity(data_dir, args.name)
+    fp = identity.fingerprint
+    name = f" --name {shlex.quote(args.name)}" if args.name != "human" else ""
+    state = "created" if created else "existing"
+    stdout.write(
+        f"human key:   {data_dir / KEY_FILE_NAME} ({state})\n"
+        f"fingerprint: {fp}\n"
+        f"an agent acts on your HCP messages once its operator has run:\n"
+        f"  web4 human-key add {fp}{name} --data-dir <the agent's data dir>\n"
+    )
+    return 0
+
+
 def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
-    """Run a session. Raises ``ConfigError``, ``IdentityError``, ``RTTError``s."""
+    """Run a session (or ``--print-key``). Raises ``ConfigError``, ``IdentityError``,
+    ``RTTError``s, ``TrustViolationError`` (the agent refused this key)."""
+    if args.print_key:
+        return print_key(args, stdout)
+    if not args.peer:
+        raise ConfigError("--peer MULTIADDR is required (or --print-key)")
     with tempfile.TemporaryDirectory(prefix="web4-human-") as tmp:
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else Path(tmp) / "human"
-        if (data_dir / KEY_FILE_NAME).is_file():
-            identity = Identity.in_data_dir(data_dir)
-        else:
-            identity = Identity.create_in_data_dir(data_dir, args.name.lower().replace(" ", "-"))
+        identity, _ = _identity(data_dir, args.name)
 
         async def main() -> int:
             q: asyncio.Queue[str | None] = asyncio.Queue(64)
@@ -364,17 +414,24 @@ def add_parser(sub: Any) -> None:
         description="Open an HCP session with the agent at MULTIADDR and send one message per "
         "input line (works with piped input).\n\n" + HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example: web4 human --peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... "
-        "--consent-scope topic:work  (the agent's full address is the first line its node "
+        epilog="Example: web4 human --data-dir ~/.web4/me --print-key  (your fingerprint: the "
+        "agent's operator authorises it with `web4 human-key add`), then\n"
+        "         web4 human --data-dir ~/.web4/me --peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... "
+        "--consent-scope topic:work\n(the agent's full address is the first line its node "
         "prints: listening on ...)",
     )  # fmt: skip
     p.add_argument(
         "--peer",
-        required=True,
         metavar="MULTIADDR",
-        help="the agent node: /ip4/A/tcp/P/p2p/PEER_ID",
+        help="the agent node: /ip4/A/tcp/P/p2p/PEER_ID (required unless --print-key)",
     )
     p.add_argument("--data-dir", help="the human's identity (created if missing; default: temp)")
+    p.add_argument(
+        "--print-key",
+        action="store_true",
+        help="create the identity in --data-dir if missing, print its fingerprint for the "
+        "agent's operator (`web4 human-key add`), and exit",
+    )
     p.add_argument("--name", default="human", help="your name, sent in HCP_HELLO")
     p.add_argument("--role", default="user", help="your role, sent in HCP_HELLO")
     p.add_argument("--consent-scope", metavar="topic:A,topic:B", help="limited-consent scope")

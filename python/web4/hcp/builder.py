@@ -39,6 +39,7 @@ __all__ = [
     "agent_payload",
     "build_hcp",
     "msg_type_of",
+    "not_authorized_text",
     "refusal_of",
     "refusal_payload",
 ]
@@ -148,6 +149,17 @@ def refusal_payload(reason: str, text: str) -> HcpContext:
     ``text`` and the markers ``agent:refused`` and ``reason:<reason>``."""
     return HcpContext(
         context=text, constraints=[REFUSAL_MARKER, f"reason:{reason}"], shared_history=[]
+    )
+
+
+def not_authorized_text(fingerprint: str) -> str:
+    """The text of the ``not_authorized`` refusal (HCP_SPEC §9.1): what happened and the
+    command the operator must run (the node's path stays out of it)."""
+    return (
+        f"{NOT_AUTHORIZED}: this agent takes guidance only from human keys its operator "
+        f"authorised, and yours ({fingerprint}) is not one of them; nothing you send is acted "
+        f"on. Ask the operator to run: web4 human-key add {fingerprint} --data-dir "
+        "<the agent's data dir>"
     )
 
 

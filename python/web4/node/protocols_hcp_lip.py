@@ -43,8 +43,14 @@ from web4.envelope import canonicalize
 from web4.errors import RTTError, Web4Error
 from web4.hcp import AgentAction, HcpSession, SocialTrust
 from web4.hcp.authorized import AuthorizedHumans, authorized_path
-from web4.hcp.builder import NOT_AUTHORIZED, agent_payload, build_hcp, refusal_payload
-from web4.hcp.messages import HcpIntent
+from web4.hcp.builder import (
+    NOT_AUTHORIZED,
+    agent_payload,
+    build_hcp,
+    not_authorized_text,
+    refusal_payload,
+)
+from web4.hcp.messages import HcpHello, HcpIntent
 from web4.hcp.responder import Agenda, plan_for
 from web4.identity import Identity
 from web4.lip.runtime import LipRuntime, LipSettings
@@ -195,27 +201,18 @@ class HcpLipRuntime:
         self.refused[fp] = link
         command = f"web4 human-key add {fp} --data-dir "
         where = self.authorized.path.parent if self.authorized.path else None
-        name = getattr(getattr(env.payload, "identity", None), "name", None)
+        attrs = {"type": msg.type, "agent_id": env.sender.agent_id[:64]}
+        if isinstance(env.payload, HcpHello):
+            attrs["name"] = env.payload.identity.name[:64]
+        attrs["hint"] = command + (str(where) if where else "DATA_DIR")
         self.emit(
-            "hcp.unauthorized",
-            peer=fp,
-            msg_id=msg.msg_id,
-            reason=NOT_AUTHORIZED,
-            type=msg.type,
-            agent_id=env.sender.agent_id[:64],
-            name=name[:64] if isinstance(name, str) else None,
-            hint=command + (str(where) if where else "DATA_DIR"),
-        )
-        text = (
-            f"{NOT_AUTHORIZED}: this agent takes guidance only from human keys its operator "
-            f"authorised, and yours ({fp}) is not one of them; nothing you send is acted on. "
-            f"Ask the operator to run: {command}<the agent's data dir>"
+            "hcp.unauthorized", peer=fp, msg_id=msg.msg_id, reason=NOT_AUTHORIZED, attributes=attrs
         )
         reply = build_hcp(
             self.identity,
             receiver_id=env.sender.agent_id,
             receiver_fingerprint=fp,
-            payload=refusal_payload(NOT_AUTHORIZED, text),
+            payload=refusal_payload(NOT_AUTHORIZED, not_authorized_text(fp)),
             human=env.state.human,
             clock=self.clock,
             rng=self.rng,

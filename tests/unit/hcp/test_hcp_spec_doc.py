@@ -20,3 +20,10 @@ def test_pacing_constants_match() -> None:
     assert f"clarity <= {gate.CLARITY_SLOW}" in TEXT
     assert f"at least {gate.SLOW_MIN_INTERVAL:g} s between two agent messages" in TEXT
     assert f"bounded in-memory log ({gate.MAX_REFUSALS} entries)" in TEXT
+
+
+def test_the_refusal_of_an_unauthorised_key_is_the_one_specified() -> None:
+    from web4.hcp.builder import NOT_AUTHORIZED, REFUSAL_MARKER, not_authorized_text
+
+    assert f'`["{REFUSAL_MARKER}", "reason:{NOT_AUTHORIZED}"]`' in TEXT
+    assert f"`{not_authorized_text('<fingerprint>')}`" in TEXT

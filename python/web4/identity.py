@@ -3,7 +3,8 @@
 Theory of operation: the identity is a 32-byte seed. Everything else derives from it:
 the public key, the fingerprint (lowercase hex SHA-256 of the raw public key, see
 ``docs/CIP_SPEC.md``) and, with the RTT issue, the libp2p PeerId. The key file is a
-small JSON document created with mode 0600; it records the public key next to the seed
+small JSON document created with mode 0600 in a data directory of mode 0700 (the rules
+for both are ``web4.private``); it records the public key next to the seed
 so that a corrupted file is detected on load instead of silently becoming another
 identity. Randomness comes from an injected ``Rng``.
 """
@@ -14,12 +15,12 @@ import base64
 import binascii
 import json
 import os
-import stat
 from pathlib import Path
 
 from web4 import _core
 from web4.clock import Rng, SystemRng
 from web4.errors import IdentityError
+from web4.private import check_private_dir, check_private_stat, make_private_dir
 
 __all__ = ["KEY_FILE_NAME", "Identity"]
 
@@ -123,20 +124,7 @@ class Identity:
         except OSError as e:
             raise IdentityError(f"{path}: cannot open key file: {e.strerror}") from e
         try:
-            st = os.fstat(fd)
-            mode = st.st_mode
-            if not stat.S_ISREG(mode):
-                raise IdentityError(f"{path}: not a regular file")
-            if st.st_uid != os.geteuid():
-                raise IdentityError(
-                    f"{path}: key file is owned by uid {st.st_uid}, not by us "
-                    f"(uid {os.geteuid()}); whoever owns it controls this identity"
-                )
-            if mode & 0o077:
-                raise IdentityError(
-                    f"{path}: key file is accessible by group or others "
-                    f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`"
-                )
+            check_private_stat(os.fstat(fd), path, IdentityError)
             raw = os.read(fd, _MAX_KEY_FILE + 1)
         finally:
             os.close(fd)
@@ -169,19 +157,23 @@ class Identity:
 
     @classmethod
     def in_data_dir(cls, data_dir: str | os.PathLike[str]) -> Identity:
-        """Load ``DATA_DIR/identity.json``. Raises ``IdentityError`` (see ``load``)."""
-        return cls.load(Path(data_dir) / KEY_FILE_NAME)
+        """Load ``DATA_DIR/identity.json``. Raises ``IdentityError`` (see ``load``), also
+        when the data directory is not ours or is writable by group or others (whoever
+        can write it can replace the node's files: ``web4.private``)."""
+        path = Path(data_dir)
+        if path.is_dir():  # a missing dir is reported as a missing key file, below
+            check_private_dir(path, IdentityError)
+        return cls.load(path / KEY_FILE_NAME)
 
     @classmethod
     def create_in_data_dir(
         cls, data_dir: str | os.PathLike[str], agent_id: str | None = None
     ) -> Identity:
-        """Create the data directory (0700) and a new identity in it."""
+        """Create the data directory with mode 0700, or set an existing one of ours to
+        0700, and a new identity in it. Raises ``IdentityError`` (a directory of another
+        user, an identity already there, a file that cannot be written)."""
         path = Path(data_dir)
-        try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as e:
-            raise IdentityError(f"{path}: cannot create data directory: {e.strerror}") from e
+        make_private_dir(path, IdentityError, tighten=True)
         identity = cls.generate(agent_id)
         identity.save(path / KEY_FILE_NAME)
         return identity

@@ -10,6 +10,7 @@ console sinks run on their own worker threads behind a bounded queue).
   in whole lines (a batch of queued events in one ``write``), so a reader (``web4
   events``) sees whole lines and a ``kill -9`` loses at most what was still queued.
   Size-based rotation keeps ``backups`` older files: ``events.jsonl.1`` is the newest.
+  Files are created 0600; an existing one must be a regular file of ours.
 * ``ConsoleSink``: one aligned, human-readable line per event (``format_event``); ANSI
   colour is off unless asked for. Peers' text is escaped (``web4.observability.escape``):
   a statement cannot move the cursor, retitle the terminal or start a forged line.
@@ -18,6 +19,7 @@ console sinks run on their own worker threads behind a bounded queue).
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import threading
 from collections import deque
@@ -110,10 +112,26 @@ class JsonlFileSink:
         self._size = self.path.stat().st_size
 
     def _open(self) -> IO[bytes]:
+        """Open for appending; a new file is created 0600 (events name peers and carry
+        what they said). An existing file must be a regular file of ours (not a symlink):
+        another user's file could be read by them or swapped under us."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
         try:
-            return open(self.path, "ab", buffering=0)
+            fd = os.open(self.path, flags, 0o600)
         except OSError as exc:
             raise ObservabilityError(f"cannot open event file {self.path}: {exc}") from exc
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                raise ObservabilityError(
+                    f"event file {self.path} is not a regular file of ours "
+                    f"(uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}); refusing it"
+                )
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "ab", buffering=0)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def backup_path(self, index: int) -> Path:
         """Path of the ``index``-th backup (1 = newest)."""

@@ -1,7 +1,10 @@
 """The node's embedded SQLite store: one file, WAL mode, explicit transactions.
 
 Theory of operation: a ``Store`` owns one ``sqlite3`` connection to one database file in
-the node's data directory (``web4.sqlite3``, created with mode 0600). The connection runs
+the node's data directory (``web4.sqlite3``, created with mode 0600). A database, its
+``-wal``/``-shm``/``-journal`` files or its directory that another user owns or could
+write is refused (``StoreError``, rules in ``web4.private``): a planted store would carry
+trust rows. The connection runs
 in autocommit mode and every write goes through ``transaction()``, which issues ``BEGIN
 IMMEDIATE`` (so a read-modify-write is serialised against other processes too) and commits
 or rolls back as a whole; nested ``transaction()`` calls become SAVEPOINTs, so a subsystem
@@ -27,11 +30,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from web4.errors import StoreError
+from web4.private import check_private_file, make_private_dir
 from web4.store.migrations import MigrationSet
 
 __all__ = ["DB_FILE_NAME", "Store"]
 
 DB_FILE_NAME = "web4.sqlite3"
+_FILES = ("", "-wal", "-shm", "-journal")  # the database and SQLite's files beside it
 _META = """CREATE TABLE IF NOT EXISTS schema_migrations (
     subsystem TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -218,14 +223,19 @@ class Store:
 
 
 def _create_private(path: Path) -> None:
-    """Create the database file with mode 0600 if it does not exist yet."""
-    if path.exists():
+    """Check the directory and any existing database files (``web4.private``: ours, no
+    group/other bits, the directory not writable by others), then create the database
+    file with mode 0600 if it does not exist yet. SQLite gives ``-wal`` and ``-shm`` the
+    database file's mode. Raises ``StoreError``."""
+    make_private_dir(path.parent, StoreError)
+    # A planted -wal would be replayed into the database on open: check it too.
+    exists = [check_private_file(Path(f"{path}{suffix}"), StoreError) for suffix in _FILES]
+    if exists[0]:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         os.close(fd)
     except FileExistsError:
-        return
+        check_private_file(path, StoreError)
     except OSError as exc:
         raise StoreError(f"cannot create the store file: {exc}") from exc

@@ -3,7 +3,9 @@
 Node A fetches (``--fetch``) from ``http.server`` on 127.0.0.x (``--lip-allow-private``),
 queues the claims, and asks its agent peers with ``LIP_FETCH``; they fetch for
 themselves under their own policy and answer ``LIP_EVIDENCE``. Peers are trusted by A
-through operator trust anchors (``--trust``). Helper nodes are shared by the module;
+through operator trust anchors (``--trust``). The shared helper nodes do not know A (it
+is only ``probing`` to them), so their ``[lip]`` table says ``fetch_for = "probing"``;
+the default (``trusted``) is tested at the end. Helper nodes are shared by the module;
 every wait has a deadline.
 """
 
@@ -68,11 +70,13 @@ def web() -> Iterator[dict[str, str]]:
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProc]]:
     """B and C fetch for their peers (loopback allowed); D keeps the safe default."""
     root = tmp_path_factory.mktemp("lip-peers")
+    serve = root / "serve-probing.toml"  # they answer peers they only probe
+    serve.write_text('[lip]\nfetch_for = "probing"\n', encoding="utf-8")
     nodes: dict[str, NodeProc] = {}
     try:
         for name in ("bob", "carol"):
-            nodes[name] = NodeProc(root, name, "--lip-allow-private")
-        nodes["dave"] = NodeProc(root, "dave")
+            nodes[name] = NodeProc(root, name, "--config", str(serve), "--lip-allow-private")
+        nodes["dave"] = NodeProc(root, "dave", "--config", str(serve))
         yield nodes
     finally:
         for n in nodes.values():
@@ -225,3 +229,39 @@ def test_tiers_conflict_and_blocked_sources(
         assert [s for _, s in _memory(a)] == ["accepted", "accepted"]
     finally:
         assert a.stop() == 0
+
+
+def test_by_default_a_node_fetches_only_for_peers_it_trusts(
+    tmp_path: Path, web: dict[str, str]
+) -> None:
+    """Erin keeps the default (``fetch_for = "trusted"``): A is only probing to her, so
+    she refuses without fetching. Frank's operator vouches for A (``--trust``): he fetches
+    and answers."""
+    url = web["127.0.0.2"] + "/water.html"
+    hits = "127.0.0.2/water.html"  # as _Pages records it
+    before = _Pages.hits.count(hits)
+    a = _agent(tmp_path, "alice4", [], [], 'default = "unknown"\n', url)
+    erin = NodeProc(tmp_path, "erin", "--peer", a.addr, "--lip-allow-private")
+    frank = NodeProc(
+        tmp_path, "frank", "--peer", a.addr, "--trust", a.fingerprint, "--lip-allow-private"
+    )
+    try:
+        refused = erin.wait_for(
+            lambda e: e["kind"] == "lip.fetch_failed" and e["peer"] == a.fingerprint, 30.0
+        )
+        assert refused["attributes"]["reason"].startswith("not_trusted: peer is probing")
+        assert refused["attributes"]["uri"] == url
+        frank.wait_for(
+            lambda e: _is("lip.fetch", answer=True)(e) and e["peer"] == a.fingerprint, 30.0
+        )
+        a.wait_for(
+            lambda e: _is("lip.evidence", source="peer")(e) and e["peer"] == frank.fingerprint,
+            20.0,
+        )
+        assert _Pages.hits.count(hits) - before == 2  # A's own fetch and Frank's, not Erin's
+        assert not [
+            e for e in a.kinds("lip.evidence") if e.get("peer") == erin.fingerprint
+        ]  # Erin sent nothing
+    finally:
+        for n in (erin, frank, a):
+            assert n.stop() == 0

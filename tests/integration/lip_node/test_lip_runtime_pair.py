@@ -1,6 +1,6 @@
 """Two ``LipRuntime``s in one process, joined through real ``ProtocolRouter``s, fetching
 from a real local HTTP server: the paths the process tests do not reach (a trusted
-peer's ``LIP_REJECT``, an overloaded agent, a peer's full fetch queue)."""
+peer's ``LIP_REJECT``, an overloaded agent, a full own fetch queue)."""
 
 from __future__ import annotations
 
@@ -173,7 +173,7 @@ def test_a_trusted_peers_reject_disputes_the_claim(tmp_path: Path, url: str) -> 
     b.store.close()
 
 
-def test_a_full_fetch_queue_refuses_and_never_grows(tmp_path: Path, url: str) -> None:
+def test_a_full_own_fetch_queue_refuses_ours_and_never_grows(tmp_path: Path, url: str) -> None:
     a = Side(tmp_path, "a", "")
 
     async def body() -> None:
@@ -181,6 +181,7 @@ def test_a_full_fetch_queue_refuses_and_never_grows(tmp_path: Path, url: str) ->
             a.lip.learn(url)
         with pytest.raises(LIPQueueError):
             a.lip.learn(url)
+        assert a.lip._work.outstanding(None) == WORK_QUEUE
         msg = build_lip(
             a.identity,
             receiver_id="a",
@@ -191,7 +192,9 @@ def test_a_full_fetch_queue_refuses_and_never_grows(tmp_path: Path, url: str) ->
             rng=SystemRng(),
         )
         await a.router.route(canonicalize(msg), link_peer=a.fp)
-        assert a.kinds("lip.fetch_failed")[-1]["reason"] == "busy"
+        # a (trusted) peer's request is not refused because our own queue is full
+        assert a.kinds("lip.fetch_failed") == []
+        assert a.lip._work.outstanding(a.fp) == 1
 
     async def run() -> None:
         await body()  # no run task: nothing drains the queue

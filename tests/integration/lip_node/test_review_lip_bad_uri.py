@@ -39,7 +39,7 @@ def test_a_peer_fetch_of_an_unencodable_uri_fails_that_fetch_only(tmp_path: Path
     rt = LipRuntime(
         identity, store, emit, SystemClock(), SystemRng(), send=send, peers=lambda: [PEER],
         trust_of=lambda fp: "probing", presence=lambda: "engaged", lri=lambda: 10,
-        settings=LipSettings(peer_wait=1.0),
+        settings=LipSettings(peer_wait=1.0, fetch_for="probing"),  # the fetcher must see them
     )  # fmt: skip
 
     async def main() -> None:
@@ -65,3 +65,4 @@ def test_a_peer_fetch_of_an_unencodable_uri_fails_that_fetch_only(tmp_path: Path
     failed = [kw for k, kw in events if k == "lip.fetch_failed"]
     assert [kw.get("uri") for kw in failed] == list(BAD)
     assert all(kw.get("peer") == PEER for kw in failed)
+    assert not any(kw["reason"].startswith("not_trusted") for kw in failed)

@@ -72,3 +72,35 @@ def test_node_flags_override_the_table(tmp_path: Path) -> None:
     assert lip.fetch == ("http://127.0.0.1:9/a",)
     assert lip.allow_private is True
     assert lip.tiers == tmp_path / "t.toml"
+
+
+def test_fetching_for_peers_defaults_to_trusted_peers_and_four_workers() -> None:
+    s = LipSettings()
+    assert (s.fetch_for, s.workers, s.peer_limit) == ("trusted", 4, 4)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"fetch_for": "everyone"},
+        {"fetch_for": "untrusted"},
+        {"workers": 0},
+        {"workers": True},
+        {"workers": 2.5},
+        {"peer_limit": 0},
+        {"peer_limit": 1000},
+    ],
+)
+def test_bad_fetch_settings_are_config_errors(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        LipSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_lip_table_sets_the_fetch_policy(tmp_path: Path) -> None:
+    cfg = tmp_path / "node.toml"
+    cfg.write_text(
+        '[node]\ndata_dir = "d"\n[lip]\nfetch_for = "probing"\nworkers = 2\npeer_limit = 3\n',
+        encoding="utf-8",
+    )
+    lip = load_config(cfg).lip
+    assert (lip.fetch_for, lip.workers, lip.peer_limit) == ("probing", 2, 3)

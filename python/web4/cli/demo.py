@@ -180,8 +180,10 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
             if who == "alice" and ev["kind"] == "node.started" and addr is None:
                 addr = ev["listen"][0] if isinstance(ev["listen"], list) else ev["listen"]
                 believe = [a for b in BELIEFS for a in ("--believe", b)]
+                # bob fetches for alice although she is only probing to him (LIP §9)
                 bob.start(["--peer", str(addr), *believe, "--lip-allow-private",
-                           "--exit-after", str(timeout)], lines)  # fmt: skip
+                           "--lip-fetch-for", "probing", "--exit-after", str(timeout)],
+                          lines)  # fmt: skip
             if who == "alice" and ev["kind"] == "knowledge.claim_disputed":
                 disputed = True
             if who == "alice" and ev["kind"] == "knowledge.claim_pending" and ev.get("has"):

@@ -64,14 +64,16 @@ def _config(args: argparse.Namespace) -> NodeConfig:
 
 
 def _lip(cfg: NodeConfig, args: argparse.Namespace) -> LipSettings | None:
-    """``[lip]`` with ``--fetch``/``--lip-tiers``/``--lip-allow-private`` on top."""
-    if not (args.fetch or args.lip_tiers or args.lip_allow_private):
+    """``[lip]`` with ``--fetch``/``--lip-tiers``/``--lip-allow-private``/``--lip-fetch-for``
+    on top."""
+    if not (args.fetch or args.lip_tiers or args.lip_allow_private or args.lip_fetch_for):
         return None
     return dataclasses.replace(
         cfg.lip,
         fetch=(*cfg.lip.fetch, *(args.fetch or ())),
         tiers=Path(args.lip_tiers).expanduser() if args.lip_tiers else cfg.lip.tiers,
         allow_private=cfg.lip.allow_private or args.lip_allow_private,
+        fetch_for=args.lip_fetch_for or cfg.lip.fetch_for,
     )
 
 
@@ -226,6 +228,11 @@ def _node_parser(sub: Any) -> None:
         "--lip-allow-private",
         action="store_true",
         help="LIP may fetch from loopback/private addresses (tests and demos only)",
+    )
+    p.add_argument(
+        "--lip-fetch-for",
+        choices=("trusted", "probing", "none"),
+        help="whose LIP_FETCH this node answers with its own fetch (default: trusted peers)",
     )
     p.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
     p.set_defaults(func=_cmd_node)

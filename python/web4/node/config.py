@@ -24,6 +24,9 @@ Example file::
     tiers = "tiers.toml"       # source tier policy, relative to this file
     allow_private = false      # fetch from private/loopback addresses (tests, demo)
     fetch = ["https://example.org/page"]
+    fetch_for = "trusted"      # whose LIP_FETCH we answer: trusted, probing or none
+    workers = 4                # fetches at once; a peer gets one, round-robin
+    peer_limit = 4             # a peer's fetches waiting or running
 """
 
 from __future__ import annotations

@@ -104,3 +104,17 @@ def test_lip_table_sets_the_fetch_policy(tmp_path: Path) -> None:
     )
     lip = load_config(cfg).lip
     assert (lip.fetch_for, lip.workers, lip.peer_limit) == ("probing", 2, 3)
+
+
+def test_lip_fetch_for_flag_overrides_the_table(tmp_path: Path) -> None:
+    from web4.cli.main import build_parser
+    from web4.cli.node_cmd import _config
+
+    cfg = tmp_path / "node.toml"
+    cfg.write_text('[node]\ndata_dir = "d"\n[lip]\nfetch_for = "none"\n', encoding="utf-8")
+    node = ["node", "--data-dir", str(tmp_path)]
+    assert _config(build_parser().parse_args([*node, "--config", str(cfg)])).lip.fetch_for == "none"
+    args = build_parser().parse_args([*node, "--config", str(cfg), "--lip-fetch-for", "probing"])
+    assert _config(args).lip.fetch_for == "probing"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*node, "--lip-fetch-for", "everyone"])

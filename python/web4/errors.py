@@ -25,6 +25,7 @@ __all__ = [
     "MessageBuildError",
     "ObservabilityError",
     "PayloadSchemaError",
+    "QuotaError",
     "RTTBackpressureError",
     "RTTError",
     "RTTHandshakeError",
@@ -153,6 +154,11 @@ class KnowledgeError(RemoteError, ValueError):
 
 class UnknownClaimError(KnowledgeError):
     """A confirmation, challenge or rejection refers to a claim we never received."""
+
+
+class QuotaError(KnowledgeError):
+    """The sender is over its quota of stored, not yet accepted claims (count or bytes);
+    the claim is not stored. It clears as the sender's claims are accepted or expire."""
 
 
 class RoutingError(RemoteError):

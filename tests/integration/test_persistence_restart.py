@@ -56,7 +56,7 @@ def _child(db: str, step: str, now: float) -> None:
                 peer, TrustEvent.HANDSHAKE_VERIFIED, "handshake verified", ["h-" + peer[:4]]
             )
         for peer in (C1, C2):
-            book.record(peer, TrustEvent.KNOWLEDGE_VERIFIED, "seeded", ["k-" + peer[:4]])
+            book.record(peer, TrustEvent.OPERATOR_VOUCH, "seeded anchor", ["k-" + peer[:4]])
         book.record(X, TrustEvent.FINGERPRINT_MISMATCH, "fingerprint mismatch", ["h-x"])
         kx.propose(msg_id=CLAIM, sender=A, fact=fact, trace=trace, local=ok)
         kx.propose(
@@ -158,10 +158,10 @@ def test_state_survives_sigkill_between_steps(tmp_path: Path) -> None:
     assert after_c2["claims"] == {CLAIM: "accepted", DEFERRED: "deferred"}
     assert after_c2["memory"] == [CLAIM]
     assert after_c2["links_traces"] == [CLAIM]
-    assert after_c2["states"][A[:8]] == "trusted"
+    assert after_c2["states"][A[:8]] == "probing"  # knowledge earns no trust
     assert after_c2["audit"][: len(after_c1["audit"])] == after_c1["audit"]
     last = after_c2["audit"][-1]
-    assert last[1:6] == [A[:8], "knowledge_verified", "probing", "trusted", True]
+    assert last[1:6] == [A[:8], "knowledge_verified", "probing", "probing", False]
     assert last[7][0] == CLAIM
     assert last[8] == t0 + 20
 

@@ -95,6 +95,20 @@ B64Signature = SignatureB64  # the envelope's own signature type
 Signals = Annotated[list[Token], msgspec.Meta(max_length=32)]
 Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
 MsgRefs = Annotated[list[MsgId], msgspec.Meta(max_length=64)]
+ClaimHash = Annotated[
+    str,
+    msgspec.Meta(
+        pattern="^[0-9a-f]{64}$",
+        min_length=64,
+        max_length=64,
+        description=(
+            "web4 amendment 1 (2026-12): lowercase hex SHA-256 of the RFC 8785 canonical "
+            'JSON of {"proposer": <proposer fingerprint>, "payload": <the FACT_PROPOSE '
+            "payload, every field present>}; the vote applies only to the claim with this "
+            "hash"
+        ),
+    ),
+]
 
 
 # --- envelope parts -----------------------------------------------------------------
@@ -187,12 +201,14 @@ class FactPropose(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class FactChallenge(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fact_ref: MsgId
+    claim_hash: ClaimHash
     reason: Literal["conflict", "insufficient_evidence", "cannot_verify"]
     notes: Text = ""
 
 
 class FactConfirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fact_ref: MsgId
+    claim_hash: ClaimHash
     decision: Literal["confirm"]
     confidence: Confidence
     notes: Text = ""
@@ -200,6 +216,7 @@ class FactConfirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class FactReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fact_ref: MsgId
+    claim_hash: ClaimHash
     decision: Literal["reject"]
     confidence: Confidence
     notes: Text = ""

@@ -2,11 +2,19 @@
 
 Theory of operation: the router calls one method per CIP knowledge message with decoded,
 typed fields and the node's current ``LocalState``. ``propose`` stores a claim and
-evaluates it; ``confirm``/``reject``/``challenge`` store a vote (one row per ``msg_id``)
-and re-evaluate the claim it refers to; ``reevaluate`` revisits pending and deferred
+evaluates it; ``confirm``/``reject``/``challenge`` store a vote (one per claim and voter)
+and re-evaluate the claim it refers to. A claim is identified by its *claim hash*
+(``web4.cip.claims.claim_hash``: the proposer and the payload it signed); a vote names
+the claim's ``msg_id`` and its hash and applies only to the claim with that hash, so a
+vote can never be moved to another statement by someone proposing under the same
+``msg_id``; ``reevaluate`` revisits pending and deferred
 claims (call it when load drops or trust changes). Evaluation gathers an ``Assessment``
 (trust states are read from the ``TrustBook`` at that moment, so a confirmer demoted since
-no longer counts) and applies ``rules.decide``. Accepted, disputed and rejected are final.
+no longer counts; a vote counts only from a peer trusted since before the claim was first
+seen here, once per voter, never the proposer's nor this node's own) and applies
+``rules.decide``. Stored claims that are not accepted are bounded per sender (count and
+bytes, ``KnowledgePolicy``) and expire after ``claim_ttl_s``: a flood of claims costs the
+flooder its own quota, not the node's disk. Accepted, disputed and rejected are final.
 
 Each call is one store transaction: the claim's new state, its entry into causal memory
 (only when accepted) and the trust events it causes commit together or not at all. Trust
@@ -14,7 +22,12 @@ events, for the claim's sender: accepted -> knowledge_verified; contradicts its 
 -> malicious_evidence; trace incomplete -> unverifiable_claim; conflicts with an accepted
 claim -> conflict, or severe_conflict if that claim was the sender's own or confirmed by
 it; disputed by a trusted peer -> conflict (challenge reason ``conflict`` or a
-FACT_REJECT) or unverifiable_claim (``insufficient_evidence``/``cannot_verify``).
+FACT_REJECT) or unverifiable_claim (``insufficient_evidence``/``cannot_verify``). A
+``trusted`` sender is charged with a dispute only when a party behind it (an objector, or
+a confirmer of the contradicted memory) has been trusted at least as long as the sender:
+recently promoted peers alone cannot demote a senior one. This node's own claims (``me``)
+follow the same acceptance rules but cause no trust events: the node is not in its own
+peer trust book.
 """
 
 from __future__ import annotations
@@ -25,8 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from web4.cip.claims import claim_hash_of_builtins
 from web4.clock import Clock
-from web4.errors import KnowledgeError, StoreError, UnknownClaimError
+from web4.errors import KnowledgeError, QuotaError, UnknownClaimError
 from web4.knowledge.memory import CausalMemory, domain_key
 from web4.knowledge.model import (
     TERMINAL,
@@ -58,19 +72,23 @@ from web4.trust import TrustBook, TrustEvent, TrustOutcome, TrustState
 __all__ = ["Claim", "ClaimOutcome", "DecisionOutcome", "KnowledgeExchange"]
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
+_HASH = _FINGERPRINT  # a claim hash is a lowercase hex SHA-256 too
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
     """A stored claim and its current state."""
 
-    msg_id: str
+    msg_id: str  # the claim's local id (the proposing msg_id unless another claim had it)
     sender: str
     fact: Fact
     trace: DmpTrace
     links: tuple[CausalLink, ...]
     state: ClaimState
     reason: str
+    claim_hash: str | None = None  # None only for claims stored before hashes existed
+    wire_msg_id: str = ""  # the msg_id it was proposed under (votes' fact_ref)
+    created_at: float = 0.0  # when this node first saw it
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +119,22 @@ class KnowledgeExchange:
     """The anti-hallucination rules over the store, fed by and feeding the TrustFSM."""
 
     def __init__(
-        self, store: Store, trust: TrustBook, clock: Clock, policy: KnowledgePolicy | None = None
+        self,
+        store: Store,
+        trust: TrustBook,
+        clock: Clock,
+        policy: KnowledgePolicy | None = None,
+        *,
+        me: str | None = None,
     ) -> None:
-        """Applies the knowledge migrations. Raises ``StoreError`` if they fail."""
+        """``me``: this node's fingerprint (its own claims cause no trust events and its
+        own votes never count). Applies the knowledge migrations. Raises ``StoreError``
+        if they fail."""
         self._store = store
         self._trust = trust
         self._clock = clock
         self.policy = policy or KnowledgePolicy()
+        self.me = me
         self.memory = CausalMemory(store)
 
     # --- incoming messages ----------------------------------------------------------
@@ -121,58 +148,89 @@ class KnowledgeExchange:
         trace: DmpTrace,
         links: Sequence[CausalLink] = (),
         local: LocalState,
+        claim_hash: str | None = None,
     ) -> ClaimOutcome:
         """FACT_PROPOSE: store the claim and evaluate it.
 
-        Raises ``KnowledgeError`` on a malformed ``msg_id``/``sender``, too many links, or
-        a ``msg_id`` already proposed; ``StoreError`` if the store fails.
+        ``claim_hash``: the hash of the payload as received (``web4.cip.claims``); when
+        None it is computed from ``fact``, ``trace`` and ``links`` (a local claim).
+        The outcome's ``claim_id`` is the claim's local id: ``msg_id``, or the claim hash
+        when another claim already holds ``msg_id`` (someone proposed under a msg_id
+        that is not theirs; the two claims stay apart).
+        Raises ``KnowledgeError`` on a malformed ``msg_id``/``sender``/hash, too many
+        links, or a claim already stored (same hash); ``QuotaError`` (a
+        ``KnowledgeError``) when the sender is over its quota of stored claims;
+        ``StoreError`` if the store fails.
         """
         _check_ids(msg_id, sender)
         if len(links) > 64:
             raise KnowledgeError("a claim has at most 64 causal links")
+        if claim_hash is None:
+            claim_hash = claim_hash_of_builtins(sender, _wire_payload(fact, trace, links))
+        elif not isinstance(claim_hash, str) or not _HASH.match(claim_hash):
+            raise KnowledgeError("claim_hash must be a lowercase hex SHA-256")
         norm = normalize(fact.statement)
+        body = (
+            json.dumps(to_json(fact)),
+            json.dumps(to_json(trace)),
+            json.dumps([to_json(link) for link in links]),
+        )
+        size = sum(len(b.encode()) for b in body)
         now = self._clock.now()
         with self._store.transaction():
-            if self._row(msg_id) is not None:
-                raise KnowledgeError(f"claim {msg_id!r} was already proposed")
+            self._expire(now)
+            if self._by_hash(claim_hash) is not None:
+                raise KnowledgeError(f"claim {claim_hash[:16]}... was already proposed")
+            if sender != self.me:
+                self._check_quota(sender, size)
+            claim_id = msg_id if self._row(msg_id) is None else claim_hash
             self._store.execute(
                 "INSERT INTO knowledge_claims (msg_id, sender, domain_key, subject_key, "
-                "negated, fact, trace, links, state, reason, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'proposed', ?, ?)",
+                "negated, fact, trace, links, state, reason, created_at, updated_at, "
+                "claim_hash, wire_msg_id, bytes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 'proposed', ?, ?, ?, ?, ?)",
                 (
-                    msg_id,
+                    claim_id,
                     sender,
                     domain_key(fact.domain),
                     norm.subject,
                     int(norm.negated),
-                    json.dumps(to_json(fact)),
-                    json.dumps(to_json(trace)),
-                    json.dumps([to_json(link) for link in links]),
+                    *body,
                     now,
                     now,
+                    claim_hash,
+                    msg_id,
+                    size,
                 ),
             )
-            out = self._evaluate(msg_id, local, now)
+            out = self._evaluate(claim_id, local, now)
         return ClaimOutcome(out.claim_id, None, out.state, out.reason, out.trust)
 
     def confirm(
         self, *, msg_id: str, sender: str, fact_ref: str, confidence: float, notes: str = "",
-        local: LocalState,
+        local: LocalState, claim_hash: str | None = None,
     ) -> ClaimOutcome:  # fmt: skip
-        """FACT_CONFIRM. Raises ``UnknownClaimError`` for an unknown ``fact_ref``,
-        ``KnowledgeError`` for malformed fields or a duplicate ``msg_id``."""
-        return self._vote(msg_id, sender, fact_ref, "confirm", "confirm", confidence, notes, local)
+        """FACT_CONFIRM of the claim with ``claim_hash`` (proposed as ``fact_ref``).
+        ``claim_hash`` None: the claim whose local id is ``fact_ref`` (local callers).
+        Raises ``UnknownClaimError`` when no claim has that hash, ``KnowledgeError`` for
+        malformed fields, a ``fact_ref`` that is not the claim's msg_id, or a second vote
+        by the same voter on the same claim."""
+        return self._vote(
+            msg_id, sender, fact_ref, claim_hash, "confirm", "confirm", confidence, notes, local
+        )
 
     def reject(
         self, *, msg_id: str, sender: str, fact_ref: str, confidence: float, notes: str = "",
-        local: LocalState,
+        local: LocalState, claim_hash: str | None = None,
     ) -> ClaimOutcome:  # fmt: skip
         """FACT_REJECT. Raises as ``confirm``."""
-        return self._vote(msg_id, sender, fact_ref, "reject", "reject", confidence, notes, local)
+        return self._vote(
+            msg_id, sender, fact_ref, claim_hash, "reject", "reject", confidence, notes, local
+        )
 
     def challenge(
         self, *, msg_id: str, sender: str, fact_ref: str, reason: str, notes: str = "",
-        local: LocalState,
+        local: LocalState, claim_hash: str | None = None,
     ) -> ClaimOutcome:  # fmt: skip
         """FACT_CHALLENGE. Raises as ``confirm``, and ``KnowledgeError`` for an unknown
         reason."""
@@ -180,7 +238,9 @@ class KnowledgeExchange:
             why = ChallengeReason(reason)
         except ValueError as exc:
             raise KnowledgeError(f"unknown challenge reason {reason!r}") from exc
-        return self._vote(msg_id, sender, fact_ref, "challenge", why.value, None, notes, local)
+        return self._vote(
+            msg_id, sender, fact_ref, claim_hash, "challenge", why.value, None, notes, local
+        )
 
     def share_decision(
         self, *, msg_id: str, sender: str, decision: SharedDecision, trace: DmpTrace,
@@ -249,27 +309,72 @@ class KnowledgeExchange:
     def _row(self, msg_id: str) -> tuple[Any, ...] | None:
         return self._store.query_one(_SELECT + " WHERE msg_id = ?", (msg_id,))
 
+    def _by_hash(self, claim_hash: str) -> tuple[Any, ...] | None:
+        return self._store.query_one(_SELECT + " WHERE claim_hash = ?", (claim_hash,))
+
+    def _expire(self, now: float) -> None:
+        """Delete claims that were never accepted and are older than ``claim_ttl_s``
+        (with their votes), a bounded batch per call. Accepted claims stay: causal
+        memory refers to them."""
+        rows = self._store.query(
+            "SELECT msg_id FROM knowledge_claims WHERE created_at < ? AND state != "
+            "'accepted' ORDER BY created_at LIMIT 256",
+            (now - self.policy.claim_ttl_s,),
+        )
+        for (claim_id,) in rows:
+            self._store.execute("DELETE FROM knowledge_votes WHERE claim_id = ?", (claim_id,))
+            self._store.execute("DELETE FROM knowledge_claims WHERE msg_id = ?", (claim_id,))
+
+    def _check_quota(self, sender: str, size: int) -> None:
+        row = self._store.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM knowledge_claims "
+            "WHERE sender = ? AND state != 'accepted'",
+            (sender,),
+        )
+        count, used = (int(row[0]), int(row[1])) if row is not None else (0, 0)
+        p = self.policy
+        if count + 1 > p.max_open_claims_per_sender or used + size > p.max_open_bytes_per_sender:
+            raise QuotaError(
+                f"sender {sender[:16]} is over its quota of stored claims ({count} claims, "
+                f"{used} bytes; at most {p.max_open_claims_per_sender} and "
+                f"{p.max_open_bytes_per_sender} until some are accepted or expire)"
+            )
+
     def _vote(
-        self, msg_id: str, voter: str, claim_id: str, kind: str, reason: str,
-        confidence: float | None, notes: str, local: LocalState,
+        self, msg_id: str, voter: str, fact_ref: str, claim_hash: str | None, kind: str,
+        reason: str, confidence: float | None, notes: str, local: LocalState,
     ) -> ClaimOutcome:  # fmt: skip
         _check_ids(msg_id, voter)
-        check_text("fact_ref", claim_id, limit=128)
+        check_text("fact_ref", fact_ref, limit=128)
         check_text("notes", notes, empty=True)
         conf = None if confidence is None else check_unit("confidence", confidence)
         now = self._clock.now()
         with self._store.transaction():
-            if self._row(claim_id) is None:
-                raise UnknownClaimError(f"{kind} refers to unknown claim {claim_id!r}")
-            try:
-                self._store.execute(
-                    "INSERT INTO knowledge_votes (msg_id, claim_id, voter, kind, reason, "
-                    "confidence, notes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (msg_id, claim_id, voter, kind, reason, conf, notes, now),
+            if claim_hash is None:  # a local caller naming the claim by its local id
+                row = self._row(fact_ref)
+            elif not isinstance(claim_hash, str) or not _HASH.match(claim_hash):
+                raise KnowledgeError("claim_hash must be a lowercase hex SHA-256")
+            else:
+                row = self._by_hash(claim_hash)
+            if row is None:
+                raise UnknownClaimError(f"{kind} refers to unknown claim {fact_ref!r}")
+            claim = _claim(row)
+            if claim_hash is not None and claim.wire_msg_id != fact_ref:
+                raise KnowledgeError(
+                    f"{kind}: fact_ref {fact_ref!r} is not the msg_id of the claim with "
+                    "that claim_hash"
                 )
-            except StoreError as exc:
-                raise KnowledgeError(f"vote {msg_id!r} was already recorded") from exc
-            return self._evaluate(claim_id, local, now)
+            if self._store.query_one(
+                "SELECT 1 FROM knowledge_votes WHERE claim_id = ? AND voter = ?",
+                (claim.msg_id, voter),
+            ):
+                raise KnowledgeError(f"{voter[:16]} already voted on claim {claim.msg_id!r}")
+            self._store.execute(
+                "INSERT INTO knowledge_votes (msg_id, claim_id, voter, kind, reason, "
+                "confidence, notes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (msg_id, claim.msg_id, voter, kind, reason, conf, notes, now),
+            )
+            return self._evaluate(claim.msg_id, local, now)
 
     def _evaluate(self, claim_id: str, local: LocalState, now: float) -> ClaimOutcome:
         row = self._row(claim_id)
@@ -277,14 +382,16 @@ class KnowledgeExchange:
         claim = _claim(row)
         if claim.state in TERMINAL:
             return ClaimOutcome(claim_id, claim.state, claim.state, claim.reason)
-        trusted = self._trusted_voters(claim_id, claim.sender)
-        objection = next((v for v in trusted if v[1] != "confirm"), None)
+        own = claim.sender == self.me
+        voters = self.counted_voters(claim)
+        objection = next((v for v in voters if v[1] != "confirm"), None)
         dmp, dmp_reason = check_dmp(claim.fact, claim.trace)
         conflict, conflicting = self._memory_conflict(claim)
-        confirmers = sorted({v[0] for v in trusted if v[1] == "confirm"})
+        confirmers = sorted({v[0] for v in voters if v[1] == "confirm"})
         state, reason = decide(
             Assessment(
-                sender_trust=self._trust.state_of(claim.sender),
+                # our own claim is judged like a probing peer's: it needs the confirmations
+                sender_trust=TrustState.PROBING if own else self._trust.state_of(claim.sender),
                 trusted_confirmers=len(confirmers),
                 trusted_objection=objection is not None,
                 local_allows=local.allows_new_work(self.policy),
@@ -302,13 +409,14 @@ class KnowledgeExchange:
         )
         event: TrustEvent | None = None
         evidence = [claim_id]
+        parties: list[str] = []  # who stands behind a dispute (for the seniority rule)
         if state is ClaimState.ACCEPTED:
             keys = (str(row[2]), str(row[3]), bool(row[4]))
             self.memory.admit(
                 claim_id, claim.sender, keys, claim.fact, claim.trace, claim.links, now
             )
             event = TrustEvent.KNOWLEDGE_VERIFIED
-            evidence += [v[2] for v in trusted if v[1] == "confirm"]
+            evidence += [v[2] for v in voters if v[1] == "confirm"]
         elif state is ClaimState.REJECTED and dmp is DmpVerdict.CONTRADICTED:
             event = TrustEvent.MALICIOUS_EVIDENCE
         elif state is ClaimState.REJECTED and dmp is DmpVerdict.INCOMPLETE:
@@ -317,29 +425,50 @@ class KnowledgeExchange:
             severe = conflict is MemoryConflict.SEVERE
             event = TrustEvent.SEVERE_CONFLICT if severe else TrustEvent.CONFLICT
             evidence += conflicting
+            parties = self._backers(conflicting)
         elif state is ClaimState.DISPUTED and objection is not None:
             unverifiable = objection[1] in ("insufficient_evidence", "cannot_verify")
             event = TrustEvent.UNVERIFIABLE_CLAIM if unverifiable else TrustEvent.CONFLICT
             evidence.append(objection[2])
+            parties = [v[0] for v in voters if v[1] != "confirm"]
+        if own or (parties and not self._senior_among(claim.sender, parties)):
+            event = None
         trust: tuple[TrustOutcome, ...] = ()
         if event is not None:
             cause = f"claim {claim_id} {state}: {reason}"[:1024]
             trust = (self._trust.record(claim.sender, event, cause, evidence[:64]),)
         return ClaimOutcome(claim_id, claim.state, state, reason, trust)
 
-    def _trusted_voters(self, claim_id: str, sender: str) -> list[tuple[str, str, str]]:
-        """(voter, reason, msg_id) of votes by currently trusted peers other than the
-        sender, oldest first."""
+    def counted_voters(self, claim: Claim) -> list[tuple[str, str, str]]:
+        """(voter, reason, msg_id) of the votes that count for ``claim``, oldest first:
+        one per voter, by peers that are ``trusted`` now and were trusted when this node
+        first saw the claim, never the proposer's nor this node's own."""
         rows = self._store.query(
             "SELECT voter, reason, msg_id FROM knowledge_votes WHERE claim_id = ? "
             "AND voter != ? ORDER BY at, msg_id",
-            (claim_id, sender),
+            (claim.msg_id, claim.sender),
         )
         return [
             (str(v), str(r), str(m))
             for v, r, m in rows
-            if self._trust.state_of(str(v)) is TrustState.TRUSTED
+            if v != self.me and self._trust.trusted_before(str(v), claim.created_at)
         ]
+
+    def _backers(self, node_ids: Sequence[str]) -> list[str]:
+        """The proposers and confirmers of accepted claims ``node_ids``."""
+        people = set(self.memory.senders_of(list(node_ids)).values())
+        for node_id in node_ids:
+            people.update(self.confirmers(node_id))
+        return sorted(people)
+
+    def _senior_among(self, sender: str, parties: Sequence[str]) -> bool:
+        """May these parties charge ``sender``? Always for a sender that is not trusted;
+        for a trusted one, only if one of them is trusted and has been for at least as
+        long (a recently promoted peer alone never demotes a senior one)."""
+        since = self._trust.trusted_since(sender)
+        if since is None:
+            return True
+        return any(p != self.me and self._trust.trusted_before(p, since) for p in parties)
 
     def _memory_conflict(self, claim: Claim) -> tuple[MemoryConflict, list[str]]:
         """Does causal memory contradict the claim? Returns the kind and the node ids."""
@@ -363,9 +492,19 @@ class KnowledgeExchange:
 
 
 _SELECT = (
-    "SELECT msg_id, sender, domain_key, subject_key, negated, fact, trace, links, state, reason"
-    " FROM knowledge_claims"
+    "SELECT msg_id, sender, domain_key, subject_key, negated, fact, trace, links, state, reason,"
+    " claim_hash, wire_msg_id, created_at FROM knowledge_claims"
 )
+
+
+def _wire_payload(fact: Fact, trace: DmpTrace, links: Sequence[CausalLink]) -> dict[str, Any]:
+    """The FACT_PROPOSE payload a local claim is broadcast as (CIP causal links are bare
+    msg_ids)."""
+    return {
+        "fact": to_json(fact),
+        "dmp_trace": to_json(trace),
+        "causal_links": [link.target for link in links],
+    }
 
 
 def _polar(subject: str, negated: bool) -> Normalized:
@@ -387,4 +526,7 @@ def _claim(r: tuple[Any, ...]) -> Claim:
         tuple(CausalLink(**link) for link in json.loads(r[7])),
         ClaimState(r[8]),
         str(r[9]),
+        None if r[10] is None else str(r[10]),
+        str(r[11]) if r[11] is not None else str(r[0]),
+        float(r[12]),
     )

@@ -118,6 +118,39 @@ KNOWLEDGE_MIGRATIONS = MigrationSet(
                 "CREATE INDEX knowledge_traces_decision ON knowledge_traces (decision_id)",
             ),
         ),
+        Migration(
+            3,
+            "votes bound to content: claim hash, proposing msg_id and size per claim; one "
+            "vote per (claim, voter)",
+            (
+                # msg_id stays the claim's local id (the proposing msg_id, or the claim
+                # hash when another claim already holds that msg_id); wire_msg_id is the
+                # msg_id it was proposed under, which votes name as fact_ref.
+                "ALTER TABLE knowledge_claims ADD COLUMN claim_hash TEXT",
+                "ALTER TABLE knowledge_claims ADD COLUMN wire_msg_id TEXT",
+                "ALTER TABLE knowledge_claims ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0",
+                "UPDATE knowledge_claims SET wire_msg_id = msg_id",
+                "CREATE UNIQUE INDEX knowledge_claims_hash ON knowledge_claims (claim_hash)",
+                "CREATE INDEX knowledge_claims_sender ON knowledge_claims (sender, state)",
+                "CREATE INDEX knowledge_claims_created ON knowledge_claims (created_at)",
+                """CREATE TABLE knowledge_votes_v3 (
+                    claim_id TEXT NOT NULL REFERENCES knowledge_claims (msg_id),
+                    voter TEXT NOT NULL,
+                    msg_id TEXT NOT NULL,
+                    kind TEXT NOT NULL CHECK (kind IN ('confirm', 'reject', 'challenge')),
+                    reason TEXT NOT NULL,
+                    confidence REAL,
+                    notes TEXT NOT NULL,
+                    at REAL NOT NULL,
+                    PRIMARY KEY (claim_id, voter)
+                ) STRICT""",
+                "INSERT OR IGNORE INTO knowledge_votes_v3 SELECT claim_id, voter, msg_id, kind,"
+                " reason, confidence, notes, at FROM knowledge_votes ORDER BY at, msg_id",
+                "DROP TABLE knowledge_votes",
+                "ALTER TABLE knowledge_votes_v3 RENAME TO knowledge_votes",
+                "CREATE INDEX knowledge_votes_claim ON knowledge_votes (claim_id, at)",
+            ),
+        ),
     ),
 )
 

@@ -178,10 +178,20 @@ class KnowledgePolicy:
 
     min_confirmations: int = 2
     lri_threshold: int = 80
+    # Per-sender bounds on stored claims that are not accepted (pending, deferred,
+    # disputed, rejected), and how long such a claim is kept: a flood costs the flooder
+    # its own quota, never the node's disk.
+    max_open_claims_per_sender: int = 64
+    max_open_bytes_per_sender: int = 2 * 1024 * 1024
+    claim_ttl_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.min_confirmations < 2:
             raise ConfigError("min_confirmations must be at least 2 (normative)")
+        if self.max_open_claims_per_sender < 1 or self.max_open_bytes_per_sender < 1:
+            raise ConfigError("the per-sender claim quotas must be at least 1")
+        if not self.claim_ttl_s > 0:
+            raise ConfigError("claim_ttl_s must be > 0")
         if not 0 <= self.lri_threshold <= 100:
             raise ConfigError("lri_threshold must be within 0..100")
 

@@ -35,6 +35,7 @@ from web4.agent.types import (
     KnowledgeAccepted,
     Outbound,
 )
+from web4.cip.claims import claim_hash
 from web4.errors import ConfigError
 from web4.knowledge.rules import contradicts, normalize
 
@@ -115,15 +116,24 @@ class BeliefAgent:
             return ActionResult(outcome="remembered")
         verdict = context.facts.get("verdict")
         notes = f"belief: {context.facts.get('belief')}"[:400]
+        # the vote names the claim by its msg_id and by the hash of what its proposer
+        # signed, so it cannot be applied to another statement under the same msg_id
+        digest = claim_hash(item.peer, item.payload)
         if verdict == "confirm":
             payload: dict[str, Any] = {
                 "fact_ref": item.msg_id,
+                "claim_hash": digest,
                 "decision": "confirm",
                 "confidence": self.confidence,
                 "notes": notes,
             }
             return ActionResult("confirmed", (Outbound("cip", "FACT_CONFIRM", payload),))
-        payload = {"fact_ref": item.msg_id, "reason": "conflict", "notes": notes}
+        payload = {
+            "fact_ref": item.msg_id,
+            "claim_hash": digest,
+            "reason": "conflict",
+            "notes": notes,
+        }
         return ActionResult("challenged", (Outbound("cip", "FACT_CHALLENGE", payload),))
 
     def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:

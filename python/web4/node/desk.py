@@ -3,14 +3,17 @@
 Theory of operation: the router's ``knowledge`` destination is bound to ``on_message``.
 A CIP ``FACT_PROPOSE`` becomes a claim (``KnowledgeExchange.propose``) and goes to the
 agent loop, whose agent decides whether to confirm or challenge it; a ``FACT_CONFIRM``,
-``FACT_REJECT`` or ``FACT_CHALLENGE`` becomes a vote on the claim it names. Claims are
-named by the proposing ``msg_id``, which a broadcast gives to every peer alike, so a vote
-means the same claim everywhere. A vote can overtake its claim (they may travel on
-different sessions): it waits in a bounded buffer (``vote_buffer`` votes; when full, the
-oldest vote of the voter with the most waiting votes is dropped, so a peer flooding votes
-for claims that never come evicts only its own; each drop an event) and is applied when
-the claim arrives; if it fails then, that
-is an ``error`` event about the voter, never a fault of the claim's sender. ``DECISION_SHARE``
+``FACT_REJECT`` or ``FACT_CHALLENGE`` becomes a vote on the claim it names. A vote names
+its claim by the proposing ``msg_id`` (``fact_ref``, which a broadcast gives to every peer
+alike) and by the claim hash (``claim_hash``: the proposer and the signed payload), and
+applies only to the claim with that hash. A vote can overtake its claim (they may travel
+on different sessions): it waits in a bounded buffer keyed by (voter, claim hash), so it
+can be neither moved to another statement proposed under the same ``msg_id`` nor
+replaced by another peer's vote (``vote_buffer`` votes; when full, the oldest vote of the
+voter with the most waiting votes is dropped, so a peer flooding votes for claims that
+never come evicts only its own; each drop an event). It is applied when the claim with
+that hash arrives; if it fails then, that is an ``error`` event about the voter, never a
+fault of the claim's sender. ``DECISION_SHARE``
 keeps the peer's DMP trace. LIP evidence has no runtime here yet: it is reported
 (``router.rejected``, reason ``no_runtime``) and dropped.
 
@@ -28,6 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from web4.agent.types import InboundItem, InboundMessage, KnowledgeAccepted
+from web4.cip.claims import claim_hash
 from web4.errors import KnowledgeError, UnknownClaimError
 from web4.knowledge import (
     CausalLink,
@@ -41,7 +45,7 @@ from web4.knowledge import (
 )
 from web4.observability import EventBus, emit_trust_audit
 from web4.router import Inbound
-from web4.trust import TrustBook, TrustState
+from web4.trust import TrustBook
 
 __all__ = ["KnowledgeDesk", "fact_from", "trace_from"]
 
@@ -97,7 +101,8 @@ class KnowledgeDesk:
         self._offer = offer
         self._local = local
         self._bound = vote_buffer
-        self._waiting: OrderedDict[str, Inbound] = OrderedDict()  # vote msg_id -> vote
+        # (voter, claim hash) -> the vote waiting for that claim
+        self._waiting: OrderedDict[tuple[str, str], Inbound] = OrderedDict()
 
     @property
     def waiting(self) -> int:
@@ -122,7 +127,14 @@ class KnowledgeDesk:
         p = msg.envelope.payload
         if msg.type == "FACT_PROPOSE":
             links = CausalLink.parse_all(list(p.causal_links))
-            self.propose(msg.msg_id, msg.peer, fact_from(p.fact), trace_from(p.dmp_trace), links)
+            self.propose(
+                msg.msg_id,
+                msg.peer,
+                fact_from(p.fact),
+                trace_from(p.dmp_trace),
+                links,
+                claim_hash=claim_hash(msg.peer, p),
+            )
             self._offer(InboundMessage.from_routed(msg))
         elif msg.type in _VOTES:
             self._vote(msg)
@@ -145,15 +157,25 @@ class KnowledgeDesk:
         fact: Fact,
         trace: DmpTrace,
         links: Sequence[CausalLink] = (),
+        *,
+        claim_hash: str | None = None,
     ) -> ClaimOutcome:
-        """Store and evaluate a claim (a peer's, or our own before we broadcast it), then
-        apply votes that were waiting for it. Raises ``KnowledgeError``."""
+        """Store and evaluate a claim (a peer's, with the hash of the payload it signed,
+        or our own before we broadcast it), then apply the votes that were waiting for
+        that hash. Raises ``KnowledgeError``."""
         out = self.kx.propose(
-            msg_id=msg_id, sender=sender, fact=fact, trace=trace, links=links, local=self._local()
+            msg_id=msg_id,
+            sender=sender,
+            fact=fact,
+            trace=trace,
+            links=links,
+            local=self._local(),
+            claim_hash=claim_hash,
         )
-        self._report(out, sender, msg_id, domain=fact.domain)
-        for vote_id in [k for k, v in self._waiting.items() if _ref(v) == msg_id]:
-            vote = self._waiting.pop(vote_id)
+        self._report(out, sender, out.claim_id, domain=fact.domain)
+        digest = self.kx.claim(out.claim_id).claim_hash
+        for key in [k for k in self._waiting if k[1] == digest]:
+            vote = self._waiting.pop(key)
             try:
                 self._vote(vote)
             except KnowledgeError as e:  # the voter's fault, not this claim's sender's
@@ -178,6 +200,7 @@ class KnowledgeDesk:
         p = msg.envelope.payload
         payload = {
             "fact_ref": p.fact_ref,
+            "claim_hash": p.claim_hash,
             "notes": p.notes,
             "confidence": getattr(p, "confidence", None),
             "reason": getattr(p, "reason", None),
@@ -185,7 +208,12 @@ class KnowledgeDesk:
         try:
             self._apply_vote(msg.msg_id, msg.peer, msg.type, payload)
         except UnknownClaimError:
-            self._waiting[msg.msg_id] = msg
+            key = (msg.peer, str(p.claim_hash))
+            if key in self._waiting:  # one waiting vote per voter and claim: the first
+                raise KnowledgeError(
+                    f"{msg.peer[:16]} already has a vote waiting for this claim"
+                ) from None
+            self._waiting[key] = msg
             if len(self._waiting) > self._bound:
                 dropped = self._evict()
                 self._bus.emit(
@@ -218,6 +246,7 @@ class KnowledgeDesk:
             "msg_id": msg_id,
             "sender": voter,
             "fact_ref": p["fact_ref"],
+            "claim_hash": p.get("claim_hash"),
             "notes": p.get("notes") or "",
             "local": self._local(),
         }
@@ -227,17 +256,18 @@ class KnowledgeDesk:
             out = self.kx.reject(confidence=p["confidence"], **common)
         else:
             out = self.kx.challenge(reason=p["reason"], **common)
-        voter_trust = self._trust.state_of(voter).value
+        claim = self.kx.claim(out.claim_id)
         self._bus.emit(
             "knowledge.confirmation",
             peer=voter,
             msg_id=msg_id,
-            claim_id=p["fact_ref"],
+            claim_id=out.claim_id,
             decision=_decision(msg_type, p),
-            voter_trust=voter_trust,
-            counts=voter_trust == "trusted",
+            voter_trust=self._trust.state_of(voter).value,
+            # counts only from a peer trusted since before the claim arrived
+            counts=any(v == voter for v, _, _ in self.kx.counted_voters(claim)),
         )
-        self._report(out, self.kx.claim(out.claim_id).sender, out.claim_id, force=True)
+        self._report(out, claim.sender, out.claim_id, force=True)
 
     def _report(
         self, out: ClaimOutcome, sender: str, claim_id: str, *, force: bool = False, **attrs: Any
@@ -249,11 +279,7 @@ class KnowledgeDesk:
         if out.previous == out.state and not force:
             return
         claim = self.kx.claim(claim_id)
-        has = [
-            v
-            for v in self.kx.confirmers(claim_id)
-            if v != sender and self._trust.state_of(v) is TrustState.TRUSTED
-        ]
+        has = sorted({v for v, kind, _ in self.kx.counted_voters(claim) if kind == "confirm"})
         needs = self.kx.policy.min_confirmations
         self._bus.emit(
             f"knowledge.claim_{out.state.value}",
@@ -278,10 +304,6 @@ class KnowledgeDesk:
                     decision_id=claim.trace.decision_id,
                 )
             )
-
-
-def _ref(msg: Inbound) -> str:
-    return str(msg.envelope.payload.fact_ref)
 
 
 def _decision(msg_type: str, p: dict[str, Any]) -> str:

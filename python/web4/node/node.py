@@ -57,6 +57,7 @@ from web4.node import outbox, reactions
 from web4.node.believer import BeliefAgent
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
+from web4.node.faults import FaultMeter
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
 from web4.node.parts import (
     GOALS,
@@ -121,6 +122,7 @@ class Node:
         self._stdout = stdout if stdout is not None else sys.stdout
         self._make_transport = transport or default_transport(config)
         self.conns: dict[str, PeerConn] = {}
+        self.faults = FaultMeter()  # per-peer limits on faulty input (web4.node.faults)
         self.listen_addrs: list[str] = []
         self._stop = asyncio.Event()
         self._any_ready = asyncio.Event()
@@ -155,7 +157,7 @@ class Node:
             self.bus.add_sink(JsonLinesSink(self._stdout))
         self.store = Store.in_data_dir(cfg.data_dir)
         self.trust = TrustBook(self.store, self.clock)
-        self.kx = KnowledgeExchange(self.store, self.trust, self.clock)
+        self.kx = KnowledgeExchange(self.store, self.trust, self.clock, me=self.fingerprint)
         validators = make_validators(self.fingerprint, self.clock, self.trust, self.store)
         self.router = ProtocolRouter(
             validators,
@@ -219,7 +221,6 @@ class Node:
                     file=self._stdout,
                     flush=True,
                 )
-            reactions.self_trust(self)
             self.bus.emit(
                 "node.started",
                 agent_id=self.identity.agent_id,
@@ -336,6 +337,13 @@ class Node:
         if (old is not None and not old.session.closed) or session.peer == self.fingerprint:
             self._tg.create_task(session.close())
             return None
+        if self.faults.banned(session.peer, self.now()):  # disconnected for a flood
+            self.bus.emit(
+                "error", peer=session.peer, error="FloodError",
+                detail="session refused: recently disconnected for a flood of faults",
+            )  # fmt: skip
+            self._tg.create_task(session.close())
+            return None
         state = sender_state(self.loop.state())
         settings = self.config.agent
         goal = settings.intent if settings.intent in GOALS else "learn"
@@ -363,6 +371,7 @@ class Node:
         await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
+        reactions.flush_faults(self, [conn.peer], "before the session closed")
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
             self.protocols.forget(conn.peer)

@@ -8,8 +8,12 @@ anchor, an audited ``operator_vouch`` (``probing -> trusted``); ``PeerUntrusted`
 intent go to the agent loop; ``HandshakeDone`` makes the peer ready. A router fault from a
 link peer (its key is authenticated by the link) is ``fingerprint_mismatch``,
 ``bad_signature`` or, for invalid messages and handler faults, ``anomaly``
-(``docs/CIP_SPEC.md``, Trust FSM). The node itself starts ``probing`` in its own book, so
-its own claims are judged like anyone's. Every trust change is audited and emitted.
+(``docs/CIP_SPEC.md``, Trust FSM). Anomalies pass through the node's ``FaultMeter``
+(``web4.node.faults``): a few per peer and window are audited one by one, the rest are
+aggregated into one audit row, and a peer past the limit is disconnected and refused for a
+while; a peer that never completed the handshake has no trust to lose, so its faults are
+only aggregated. The node is not in its own trust book: its own claims are judged by the
+knowledge rules without a self entry. Every trust change is audited and emitted.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from web4.errors import (
     TimestampError,
     TrustError,
 )
+from web4.node.faults import FaultVerdict
 from web4.node.peers import PeerConn
 from web4.observability import emit_handshake_event, emit_trust_audit
 from web4.router import Fault
@@ -42,7 +47,7 @@ from web4.trust import TrustEvent, TrustState
 if TYPE_CHECKING:
     from web4.node.node import Node
 
-__all__ = ["on_fault", "on_handshake", "self_trust", "trust_event"]
+__all__ = ["flush_faults", "on_fault", "on_handshake", "trust_event"]
 
 _ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
 
@@ -86,19 +91,6 @@ def on_handshake(node: Node, conn: PeerConn, events: list[HandshakeEvent]) -> No
             node._any_ready.set()
 
 
-def self_trust(node: Node) -> None:
-    """Our own claims are judged like anyone's: we start ``probing`` ourselves, so a
-    claim we propose is pending until trusted peers confirm it."""
-    if node.trust.state_of(node.fingerprint) is TrustState.UNTRUSTED:
-        trust_event(
-            node,
-            node.fingerprint,
-            TrustEvent.HANDSHAKE_VERIFIED,
-            "own identity: our claims need trusted confirmations too",
-            (),
-        )
-
-
 def trust_event(node: Node, peer: str, event: TrustEvent, cause: str, evidence: Any) -> None:
     try:
         out = node.trust.record(
@@ -121,4 +113,58 @@ def on_fault(node: Node, fault: Fault) -> None:
     else:
         return
     cause = f"{fault.stage}: {type(err).__name__}: {err}"
-    trust_event(node, fault.peer, event, cause, (fault.msg_id,) if fault.msg_id else ())
+    evidence = (fault.msg_id,) if fault.msg_id else ()
+    if event is not TrustEvent.ANOMALY:  # decisive on their own: never rate-limited
+        trust_event(node, fault.peer, event, cause, evidence)
+        return
+    now = node.now()
+    flush_faults(node, node.faults.expired(now), "in the last window")
+    verdict, count = node.faults.observe(fault.peer, now)
+    if verdict is FaultVerdict.DISCONNECT:
+        trust_event(
+            node,
+            fault.peer,
+            event,
+            f"flood: {node.faults.disconnect_at} faults within {node.faults.window_s:g} s "
+            f"({count} not audited one by one); disconnected for {node.faults.ban_s:g} s; "
+            f"last: {cause}",
+            evidence,
+        )
+        conn = node.conns.get(fault.peer)
+        if conn is not None:
+            conn.stop.set()
+        node.bus.emit(
+            "error",
+            peer=fault.peer,
+            error="FloodError",
+            detail=f"disconnected: {node.faults.disconnect_at} faulty messages in "
+            f"{node.faults.window_s:g} s",
+            source="router",
+        )
+    elif verdict is FaultVerdict.AUDIT and _has_trust(node, fault.peer):
+        trust_event(node, fault.peer, event, cause, evidence)
+    else:
+        node.faults.note_unreported(fault.peer)
+
+
+def flush_faults(node: Node, peers: list[str], when: str) -> None:
+    """One aggregated audit row per peer for its faults not audited one by one."""
+    for peer in peers:
+        count = node.faults.flush(peer)
+        if count:
+            trust_event(
+                node,
+                peer,
+                TrustEvent.ANOMALY,
+                f"{count} faulty message(s) {when}, aggregated (not audited one by one)",
+                (),
+            )
+
+
+def _has_trust(node: Node, peer: str) -> bool:
+    """Has the peer anything to lose (probing or trusted)? Faults of others change no
+    state, so they are only aggregated."""
+    try:
+        return node.trust.state_of(peer) in (TrustState.PROBING, TrustState.TRUSTED)
+    except TrustError:
+        return False

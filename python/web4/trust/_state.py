@@ -7,6 +7,11 @@ runtime turns what it sees into ``TrustEvent``s; ``evaluate(record, event, now, 
 looks the event up in ``TRUST_TABLE`` and returns the new record and an explanation. It is
 pure: the time is an argument, nothing is read or written.
 
+Nothing a peer does itself promotes it: ``knowledge_verified`` is recorded but moves no
+one, and ``trusted`` is reached only by ``operator_vouch`` (docs/CIP_SPEC.md section 7,
+"Trust that cannot be bought"). ``PeerRecord.trusted_since`` remembers when a peer became
+``trusted``, for the seniority rules the knowledge layer applies.
+
 The table is the brief's six rows, plus the handshake's acceptance rules expressed as
 rows (a bad signature demotes to ``untrusted``; a fingerprint/pubkey mismatch blacklists
 from any state), plus "else" rows that only count an observation. Decay: observations
@@ -51,6 +56,8 @@ class TrustEvent(StrEnum):
     ANOMALY = "anomaly"
     MANUAL_OVERRIDE = "manual_override"
     OPERATOR_VOUCH = "operator_vouch"
+    # Written only by store migrations that change the trust model (never evaluated).
+    POLICY_CHANGE = "policy_change"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,9 @@ class PeerRecord:
     cooldown_until: float = 0.0
     unverifiable: tuple[float, ...] = ()
     anomalies: tuple[float, ...] = ()
+    # When the peer last became ``trusted`` (None while it is not): votes count only from
+    # peers trusted before the claim arrived, and seniority decides who may demote whom.
+    trusted_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +194,10 @@ TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionT
           effect=_long_cooldown),
         R(U, Ev.FINGERPRINT_MISMATCH, B, "fingerprint/pubkey mismatch: long-term deny"),
         # probing
-        R(P, Ev.KNOWLEDGE_VERIFIED, T, "verified knowledge: stable exchange allowed",
-          effect=_fresh),
+        # Knowledge earns no trust: a claim's acceptance is evidence the proposer can farm
+        # (repeat what trusted peers already believe), so only the operator promotes.
+        R(P, Ev.KNOWLEDGE_VERIFIED, P,
+          "verified knowledge recorded: earns no trust (only an operator anchor promotes)"),
         R(P, Ev.CONFLICT, U, "conflict: demoted, with a cooldown", effect=_short_cooldown),
         R(P, Ev.SEVERE_CONFLICT, U, "severe conflict: demoted, with a cooldown",
           effect=_short_cooldown),
@@ -226,5 +238,10 @@ def evaluate(record: PeerRecord, event: TrustEvent, now: float, policy: TrustPol
     Raises ``ValueError`` when ``event`` is not a ``TrustEvent`` value.
     """
     step = TRUST_TABLE.step(record.state, TrustEvent(event), TrustContext(record, now, policy))
-    new_record = replace(step.ctx.record, state=step.dst)
+    since = step.ctx.record.trusted_since
+    if step.dst is not TrustState.TRUSTED:
+        since = None
+    elif step.src is not TrustState.TRUSTED or since is None:
+        since = now
+    new_record = replace(step.ctx.record, state=step.dst, trusted_since=since)
     return Evaluation(record.peer, step.event, step.src, step.dst, step.note, new_record)

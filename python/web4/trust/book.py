@@ -7,10 +7,18 @@ and writes the new row and an audit entry in one transaction, whether or not the
 changed. The audit table is append-only: SQLite triggers refuse UPDATE and DELETE on it.
 A blacklist is lifted only by ``override(peer, operator=..., reason=...)``, which records
 the operator and the reason in the audit entry. An unknown peer is ``untrusted``.
+
+The audit log is tamper-evident: every row is linked into a SHA-256 hash chain
+(``trust_audit_chain``: each link hashes the previous link and the row), so an edited,
+inserted or removed row breaks ``verify_chain``. ``prune(before, operator=...)`` is the
+only way rows leave: it removes the oldest rows and keeps the last removed link (with
+the operator, the time and the count, in the append-only ``trust_audit_prunes``), from
+which the chain still verifies. ``head()`` is the newest link, for the operator to note.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -18,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from web4.clock import Clock
+from web4.envelope import canonicalize
 from web4.errors import TrustError
 from web4.store import Migration, MigrationSet, Store
 from web4.trust._state import (
@@ -29,7 +38,14 @@ from web4.trust._state import (
     evaluate,
 )
 
-__all__ = ["TRUST_MIGRATIONS", "AuditEntry", "TrustBook", "TrustOutcome"]
+__all__ = [
+    "TRUST_MIGRATIONS",
+    "AuditEntry",
+    "ChainCheck",
+    "PruneResult",
+    "TrustBook",
+    "TrustOutcome",
+]
 
 TRUST_MIGRATIONS = MigrationSet(
     "trust",
@@ -67,8 +83,63 @@ TRUST_MIGRATIONS = MigrationSet(
                    BEGIN SELECT RAISE(ABORT, 'trust_audit is append-only'); END""",
             ),
         ),
+        Migration(
+            2,
+            "trust that cannot be bought: trusted_since, a hash-chained audit log with "
+            "audited pruning; trust earned by knowledge_verified withdrawn",
+            (
+                "ALTER TABLE trust_peers ADD COLUMN trusted_since REAL",
+                # Under the old model an accepted claim promoted its proposer; that trust
+                # could be farmed by fresh keys, so only operator vouches keep it.
+                """INSERT INTO trust_audit (peer, event, from_state, to_state, changed, note,
+                       cause, evidence, at, operator)
+                   SELECT peer, 'policy_change', 'trusted', 'probing', 1,
+                       'trust model v2: trust not given by an operator anchor withdrawn',
+                       'store migration (trust 2)', '[]', updated_at, NULL
+                   FROM trust_peers WHERE state = 'trusted' AND peer NOT IN
+                       (SELECT peer FROM trust_audit WHERE event = 'operator_vouch'
+                        AND changed = 1)""",
+                """UPDATE trust_peers SET state = 'probing' WHERE state = 'trusted' AND peer
+                   NOT IN (SELECT peer FROM trust_audit WHERE event = 'operator_vouch'
+                           AND changed = 1)""",
+                "UPDATE trust_peers SET trusted_since = updated_at WHERE state = 'trusted'",
+                """CREATE TABLE trust_audit_chain (
+                    seq INTEGER PRIMARY KEY,
+                    hash TEXT NOT NULL
+                ) STRICT""",
+                """CREATE TABLE trust_audit_prunes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    operator TEXT NOT NULL,
+                    before REAL NOT NULL,
+                    removed INTEGER NOT NULL,
+                    last_seq INTEGER NOT NULL,
+                    last_hash TEXT NOT NULL
+                ) STRICT""",
+                # A row here is the only thing that lets a DELETE through, and only
+                # prune() writes one, inside the transaction that removes it again.
+                "CREATE TABLE trust_audit_prune_permit (one INTEGER PRIMARY KEY) STRICT",
+                "DROP TRIGGER trust_audit_no_delete",
+                """CREATE TRIGGER trust_audit_no_delete BEFORE DELETE ON trust_audit
+                   WHEN NOT EXISTS (SELECT 1 FROM trust_audit_prune_permit)
+                   BEGIN SELECT RAISE(ABORT, 'trust_audit is append-only'); END""",
+                """CREATE TRIGGER trust_audit_chain_no_update BEFORE UPDATE ON trust_audit_chain
+                   BEGIN SELECT RAISE(ABORT, 'trust_audit_chain is append-only'); END""",
+                """CREATE TRIGGER trust_audit_chain_no_delete BEFORE DELETE ON trust_audit_chain
+                   WHEN NOT EXISTS (SELECT 1 FROM trust_audit_prune_permit)
+                   BEGIN SELECT RAISE(ABORT, 'trust_audit_chain is append-only'); END""",
+                """CREATE TRIGGER trust_audit_prunes_no_change BEFORE UPDATE ON
+                   trust_audit_prunes
+                   BEGIN SELECT RAISE(ABORT, 'trust_audit_prunes is append-only'); END""",
+                """CREATE TRIGGER trust_audit_prunes_no_delete BEFORE DELETE ON
+                   trust_audit_prunes
+                   BEGIN SELECT RAISE(ABORT, 'trust_audit_prunes is append-only'); END""",
+            ),
+        ),
     ),
 )
+
+GENESIS = "0" * 64
 
 _PEER = re.compile(r"^[0-9a-f]{64}$")
 _MAX_TEXT = 1024
@@ -90,6 +161,27 @@ class AuditEntry:
     evidence: tuple[str, ...]
     at: float
     operator: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainCheck:
+    """The result of ``verify_chain``: whether every kept audit row hashes to its stored
+    link, the head (last seq and hash), and the first row that does not, if any."""
+
+    ok: bool
+    rows: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``prune`` removed, and the chain link it keeps as the new start."""
+
+    removed: int
+    last_seq: int
+    last_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +209,8 @@ class TrustBook:
         self._clock = clock
         self.policy = policy or TrustPolicy()
         store.migrate(TRUST_MIGRATIONS)
+        with store.transaction():
+            self._extend_chain()  # rows written before the chain existed (migration 2)
 
     # --- reads ----------------------------------------------------------------------
 
@@ -127,7 +221,8 @@ class TrustBook:
         """
         _check_peer(peer)
         row = self._store.query_one(
-            "SELECT state, cooldown_until, unverifiable, anomalies FROM trust_peers WHERE peer = ?",
+            "SELECT state, cooldown_until, unverifiable, anomalies, trusted_since "
+            "FROM trust_peers WHERE peer = ?",
             (peer,),
         )
         if row is None:
@@ -138,11 +233,21 @@ class TrustBook:
             float(row[1]),
             tuple(float(t) for t in json.loads(row[2])),
             tuple(float(t) for t in json.loads(row[3])),
+            None if row[4] is None else float(row[4]),
         )
 
     def state_of(self, peer: str) -> TrustState:
         """The trust state of ``peer``. Raises ``TrustError`` on a malformed peer id."""
         return self.peer(peer).state
+
+    def trusted_since(self, peer: str) -> float | None:
+        """When ``peer`` became ``trusted`` (None if it is not). Raises ``TrustError``."""
+        return self.peer(peer).trusted_since
+
+    def trusted_before(self, peer: str, when: float) -> bool:
+        """Is ``peer`` ``trusted`` now, and has it been since ``when`` or earlier?"""
+        since = self.peer(peer).trusted_since
+        return since is not None and since <= when
 
     def peers(self) -> list[PeerRecord]:
         """Every peer with a stored record, ordered by fingerprint."""
@@ -154,10 +259,7 @@ class TrustBook:
 
         Raises ``TrustError`` on a malformed peer id.
         """
-        cols = (
-            "SELECT seq, peer, event, from_state, to_state, changed, note, cause, "
-            "evidence, at, operator FROM trust_audit"
-        )
+        cols = _AUDIT_COLS
         if peer is None:
             rows = self._store.query(f"{cols} ORDER BY seq LIMIT ?", (limit,))
         else:
@@ -198,6 +300,95 @@ class TrustBook:
             raise TrustError("a manual override needs an operator name (1..1024 characters)")
         return self._apply(peer, TrustEvent.MANUAL_OVERRIDE, reason, (), operator)
 
+    def head(self) -> tuple[int, str]:
+        """The newest chain link: (seq, hash); (0, GENESIS) for an empty log. Writing the
+        head down elsewhere lets an operator prove later that nothing before it changed."""
+        row = self._store.query_one(
+            "SELECT seq, hash FROM trust_audit_chain ORDER BY seq DESC LIMIT 1"
+        )
+        if row is not None:
+            return int(row[0]), str(row[1])
+        return self._chain_start()
+
+    def verify_chain(self) -> ChainCheck:
+        """Recompute the hash chain over every kept audit row, from the last prune's link
+        (or the genesis) on. A row edited, inserted or removed in the middle breaks it."""
+        seq, prev = self._chain_start()
+        links: dict[int, str] = dict(self._store.query("SELECT seq, hash FROM trust_audit_chain"))
+        rows = self._store.query(f"{_AUDIT_COLS} WHERE seq > ? ORDER BY seq", (seq,))
+        for row in rows:
+            expected = _link(prev, row)
+            if links.get(int(row[0])) != expected:
+                return ChainCheck(False, len(rows), seq, prev, int(row[0]))
+            seq, prev = int(row[0]), expected
+        if len(links) != len(rows) or (links and max(links) != seq):
+            return ChainCheck(False, len(rows), seq, prev, seq + 1)
+        return ChainCheck(True, len(rows), seq, prev)
+
+    def prune(self, before: float, *, operator: str) -> PruneResult:
+        """Remove audit rows older than ``before`` (a Unix time), keeping the chain
+        verifiable: the last removed row's link is kept in ``trust_audit_prunes`` with
+        the operator, the time and the count, and the chain goes on from it. The newest
+        row is never removed (it holds the head). Raises ``TrustError`` for an empty
+        operator or a chain that does not verify (nothing is removed then)."""
+        operator = operator.strip()
+        if not operator or len(operator) > _MAX_TEXT:
+            raise TrustError("pruning the audit log needs an operator name (1..1024 chars)")
+        check = self.verify_chain()
+        if not check.ok:
+            raise TrustError(f"the audit chain is broken at seq {check.first_bad_seq}: not pruning")
+        with self._store.transaction():
+            row = self._store.query_one(
+                "SELECT c.seq, c.hash FROM trust_audit_chain c JOIN trust_audit a "
+                "ON a.seq = c.seq WHERE a.at < ? AND c.seq < ? ORDER BY c.seq DESC LIMIT 1",
+                (before, check.head_seq),
+            )
+            if row is None:
+                seq, last = self._chain_start()
+                return PruneResult(0, seq, last)
+            last_seq, last_hash = int(row[0]), str(row[1])
+            count = self._store.query_one(
+                "SELECT COUNT(*) FROM trust_audit WHERE seq <= ?", (last_seq,)
+            )
+            removed = int(count[0]) if count else 0
+            self._store.execute("INSERT INTO trust_audit_prune_permit (one) VALUES (1)")
+            self._store.execute("DELETE FROM trust_audit WHERE seq <= ?", (last_seq,))
+            self._store.execute("DELETE FROM trust_audit_chain WHERE seq <= ?", (last_seq,))
+            self._store.execute("DELETE FROM trust_audit_prune_permit")
+            self._store.execute(
+                "INSERT INTO trust_audit_prunes (at, operator, before, removed, last_seq, "
+                "last_hash) VALUES (?, ?, ?, ?, ?, ?)",
+                (self._clock.now(), operator, before, removed, last_seq, last_hash),
+            )
+        return PruneResult(removed, last_seq, last_hash)
+
+    def prunes(self) -> list[tuple[float, str, float, int, int, str]]:
+        """Every prune: (at, operator, before, removed, last_seq, last_hash), oldest first."""
+        rows = self._store.query(
+            "SELECT at, operator, before, removed, last_seq, last_hash FROM "
+            "trust_audit_prunes ORDER BY id"
+        )
+        return [(float(a), str(o), float(b), int(r), int(q), str(h)) for a, o, b, r, q, h in rows]
+
+    def _chain_start(self) -> tuple[int, str]:
+        row = self._store.query_one(
+            "SELECT last_seq, last_hash FROM trust_audit_prunes ORDER BY id DESC LIMIT 1"
+        )
+        return (int(row[0]), str(row[1])) if row is not None else (0, GENESIS)
+
+    def _extend_chain(self) -> None:
+        """Link every audit row that has no chain entry yet, in seq order (inside the
+        caller's transaction)."""
+        last = self._store.query_one(
+            "SELECT seq, hash FROM trust_audit_chain ORDER BY seq DESC LIMIT 1"
+        )
+        seq, prev = (int(last[0]), str(last[1])) if last is not None else self._chain_start()
+        for row in self._store.query(f"{_AUDIT_COLS} WHERE seq > ? ORDER BY seq", (seq,)):
+            prev = _link(prev, row)
+            self._store.execute(
+                "INSERT INTO trust_audit_chain (seq, hash) VALUES (?, ?)", (int(row[0]), prev)
+            )
+
     def _apply(
         self,
         peer: str,
@@ -219,10 +410,11 @@ class TrustBook:
             rec = result.record
             self._store.execute(
                 "INSERT INTO trust_peers (peer, state, cooldown_until, unverifiable, "
-                "anomalies, updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (peer) DO "
-                "UPDATE SET state = excluded.state, cooldown_until = excluded.cooldown_until,"
-                " unverifiable = excluded.unverifiable, anomalies = excluded.anomalies,"
-                " updated_at = excluded.updated_at",
+                "anomalies, updated_at, trusted_since) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (peer) DO UPDATE SET state = excluded.state, "
+                "cooldown_until = excluded.cooldown_until, unverifiable = "
+                "excluded.unverifiable, anomalies = excluded.anomalies, updated_at = "
+                "excluded.updated_at, trusted_since = excluded.trusted_since",
                 (
                     peer,
                     rec.state.value,
@@ -230,6 +422,7 @@ class TrustBook:
                     json.dumps(list(rec.unverifiable)),
                     json.dumps(list(rec.anomalies)),
                     now,
+                    rec.trusted_since,
                 ),
             )
             self._store.execute(
@@ -249,6 +442,7 @@ class TrustBook:
                 ),
             )
             row = self._store.query_one("SELECT last_insert_rowid()")
+            self._extend_chain()
         assert row is not None
         entry = AuditEntry(
             int(row[0]),
@@ -264,6 +458,23 @@ class TrustBook:
             operator,
         )
         return TrustOutcome(result, entry)
+
+
+_AUDIT_COLS = (
+    "SELECT seq, peer, event, from_state, to_state, changed, note, cause, "
+    "evidence, at, operator FROM trust_audit"
+)
+
+
+def _link(prev: str, row: tuple[Any, ...]) -> str:
+    """The chain hash of one audit row: SHA-256 over the previous link and the row's
+    canonical JSON (every column, as stored)."""
+    body = [
+        int(row[0]), str(row[1]), str(row[2]), str(row[3]), str(row[4]), int(row[5]),
+        str(row[6]), str(row[7]), json.loads(row[8]), float(row[9]),
+        None if row[10] is None else str(row[10]),
+    ]  # fmt: skip
+    return hashlib.sha256(prev.encode() + b"\n" + canonicalize(body)).hexdigest()
 
 
 def _check_peer(peer: str) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from web4.cip import Handshake, Role, Step, cip_validator
 from web4.cip.builder import CipBuilder
+from web4.cip.claims import claim_hash
 from web4.cip.messages import (
     DecisionShare,
     DmpTrace,
@@ -128,6 +129,7 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
                 )
             )
             ref = prop["msg_id"]
+            digest = claim_hash(b.me.fingerprint, prop["payload"])
             hello = Hello(
                 protocols=["cip/1.0"],
                 capabilities=[],
@@ -144,13 +146,26 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
                 ("knowledge", prop),
                 (
                     "knowledge",
-                    b.envelope(FactConfirm(fact_ref=ref, decision="confirm", confidence=0.9)),
+                    b.envelope(
+                        FactConfirm(
+                            fact_ref=ref, claim_hash=digest, decision="confirm", confidence=0.9
+                        )
+                    ),
                 ),
                 (
                     "knowledge",
-                    b.envelope(FactReject(fact_ref=ref, decision="reject", confidence=0.2)),
+                    b.envelope(
+                        FactReject(
+                            fact_ref=ref, claim_hash=digest, decision="reject", confidence=0.2
+                        )
+                    ),
                 ),
-                ("knowledge", b.envelope(FactChallenge(fact_ref=ref, reason="cannot_verify"))),
+                (
+                    "knowledge",
+                    b.envelope(
+                        FactChallenge(fact_ref=ref, claim_hash=digest, reason="cannot_verify")
+                    ),
+                ),
                 (
                     "knowledge",
                     b.envelope(

@@ -37,7 +37,7 @@ class World:
         if state in (TrustState.PROBING, TrustState.TRUSTED):
             self.trust.record(pid, TrustEvent.HANDSHAKE_VERIFIED, "setup")
         if state is TrustState.TRUSTED:
-            self.trust.record(pid, TrustEvent.KNOWLEDGE_VERIFIED, "setup")
+            self.trust.record(pid, TrustEvent.OPERATOR_VOUCH, "setup")
         assert self.trust.state_of(pid) is state
         return pid
 

@@ -17,6 +17,7 @@ import itertools
 
 import pytest
 
+from web4.errors import KnowledgeError
 from web4.knowledge import ClaimState, LocalState
 from web4.trust import TrustEvent, TrustState
 
@@ -81,7 +82,8 @@ def test_acceptance_matrix(
     events = [e.event for e in world.trust.audit(proposer) if e.cause != "setup"]
     if want is ClaimState.ACCEPTED:
         assert events == [TrustEvent.KNOWLEDGE_VERIFIED]
-        assert world.trust.state_of(proposer) is T
+        # knowledge earns no trust: the proposer stays where it was
+        assert world.trust.state_of(proposer) is sender
     elif want is ClaimState.DISPUTED:
         assert events == [TrustEvent.CONFLICT]
         assert world.trust.state_of(proposer) is (U if sender is P else T)
@@ -102,7 +104,8 @@ def test_confirmations_count_per_distinct_peer(world) -> None:
     claim = world.propose(world.peer(P)).claim_id
     c = world.peer(T)
     world.confirm(claim, c)
-    world.confirm(claim, c)
+    with pytest.raises(KnowledgeError, match="already voted"):
+        world.confirm(claim, c)
     assert world.kx.claim(claim).state is ClaimState.PENDING
     assert world.kx.confirmers(claim) == [c]
     world.confirm(claim, world.peer(T))

@@ -12,7 +12,6 @@ from web4.knowledge import (
     CausalLink,
     ClaimState,
     DmpTrace,
-    Fact,
     LinkRelation,
     LocalState,
     SharedDecision,
@@ -44,8 +43,8 @@ def test_accepted_claim_enters_causal_memory_with_links_and_trace(world) -> None
     (trace,) = world.kx.memory.traces(node.decision_id)
     assert (trace.origin, trace.origin_msg_id, trace.decision) == ("claim", claim, None)
     assert [n.node_id for n in world.kx.memory.nodes()] == [claim]
-    # verified knowledge: probing -> trusted
-    assert world.trust.state_of(sender) is T
+    # verified knowledge is recorded but earns no trust: the proposer stays probing
+    assert world.trust.state_of(sender) is P
     entry = world.trust.audit(sender)[-1]
     assert entry.event is TrustEvent.KNOWLEDGE_VERIFIED
     assert entry.evidence[0] == claim
@@ -261,12 +260,13 @@ def test_bad_input_is_typed(world) -> None:
         world.kx.confirm(msg_id="", sender=sender, fact_ref=claim, confidence=1, local=local)
     mid = world.msg_id()
     world.kx.confirm(msg_id=mid, sender=sender, fact_ref=claim, confidence=1, local=local)
-    with pytest.raises(KnowledgeError, match="already recorded"):
+    with pytest.raises(KnowledgeError, match="already voted"):
         world.kx.confirm(msg_id=mid, sender=sender, fact_ref=claim, confidence=1, local=local)
+    stored = world.kx.claim(claim)
     with pytest.raises(KnowledgeError, match="already proposed"):
         world.kx.propose(
-            msg_id=claim, sender=sender, fact=Fact("s", "d", 0.5),
-            trace=DmpTrace(str(uuid.uuid4())), local=local,
+            msg_id=claim, sender=sender, fact=stored.fact, trace=stored.trace,
+            links=stored.links, local=local,
         )  # fmt: skip
     with pytest.raises(KnowledgeError, match="64 causal links"):
         world.propose(sender, links=tuple(CausalLink(f"l{i}") for i in range(65)))

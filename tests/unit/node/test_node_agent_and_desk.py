@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from web4.agent.types import Context, InboundMessage, KnowledgeAccepted
+from web4.cip.claims import claim_hash
 from web4.cip.messages import DmpTrace, Fact, FactConfirm, FactPropose
 from web4.clock import FakeClock
 from web4.errors import ConfigError
@@ -20,7 +21,7 @@ from web4.node.desk import KnowledgeDesk
 from web4.node.proposals import Proposal
 from web4.observability import EventBus, MemoryRing
 from web4.store import Store
-from web4.trust import TrustBook, TrustEvent
+from web4.trust import TrustBook, TrustEvent, TrustState
 
 ME, P1, P2, P3 = (hashlib.sha256(n.encode()).hexdigest() for n in ("me", "p1", "p2", "p3"))
 
@@ -35,7 +36,8 @@ def see(agent: BeliefAgent, item: Any) -> Context:
 
 def propose_msg(statement: str, msg_id: str = "m1") -> InboundMessage:
     fact = {"statement": statement, "domain": "physics", "confidence": 0.8}
-    return InboundMessage("cip", "FACT_PROPOSE", P1, {"fact": fact}, msg_id)
+    trace = {"decision_id": "00000000-0000-4000-8000-000000000001"}
+    return InboundMessage("cip", "FACT_PROPOSE", P1, {"fact": fact, "dmp_trace": trace}, msg_id)
 
 
 def test_belief_agent_confirms_challenges_and_ignores() -> None:
@@ -50,6 +52,8 @@ def test_belief_agent_confirms_challenges_and_ignores() -> None:
     assert decision.choice.startswith("confirm")
     (out,) = agent.act(decision, c).outbound
     assert (out.type, out.peer, out.payload["fact_ref"]) == ("FACT_CONFIRM", None, "m1")
+    # the vote is bound to what the proposer signed
+    assert out.payload["claim_hash"] == claim_hash(P1, c.item.payload)
     assert agent.record(decision, agent.act(decision, c), c).trigger_msg_id == "m1"
 
     c = see(agent, propose_msg("the moon is cheese", "m2"))
@@ -145,8 +149,11 @@ def proposal(msg_id: str, sender: str = P1) -> FakeInbound:
     return FakeInbound("cip", "FACT_PROPOSE", sender, msg_id, FakeEnvelope(payload))
 
 
-def confirm(msg_id: str, voter: str, ref: str) -> FakeInbound:
-    payload = FactConfirm(fact_ref=ref, decision="confirm", confidence=0.9)
+def confirm(msg_id: str, voter: str, claim: FakeInbound) -> FakeInbound:
+    digest = claim_hash(claim.peer, claim.envelope.payload)
+    payload = FactConfirm(
+        fact_ref=claim.msg_id, claim_hash=digest, decision="confirm", confidence=0.9
+    )
     return FakeInbound("cip", "FACT_CONFIRM", voter, msg_id, FakeEnvelope(payload))
 
 
@@ -157,12 +164,13 @@ def test_desk_accepts_with_two_trusted_confirmations_even_when_votes_come_first(
     h.trusted(P2, P3)
     h.trust.record(P1, TrustEvent.HANDSHAKE_VERIFIED, "test")
     claim = str(uuid.uuid4())
-    h.desk.on_message(confirm(str(uuid.uuid4()), P2, claim))  # overtakes its claim
+    prop = proposal(claim)
+    h.desk.on_message(confirm(str(uuid.uuid4()), P2, prop))  # overtakes its claim
     assert h.desk.waiting == 1
-    h.desk.on_message(proposal(claim))
+    h.desk.on_message(prop)
     assert h.desk.waiting == 0
     assert h.kx.claim(claim).state is ClaimState.PENDING
-    h.desk.on_message(confirm(str(uuid.uuid4()), P3, claim))
+    h.desk.on_message(confirm(str(uuid.uuid4()), P3, prop))
     assert h.kx.claim(claim).state is ClaimState.ACCEPTED
     kinds = h.kinds()
     assert "knowledge.claim_pending" in kinds
@@ -173,13 +181,14 @@ def test_desk_accepts_with_two_trusted_confirmations_even_when_votes_come_first(
     accepted = [o for o in h.offered if isinstance(o, KnowledgeAccepted)]
     assert [a.claim_id for a in accepted] == [claim]
     assert sorted(accepted[0].confirmed_by) == sorted([P2, P3])
-    assert "trust.transition" in kinds  # the sender: probing -> trusted (knowledge verified)
+    # knowledge earns no trust: the sender's knowledge_verified changes nothing
+    assert h.trust.state_of(P1) is TrustState.PROBING
 
 
 def test_desk_vote_buffer_is_bounded_and_lip_is_reported(tmp_path: Any) -> None:
     h = Harness(tmp_path, vote_buffer=2)
     for _ in range(3):
-        h.desk.on_message(confirm(str(uuid.uuid4()), P2, str(uuid.uuid4())))
+        h.desk.on_message(confirm(str(uuid.uuid4()), P2, proposal(str(uuid.uuid4()))))
     assert h.desk.waiting == 2
     assert "agent.dropped" in h.kinds()
     h.desk.on_message(FakeInbound("lip", "LIP_EVIDENCE", P2, "x", FakeEnvelope(None)))

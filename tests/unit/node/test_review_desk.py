@@ -1,9 +1,9 @@
-"""A vote that waited for its claim and then fails (here: its ``msg_id`` is one the store
-already holds) is that voter's fault alone. Before, the ``KnowledgeError`` left
-``KnowledgeDesk.propose`` from inside the *proposer's* ``FACT_PROPOSE`` handler: the
-router isolated it as a handler fault of the proposer (a trust anomaly against the peer
-that did nothing wrong), the proposal never reached the agent loop, and the other votes
-waiting for the claim were left in the buffer."""
+"""A vote that waited for its claim and then fails (here: its ``fact_ref`` is not the
+msg_id of the claim its ``claim_hash`` names) is that voter's fault alone. Before, the
+``KnowledgeError`` left ``KnowledgeDesk.propose`` from inside the *proposer's*
+``FACT_PROPOSE`` handler: the router isolated it as a handler fault of the proposer (a
+trust anomaly against the peer that did nothing wrong), the proposal never reached the
+agent loop, and the other votes waiting for the claim were left in the buffer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from web4.agent.types import InboundMessage
+from web4.cip.claims import claim_hash
 from web4.cip.messages import DmpTrace, Fact, FactConfirm, FactPropose
 from web4.clock import FakeClock
 from web4.knowledge import KnowledgeExchange, LocalState
@@ -52,8 +53,12 @@ def _proposal(msg_id: str, sender: str) -> _In:
     return _In("cip", "FACT_PROPOSE", sender, msg_id, _Env(payload))
 
 
-def _confirm(msg_id: str, voter: str, ref: str) -> _In:
-    return _In("cip", "FACT_CONFIRM", voter, msg_id, _Env(FactConfirm(ref, "confirm", 0.9)))
+def _confirm(msg_id: str, voter: str, claim: _In, ref: str | None = None) -> _In:
+    """A confirmation of ``claim`` (a proposal, delivered or not), bound to its hash;
+    ``ref`` overrides the ``fact_ref``."""
+    digest = claim_hash(claim.peer, claim.envelope.payload)
+    vote = FactConfirm(ref or claim.msg_id, digest, "confirm", 0.9)
+    return _In("cip", "FACT_CONFIRM", voter, msg_id, _Env(vote))
 
 
 @dataclass
@@ -94,15 +99,17 @@ def test_a_failing_waiting_vote_is_not_the_proposers_fault(tmp_path: Path) -> No
     desk, store, bus, ring, offered = rig.desk, rig.store, rig.bus, rig.ring, rig.offered
     try:
         first, second = str(uuid.uuid4()), str(uuid.uuid4())
-        desk.on_message(_proposal(first, PROPOSER))
-        shared = str(uuid.uuid4())  # HONEST's broadcast vote id, which every peer sees
-        desk.on_message(_confirm(shared, HONEST, first))
-        desk.on_message(_confirm(shared, SPOILER, second))  # reuses it; waits for `second`
-        desk.on_message(_confirm(str(uuid.uuid4()), LATE, second))  # waits too
+        claim1, claim2 = _proposal(first, PROPOSER), _proposal(second, PROPOSER)
+        desk.on_message(claim1)
+        shared = str(uuid.uuid4())
+        desk.on_message(_confirm(shared, HONEST, claim1))
+        # names `second`'s hash under `first`'s msg_id: waits, and fails once applied
+        desk.on_message(_confirm(shared, SPOILER, claim2, ref=first))
+        desk.on_message(_confirm(str(uuid.uuid4()), LATE, claim2))  # waits too
         assert desk.waiting == 2
         offered.clear()
 
-        desk.on_message(_proposal(second, PROPOSER))  # raised KnowledgeError before
+        desk.on_message(claim2)  # raised KnowledgeError from the proposer's handler before
 
         assert [o.msg_id for o in offered if isinstance(o, InboundMessage)] == [second]
         assert desk.waiting == 0

@@ -18,13 +18,15 @@ def test_a_vote_flood_evicts_only_the_flooders_votes(tmp_path: Path) -> None:
     rig = desk_rig(tmp_path, (PROPOSER, HONEST, FLOODER), vote_buffer=8)
     desk, store, bus, ring = rig.desk, rig.store, rig.bus, rig.ring
     try:
-        claim = str(uuid.uuid4())
+        claim = _proposal(str(uuid.uuid4()), PROPOSER)
         desk.on_message(_confirm(str(uuid.uuid4()), HONEST, claim))  # waits for `claim`
         for _ in range(50):  # votes for claims that never come
-            desk.on_message(_confirm(str(uuid.uuid4()), FLOODER, str(uuid.uuid4())))
+            never = _proposal(str(uuid.uuid4()), PROPOSER)
+            desk.on_message(_confirm(str(uuid.uuid4()), FLOODER, never))
         assert desk.waiting == 8
-        desk.on_message(_proposal(claim, PROPOSER))
-        assert HONEST in desk.kx.confirmers(claim)  # the honest vote survived the flood
+        desk.on_message(claim)
+        claim_id = claim.msg_id
+        assert HONEST in desk.kx.confirmers(claim_id)  # the honest vote survived the flood
         bus.flush(2.0)
         dropped = [
             e

@@ -38,6 +38,7 @@ ME = Identity(SeededRng(1).bytes(32), "me")
 ALICE = Identity(SeededRng(2).bytes(32), "alice")
 BOB = Identity(SeededRng(3).bytes(32), "bob")
 REF = "1b4e28ba-2fa1-4d3b-a3f5-ef19b5a7633b"
+HASH = "ab" * 32
 TRACE = DmpTrace(decision_id=REF, steps=["observed"], evidence=["src"])
 
 SAMPLES: dict[str, msgspec.Struct] = {
@@ -52,9 +53,9 @@ SAMPLES: dict[str, msgspec.Struct] = {
         fact=Fact(statement="water boils at 100 C", domain="physics", confidence=0.9),
         dmp_trace=TRACE,
     ),
-    "FACT_CHALLENGE": FactChallenge(fact_ref=REF, reason="conflict"),
-    "FACT_CONFIRM": FactConfirm(fact_ref=REF, decision="confirm", confidence=0.8),
-    "FACT_REJECT": FactReject(fact_ref=REF, decision="reject", confidence=0.8),
+    "FACT_CHALLENGE": FactChallenge(fact_ref=REF, claim_hash=HASH, reason="conflict"),
+    "FACT_CONFIRM": FactConfirm(fact_ref=REF, claim_hash=HASH, decision="confirm", confidence=0.8),
+    "FACT_REJECT": FactReject(fact_ref=REF, claim_hash=HASH, decision="reject", confidence=0.8),
     "DECISION_SHARE": DecisionShare(decision=SharedDecision(choice="boil"), dmp_trace=TRACE),
     "STATE_UPDATE": StateUpdate(presence="focused", lri=10, ltppeerstate="probing"),
 }

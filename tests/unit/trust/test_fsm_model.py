@@ -37,6 +37,7 @@ class ModelPeer:
     cooldown: float = 0.0
     unverifiable: list[float] = field(default_factory=list)
     anomalies: list[float] = field(default_factory=list)
+    since: float | None = None  # trusted_since
 
     def demote(self, now: float, seconds: float) -> None:
         self.state = U
@@ -66,8 +67,9 @@ def model_step(m: ModelPeer, ev: TrustEvent, now: float) -> None:
         elif ev == Ev.MALICIOUS_EVIDENCE:
             m.demote(now, LONG)
     elif m.state == P:
-        if ev in (Ev.KNOWLEDGE_VERIFIED, Ev.OPERATOR_VOUCH):
+        if ev == Ev.OPERATOR_VOUCH:  # knowledge earns no trust: only the operator promotes
             m.promote(T)
+            m.since = now
         elif ev in (Ev.CONFLICT, Ev.SEVERE_CONFLICT, Ev.BAD_SIGNATURE):
             m.demote(now, SHORT)
         elif ev == Ev.MALICIOUS_EVIDENCE:
@@ -138,7 +140,10 @@ class TrustMachine(RuleBasedStateMachine):
         out = self.book.record(peer, event, f"model event {event}", [f"m{self.events}"])
         self.events += 1
         assert out.evaluation.src == before
+        if self.model[peer].state is not T:
+            self.model[peer].since = None
         assert out.state == self.model[peer].state
+        assert self.book.trusted_since(peer) == self.model[peer].since
         assert out.changed == (before != self.model[peer].state)
 
     @rule(peer=st.sampled_from(PEERS))
@@ -165,6 +170,12 @@ class TrustMachine(RuleBasedStateMachine):
     @invariant()
     def one_audit_entry_per_event(self) -> None:
         assert len(self.book.audit(limit=100_000)) == self.events
+
+    @invariant()
+    def audit_chain_verifies(self) -> None:
+        check = self.book.verify_chain()
+        assert check.ok
+        assert check.rows == self.events
 
 
 TrustMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)

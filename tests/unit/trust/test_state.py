@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from web4.trust import TRUST_TABLE, PeerRecord, TrustEvent, TrustPolicy, TrustState, evaluate
@@ -22,7 +24,7 @@ def rec(state: TrustState, **kw: object) -> PeerRecord:
     ("src", "event", "dst"),
     [
         (U, Ev.HANDSHAKE_VERIFIED, P),
-        (P, Ev.KNOWLEDGE_VERIFIED, T),
+        (P, Ev.KNOWLEDGE_VERIFIED, P),  # knowledge earns no trust
         (P, Ev.CONFLICT, U),
         (P, Ev.SEVERE_CONFLICT, U),
         (T, Ev.SEVERE_CONFLICT, B),
@@ -134,7 +136,7 @@ def test_anomalies_decay() -> None:
 
 def test_promotion_and_override_clear_counters() -> None:
     r = rec(P, unverifiable=(NOW,))
-    assert evaluate(r, Ev.KNOWLEDGE_VERIFIED, NOW, POL).record.unverifiable == ()
+    assert evaluate(r, Ev.OPERATOR_VOUCH, NOW, POL).record.unverifiable == ()
     b = rec(B, anomalies=(NOW,), cooldown_until=NOW + 50)
     out = evaluate(b, Ev.MANUAL_OVERRIDE, NOW, POL).record
     assert (out.state, out.anomalies) == (P, ())
@@ -176,3 +178,24 @@ def test_table_covers_every_state_and_is_one_table() -> None:
     # the only way out of blacklisted is the manual override
     outs = [r for r in TRUST_TABLE.rules if r.src == B and r.dst != B]
     assert [(r.event, r.dst) for r in outs] == [(Ev.MANUAL_OVERRIDE, P)]
+
+
+def test_only_an_operator_vouch_makes_a_peer_trusted() -> None:
+    """No event a peer's own behaviour can cause promotes it to trusted."""
+    own = [e for e in Ev if e not in (Ev.OPERATOR_VOUCH, Ev.MANUAL_OVERRIDE)]
+    for state in (U, P):
+        for ev in own:
+            assert evaluate(rec(state), ev, NOW, POL).dst is not T, (state, ev)
+
+
+def test_trusted_since_is_set_on_promotion_kept_while_trusted_and_cleared_on_leaving() -> None:
+    vouched = evaluate(rec(P), Ev.OPERATOR_VOUCH, NOW, POL).record
+    assert vouched.trusted_since == NOW
+    later = evaluate(vouched, Ev.ANOMALY, NOW + 5, POL).record
+    assert later.state is T
+    assert later.trusted_since == NOW
+    demoted = evaluate(
+        replace(later, anomalies=(NOW + 6, NOW + 7)), Ev.ANOMALY, NOW + 8, POL
+    ).record
+    assert demoted.state is P
+    assert demoted.trusted_since is None

@@ -34,3 +34,14 @@ def test_defaults_match() -> None:
     assert f"demote_after = {policy.demote_after}" in TEXT
     assert f"at least {REQUIRED_CONFIRMATIONS} distinct trusted peers" in TEXT
     assert ", ".join(f"{k} {v:g}" for k, v in CONFIDENCE.items()) in TEXT
+
+
+def test_fetching_for_peers_defaults_match() -> None:
+    from web4.lip.runtime import PEER_WAITING, WORK_QUEUE, LipSettings
+
+    s = LipSettings()
+    assert f"`workers` (fetches running at once, default {s.workers}," in TEXT
+    assert f"`peer_limit` (a peer's fetches waiting or running, default {s.peer_limit}," in TEXT
+    assert f"`{s.fetch_for}` (default)" in TEXT
+    assert f"at most {PEER_WAITING} jobs waiting" in TEXT
+    assert f"at most {WORK_QUEUE} of them wait" in TEXT

@@ -21,7 +21,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from web4.errors import ConfigError, IdentityError
+from web4.errors import ConfigError, IdentityError, TrustError
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
@@ -29,7 +29,7 @@ from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import EventFilter, format_event, read_events
 from web4.observability.escape import printable
 from web4.store import Store
-from web4.trust import TrustBook, TrustState
+from web4.trust import TrustBook
 
 __all__ = ["add_parsers"]
 
@@ -142,6 +142,22 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             note = printable(a.note)
             print(f"{printable(a.peer)}: {a.src.value} -> {a.dst.value} ({verdict}; {note})")
             return EXIT_OK
+        if args.action == "prune":
+            return _prune(trust, args)
+        if args.action == "verify":
+            check = trust.verify_chain()
+            if not check.ok:
+                raise TrustError(
+                    f"the audit log's hash chain is broken at seq {check.first_bad_seq}: "
+                    "rows were edited, inserted or removed outside web4"
+                )
+            print(f"audit chain ok: {check.rows} rows, head #{check.head_seq} {check.head_hash}")
+            for at, op, before, removed, seq, digest in trust.prunes():
+                print(
+                    f"  pruned {removed} rows before {_when(before)} on {_when(at)} by "
+                    f"{printable(op)} (chain continues from #{seq} {digest[:16]}…)"
+                )
+            return EXIT_OK
         if args.peer:
             print(f"{printable(args.peer)}  {trust.state_of(args.peer).value}")
         for a in trust.audit(args.peer, limit=args.limit):
@@ -149,6 +165,26 @@ def _cmd_trust(args: argparse.Namespace) -> int:
             arrow = f"{a.src.value} -> {a.dst.value}" if a.changed else f"= {a.dst.value}"
             who, cause = printable(a.peer[:16]), printable(a.cause)
             print(f"#{a.seq} {_when(a.at)} {who}… {a.event.value}: {arrow}{op}  {cause}")
+    return EXIT_OK
+
+
+def _prune(trust: TrustBook, args: argparse.Namespace) -> int:
+    if not args.before:
+        raise ConfigError("trust prune needs --before DATE (e.g. 2026-01-01 or an ISO time)")
+    try:
+        when = datetime.datetime.fromisoformat(args.before)
+    except ValueError:
+        raise ConfigError(f"--before: {args.before!r} is not an ISO date or time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    out = trust.prune(when.timestamp(), operator=args.operator)
+    if not out.removed:
+        print(f"nothing to prune before {_when(when.timestamp())}")
+        return EXIT_OK
+    print(
+        f"pruned {out.removed} audit rows before {_when(when.timestamp())}; the chain "
+        f"continues from #{out.last_seq} {out.last_hash} (kept, with who pruned and when)"
+    )
     return EXIT_OK
 
 
@@ -162,7 +198,8 @@ def _cmd_facts(args: argparse.Namespace) -> int:
             print("no claims" + (f" in state {state.value}" if state else ""))
         for c in claims:
             votes = [v for v in kx.confirmers(c.msg_id) if v != c.sender]
-            trusted = sum(1 for v in votes if trust.state_of(v) is TrustState.TRUSTED)
+            # counted as the rules count: trusted since before the claim arrived
+            trusted = len({v for v, kind, _ in kx.counted_voters(c) if kind == "confirm"})
             need = kx.policy.min_confirmations
             print(
                 f"{printable(c.msg_id)}  {c.state.value:<9} {c.fact.statement!r}"  # repr escapes
@@ -253,17 +290,26 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "trust",
-        help="show the trust audit log or override a trust state",
+        help="show, verify or prune the trust audit log, or override a trust state",
         description="show: a peer's state and the audit log (all peers, or "
-        "one). override: a human lifts a blacklist (blacklisted -> probing).",
-        epilog="Example: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
-        "--reason 'key rotated, verified by phone' --operator ada",
+        "one). override: a human lifts a blacklist (blacklisted -> probing). verify: "
+        "recompute the audit log's hash chain (any row edited, inserted or removed "
+        "outside web4 breaks it) and print its head. prune: remove audit rows older "
+        "than --before; the chain stays verifiable from the last removed row, which is "
+        "kept with the operator and the time.",
+        epilog="Examples: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
+        "--reason 'key rotated, verified by phone' --operator ada;  web4 trust prune "
+        "--data-dir ~/.web4/alice --before 2026-01-01 --operator ada;  web4 trust "
+        "verify --data-dir ~/.web4/alice",
     )
-    p.add_argument("action", choices=("show", "override"))
+    p.add_argument("action", choices=("show", "override", "verify", "prune"))
     p.add_argument("peer", nargs="?", help="the peer's fingerprint")
     p.add_argument("--data-dir", required=True, help="the node's data directory")
     p.add_argument("--reason", help="why (required for override)")
-    p.add_argument("--operator", default="operator", help="who overrides (default: operator)")
+    p.add_argument(
+        "--operator", default="operator", help="who overrides or prunes (default: operator)"
+    )
+    p.add_argument("--before", help="prune: remove audit rows older than this ISO date/time")
     p.add_argument("--limit", type=int, default=200, help="audit entries to show")
     p.set_defaults(func=_cmd_trust_checked)
 

@@ -1,7 +1,8 @@
 """``web4 human`` driven by piped input against a real ``web4 node`` process (HCP over RTT).
 
-One node serves every test (each human has its own fresh identity, so its own session
-and gate); each test is bounded by the human process's timeout and the node's deadlines.
+One node serves every test (each human has its own fresh identity, authorised on the node
+with ``web4 human-key add``, so its own session and gate); each test is bounded by the
+human process's timeout and the node's deadlines.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from node_procs import NodeProc, run_human
+from node_procs import NodeProc, new_human, run_human
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -45,12 +46,16 @@ def _agent_lines(lines: list[str]) -> list[str]:
     return [x for x in lines if x.startswith("agent")]
 
 
-def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(node: NodeProc) -> None:
+def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
+    node: NodeProc, tmp_path: Path
+) -> None:
     r = run_human(
         node.addr,
         ["/state affect=tense", "/intent decide work/plan", "I am ready, go ahead"],
         "--name",
         "Ana",
+        "--data-dir",
+        str(new_human(tmp_path, "ana", node)),
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
@@ -67,7 +72,7 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(node: Nod
     assert "tense" in check_in["attributes"]["reason"]
 
 
-def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc) -> None:
+def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc, tmp_path: Path) -> None:
     before = len(node.kinds("hcp.refused"))
     r = run_human(
         node.addr,
@@ -80,6 +85,8 @@ def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc) -> Non
         ],
         "--name",
         "Bo",
+        "--data-dir",
+        str(new_human(tmp_path, "bo", node)),
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
@@ -105,9 +112,12 @@ def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc) -> Non
     assert n >= 4
 
 
-def test_limited_consent_acts_only_inside_the_scope(node: NodeProc) -> None:
+def test_limited_consent_acts_only_inside_the_scope(node: NodeProc, tmp_path: Path) -> None:
     lines = ["/intent decide personal/health", "/intent decide work/plan"]
-    r = run_human(node.addr, lines, "--name", "Cy", "--consent-scope", "topic:work")
+    me = str(new_human(tmp_path, "cy", node))
+    r = run_human(
+        node.addr, lines, "--name", "Cy", "--consent-scope", "topic:work", "--data-dir", me
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert "consent limited" in out[0]
@@ -121,7 +131,7 @@ def test_limited_consent_acts_only_inside_the_scope(node: NodeProc) -> None:
     assert any("'personal/health' is outside" in x for x in refused)
 
 
-def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
+def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc, tmp_path: Path) -> None:
     """pressure 85: no new decision; the question goes; the next message waits 10 s and
     is then sent by the node's retry, without any further input."""
     lines = [
@@ -131,7 +141,8 @@ def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc) -> None:
         "one more thing",
     ]
     # --linger bounds the wait for the spaced reply: it ends when the reply arrives (~10 s).
-    args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "25")
+    me = str(new_human(tmp_path, "ed", node))
+    args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "25", "--data-dir", me)
     r = run_human(node.addr, lines, *args)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
@@ -157,7 +168,9 @@ def _ts(rfc3339: str) -> float:
     return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
-def test_bad_lines_are_one_line_errors_and_the_session_goes_on(node: NodeProc) -> None:
+def test_bad_lines_are_one_line_errors_and_the_session_goes_on(
+    node: NodeProc, tmp_path: Path
+) -> None:
     r = run_human(
         node.addr,
         [
@@ -171,6 +184,8 @@ def test_bad_lines_are_one_line_errors_and_the_session_goes_on(node: NodeProc) -
         ],
         "--name",
         "Di",
+        "--data-dir",
+        str(new_human(tmp_path, "di", node)),
     )
     assert r.returncode == 0, r.stderr
     errors = [x for x in r.stdout.splitlines() if x.startswith("error:")]
@@ -201,7 +216,7 @@ def test_unreachable_agent_is_a_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in r.stderr
 
 
-def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> None:
+def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc, tmp_path: Path) -> None:
     lines = [
         "/intent align work",
         "context",
@@ -209,7 +224,8 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> N
         "/feedback 80 good",
         "/decision ship | it is ready | wait a week",
     ]
-    r = run_human(node.addr, lines, "--name", "Fay", "--reply-wait", "0.5")
+    me = str(new_human(tmp_path, "fay", node))
+    r = run_human(node.addr, lines, "--name", "Fay", "--reply-wait", "0.5", "--data-dir", me)
     assert r.returncode == 0, r.stderr
     want = {
         ("HCP_HELLO", "human"),
@@ -232,7 +248,9 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc) -> N
 
 def test_the_agent_going_away_is_a_one_line_error(tmp_path: Path) -> None:
     short = NodeProc(tmp_path, "brief")
-    cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr, "--reply-wait", "0.5"]
+    me = str(new_human(tmp_path, "gus", short))
+    cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr, "--reply-wait", "0.5",
+           "--data-dir", me]  # fmt: skip
     human = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -1,7 +1,7 @@
 """A human who leaves is forgotten by the node's HCP runtime.
 
-``HcpLipRuntime.humans`` is keyed by the fingerprint of whoever sent HCP (any peer that
-finished the CIP handshake may), so without cleanup it grows with every human session
+``HcpLipRuntime.humans`` is keyed by the fingerprint of each authorised human that sent
+HCP, so without cleanup it grows with every human session
 for the node's whole life, and the retry task walks all of them every tick. When the
 human's session ends, its entry goes; a new session starts with ``HCP_HELLO`` anyway.
 """
@@ -16,6 +16,7 @@ import pytest
 
 from web4.cli.human import run_human
 from web4.cli.main import build_parser
+from web4.hcp.authorized import add_authorized, authorized_path
 from web4.identity import Identity
 from web4.node import Node, NodeConfig
 
@@ -34,6 +35,7 @@ def test_a_human_whose_session_closed_is_forgotten(tmp_path: Path) -> None:
                     await asyncio.sleep(0.05)
                 human_dir = tmp_path / "human"
                 fp = Identity.create_in_data_dir(human_dir, "ana").fingerprint
+                add_authorized(authorized_path(data), fp, "Ana")  # the operator's consent
                 args = build_parser().parse_args(
                     ["human", "--peer", node.listen_addrs[0], "--data-dir", str(human_dir),
                      "--name", "Ana", "--reply-wait", "10", "--linger", "0.2", "--timeout", "20"]

@@ -5,12 +5,13 @@ Any key can finish the CIP handshake. Before ``authorized_humans``, such a key c
 1337"), which the node then broadcast to its peers as a CIP ``INTENT``. Here a spy peer (a
 real RTT + CIP peer of the node) records what the node broadcasts, an unknown key tries
 exactly that, and then the operator authorises the key with ``web4 human-key add`` while
-the node runs, and later removes it.
+the node runs, later removes it, and at last leaves the file writable by its group.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -117,6 +118,21 @@ async def _scenario(alice: NodeProc) -> None:
             20.0,
         )
         assert not any("work/other" in i for i in _agent_intents(alice))
+
+        # 4. a file others could edit authorises nobody (fail closed), and the node says why
+        assert human_key("add", fp, "--data-dir", str(alice.data_dir)).returncode == 0
+        os.chmod(alice.data_dir / "authorized_humans", 0o664)
+        loose = await mallory.send_hcp(HcpHello(HumanIdentity("Mallory", "owner"), [], []))
+        await asyncio.to_thread(
+            alice.wait_for,
+            lambda e: e["kind"] == "hcp.unauthorized" and e["msg_id"] == loose,
+            20.0,
+        )
+        bad = [
+            e for e in alice.kinds("error") if e["attributes"].get("source") == "authorized_humans"
+        ]
+        assert len(bad) == 1
+        assert "chmod 600" in bad[0]["attributes"]["detail"]
     finally:
         await mallory.close()
         await spy.close()

@@ -7,7 +7,10 @@ sources from a TOML policy and their track record; ``queue.ClaimQueue`` holds cl
 SQLite until the acceptance rule (``_state``) lets them into causal memory; ``learn``
 ties fetch, tier, extraction and queue together and counts peers' corroboration;
 ``memory.KnowledgeBridge`` connects the queue to ``web4.knowledge`` (conflicts in,
-accepted claims out to causal memory). The normative text is ``docs/LIP_SPEC.md``.
+accepted claims out to causal memory). ``hosts`` gives the one host spelling tiers are
+decided on (the host httpx contacts); ``work.FairQueue`` shares the node's fetch workers
+fairly between peers; ``runtime`` is the node's LIP side. The normative text is
+``docs/LIP_SPEC.md``.
 """
 
 from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState

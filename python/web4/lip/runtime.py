@@ -143,7 +143,10 @@ class LipRuntime:
             is_trusted=lambda fp: trust_of(fp) == "trusted",
         )
         self._work: FairQueue[str] = FairQueue(
-            own_limit=WORK_QUEUE, peer_limit=self.settings.peer_limit, peer_total=PEER_WAITING
+            own_limit=WORK_QUEUE,
+            peer_limit=self.settings.peer_limit,
+            peer_total=PEER_WAITING,
+            own_running=max(1, self.settings.workers - 1),  # one worker is always the peers'
         )
         self._wake = asyncio.Event()  # a job was queued or ended: idle workers look again
         self._asking: dict[str, tuple[Source, tuple[str, ...], set[str]]] = {}

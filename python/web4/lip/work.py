@@ -9,7 +9,8 @@ peer that queued many jobs gets one turn per round like everybody else. Limits:
   one running at a time: a peer with slow URIs holds one worker, never all of them;
 - all peers together may have at most ``peer_total`` jobs waiting;
 - the node's own jobs are bounded only by ``own_limit`` waiting (the peer limits do not
-  apply to them) and may use every worker.
+  apply to them) and at most ``own_running`` run at once (the runtime leaves one worker
+  for peers: an own job may wait seconds for peers to connect before it fetches).
 
 ``put`` raises ``WorkRefused`` with a reason (``peer_limit``, ``busy``) and queues nothing;
 ``take`` returns the next job or None; ``done`` ends a job taken. Pure: no IO, no clock.
@@ -45,8 +46,11 @@ class Taken(Generic[T]):
 class FairQueue(Generic[T]):
     """Round-robin between requesters, with per-peer limits (see the module docstring)."""
 
-    def __init__(self, *, own_limit: int, peer_limit: int, peer_total: int) -> None:
+    def __init__(
+        self, *, own_limit: int, peer_limit: int, peer_total: int, own_running: int = 1 << 30
+    ) -> None:
         self.own_limit, self.peer_limit, self.peer_total = own_limit, peer_limit, peer_total
+        self.own_running = own_running
         self._waiting: dict[str | None, deque[T]] = {}
         self._turns: deque[str | None] = deque()  # requesters with waiting jobs, in turn
         self._running: dict[str | None, int] = {}
@@ -82,8 +86,9 @@ class FairQueue(Generic[T]):
         """The next job, round-robin; None when no requester may run one now."""
         for _ in range(len(self._turns)):
             requester = self._turns.popleft()
-            if requester is not None and self._running.get(requester, 0) >= 1:
-                self._turns.append(requester)  # its one running job first
+            cap = 1 if requester is not None else self.own_running
+            if self._running.get(requester, 0) >= cap:
+                self._turns.append(requester)  # its running job(s) first
                 continue
             queue = self._waiting[requester]
             job = queue.popleft()

@@ -70,3 +70,19 @@ def test_our_own_jobs_may_run_side_by_side() -> None:
         q.put(None, f"own{i}")
     taken = [q.take() for _ in range(3)]
     assert [t.job for t in taken if t is not None] == ["own0", "own1", "own2"]
+
+
+def test_our_own_jobs_leave_room_for_peers_when_told_to() -> None:
+    q = FairQueue[str](own_limit=16, peer_limit=4, peer_total=8, own_running=3)
+    for i in range(5):
+        q.put(None, f"own{i}")
+    assert [t.job for t in (q.take(), q.take(), q.take()) if t is not None] == [
+        "own0",
+        "own1",
+        "own2",
+    ]
+    assert q.take() is None  # the fourth worker waits for a peer
+    q.put("a", "a0")
+    taken = q.take()
+    assert taken is not None
+    assert taken.requester == "a"

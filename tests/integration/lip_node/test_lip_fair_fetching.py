@@ -86,7 +86,7 @@ class Node:
             self.identity, self.store, self.emit, SystemClock(), SystemRng(), send=self.send,
             peers=list, trust_of=lambda fp: trust.get(fp, "untrusted"),
             presence=lambda: "engaged", lri=lambda: 10,
-            settings=LipSettings(allow_private=True, peer_wait=1.0, **settings),
+            settings=LipSettings(**{"allow_private": True, "peer_wait": 1.0, **settings}),
         )  # fmt: skip
         validator: Validator[Any] = Validator(
             LIP_SPEC,
@@ -226,4 +226,24 @@ def test_the_operators_own_fetches_are_not_limited_by_the_peer_limit(
             v.lip.learn(site.url("/own.html"))  # our own queue stays bounded
 
     asyncio.run(body())
+    v.store.close()
+
+
+def test_our_own_fetches_waiting_for_peers_leave_a_worker_to_peers(
+    tmp_path: Path, site: Site
+) -> None:
+    peer = Identity.create_in_data_dir(tmp_path / "p", "peer")
+    # no agent peer is connected: each own job waits peer_wait (3 s) before it fetches
+    v = Node(tmp_path, {peer.fingerprint: "trusted"}, workers=2, peer_wait=3.0)
+
+    async def body() -> None:
+        for _ in range(4):
+            v.lip.learn(site.url("/own.html"))
+        await asyncio.sleep(0.3)  # the workers have taken what they may
+        asked = time.monotonic()
+        await v.ask(peer, site.url("/page.html"))
+        await _until(lambda: v.answers(peer.fingerprint), 2.0)
+        assert v.answers(peer.fingerprint)[0] - asked < 1.0
+
+    asyncio.run(_running(v, body))
     v.store.close()

@@ -1,4 +1,4 @@
-"""``web4 mesh-demo --agents N``: trust propagation and knowledge consensus in a mesh.
+"""``web4 mesh-demo --agents N``: knowledge consensus in a mesh, and trust it cannot buy.
 
 Theory of operation: N-1 *established* agents (real node processes on loopback) form a
 full mesh: each dials every one started before it, and each names all the others as
@@ -6,15 +6,18 @@ operator trust anchors, so after the handshakes they trust each other. Once ever
 established agent has finished its handshake with every other one, a *newcomer* joins:
 it dials every established agent and anchors them (its operator joins a known network),
 but nobody anchors it, so everywhere it starts as ``probing``. It proposes a fact every
-established agent believes. Each of them confirms and broadcasts its vote to all its
-peers, so every node counts the same votes for the same claim id:
+established agent believes, then a statement that contradicts it. Each established agent
+confirms the first, challenges the second, and broadcasts its vote to all its peers, so
+every node counts the same votes for the same claim (bound by its claim hash):
 
-* at the newcomer, N-1 trusted confirmations: its claim is accepted (consensus);
-* at each established agent, the other N-2 established agents' confirmations are
-  trusted ones: with N >= 4 that is at least two, the claim is accepted there too, and
-  the accepted claim's ``knowledge_verified`` moves the newcomer ``probing -> trusted``
-  (trust propagated by verified knowledge, not by an anchor). With N = 3 one trusted
-  confirmation is all there is, and the claim stays pending there: the rule holds.
+* at the newcomer, N-1 trusted confirmations: its fact is accepted (consensus);
+* at each established agent, the other N-2 established agents' confirmations count:
+  with N >= 4 that is at least two, and the fact is accepted there too. With N = 3 one
+  counted confirmation is all there is, and it stays pending there: the rule holds.
+  Either way the newcomer stays ``probing``: repeating what others believe earns no
+  trust (only an operator anchor promotes, docs/CIP_SPEC.md section 7);
+* the contradicting statement is disputed everywhere by trusted challengers, and at each
+  established agent that dispute demotes the newcomer ``probing -> untrusted``.
 
 Output and cleanup as ``web4 demo``: every event live, prefixed by the agent; a summary
 from every store; exit 0 only when each node ended as the rules say it must.
@@ -41,16 +44,19 @@ from web4.trust import TrustBook
 __all__ = ["add_parser", "run_mesh_demo"]
 
 NAMES = ("ann", "bo", "cy", "di", "ed", "fay", "gus", "hal", "ivy")
-FACT = "Light travels faster than sound in air"
+FACT = "Light is faster than sound in air"
+LIE = "Light is not faster than sound in air"  # same subject, opposite polarity
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "mesh-demo",
-        help="run N agents in a mesh: a newcomer's fact accepted by consensus, its trust "
-        "propagated from probing to trusted",
+        help="run N agents in a mesh: a newcomer's fact accepted by consensus (earning it no "
+        "trust), its lie disputed (costing it what it had)",
         description="Start N agents (3..10) as node processes on loopback: N-1 established "
-        "agents that anchor each other, and a newcomer whose confirmed fact makes it trusted.",
+        "agents that anchor each other, and a newcomer whose fact is accepted by their "
+        "consensus while it stays probing, and whose contradicting statement is disputed "
+        "and demotes it.",
         epilog="Example: web4 mesh-demo --agents 5",
     )
     p.add_argument("--agents", type=int, default=5, help="how many agents, 3..10 (default 5)")
@@ -74,6 +80,7 @@ def run_mesh_demo(agents: int = 5, *, as_json: bool = False, timeout: float = 40
         deadline = time.monotonic() + timeout
         addrs: dict[str, str] = {}
         accepted: set[str] = set()
+        disputed: set[str] = set()
         met: dict[str, set[str]] = {a.name: set() for a in nodes}  # handshakes done, by agent
         want = {"new", *(a.name for a in est)} if agents >= 4 else {"new"}
         life = ["--listen", "/ip4/127.0.0.1/tcp/0", "--exit-after", str(timeout)]
@@ -83,16 +90,17 @@ def run_mesh_demo(agents: int = 5, *, as_json: bool = False, timeout: float = 40
             args += [x for b in others for x in ("--trust", b.identity.fingerprint)]
             args += [x for b in nodes[:i] for x in ("--peer", addrs[b.name])]
             if a is new:  # the mesh first: every established agent met every other one
-                args += ["--propose", f"{FACT}|physics|0.9"]
+                args += ["--propose", f"{FACT}|physics|0.9", "--propose", f"{LIE}|physics|0.9"]
                 while time.monotonic() < deadline and any(
                     len(met[b.name]) < len(est) - 1 for b in est
                 ):
-                    _step(lines, printer, deadline, addrs, accepted, met)
+                    _step(lines, printer, deadline, addrs, accepted, disputed, met)
             a.start(args, lines)
             while a.name not in addrs and time.monotonic() < deadline:
-                _step(lines, printer, deadline, addrs, accepted, met)
-        while not want <= accepted and time.monotonic() < deadline:
-            _step(lines, printer, deadline, addrs, accepted, met)
+                _step(lines, printer, deadline, addrs, accepted, disputed, met)
+        everyone = {a.name for a in nodes}
+        while (not want <= accepted or not everyone <= disputed) and time.monotonic() < deadline:
+            _step(lines, printer, deadline, addrs, accepted, disputed, met)
         for a in nodes:
             a.stop(signal.SIGTERM)
         _drain(nodes, lines, printer, time.monotonic() + 8.0)
@@ -112,6 +120,7 @@ def _step(
     deadline: float,
     addrs: dict[str, str],
     accepted: set[str],
+    disputed: set[str],
     met: dict[str, set[str]],
 ) -> None:
     try:
@@ -126,6 +135,8 @@ def _step(
         addrs[who] = str(listen[0] if isinstance(listen, list) else listen)
     elif ev["kind"] == "knowledge.claim_accepted":
         accepted.add(who)
+    elif ev["kind"] == "knowledge.claim_disputed":
+        disputed.add(who)
     elif ev["kind"] == "cip.handshake.done" and ev.get("peer"):
         met[who].add(str(ev["peer"]))
 
@@ -143,10 +154,12 @@ def _summary(est: list[_Agent], new: _Agent, agents: int, as_json: bool) -> int:
             }
     ok = all(r["exit_code"] == 0 for r in report.values())
     ok = ok and report["new"]["claims"].get(FACT) == ClaimState.ACCEPTED.value
+    ok = ok and report["new"]["claims"].get(LIE) == ClaimState.DISPUTED.value
     for a in est:
         r = report[a.name]
-        expected = ("accepted", "trusted") if agents >= 4 else ("pending", "probing")
-        ok = ok and (r["claims"].get(FACT), r["newcomer"]) == expected
+        fact = "accepted" if agents >= 4 else "pending"
+        ok = ok and (r["claims"].get(FACT), r["claims"].get(LIE)) == (fact, "disputed")
+        ok = ok and r["newcomer"] == "untrusted"
     report["result"] = "ok" if ok else "FAIL"
     if as_json:
         print(json.dumps({"mesh_summary": report}, sort_keys=True), flush=True)
@@ -155,6 +168,15 @@ def _summary(est: list[_Agent], new: _Agent, agents: int, as_json: bool) -> int:
     for a in [*est, new]:
         r = report[a.name]
         seen = "(itself)" if a is new else f"newcomer is {r['newcomer']}"
-        print(f"{a.name:<4} exit {r['exit_code']}; {seen}; claim: {r['claims'].get(FACT)}")
+        print(
+            f"{a.name:<4} exit {r['exit_code']}; {seen}; fact: {r['claims'].get(FACT)}; "
+            f"contradiction: {r['claims'].get(LIE)}"
+        )
+    if ok:
+        print(
+            "the newcomer's fact was judged by the established agents' consensus and earned "
+            "it no trust (only an operator promotes); its contradiction was disputed and "
+            "demoted it"
+        )
     print(f"result: {report['result']}", flush=True)
     return 0 if ok else 1

@@ -54,8 +54,9 @@ async def _session_then_forgotten(
             except TrustViolationError:  # refused: the client's one-line error
                 code = 1
             assert code == (0 if authorised else 1), out.getvalue()
-            assert "agent" in out.getvalue()  # the node did answer this human
-            assert fp in table(node)
+            # The node answered (a reply, or the refusal), so it had the human in its
+            # table; the session may already be gone (the client closes it), so no check here.
+            assert "agent" in out.getvalue()
             # The session ends (here the node ends it: the client's CLOSE can be lost
             # when its transport shuts down right after, and RTT then keeps the
             # session for the resume window, session_expiry).

@@ -73,7 +73,7 @@ def _child(db: str, step: str, now: float) -> None:
         # a transaction that is killed before it commits must leave nothing behind
         with store.transaction():
             book.record(A, TrustEvent.SEVERE_CONFLICT, "never committed")
-            vote(3, C1)
+            vote(3, C2)
             print("READY", flush=True)
             time.sleep(STEP_DEADLINE_S)
     elif step == "dump":

@@ -70,7 +70,7 @@ def test_three_nodes_handshake_confirm_accept_and_inspect(tmp_path: Path) -> Non
         assert peers.returncode == 0, peers.stderr
         states = {line.split()[0]: line.split()[1] for line in peers.stdout.splitlines()}
         assert states[a_fp] == states[b_fp] == "trusted"
-        assert "(this node)" in peers.stdout
+        assert c_fp not in states  # a node is not in its own trust book
         facts = web4("facts", "--data-dir", str(c_dir), "--state", "accepted")
         assert facts.returncode == 0, facts.stderr
         assert claim in facts.stdout

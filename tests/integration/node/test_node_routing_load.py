@@ -117,19 +117,23 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
             junk = b'{"cip":"1.0","type":"NOPE"}'
             flood = asyncio.create_task(a.s.send_many(a.ch["knowledge"], [junk] * 1500, timeout=20))
 
-            prop = b.envelope(
-                FactPropose(
-                    fact=Fact(
-                        statement="Ice melts at 0 C",
-                        domain="physics",
-                        confidence=0.9,
-                        sources=["lab"],
-                    ),
-                    dmp_trace=trace(),
+            # one claim per vote type: a voter has one vote per claim
+            props = [
+                b.envelope(
+                    FactPropose(
+                        fact=Fact(
+                            statement=f"Ice melts at {t} C",
+                            domain="physics",
+                            confidence=0.9,
+                            sources=["lab"],
+                        ),
+                        dmp_trace=trace(),
+                    )
                 )
-            )
-            ref = prop["msg_id"]
-            digest = claim_hash(b.me.fingerprint, prop["payload"])
+                for t in (0, 1, 2)
+            ]
+            refs = [p["msg_id"] for p in props]
+            digests = [claim_hash(b.me.fingerprint, p["payload"]) for p in props]
             hello = Hello(
                 protocols=["cip/1.0"],
                 capabilities=[],
@@ -143,12 +147,15 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
                     "state",
                     b.envelope(StateUpdate(presence="engaged", lri=9, ltppeerstate="trusted")),
                 ),
-                ("knowledge", prop),
+                *(("knowledge", p) for p in props),
                 (
                     "knowledge",
                     b.envelope(
                         FactConfirm(
-                            fact_ref=ref, claim_hash=digest, decision="confirm", confidence=0.9
+                            fact_ref=refs[0],
+                            claim_hash=digests[0],
+                            decision="confirm",
+                            confidence=0.9,
                         )
                     ),
                 ),
@@ -156,14 +163,19 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
                     "knowledge",
                     b.envelope(
                         FactReject(
-                            fact_ref=ref, claim_hash=digest, decision="reject", confidence=0.2
+                            fact_ref=refs[1],
+                            claim_hash=digests[1],
+                            decision="reject",
+                            confidence=0.2,
                         )
                     ),
                 ),
                 (
                     "knowledge",
                     b.envelope(
-                        FactChallenge(fact_ref=ref, claim_hash=digest, reason="cannot_verify")
+                        FactChallenge(
+                            fact_ref=refs[2], claim_hash=digests[2], reason="cannot_verify"
+                        )
                     ),
                 ),
                 (
@@ -229,7 +241,7 @@ def test_every_type_routed_bad_input_contained_flood_throttled(tmp_path: Path) -
             ]
             assert len(anomalies) == 1  # the raising handler became a trust anomaly
             assert node.router.throttled > 0
-            assert node.kx.claim(ref).fact.statement == "Ice melts at 0 C"
+            assert node.kx.claim(refs[0]).fact.statement == "Ice melts at 0 C"
             await asyncio.wait_for(flood, 20)
         finally:
             node.stop()

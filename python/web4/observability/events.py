@@ -180,7 +180,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("hcp.social", "info", ("from", "to", "event"), "a human's social trust state changed"),
     ("hcp.sent", "info", ("type", "action"), "the agent sent a message to a human"),
     ("hcp.refused", "warning", ("reason",), "consent refused an agent action"),
-    ("hcp.unauthorized", "warning", ("reason",), "a key not in authorized_humans sent HCP; refused"),
+    (
+        "hcp.unauthorized",
+        "warning",
+        ("reason",),
+        "a key not in authorized_humans sent HCP; refused",
+    ),
     ("lip.fetch", "info", ("uri",), "a web source was fetched"),
     ("lip.fetch_failed", "warning", ("uri", "reason"), "a fetch was refused or failed"),
     ("lip.evidence", "info", ("uri",), "evidence was extracted from a source"),

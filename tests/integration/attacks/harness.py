@@ -69,6 +69,7 @@ __all__ = [
     "start_node",
     "store_bytes",
     "stored_proposal",
+    "web4",
 ]
 
 T = TypeVar("T")

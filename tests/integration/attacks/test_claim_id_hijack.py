@@ -47,7 +47,8 @@ class Scene:
         p = self.att.keys[0]
         p.connect(self.v).propose(self.p_payload, msg_id=self.claim)
         try:
-            return self.v.kind("knowledge.claim_accepted", peer=p.fp, claim_id=self.claim)
+            # named by its msg_id, or by its hash when the hijacker took the msg_id first
+            return self.v.kind("knowledge.claim_accepted", peer=p.fp, statement=S)
         except AssertionError:
             seen = [
                 (e["kind"], e["attributes"].get("has"), e["attributes"].get("reason"))
@@ -73,8 +74,9 @@ def votes_waiting_at_v(nodes: Nodes, att: Attacker) -> Scene:
     return Scene(v, (a1, a2), att, payload, claim, votes)
 
 
-def handled(v: Node, conn: Conn, msg_id: str) -> None:
-    v.wait_for(
+def handled(v: Node, conn: Conn, msg_id: str) -> dict[str, Any]:
+    """V's first event about ``conn``'s message ``msg_id``."""
+    return v.wait_for(
         lambda e: (
             e.get("msg_id") == msg_id
             and e.get("peer") == conn.fp
@@ -91,7 +93,8 @@ def test_a_statement_proposed_under_another_claims_msg_id_gets_none_of_its_votes
         v = scene.v
         x = att.key("hijacker").connect(v)
         lie = proposal(LIE, domain="physics")
-        handled(v, x, x.propose(lie, msg_id=scene.claim)[0])
+        stored = handled(v, x, x.propose(lie, msg_id=scene.claim)[0])
+        assert stored["kind"] == "knowledge.claim_pending", stored  # stored, judged alone
         v.seen(lambda e: False, settle=1.0)
         accepted = [e["attributes"]["statement"] for e in v.events("knowledge.claim_accepted")]
         assert LIE not in accepted, "V accepted the hijacker's statement on the anchors' votes"

@@ -14,7 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness import Attacker, Node, Nodes, peer_states, proposal, query, stored_proposal
+from harness import (
+    Attacker,
+    Node,
+    Nodes,
+    peer_states,
+    proposal,
+    query,
+    stored_proposal,
+    web4,
+)
 
 from web4.cip.claims import claim_hash
 
@@ -30,16 +39,19 @@ A1_FACTS = (
 LIE = "Drinking bleach cures the common cold"
 
 
-def handled(v: Node, msg_id: str, peer: str) -> None:
-    """Wait until V has dealt with ``peer``'s message ``msg_id`` (applied, buffered,
-    refused: any knowledge, router or error event about it)."""
-    v.wait_for(
+def applied(v: Node, msg_id: str, voter: str, claim_id: str) -> None:
+    """Wait until V has applied ``voter``'s vote ``msg_id`` to ``claim_id`` (a vote that
+    names no claim V holds would only wait, and prove nothing)."""
+    e = v.wait_for(
         lambda e: (
             e.get("msg_id") == msg_id
-            and e.get("peer") == peer
+            and e.get("peer") == voter
             and e["kind"].split(".")[0] in ("knowledge", "router", "error")
         )
     )
+    assert e["kind"] == "knowledge.confirmation", e
+    assert e["attributes"]["claim_id"] == claim_id, e
+    assert e["attributes"].get("state") != "waiting_for_claim", e
 
 
 def test_keys_that_parrot_the_anchors_stay_probing_and_cannot_vote_a_lie_in(
@@ -58,9 +70,9 @@ def test_keys_that_parrot_the_anchors_stay_probing_and_cannot_vote_a_lie_in(
         claims = {}
         for k in parrots:
             conns = [k.connect(n) for n in (v, a1, a2)]
-            mid = None
-            for c in conns:  # one claim, one msg_id, at every node
-                mid, _ = c.propose(proposal(S, domain="physics"), msg_id=mid)
+            mid, payload = None, proposal(S, domain="physics")
+            for c in conns:  # one claim (one payload, one msg_id) at every node
+                mid, _ = c.propose(payload, msg_id=mid)
             assert mid is not None
             claims[k.fp] = mid
         problems: list[str] = []
@@ -70,20 +82,32 @@ def test_keys_that_parrot_the_anchors_stay_probing_and_cannot_vote_a_lie_in(
         for k in parrots:
             if states.get(k.fp) != "probing":
                 problems.append(f"{k} parroted the anchors and is {states.get(k.fp)} at V")
+            promoted = query(
+                v.data,
+                "SELECT event FROM trust_audit WHERE peer = ? AND to_state = 'trusted'",
+                k.fp,
+            )
+            if promoted:
+                problems.append(f"{k} was made trusted at V by {promoted}")
 
         k3 = att.key("k3")
         liar = k3.connect(v)
         lie_payload = proposal(LIE, domain="medicine")
         lie_id, lie_hash = liar.propose(lie_payload)
-        handled(v, lie_id, k3.fp)
+        v.kind("knowledge.claim_pending", claim_id=lie_id, peer=k3.fp)
         for k in parrots:
-            handled(v, k.conns[v.fp].confirm(lie_id, lie_hash), k.fp)
+            applied(v, k.conns[v.fp].confirm(lie_id, lie_hash), k.fp, lie_id)
         v.seen(lambda e: False, settle=1.0)
         if v.events("knowledge.claim_accepted", claim_id=lie_id):
             problems.append("V accepted K3's lie on the parrots' confirmations")
         rows = query(v.data, "SELECT state FROM knowledge_claims WHERE msg_id = ?", lie_id)
         if rows != [("pending",)]:
             problems.append(f"K3's lie is {rows} at V, not pending")
+        accepted = web4("facts", "--data-dir", str(v.data), "--state", "accepted")
+        assert accepted.returncode == 0, accepted.stderr
+        assert S in accepted.stdout, accepted.stdout
+        if LIE in accepted.stdout:
+            problems.append("`web4 facts --state accepted` at V lists the lie")
         remembered = query(
             v.data, "SELECT fact FROM knowledge_memory WHERE fact LIKE ?", "%bleach%"
         )
@@ -94,7 +118,7 @@ def test_keys_that_parrot_the_anchors_stay_probing_and_cannot_vote_a_lie_in(
 
         for k in parrots:
             for cid, h in a1_claims.items():
-                handled(v, k.conns[v.fp].challenge(cid, h), k.fp)
+                applied(v, k.conns[v.fp].challenge(cid, h), k.fp, cid)
         v.seen(lambda e: False, settle=1.0)
         states = peer_states(v.data)
         if states.get(a1.fp) != "trusted" or states.get(a2.fp) != "trusted":

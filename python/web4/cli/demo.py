@@ -44,8 +44,9 @@ from web4.identity import Identity
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.lip.demo_site import DemoSite
 from web4.observability import decode_event, format_event
+from web4.observability.escape import printable
 from web4.store import Store
-from web4.trust import TrustBook, TrustState
+from web4.trust import TrustBook
 
 __all__ = ["FACTS", "add_parser", "run_demo"]
 
@@ -119,7 +120,7 @@ class _Printer:
             if self.as_json:  # keep --json output pure JSON lines
                 print(json.dumps({"source": who, "text": line}, sort_keys=True), flush=True)
             else:
-                print(f"{who:<5} | {line}", flush=True)
+                print(f"{who:<5} | {printable(line)}", flush=True)
             return None
         if self.as_json:
             print(line, flush=True)
@@ -280,17 +281,14 @@ def _summary(agents: list[_Agent], as_json: bool) -> int:
         views = ", ".join(f"{p} {s}" for p, s in sorted(r.get("trust", {}).items()))
         print(f"{name}: exit {r.get('exit_code')}; trust: {views}")
         for c in r.get("claims", []):
-            print(f"  {c['state']:<9} {c['statement']!r}: {c['reason']}")
+            print(f"  {c['state']:<9} {c['statement']!r}: {printable(c['reason'])}")
     print(f"result: {report['result']}", flush=True)
     return 0 if ok else 1
 
 
 def _claim(c: Any, kx: KnowledgeExchange, trust: TrustBook) -> dict[str, Any]:
-    has = [
-        v
-        for v in kx.confirmers(c.msg_id)
-        if v != c.sender and trust.state_of(v) is TrustState.TRUSTED
-    ]
+    # counted as the rules count them: trusted since before the claim arrived
+    has = sorted({v for v, kind, _ in kx.counted_voters(c) if kind == "confirm"})
     needs = kx.policy.min_confirmations
     reason = c.reason
     if c.state is ClaimState.PENDING:

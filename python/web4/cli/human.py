@@ -64,6 +64,7 @@ from web4.hcp.messages import (
 )
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.node.link import LinkSession, LinkTransport
+from web4.observability.escape import printable
 
 __all__ = ["DEMO_ARGS", "DEMO_LINES", "HELP", "add_parser", "parse_line", "run_human"]
 
@@ -205,7 +206,8 @@ class _Client:
         self.refused: str | None = None  # the agent refused this key (the reason)
 
     def say(self, line: str) -> None:
-        self._out.write(line + "\n")
+        # the agent's words are a peer's input: no control character reaches the terminal
+        self._out.write("\n".join(printable(part) for part in line.split("\n")) + "\n")
         self._out.flush()
 
     def transport(self) -> LinkTransport:

@@ -297,7 +297,7 @@ def add_parsers(sub: Any) -> None:
         "outside web4 breaks it) and print its head. prune: remove audit rows older "
         "than --before; the chain stays verifiable from the last removed row, which is "
         "kept with the operator and the time.",
-        epilog="Examples: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
+        epilog="Example: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
         "--reason 'key rotated, verified by phone' --operator ada;  web4 trust prune "
         "--data-dir ~/.web4/alice --before 2026-01-01 --operator ada;  web4 trust "
         "verify --data-dir ~/.web4/alice",

@@ -22,12 +22,12 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from web4.errors import ConfigError
+from web4.private import check_private_stat
 
 __all__ = [
     "AUTHORIZED_HUMANS_FILE",
@@ -132,18 +132,7 @@ def _read_private(path: Path) -> tuple[str, Signature] | None:
         raise ConfigError(f"{path}: cannot open: {e.strerror}") from None
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{path}: not a regular file")
-        if st.st_uid != os.geteuid():
-            raise ConfigError(
-                f"{path}: owned by uid {st.st_uid}, not by us (uid {os.geteuid()}); "
-                "whoever owns it decides who steers this agent"
-            )
-        if st.st_mode & 0o077:
-            raise ConfigError(
-                f"{path}: accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
-                f"run `chmod 600 {path}`"
-            )
+        check_private_stat(st, path, ConfigError)  # the key file's rule
         raw = os.read(fd, MAX_FILE_BYTES + 1)
     finally:
         os.close(fd)

@@ -113,7 +113,7 @@ class Node:
 
     def events(self, kind: str, **attrs: Any) -> list[dict[str, Any]]:
         """The events of ``kind`` printed so far (top-level keys or attributes match)."""
-        self.seen(lambda e: False)  # drain what the reader thread has queued
+        self.seen(lambda e: False, settle=0.1)  # take in what the reader thread queued
         return [e for e in self.proc.events if _matches(e, kind, attrs)]
 
 

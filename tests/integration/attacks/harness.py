@@ -186,6 +186,10 @@ class Nodes:
                 ),
                 timeout=20,
             )
+        # and each anchor counts V (and the other anchor) among its ready peers, or a
+        # vote it broadcasts at once would miss them: the dialler's handshake ends last
+        for node, peer in ((a1, v), (a2, v), (a1, a2), (a2, a1)):
+            node.kind("cip.handshake.done", peer=peer.fp, timeout=20)
         return v, a1, a2
 
 

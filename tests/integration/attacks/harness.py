@@ -178,14 +178,7 @@ class Nodes:
             data=a1_data,
         )  # fmt: skip
         for anchor in (a1, a2):
-            v.wait_for(
-                lambda e, fp=anchor.fp: (
-                    e["kind"] == "trust.transition"
-                    and e["peer"] == fp
-                    and e["attributes"]["to"] == "trusted"
-                ),
-                timeout=20,
-            )
+            v.kind("trust.transition", peer=anchor.fp, to="trusted", timeout=20)
         # and each anchor counts V (and the other anchor) among its ready peers, or a
         # vote it broadcasts at once would miss them: the dialler's handshake ends last
         for node, peer in ((a1, v), (a2, v), (a1, a2), (a2, a1)):

@@ -251,7 +251,9 @@ def test_trust_gate(node: Node) -> None:
     with pytest.raises(TrustViolationError, match="blacklisted"):
         node.validator.validate(build(ALICE, hello(SeededRng(1)), node.clock, seed=3))
     node.trust[ALICE.fingerprint] = "trusted"
-    confirm = FactConfirm(fact_ref=env["msg_id"], claim_hash="ab" * 32, decision="confirm", confidence=0.8)
+    confirm = FactConfirm(
+        fact_ref=env["msg_id"], claim_hash="ab" * 32, decision="confirm", confidence=0.8
+    )
     assert node.validator.validate(build(ALICE, confirm, node.clock, seed=4)).type
 
 

@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -563,9 +563,6 @@ class Attacker:
         key = self.run(make(), 10)
         self.keys.append(key)
         return key
-
-    def keys_named(self, *names: str) -> Iterator[Key]:
-        return (self.key(n) for n in names)
 
     def close(self) -> None:
         async def shutdown() -> None:

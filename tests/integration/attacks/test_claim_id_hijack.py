@@ -62,10 +62,15 @@ def votes_waiting_at_v(nodes: Nodes, att: Attacker) -> Scene:
     v, a1, a2 = nodes.anchored_victim(believe=(S,))
     p = att.key("honest-p")
     payload = proposal(S, domain="physics", source="CODATA 2018")
-    claim = None
+    claim, digest, conns = None, "", []
     for anchor in (a1, a2):
-        claim, _ = p.connect(anchor).propose(payload, msg_id=claim)
+        conns.append(p.connect(anchor))
+        claim, digest = conns[-1].propose(payload, msg_id=claim)
     assert claim is not None
+    for conn in conns:  # each anchor's vote, as broadcast to P too, is bound to S by P
+        vote = conn.wait_message(lambda r: r.type == "FACT_CONFIRM")
+        assert vote.payload["fact_ref"] == claim
+        assert vote.payload["claim_hash"] == digest == claim_hash(p.fp, payload)
     votes = {}
     for anchor in (a1, a2):  # each anchor's vote reached V before the claim did
         got = v.kind("knowledge.confirmation", peer=anchor.fp, claim_id=claim)

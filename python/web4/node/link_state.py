@@ -1,0 +1,136 @@
+"""A small persisted record of this node's links: who is connected, who was, and when.
+
+Theory of operation: the node writes here on session open (``up``), on a lost or closed
+session (``down``), on traffic (``seen``, throttled so a busy link costs no write per
+frame) and at start and stop (``mark_all_down``: a node that was killed left rows saying
+"connected"; they are stale on the next start). ``web4 peers`` reads the same SQLite file
+beside a running node (WAL lets it read while the node writes). Time is passed in.
+
+``peer`` is the peer's RTT key fingerprint; ``agent_id`` is the ``sender.agent_id`` of its
+HELLO, known once the handshake is done (``None`` before).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from web4.store import Migration, MigrationSet, Store
+
+__all__ = ["MIGRATIONS", "SEEN_WRITE_INTERVAL_S", "LinkBook", "LinkRecord"]
+
+# ``seen`` writes at most this often per peer: "last seen" to the second is all a reader needs.
+SEEN_WRITE_INTERVAL_S = 1.0
+
+MIGRATIONS = MigrationSet(
+    "links",
+    (
+        Migration(
+            1,
+            "links: connected / last seen per peer",
+            (
+                """CREATE TABLE links_peers (
+                    peer TEXT PRIMARY KEY,
+                    agent_id TEXT,
+                    connected INTEGER NOT NULL,
+                    last_seen REAL NOT NULL,
+                    reason TEXT
+                ) STRICT""",
+            ),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """One peer as the node last saw it. ``reason`` says why it went down (``None`` while up)."""
+
+    peer: str
+    agent_id: str | None
+    connected: bool
+    last_seen: float
+    reason: str | None
+
+
+class LinkBook:
+    """The ``links_peers`` table. Thread-safe (the node's RTT callbacks run on other threads)."""
+
+    def __init__(self, store: Store) -> None:
+        """Applies the ``links`` migrations. Raises ``StoreError``."""
+        self._store = store
+        store.migrate(MIGRATIONS)
+        self._lock = threading.Lock()
+        self._last_write: dict[str, float] = {}
+
+    def up(self, peer: str, agent_id: str | None, now: float) -> None:
+        """``peer`` is connected. A ``None`` agent_id keeps a known one. Raises ``StoreError``."""
+        self._store.execute(
+            "INSERT INTO links_peers (peer, agent_id, connected, last_seen, reason) "
+            "VALUES (?, ?, 1, ?, NULL) ON CONFLICT(peer) DO UPDATE SET "
+            "agent_id = COALESCE(excluded.agent_id, links_peers.agent_id), connected = 1, "
+            "last_seen = MAX(links_peers.last_seen, excluded.last_seen), reason = NULL",
+            (peer, agent_id, now),
+        )
+        with self._lock:
+            self._last_write[peer] = now
+
+    def down(self, peer: str, reason: str, now: float) -> None:
+        """``peer`` is no longer connected, for ``reason``. Raises ``StoreError``.
+
+        ``last_seen`` keeps the last time the peer was heard from (not ``now``) when the
+        peer is known: a peer lost after a silent heartbeat timeout was last seen earlier.
+        """
+        self._store.execute(
+            "INSERT INTO links_peers (peer, agent_id, connected, last_seen, reason) "
+            "VALUES (?, NULL, 0, ?, ?) ON CONFLICT(peer) DO UPDATE SET "
+            "connected = 0, reason = excluded.reason",
+            (peer, now, reason),
+        )
+        with self._lock:
+            self._last_write.pop(peer, None)
+
+    def seen(self, peer: str, now: float) -> None:
+        """Traffic from ``peer`` at ``now``; written at most every ``SEEN_WRITE_INTERVAL_S``.
+
+        Does not create a row (``up`` does). Raises ``StoreError``.
+        """
+        with self._lock:
+            last = self._last_write.get(peer)
+            if last is not None and now - last < SEEN_WRITE_INTERVAL_S:
+                return
+            self._last_write[peer] = now
+        self._store.execute(
+            "UPDATE links_peers SET last_seen = MAX(last_seen, ?) WHERE peer = ?",
+            (now, peer),
+        )
+
+    def mark_all_down(self, reason: str, now: float) -> None:
+        """Every connected row goes down with ``reason`` (node start and stop).
+
+        ``now`` is unused for ``last_seen`` (it keeps the last real sighting); it is part
+        of the API so callers never need to special-case it. Raises ``StoreError``.
+        """
+        del now
+        self._store.execute(
+            "UPDATE links_peers SET connected = 0, reason = ? WHERE connected = 1", (reason,)
+        )
+        with self._lock:
+            self._last_write.clear()
+
+    def all(self) -> list[LinkRecord]:
+        """Every known peer, connected first, then most recently seen first."""
+        rows = self._store.query(
+            "SELECT peer, agent_id, connected, last_seen, reason FROM links_peers "
+            "ORDER BY connected DESC, last_seen DESC, peer"
+        )
+        return [
+            LinkRecord(
+                peer=str(r[0]),
+                agent_id=None if r[1] is None else str(r[1]),
+                connected=bool(r[2]),
+                last_seen=float(r[3]),
+                reason=None if r[4] is None else str(r[4]),
+            )
+            for r in rows
+        ]

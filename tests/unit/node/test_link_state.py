@@ -1,0 +1,62 @@
+"""The LinkBook: who is connected, who was, when last seen, and why a link went down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from web4.node.link_state import SEEN_WRITE_INTERVAL_S, LinkBook, LinkRecord
+from web4.store import Store
+
+
+@pytest.fixture
+def book(tmp_path: Path) -> LinkBook:
+    return LinkBook(Store.in_data_dir(tmp_path / "d"))
+
+
+def test_up_then_down_keeps_agent_id_and_last_sighting(book: LinkBook) -> None:
+    book.up("fp-a", None, 10.0)
+    book.up("fp-a", "agent-a", 11.0)
+    book.seen("fp-a", 20.0)
+    book.down("fp-a", "heartbeat timeout", 25.0)
+    assert book.all() == [LinkRecord("fp-a", "agent-a", False, 20.0, "heartbeat timeout")]
+    book.up("fp-a", None, 30.0)
+    assert book.all() == [LinkRecord("fp-a", "agent-a", True, 30.0, None)]
+
+
+def test_seen_is_throttled_and_never_creates_a_row(book: LinkBook) -> None:
+    book.seen("stranger", 1.0)
+    assert book.all() == []
+    book.up("fp-a", None, 100.0)
+    book.seen("fp-a", 100.0 + SEEN_WRITE_INTERVAL_S / 2)
+    assert book.all()[0].last_seen == 100.0
+    book.seen("fp-a", 100.0 + SEEN_WRITE_INTERVAL_S)
+    assert book.all()[0].last_seen == 100.0 + SEEN_WRITE_INTERVAL_S
+
+
+def test_mark_all_down_clears_stale_connected_rows_and_sorts_connected_first(
+    tmp_path: Path,
+) -> None:
+    with Store.in_data_dir(tmp_path / "d") as store:
+        book = LinkBook(store)
+        book.up("fp-a", "a", 1.0)
+        book.up("fp-b", "b", 2.0)
+    # A killed node left both "connected"; the next start marks them down.
+    with Store.in_data_dir(tmp_path / "d") as store:
+        book = LinkBook(store)
+        assert [r.connected for r in book.all()] == [True, True]
+        book.mark_all_down("node restarted", 50.0)
+        book.up("fp-a", None, 51.0)
+        rows = book.all()
+        assert [(r.peer, r.connected, r.reason) for r in rows] == [
+            ("fp-a", True, None),
+            ("fp-b", False, "node restarted"),
+        ]
+        assert rows[1].last_seen == 2.0
+
+
+def test_a_second_reader_sees_the_writer_rows(tmp_path: Path) -> None:
+    with Store.in_data_dir(tmp_path / "d") as writer, Store.in_data_dir(tmp_path / "d") as reader:
+        LinkBook(writer).up("fp-a", "a", 1.0)
+        assert LinkBook(reader).all() == [LinkRecord("fp-a", "a", True, 1.0, None)]

@@ -50,6 +50,7 @@ from web4.trust import TrustBook
 __all__ = ["KnowledgeDesk", "fact_from", "trace_from"]
 
 _VOTES = ("FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE")
+_REPORTED_BOUND = 4096  # claims whose last reported (state, count) the desk remembers
 
 
 def _getter(raw: Any) -> Callable[..., Any]:
@@ -103,6 +104,9 @@ class KnowledgeDesk:
         self._bound = vote_buffer
         # (voter, claim hash) -> the vote waiting for that claim
         self._waiting: OrderedDict[tuple[str, str], Inbound] = OrderedDict()
+        # claim id -> (state, counted confirmations) last reported: a vote that changes
+        # neither says nothing new (one console line per event, not two per vote)
+        self._reported: OrderedDict[str, tuple[ClaimState, int]] = OrderedDict()
 
     @property
     def waiting(self) -> int:
@@ -267,19 +271,33 @@ class KnowledgeDesk:
             # counts only from a peer trusted since before the claim arrived
             counts=any(v == voter for v, _, _ in self.kx.counted_voters(claim)),
         )
-        self._report(out, claim.sender, out.claim_id, force=True)
+        self._report(out, claim.sender, out.claim_id, after_vote=True)
 
     def _report(
-        self, out: ClaimOutcome, sender: str, claim_id: str, *, force: bool = False, **attrs: Any
+        self,
+        out: ClaimOutcome,
+        sender: str,
+        claim_id: str,
+        *,
+        after_vote: bool = False,
+        **attrs: Any,
     ) -> None:
-        """Emit the claim's state when it changed (or ``force``: a vote was counted into
-        a claim that stays as it was, e.g. pending with one more confirmation)."""
+        """Emit the claim's state when it changed, or, after a vote, when the vote changed
+        its count of trusted confirmations (pending with one more); a vote that changes
+        neither (an uncounted one, our own) is reported by ``knowledge.confirmation``
+        alone."""
         for t in out.trust:
             emit_trust_audit(self._bus, t)
-        if out.previous == out.state and not force:
+        if out.previous == out.state and not after_vote:
             return
         claim = self.kx.claim(claim_id)
         has = sorted({v for v, kind, _ in self.kx.counted_voters(claim) if kind == "confirm"})
+        if self._reported.get(claim_id) == (out.state, len(has)):
+            return
+        self._reported[claim_id] = (out.state, len(has))
+        self._reported.move_to_end(claim_id)
+        if len(self._reported) > _REPORTED_BOUND:
+            self._reported.popitem(last=False)  # worst case: one repeated line later
         needs = self.kx.policy.min_confirmations
         self._bus.emit(
             f"knowledge.claim_{out.state.value}",

@@ -196,3 +196,26 @@ def test_desk_vote_buffer_is_bounded_and_lip_is_reported(tmp_path: Any) -> None:
     h.bus.flush(2.0)
     assert [e.attributes["reason"] for e in h.ring.events("router.rejected")] == ["no_runtime"]
     assert rejected is not None
+
+
+def test_desk_reports_a_claim_once_per_news_not_again_for_a_vote_that_changes_nothing(
+    tmp_path: Any,
+) -> None:
+    """One line per event: a vote that neither moves the claim nor adds a counted
+    confirmation (an untrusted voter's, our own) is only ``knowledge.confirmation``; a
+    counted one re-reports the pending claim with its new count."""
+    h = Harness(tmp_path)
+    h.trusted(P2)
+    h.trust.record(P1, TrustEvent.HANDSHAKE_VERIFIED, "test")
+    claim = str(uuid.uuid4())
+    prop = proposal(claim)
+    h.desk.on_message(prop)
+    h.desk.on_message(confirm(str(uuid.uuid4()), P3, prop))  # P3 unknown: does not count
+    h.bus.flush(2.0)
+    pending = [e.attributes["has"] for e in h.ring.events("knowledge.claim_pending")]
+    assert pending == [0]
+    assert len(h.ring.events("knowledge.confirmation")) == 1
+    h.desk.on_message(confirm(str(uuid.uuid4()), P2, prop))  # trusted: counts
+    h.bus.flush(2.0)
+    pending = [e.attributes["has"] for e in h.ring.events("knowledge.claim_pending")]
+    assert pending == [0, 1]

@@ -10,28 +10,46 @@ Label values that come from the network (protocol, type, reason) are capped: aft
 ``MAX_LABEL_VALUES`` distinct values of one label, further ones become ``other``, so a
 peer sending random types cannot grow memory without bound.
 
+``web4_knowledge_claims_total{state}`` counts claims, each once per state it reaches: a
+pending claim reported again with one more confirmation is the same claim in the same
+state (the last ``CLAIMS_REMEMBERED`` (claim, state) pairs are remembered for that).
+
 ``MetricsServer`` serves ``/metrics`` (text exposition format) from the registry on
-``127.0.0.1:<port>``; port 0 picks a free port (tests). It runs prometheus-client's
-threaded WSGI server and stops within a deadline.
+``127.0.0.1:<port>``, and only there: any other path is 404, so a scraper pointed at the
+wrong path fails loudly instead of scraping metrics by accident. Port 0 picks a free port
+(tests). It runs a threaded WSGI server (prometheus-client's app behind a path check)
+that logs nothing and stops within a deadline.
 """
 
 from __future__ import annotations
 
+import socket
+import socketserver
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Final
-from wsgiref.simple_server import WSGIServer
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, make_wsgi_app
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from web4.errors import ObservabilityError
 from web4.observability.bus import SinkStats
 from web4.observability.events import Event
 
-__all__ = ["MAX_LABEL_VALUES", "TRUST_STATES", "MetricsServer", "MetricsSink"]
+__all__ = [
+    "CLAIMS_REMEMBERED",
+    "MAX_LABEL_VALUES",
+    "METRICS_PATH",
+    "TRUST_STATES",
+    "MetricsServer",
+    "MetricsSink",
+]
 
 MAX_LABEL_VALUES: Final = 64
+CLAIMS_REMEMBERED: Final = 65536  # (claim, state) pairs kept to count each once
+METRICS_PATH: Final = "/metrics"
 TRUST_STATES: Final = ("untrusted", "probing", "trusted", "blacklisted")
 PRESENCES: Final = ("focused", "engaged", "diffuse", "overloaded")
 _SIGNATURE_REASONS: Final = frozenset(
@@ -83,6 +101,7 @@ class MetricsSink:
         self._label_values: dict[str, set[str]] = {}
         self._trust: dict[str, str] = {}
         self._last_cumulative: dict[tuple[str, str], float] = {}
+        self._claims_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         r = self.registry
         self.events = Counter("web4_events", "Events emitted", ["kind", "level"], registry=r)
         self.latency_p50 = Gauge(
@@ -198,7 +217,23 @@ class MetricsSink:
         elif kind == "agent.mission_drift":
             self.drift.inc()
         elif kind.startswith("knowledge.claim_"):
-            self.claims.labels(state=kind.removeprefix("knowledge.claim_")).inc()
+            state = kind.removeprefix("knowledge.claim_")
+            claim = str(a.get("claim_id") or event.msg_id or "")
+            if self._first_time(claim, state):
+                self.claims.labels(state=state).inc()
+
+    def _first_time(self, claim: str, state: str) -> bool:
+        """Has ``claim`` not been counted in ``state`` yet? (A claim without an id counts
+        every time: nothing to tell two apart.)"""
+        if not claim:
+            return True
+        key = (claim, state)
+        if key in self._claims_seen:
+            return False
+        self._claims_seen[key] = None
+        if len(self._claims_seen) > CLAIMS_REMEMBERED:
+            self._claims_seen.popitem(last=False)
+        return True
 
     def _router(self, kind: str, a: Mapping[str, object]) -> None:
         proto = self._label("protocol", a.get("protocol"))
@@ -219,8 +254,38 @@ class MetricsSink:
         return None
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on stderr (it would interleave with the node's console)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def metrics_app(registry: CollectorRegistry) -> Callable[..., Iterable[bytes]]:
+    """The WSGI app: the registry's exposition on ``/metrics``, 404 on any other path."""
+    inner = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            body = b"not found: metrics are served on /metrics\n"
+            start_response(
+                "404 Not Found",
+                [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        result: Iterable[bytes] = inner(environ, start_response)
+        return result
+
+    return app
+
+
 class MetricsServer:
-    """Serve a registry at ``http://<host>:<port>/metrics`` in a background thread."""
+    """Serve a registry at ``http://<host>:<port>/metrics`` (and nothing else) in a
+    background thread."""
 
     def __init__(
         self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0
@@ -239,14 +304,24 @@ class MetricsServer:
         address cannot be bound or the server is already running."""
         if self._server is not None:
             raise ObservabilityError("the metrics server is already running")
+
+        class Server(_ThreadingServer):
+            address_family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
         try:
-            server, thread = start_http_server(
-                self._requested_port, addr=self.host, registry=self._registry
+            server = make_server(
+                self.host,
+                self._requested_port,
+                metrics_app(self._registry),
+                Server,
+                handler_class=_QuietHandler,
             )
         except OSError as exc:
             raise ObservabilityError(
                 f"cannot serve metrics on {self.host}:{self._requested_port}: {exc}"
             ) from exc
+        thread = threading.Thread(target=server.serve_forever, name="metrics", daemon=True)
+        thread.start()
         self._server, self._thread = server, thread
         self.port = int(server.server_port)
         return self.port

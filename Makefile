@@ -21,6 +21,9 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -name '*.rs' -o -name Ca
 DEPS_STAMP := $(VENV)/.deps-installed
 EXT_STAMP := $(VENV)/.ext-built
 SCRIPTS := $(wildcard scripts/*.py)
+# Linted by zizmor (security audits, offline) and the workflow JSON schema; actionlint is
+# not used: its PyPI wrapper downloads a binary at install time, which CI cannot.
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
 .PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean trust-coverage
 
@@ -46,9 +49,11 @@ build: $(EXT_STAMP) ## build the Rust extension (pyo3, maturin) into .venv
 demo: build ## run the demo (what the product does, end to end)
 	$(PY) scripts/web4_demo.py
 
-lint: $(DEPS_STAMP) ## ruff (lint + format check), rustfmt, clippy -D warnings
+lint: $(DEPS_STAMP) ## ruff, workflow lint (zizmor, schema), rustfmt, clippy -D warnings
 	$(BIN)/ruff check python tests benches scripts
 	$(BIN)/ruff format --check python tests benches scripts
+	$(BIN)/zizmor --offline --no-progress --quiet .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -j $(CARGO_JOBS) -- -D warnings
 

@@ -6,8 +6,16 @@ use std::path::PathBuf;
 use web4_proto::crypto::{self, Keypair};
 use web4_proto::jcs::{self, Value};
 
+/// Read at run time, not baked in with `env!`: the Makefile shares one cargo target dir
+/// between clones, so a binary built in another (maybe deleted) clone can be the one that
+/// runs here. `cargo test` sets CARGO_MANIFEST_DIR for the test process and runs it in the
+/// package directory, so the current dir is the fallback when the binary is run by hand.
 fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors")
+    let package = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().expect("current dir"),
+    };
+    package.join("../../tests/vectors")
 }
 
 fn read(rel: &str) -> String {

@@ -1,10 +1,17 @@
 """Node configuration: a TOML file, then command-line flags on top.
 
 Theory of operation: ``NodeConfig`` is frozen data with defaults a user can run with.
-``load_config(path)`` reads ``[node]`` (and optional ``[agent]``, ``[rtt]``) tables from
-a TOML file and refuses unknown keys, so a typo is an error and not a silently ignored
-setting; ``with_overrides`` applies flags given on the command line. Every error is a
+``load_config(path)`` reads ``[node]`` (and optional ``[agent]``, ``[lip]``) tables from
+a TOML file and refuses unknown keys, listing the valid ones, so a typo is an error and
+not a silently ignored setting; every flag of ``web4 node`` has a key (``FLAG_KEYS``).
+``with_overrides`` applies flags given on the command line. Every error is a
 ``ConfigError`` naming the file and key.
+
+Where the file is (``config_path``): ``--config FILE``, else ``$WEB4_CONFIG``, else
+``$XDG_CONFIG_HOME/web4/node.toml`` (``~/.config/web4/node.toml``) when it exists. The
+data directory (``data_dir_of``): ``--data-dir``, else ``$WEB4_DATA_DIR``, else the
+file's ``[node] data_dir``; so ``web4 peers`` with no flag reads the node ``web4 node``
+runs.
 
 Example file::
 
@@ -15,6 +22,11 @@ Example file::
     metrics_port = 9101
     events_file = "~/.web4/alice/events.jsonl"
     trust_anchors = ["<64-hex fingerprint of a peer the operator vouches for>"]
+    believe = ["water boils at 100 degrees celsius at sea level"]
+    propose = ["Water boils at 100 degrees Celsius at sea level|physics|0.9"]
+    json_events = false        # --json
+    console = true             # false: --quiet
+    exit_after = 3600          # seconds; omit to run until stopped
 
     [agent]
     mission = "learn and verify physics facts"
@@ -31,6 +43,8 @@ Example file::
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -38,9 +52,38 @@ from pathlib import Path
 from typing import Any
 
 from web4.errors import ConfigError
+from web4.node.addrs import check_listen_addr, check_peer_addr
+from web4.node.proposals import Proposal
 from web4.node.protocols_hcp_lip import LipSettings
 
-__all__ = ["AgentSettings", "NodeConfig", "load_config"]
+__all__ = [
+    "FLAG_KEYS",
+    "AgentSettings",
+    "NodeConfig",
+    "config_path",
+    "data_dir_of",
+    "default_config_path",
+    "load_config",
+]
+
+# Each flag of ``web4 node`` and the TOML key that sets the same thing.
+FLAG_KEYS = {
+    "--data-dir": "[node] data_dir",
+    "--listen": "[node] listen",
+    "--peer": "[node] peers",
+    "--metrics-port": "[node] metrics_port",
+    "--events": "[node] events_file",
+    "--trust": "[node] trust_anchors",
+    "--json": "[node] json_events",
+    "--quiet": "[node] console = false",
+    "--propose": "[node] propose",
+    "--believe": "[node] believe",
+    "--exit-after": "[node] exit_after",
+    "--fetch": "[lip] fetch",
+    "--lip-tiers": "[lip] tiers",
+    "--lip-allow-private": "[lip] allow_private",
+    "--lip-fetch-for": "[lip] fetch_for",
+}
 
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
@@ -65,20 +108,35 @@ class NodeConfig:
     trust_anchors: tuple[str, ...] = ()  # fingerprints the operator vouches for
     heartbeat_interval: float = 1.0
     handshake_timeout: float = 10.0
+    believe: tuple[str, ...] = ()  # statements the default agent holds true (--believe)
+    propose: tuple[str, ...] = ()  # "statement|domain|confidence" to propose (--propose)
+    exit_after: float | None = None  # stop after this many seconds (--exit-after)
     agent: AgentSettings = field(default_factory=AgentSettings)
     lip: LipSettings = field(default_factory=LipSettings)
 
     def __post_init__(self) -> None:
-        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
-            raise ConfigError(f"metrics_port {self.metrics_port} is not a TCP port")
+        if self.metrics_port is not None and (
+            isinstance(self.metrics_port, bool) or not 0 <= self.metrics_port <= 65535
+        ):
+            raise ConfigError(f"metrics_port {self.metrics_port} is not a TCP port (0..65535)")
         for fp in self.trust_anchors:
             if not _FINGERPRINT.match(fp):
                 raise ConfigError(f"trust anchor {fp!r} is not a 64-hex-digit fingerprint")
-        for addr in (*self.listen, *self.peers):
-            if not addr.startswith("/"):
-                raise ConfigError(f"{addr!r} is not a multiaddr (e.g. /ip4/127.0.0.1/tcp/7001)")
-        if self.heartbeat_interval <= 0 or self.handshake_timeout <= 0:
-            raise ConfigError("heartbeat_interval and handshake_timeout must be > 0")
+        for addr in self.listen:
+            check_listen_addr(addr)
+        for addr in self.peers:
+            check_peer_addr(addr)
+        for name in ("heartbeat_interval", "handshake_timeout", "exit_after"):
+            value = getattr(self, name)
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a number of seconds above 0, got {value}")
+        for text in self.propose:
+            Proposal.parse(text)
+        if any(not b.strip() for b in self.believe):
+            raise ConfigError("believe: a belief is a non-empty statement")
+
+    def proposals(self) -> tuple[Proposal, ...]:
+        return tuple(Proposal.parse(p) for p in self.propose)
 
     def with_overrides(self, **changes: Any) -> NodeConfig:
         """A copy with every non-None value in ``changes`` applied."""
@@ -88,7 +146,30 @@ class NodeConfig:
 def _expect(table: dict[str, Any], where: str, allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        valid = ", ".join(sorted(allowed))
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {valid}")
+
+
+# [node] keys and the TOML types they take (bool is an int in Python: checked first)
+_NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
+    "metrics_port": ("an integer", (int,)),
+    "console": ("true or false", (bool,)),
+    "json_events": ("true or false", (bool,)),
+    "heartbeat_interval": ("a number", (int, float)),
+    "handshake_timeout": ("a number", (int, float)),
+    "exit_after": ("a number", (int, float)),
+    "data_dir": ("a string", (str,)),
+    "events_file": ("a string", (str,)),
+}
+
+
+def _check_types(node: dict[str, Any], where: str) -> None:
+    for key, (what, types) in _NODE_TYPES.items():
+        if key not in node:
+            continue
+        value = node[key]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ConfigError(f"{where} {key}: expected {what}, got {value!r}")
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -99,25 +180,71 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def default_config_path(env: dict[str, str] | None = None) -> Path:
+    """``$XDG_CONFIG_HOME/web4/node.toml``, ``~/.config/web4/node.toml`` without it."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path("~/.config").expanduser())
+    return Path(base).expanduser() / "web4" / "node.toml"
+
+
+def config_path(explicit: str | None, env: dict[str, str] | None = None) -> Path | None:
+    """The config file to read: ``explicit`` (``--config``), else ``$WEB4_CONFIG``, else the
+    default location when a file is there; None when there is none. An explicit or
+    ``$WEB4_CONFIG`` file that is missing is an error when it is loaded, not skipped."""
+    env = dict(os.environ) if env is None else env
+    if explicit:
+        return Path(explicit).expanduser()
+    if env.get("WEB4_CONFIG"):
+        return Path(env["WEB4_CONFIG"]).expanduser()
+    default = default_config_path(env)
+    return default if default.is_file() else None
+
+
+def data_dir_of(flag: str | None, env: dict[str, str] | None = None) -> Path | None:
+    """``--data-dir``, else ``$WEB4_DATA_DIR``, else the config file's ``[node] data_dir``
+    (``config_path(None)``); None when none of them says. Raises ``ConfigError`` for a
+    config file that cannot be read."""
+    env = dict(os.environ) if env is None else env
+    if flag:
+        return Path(flag).expanduser()
+    if env.get("WEB4_DATA_DIR"):
+        return Path(env["WEB4_DATA_DIR"]).expanduser()
+    path = config_path(None, env)
+    if path is None:
+        return None
+    node = _read(path).get("node", {})
+    chosen = node.get("data_dir") if isinstance(node, dict) else None
+    return Path(str(chosen)).expanduser() if isinstance(chosen, str) else None
+
+
+def _read(p: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
+    except PermissionError:
+        raise ConfigError(f"{p}: cannot read config: permission denied") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read config: {e}") from e
+
+
 def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> NodeConfig:
     """Read a TOML node configuration. ``data_dir`` (a flag) wins over the file's.
 
     Raises ``ConfigError`` for a missing or malformed file, unknown keys or bad values.
     """
     p = Path(path).expanduser()
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: no such config file") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read config: {e}") from e
+    doc = _read(p)
     _expect(doc, str(p), {"node", "agent", "lip"})
     node = doc.get("node", {})
     agent = doc.get("agent", {})
     if not isinstance(node, dict) or not isinstance(agent, dict):
         raise ConfigError(f"{p}: [node] and [agent] must be tables")
-    node_keys = {f.name for f in fields(NodeConfig)} - {"agent"}
+    node_keys = {f.name for f in fields(NodeConfig)} - {"agent", "lip"}
     _expect(node, f"{p} [node]", node_keys)
+    _check_types(node, f"{p} [node]")
     _expect(agent, f"{p} [agent]", {f.name for f in fields(AgentSettings)})
     lip = doc.get("lip", {})
     if not isinstance(lip, dict):
@@ -132,7 +259,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         raise ConfigError(f"{p}: no data_dir (set [node] data_dir or pass --data-dir)")
     try:
         kwargs: dict[str, Any] = {k: v for k, v in node.items() if k != "data_dir"}
-        for key in ("listen", "peers", "trust_anchors"):
+        for key in ("listen", "peers", "trust_anchors", "believe", "propose"):
             if key in kwargs:
                 kwargs[key] = _strings(kwargs[key], f"{p} [node] {key}")
         if "events_file" in kwargs:
@@ -145,3 +272,5 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         )
     except TypeError as e:
         raise ConfigError(f"{p}: bad value: {e}") from e
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None

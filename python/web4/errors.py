@@ -13,6 +13,7 @@ __all__ = [
     "CanonicalizationError",
     "ConfigError",
     "ConsentError",
+    "DataDirBusyError",
     "DecisionError",
     "FingerprintMismatchError",
     "HandshakeError",
@@ -62,6 +63,11 @@ class RemoteError(Web4Error):
 
 class ConfigError(LocalError, ValueError):
     """A configuration value, flag or file is invalid."""
+
+
+class DataDirBusyError(LocalError):
+    """Another web4 process (a node, or a human session on the node's identity) holds
+    the data directory's lock: one process per data directory."""
 
 
 class IdentityError(LocalError):

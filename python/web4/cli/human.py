@@ -64,6 +64,7 @@ from web4.hcp.messages import (
 )
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.node.link import LinkSession, LinkTransport
+from web4.node.lock import DataDirLock
 from web4.observability.escape import printable
 
 __all__ = ["DEMO_ARGS", "DEMO_LINES", "HELP", "add_parser", "parse_line", "run_human"]
@@ -390,7 +391,8 @@ def print_key(args: argparse.Namespace, stdout: IO[str]) -> int:
 
 def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     """Run a session (or ``--print-key``). Raises ``ConfigError``, ``IdentityError``,
-    ``RTTError``s, ``TrustViolationError`` (the agent refused this key)."""
+    ``DataDirBusyError`` (a node or another session runs on ``--data-dir``), ``RTTError``s,
+    ``TrustViolationError`` (the agent refused this key)."""
     if args.print_key:
         return print_key(args, stdout)
     if not args.peer:
@@ -405,7 +407,8 @@ def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
             threading.Thread(target=_reader, args=(stdin, q, loop), daemon=True).start()
             return await _Client(args, identity, stdout).run(q)
 
-        return asyncio.run(main())
+        with DataDirLock(data_dir, "human"):  # a node's identity is not used beside it
+            return asyncio.run(main())
 
 
 def add_parser(sub: Any) -> None:

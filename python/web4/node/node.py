@@ -53,12 +53,13 @@ from web4.errors import (
 )
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import KnowledgeExchange, LocalState
-from web4.node import outbox, reactions
+from web4.node import outbox, reactions, status
 from web4.node.believer import BeliefAgent
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
 from web4.node.faults import FaultMeter
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
+from web4.node.lock import DataDirLock
 from web4.node.parts import (
     GOALS,
     JsonLinesSink,
@@ -72,6 +73,7 @@ from web4.node.proposals import Proposal, propose_all
 from web4.node.protocols_hcp_lip import HcpLipRuntime
 from web4.observability import (
     Observability,
+    colour_wanted,
     emit_telemetry,
     forward_rtt_events,
 )
@@ -124,6 +126,7 @@ class Node:
         self.conns: dict[str, PeerConn] = {}
         self.faults = FaultMeter()  # per-peer limits on faulty input (web4.node.faults)
         self.listen_addrs: list[str] = []
+        self.status_doc: status.NodeStatus | None = None  # DATA_DIR/status.json (web4 status)
         self._stop = asyncio.Event()
         self._any_ready = asyncio.Event()
         self._dialling = asyncio.Lock()
@@ -150,6 +153,8 @@ class Node:
             clock=self.clock,
             events_file=cfg.events_file,
             console=self._stdout if cfg.console and not cfg.json_events else None,
+            colour=colour_wanted(self._stdout),  # a terminal, unless NO_COLOR
+            min_console_level=cfg.log_level,
             metrics_port=cfg.metrics_port,
         )
         self.bus = self.obs.bus
@@ -200,9 +205,17 @@ class Node:
         self.transport = self._make_transport(self.identity)
 
     async def run(self) -> None:
-        """Run until ``stop()`` or ``exit_after``. Raises ``StoreError``,
-        ``ObservabilityError`` (events file, metrics port), ``RTTTransportError``
-        (cannot listen; a ``--peer`` never reachable) and ``ConfigError``."""
+        """Run until ``stop()`` or ``exit_after``. Raises ``DataDirBusyError`` (another
+        process holds the data directory), ``StoreError``, ``ObservabilityError`` (events
+        file, metrics port), ``RTTTransportError`` (cannot listen; a ``--peer`` never
+        reachable) and ``ConfigError``."""
+        with DataDirLock(Path(self.config.data_dir).expanduser(), "node"):  # web4.node.lock
+            try:
+                await self._run()
+            finally:
+                status.stopped(self)
+
+    async def _run(self) -> None:
         try:
             self._open()
         except BaseException:  # half-open: close what was opened, then report
@@ -214,13 +227,7 @@ class Node:
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
-            if self.config.console and not self.config.json_events:  # whole, to copy
-                print(
-                    *(f"listening on {a}" for a in self.listen_addrs),
-                    sep="\n",
-                    file=self._stdout,
-                    flush=True,
-                )
+            status.announce(self)  # listen addresses + metrics URL, printed and in status.json
             self.bus.emit(
                 "node.started",
                 agent_id=self.identity.agent_id,

@@ -4,6 +4,12 @@ Theory of operation: each subcommand is a small function that parses its flags, 
 the library, and prints. A user's mistake (a ``LocalError``, a missing file, a bad
 flag) prints one line on stderr and exits non-zero; it never shows a traceback. A reader
 that goes away (``web4 ... | head``) ends the command quietly.
+
+Exit codes, the same for every subcommand: 0 success, 1 runtime error (a ``Web4Error``,
+an ``OSError`` such as an unreadable file, or an unexpected exception, shown as one line;
+``WEB4_TRACEBACK=1`` shows the traceback), 2 usage error (``web4 CMD: error: ...``, from
+argparse and the flag types in ``web4.cli.args``), 130 on Ctrl-C. ``main`` is the one
+place that turns an exception into that line and code.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from web4 import __version__
+from web4.cli import args as cli_args
 from web4.cli import demo as demo_cmd
 from web4.cli import human as human_cmd
 from web4.cli import human_key as human_key_cmd
@@ -31,6 +38,7 @@ __all__ = ["build_parser", "main"]
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
@@ -86,20 +94,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The (sub)parser of the subcommand ``args`` chose: its usage errors name it."""
+    for action in parser._actions:  # argparse keeps subparsers here and nowhere public
+        if isinstance(action, argparse._SubParsersAction) and action.dest:
+            name = getattr(args, action.dest, None)
+            if name in action.choices:
+                return _chosen(action.choices[name], args)
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse would blame `web4`; the mistake is in the subcommand's flags
+        _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    name = f"web4 {args.command}"
     try:
         code: int = args.func(args)
+    except cli_args.UsageError as e:  # flags that are wrong together: as argparse's own
+        _chosen(parser, args).error(str(e))
     except Web4Error as e:
-        print(f"web4 {args.command}: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {e}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print(f"web4 {args.command}: interrupted", file=sys.stderr)
-        return 130
+        print(f"{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `web4 ... | head`: the reader left; end quietly
         with contextlib.suppress(OSError):  # and let no flush at exit raise again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    except OSError as e:  # the environment: an unreadable file, a full disk, a busy port
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"{name}: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # a bug: still one line, and WEB4_TRACEBACK=1 shows where
+        if os.environ.get("WEB4_TRACEBACK"):
+            raise
+        print(
+            f"{name}: internal error: {type(e).__name__}: {e} (rerun with WEB4_TRACEBACK=1 "
+            "for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     return code
 

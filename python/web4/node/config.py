@@ -21,6 +21,7 @@ Example file::
     peers = ["/ip4/127.0.0.1/tcp/7002/p2p/12D3KooW..."]
     metrics_port = 9101
     events_file = "~/.web4/alice/events.jsonl"
+    log_level = "info"         # console: debug, info, warning or error
     trust_anchors = ["<64-hex fingerprint of a peer the operator vouches for>"]
     believe = ["water boils at 100 degrees celsius at sea level"]
     propose = ["Water boils at 100 degrees Celsius at sea level|physics|0.9"]
@@ -55,6 +56,7 @@ from web4.errors import ConfigError
 from web4.node.addrs import check_listen_addr, check_peer_addr
 from web4.node.proposals import Proposal
 from web4.node.protocols_hcp_lip import LipSettings
+from web4.observability.events import LEVELS, Level
 
 __all__ = [
     "FLAG_KEYS",
@@ -76,6 +78,8 @@ FLAG_KEYS = {
     "--trust": "[node] trust_anchors",
     "--json": "[node] json_events",
     "--quiet": "[node] console = false",
+    "--log-level": "[node] log_level",
+    "-v": '[node] log_level = "debug"',
     "--propose": "[node] propose",
     "--believe": "[node] believe",
     "--exit-after": "[node] exit_after",
@@ -105,6 +109,7 @@ class NodeConfig:
     events_file: Path | None = None
     console: bool = True  # print events readably on stdout
     json_events: bool = False  # print events as JSON lines on stdout instead
+    log_level: Level = "info"  # the readable console's minimum level (-v: debug)
     trust_anchors: tuple[str, ...] = ()  # fingerprints the operator vouches for
     heartbeat_interval: float = 1.0
     handshake_timeout: float = 10.0
@@ -134,6 +139,8 @@ class NodeConfig:
             Proposal.parse(text)
         if any(not b.strip() for b in self.believe):
             raise ConfigError("believe: a belief is a non-empty statement")
+        if self.log_level not in LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LEVELS)}")
 
     def proposals(self) -> tuple[Proposal, ...]:
         return tuple(Proposal.parse(p) for p in self.propose)

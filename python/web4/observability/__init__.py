@@ -32,7 +32,14 @@ from web4.observability.events import (
 )
 from web4.observability.metrics import MetricsServer, MetricsSink
 from web4.observability.reader import EventFilter, read_events
-from web4.observability.sinks import ConsoleSink, JsonlFileSink, MemoryRing, format_event
+from web4.observability.sinks import (
+    ConsoleSink,
+    JsonlFileSink,
+    MemoryRing,
+    NameBook,
+    colour_wanted,
+    format_event,
+)
 from web4.observability.telemetry import emit_telemetry, forward_rtt_event, forward_rtt_events
 
 __all__ = [
@@ -50,9 +57,11 @@ __all__ = [
     "MemoryRing",
     "MetricsServer",
     "MetricsSink",
+    "NameBook",
     "Observability",
     "Sink",
     "SinkStats",
+    "colour_wanted",
     "decode_event",
     "emit_handshake_event",
     "emit_telemetry",

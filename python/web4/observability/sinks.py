@@ -11,9 +11,16 @@ console sinks run on their own worker threads behind a bounded queue).
   events``) sees whole lines and a ``kill -9`` loses at most what was still queued.
   Size-based rotation keeps ``backups`` older files: ``events.jsonl.1`` is the newest.
   Files are created 0600; an existing one must be a regular file of ours.
-* ``ConsoleSink``: one aligned, human-readable line per event (``format_event``); ANSI
-  colour is off unless asked for. Peers' text is escaped (``web4.observability.escape``):
-  a statement cannot move the cursor, retitle the terminal or start a forged line.
+* ``ConsoleSink``: one aligned, human-readable line per event (``format_event``) at or
+  above its level. Colour only where asked for: ``colour_wanted`` says yes for a terminal
+  unless ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``. Peers are shown by
+  the name they introduced themselves with, next to their fingerprint's first 8 digits
+  (``bob(471cfb97)``): the sink's ``NameBook`` learns names from the events it renders
+  (``node.started``: this node; ``cip.handshake.verified``: a peer's HELLO
+  ``agent_id``; ``hcp.session_open``: a human's name as typed) and from whoever feeds
+  it. A name is the peer's own claim, so the fingerprint prefix is always shown beside
+  it. Peers' text is escaped (``web4.observability.escape``): a statement or a name
+  cannot move the cursor, retitle the terminal or start a forged line.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import os
 import stat
 import sys
 import threading
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Final
 
@@ -30,7 +38,14 @@ from web4.errors import ObservabilityError
 from web4.observability.escape import printable
 from web4.observability.events import Event, Level, encode_event, level_at_least
 
-__all__ = ["ConsoleSink", "JsonlFileSink", "MemoryRing", "format_event"]
+__all__ = [
+    "ConsoleSink",
+    "JsonlFileSink",
+    "MemoryRing",
+    "NameBook",
+    "colour_wanted",
+    "format_event",
+]
 
 _COLOURS: Final[dict[str, str]] = {
     "debug": "\x1b[2m",
@@ -40,6 +55,67 @@ _COLOURS: Final[dict[str, str]] = {
 }
 _RESET: Final = "\x1b[0m"
 KIND_WIDTH: Final = 28
+NAME_WIDTH: Final = 24  # a peer's self-chosen name, shown at most this long
+NAMES_REMEMBERED: Final = 4096
+
+
+def colour_wanted(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Colour for ``stream``: only a terminal, and never with ``NO_COLOR`` set to
+    anything non-empty (https://no-color.org) or ``TERM=dumb``."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+class NameBook:
+    """Fingerprint -> the name that key introduced itself with, for display only (a name
+    is the peer's claim: ``label`` always shows the fingerprint prefix beside it).
+    Thread-safe, bounded (the least recently learned names are forgotten)."""
+
+    def __init__(self, capacity: int = NAMES_REMEMBERED) -> None:
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def learn(self, fingerprint: str, name: str) -> None:
+        """Remember ``name`` for ``fingerprint`` (an empty name is ignored)."""
+        shown = _short(printable(name.strip()).replace(" ", "_"), NAME_WIDTH)
+        if not fingerprint or not shown:
+            return
+        with self._lock:
+            self._names[fingerprint] = shown
+            self._names.move_to_end(fingerprint)
+            if len(self._names) > self._capacity:
+                self._names.popitem(last=False)
+
+    def get(self, fingerprint: str) -> str | None:
+        """The escaped name, or None for a key that has not introduced itself."""
+        with self._lock:
+            return self._names.get(fingerprint)
+
+    def label(self, fingerprint: str) -> str:
+        """``name(1234abcd)`` for a known key, else the fingerprint shortened."""
+        name = self.get(fingerprint)
+        fp = printable(fingerprint)
+        return f"{name}({fp[:8]})" if name is not None else _short(fp, 14)
+
+    def learn_from(self, event: Event) -> None:
+        """Learn what ``event`` says about who is who (see the module docstring)."""
+        a = event.attributes
+        if event.kind == "node.started":
+            fp, name = a.get("fingerprint"), a.get("agent_id")
+        elif event.kind == "cip.handshake.verified":
+            fp, name = event.peer, a.get("agent_id")
+        elif event.kind == "hcp.session_open":
+            fp, name = event.peer, a.get("name")
+        else:
+            return
+        if isinstance(fp, str) and isinstance(name, str):
+            self.learn(fp, name)
 
 
 class MemoryRing:
@@ -186,18 +262,26 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "\\'") + "'"
 
 
-def format_event(event: Event, *, colour: bool = False) -> str:
+def format_event(event: Event, *, colour: bool = False, names: NameBook | None = None) -> str:
     """One readable line: time, level, kind, peer, msg_id, then sorted key=value pairs.
 
     Every field may carry a peer's text: each is passed through ``printable`` (control
     characters and newlines shown as escapes), so the result is exactly one line with
-    no byte a terminal acts on. A value with a space (or empty) is quoted.
+    no byte a terminal acts on. A value with a space (or empty) is quoted. With
+    ``names``, a peer that introduced itself is shown as ``name(fp8)``. With ``colour``,
+    the level and kind are coloured (a warning or error: the whole line).
     """
     clock = printable(event.time[11:23] if len(event.time) >= 23 else event.time)
     level = printable(event.level.upper()).ljust(7)
-    parts = [clock, level, printable(event.kind).ljust(KIND_WIDTH)]
+    kind = printable(event.kind).ljust(KIND_WIDTH)
+    if colour and event.level in ("debug", "info"):
+        head = f"{clock} {_COLOURS[event.level]}{level} {kind}{_RESET}"
+    else:
+        head = f"{clock} {level} {kind}"
+    parts = [head]
     if event.peer is not None:
-        parts.append(f"peer={_short(printable(event.peer), 14)}")
+        peer = names.label(event.peer) if names is not None else _short(printable(event.peer), 14)
+        parts.append(f"peer={peer}")
     if event.msg_id is not None:
         parts.append(f"msg={_short(printable(event.msg_id), 10)}")
     for key in sorted(event.attributes):
@@ -210,13 +294,14 @@ def format_event(event: Event, *, colour: bool = False) -> str:
             text = _quoted(text)
         parts.append(f"{printable(key)}={_short(text, 80)}")
     line = " ".join(parts)
-    if colour:
+    if colour and event.level in ("warning", "error"):
         return f"{_COLOURS[event.level]}{line}{_RESET}"
     return line
 
 
 class ConsoleSink:
-    """Print ``format_event`` lines to a text stream (stderr by default)."""
+    """Print ``format_event`` lines to a text stream (stderr by default), peers by name
+    (``names``, which learns from the events it sees, below ``min_level`` too)."""
 
     inline = False
 
@@ -227,16 +312,20 @@ class ConsoleSink:
         colour: bool = False,
         min_level: Level = "debug",
         name: str = "console",
+        names: NameBook | None = None,
     ) -> None:
         level_at_least(min_level, "debug")  # raises ObservabilityError on a bad level
         self.name = name
         self._stream = stream if stream is not None else sys.stderr
         self.colour = colour
         self.min_level = min_level
+        self.names = names if names is not None else NameBook()
 
     def handle(self, event: Event) -> None:
+        self.names.learn_from(event)
         if level_at_least(event.level, self.min_level):
-            self._stream.write(format_event(event, colour=self.colour) + "\n")
+            line = format_event(event, colour=self.colour, names=self.names)
+            self._stream.write(line + "\n")
             self._stream.flush()
 
     def close(self) -> None:

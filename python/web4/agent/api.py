@@ -5,7 +5,7 @@ for; the loop scores its decisions against it for drift) and any of the handlers
 Subclassing ``Agent`` gives every handler a no-op default; a plain class works too (a
 missing handler means "not interested"). Each handler may be a plain function or
 ``async``; it runs inside the agent loop under a deadline (``handler_timeout``, default
-2 s: an agent that calls a model sets more), one event at a time, and a handler that
+10 s), one event at a time, and a handler that
 raises or overruns is reported (``agent.hook_error``) and the loop goes on.
 
 What reaches the agent (each a frozen view around the wire message it came in):
@@ -255,6 +255,8 @@ class AgentPorts(Protocol):
     def fingerprint(self) -> str: ...
 
     def new_msg_id(self) -> str: ...
+
+    def now(self) -> float: ...
 
     def trust_of(self, peer: str) -> str: ...
 
@@ -573,7 +575,7 @@ class Agent:
 
     mission: str = ""
     name: str = "agent"
-    handler_timeout: float = 2.0
+    handler_timeout: float = 10.0
 
     def on_fact_proposed(self, ctx: AgentContext, proposal: FactProposed) -> Maybe[None]:
         return None

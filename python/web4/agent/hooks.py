@@ -17,7 +17,6 @@ from web4.agent.types import (
     Context,
     Decision,
     DMPTrace,
-    InboundItem,
     Intent,
     Outbound,
     StateUpdate,
@@ -25,8 +24,8 @@ from web4.agent.types import (
 from web4.errors import ConfigError
 
 __all__ = [
-    "Agent",
     "AgentLoopConfig",
+    "CycleAgent",
     "Emit",
     "IntentSender",
     "LoadProbe",
@@ -56,12 +55,14 @@ def trace_of(decision: Decision, result: ActionResult, context: Context) -> DMPT
     )
 
 
-class Agent(Protocol):
-    """The user's agent: a declared mission and five hooks (sync or async)."""
+class CycleAgent(Protocol):
+    """What the loop drives: a declared mission and five cycle hooks (sync or async).
+    An Agent API agent (``web4.agent.api``) is driven through ``HandlerCycle``
+    (``web4.agent.driver``); ``RuleBasedAgent`` implements these hooks directly."""
 
     mission: str
 
-    def gather_context(self, item: InboundItem, base: Context) -> Maybe[Context]: ...
+    def gather_context(self, item: Any, base: Context) -> Maybe[Context]: ...
 
     def decide(self, context: Context) -> Maybe[Decision | None]: ...
 
@@ -97,6 +98,8 @@ IntentSender = Callable[[Intent], Awaitable[None]]
 class AgentLoopConfig:
     inbox_size: int = 256
     hook_timeout: float = 2.0
+    # ``act`` sends messages, each under its own send deadline (None: ``hook_timeout``)
+    act_timeout: float | None = None
     send_timeout: float = 2.0
     idle_poll: float = 0.1
     sample_interval: float = 1.0
@@ -109,6 +112,12 @@ class AgentLoopConfig:
     def __post_init__(self) -> None:
         if self.inbox_size < 1 or self.max_peers < 1:
             raise ConfigError("inbox_size and max_peers must be at least 1")
-        timeouts = (self.hook_timeout, self.send_timeout, self.idle_poll, self.sample_interval)
+        timeouts = (
+            self.hook_timeout,
+            self.hook_timeout if self.act_timeout is None else self.act_timeout,
+            self.send_timeout,
+            self.idle_poll,
+            self.sample_interval,
+        )
         if min(timeouts) <= 0:
             raise ConfigError("timeouts and intervals must be positive")

@@ -19,13 +19,14 @@ Theory of operation: the router (and the knowledge layer) put items into a bound
   sends a ``StateUpdate`` through the injected ``state_sender`` (the node puts it on the
   RTT ``state`` channel) and emits ``agent.state_update``.
 
-Every await has a deadline: hooks ``hook_timeout``, senders ``send_timeout``, the inbox
-wait ``idle_poll``. Hooks may be sync or async; a sync hook runs inline and must be quick
-(it cannot be interrupted). A hook that raises or times out is isolated: ``agent.hook_error``,
-the item is dropped, the loop goes on. A failing ``Memory`` call is reported the same way
-but does not end the cycle (the action already happened). ``stop()`` makes both tasks
-finish their current step and return, so ``run()`` returns within about max(idle_poll,
-one cycle); items still in the inbox are counted as dropped in ``agent.stopped``.
+Every await has a deadline: hooks ``hook_timeout`` (``act``: ``act_timeout``), senders
+``send_timeout``, the inbox wait ``idle_poll``. Hooks may be sync or async; a sync hook
+runs inline and must be quick (it cannot be interrupted). A hook that raises or times out
+is isolated: ``agent.hook_error``, the item is dropped, the loop goes on. A failing
+``Memory`` call is reported the same way but does not end the cycle (the action already
+happened). ``stop()`` makes both tasks finish their current step and return, so ``run()``
+returns within about max(idle_poll, one cycle); items still in the inbox are counted as
+dropped in ``agent.stopped``.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from web4.agent.api import AgentEvent
 from web4.agent.drift import DriftAlarm, DriftDetector, Realigned, Scorer, TokenOverlapScorer
 from web4.agent.hooks import (
-    Agent,
     AgentLoopConfig,
+    CycleAgent,
     Emit,
     IntentSender,
     LoadProbe,
@@ -85,7 +87,7 @@ class AgentLoop:
 
     def __init__(
         self,
-        agent: Agent,
+        agent: CycleAgent,
         *,
         emit: Emit,
         memory: Memory,
@@ -108,7 +110,9 @@ class AgentLoop:
         self._intent_sender = intent_sender
         self._scorer = scorer or TokenOverlapScorer()
         self._clock = clock or SystemClock()
-        self._inbox: asyncio.Queue[InboundItem] = asyncio.Queue(maxsize=self.config.inbox_size)
+        self._inbox: asyncio.Queue[InboundItem | AgentEvent] = asyncio.Queue(
+            maxsize=self.config.inbox_size
+        )
         self.probe: LoadProbe = probe or SystemLoadProbe([self.depth])
         self._publisher = StatePublisher(self.config.presence)
         self._drift = DriftDetector(
@@ -155,7 +159,7 @@ class AgentLoop:
         """(items waiting, capacity) of the inbox, for the load probe."""
         return self._inbox.qsize(), self.config.inbox_size
 
-    def offer(self, item: InboundItem) -> bool:
+    def offer(self, item: InboundItem | AgentEvent) -> bool:
         """Queue an item without waiting; False (and counted) when the inbox is full.
         Call it from the loop's own thread (the router runs there); asyncio queues are not
         thread-safe."""
@@ -209,7 +213,7 @@ class AgentLoop:
                 self._report(failed, item)
             self.processed += 1
 
-    def _report(self, failed: _HookError, item: InboundItem) -> None:
+    def _report(self, failed: _HookError, item: object) -> None:
         self.hook_errors += 1
         self._emit(
             "agent.hook_error",
@@ -251,9 +255,9 @@ class AgentLoop:
 
     # --- one cognitive cycle -----------------------------------------------------------
 
-    async def _call(self, hook: str, *args: Any) -> Any:
+    async def _call(self, hook: str, *args: Any, timeout: float | None = None) -> Any:
         try:
-            async with asyncio.timeout(self.config.hook_timeout):
+            async with asyncio.timeout(timeout or self.config.hook_timeout):
                 result = getattr(self.agent, hook)(*args)
                 if inspect.isawaitable(result):
                     result = await result
@@ -261,7 +265,7 @@ class AgentLoop:
         except Exception as exc:
             raise _HookError(hook, exc) from exc
 
-    async def _cycle(self, item: InboundItem) -> None:
+    async def _cycle(self, item: InboundItem | AgentEvent) -> None:
         if isinstance(item, InboundMessage) and item.type in ("STATE_UPDATE", "HCP_STATE_UPDATE"):
             self._apply_peer_state(item)
         if isinstance(item, KnowledgeAccepted):
@@ -280,7 +284,9 @@ class AgentLoop:
             return
         score = self._scorer.score(self.agent.mission, decision.choice)
         self._observe_drift(score, decision.choice)
-        result: ActionResult = await self._call("act", decision, context)
+        result: ActionResult = await self._call(
+            "act", decision, context, timeout=self.config.act_timeout
+        )
         for out in result.outbound:
             await self._send_outbound(out)
         trace: DMPTrace = await self._call("record", decision, result, context)
@@ -298,7 +304,7 @@ class AgentLoop:
         if new_intent is not None and new_intent != self._intent:
             await self._adopt_intent(new_intent)
 
-    async def _call_memory(self, method: str, arg: object, item: InboundItem) -> None:
+    async def _call_memory(self, method: str, arg: object, item: object) -> None:
         """A memory failure is reported; the cycle goes on (the action already happened)."""
         try:
             async with asyncio.timeout(self.config.hook_timeout):

@@ -110,7 +110,7 @@ class RuleBasedAgent:
         evidence = (
             (f"{item.protocol}/{item.type} {item.msg_id or '-'} from {item.peer}",)
             if isinstance(item, InboundMessage)
-            else (f"accepted claim {item.claim_id}",)
+            else (f"accepted claim {getattr(item, 'claim_id', '-')}",)
         )
         if context.presence == "overloaded" and not (
             isinstance(item, InboundMessage) and item.type == "STATE_UPDATE"

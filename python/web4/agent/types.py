@@ -15,11 +15,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
 from web4.errors import ConfigError
+
+if TYPE_CHECKING:
+    from web4.agent.api import AgentEvent
 
 __all__ = [
     "GOALS",
@@ -150,7 +153,7 @@ class PeerState:
 class Context:
     """Everything ``decide`` may look at, gathered once per cycle."""
 
-    item: InboundItem
+    item: InboundItem | AgentEvent
     mission: str
     presence: Presence
     lri: int

@@ -17,14 +17,16 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
+import os
 import signal
 from pathlib import Path
 from typing import Any
 
-from web4.errors import ConfigError, IdentityError, TrustError
-from web4.identity import KEY_FILE_NAME, Identity
+from web4.cli import args as cli_args
+from web4.errors import ConfigError, TrustError
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
+from web4.node.config import FLAG_KEYS, config_path, default_config_path
 from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import EventFilter, format_event, read_events
 from web4.observability.escape import printable
@@ -34,24 +36,28 @@ from web4.trust import TrustBook
 __all__ = ["add_parsers"]
 
 EXIT_OK = 0
-
-
-def _data_dir(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not (p / KEY_FILE_NAME).is_file():
-        raise IdentityError(f"no identity in {p}: run `web4 keygen --data-dir {p}` first")
-    return p
+EXIT_INTERRUPTED = 130
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
-    if args.config:
-        cfg = load_config(args.config, data_dir=args.data_dir)
-    elif args.data_dir:
-        cfg = NodeConfig(data_dir=Path(args.data_dir).expanduser())
+    """The config file (``--config``, ``$WEB4_CONFIG``, the default location), then the
+    flags on top; ``--data-dir`` or ``$WEB4_DATA_DIR`` win over the file's data_dir."""
+    path = config_path(args.config)
+    flag_dir = args.data_dir or os.environ.get("WEB4_DATA_DIR") or None
+    if path is not None:
+        cfg = load_config(path, data_dir=flag_dir)
+    elif flag_dir:
+        cfg = NodeConfig(data_dir=Path(flag_dir).expanduser())
     else:
-        raise ConfigError("give --data-dir (or --config with [node] data_dir)")
+        raise cli_args.UsageError(
+            "give --data-dir DIR (or set WEB4_DATA_DIR, or --config FILE with data_dir "
+            f"under [node], or create {default_config_path()})"
+        )
     anchors = (*cfg.trust_anchors, *(t.lower() for t in args.trust or ()))
     return cfg.with_overrides(
+        believe=(*cfg.believe, *args.believe) if args.believe else None,
+        propose=(*cfg.propose, *args.propose) if args.propose else None,
+        exit_after=args.exit_after,
         listen=tuple(args.listen) if args.listen else None,
         peers=(*cfg.peers, *args.peer) if args.peer else None,
         metrics_port=args.metrics_port,
@@ -79,28 +85,30 @@ def _lip(cfg: NodeConfig, args: argparse.Namespace) -> LipSettings | None:
 
 def _cmd_node(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    node = Node(
-        cfg,
-        beliefs=tuple(args.believe or ()),
-        proposals=tuple(Proposal.parse(p) for p in args.propose or ()),
-        exit_after=args.exit_after,
-    )
+    cli_args.data_dir(cfg.data_dir)  # an unreadable or foreign data dir: one line, now
+    node = Node(cfg, beliefs=cfg.believe, proposals=cfg.proposals(), exit_after=cfg.exit_after)
+    interrupted = False
+
+    def on_sigint() -> None:
+        nonlocal interrupted
+        interrupted = True
+        node.stop()
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, node.stop)
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, node.stop)
         await node.run()
 
     asyncio.run(main())
-    return EXIT_OK
+    # Ctrl-C still stops gracefully, but says so as every command does (SIGTERM: 0)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
-def _open(path: str) -> tuple[Store, TrustBook, str]:
-    p = _data_dir(path)
-    me = Identity.in_data_dir(p).fingerprint
+def _open(path: str | None) -> tuple[Store, TrustBook, str]:
+    p, identity = cli_args.resolve_data_dir(path)
     store = Store.in_data_dir(p)
-    return store, TrustBook(store, _Clock()), me
+    return store, TrustBook(store, _Clock()), identity.fingerprint
 
 
 class _Clock:
@@ -169,14 +177,7 @@ def _cmd_trust(args: argparse.Namespace) -> int:
 
 
 def _prune(trust: TrustBook, args: argparse.Namespace) -> int:
-    if not args.before:
-        raise ConfigError("trust prune needs --before DATE (e.g. 2026-01-01 or an ISO time)")
-    try:
-        when = datetime.datetime.fromisoformat(args.before)
-    except ValueError:
-        raise ConfigError(f"--before: {args.before!r} is not an ISO date or time") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
+    when: datetime.datetime = args.before  # checked while parsing (cli_args.iso_time)
     out = trust.prune(when.timestamp(), operator=args.operator)
     if not out.removed:
         print(f"nothing to prune before {_when(when.timestamp())}")
@@ -233,23 +234,53 @@ def _node_parser(sub: Any) -> None:
         "degrees celsius'  (a peer's full address is the first line its node prints: "
         "listening on ...)",
     )
-    p.add_argument("--data-dir", help="the node's data directory (identity and store)")
-    p.add_argument("--config", help="a TOML node configuration file")
-    p.add_argument("--listen", action="append", metavar="MULTIADDR", help="listen address")
+    p.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="the node's data directory (identity and store; default: $WEB4_DATA_DIR, else "
+        "[node] data_dir of the config file)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a TOML node configuration file (default: $WEB4_CONFIG, else "
+        "$XDG_CONFIG_HOME/web4/node.toml if it exists); every flag has a key: "
+        + "; ".join(f"{flag} {key}" for flag, key in FLAG_KEYS.items()),
+    )
+    p.add_argument(
+        "--listen",
+        action="append",
+        type=cli_args.listen_addr,
+        metavar="MULTIADDR",
+        help="listen address, e.g. /ip4/127.0.0.1/tcp/7001 (repeat)",
+    )
     p.add_argument(
         "--peer",
         action="append",
+        type=cli_args.peer_addr,
         metavar="MULTIADDR",
         help="dial a peer at /ip4/A/tcp/P/p2p/PEER_ID (repeat)",
     )
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus /metrics on loopback")
+    p.add_argument(
+        "--metrics-port",
+        type=cli_args.port,
+        metavar="PORT",
+        help="serve Prometheus /metrics on loopback (0: any free port)",
+    )
     p.add_argument("--events", metavar="FILE", help="also write events to a rotating JSONL file")
-    p.add_argument("--trust", action="append", metavar="FINGERPRINT", help="trust anchor")
+    p.add_argument(
+        "--trust",
+        action="append",
+        type=cli_args.fingerprint,
+        metavar="FINGERPRINT",
+        help="trust anchor: a peer's fingerprint, as `web4 id` prints it (repeat)",
+    )
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--quiet", action="store_true", help="print no events")
     p.add_argument(
         "--propose",
         action="append",
+        type=_proposal,
         metavar="'STATEMENT|DOMAIN|CONFIDENCE'",
         help="propose a fact to peers once the first handshake is done (repeat)",
     )
@@ -271,7 +302,9 @@ def _node_parser(sub: Any) -> None:
         choices=("trusted", "probing", "none"),
         help="whose LIP_FETCH this node answers with its own fetch (default: trusted peers)",
     )
-    p.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
+    p.add_argument(
+        "--exit-after", type=cli_args.positive_float, metavar="SECONDS", help="stop after SECONDS"
+    )
     p.set_defaults(func=_cmd_node)
 
 
@@ -285,7 +318,7 @@ def add_parsers(sub: Any) -> None:
         "state (safe while the node runs).",
         epilog="Example: web4 peers --data-dir ~/.web4/alice",
     )
-    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(p, "the node's data directory")
     p.set_defaults(func=_cmd_peers)
 
     p = sub.add_parser(
@@ -304,13 +337,17 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("action", choices=("show", "override", "verify", "prune"))
     p.add_argument("peer", nargs="?", help="the peer's fingerprint")
-    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(p, "the node's data directory")
     p.add_argument("--reason", help="why (required for override)")
     p.add_argument(
         "--operator", default="operator", help="who overrides or prunes (default: operator)"
     )
-    p.add_argument("--before", help="prune: remove audit rows older than this ISO date/time")
-    p.add_argument("--limit", type=int, default=200, help="audit entries to show")
+    p.add_argument(
+        "--before",
+        type=cli_args.iso_time,
+        help="prune: remove audit rows older than this ISO date/time, e.g. 2026-01-01",
+    )
+    p.add_argument("--limit", type=cli_args.int_range(1), default=200, help="audit entries to show")
     p.set_defaults(func=_cmd_trust_checked)
 
     p = sub.add_parser(
@@ -319,7 +356,7 @@ def add_parsers(sub: Any) -> None:
         description="List the claims in DATA_DIR's store (safe while the node runs).",
         epilog="Example: web4 facts --data-dir ~/.web4/alice --state pending",
     )
-    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(p, "the node's data directory")
     p.add_argument("--state", choices=[s.value for s in ClaimState], help="only this state")
     p.set_defaults(func=_cmd_facts)
 
@@ -340,6 +377,21 @@ def add_parsers(sub: Any) -> None:
 
 
 def _cmd_trust_checked(args: argparse.Namespace) -> int:
+    """Flags that are wrong together: usage errors (exit 2), before the store is opened."""
     if args.action == "override" and (not args.peer or not args.reason):
-        raise ConfigError("trust override needs PEER and --reason")
+        raise cli_args.UsageError(
+            "trust override needs PEER and --reason, e.g. web4 trust override 3f9a...e1 "
+            "--reason 'key rotated, verified by phone' --operator ada"
+        )
+    if args.action == "prune" and args.before is None:
+        raise cli_args.UsageError("trust prune needs --before DATE, e.g. --before 2026-01-01")
     return _cmd_trust(args)
+
+
+def _proposal(text: str) -> str:
+    """``--propose``: checked while parsing, kept as text (as ``[node] propose`` is)."""
+    try:
+        Proposal.parse(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("--propose: ")) from None
+    return text

@@ -204,7 +204,10 @@ def config_path(explicit: str | None, env: dict[str, str] | None = None) -> Path
     if env.get("WEB4_CONFIG"):
         return Path(env["WEB4_CONFIG"]).expanduser()
     default = default_config_path(env)
-    return default if default.is_file() else None
+    try:
+        return default if default.is_file() else None
+    except OSError:  # a home we may not look into (another user's HOME): no default file
+        return None
 
 
 def data_dir_of(flag: str | None, env: dict[str, str] | None = None) -> Path | None:

@@ -9,6 +9,13 @@ stays pending until trusted peers confirm it), then broadcasts one ``FACT_PROPOS
 the same ``msg_id`` to every ready peer, so every confirmation's ``fact_ref`` names the
 same claim. The DMP trace says where the fact came from (the operator), and names that
 source as its evidence, which is what the knowledge rules require of a consistent trace.
+
+Idempotent by content: a fact this node already proposed (its own claim in the store with
+the same statement, domain, confidence and sources) is not proposed again, so restarting
+with the same ``--propose`` (or giving it twice) adds no claim; the node says so
+(``knowledge.proposal_skipped``, with the claim's id and state). Content, not the claim
+hash: each proposal's DMP trace has a fresh ``decision_id``, so two proposals of one fact
+never share a hash.
 """
 
 from __future__ import annotations
@@ -16,18 +23,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from web4.cip import new_msg_id
 from web4.errors import ConfigError, KnowledgeError, MessageBuildError
-from web4.knowledge import DmpTrace, Fact
+from web4.knowledge import Claim, DmpTrace, Fact
 from web4.knowledge.model import to_json
 
 if TYPE_CHECKING:
     from web4.node.node import Node
 
-__all__ = ["Proposal", "propose_all"]
+__all__ = ["Proposal", "already_proposed", "propose_all"]
+
+EXAMPLE = "'Water boils at 100 degrees Celsius at sea level|physics|0.9'"
+
+Content = tuple[str, str, float, tuple[str, ...]]
+
+
+def _content(fact: Fact) -> Content:
+    return (fact.statement, fact.domain, fact.confidence, tuple(fact.sources))
 
 
 @dataclass(frozen=True)
@@ -42,16 +58,18 @@ class Proposal:
         Raises ``ConfigError`` on an empty statement or a confidence outside 0..1."""
         parts = [p.strip() for p in text.split("|")]
         if len(parts) > 3 or not parts[0]:
-            raise ConfigError(f"--propose wants 'statement|domain|confidence', not {text!r}")
+            raise ConfigError(f"{text!r} is not 'statement|domain|confidence', e.g. {EXAMPLE}")
         domain = parts[1] if len(parts) > 1 and parts[1] else "general"
         try:
             confidence = float(parts[2]) if len(parts) > 2 and parts[2] else 0.9
         except ValueError:
-            raise ConfigError(f"--propose: confidence {parts[2]!r} is not a number") from None
+            raise ConfigError(
+                f"{text!r}: confidence {parts[2]!r} is not a number 0..1, e.g. {EXAMPLE}"
+            ) from None
         if not 0.0 <= confidence <= 1.0:
-            raise ConfigError(f"--propose: confidence {confidence} is not within 0..1")
+            raise ConfigError(f"{text!r}: confidence {confidence} is not within 0..1")
         if len(parts[0]) > 4096 or len(domain) > 256:
-            raise ConfigError("--propose: statement is at most 4096, domain 256 characters")
+            raise ConfigError("a proposed statement is at most 4096, its domain 256 characters")
         return cls(parts[0], domain, confidence)
 
     def fact_and_trace(self, source: str) -> tuple[Fact, DmpTrace]:
@@ -64,9 +82,33 @@ class Proposal:
         return fact, trace
 
 
+def already_proposed(
+    claims: Iterable[Claim], me: str, proposal: Proposal, source: str
+) -> Claim | None:
+    """Our own claim with this proposal's content, if ``claims`` holds one. Pure."""
+    want = _content(proposal.fact_and_trace(source)[0])
+    return next((c for c in claims if c.sender == me and _content(c.fact) == want), None)
+
+
 async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
     """Wait until every configured ``--peer`` is ready (or, after ``handshake_timeout``,
-    at least one peer is), then propose each fact; returns how many were sent."""
+    at least one peer is), then propose each fact this node has not proposed before;
+    returns how many were sent."""
+    source = f"operator of {node.identity.agent_id}"
+    todo: list[Proposal] = []
+    for proposal in proposals:
+        known = already_proposed(node.desk.kx.claims(), node.fingerprint, proposal, source)
+        if known is None and proposal not in todo:
+            todo.append(proposal)
+        elif known is not None:
+            node.bus.emit(
+                "knowledge.proposal_skipped",
+                claim_id=known.msg_id,
+                reason="this node proposed the same fact before",
+                state=known.state.value,
+            )
+    if not todo:
+        return 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + node.config.handshake_timeout
     want = max(1, len(node.config.peers))
@@ -79,8 +121,7 @@ async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 
             async with asyncio.timeout(node.tick):
                 await node._any_ready.wait()
     sent = 0
-    source = f"operator of {node.identity.agent_id}"
-    for i, proposal in enumerate(proposals):
+    for i, proposal in enumerate(todo):
         if not node.running():
             break
         if i:

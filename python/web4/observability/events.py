@@ -150,6 +150,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("knowledge.claim_rejected", "warning", ("claim_id", "reason"), "a claim was rejected"),
     ("knowledge.claim_deferred", "info", ("claim_id", "reason"), "acceptance postponed"),
     ("knowledge.confirmation", "info", ("claim_id", "decision"), "a peer confirmed/rejected"),
+    (
+        "knowledge.proposal_skipped",
+        "info",
+        ("claim_id", "reason"),
+        "a fact this node proposed before (same content): not proposed again",
+    ),
     # RTT lifecycle and telemetry
     ("rtt.session_open", "info", (), "an RTT session to a peer is established"),
     ("rtt.session_resumed", "info", (), "a session resumed after a reconnect"),

@@ -2,7 +2,8 @@
 
 Theory of operation: ``read_events`` yields validated ``Event`` records from a file
 written by ``JsonlFileSink``, oldest first. With ``follow=True`` it keeps polling for new
-lines like ``tail -F``: a partial last line waits until its newline arrives, and when the
+lines like ``tail -F``: a file that does not exist yet is waited for (the node creates it
+when it starts), a partial last line waits until its newline arrives, and when the
 sink rotates the file (the path now names a new inode, or the file shrank) the reader
 finishes the old file, reads any backups that were rotated past it in between, and
 continues at the start of the new one. Following stops when
@@ -10,8 +11,9 @@ continues at the start of the new one. Following stops when
 ``deadline`` (a ``time.monotonic()`` value); it never loops without a way out unless the
 caller asks for that by passing none of them.
 
-Lines that are not valid v1.0 events are skipped and reported to ``on_invalid`` (the
-CLI counts them); they never stop the reader.
+Lines that are not valid v1.0 events (and "lines" longer than ``MAX_LINE``) are skipped
+and reported to ``on_invalid`` (the CLI reports them on stderr); they never stop the
+reader.
 """
 
 from __future__ import annotations
@@ -127,20 +129,37 @@ def read_events(
 ) -> Iterator[Event]:
     """Yield the events of ``path`` that pass ``flt``; see the module docstring.
 
-    Raises ``ObservabilityError`` when the file does not exist or cannot be read, or when
-    ``poll_interval`` is not positive.
+    Raises ``ObservabilityError`` when the file cannot be read, does not exist (unless
+    following: then it is waited for), or when ``poll_interval`` is not positive.
     """
     flt = flt or EventFilter()
     if poll_interval <= 0:
         raise ObservabilityError("poll_interval must be positive")
     p = Path(path)
-    try:
-        tail = _Tail(p)
-    except OSError as exc:
-        raise ObservabilityError(f"cannot read event file {p}: {exc}") from exc
     last_data = time.monotonic()
 
+    def done(now: float) -> bool:
+        if stop is not None and stop():
+            return True
+        if idle_timeout is not None and now - last_data >= idle_timeout:
+            return True
+        return deadline is not None and now >= deadline
+
+    while True:  # like tail -F: a file to follow may not exist yet
+        try:
+            tail = _Tail(p)
+            break
+        except FileNotFoundError as exc:
+            if not follow:
+                raise ObservabilityError(f"cannot read event file {p}: {exc}") from exc
+        except OSError as exc:
+            raise ObservabilityError(f"cannot read event file {p}: {exc}") from exc
+        if done(time.monotonic()):
+            return
+        time.sleep(poll_interval)
+
     def drain(t: _Tail) -> Iterator[Event]:
+        oversized = t.oversized
         for line in t.lines():
             if not line.strip():
                 continue
@@ -152,6 +171,9 @@ def read_events(
                 continue
             if flt.matches(event):
                 yield event
+        if on_invalid is not None:
+            for _ in range(t.oversized - oversized):
+                on_invalid(b"", ObservabilityError(f"a line longer than {MAX_LINE} bytes"))
 
     try:
         while True:
@@ -175,11 +197,7 @@ def read_events(
                         skipped.file.close()
                     tail = fresh
                     continue
-            if stop is not None and stop():
-                return
-            if idle_timeout is not None and now - last_data >= idle_timeout:
-                return
-            if deadline is not None and now >= deadline:
+            if done(now):
                 return
             time.sleep(poll_interval)
     finally:

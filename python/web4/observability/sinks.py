@@ -10,7 +10,8 @@ console sinks run on their own worker threads behind a bounded queue).
   in whole lines (a batch of queued events in one ``write``), so a reader (``web4
   events``) sees whole lines and a ``kill -9`` loses at most what was still queued.
   Size-based rotation keeps ``backups`` older files: ``events.jsonl.1`` is the newest.
-  Files are created 0600; an existing one must be a regular file of ours.
+  Files are 0600 (an existing one of ours is made 0600: events name peers and carry
+  what they said); an existing one must be a regular file of ours.
 * ``ConsoleSink``: one aligned, human-readable line per event (``format_event``) at or
   above its level. Colour only where asked for: ``colour_wanted`` says yes for a terminal
   unless ``NO_COLOR`` is set (https://no-color.org) or ``TERM=dumb``. Peers are shown by
@@ -203,6 +204,8 @@ class JsonlFileSink:
                     f"event file {self.path} is not a regular file of ours "
                     f"(uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}); refusing it"
                 )
+            if stat.S_IMODE(st.st_mode) & 0o077:  # an older file readable by others
+                os.fchmod(fd, 0o600)
             os.set_blocking(fd, True)
             return os.fdopen(fd, "ab", buffering=0)
         except BaseException:

@@ -1,0 +1,2 @@
+"""llm: an example agent whose reasoning is a language model behind the OpenAI-compatible
+chat-completions API (see README.md)."""

@@ -34,6 +34,8 @@ import msgspec
 from web4.cip import Handshake, Role
 from web4.cip import messages as cm
 from web4.cip.validator import cip_validator
+from web4.cli import args as cli_args
+from web4.cli.args import words as _words
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope import canonicalize
 from web4.envelope.replay import ReplayCache
@@ -41,6 +43,7 @@ from web4.envelope.validate import Receiver, Validator, decode_json
 from web4.errors import (
     ConfigError,
     DecisionError,
+    IdentityError,
     RemoteError,
     RTTHandshakeError,
     RTTTransportError,
@@ -112,7 +115,10 @@ def parse_line(line: str, state: HumanState) -> tuple[str, Payload | None, Human
             parts.pop() if len(parts) > 2 and parts[-1] in ("low", "normal", "high") else "normal"
         )
         if len(parts) < 2 or parts[0] not in GOALS:
-            raise ConfigError(f"usage: /intent GOAL TOPIC [priority]; GOAL is one of {GOALS}")
+            raise ConfigError(
+                f"usage: /intent GOAL TOPIC [low|normal|high]; GOAL is {_words(GOALS)}, "
+                "e.g. /intent decide work/release-plan"
+            )
         topic = " ".join(parts[1:])[:256]
         return "send", HcpIntent(parts[0], topic, prio), state  # type: ignore[arg-type]
     if cmd == "/context":
@@ -127,7 +133,7 @@ def parse_line(line: str, state: HumanState) -> tuple[str, Payload | None, Human
             if not eq or key not in (*allowed, "clarity", "pressure"):
                 raise ConfigError(f"/state: {item!r} is not key=value with a known key")
             if key in allowed and value not in allowed[key]:
-                raise ConfigError(f"/state: {key} must be one of {allowed[key]}")
+                raise ConfigError(f"/state: {key} must be {_words(allowed[key])}")
             fields[key] = _pct(key, value) if key in ("clarity", "pressure") else value
         new = HumanState(**fields)
         update = HcpStateUpdate(new.presence, new.affect, new.clarity, new.pressure, new.consent)
@@ -365,7 +371,11 @@ def _reader(stream: IO[str], q: asyncio.Queue[str | None], loop: asyncio.Abstrac
 
 def _identity(data_dir: Path, name: str) -> tuple[Identity, bool]:
     """The human's identity in ``data_dir`` and whether it was just created."""
-    if (data_dir / KEY_FILE_NAME).is_file():
+    try:
+        exists = (data_dir / KEY_FILE_NAME).is_file()
+    except OSError as e:  # e.g. another user's directory: one line, not a traceback
+        raise IdentityError(f"cannot read {data_dir}: {e.strerror}") from None
+    if exists:
         return Identity.in_data_dir(data_dir), False
     return Identity.create_in_data_dir(data_dir, name.lower().replace(" ", "-")), True
 
@@ -374,7 +384,10 @@ def print_key(args: argparse.Namespace, stdout: IO[str]) -> int:
     """``--print-key``: create the human's key if needed and print what the agent's
     operator needs to authorise it. Raises ``ConfigError``, ``IdentityError``."""
     if not args.data_dir:
-        raise ConfigError("--print-key needs --data-dir (a temporary key cannot be authorised)")
+        raise cli_args.UsageError(
+            "--print-key needs --data-dir (a temporary key cannot be authorised), e.g. "
+            "web4 human --data-dir ~/.web4/me --print-key"
+        )
     data_dir = Path(args.data_dir).expanduser()
     identity, created = _identity(data_dir, args.name)
     fp = identity.fingerprint
@@ -396,7 +409,10 @@ def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     if args.print_key:
         return print_key(args, stdout)
     if not args.peer:
-        raise ConfigError("--peer MULTIADDR is required (or --print-key)")
+        raise cli_args.UsageError(
+            "--peer MULTIADDR is required (or --print-key), e.g. --peer "
+            "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (the first line the agent's node prints)"
+        )
     with tempfile.TemporaryDirectory(prefix="web4-human-") as tmp:
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else Path(tmp) / "human"
         identity, _ = _identity(data_dir, args.name)
@@ -427,6 +443,7 @@ def add_parser(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--peer",
+        type=cli_args.peer_addr,
         metavar="MULTIADDR",
         help="the agent node: /ip4/A/tcp/P/p2p/PEER_ID (required unless --print-key)",
     )
@@ -439,12 +456,23 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--name", default="human", help="your name, sent in HCP_HELLO")
     p.add_argument("--role", default="user", help="your role, sent in HCP_HELLO")
-    p.add_argument("--consent-scope", metavar="topic:A,topic:B", help="limited-consent scope")
+    p.add_argument(
+        "--consent-scope",
+        type=cli_args.consent_scope,
+        metavar="topic:A,topic:B",
+        help="limited-consent scope, e.g. topic:work,topic:family/school",
+    )
     p.add_argument(
         "--consent", choices=CONSENTS, help="default: limited with a scope, else granted"
     )
-    p.add_argument("--flags", metavar="slow_pacing,avoid_conflict", help="safety flags")
-    p.add_argument("--timeout", type=float, default=10.0, help="connect/handshake/send deadline")
-    p.add_argument("--reply-wait", type=float, default=2.0, help="seconds to wait for an answer")
-    p.add_argument("--linger", type=float, default=1.0, help="seconds to wait at the end")
+    p.add_argument(
+        "--flags",
+        type=cli_args.safety_flags,
+        metavar="slow_pacing,avoid_conflict",
+        help="safety flags",
+    )
+    seconds = cli_args.positive_float
+    p.add_argument("--timeout", type=seconds, default=10.0, help="connect/handshake/send deadline")
+    p.add_argument("--reply-wait", type=seconds, default=2.0, help="seconds to wait for an answer")
+    p.add_argument("--linger", type=seconds, default=1.0, help="seconds to wait at the end")
     p.set_defaults(func=lambda a: run_human(a, sys.stdin, sys.stdout))

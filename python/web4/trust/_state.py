@@ -7,6 +7,10 @@ runtime turns what it sees into ``TrustEvent``s; ``evaluate(record, event, now, 
 looks the event up in ``TRUST_TABLE`` and returns the new record and an explanation. It is
 pure: the time is an argument, nothing is read or written.
 
+A human operator can also blacklist any peer (``manual_blacklist``, recorded only through
+``TrustBook.blacklist`` with the operator's name and a reason), as only a human can lift a
+blacklist (``manual_override``).
+
 Nothing a peer does itself promotes it: ``knowledge_verified`` is recorded but moves no
 one, and ``trusted`` is reached only by ``operator_vouch`` (docs/CIP_SPEC.md section 7,
 "Trust that cannot be bought"). ``PeerRecord.trusted_since`` remembers when a peer became
@@ -55,6 +59,7 @@ class TrustEvent(StrEnum):
     FINGERPRINT_MISMATCH = "fingerprint_mismatch"
     ANOMALY = "anomaly"
     MANUAL_OVERRIDE = "manual_override"
+    MANUAL_BLACKLIST = "manual_blacklist"
     OPERATOR_VOUCH = "operator_vouch"
     # Written only by store migrations that change the trust model (never evaluated).
     POLICY_CHANGE = "policy_change"
@@ -179,6 +184,7 @@ R = Rule[TrustState, TrustEvent, TrustContext]
 _COOL = "cooldown over"
 _UNV = "unverifiable_limit reached in unverifiable_window_s"
 _ANOM = "anomaly_limit reached in anomaly_window_s"
+_OP_DENY = "blacklisted by a human operator: long-term deny"
 
 TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionTable(
     "cip-trust",
@@ -193,6 +199,7 @@ TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionT
         R(U, Ev.MALICIOUS_EVIDENCE, U, "malicious evidence: long cooldown",
           effect=_long_cooldown),
         R(U, Ev.FINGERPRINT_MISMATCH, B, "fingerprint/pubkey mismatch: long-term deny"),
+        R(U, Ev.MANUAL_BLACKLIST, B, _OP_DENY, effect=_fresh),
         # probing
         # Knowledge earns no trust: a claim's acceptance is evidence the proposer can farm
         # (repeat what trusted peers already believe), so only the operator promotes.
@@ -209,6 +216,7 @@ TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionT
         R(P, Ev.MALICIOUS_EVIDENCE, U, "malicious evidence: demoted, with a long cooldown",
           effect=_long_cooldown),
         R(P, Ev.FINGERPRINT_MISMATCH, B, "fingerprint/pubkey mismatch: long-term deny"),
+        R(P, Ev.MANUAL_BLACKLIST, B, _OP_DENY, effect=_fresh),
         R(P, Ev.OPERATOR_VOUCH, T, "operator trust anchor: vouched for after a valid handshake",
           effect=_fresh),
         # trusted
@@ -216,6 +224,7 @@ TRUST_TABLE: TransitionTable[TrustState, TrustEvent, TrustContext] = TransitionT
         R(T, Ev.MALICIOUS_EVIDENCE, B, "malicious evidence: long-term deny"),
         R(T, Ev.BAD_SIGNATURE, B, "tampered signature from a trusted peer: long-term deny"),
         R(T, Ev.FINGERPRINT_MISMATCH, B, "fingerprint/pubkey mismatch: long-term deny"),
+        R(T, Ev.MANUAL_BLACKLIST, B, _OP_DENY, effect=_fresh),
         R(T, Ev.ANOMALY, P, "temporary anomaly: re-verify", _anomaly_limit, _ANOM, _fresh),
         R(T, Ev.ANOMALY, T, "anomaly counted", effect=_count_anomaly),
         R(T, Ev.CONFLICT, P, "temporary anomaly (conflicts): re-verify",

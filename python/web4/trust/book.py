@@ -5,8 +5,9 @@ event (``trust_audit``) in the node's SQLite store. ``record(peer, event, cause,
 reads the peer's row, runs the pure ``evaluate`` with the time from the injected ``Clock``,
 and writes the new row and an audit entry in one transaction, whether or not the state
 changed. The audit table is append-only: SQLite triggers refuse UPDATE and DELETE on it.
-A blacklist is lifted only by ``override(peer, operator=..., reason=...)``, which records
-the operator and the reason in the audit entry. An unknown peer is ``untrusted``.
+A blacklist is lifted only by ``override(peer, operator=..., reason=...)``, and a human
+blacklists a peer with ``blacklist(peer, operator=..., reason=...)``; both record the
+operator and the reason in the audit entry. An unknown peer is ``untrusted``.
 
 The audit log is tamper-evident: every row is linked into a SHA-256 hash chain
 (``trust_audit_chain``: each link hashes the previous link and the row), so an edited,
@@ -276,7 +277,8 @@ class TrustBook:
 
         ``cause`` says what happened in words; ``evidence`` lists the ``msg_id``s behind it.
         Raises ``TrustError`` on a malformed peer id, an unknown event, an empty or oversize
-        cause, too much evidence, or a ``MANUAL_OVERRIDE`` (use ``override``); ``StoreError``
+        cause, too much evidence, or a ``MANUAL_OVERRIDE``/``MANUAL_BLACKLIST`` (use
+        ``override``/``blacklist``); ``StoreError``
         if the store fails (nothing is then written).
         """
         try:
@@ -285,6 +287,8 @@ class TrustBook:
             raise TrustError(f"unknown trust event {event!r}") from exc
         if ev is TrustEvent.MANUAL_OVERRIDE:
             raise TrustError("a manual override needs an operator and a reason: use override()")
+        if ev is TrustEvent.MANUAL_BLACKLIST:
+            raise TrustError("a manual blacklist needs an operator and a reason: use blacklist()")
         return self._apply(peer, ev, cause, evidence, None)
 
     def override(self, peer: str, *, operator: str, reason: str) -> TrustOutcome:
@@ -299,6 +303,19 @@ class TrustBook:
         if not operator or len(operator) > _MAX_TEXT:
             raise TrustError("a manual override needs an operator name (1..1024 characters)")
         return self._apply(peer, TrustEvent.MANUAL_OVERRIDE, reason, (), operator)
+
+    def blacklist(self, peer: str, *, operator: str, reason: str) -> TrustOutcome:
+        """A human blacklists a peer: any state -> ``blacklisted`` (lifted only by
+        ``override``), audited with the operator's name and the reason. On a peer already
+        blacklisted nothing changes (the attempt is still audited; check ``changed``).
+
+        Raises ``TrustError`` when ``operator`` or ``reason`` is empty or oversize, or the
+        peer id is malformed.
+        """
+        operator = operator.strip()
+        if not operator or len(operator) > _MAX_TEXT:
+            raise TrustError("a manual blacklist needs an operator name (1..1024 characters)")
+        return self._apply(peer, TrustEvent.MANUAL_BLACKLIST, reason, (), operator)
 
     def head(self) -> tuple[int, str]:
         """The newest chain link: (seq, hash); (0, GENESIS) for an empty log. Writing the

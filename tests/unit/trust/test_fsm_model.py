@@ -59,6 +59,9 @@ def model_step(m: ModelPeer, ev: TrustEvent, now: float) -> None:
     if ev == Ev.FINGERPRINT_MISMATCH:
         m.state = B
         return
+    if ev == Ev.MANUAL_BLACKLIST:  # a human operator: from any state, counters cleared
+        m.promote(B)
+        return
     if m.state == U:
         if ev == Ev.HANDSHAKE_VERIFIED and now >= m.cooldown:
             m.promote(P)
@@ -112,7 +115,9 @@ class TrustMachine(RuleBasedStateMachine):
 
     @rule(
         peer=st.sampled_from(PEERS),
-        event=st.sampled_from([e for e in TrustEvent if e is not Ev.MANUAL_OVERRIDE]),
+        event=st.sampled_from(
+            [e for e in TrustEvent if e not in (Ev.MANUAL_OVERRIDE, Ev.MANUAL_BLACKLIST)]
+        ),
     )
     def event(self, peer: str, event: TrustEvent) -> None:
         self._send(peer, event)
@@ -152,6 +157,17 @@ class TrustMachine(RuleBasedStateMachine):
         out = self.book.override(peer, operator="op", reason="model override")
         self.events += 1
         assert out.state == self.model[peer].state
+        assert out.audit.operator == "op"
+
+    @rule(peer=st.sampled_from(PEERS))
+    def blacklist(self, peer: str) -> None:
+        before = self.model[peer].state
+        model_step(self.model[peer], Ev.MANUAL_BLACKLIST, self.clock.now())
+        self.model[peer].since = None
+        out = self.book.blacklist(peer, operator="op", reason="model blacklist")
+        self.events += 1
+        assert out.state == self.model[peer].state
+        assert out.changed == (before != self.model[peer].state)
         assert out.audit.operator == "op"
 
     @precondition(lambda self: self.restarts < 3)

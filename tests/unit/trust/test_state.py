@@ -57,8 +57,12 @@ def test_blacklisted_only_leaves_by_manual_override(event: TrustEvent) -> None:
     assert out.dst == (P if event is Ev.MANUAL_OVERRIDE else B)
 
 
-@pytest.mark.parametrize("event", [e for e in TrustEvent if e is not Ev.FINGERPRINT_MISMATCH])
-def test_untrusted_never_escalates_except_by_handshake_or_fingerprint(event: TrustEvent) -> None:
+@pytest.mark.parametrize(
+    "event", [e for e in TrustEvent if e not in (Ev.FINGERPRINT_MISMATCH, Ev.MANUAL_BLACKLIST)]
+)
+def test_untrusted_never_escalates_except_by_handshake_fingerprint_or_operator(
+    event: TrustEvent,
+) -> None:
     out = evaluate(rec(U), event, NOW, POL)
     assert out.dst == (P if event is Ev.HANDSHAKE_VERIFIED else U)
 

@@ -19,16 +19,24 @@ import dataclasses
 import datetime
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 from web4.cli import args as cli_args
-from web4.errors import ConfigError, TrustError
+from web4.errors import ConfigError, ObservabilityError, TrustError
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
 from web4.node.config import FLAG_KEYS, config_path, default_config_path
 from web4.node.protocols_hcp_lip import LipSettings
-from web4.observability import EventFilter, format_event, read_events
+from web4.observability import (
+    LEVELS,
+    EventFilter,
+    NameBook,
+    colour_wanted,
+    format_event,
+    read_events,
+)
 from web4.observability.escape import printable
 from web4.store import Store
 from web4.trust import TrustBook
@@ -65,6 +73,7 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         trust_anchors=anchors if args.trust else None,
         json_events=True if args.json else None,
         console=False if args.quiet else None,
+        log_level=args.log_level,
         lip=_lip(cfg, args),
     )
 
@@ -213,13 +222,36 @@ def _cmd_facts(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_SKIPS_SHOWN = 10  # malformed lines reported one by one; the rest are counted
+
+
 def _cmd_events(args: argparse.Namespace) -> int:
+    """Print (and follow) an event file: peers by name once their handshake is in the
+    file, colour on a terminal; lines that are not events are reported on stderr."""
     flt = EventFilter(kind_prefix=args.kind or "", peer=args.peer, min_level=args.level)
+    path = Path(args.file).expanduser()
+    names, colour = NameBook(), colour_wanted(sys.stdout)
+    skipped = 0
+
+    def invalid(_line: bytes, err: ObservabilityError) -> None:
+        nonlocal skipped
+        skipped += 1
+        if skipped <= _SKIPS_SHOWN:
+            why = printable(str(err))[:200]
+            print(f"web4 events: skipped a line that is not an event: {why}", file=sys.stderr)
+
+    if args.follow and not path.exists():
+        print(f"web4 events: waiting for {printable(str(path))} to appear", file=sys.stderr)
     try:
-        for event in read_events(args.file, flt, follow=args.follow):
-            print(format_event(event), flush=True)
+        for event in read_events(path, follow=args.follow, on_invalid=invalid):
+            names.learn_from(event)  # also from events the filter hides
+            if flt.matches(event):
+                print(format_event(event, colour=colour, names=names), flush=True)
     except BrokenPipeError:  # pragma: no cover - `web4 events ... | head`
         pass
+    finally:
+        if skipped:
+            print(f"web4 events: skipped {skipped} malformed line(s)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -277,6 +309,20 @@ def _node_parser(sub: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
     p.add_argument("--quiet", action="store_true", help="print no events")
+    p.add_argument(
+        "--log-level",
+        choices=LEVELS,
+        dest="log_level",
+        help="print events at this level and above (default: info; JSON lines: all)",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_const",
+        const="debug",
+        dest="log_level",
+        help="print every event (--log-level debug: routing, telemetry, ...)",
+    )
     p.add_argument(
         "--propose",
         action="append",
@@ -364,7 +410,9 @@ def add_parsers(sub: Any) -> None:
         "events",
         help="print (and follow) a node's JSONL event file",
         description="Print the events of FILE readably, filtered; --follow "
-        "keeps reading as the node writes (Ctrl-C stops).",
+        "keeps reading as the node writes, across rotations, and waits for FILE if the "
+        "node has not created it yet (Ctrl-C stops). Lines that are not events are "
+        "skipped and reported on stderr.",
         epilog="Example: web4 events ~/.web4/alice/events.jsonl --follow "
         "--kind trust. --level info",
     )
@@ -372,7 +420,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--follow", action="store_true", help="keep reading new events")
     p.add_argument("--kind", help="only kinds starting with this prefix")
     p.add_argument("--peer", help="only events about peers starting with this prefix")
-    p.add_argument("--level", default="debug", choices=("debug", "info", "warning", "error"))
+    p.add_argument(
+        "--level",
+        default="debug",
+        choices=LEVELS,
+        help="only events at this level or above: debug < info < warning < error "
+        "(default: debug, every event)",
+    )
     p.set_defaults(func=_cmd_events)
 
 

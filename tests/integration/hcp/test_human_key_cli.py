@@ -95,4 +95,6 @@ def test_print_key_creates_the_key_once_and_names_the_command(tmp_path: Path) ->
     assert "(existing)" in again.stdout
     assert f"fingerprint: {fp}" in again.stdout
     no_dir = subprocess.run([*cmd[:4], "--print-key"], capture_output=True, text=True, timeout=30)
-    assert "--print-key needs --data-dir" in _one_line_error(no_dir, "human")
+    assert no_dir.returncode == 2, no_dir.stderr  # a usage error (issue 11)
+    assert no_dir.stderr.startswith("web4 human: error: --print-key needs --data-dir")
+    assert len(no_dir.stderr.strip().splitlines()) == 1

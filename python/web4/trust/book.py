@@ -255,18 +255,24 @@ class TrustBook:
         rows = self._store.query("SELECT peer FROM trust_peers ORDER BY peer")
         return [self.peer(str(r[0])) for r in rows]
 
-    def audit(self, peer: str | None = None, limit: int = 1000) -> list[AuditEntry]:
-        """Audit entries, oldest first (all peers, or one), at most ``limit`` of them.
+    def audit(
+        self, peer: str | None = None, limit: int = 1000, *, newest: bool = False
+    ) -> list[AuditEntry]:
+        """Audit entries, oldest first (all peers, or one), at most ``limit`` of them: the
+        oldest ``limit``, or with ``newest`` the most recent ``limit`` (still oldest first).
 
         Raises ``TrustError`` on a malformed peer id.
         """
-        cols = _AUDIT_COLS
+        cols, order = _AUDIT_COLS, "DESC" if newest else "ASC"
         if peer is None:
-            rows = self._store.query(f"{cols} ORDER BY seq LIMIT ?", (limit,))
+            rows = self._store.query(f"{cols} ORDER BY seq {order} LIMIT ?", (limit,))
         else:
             _check_peer(peer)
-            rows = self._store.query(f"{cols} WHERE peer = ? ORDER BY seq LIMIT ?", (peer, limit))
-        return [_entry(r) for r in rows]
+            rows = self._store.query(
+                f"{cols} WHERE peer = ? ORDER BY seq {order} LIMIT ?", (peer, limit)
+            )
+        entries = [_entry(r) for r in rows]
+        return entries[::-1] if newest else entries
 
     # --- writes ---------------------------------------------------------------------
 

@@ -70,3 +70,13 @@ def test_manual_blacklist_cannot_be_recorded_without_an_operator(
             book.blacklist(peers[0], operator=operator, reason=reason)
     assert book.audit(peers[0]) == []
     assert book.state_of(peers[0]) is TrustState.UNTRUSTED
+
+
+def test_audit_newest_returns_the_most_recent_entries_oldest_first(
+    book: TrustBook, peers: list[str]
+) -> None:
+    for n in range(5):
+        book.record(peers[n % 2], Ev.ANOMALY, f"event {n}")
+    assert [a.cause for a in book.audit(limit=2, newest=True)] == ["event 3", "event 4"]
+    assert [a.cause for a in book.audit(limit=2)] == ["event 0", "event 1"]
+    assert [a.cause for a in book.audit(peers[0], limit=2, newest=True)] == ["event 2", "event 4"]

@@ -11,7 +11,22 @@ from web4.identity import Identity
 
 __version__ = "0.1.0"
 
-__all__ = [
+
+def __getattr__(name: str) -> object:
+    """``web4.Node``, ``web4.NodeConfig`` and ``web4.Agent`` on first use (importing the
+    node pulls in the transport, store and every protocol)."""
+    if name in ("Node", "NodeConfig"):
+        import web4.node
+
+        return getattr(web4.node, name)
+    if name == "Agent":
+        import web4.agent
+
+        return web4.agent.Agent
+    raise AttributeError(f"module 'web4' has no attribute {name!r}")
+
+
+__all__ = [  # noqa: RUF022 - the lazy names last
     "Clock",
     "FakeClock",
     "Identity",
@@ -24,4 +39,7 @@ __all__ = [
     "errors",
     "sign_envelope",
     "verify_envelope",
+    "Agent",
+    "Node",
+    "NodeConfig",
 ]

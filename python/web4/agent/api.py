@@ -122,13 +122,16 @@ class Vote:
     claim_state: str
 
 
+Settled = Literal["accepted", "disputed", "rejected"]
+
+
 @dataclass(frozen=True)
 class ClaimSettled:
     """A claim (ours or a peer's) reached ``accepted``, ``disputed`` or ``rejected``.
     ``claim`` is the stored claim; ``confirmed_by`` the counted confirmers."""
 
     claim_id: str
-    state: Literal["accepted", "disputed", "rejected"]
+    state: Settled
     reason: str
     claim: Claim
     confirmed_by: tuple[str, ...] = ()

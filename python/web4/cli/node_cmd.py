@@ -23,11 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from web4.agent.loading import available
 from web4.cli import args as cli_args
+from web4.cli import inspect_cmd
 from web4.errors import ConfigError, ObservabilityError, TrustError
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node import Node, NodeConfig, Proposal, load_config
-from web4.node.config import FLAG_KEYS, config_path, default_config_path
+from web4.node.config import FLAG_KEYS, AgentSettings, config_path, default_config_path
 from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import (
     LEVELS,
@@ -75,7 +77,31 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         console=False if args.quiet else None,
         log_level=args.log_level,
         lip=_lip(cfg, args),
+        agent=_agent(cfg, args),
     )
+
+
+def _agent(cfg: NodeConfig, args: argparse.Namespace) -> AgentSettings | None:
+    """``[node] agent`` and ``[agent.options]`` with ``--agent``/``--agent-opt`` on top."""
+    if not (args.agent or args.agent_opt):
+        return None
+    options = dict(cfg.agent.options)
+    for item in args.agent_opt or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise cli_args.UsageError(f"--agent-opt wants KEY=VALUE, not {item!r}")
+        options[key.strip()] = value
+    return dataclasses.replace(
+        cfg.agent, spec=args.agent or cfg.agent.spec, options=tuple(sorted(options.items()))
+    )
+
+
+def _cmd_agents(args: argparse.Namespace) -> int:
+    entries = available()
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        print(f"{printable(e.name):<{width}}  {printable(e.target)}  ({printable(e.origin)})")
+    return EXIT_OK
 
 
 def _lip(cfg: NodeConfig, args: argparse.Namespace) -> LipSettings | None:
@@ -112,114 +138,6 @@ def _cmd_node(args: argparse.Namespace) -> int:
     asyncio.run(main())
     # Ctrl-C still stops gracefully, but says so as every command does (SIGTERM: 0)
     return EXIT_INTERRUPTED if interrupted else EXIT_OK
-
-
-def _open(path: str | None) -> tuple[Store, TrustBook, str]:
-    p, identity = cli_args.resolve_data_dir(path)
-    store = Store.in_data_dir(p)
-    return store, TrustBook(store, _Clock()), identity.fingerprint
-
-
-class _Clock:
-    """Wall clock for read-only commands (the trust book stamps overrides with it)."""
-
-    def now(self) -> float:
-        return datetime.datetime.now(datetime.UTC).timestamp()
-
-    def monotonic(self) -> float:
-        import time
-
-        return time.monotonic()
-
-
-def _when(t: float) -> str:
-    return datetime.datetime.fromtimestamp(t, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _cmd_peers(args: argparse.Namespace) -> int:
-    store, trust, me = _open(args.data_dir)
-    with store:
-        rows = trust.peers()
-        if not rows:
-            print("no peers yet")
-        for r in rows:
-            who = " (this node)" if r.peer == me else ""
-            cool = f"  cooldown until {_when(r.cooldown_until)}" if r.cooldown_until else ""
-            print(f"{printable(r.peer)}  {r.state.value:<11}{cool}{who}")
-    return EXIT_OK
-
-
-def _cmd_trust(args: argparse.Namespace) -> int:
-    store, trust, _ = _open(args.data_dir)
-    with store:
-        if args.action == "override":
-            out = trust.override(args.peer, operator=args.operator, reason=args.reason or "")
-            a = out.audit
-            verdict = "changed" if out.changed else "unchanged"
-            note = printable(a.note)
-            print(f"{printable(a.peer)}: {a.src.value} -> {a.dst.value} ({verdict}; {note})")
-            return EXIT_OK
-        if args.action == "prune":
-            return _prune(trust, args)
-        if args.action == "verify":
-            check = trust.verify_chain()
-            if not check.ok:
-                raise TrustError(
-                    f"the audit log's hash chain is broken at seq {check.first_bad_seq}: "
-                    "rows were edited, inserted or removed outside web4"
-                )
-            print(f"audit chain ok: {check.rows} rows, head #{check.head_seq} {check.head_hash}")
-            for at, op, before, removed, seq, digest in trust.prunes():
-                print(
-                    f"  pruned {removed} rows before {_when(before)} on {_when(at)} by "
-                    f"{printable(op)} (chain continues from #{seq} {digest[:16]}…)"
-                )
-            return EXIT_OK
-        if args.peer:
-            print(f"{printable(args.peer)}  {trust.state_of(args.peer).value}")
-        for a in trust.audit(args.peer, limit=args.limit):
-            op = f" by {printable(a.operator)}" if a.operator else ""
-            arrow = f"{a.src.value} -> {a.dst.value}" if a.changed else f"= {a.dst.value}"
-            who, cause = printable(a.peer[:16]), printable(a.cause)
-            print(f"#{a.seq} {_when(a.at)} {who}… {a.event.value}: {arrow}{op}  {cause}")
-    return EXIT_OK
-
-
-def _prune(trust: TrustBook, args: argparse.Namespace) -> int:
-    when: datetime.datetime = args.before  # checked while parsing (cli_args.iso_time)
-    out = trust.prune(when.timestamp(), operator=args.operator)
-    if not out.removed:
-        print(f"nothing to prune before {_when(when.timestamp())}")
-        return EXIT_OK
-    print(
-        f"pruned {out.removed} audit rows before {_when(when.timestamp())}; the chain "
-        f"continues from #{out.last_seq} {out.last_hash} (kept, with who pruned and when)"
-    )
-    return EXIT_OK
-
-
-def _cmd_facts(args: argparse.Namespace) -> int:
-    store, trust, _ = _open(args.data_dir)
-    with store:
-        kx = KnowledgeExchange(store, trust, _Clock())
-        state = ClaimState(args.state) if args.state else None
-        claims = kx.claims(state)
-        if not claims:
-            print("no claims" + (f" in state {state.value}" if state else ""))
-        for c in claims:
-            votes = [v for v in kx.confirmers(c.msg_id) if v != c.sender]
-            # counted as the rules count: trusted since before the claim arrived
-            trusted = len({v for v, kind, _ in kx.counted_voters(c) if kind == "confirm"})
-            need = kx.policy.min_confirmations
-            print(
-                f"{printable(c.msg_id)}  {c.state.value:<9} {c.fact.statement!r}"  # repr escapes
-                f" [{printable(c.fact.domain)}]"
-            )
-            print(
-                f"    from {printable(c.sender[:16])}…  confirmations {len(votes)} "
-                f"({trusted} trusted, {need} needed)  reason: {printable(c.reason)}"
-            )
-    return EXIT_OK
 
 
 _SKIPS_SHOWN = 10  # malformed lines reported one by one; the rest are counted
@@ -336,6 +254,18 @@ def _node_parser(sub: Any) -> None:
         metavar="STATEMENT",
         help="a statement the agent holds true (confirms it, challenges its negation)",
     )
+    p.add_argument(
+        "--agent",
+        metavar="SPEC",
+        help="the agent to run: module:factory, path/to/file.py:factory or an installed "
+        "name (web4 agents); default: belief (docs/AGENTS.md)",
+    )
+    p.add_argument(
+        "--agent-opt",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an option for the agent's factory (repeat)",
+    )
     p.add_argument("--fetch", action="append", metavar="URI", help="learn from URI (LIP; repeat)")
     p.add_argument("--lip-tiers", metavar="FILE", help="LIP source tier policy (TOML)")
     p.add_argument(
@@ -358,53 +288,15 @@ def add_parsers(sub: Any) -> None:
     """Add node, peers, trust, facts and events to the ``web4`` subparsers."""
     _node_parser(sub)
     p = sub.add_parser(
-        "peers",
-        help="list known peers and their trust states",
-        description="List the peers in DATA_DIR's store with their trust "
-        "state (safe while the node runs).",
-        epilog="Example: web4 peers --data-dir ~/.web4/alice",
+        "agents",
+        help="list the agents web4 node --agent NAME can run",
+        description="List the built-in agents and those installed by packages (entry-point "
+        "group web4.agents): name, module:factory, where from. Your own agent needs no "
+        "installing: web4 node --agent myagent:make (docs/AGENTS.md).",
+        epilog="Example: web4 agents",
     )
-    cli_args.add_data_dir(p, "the node's data directory")
-    p.set_defaults(func=_cmd_peers)
-
-    p = sub.add_parser(
-        "trust",
-        help="show, verify or prune the trust audit log, or override a trust state",
-        description="show: a peer's state and the audit log (all peers, or "
-        "one). override: a human lifts a blacklist (blacklisted -> probing). verify: "
-        "recompute the audit log's hash chain (any row edited, inserted or removed "
-        "outside web4 breaks it) and print its head. prune: remove audit rows older "
-        "than --before; the chain stays verifiable from the last removed row, which is "
-        "kept with the operator and the time.",
-        epilog="Example: web4 trust override 3f9a...e1 --data-dir ~/.web4/alice "
-        "--reason 'key rotated, verified by phone' --operator ada;  web4 trust prune "
-        "--data-dir ~/.web4/alice --before 2026-01-01 --operator ada;  web4 trust "
-        "verify --data-dir ~/.web4/alice",
-    )
-    p.add_argument("action", choices=("show", "override", "verify", "prune"))
-    p.add_argument("peer", nargs="?", help="the peer's fingerprint")
-    cli_args.add_data_dir(p, "the node's data directory")
-    p.add_argument("--reason", help="why (required for override)")
-    p.add_argument(
-        "--operator", default="operator", help="who overrides or prunes (default: operator)"
-    )
-    p.add_argument(
-        "--before",
-        type=cli_args.iso_time,
-        help="prune: remove audit rows older than this ISO date/time, e.g. 2026-01-01",
-    )
-    p.add_argument("--limit", type=cli_args.int_range(1), default=200, help="audit entries to show")
-    p.set_defaults(func=_cmd_trust_checked)
-
-    p = sub.add_parser(
-        "facts",
-        help="list knowledge claims and their states",
-        description="List the claims in DATA_DIR's store (safe while the node runs).",
-        epilog="Example: web4 facts --data-dir ~/.web4/alice --state pending",
-    )
-    cli_args.add_data_dir(p, "the node's data directory")
-    p.add_argument("--state", choices=[s.value for s in ClaimState], help="only this state")
-    p.set_defaults(func=_cmd_facts)
+    p.set_defaults(func=_cmd_agents)
+    inspect_cmd.add_parsers(sub)  # peers, facts, trust
 
     p = sub.add_parser(
         "events",
@@ -428,18 +320,6 @@ def add_parsers(sub: Any) -> None:
         "(default: debug, every event)",
     )
     p.set_defaults(func=_cmd_events)
-
-
-def _cmd_trust_checked(args: argparse.Namespace) -> int:
-    """Flags that are wrong together: usage errors (exit 2), before the store is opened."""
-    if args.action == "override" and (not args.peer or not args.reason):
-        raise cli_args.UsageError(
-            "trust override needs PEER and --reason, e.g. web4 trust override 3f9a...e1 "
-            "--reason 'key rotated, verified by phone' --operator ada"
-        )
-    if args.action == "prune" and args.before is None:
-        raise cli_args.UsageError("trust prune needs --before DATE, e.g. --before 2026-01-01")
-    return _cmd_trust(args)
 
 
 def _proposal(text: str) -> str:

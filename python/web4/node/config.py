@@ -28,10 +28,14 @@ Example file::
     json_events = false        # --json
     console = true             # false: --quiet
     exit_after = 3600          # seconds; omit to run until stopped
+    agent = "myagent:make"     # which agent runs (docs/AGENTS.md); default: belief
 
     [agent]
     mission = "learn and verify physics facts"
     intent = "learn physics"
+
+    [agent.options]            # strings for the agent's factory (--agent-opt KEY=VALUE)
+    confidence = "0.8"
 
     [lip]
     tiers = "tiers.toml"       # source tier policy, relative to this file
@@ -83,6 +87,8 @@ FLAG_KEYS = {
     "--propose": "[node] propose",
     "--believe": "[node] believe",
     "--exit-after": "[node] exit_after",
+    "--agent": "[node] agent",
+    "--agent-opt": "[agent.options]",
     "--fetch": "[lip] fetch",
     "--lip-tiers": "[lip] tiers",
     "--lip-allow-private": "[lip] allow_private",
@@ -98,6 +104,8 @@ class AgentSettings:
     intent: str = "learn"
     topic: str = "general"
     state_interval: float = 1.0  # seconds between load samples
+    spec: str | None = None  # which agent runs ([node] agent, --agent); None: belief
+    options: tuple[tuple[str, str], ...] = ()  # [agent.options], --agent-opt KEY=VALUE
 
 
 @dataclass(frozen=True)
@@ -167,6 +175,7 @@ _NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "exit_after": ("a number", (int, float)),
     "data_dir": ("a string", (str,)),
     "events_file": ("a string", (str,)),
+    "agent": ("a string (module:factory, path:factory or a name)", (str,)),
 }
 
 
@@ -252,10 +261,18 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
     agent = doc.get("agent", {})
     if not isinstance(node, dict) or not isinstance(agent, dict):
         raise ConfigError(f"{p}: [node] and [agent] must be tables")
-    node_keys = {f.name for f in fields(NodeConfig)} - {"agent", "lip"}
+    node_keys = {f.name for f in fields(NodeConfig)} - {"lip"}  # agent: which agent runs
     _expect(node, f"{p} [node]", node_keys)
     _check_types(node, f"{p} [node]")
-    _expect(agent, f"{p} [agent]", {f.name for f in fields(AgentSettings)})
+    _expect(agent, f"{p} [agent]", {f.name for f in fields(AgentSettings)} - {"spec"})
+    agent = dict(agent)
+    if "agent" in node:
+        agent["spec"] = node.pop("agent")
+    if "options" in agent:
+        opts = agent["options"]
+        if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
+            raise ConfigError(f'{p} [agent.options]: a table of strings, e.g. model = "x"')
+        agent["options"] = tuple(sorted(opts.items()))
     lip = doc.get("lip", {})
     if not isinstance(lip, dict):
         raise ConfigError(f"{p}: [lip] must be a table")

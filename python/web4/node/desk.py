@@ -20,7 +20,9 @@ keeps the peer's DMP trace. LIP evidence has no runtime here yet: it is reported
 Every outcome is an event: ``knowledge.claim_<state>`` with the reason and, for a pending
 claim, how many trusted confirmations it has and needs; ``knowledge.confirmation`` for a
 vote; ``trust.*`` for the trust events the rules caused. An accepted claim is offered to
-the agent loop as ``KnowledgeAccepted`` (causal memory). A peer's malformed values raise
+the agent loop as ``KnowledgeAccepted`` (causal memory); a disputed or rejected one as
+``ClaimSettled``, a peer's applied vote as ``Vote`` and a ``DECISION_SHARE`` as a routed
+message (the Agent API's events, ``web4.agent.api``). A peer's malformed values raise
 ``KnowledgeError`` to the router, which isolates it and turns it into a trust anomaly.
 """
 
@@ -30,11 +32,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from web4.agent.api import AgentEvent, ClaimSettled, Settled, Vote, VoteKind
 from web4.agent.types import InboundItem, InboundMessage, KnowledgeAccepted
 from web4.cip.claims import claim_hash
 from web4.errors import KnowledgeError, UnknownClaimError
 from web4.knowledge import (
     CausalLink,
+    Claim,
     ClaimOutcome,
     ClaimState,
     DmpTrace,
@@ -50,6 +54,11 @@ from web4.trust import TrustBook
 __all__ = ["KnowledgeDesk", "fact_from", "trace_from"]
 
 _VOTES = ("FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE")
+_KINDS: dict[str, VoteKind] = {
+    "FACT_CONFIRM": "confirm",
+    "FACT_REJECT": "reject",
+    "FACT_CHALLENGE": "challenge",
+}
 _REPORTED_BOUND = 4096  # claims whose last reported (state, count) the desk remembers
 
 
@@ -92,14 +101,15 @@ class KnowledgeDesk:
         trust: TrustBook,
         bus: EventBus,
         *,
-        offer: Callable[[InboundItem], bool],
+        offer: Callable[[InboundItem | AgentEvent], bool],
         local: Callable[[], LocalState],
         vote_buffer: int = 256,
     ) -> None:
         self.kx = kx
         self._trust = trust
         self._bus = bus
-        self._offer = offer
+        self._to_loop = offer
+        self._held: list[InboundItem | AgentEvent] | None = None
         self._local = local
         self._bound = vote_buffer
         # (voter, claim hash) -> the vote waiting for that claim
@@ -107,6 +117,12 @@ class KnowledgeDesk:
         # claim id -> (state, counted confirmations) last reported: a vote that changes
         # neither says nothing new (one console line per event, not two per vote)
         self._reported: OrderedDict[str, tuple[ClaimState, int]] = OrderedDict()
+
+    def _offer(self, item: InboundItem | AgentEvent) -> None:
+        if self._held is not None:
+            self._held.append(item)
+        else:
+            self._to_loop(item)
 
     @property
     def waiting(self) -> int:
@@ -131,15 +147,23 @@ class KnowledgeDesk:
         p = msg.envelope.payload
         if msg.type == "FACT_PROPOSE":
             links = CausalLink.parse_all(list(p.causal_links))
-            self.propose(
-                msg.msg_id,
-                msg.peer,
-                fact_from(p.fact),
-                trace_from(p.dmp_trace),
-                links,
-                claim_hash=claim_hash(msg.peer, p),
-            )
+            # the agent sees the proposal before the waiting votes it let through
+            held: list[InboundItem | AgentEvent] = []
+            self._held = held
+            try:
+                self.propose(
+                    msg.msg_id,
+                    msg.peer,
+                    fact_from(p.fact),
+                    trace_from(p.dmp_trace),
+                    links,
+                    claim_hash=claim_hash(msg.peer, p),
+                )
+            finally:
+                self._held = None
             self._offer(InboundMessage.from_routed(msg))
+            for item in held:
+                self._offer(item)
         elif msg.type in _VOTES:
             self._vote(msg)
         elif msg.type == "DECISION_SHARE":
@@ -151,6 +175,7 @@ class KnowledgeDesk:
                 trace=trace_from(p.dmp_trace),
                 retrospective=p.retrospective,
             )
+            self._offer(InboundMessage.from_routed(msg))
 
     # --- our own claims and votes -------------------------------------------------------
 
@@ -210,7 +235,7 @@ class KnowledgeDesk:
             "reason": getattr(p, "reason", None),
         }
         try:
-            self._apply_vote(msg.msg_id, msg.peer, msg.type, payload)
+            counts, claim = self._apply_vote(msg.msg_id, msg.peer, msg.type, payload)
         except UnknownClaimError:
             key = (msg.peer, str(p.claim_hash))
             if key in self._waiting:  # one waiting vote per voter and claim: the first
@@ -234,6 +259,9 @@ class KnowledgeDesk:
                 decision=_decision(msg.type, payload),
                 state="waiting_for_claim",
             )
+            return
+        kind: VoteKind = _KINDS[msg.type]
+        self._offer(Vote(msg.peer, msg.msg_id, claim.msg_id, kind, p, counts, claim.state.value))
 
     def _evict(self) -> Inbound:
         """Drop the oldest waiting vote of the voter holding the most (the oldest vote of
@@ -245,7 +273,10 @@ class KnowledgeDesk:
                 return self._waiting.pop(vote_id)
         raise AssertionError("unreachable: the buffer is over its bound, so not empty")
 
-    def _apply_vote(self, msg_id: str, voter: str, msg_type: str, p: dict[str, Any]) -> None:
+    def _apply_vote(
+        self, msg_id: str, voter: str, msg_type: str, p: dict[str, Any]
+    ) -> tuple[bool, Claim]:
+        """Apply a vote; returns whether it counted and the claim after it."""
         common: dict[str, Any] = {
             "msg_id": msg_id,
             "sender": voter,
@@ -261,6 +292,8 @@ class KnowledgeDesk:
         else:
             out = self.kx.challenge(reason=p["reason"], **common)
         claim = self.kx.claim(out.claim_id)
+        # counts only from a peer trusted since before the claim arrived
+        counts = any(v == voter for v, _, _ in self.kx.counted_voters(claim))
         self._bus.emit(
             "knowledge.confirmation",
             peer=voter,
@@ -268,10 +301,10 @@ class KnowledgeDesk:
             claim_id=out.claim_id,
             decision=_decision(msg_type, p),
             voter_trust=self._trust.state_of(voter).value,
-            # counts only from a peer trusted since before the claim arrived
-            counts=any(v == voter for v, _, _ in self.kx.counted_voters(claim)),
+            counts=counts,
         )
         self._report(out, claim.sender, out.claim_id, after_vote=True)
+        return counts, self.kx.claim(out.claim_id)
 
     def _report(
         self,
@@ -322,6 +355,9 @@ class KnowledgeDesk:
                     decision_id=claim.trace.decision_id,
                 )
             )
+        elif out.state is ClaimState.DISPUTED or out.state is ClaimState.REJECTED:
+            settled: Settled = "disputed" if out.state is ClaimState.DISPUTED else "rejected"
+            self._offer(ClaimSettled(claim_id, settled, out.reason, claim, tuple(has)))
 
 
 def _decision(msg_type: str, p: dict[str, Any]) -> str:

@@ -22,6 +22,12 @@ Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_sta
 step); ``human``, ``agent``, ``lip`` and LIP's part of ``knowledge`` -> ``HcpLipRuntime``
 (``web4.node.protocols_hcp_lip``). Router faults become trust events for the link's
 authenticated peer.
+
+The agent (``Node(config, agent=...)``, ``web4 node --agent``; default: the belief agent)
+is any Agent API agent (``web4.agent``), driven by the ``AgentLoop`` through
+``HandlerCycle``; its actions come back through ``web4.node.agent_ports``. As a library:
+``async with Node(config, agent=MyAgent()) as node: ...`` runs it in the background
+(``run()`` runs it in the foreground).
 """
 
 from __future__ import annotations
@@ -32,11 +38,14 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any
 
 import msgspec
 
-from web4.agent import AgentLoop, AgentLoopConfig, InboundMessage
+from web4.agent import AgentLike, AgentLoop, AgentLoopConfig, AgentOptions, InboundMessage
+from web4.agent.driver import HandlerCycle
+from web4.agent.loading import load_agent
 from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import (
@@ -54,7 +63,7 @@ from web4.errors import (
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import KnowledgeExchange, LocalState
 from web4.node import outbox, reactions, status
-from web4.node.believer import BeliefAgent
+from web4.node.agent_ports import NodePorts
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
 from web4.node.faults import FaultMeter
@@ -91,6 +100,7 @@ class Node:
         self,
         config: NodeConfig,
         *,
+        agent: AgentLike | None = None,
         beliefs: tuple[str, ...] = (),
         proposals: tuple[Proposal, ...] = (),
         exit_after: float | None = None,
@@ -100,8 +110,11 @@ class Node:
         rng: Rng | None = None,
         tick: float = 0.25,
     ) -> None:
-        """Raises ``IdentityError`` (no data dir or no identity: run ``web4 keygen``)
-        and ``ConfigError`` (bad address, bad ``exit_after``)."""
+        """``agent``: the agent this node runs (``web4.agent``); None: the one
+        ``config.agent.spec`` names (``web4 node --agent``), else the belief agent with
+        ``beliefs``. Raises ``IdentityError`` (no data dir or no identity: run ``web4
+        keygen``) and ``ConfigError`` (bad address, bad ``exit_after``, an agent that
+        cannot be loaded)."""
         data_dir = Path(config.data_dir).expanduser()
         if not (data_dir / KEY_FILE_NAME).is_file():
             raise IdentityError(
@@ -115,6 +128,7 @@ class Node:
         self.identity = Identity.in_data_dir(data_dir)
         self.fingerprint = self.identity.fingerprint
         self.beliefs = beliefs
+        self.agent = agent if agent is not None else self._load_agent(config, data_dir, beliefs)
         self.proposals = proposals
         self.exit_after = exit_after
         self.tick = tick
@@ -131,6 +145,38 @@ class Node:
         self._any_ready = asyncio.Event()
         self._dialling = asyncio.Lock()
         self._running = False
+        self._started = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @staticmethod
+    def _load_agent(config: NodeConfig, data_dir: Path, beliefs: tuple[str, ...]) -> AgentLike:
+        settings = config.agent
+        home = data_dir / "agent"  # the agent's own files, inside the private data dir
+        home.mkdir(mode=0o700, exist_ok=True)
+        options = AgentOptions(
+            mission=settings.mission,
+            data_dir=home,
+            beliefs=beliefs,
+            options=MappingProxyType(dict(settings.options)),
+        )
+        return load_agent(settings.spec or "belief", options)
+
+    async def __aenter__(self) -> Node:
+        """Start ``run()`` in the background and return once the node listens (its
+        addresses are in ``listen_addrs``). Raises what ``run`` raises on start."""
+        self._task = asyncio.create_task(self.run(), name="web4-node")
+        started = asyncio.create_task(self._started.wait())
+        await asyncio.wait({self._task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if self._task.done():
+            await self._task  # raises its error; a clean early stop returns
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Stop gracefully and wait for ``run()`` to finish."""
+        self.stop()
+        if self._task is not None:
+            await self._task
 
     # --- what peers and handlers call --------------------------------------------------
 
@@ -170,16 +216,21 @@ class Node:
             clock=self.clock,
             on_fault=functools.partial(reactions.on_fault, self),
         )
-        self.agent = BeliefAgent(cfg.agent.mission, self.beliefs)
+        ports = NodePorts(self)
+        handler_timeout = float(getattr(self.agent, "handler_timeout", 10.0))
         self.loop = AgentLoop(
-            self.agent,
+            HandlerCycle(self.agent, ports, ports.perform),
             emit=self.bus.emit,
             memory=StoreMemory(self.kx, self.fingerprint, self.clock),
             clock=self.clock,
             state_sender=functools.partial(outbox.send_state, self),
             outbound_sender=functools.partial(outbox.send_outbound, self),
             intent_sender=functools.partial(outbox.send_intent, self),
-            config=AgentLoopConfig(sample_interval=cfg.agent.state_interval),
+            config=AgentLoopConfig(
+                sample_interval=cfg.agent.state_interval,
+                hook_timeout=handler_timeout,
+                act_timeout=max(30.0, 2 * handler_timeout),
+            ),
         )
         self.desk = KnowledgeDesk(
             self.kx, self.trust, self.bus, offer=self.loop.offer, local=self.local_state
@@ -201,6 +252,7 @@ class Node:
             peers=lambda: [c.peer for c in self.ready_peers()],
         )
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
+        self.protocols.to_agent = self.loop.offer  # humans and LIP evidence: the agent's
         self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
         self.transport = self._make_transport(self.identity)
 
@@ -237,6 +289,7 @@ class Node:
                 anchors=len(self.config.trust_anchors),
             )
             self._running = True
+            self._started.set()
             try:
                 async with asyncio.TaskGroup() as tg:
                     self._tg = tg

@@ -11,7 +11,7 @@ handshake) and our trust view of it. The copies go out concurrently, so a slow p
 when every copy is queued or has failed, so messages to one peer keep their order. A
 failed send to one peer is an ``error`` event and does not stop the others. The agent
 loop's three ports (state, intent, outbound) are thin wrappers; our own votes are also
-recorded in our store.
+recorded in our store. The Agent API's actions come through ``web4.node.agent_ports``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from web4.node.peers import PeerConn
 if TYPE_CHECKING:
     from web4.node.node import Node
 
-__all__ = ["ready_peers", "send", "send_intent", "send_outbound", "send_state"]
+__all__ = ["ready_peers", "send", "send_intent", "send_outbound", "send_state", "send_state_to"]
 
 VOTES = frozenset({"FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE"})
 _KNOWLEDGE = VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
@@ -107,22 +107,25 @@ async def _send_copy(
         )
 
 
+def _state_payload(node: Node, update: AgentState, peer: str) -> cm.StateUpdate:
+    return cm.StateUpdate(
+        presence=update.presence,
+        lri=update.lri,
+        ltppeerstate=node.trust.state_of(peer).value,
+        kernel_signals=list(update.kernel_signals),
+        intent=label(update.intent),
+    )
+
+
 async def send_state(node: Node, update: AgentState) -> None:
     """One STATE_UPDATE per ready peer (each carries our trust view of that peer), sent
     concurrently like any broadcast."""
+    await asyncio.gather(*(send_state_to(node, update, c.peer) for c in ready_peers(node)))
 
-    def payload(conn: PeerConn) -> cm.StateUpdate:
-        return cm.StateUpdate(
-            presence=update.presence,
-            lri=update.lri,
-            ltppeerstate=node.trust.state_of(conn.peer).value,
-            kernel_signals=list(update.kernel_signals),
-            intent=label(update.intent),
-        )
 
-    await asyncio.gather(
-        *(send(node, "STATE_UPDATE", payload(c), peer=c.peer) for c in ready_peers(node))
-    )
+async def send_state_to(node: Node, update: AgentState, peer: str) -> None:
+    """One STATE_UPDATE to ``peer`` (nothing if it is not a ready peer)."""
+    await send(node, "STATE_UPDATE", _state_payload(node, update, peer), peer=peer)
 
 
 async def send_intent(node: Node, intent: AgentIntent) -> None:

@@ -20,7 +20,11 @@ agenda is drained through the consent/pacing/check-in gate; what proceeds is sig
 (``build_hcp``) and sent back over the same session on ``control``. When that session
 ends the node calls ``forget``, so the table of humans holds live sessions only. ``HCP_INTENT``
 becomes ``AgentLoop.set_intent`` only when consent covers its topic (a ``task`` through
-the gate, so a refusal is recorded). Timed deferrals are retried by ``run``.
+the gate, so a refusal is recorded). Timed deferrals are retried by ``run``. With an
+Agent API agent (``to_agent`` set by the node) the answer is the agent's, not a
+template: the message goes to it as a ``HumanMessage`` (with the consent and scope the
+gate holds now) and its ``ctx.reply``/``ask``/``decide`` come back through ``say``, onto
+the same agenda and gate.
 
 LIP (``docs/LIP_SPEC.md`` §9) is ``web4.lip.runtime.LipRuntime`` (``self.lip``): this
 class gives it the node's ports, routes ``lip`` and LIP's part of ``knowledge`` to it, and
@@ -35,12 +39,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from web4.agent import AgentLoop
+from web4.agent import AgentEvent, AgentLoop, EvidenceReceived, HumanMessage
 from web4.agent import Intent as AgentIntent
 from web4.agent.types import Goal
 from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
-from web4.errors import RTTError, Web4Error
+from web4.errors import ConsentError, RTTError, Web4Error
 from web4.hcp import AgentAction, HcpSession, SocialTrust
 from web4.hcp.authorized import AuthorizedHumans, authorized_path
 from web4.hcp.builder import (
@@ -51,7 +55,7 @@ from web4.hcp.builder import (
     refusal_payload,
 )
 from web4.hcp.messages import HcpHello, HcpIntent
-from web4.hcp.responder import Agenda, plan_for
+from web4.hcp.responder import Agenda, Outcome, Planned, plan_for
 from web4.identity import Identity
 from web4.lip.runtime import LipRuntime, LipSettings
 from web4.router import Emit, Inbound, ProtocolRouter
@@ -73,6 +77,7 @@ HCP_TO_AGENT_GOAL: dict[str, Goal] = {
 class _Human:
     def __init__(self, session: HcpSession, link: str, agent_id: str) -> None:
         self.session, self.link, self.agent_id = session, link, agent_id
+        self.name = agent_id
         self.agenda = Agenda()
         self.topic: str | None = None
 
@@ -112,6 +117,9 @@ class HcpLipRuntime:
             )
         authorized.load()
         self.authorized = authorized
+        # the Agent API: an authorised human's messages and peers' LIP evidence go to the
+        # agent (the node sets it); None: the built-in templates answer humans
+        self.to_agent: Callable[[AgentEvent], bool] | None = None
         self.lip = LipRuntime(
             identity, store, emit, clock, rng, send=send, peers=self.agent_peers,
             trust_of=lambda fp: trust.state_of(fp).value, presence=lambda: loop.presence,
@@ -125,6 +133,9 @@ class HcpLipRuntime:
         async def knowledge_or_lip(msg: Inbound) -> None:
             if msg.protocol == "lip":
                 await self.lip.on_lip(msg)
+                if msg.type == "LIP_EVIDENCE" and self.to_agent is not None:
+                    env = msg.envelope
+                    self.to_agent(EvidenceReceived(msg.peer, msg.msg_id, env.payload, env.source))
             else:
                 result = knowledge(msg)
                 if asyncio.iscoroutine(result):
@@ -176,11 +187,35 @@ class HcpLipRuntime:
         for ev in events:
             self.emit(ev.kind, peer=msg.peer, msg_id=msg.msg_id, attributes=ev.attrs)
         payload = env.payload
+        if isinstance(payload, HcpHello):
+            human.name = payload.identity.name
         if isinstance(payload, HcpIntent):
             human.topic = payload.topic
             await self._adopt(human, payload)
-        human.agenda.add(plan_for(payload, human.topic))  # revoked: drain refuses it
+        if self.to_agent is None:
+            human.agenda.add(plan_for(payload, human.topic))  # revoked: drain refuses it
+        else:  # the agent answers through ``say`` (the gate rules it there)
+            gate = human.session.gate
+            state = gate.state
+            if state is not None:
+                self.to_agent(
+                    HumanMessage(
+                        msg.peer, human.name, msg.msg_id, msg.type, payload, state,
+                        state.consent, tuple(gate.scope), human.topic,
+                    )
+                )  # fmt: skip
         await self._drain(msg.peer, human, now)
+
+    async def say(self, fp: str, planned: Planned) -> str:
+        """The agent's answer to human ``fp``: onto its agenda, then drained through the
+        consent / pacing / check-in gate. Returns what happened. Raises ``ConsentError``
+        (no live session with that human), ``StoreError``."""
+        human = self.humans.get(fp)
+        if human is None:
+            raise ConsentError(f"no live HCP session with human {fp[:16]}")
+        human.agenda.add(planned)
+        outcomes = await self._drain(fp, human, self.clock.now())
+        return ", ".join(f"{o.planned.kind} {o.what}" for o in outcomes) or "queued"
 
     def _authorized(self, fp: str) -> bool:
         """Is ``fp`` in ``authorized_humans`` (re-read if it changed)? A file that turned
@@ -243,11 +278,12 @@ class HcpLipRuntime:
             )
         )
 
-    async def _drain(self, fp: str, human: _Human, now: float) -> None:
+    async def _drain(self, fp: str, human: _Human, now: float) -> list[Outcome]:
         state = human.session.gate.state
         if state is None:
-            return
-        for out in human.agenda.drain(human.session.attempt, state, now):
+            return []
+        outcomes = human.agenda.drain(human.session.attempt, state, now)
+        for out in outcomes:
             p = out.planned
             if out.what == "refused":
                 self.emit("hcp.refused", peer=fp, reason=out.reason, action=p.kind, topic=p.topic)
@@ -263,6 +299,7 @@ class HcpLipRuntime:
                 if p.kind == "check_in":
                     self.emit("hcp.check_in", peer=fp, reason=out.reason, topic=p.topic)
                 await self._send_hcp(fp, human, p.kind, p.text, p.rationale, p.alternatives)
+        return outcomes
 
     async def _send_hcp(
         self,

@@ -9,6 +9,8 @@ The Rust core raises these same classes (``rust/web4-py/src/error.rs``).
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 __all__ = [
     "CanonicalizationError",
     "ConfigError",
@@ -179,12 +181,30 @@ class LIPFetchError(RemoteError):
 
 
 class RTTError(Web4Error):
-    """Base of the RTT transport errors."""
+    """Base of the RTT transport errors.
+
+    ``kind`` says what failed, for a program to act on without parsing the message:
+    for a dial ``refused``, ``timeout``, ``unreachable``, ``handshake``,
+    ``peer_id_mismatch`` (the peer is another key: retrying cannot help) or ``other``;
+    otherwise the class's own kind (``transport``, ``handshake``, ``backpressure``,
+    ``replay``). The message is one line for a person.
+    """
+
+    default_kind: ClassVar[str] = "transport"
+
+    def __init__(self, message: str = "", *, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind: str = kind or self.default_kind
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_rtt_error, (type(self), str(self), self.kind))
 
 
 class RTTHandshakeError(RTTError, RemoteError):
     """Authentication failed: the peer's key does not match the expected peer id, or
     the secure handshake did not complete. The session is dropped."""
+
+    default_kind: ClassVar[str] = "handshake"
 
 
 class RTTTransportError(RTTError):
@@ -196,6 +216,14 @@ class RTTBackpressureError(RTTError):
     """A bounded send queue is full (policy ``error``) or stayed full past the
     ``block`` timeout. Nothing was queued."""
 
+    default_kind: ClassVar[str] = "backpressure"
+
 
 class RTTReplayError(RTTError, RemoteError):
     """A frame at or below the last delivered sequence, or from a stale session."""
+
+    default_kind: ClassVar[str] = "replay"
+
+
+def _rebuild_rtt_error(cls: type[RTTError], message: str, kind: str) -> RTTError:
+    return cls(message, kind=kind)

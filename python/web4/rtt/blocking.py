@@ -103,7 +103,9 @@ class BlockingTransport(_NodeBase):
         try:
             return self._core.wait_op(op, t)
         except TimeoutError:
-            raise RTTTransportError(f"operation did not complete within {t} s") from None
+            raise RTTTransportError(
+                f"operation did not complete within {t} s", kind="timeout"
+            ) from None
 
     def _session(self, sid: int) -> BlockingSession:
         s = self._sessions.get(sid)

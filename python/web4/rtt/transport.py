@@ -181,7 +181,8 @@ class Transport(_NodeBase):
             await self._op(self._core.listen(addr), timeout)
         except RTTTransportError as e:
             raise RTTTransportError(
-                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}"
+                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}",
+                kind=e.kind,
             ) from e
         return self.listen_addrs
 
@@ -201,7 +202,9 @@ class Transport(_NodeBase):
             return await self._wait(lambda: self._core.poll_op(op), t)
         except TimeoutError:
             self._core.cancel_op(op)
-            raise RTTTransportError(f"operation did not complete within {t} s") from None
+            raise RTTTransportError(
+                f"operation did not complete within {t} s", kind="timeout"
+            ) from None
 
     def _session(self, sid: int) -> Session:
         s = self._sessions.get(sid)

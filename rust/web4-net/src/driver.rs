@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use libp2p::core::transport::TransportError;
 use libp2p::core::ConnectedPoint;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
@@ -24,7 +25,7 @@ use web4_proto::session::Role;
 
 use crate::handler::RttBehaviour;
 use crate::shared::{lock, Shared};
-use crate::NetError;
+use crate::{DialFailure, NetError};
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -155,10 +156,10 @@ impl Driver {
                 Ok(id) => {
                     self.listen_ops.insert(id, op);
                 }
-                // The Python face prefixes the address; the OS error is in the Debug form.
+                // The Python face prefixes the address.
                 Err(e) => self
                     .shared
-                    .finish_op(op, Err(NetError::Transport(format!("{e:?}")))),
+                    .finish_op(op, Err(NetError::Transport(listen_error(&e)))),
             },
             Command::Dial(peer, addr, op) => {
                 if let Some(s) = self.shared.session_of(&peer) {
@@ -231,7 +232,10 @@ impl Driver {
                 ..
             } => {
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
-                    let msg = format!("listener closed: {reason:?}");
+                    let msg = match reason {
+                        Ok(()) => "the listener closed".to_string(),
+                        Err(e) => format!("the listener closed: {}", one_line(&e.to_string())),
+                    };
                     self.shared.finish_op(op, Err(NetError::Transport(msg)));
                 }
             }
@@ -261,7 +265,11 @@ impl Driver {
                 ..
             } => {
                 let err = dial_error(&error);
-                if matches!(err, NetError::Handshake(_)) {
+                if let NetError::Dial {
+                    kind: DialFailure::Handshake | DialFailure::PeerIdMismatch,
+                    ..
+                } = err
+                {
                     self.shared
                         .handshake_failures
                         .fetch_add(1, Ordering::Relaxed);
@@ -366,21 +374,100 @@ impl Driver {
 
 fn dial_error(e: &DialError) -> NetError {
     match e {
-        DialError::WrongPeerId { obtained, address } => NetError::Handshake(format!(
-            "peer at {address} authenticated as {obtained}, not the expected peer id"
-        )),
-        DialError::Transport(errs) => {
-            let text = errs
-                .iter()
-                .map(|(a, e)| format!("{a}: {e:?}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            if text.contains("Noise") || text.contains("noise") || text.contains("Handshake") {
-                NetError::Handshake(format!("secure handshake failed: {text}"))
-            } else {
-                NetError::Transport(format!("dial failed: {text}"))
+        DialError::WrongPeerId { obtained, address } => NetError::Dial {
+            kind: DialFailure::PeerIdMismatch,
+            message: format!(
+                "the peer at {} is {obtained}, not the peer id in the address \
+                 (retrying cannot help: check the address)",
+                without_peer_id(address)
+            ),
+        },
+        DialError::Transport(errs) => match errs.first() {
+            Some((addr, TransportError::MultiaddrNotSupported(_))) => NetError::Dial {
+                kind: DialFailure::Unreachable,
+                message: format!(
+                    "cannot dial {}: address not supported",
+                    without_peer_id(addr)
+                ),
+            },
+            Some((addr, TransportError::Other(io))) => {
+                describe_dial_error(&without_peer_id(addr), &format!("{io:?}"), &io.to_string())
             }
+            None => NetError::Dial {
+                kind: DialFailure::Unreachable,
+                message: "no address to dial".into(),
+            },
+        },
+        other => NetError::Dial {
+            kind: DialFailure::Other,
+            message: one_line(&format!("dial failed: {other}")),
+        },
+    }
+}
+
+/// The dial error for `addr`, from the error's `Debug` form (used only to classify:
+/// libp2p nests the OS error inside `Either`s whose `source()` skips it) and its
+/// `Display` form. The message never contains `Debug` text.
+pub fn describe_dial_error(addr: &str, debug: &str, display: &str) -> NetError {
+    let has = |needles: &[&str]| needles.iter().any(|n| debug.contains(n));
+    let (kind, message) = if has(&["ConnectionRefused"]) {
+        (
+            DialFailure::Refused,
+            format!("connection refused by {addr} (nothing listens there)"),
+        )
+    } else if has(&["TimedOut", "Timeout"]) {
+        (
+            DialFailure::Timeout,
+            format!("no answer from {addr} in time"),
+        )
+    } else if has(&[
+        "HostUnreachable",
+        "NetworkUnreachable",
+        "AddrNotAvailable",
+        "NetworkDown",
+        "code: 113",
+        "code: 101",
+    ]) {
+        (
+            DialFailure::Unreachable,
+            format!("{addr} is unreachable (no route to it)"),
+        )
+    } else if has(&["Noise", "noise", "Handshake", "Multistream", "Negotiation"]) {
+        (
+            DialFailure::Handshake,
+            format!("secure handshake with {addr} failed (is it a web4 node?)"),
+        )
+    } else {
+        (
+            DialFailure::Other,
+            one_line(&format!("dial to {addr} failed: {display}")),
+        )
+    };
+    NetError::Dial { kind, message }
+}
+
+fn without_peer_id(addr: &Multiaddr) -> String {
+    let text = addr.to_string();
+    match text.split_once("/p2p/") {
+        Some((head, _)) => head.to_string(),
+        None => text,
+    }
+}
+
+fn one_line(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(300).collect()
+}
+
+fn listen_error(e: &TransportError<std::io::Error>) -> String {
+    match e {
+        TransportError::MultiaddrNotSupported(a) => format!("address {a} is not supported"),
+        TransportError::Other(io) if io.kind() == std::io::ErrorKind::AddrInUse => {
+            "the address is already in use".into()
         }
-        other => NetError::Transport(format!("dial failed: {other}")),
+        TransportError::Other(io) if io.kind() == std::io::ErrorKind::AddrNotAvailable => {
+            "the address is not available on this host".into()
+        }
+        TransportError::Other(io) => one_line(&io.to_string()),
     }
 }

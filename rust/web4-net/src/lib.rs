@@ -29,6 +29,7 @@ mod shared;
 pub mod wake;
 
 pub use config::{parse_kind, Config};
+pub use driver::describe_dial_error;
 pub use node::{Node, NodeStats};
 pub use session::Session;
 pub use wake::Event;
@@ -58,4 +59,54 @@ pub enum NetError {
     /// A waited-for result did not arrive in time.
     #[error("{0}")]
     Timeout(String),
+    /// A dial failed: why, as a kind a program can act on, and one line for a person.
+    #[error("{message}")]
+    Dial { kind: DialFailure, message: String },
+}
+
+/// Why a dial failed (`kind` of the Python exception).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialFailure {
+    /// Nothing listens at that address (the host answered with a reset).
+    Refused,
+    /// No answer within the connect timeout.
+    Timeout,
+    /// No route to the host or network, or an address this transport cannot dial.
+    Unreachable,
+    /// The connection came up but the secure (Noise) handshake failed.
+    Handshake,
+    /// The peer authenticated as another key than the address's peer id: retrying
+    /// the same address cannot help.
+    PeerIdMismatch,
+    /// Anything else (reset mid-dial, aborted, denied).
+    Other,
+}
+
+impl DialFailure {
+    /// The kind's name (`RTTError.kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::Unreachable => "unreachable",
+            Self::Handshake => "handshake",
+            Self::PeerIdMismatch => "peer_id_mismatch",
+            Self::Other => "other",
+        }
+    }
+}
+
+impl NetError {
+    /// A short machine-readable kind: a dial's [`DialFailure`], else the variant's name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "config",
+            Self::Handshake(_) => "handshake",
+            Self::Transport(_) => "transport",
+            Self::Backpressure(_) => "backpressure",
+            Self::Replay(_) => "replay",
+            Self::Timeout(_) => "timeout",
+            Self::Dial { kind, .. } => kind.as_str(),
+        }
+    }
 }

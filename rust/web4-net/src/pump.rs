@@ -73,7 +73,8 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Com
             s.on_connection_lost(conn);
         }
         Event::DropConnection { conn } => cmds.push(Command::CloseConn(s.peer, *conn)),
-        Event::Writable(_) | Event::Readable(_) => s.changed(),
+        // Blocked callers and asyncio see the state change (and the event) at once.
+        Event::Writable(_) | Event::Readable(_) | Event::Disconnected { .. } => s.changed(),
         Event::SessionResumed { .. }
         | Event::HeartbeatTimeout
         | Event::ReplayRejected { .. }
@@ -88,6 +89,10 @@ pub(crate) fn describe(e: &Event) -> Option<(&'static str, Vec<(&'static str, St
         Event::SessionOpen | Event::HeartbeatTimeout | Event::RekeyDue => {}
         Event::SessionResumed { retransmitted } => {
             fields.push(("retransmitted", retransmitted.to_string()));
+        }
+        Event::Disconnected { cause, expires_in } => {
+            fields.push(("cause", cause.as_str().to_string()));
+            fields.push(("expires_in_ms", expires_in.as_millis().to_string()));
         }
         Event::ReconnectAttempt { attempt, delay } => {
             fields.push(("attempt", attempt.to_string()));

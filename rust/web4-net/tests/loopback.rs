@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use web4_net::{ChannelKind, Config, NetError, Node};
+use web4_net::{ChannelKind, Config, DialFailure, NetError, Node};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -69,7 +69,16 @@ fn wrong_peer_key_is_a_handshake_error_and_no_session() {
     let other = Node::new(&[5u8; 32], Config::default()).unwrap().peer_id();
     let wrong = format!("{}/p2p/{}", addr.rsplit_once("/p2p/").unwrap().0, other);
     let err = a.wait_op(a.dial(&wrong).unwrap(), T).unwrap_err();
-    assert!(matches!(err, NetError::Handshake(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            NetError::Dial {
+                kind: DialFailure::PeerIdMismatch,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(b.try_accept(), None);
     // The listener's half-made session for that attempt is gone: a correct dial works.
@@ -186,4 +195,27 @@ fn simultaneous_dials_settle_on_one_session() {
         // Neither node offers the session to its accept queue: each side dialled.
         assert_eq!((a.try_accept(), b.try_accept()), (None, None));
     }
+}
+
+#[test]
+fn a_refused_dial_says_so_in_one_plain_line() {
+    let a = Node::new(&[6u8; 32], Config::default()).unwrap();
+    let b = Node::new(&[7u8; 32], Config::default()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", b.peer_id());
+    let err = a.wait_op(a.dial(&addr).unwrap(), T).unwrap_err();
+    let NetError::Dial { kind, message } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(*kind, DialFailure::Refused);
+    assert_eq!(err.kind(), "refused");
+    assert!(
+        !message.contains('{') && !message.contains('\n'),
+        "{message}"
+    );
+    assert!(message.contains("connection refused"), "{message}");
 }

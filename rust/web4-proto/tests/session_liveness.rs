@@ -6,7 +6,7 @@ mod session_helpers;
 use std::time::Duration;
 
 use session_helpers::{drain, established, fast, numbered};
-use web4_proto::session::{ChannelKind, CloseReason, Event};
+use web4_proto::session::{ChannelKind, CloseReason, Event, LossCause};
 
 const K: ChannelKind = ChannelKind::Knowledge;
 
@@ -140,6 +140,68 @@ fn rekey_is_a_planned_reconnect_that_loses_nothing() {
         p.events_a[rekey + 1],
         Event::ReconnectAttempt {
             delay: Duration::ZERO,
+            ..
+        }
+    ));
+}
+
+fn disconnections(events: &[Event]) -> Vec<(LossCause, Duration)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Disconnected { cause, expires_in } => Some((*cause, *expires_in)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_closed_connection_is_reported_at_once_on_both_sides_with_the_resume_window() {
+    let mut p = established(fast(), 7);
+    p.cut(0);
+    p.handle_events();
+    let expiry = fast().expiry;
+    assert_eq!(
+        disconnections(&p.events_a),
+        vec![(LossCause::ConnectionClosed, expiry)]
+    );
+    assert_eq!(
+        disconnections(&p.events_b),
+        vec![(LossCause::ConnectionClosed, expiry)]
+    );
+    // The dialler's failing re-dials report nothing more; the resume reports itself.
+    p.unreachable = true;
+    p.run_until(10_000, |p| p.a.stats().reconnect_attempts >= 3);
+    assert_eq!(disconnections(&p.events_a).len(), 1);
+    p.unreachable = false;
+    assert!(p.run_until(10_000, |p| p
+        .events_a
+        .iter()
+        .any(|e| matches!(e, Event::SessionResumed { .. }))));
+    assert_eq!(disconnections(&p.events_b).len(), 1);
+}
+
+#[test]
+fn a_silent_peer_is_reported_disconnected_right_after_its_heartbeat_timeout() {
+    let mut p = established(fast(), 8);
+    p.cut(3); // nobody is told: only the heartbeat can find out
+    p.unreachable = true;
+    let cut_at = p.now;
+    p.run_until(10_000, |p| {
+        p.events_b
+            .iter()
+            .any(|e| matches!(e, Event::Disconnected { .. }))
+    });
+    assert!(p.now - cut_at <= fast().heartbeat.timeout + Duration::from_millis(1));
+    let i = p
+        .events_b
+        .iter()
+        .position(|e| *e == Event::HeartbeatTimeout)
+        .unwrap();
+    assert!(matches!(
+        p.events_b[i + 2],
+        Event::Disconnected {
+            cause: LossCause::HeartbeatTimeout,
             ..
         }
     ));

@@ -8,10 +8,22 @@ use web4_proto::{CanonicalError, EnvelopeError};
 /// An instance of `web4.errors.<class_name>` with `message`. If the errors module
 /// cannot be imported (a broken install), fall back to RuntimeError saying so.
 pub fn raise(class_name: &str, message: String) -> PyErr {
+    raise_kind(class_name, message, None)
+}
+
+/// As [`raise`], with the RTT error's `kind` attribute (`web4.errors.RTTError.kind`).
+pub fn raise_kind(class_name: &str, message: String, kind: Option<&str>) -> PyErr {
     Python::attach(|py| {
         let made = PyModule::import(py, "web4.errors")
             .and_then(|m| m.getattr(class_name))
-            .and_then(|cls| cls.call1((message.clone(),)));
+            .and_then(|cls| match kind {
+                Some(k) => {
+                    let kwargs = pyo3::types::PyDict::new(py);
+                    kwargs.set_item("kind", k)?;
+                    cls.call((message.clone(),), Some(&kwargs))
+                }
+                None => cls.call1((message.clone(),)),
+            });
         match made {
             Ok(instance) => PyErr::from_value(instance),
             Err(e) => e,

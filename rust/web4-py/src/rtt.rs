@@ -17,18 +17,26 @@ use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict};
 
-use web4_net::{parse_kind, ChannelKind, Config, NetError, Node, QueuePolicy};
+use web4_net::{parse_kind, ChannelKind, Config, DialFailure, NetError, Node, QueuePolicy};
 
-use crate::error::raise;
+use crate::error::{raise, raise_kind};
 
 pub fn net_err(e: NetError) -> PyErr {
+    let kind = Some(e.kind());
     match e {
         NetError::Config(m) => raise("ConfigError", m),
-        NetError::Handshake(m) => raise("RTTHandshakeError", m),
-        NetError::Transport(m) => raise("RTTTransportError", m),
-        NetError::Backpressure(m) => raise("RTTBackpressureError", m),
-        NetError::Replay(m) => raise("RTTReplayError", m),
+        NetError::Handshake(m) => raise_kind("RTTHandshakeError", m, kind),
+        NetError::Transport(m) => raise_kind("RTTTransportError", m, kind),
+        NetError::Backpressure(m) => raise_kind("RTTBackpressureError", m, kind),
+        NetError::Replay(m) => raise_kind("RTTReplayError", m, kind),
         NetError::Timeout(m) => PyTimeoutError::new_err(m),
+        NetError::Dial {
+            kind: k @ (DialFailure::Handshake | DialFailure::PeerIdMismatch),
+            message,
+        } => raise_kind("RTTHandshakeError", message, Some(k.as_str())),
+        NetError::Dial { kind: k, message } => {
+            raise_kind("RTTTransportError", message, Some(k.as_str()))
+        }
     }
 }
 

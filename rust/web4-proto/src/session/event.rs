@@ -2,8 +2,9 @@
 //!
 //! Theory of operation: events are frozen data, queued in the order they happen and
 //! drained with `Session::poll_event`. Lifecycle order is fixed: `SessionOpen` first and
-//! once; for every lost connection `HeartbeatTimeout` (if that was the cause), then one
-//! `ReconnectAttempt` per dial (dialler), then `SessionResumed`; `SessionClose` last and
+//! once; for every lost connection of an opened session `HeartbeatTimeout` (if that was
+//! the cause), `Disconnected` (at once, whatever the cause), then one `ReconnectAttempt`
+//! per dial (dialler), then `SessionResumed`; `SessionClose` last and
 //! once, after which the session reports nothing more. A listener session whose peer
 //! never completed OPEN closes without events.
 
@@ -22,6 +23,35 @@ pub struct Unacked {
     pub payload: Vec<u8>,
 }
 
+/// Why an opened session lost its connection (`Event::Disconnected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossCause {
+    /// The driver reported the connection closed (the peer process died, the peer
+    /// closed it, a reset).
+    ConnectionClosed,
+    /// Nothing arrived from the peer for the heartbeat timeout.
+    HeartbeatTimeout,
+    /// A reliable frame got no ACK for the ack timeout while the link seemed up.
+    AckTimeout,
+    /// A new connection's OPEN/RESUME exchange did not finish in time.
+    HandshakeTimeout,
+    /// The peer sent a malformed or protocol-breaking frame.
+    ProtocolError,
+}
+
+impl LossCause {
+    /// The cause's name in the observability contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectionClosed => "connection_closed",
+            Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::AckTimeout => "ack_timeout",
+            Self::HandshakeTimeout => "handshake_timeout",
+            Self::ProtocolError => "protocol_error",
+        }
+    }
+}
+
 /// Something the driver must know or act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -35,6 +65,15 @@ pub enum Event {
     /// Nothing came from the peer for the heartbeat timeout (`heartbeat_timeout`). The
     /// session now counts as disconnected: the driver closes the connection.
     HeartbeatTimeout,
+    /// An opened session lost its connection (`disconnected`): data waits, the resume
+    /// window (`expires_in`) is open; the dialler re-dials, the listener waits. Not
+    /// reported for a rekey (the dialler drops the connection on purpose and re-dials
+    /// at once).
+    Disconnected {
+        cause: LossCause,
+        /// Time left before the session expires unless a connection resumes it.
+        expires_in: Duration,
+    },
     /// Dialler only: dial the peer now (`reconnect_attempt`). Answer with
     /// `on_connected` or `on_dial_failed`.
     ReconnectAttempt {
@@ -76,6 +115,7 @@ impl Event {
             Self::SessionOpen => "session_open",
             Self::SessionResumed { .. } => "session_resumed",
             Self::HeartbeatTimeout => "heartbeat_timeout",
+            Self::Disconnected { .. } => "disconnected",
             Self::ReconnectAttempt { .. } => "reconnect_attempt",
             Self::SessionClose { .. } => "session_close",
             Self::ReplayRejected { .. } => "replay_rejected",

@@ -24,8 +24,8 @@ pub use super::channel::SendOutcome;
 use super::heartbeat::Heartbeat;
 use super::stats::RttWindow;
 use super::{
-    Backoff, ChannelKind, CloseReason, Event, Frame, SessionConfig, SessionError, SessionId,
-    SessionRng, SessionStats, SplitMix64, Unacked,
+    Backoff, ChannelKind, CloseReason, Event, Frame, LossCause, SessionConfig, SessionError,
+    SessionId, SessionRng, SessionStats, SplitMix64, Unacked,
 };
 
 /// Which end of the connection this session dialled from.
@@ -281,14 +281,14 @@ impl Session {
                 SessionState::Handshaking | SessionState::Established
             )
         {
-            self.lose_connection(now);
+            self.lose_connection(now, LossCause::ConnectionClosed);
         }
     }
 
     /// Dialler: the dial asked for by `ReconnectAttempt` failed; back off again.
     pub fn on_dial_failed(&mut self, now: Duration) {
         if self.state == SessionState::Connecting {
-            self.lose_connection(now);
+            self.lose_connection(now, LossCause::ConnectionClosed);
         }
     }
 
@@ -329,13 +329,22 @@ impl Session {
         }
     }
 
-    fn lose_connection(&mut self, now: Duration) {
+    /// The current connection is gone for `cause`. An established session reports
+    /// `Disconnected` at once (once per loss: a resume attempt that fails again before
+    /// it is established reports nothing more; nor does a rekey, which re-dials at once).
+    fn lose_connection(&mut self, now: Duration, cause: LossCause) {
+        let was_connected = self.state == SessionState::Established;
         self.out.clear();
         self.heartbeat = None;
         self.handshake_deadline = None;
         self.state = SessionState::Disconnected;
         if self.opened {
-            self.lost_at.get_or_insert(now);
+            let lost_at = *self.lost_at.get_or_insert(now);
+            if was_connected && !self.rekey_pending {
+                let expires_in = (lost_at + self.cfg.expiry).saturating_sub(now);
+                self.events
+                    .push_back(Event::Disconnected { cause, expires_in });
+            }
         } else if self.role == Role::Listener {
             self.finish(CloseReason::ProtocolError, "connection lost before OPEN");
             return;

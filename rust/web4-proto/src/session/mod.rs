@@ -78,7 +78,7 @@ mod wire;
 pub use backoff::{Backoff, BackoffConfig};
 pub use config::{ChannelConfig, QueuePolicy, SessionConfig};
 pub use error::{ErrorClass, SessionError};
-pub use event::{Event, Unacked};
+pub use event::{Event, LossCause, Unacked};
 pub use frame::{CloseReason, Frame, FrameError, SessionId};
 pub use heartbeat::HeartbeatConfig;
 pub use machine::{Role, SendOutcome, Session, SessionState, Transmit};

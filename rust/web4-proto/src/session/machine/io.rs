@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::super::heartbeat::Heartbeat;
-use super::super::{put_varint, ChannelKind, CloseReason, Event, Frame, SessionError};
+use super::super::{put_varint, ChannelKind, CloseReason, Event, Frame, LossCause, SessionError};
 use super::{Role, Session, SessionState, Transmit, MAX_CONTROL_QUEUE};
 
 impl Session {
@@ -71,7 +71,7 @@ impl Session {
                 SessionError::Frame(_) | SessionError::Protocol(_) => {
                     self.stats.frames_rejected += 1;
                     self.events.push_back(Event::DropConnection { conn });
-                    self.lose_connection(now);
+                    self.lose_connection(now, LossCause::ProtocolError);
                 }
                 SessionError::Replay {
                     channel,

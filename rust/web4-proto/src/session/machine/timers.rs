@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::super::heartbeat::Heartbeat;
-use super::super::{ChannelKind, CloseReason, Event, Frame, SessionRng};
+use super::super::{ChannelKind, CloseReason, Event, Frame, LossCause, SessionRng};
 use super::{Role, Session, SessionState, MAX_CONTROL_QUEUE};
 
 impl Session {
@@ -68,7 +68,7 @@ impl Session {
             SessionState::Handshaking if self.handshake_deadline.is_some_and(|d| now >= d) => {
                 self.events
                     .push_back(Event::DropConnection { conn: self.conn });
-                self.lose_connection(now);
+                self.lose_connection(now, LossCause::HandshakeTimeout);
             }
             SessionState::Disconnected
                 if self.role == Role::Listener
@@ -99,7 +99,7 @@ impl Session {
             self.events.push_back(Event::HeartbeatTimeout);
             self.events
                 .push_back(Event::DropConnection { conn: self.conn });
-            self.lose_connection(now);
+            self.lose_connection(now, LossCause::HeartbeatTimeout);
             return;
         }
         let ack_timeout = self.cfg.effective_ack_timeout();
@@ -111,7 +111,7 @@ impl Session {
             self.stats.ack_timeouts += 1;
             self.events
                 .push_back(Event::DropConnection { conn: self.conn });
-            self.lose_connection(now);
+            self.lose_connection(now, LossCause::AckTimeout);
             return;
         }
         let nonce = self.rng.next_u64();

@@ -153,12 +153,10 @@ def data_dir(path: str | os.PathLike[str]) -> tuple[Path, Identity]:
     p = Path(path).expanduser()
     try:
         if not p.is_dir():
-            what = "is not a directory" if p.exists() else "does not exist"
-            raise IdentityError(
-                f"data directory {p} {what}: run `web4 keygen --data-dir {p}` first"
-            )
+            what = "it is not a directory" if p.exists() else "no such directory"
+            raise IdentityError(f"no identity in {p} ({what}): run `web4 keygen --data-dir {p}`")
         if not (p / KEY_FILE_NAME).is_file():
-            raise IdentityError(f"no identity in {p}: run `web4 keygen --data-dir {p}` first")
+            raise IdentityError(f"no identity in {p}: run `web4 keygen --data-dir {p}`")
     except PermissionError:
         raise IdentityError(
             f"cannot read data directory {p}: permission denied (is it another user's?)"

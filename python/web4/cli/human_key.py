@@ -13,25 +13,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from web4.errors import IdentityError
+from web4.cli import args as cli_args
 from web4.hcp.authorized import (
     add_authorized,
     authorized_path,
     read_authorized,
     remove_authorized,
 )
-from web4.identity import KEY_FILE_NAME
 
 __all__ = ["add_parser"]
 
 _WHERE = "the human prints it with `web4 human --data-dir DIR --print-key`"
 
 
-def _data_dir(path: str) -> Path:
-    p = Path(path).expanduser()
-    if not (p / KEY_FILE_NAME).is_file():
-        raise IdentityError(f"no identity in {p}: is this the agent's data directory?")
-    return p
+def _data_dir(path: str | None) -> Path:
+    """``--data-dir`` (or ``$WEB4_DATA_DIR``, or the config file's), holding an identity."""
+    return cli_args.resolve_data_dir(path)[0]
 
 
 def _add(args: argparse.Namespace) -> int:
@@ -87,9 +84,14 @@ def add_parser(sub: Any) -> None:
         epilog=f"Example: web4 human-key add 3f9a...e1 --name Dana --data-dir ~/.web4/alice "
         f"({_WHERE})",
     )
-    add.add_argument("fingerprint", metavar="FINGERPRINT", help="the human's key (64 hex digits)")
+    add.add_argument(
+        "fingerprint",
+        type=cli_args.fingerprint,
+        metavar="FINGERPRINT",
+        help="the human's key (64 hex digits)",
+    )
     add.add_argument("--name", help="who it is (a note for you; shown by list)")
-    add.add_argument("--data-dir", required=True, help="the agent node's data directory")
+    cli_args.add_data_dir(add, "the agent node's data directory")
     add.set_defaults(func=_add)
 
     ls = actions.add_parser(
@@ -98,7 +100,7 @@ def add_parser(sub: Any) -> None:
         description="Print each authorised fingerprint and its name, one a line.",
         epilog="Example: web4 human-key list --data-dir ~/.web4/alice",
     )
-    ls.add_argument("--data-dir", required=True, help="the agent node's data directory")
+    cli_args.add_data_dir(ls, "the agent node's data directory")
     ls.set_defaults(func=_list)
 
     rm = actions.add_parser(
@@ -108,6 +110,11 @@ def add_parser(sub: Any) -> None:
         "refuses the key from its next HCP message.",
         epilog="Example: web4 human-key remove 3f9a...e1 --data-dir ~/.web4/alice",
     )
-    rm.add_argument("fingerprint", metavar="FINGERPRINT", help="the human's key (64 hex digits)")
-    rm.add_argument("--data-dir", required=True, help="the agent node's data directory")
+    rm.add_argument(
+        "fingerprint",
+        type=cli_args.fingerprint,
+        metavar="FINGERPRINT",
+        help="the human's key (64 hex digits)",
+    )
+    cli_args.add_data_dir(rm, "the agent node's data directory")
     rm.set_defaults(func=_remove)

@@ -49,9 +49,9 @@ def test_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     node = tmp_path / "alice"
     Identity.create_in_data_dir(node, "alice")
     fp = "ab" * 32
-    assert "not a key fingerprint" in _one_line_error(
-        human_key("add", "3f9a", "--data-dir", str(node))
-    )
+    bad = human_key("add", "3f9a", "--data-dir", str(node))
+    assert bad.returncode == 2, bad.stderr  # a malformed argument is a usage error
+    assert bad.stderr.startswith("web4 human-key add: error: argument FINGERPRINT: '3f9a'")
     assert "no identity in" in _one_line_error(
         human_key("add", fp, "--data-dir", str(tmp_path / "typo"))
     )

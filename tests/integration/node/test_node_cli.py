@@ -110,7 +110,7 @@ def test_three_nodes_handshake_confirm_accept_and_inspect(tmp_path: Path) -> Non
     again = web4("trust", "override", a_fp, "--data-dir", str(c_dir), "--reason", "no-op")
     assert "(unchanged" in again.stdout
     no_reason = web4("trust", "override", a_fp, "--data-dir", str(c_dir))
-    assert no_reason.returncode == 1
+    assert no_reason.returncode == 2  # a usage error
     assert no_reason.stderr.count("\n") == 1
 
 
@@ -129,11 +129,15 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     one_line_error(web4("facts", "--data-dir", str(tmp_path / "nope")), 1, "web4 keygen")
     one_line_error(web4("events", str(tmp_path / "none.jsonl")), 1, "none.jsonl")
     data, _ = keygen(tmp_path, "dora")
+    # a malformed flag is a usage error (exit 2) naming the subcommand and the flag
     one_line_error(
-        web4("node", "--data-dir", str(data), "--peer", "127.0.0.1:7001"), 1, "not a multiaddr"
+        web4("node", "--data-dir", str(data), "--peer", "127.0.0.1:7001"),
+        2,
+        "web4 node: error: argument --peer:",
+        "not a peer address",
     )
-    one_line_error(web4("node", "--data-dir", str(data), "--propose", "x|y|lots"), 1, "--propose")
-    one_line_error(web4("node", "--data-dir", str(data), "--trust", "abc"), 1, "trust anchor")
+    one_line_error(web4("node", "--data-dir", str(data), "--propose", "x|y|lots"), 2, "--propose")
+    one_line_error(web4("node", "--data-dir", str(data), "--trust", "abc"), 2, "not a fingerprint")
     one_line_error(web4("node", "--data-dir", str(data), "--bogus"), 2, "--bogus")
     one_line_error(web4("facts", "--data-dir", str(data), "--state", "maybe"), 2, "maybe")
     cfg = tmp_path / "node.toml"
@@ -154,7 +158,7 @@ def test_sigint_stops_a_node_gracefully(tmp_path: Path) -> None:
     try:
         node.kind("node.started")
         os.killpg(node.proc.pid, signal.SIGINT)
-        assert node.proc.wait(timeout=10) == 0
+        assert node.proc.wait(timeout=10) == 130  # Ctrl-C: graceful, and said as shells do
         node.stop()
         assert [e["kind"] for e in node.events][-1] == "node.stopped"
         assert "Traceback" not in (node.proc.stderr.read() if node.proc.stderr else "")

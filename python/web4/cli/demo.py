@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from web4.cli import args as cli_args
 from web4.cli.human import DEMO_ARGS, DEMO_LINES
 from web4.hcp.authorized import add_authorized, authorized_path
 from web4.identity import Identity
@@ -70,7 +71,13 @@ def add_parser(sub: Any) -> None:
         epilog="Example: web4 demo --json",
     )
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.add_argument("--timeout", type=float, default=25.0, help="give up after SECONDS")
+    p.add_argument(
+        "--timeout",
+        type=cli_args.positive_float,
+        default=25.0,
+        metavar="SECONDS",
+        help="give up after SECONDS (default 25; a loaded machine may need more)",
+    )
     p.set_defaults(func=lambda a: run_demo(as_json=a.json, timeout=a.timeout))
 
 
@@ -197,10 +204,19 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
             a.stop(signal.SIGTERM)
         _drain(agents, lines, printer, time.monotonic() + 5.0)
         site.stop()
-        code = _summary(agents, as_json)
-        extra = {"hcp_session_ended": "human" in ended, "lip_corroborated": len(learned)}
-        if not as_json:  # in JSON, the lip.* and hcp.* events say it
-            print(f"hcp/lip: {extra}", flush=True)
+        missing = [
+            what
+            for done, what in (
+                (addr is not None, "alice listening"),
+                (confirmed, "bob's confirmation of alice's first fact"),
+                (disputed, "bob's challenge of her second fact"),
+                (len(learned) >= 2, f"bob's corroboration of her web pages ({len(learned)} of 2)"),
+                ("human" in ended, "the end of the human's HCP session"),
+            )
+            if not done
+        ]
+        timed_out = bool(missing) and time.monotonic() >= deadline
+        code = _summary(agents, as_json, missing, timeout if timed_out else None)
         return code if code or (len(learned) >= 2 and "human" in ended) else 1
     finally:
         if human is not None and human.poll() is None:
@@ -249,7 +265,12 @@ def _drain(
             printer.show(who, line)
 
 
-def _summary(agents: list[_Agent], as_json: bool) -> int:
+def _summary(
+    agents: list[_Agent], as_json: bool, missing: list[str], timed_out: float | None
+) -> int:
+    """Read both stores, print what happened in words (``--json``: one JSON line), and
+    return 0 only when it is what the rules say. ``missing``: the steps not seen;
+    ``timed_out``: the ``--timeout`` that passed first, if it did."""
     names = {a.identity.fingerprint: a.name for a in agents}
     report: dict[str, Any] = {}
     for a in agents:
@@ -271,19 +292,44 @@ def _summary(agents: list[_Agent], as_json: bool) -> int:
         and len(bob.get("claims", [])) == 2
         and all(r.get("exit_code") == 0 for r in report.values())
     )
+    ok = ok and not missing
     report["result"] = "ok" if ok else "FAIL"
+    report["missing"] = missing
+    report["timed_out"] = timed_out is not None
     if as_json:
         print(json.dumps({"demo_summary": report}, sort_keys=True), flush=True)
         return 0 if ok else 1
     print("\n== summary")
     for name in ("alice", "bob"):
         r = report.get(name, {})
-        views = ", ".join(f"{p} {s}" for p, s in sorted(r.get("trust", {}).items()))
-        print(f"{name}: exit {r.get('exit_code')}; trust: {views}")
+        print(f"{name}: {_ended(r.get('exit_code'))}; {_trust_words(r.get('trust', {}))}")
         for c in r.get("claims", []):
             print(f"  {c['state']:<9} {c['statement']!r}: {printable(c['reason'])}")
+    steps = cli_args.words(missing, "and") if missing else ""
+    if not missing:
+        print("alice learned both web pages once bob corroborated them; the human's session ended")
+    if timed_out is not None:
+        longer = max(60.0, 2 * timed_out)
+        print(
+            f"the --timeout of {timed_out:g} seconds passed before {steps} (a loaded machine "
+            f"needs longer: try --timeout {longer:g})"
+        )
+    elif missing:
+        print(f"not seen: {steps} (the nodes' events above say why)")
     print(f"result: {report['result']}", flush=True)
     return 0 if ok else 1
+
+
+def _ended(code: int | None) -> str:
+    if code is None:
+        return "never started"
+    return "stopped cleanly" if code == 0 else f"exited with status {code}"
+
+
+def _trust_words(trust: dict[str, str]) -> str:
+    if not trust:
+        return "has met no peer"
+    return "sees " + cli_args.words([f"{p} as {s}" for p, s in sorted(trust.items())], "and")
 
 
 def _claim(c: Any, kx: KnowledgeExchange, trust: TrustBook) -> dict[str, Any]:

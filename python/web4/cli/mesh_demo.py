@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from web4.cli.demo import _Agent, _drain, _Printer, _WallClock
+from web4.cli import args as cli_args
+from web4.cli.demo import _Agent, _drain, _ended, _Printer, _WallClock
 from web4.errors import ConfigError
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.store import Store
@@ -59,9 +60,20 @@ def add_parser(sub: Any) -> None:
         "and demotes it.",
         epilog="Example: web4 mesh-demo --agents 5",
     )
-    p.add_argument("--agents", type=int, default=5, help="how many agents, 3..10 (default 5)")
+    p.add_argument(
+        "--agents",
+        type=cli_args.int_range(3, 10),
+        default=5,
+        help="how many agents, 3..10 (default 5)",
+    )
     p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.add_argument("--timeout", type=float, default=40.0, help="give up after SECONDS")
+    p.add_argument(
+        "--timeout",
+        type=cli_args.positive_float,
+        default=40.0,
+        metavar="SECONDS",
+        help="give up after SECONDS (default 40; a loaded machine may need more)",
+    )
     p.set_defaults(func=lambda a: run_mesh_demo(a.agents, as_json=a.json, timeout=a.timeout))
 
 
@@ -101,10 +113,18 @@ def run_mesh_demo(agents: int = 5, *, as_json: bool = False, timeout: float = 40
         everyone = {a.name for a in nodes}
         while (not want <= accepted or not everyone <= disputed) and time.monotonic() < deadline:
             _step(lines, printer, deadline, addrs, accepted, disputed, met)
+        missing = []
+        if len(addrs) < len(nodes):
+            missing.append(f"every agent listening ({len(addrs)} of {len(nodes)})")
+        if not want <= accepted:
+            missing.append(f"the fact's acceptance at {_names(want - accepted)}")
+        if not everyone <= disputed:
+            missing.append(f"the contradiction's dispute at {_names(everyone - disputed)}")
+        timed_out = timeout if missing and time.monotonic() >= deadline else None
         for a in nodes:
             a.stop(signal.SIGTERM)
         _drain(nodes, lines, printer, time.monotonic() + 8.0)
-        return _summary(est, new, agents, as_json)
+        return _summary(est, new, agents, as_json, missing, timed_out)
     finally:
         for a in nodes:
             a.stop(signal.SIGKILL)
@@ -141,7 +161,18 @@ def _step(
         met[who].add(str(ev["peer"]))
 
 
-def _summary(est: list[_Agent], new: _Agent, agents: int, as_json: bool) -> int:
+def _names(names: set[str]) -> str:
+    return cli_args.words(sorted(names), "and") if names else "none"
+
+
+def _summary(
+    est: list[_Agent],
+    new: _Agent,
+    agents: int,
+    as_json: bool,
+    missing: list[str],
+    timed_out: float | None,
+) -> int:
     report: dict[str, Any] = {}
     for a in [*est, new]:
         with Store.in_data_dir(a.dir) as store:
@@ -160,17 +191,21 @@ def _summary(est: list[_Agent], new: _Agent, agents: int, as_json: bool) -> int:
         fact = "accepted" if agents >= 4 else "pending"
         ok = ok and (r["claims"].get(FACT), r["claims"].get(LIE)) == (fact, "disputed")
         ok = ok and r["newcomer"] == "untrusted"
+    ok = ok and not missing
     report["result"] = "ok" if ok else "FAIL"
+    report["missing"] = list(missing)
+    report["timed_out"] = timed_out is not None
     if as_json:
         print(json.dumps({"mesh_summary": report}, sort_keys=True), flush=True)
         return 0 if ok else 1
     print(f"\n== summary ({agents} agents: {len(est)} established, 1 newcomer)")
     for a in [*est, new]:
         r = report[a.name]
-        seen = "(itself)" if a is new else f"newcomer is {r['newcomer']}"
+        seen = "the newcomer itself" if a is new else f"sees the newcomer as {r['newcomer']}"
+        fact, lie = r["claims"].get(FACT, "never seen"), r["claims"].get(LIE, "never seen")
         print(
-            f"{a.name:<4} exit {r['exit_code']}; {seen}; fact: {r['claims'].get(FACT)}; "
-            f"contradiction: {r['claims'].get(LIE)}"
+            f"{a.name:<4} {_ended(r['exit_code'])}; {seen}; the fact is {fact}, its "
+            f"contradiction {lie}"
         )
     if ok:
         print(
@@ -178,5 +213,14 @@ def _summary(est: list[_Agent], new: _Agent, agents: int, as_json: bool) -> int:
             "it no trust (only an operator promotes); its contradiction was disputed and "
             "demoted it"
         )
+    steps = cli_args.words(list(missing), "and") if missing else ""
+    if timed_out is not None:
+        longer = max(90.0, 2 * timed_out)
+        print(
+            f"the --timeout of {timed_out:g} seconds passed before {steps} (a loaded machine "
+            f"needs longer: try --timeout {longer:g})"
+        )
+    elif missing:
+        print(f"not seen: {steps} (the nodes' events above say why)")
     print(f"result: {report['result']}", flush=True)
     return 0 if ok else 1

@@ -9,56 +9,20 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from examples_world import Mesh, ctx_for
 from librarian.agent import MAX_OPEN, Librarian, make
-from test_librarian_index import Mesh
 
 from web4.agent import AgentContext, AgentOptions, ClaimSettled, HumanMessage, IntentReceived
 from web4.agent.api import FactProposed
 from web4.cip import messages as cm
 from web4.cip.claims import claim_hash
-from web4.errors import ConfigError, UnknownClaimError
+from web4.errors import ConfigError
 from web4.hcp.messages import HcpContext, HcpHello, HumanIdentity, HumanState
 from web4.hcp.responder import Planned
-from web4.knowledge import ClaimState, MemoryNode, StoredTrace
-from web4.knowledge.exchange import Claim
 from web4.store import DB_FILE_NAME, Store
 
 HUMAN = "d" * 64
 STATE = HumanState("focused", "calm", 80, 20, "learn", "granted")
-
-
-class Ports:
-    """The node's side of an AgentContext, read from the real store."""
-
-    def __init__(self, mesh: Mesh, me: str, peers: list[str]) -> None:
-        self.mesh, self.fingerprint, self._peers = mesh, me, peers
-
-    def new_msg_id(self) -> str:
-        return str(uuid.uuid4())
-
-    def now(self) -> float:
-        return self.mesh.clock.now()
-
-    def trust_of(self, peer: str) -> str:
-        return self.mesh.trust_of(peer)
-
-    def claim(self, claim_id: str) -> Claim | None:
-        try:
-            return self.mesh.kx.claim(claim_id)
-        except UnknownClaimError:
-            return None
-
-    def claims(self, state: ClaimState | None, limit: int) -> list[Claim]:
-        return self.mesh.kx.claims(state)[:limit]
-
-    def memory(self, limit: int) -> list[MemoryNode]:
-        return self.mesh.kx.memory.nodes()[:limit]
-
-    def traces(self, decision_id: str | None, limit: int) -> list[StoredTrace]:
-        return self.mesh.kx.memory.traces(decision_id)[:limit]
-
-    def agent_peers(self) -> list[str]:
-        return list(self._peers)
 
 
 @pytest.fixture
@@ -75,16 +39,11 @@ def librarian(mesh: Mesh, tmp_path: Path) -> Iterator[Librarian]:
     lib.close()
 
 
-def ctx_for(mesh: Mesh, peers: list[str] | None = None) -> AgentContext:
-    ports = Ports(mesh, "e" * 64, [mesh.bob, mesh.carol, mesh.mallory] if peers is None else peers)
-    return AgentContext(ports, mission="m", presence="engaged", lri=0, intent=None, peers={},
-                        now=mesh.clock.now())  # fmt: skip
-
-
 def said(text: str) -> HumanMessage:
     payload = HcpContext(context=text, constraints=[], shared_history=[])
-    return HumanMessage(HUMAN, "Dana", str(uuid.uuid4()), "HCP_CONTEXT", payload, STATE,
-                        "granted", (), None)  # fmt: skip
+    return HumanMessage(
+        HUMAN, "Dana", str(uuid.uuid4()), "HCP_CONTEXT", payload, STATE, "granted", (), None
+    )
 
 
 def human_actions(ctx: AgentContext) -> list[Planned]:
@@ -136,8 +95,9 @@ def test_an_open_question_is_answered_once_the_fact_is_accepted(
     librarian.on_human(ctx_for(mesh), said("Does copper conduct electricity?"))
     assert len(librarian.open) == 1
     claim_id = mesh.claim("Copper conducts electricity")
-    settled = ClaimSettled(claim_id, "accepted", "accepted", mesh.kx.claim(claim_id),
-                           (mesh.bob, mesh.carol))  # fmt: skip
+    settled = ClaimSettled(
+        claim_id, "accepted", "accepted", mesh.kx.claim(claim_id), (mesh.bob, mesh.carol)
+    )
     ctx = ctx_for(mesh)
     librarian.on_claim_settled(ctx, settled)
     (planned,) = human_actions(ctx)
@@ -168,8 +128,11 @@ def test_a_trusted_peers_ask_is_answered_with_a_proposal_once(
     mesh: Mesh, librarian: Librarian
 ) -> None:
     claim_id = mesh.claim("Copper conducts electricity", sources=("https://example.org/cu",))
-    ask = IntentReceived(mesh.bob, None, cm.Intent("ask", "question: copper", "normal",
-                                                   "Does copper conduct electricity?"))  # fmt: skip
+    ask = IntentReceived(
+        mesh.bob,
+        None,
+        cm.Intent("ask", "question: copper", "normal", "Does copper conduct electricity?"),
+    )
     ctx = ctx_for(mesh)
     librarian.on_intent(ctx, ask)
     (action,) = ctx.actions
@@ -215,8 +178,9 @@ def test_a_proposal_of_accepted_knowledge_is_confirmed_and_its_negation_challeng
 
 def test_other_human_messages_get_the_usual_answer(mesh: Mesh, librarian: Librarian) -> None:
     hello = HcpHello(HumanIdentity("Dana", "reader"), [], [])
-    msg = HumanMessage(HUMAN, "Dana", str(uuid.uuid4()), "HCP_HELLO", hello, STATE, "granted",
-                       (), None)  # fmt: skip
+    msg = HumanMessage(
+        HUMAN, "Dana", str(uuid.uuid4()), "HCP_HELLO", hello, STATE, "granted", (), None
+    )
     ctx = ctx_for(mesh)
     librarian.on_human(ctx, msg)
     (planned,) = human_actions(ctx)

@@ -3,75 +3,17 @@ claims accepted by the real knowledge rules)."""
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from examples_world import Mesh
 from librarian.answer import answer, found_later, unknown, urls_in
 from librarian.index import KnowledgeIndex, terms
 
-from web4.clock import FakeClock
 from web4.errors import ConfigError, StoreError
 from web4.hcp.gate import check_decision
-from web4.knowledge import ClaimState, DmpTrace, Fact, KnowledgeExchange, LocalState
 from web4.store import Store
-from web4.trust import TrustBook, TrustEvent
-
-OK = LocalState("engaged", 10)
-
-
-class Mesh:
-    """A node's store with two trusted peers who confirm what a third proposes."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.clock = FakeClock(1_800_000_000.0)
-        self.trust = TrustBook(store, self.clock)
-        self.kx = KnowledgeExchange(store, self.trust, self.clock)
-        self._ids = itertools.count(1)
-        self.alice, self.bob, self.carol = (self._peer(n, True) for n in ("a", "b", "c"))
-        self.mallory = self._peer("m", False)
-
-    def _peer(self, name: str, trusted: bool) -> str:
-        pid = hashlib.sha256(name.encode()).hexdigest()
-        self.trust.record(pid, TrustEvent.HANDSHAKE_VERIFIED, "setup")
-        if trusted:
-            self.trust.record(pid, TrustEvent.OPERATOR_VOUCH, "setup")
-        return pid
-
-    def _id(self) -> str:
-        return str(uuid.UUID(int=next(self._ids), version=4))
-
-    def claim(
-        self,
-        statement: str,
-        *,
-        sources: tuple[str, ...] = ("https://example.org/ref",),
-        confirm: bool = True,
-        domain: str = "science",
-    ) -> str:
-        self.clock.advance(60)
-        fact = Fact(statement, domain, 0.9, sources, "")
-        out = self.kx.propose(
-            msg_id=self._id(),
-            sender=self.alice,
-            fact=fact,
-            trace=DmpTrace(self._id(), ("read it",), evidence=sources),
-            local=OK,
-        )
-        if confirm:
-            for voter in (self.bob, self.carol):
-                self.kx.confirm(
-                    msg_id=self._id(), sender=voter, fact_ref=out.claim_id, confidence=0.8, local=OK
-                )
-            assert self.kx.claim(out.claim_id).state is ClaimState.ACCEPTED
-        return out.claim_id
-
-    def trust_of(self, fp: str) -> str:
-        return self.trust.state_of(fp).value
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from web4 import __version__
 from web4.cli import args as cli_args
+from web4.cli import completion as completion_cmd
 from web4.cli import demo as demo_cmd
 from web4.cli import human as human_cmd
 from web4.cli import human_key as human_key_cmd
@@ -32,6 +32,7 @@ from web4.cli import mesh_demo as mesh_cmd
 from web4.cli import node_cmd
 from web4.errors import Web4Error
 from web4.identity import KEY_FILE_NAME, Identity
+from web4.node.config import data_dir_of
 
 __all__ = ["build_parser", "main"]
 
@@ -42,8 +43,11 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 def _cmd_keygen(args: argparse.Namespace) -> int:
-    identity = Identity.create_in_data_dir(args.data_dir, args.agent_id)
-    print(f"created {Path(args.data_dir) / KEY_FILE_NAME} (mode 0600)")
+    data_dir = data_dir_of(args.data_dir)  # the flag, $WEB4_DATA_DIR or the config file's
+    if data_dir is None:
+        raise cli_args.UsageError("give --data-dir DIR (or set WEB4_DATA_DIR)")
+    identity = Identity.create_in_data_dir(data_dir, args.agent_id)
+    print(f"created {data_dir / KEY_FILE_NAME} (mode 0600)")
     _print_identity(identity)
     return EXIT_OK
 
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"DATA_DIR/{KEY_FILE_NAME} (mode 0600). Refuses to overwrite an existing one.",
         epilog="Example: web4 keygen --data-dir ~/.web4/alice --agent-id alice",
     )
-    keygen.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(keygen, "the node's data directory")
     keygen.add_argument(
         "--agent-id", default=None, help="name of the agent (default: from the fingerprint)"
     )
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh_cmd.add_parser(sub)
     human_cmd.add_parser(sub)
     human_key_cmd.add_parser(sub)
+    completion_cmd.add_parser(sub, build_parser)
     return parser
 
 

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from web4.errors import ConfigError
-from web4.identity import KEY_FILE_NAME, Identity
+from web4.cli import args as cli_args
+from web4.identity import Identity
 from web4.node.lock import held, holder
 from web4.node.status import NodeStatus, pid_alive, read_status
 from web4.observability.escape import printable
@@ -47,7 +47,7 @@ def _identity_json(identity: Identity) -> dict[str, str]:
 
 
 def _cmd_id(args: argparse.Namespace) -> int:
-    identity = Identity.in_data_dir(Path(args.data_dir).expanduser())
+    _, identity = cli_args.resolve_data_dir(args.data_dir)  # flag, $WEB4_DATA_DIR, config
     if args.json:
         print(json.dumps(_identity_json(identity)))
     else:
@@ -64,7 +64,7 @@ def add_id_parser(sub: Any) -> None:
         "node's addresses) and the base64 public key.",
         epilog="Example: web4 id --data-dir ~/.web4/alice --json",
     )
-    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(p, "the node's data directory")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_id)
 
@@ -76,10 +76,7 @@ def _when(t: float | None) -> str:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    data = Path(args.data_dir).expanduser()
-    if not (data / KEY_FILE_NAME).is_file():
-        raise ConfigError(f"no identity in {data}: run `web4 keygen --data-dir {data}` first")
-    Identity.in_data_dir(data)  # the privacy checks on the directory and key
+    data, _ = cli_args.resolve_data_dir(args.data_dir)  # and the directory's privacy checks
     st = read_status(data)
     locked = held(data)
     lock_pid, lock_role = holder(data) if locked else (None, "")
@@ -138,6 +135,6 @@ def add_status_parser(sub: Any) -> None:
         "still holds the data directory. Exit status 0 if it runs, 3 if not.",
         epilog="Example: web4 status --data-dir ~/.web4/alice --json",
     )
-    p.add_argument("--data-dir", required=True, help="the node's data directory")
+    cli_args.add_data_dir(p, "the node's data directory")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_status)

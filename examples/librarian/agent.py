@@ -115,7 +115,11 @@ class Librarian(Agent):
 
     def search(self, ctx: AgentContext, question: str) -> list[Hit]:
         """Raises ``StoreError``."""
-        return self.index().search(question, ctx.trust)
+
+        def trust(fp: str) -> str:  # the trust book has no entry for this node itself
+            return "this node" if fp == ctx.me else ctx.trust(fp)
+
+        return self.index().search(question, trust)
 
     # --- humans ----------------------------------------------------------------------
 

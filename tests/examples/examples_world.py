@@ -112,10 +112,10 @@ class Ports:
         return list(self._peers)
 
 
-def ctx_for(mesh: Mesh, peers: list[str] | None = None) -> AgentContext:
+def ctx_for(mesh: Mesh, peers: list[str] | None = None, me: str = "e" * 64) -> AgentContext:
     """A context as the node gives a handler: our peers are bob, carol (trusted) and
     mallory (probing) unless told otherwise."""
-    ports = Ports(mesh, "e" * 64, [mesh.bob, mesh.carol, mesh.mallory] if peers is None else peers)
+    ports = Ports(mesh, me, [mesh.bob, mesh.carol, mesh.mallory] if peers is None else peers)
     return AgentContext(
         ports, mission="m", presence="engaged", lri=0, intent=None, peers={}, now=mesh.clock.now()
     )

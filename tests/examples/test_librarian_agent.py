@@ -60,6 +60,7 @@ def test_a_question_is_answered_from_accepted_knowledge(mesh: Mesh, librarian: L
     assert mesh.bob[:12] in planned.rationale
     assert planned.alternatives
     assert [a.kind for a in ctx.actions] == ["human"]  # nothing else: no fetch, no ask
+    assert f"{mesh.alice[:12]} (trusted)" in planned.rationale
     assert librarian.open == {}
 
 
@@ -204,3 +205,11 @@ def test_the_factory_keeps_the_index_in_the_nodes_store(tmp_path: Path) -> None:
         make(AgentOptions(options={"min_coverage": "lots"}))
     with pytest.raises(ConfigError):
         make(AgentOptions(options={"min_coverage": "0"}))
+
+
+def test_this_nodes_own_claims_say_so_not_untrusted(mesh: Mesh, librarian: Librarian) -> None:
+    mesh.claim("Copper conducts electricity")
+    ctx = ctx_for(mesh, me=mesh.alice)  # as if this node had proposed it itself
+    librarian.on_human(ctx, said("Does copper conduct electricity?"))
+    (planned,) = human_actions(ctx)
+    assert f"proposed by {mesh.alice[:12]} (this node)" in planned.rationale

@@ -421,12 +421,13 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_show)
 
-    for name, func, help_text, what, desc in (
+    for name, func, help_text, what, example, desc in (
         (
             "override",
             _cmd_override,
             "a human lifts a blacklist (blacklisted -> probing)",
             "lifts it",
+            "key rotated, verified by phone",
             "A human lifts a blacklist: blacklisted -> probing, audited with --operator "
             "and --reason. A peer this node never saw is refused; a peer that is not "
             "blacklisted is left as it is ('no change'; the attempt is audited).",
@@ -436,6 +437,7 @@ def add_parsers(sub: Any) -> None:
             _cmd_blacklist,
             "a human blacklists a peer (any state -> blacklisted)",
             "blacklists it",
+            "floods us with junk claims",
             "A human blacklists a peer: any state -> blacklisted (only `web4 trust "
             "override` lifts it), audited with --operator and --reason. Takes effect on "
             "the peer's next message to a running node. A full fingerprint of a peer not "
@@ -447,7 +449,7 @@ def add_parsers(sub: Any) -> None:
             help=help_text,
             description=desc,
             epilog=f"Example: web4 trust {name} 3f9a2c41 --data-dir ~/.web4/alice "
-            "--reason 'key rotated, verified by phone' --operator ada",
+            f"--reason '{example}' --operator ada",
         )
         p.add_argument("peer", metavar="PEER", help=_PEER_HELP)
         cli_args.add_data_dir(p, _DATA)

@@ -1,14 +1,12 @@
-"""``web4 node``, ``web4 peers``, ``web4 trust show|override``, ``web4 facts``, ``web4 events``.
+"""``web4 node``, ``web4 agents`` and ``web4 events``; ``web4 peers|facts|trust`` are in
+``web4.cli.inspect_cmd``.
 
 Theory of operation: argument parsing and wiring only. ``node`` builds a ``NodeConfig``
 (the TOML file if ``--config``, then the flags on top), makes a ``Node`` and runs it on
-an asyncio loop with SIGINT/SIGTERM mapped to a graceful stop. The inspection commands
-open the node's SQLite store beside a running node (WAL lets a reader and the node's
-writer work at once) and print; they refuse a directory without an identity, so a typo
-in ``--data-dir`` is an error and never creates an empty store. Errors are ``Web4Error``s,
-which ``web4.cli.main`` prints as one line. Whatever a peer wrote (statements, domains,
-reasons, operators' notes, ids from a store) is printed through ``printable``: control
-characters and newlines show as escapes, so stored peer text cannot drive the terminal.
+an asyncio loop with SIGINT/SIGTERM mapped to a graceful stop. Errors are ``Web4Error``s,
+which ``web4.cli.main`` prints as one line. Whatever a peer wrote (names, kinds, text in
+events) is printed through ``printable``: control characters and newlines show as
+escapes, so peer text cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import datetime
 import os
 import signal
 import sys
@@ -26,8 +23,7 @@ from typing import Any
 from web4.agent.loading import available
 from web4.cli import args as cli_args
 from web4.cli import inspect_cmd
-from web4.errors import ConfigError, ObservabilityError, TrustError
-from web4.knowledge import ClaimState, KnowledgeExchange
+from web4.errors import ConfigError, ObservabilityError
 from web4.node import Node, NodeConfig, Proposal, load_config
 from web4.node.config import FLAG_KEYS, AgentSettings, config_path, default_config_path
 from web4.node.protocols_hcp_lip import LipSettings
@@ -40,8 +36,6 @@ from web4.observability import (
     read_events,
 )
 from web4.observability.escape import printable
-from web4.store import Store
-from web4.trust import TrustBook
 
 __all__ = ["add_parsers"]
 

@@ -106,9 +106,9 @@ def test_three_nodes_handshake_confirm_accept_and_inspect(tmp_path: Path) -> Non
         "ada",
     )
     assert lifted.returncode == 0, lifted.stderr
-    assert "blacklisted -> probing (changed" in lifted.stdout
+    assert "blacklisted -> probing by ada" in lifted.stdout
     again = web4("trust", "override", a_fp, "--data-dir", str(c_dir), "--reason", "no-op")
-    assert "(unchanged" in again.stdout
+    assert again.stdout.startswith("no change:")
     no_reason = web4("trust", "override", a_fp, "--data-dir", str(c_dir))
     assert no_reason.returncode == 2  # a usage error
     assert no_reason.stderr.count("\n") == 1
@@ -143,13 +143,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     cfg = tmp_path / "node.toml"
     cfg.write_text(f'[node]\ndata_dir = "{data}"\nhandshake_timeout = 1.0\nlistn = []\n')
     one_line_error(web4("node", "--config", str(cfg)), 1, "listn")
-    cfg.write_text(f'[node]\ndata_dir = "{data}"\nhandshake_timeout = 1.0\n')
-    unreachable = "/ip4/127.0.0.1/tcp/9/p2p/12D3KooWAQ24A1mdcb5vw3UjFDXYYvkrvtiWN9Mzr2BySyUp6h3N"
-    one_line_error(
-        web4("node", "--config", str(cfg), "--quiet", "--peer", unreachable, timeout=20),
-        1,
-        "unreachable",
-    )
+    # A --peer that does not answer is retried forever, not an error (issue 11): see
+    # test_node_liveness.py, which also has the one dial failure that is (a wrong peer id).
 
 
 def test_sigint_stops_a_node_gracefully(tmp_path: Path) -> None:

@@ -48,15 +48,12 @@ from web4.agent.driver import HandlerCycle
 from web4.agent.loading import load_agent
 from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
-from web4.cip.events import (
-    HandshakeEvent,
-)
+from web4.cip.events import HandshakeEvent, PeerVerified
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
 from web4.errors import (
     ConfigError,
     IdentityError,
-    RTTError,
     RTTTransportError,
     Web4Error,
 )
@@ -68,6 +65,8 @@ from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
 from web4.node.faults import FaultMeter
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
+from web4.node.link_state import LinkBook
+from web4.node.liveness import LinkWatch, dial_peer
 from web4.node.lock import DataDirLock
 from web4.node.parts import (
     GOALS,
@@ -207,6 +206,11 @@ class Node:
         if cfg.json_events:
             self.bus.add_sink(JsonLinesSink(self._stdout))
         self.store = Store.in_data_dir(cfg.data_dir)
+        self.links = LinkWatch(  # who is connected / last seen, for `web4 peers`
+            LinkBook(self.store),
+            self.clock,
+            lambda e: self.bus.emit("error", error="StoreError", detail=f"link book: {e}"[:200]),
+        )
         self.trust = TrustBook(self.store, self.clock)
         self.kx = KnowledgeExchange(self.store, self.trust, self.clock, me=self.fingerprint)
         validators = make_validators(self.fingerprint, self.clock, self.trust, self.store)
@@ -259,8 +263,8 @@ class Node:
     async def run(self) -> None:
         """Run until ``stop()`` or ``exit_after``. Raises ``DataDirBusyError`` (another
         process holds the data directory), ``StoreError``, ``ObservabilityError`` (events
-        file, metrics port), ``RTTTransportError`` (cannot listen; a ``--peer`` never
-        reachable) and ``ConfigError``."""
+        file, metrics port), ``RTTTransportError`` (cannot listen), ``RTTHandshakeError``
+        (a ``--peer`` is another key, on a node that does not listen) and ``ConfigError``."""
         with DataDirLock(Path(self.config.data_dir).expanduser(), "node"):  # web4.node.lock
             try:
                 await self._run()
@@ -288,6 +292,7 @@ class Node:
                 peers=list(self.config.peers),
                 anchors=len(self.config.trust_anchors),
             )
+            self.links.node_started()
             self._running = True
             self._started.set()
             try:
@@ -313,7 +318,8 @@ class Node:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5.0):
                     await self.transport.shutdown()
-            forward_rtt_events(self.bus, self.transport.drain_events())
+            self._drain_rtt()
+            self.links.node_stopped()
             self.bus.emit(
                 "node.stopped",
                 peers=len(self.conns),
@@ -341,41 +347,9 @@ class Node:
                 self._start_peer(session, Role.RESPONDER)
 
     async def _dial(self, addr: str) -> None:
-        """Dial ``addr`` (retrying with backoff for ``dial_timeout``), serve the session,
-        redial when it drops. Raises ``RTTError`` if the peer was never reachable."""
-        deadline = self.clock.monotonic() + self.config.handshake_timeout
-        delay, ever, attempt = 0.2, False, 0
-        while self._running:
-            try:
-                async with self._dialling:  # one dial at a time (see the module docstring)
-                    if not self._running:  # stopped while this dial waited for its turn
-                        return
-                    session = await self.transport.connect(addr, timeout=self.send_timeout)
-            except RTTError as e:
-                if not self._running:  # a dial cut short by the stop is no error
-                    return
-                if not ever and self.clock.monotonic() >= deadline:
-                    raise type(e)(f"peer {addr} unreachable: {e}") from e
-                attempt += 1
-                self.bus.emit(
-                    "rtt.reconnect_attempt", attempt=attempt, addr=addr, error=str(e)[:200]
-                )
-                await self._sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            ever, delay, attempt = True, 0.2, 0
-            # Usually ours; when both nodes dialled at once, the transport may hand us the
-            # session the peer opened, and then the peer starts the CIP handshake.
-            role = Role.INITIATOR if session.dialled else Role.RESPONDER
-            conn = self._start_peer(session, role, serve_inline=True)
-            if conn is not None:
-                await self._serve(conn)
-            else:
-                # Already served (the peer's dial reached us first, or both dialled at
-                # once): stay out of its way until it ends, then dial again.
-                while self._running and not session.closed:
-                    await self._sleep(self.tick)
-            await self._sleep(delay)
+        """Dial ``addr`` until the node stops, serve its session, redial when it ends:
+        one policy (``web4.node.liveness.dial_peer``)."""
+        await dial_peer(self, addr)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait ``seconds`` or until a stop is asked. Always yields to the loop: a set
@@ -417,7 +391,7 @@ class Node:
             intent=cm.Intent(goal=goal, topic=settings.topic[:256] or "general"),  # type: ignore[arg-type]
             config=HandshakeConfig(step_timeout=self.config.handshake_timeout / 3),
         )
-        forward_rtt_events(self.bus, self.transport.drain_events())
+        self._drain_rtt()
         conn = PeerConn(session, hs, role)
         self.conns[session.peer] = conn
         if role is Role.INITIATOR:
@@ -435,12 +409,17 @@ class Node:
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
             self.protocols.forget(conn.peer)
-        forward_rtt_events(self.bus, self.transport.drain_events())
+        self._drain_rtt()
+        if conn.peer not in self.conns:  # no newer session replaced this one
+            self.links.closed(conn.peer, reason)
         if conn.failed:
             self.bus.emit("error", peer=conn.peer, error="HandshakeError", detail=reason[:200])
 
     def on_handshake(self, conn: PeerConn, events: list[HandshakeEvent]) -> None:
         reactions.on_handshake(self, conn, events)
+        for e in events:
+            if isinstance(e, PeerVerified):
+                self.links.verified(e.peer, e.agent_id)
 
     # --- routed handlers ----------------------------------------------------------------
 
@@ -477,8 +456,15 @@ class Node:
         n = 0
         while self._running and not self._stop.is_set():
             await self._sleep(0.5)
-            forward_rtt_events(self.bus, self.transport.drain_events())
+            self._drain_rtt()
+            self.links.seen(c.peer for c in self.conns.values() if c.session.connected)
             n += 1
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
+
+    def _drain_rtt(self) -> None:
+        """Forward the transport's events to the bus and the link book."""
+        events = self.transport.drain_events()
+        self.links.on_rtt_events(events)
+        forward_rtt_events(self.bus, events)

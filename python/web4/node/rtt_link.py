@@ -175,7 +175,7 @@ class RttLink:
     def telemetry(self) -> dict[str, Any]:
         peers: dict[str, Any] = {}
         for s in self._sessions:
-            if s.closed:
+            if not s.connected:  # a disconnected peer has no latency to report
                 continue
             st = s._s.stats()
             chans = (st.state, st.knowledge, st.control)

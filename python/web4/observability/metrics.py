@@ -23,6 +23,7 @@ that logs nothing and stops within a deadline.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import threading
@@ -194,6 +195,8 @@ class MetricsSink:
                 self.verification_failures.labels(source="rtt").inc(delta)
         elif kind == "rtt.reconnect_attempt":
             self.reconnects.labels(peer=peer).inc()
+        elif kind in ("rtt.disconnected", "rtt.session_close") and event.peer:
+            self._forget_peer(peer)
         elif kind == "cip.handshake.failed":
             self.verification_failures.labels(source="cip_handshake").inc()
         elif kind in ("trust.transition", "trust.override"):
@@ -234,6 +237,13 @@ class MetricsSink:
         if len(self._claims_seen) > CLAIMS_REMEMBERED:
             self._claims_seen.popitem(last=False)
         return True
+
+    def _forget_peer(self, peer: str) -> None:
+        """A disconnected peer has no current latency or drop rate: its gauges go
+        (they come back with its next ``rtt.telemetry``)."""
+        for gauge in (self.latency_p50, self.latency_p95, self.drop_rate):
+            with contextlib.suppress(KeyError):
+                gauge.remove(peer)
 
     def _router(self, kind: str, a: Mapping[str, object]) -> None:
         proto = self._label("protocol", a.get("protocol"))

@@ -3,6 +3,7 @@
 * kill -9 of a peer that dialled us is reported (``rtt.disconnected``) within
   heartbeat_timeout + 1 s at the listener; its per-peer gauges leave ``/metrics``, its
   ``rtt.telemetry`` stops, and the link book says "disconnected".
+* a peer frozen by SIGSTOP is reported lost within heartbeat_timeout + 1 s and resumes;
 * a ``--peer`` not up at start is retried until it comes up (one ``rtt.peer_unreachable``,
   never an exit);
 * a wrong peer id is an ``error`` event; a node that listens keeps running, one that does
@@ -12,6 +13,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import time
 import urllib.request
@@ -166,3 +169,31 @@ def test_a_wrong_peer_id_is_an_error_and_a_listening_node_keeps_running(tmp_path
         assert alice.stop() == 0
     finally:
         alice.kill()
+
+
+def test_a_frozen_peer_is_reported_lost_after_the_heartbeat_timeout_and_resumes(
+    tmp_path: Path,
+) -> None:
+    (a_dir, _), (b_dir, b_fp) = keygen(tmp_path, "alice"), keygen(tmp_path, "bob")
+    alice = NodeProc(a_dir, *LISTEN)
+    bob = NodeProc(b_dir, "--peer", alice.addr())
+    try:
+        alice.kind("rtt.session_open", timeout=30)
+        stopped_at = time.time()
+        os.killpg(bob.proc.pid, signal.SIGSTOP)  # the link stays up; nothing answers
+        try:
+            lost = alice.wait_for(
+                lambda e: e["kind"] == "rtt.disconnected" and e.get("peer") == b_fp, timeout=30
+            )
+        finally:
+            os.killpg(bob.proc.pid, signal.SIGCONT)
+        assert ts(lost) - stopped_at <= HEARTBEAT_TIMEOUT_S + 1.0, ts(lost) - stopped_at
+        assert lost["attributes"]["cause"] in ("heartbeat_timeout", "connection_closed")
+        alice.wait_for(
+            lambda e: e["kind"] == "rtt.session_resumed" and e.get("peer") == b_fp, timeout=60
+        )
+        assert alice.stop() == 0
+        assert bob.stop() == 0
+    finally:
+        alice.kill()
+        bob.kill()

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse would blame `web4`; the mistake is in the subcommand's flags
         _chosen(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
-    name = f"web4 {args.command}"
+    name = _chosen(parser, args).prog  # e.g. `web4 human-key add`, as in usage errors
     try:
         code: int = args.func(args)
     except cli_args.UsageError as e:  # flags that are wrong together: as argparse's own

@@ -96,11 +96,11 @@ async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 
     returns how many were sent."""
     source = f"operator of {node.identity.agent_id}"
     todo: list[Proposal] = []
-    for proposal in proposals:
+    for proposal in dict.fromkeys(proposals):  # one fact given twice is proposed once
         known = already_proposed(node.desk.kx.claims(), node.fingerprint, proposal, source)
-        if known is None and proposal not in todo:
+        if known is None:
             todo.append(proposal)
-        elif known is not None:
+        else:
             node.bus.emit(
                 "knowledge.proposal_skipped",
                 claim_id=known.msg_id,

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(90)
 
 def _one_line_error(r: subprocess.CompletedProcess[str], command: str = "human-key") -> str:
     assert r.returncode == 1, r.stdout + r.stderr
-    assert r.stderr.startswith(f"web4 {command}: error: ")
+    assert r.stderr.startswith(f"web4 {command}"), r.stderr  # `web4 human-key add: error: `
+    assert ": error: " in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.stdout + r.stderr
     return r.stderr

@@ -25,7 +25,7 @@ import itertools
 import shlex
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -33,9 +33,11 @@ import msgspec
 
 from web4.cip import Handshake, Role
 from web4.cip import messages as cm
+from web4.cip.events import PeerVerified
 from web4.cip.validator import cip_validator
 from web4.cli import args as cli_args
 from web4.cli.args import words as _words
+from web4.cli.prompt import HISTORY_FILE_NAME, Prompt, interactive
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope import canonicalize
 from web4.envelope.replay import ReplayCache
@@ -51,7 +53,7 @@ from web4.errors import (
     Web4Error,
 )
 from web4.hcp import HCP_SPEC, HumanIdentity, HumanState, build_hcp
-from web4.hcp.builder import agent_kind_of, refusal_of
+from web4.hcp.builder import NOT_AUTHORIZED, PACING, agent_kind_of, refusal_of
 from web4.hcp.gate import check_decision
 from web4.hcp.messages import (
     AFFECTS,
@@ -155,9 +157,10 @@ def parse_line(line: str, state: HumanState) -> tuple[str, Payload | None, Human
 
 async def cip_handshake(
     session: LinkSession, identity: Identity, clock: Clock, rng: Rng, timeout: float
-) -> None:
+) -> str:
     """The CIP handshake as initiator over ``session`` (HCP_SPEC §9: how a human client
-    authenticates). Raises ``RTTHandshakeError`` (refused, or not done in ``timeout``)."""
+    authenticates). Returns the agent's name (its HELLO's ``agent_id``, unescaped). Raises
+    ``RTTHandshakeError`` (refused, or not done in ``timeout``)."""
     peer = session.peer
     hs = Handshake(
         identity, Role.INITIATOR, rng=rng, peer=Receiver(peer[:16], peer),
@@ -168,6 +171,7 @@ async def cip_handshake(
     )  # fmt: skip
     hs.start(clock.now())
     deadline = clock.monotonic() + timeout
+    name = "agent"
     while hs.step.value not in _TERMINAL:
         while (data := hs.next_outgoing()) is not None:
             await session.send("control", data, timeout=timeout)
@@ -175,30 +179,37 @@ async def cip_handshake(
             raise RTTHandshakeError(f"no CIP handshake with the agent in {timeout}s")
         item = await session.receive(timeout=0.25)
         if item is not None and item[0] == "control":
-            hs.receive(item[1], clock.now())
+            for event in hs.receive(item[1], clock.now()):
+                if isinstance(event, PeerVerified) and event.agent_id:
+                    name = event.agent_id
         hs.handle_timeout(clock.now())
     while (data := hs.next_outgoing()) is not None:
         await session.send("control", data, timeout=timeout)
     if hs.step.value == "FAILED":
         raise RTTHandshakeError("the agent refused the CIP handshake")
+    return name
 
 
-def show(payload: Payload, out: Callable[[str], None]) -> None:
-    """Print one agent message readably."""
+def show(payload: Payload, out: Callable[[str], None], agent: str = "agent") -> None:
+    """Print one agent message readably, the agent by ``agent`` (its name; ``out``
+    escapes it with the rest). A refusal shows its reason: ``alice refused (scope): ...``;
+    a deferral ``alice defers (pacing): ...`` (HCP_SPEC §9.2)."""
     kind = agent_kind_of(payload)
-    if refusal_of(payload) is not None:
-        out(f"agent refused: {payload.context}")  # type: ignore[union-attr]
+    reason = refusal_of(payload)
+    if reason is not None:
+        verb = "defers" if reason == PACING else "refused"
+        out(f"{agent} {verb} ({reason}): {payload.context}")  # type: ignore[union-attr]
     elif isinstance(payload, HcpDecision):
-        out(f"agent decision: {payload.decision}")
+        out(f"{agent} decision: {payload.decision}")
         out(f"  rationale:    {payload.rationale}")
         out(f"  alternatives: {' | '.join(payload.alternatives)}")
         if payload.follow_up:
             out(f"  follow-up:    {payload.follow_up}")
     elif isinstance(payload, HcpContext):
-        label = {"reply": "agent", "question": "agent asks", "check_in": "agent check-in"}
-        out(f"{label.get(kind or '', 'agent context')}: {payload.context}")
+        label = {"reply": "", "question": " asks", "check_in": " check-in"}
+        out(f"{agent}{label.get(kind or '', ' context')}: {payload.context}")
     else:
-        out(f"agent {type(payload).__name__}: {msgspec.to_builtins(payload)}")
+        out(f"{agent} {type(payload).__name__}: {msgspec.to_builtins(payload)}")
 
 
 class _Client:
@@ -211,10 +222,16 @@ class _Client:
         self.replies = 0
         self.got_reply = asyncio.Event()
         self.refused: str | None = None  # the agent refused this key (the reason)
+        self.agent = "agent"  # the agent's name, from its CIP HELLO
+        self.prompt: Prompt | None = None  # set when the human types at a terminal
 
     def say(self, line: str) -> None:
         # the agent's words are a peer's input: no control character reaches the terminal
-        self._out.write("\n".join(printable(part) for part in line.split("\n")) + "\n")
+        text = "\n".join(printable(part) for part in line.split("\n"))
+        if self.prompt is not None:
+            self.prompt.print_above(text)
+            return
+        self._out.write(text + "\n")
         self._out.flush()
 
     def transport(self) -> LinkTransport:
@@ -223,7 +240,9 @@ class _Client:
         return RttLink(self.identity)
 
     async def handshake(self, session: LinkSession) -> None:
-        await cip_handshake(session, self.identity, self.clock, self.rng, self.args.timeout)
+        self.agent = await cip_handshake(
+            session, self.identity, self.clock, self.rng, self.args.timeout
+        )
 
     async def send(self, session: LinkSession, payload: Payload) -> None:
         """Raises ``ConfigError`` for a payload the HCP schema refuses (nothing is sent)."""
@@ -259,10 +278,13 @@ class _Client:
             except RemoteError as e:
                 self.say(f"(dropped a bad message from the agent: {type(e).__name__}: {e})")
                 continue
-            show(env.payload, self.say)
-            self.refused = self.refused or refusal_of(env.payload)
+            show(env.payload, self.say, self.agent)
+            reason = refusal_of(env.payload)
+            if reason == NOT_AUTHORIZED:  # this key: nothing it sends will be acted on
+                self.refused = self.refused or NOT_AUTHORIZED
             self.replies += 1
-            self.got_reply.set()
+            if reason != PACING:  # a deferral is not the answer: keep waiting for it
+                self.got_reply.set()
 
     async def wait_reply(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -275,7 +297,7 @@ class _Client:
         try:
             session = await transport.connect(self.args.peer, timeout=self.args.timeout)
             await self.handshake(session)
-            self.say(f"connected to agent {session.peer[:16]}… as {self.identity.agent_id} "
+            self.say(f"connected to {self.agent} ({session.peer[:16]}…) as {self.args.name} "
                      f"(consent {self.state.consent}); /help for commands")  # fmt: skip
             stop = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
@@ -354,7 +376,9 @@ class _Client:
                 self.say(f"error: {e}")
 
 
-def _reader(stream: IO[str], q: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop) -> None:
+def _reader(
+    stream: Iterable[str | None], q: asyncio.Queue[str | None], loop: asyncio.AbstractEventLoop
+) -> None:
     """Thread: lines into the bounded queue (blocking while it is full), ``None`` at EOF;
     ends quietly once the client's loop is gone."""
     with contextlib.suppress(RuntimeError, OSError, ValueError):
@@ -420,8 +444,19 @@ def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
         async def main() -> int:
             q: asyncio.Queue[str | None] = asyncio.Queue(64)
             loop = asyncio.get_running_loop()
-            threading.Thread(target=_reader, args=(stdin, q, loop), daemon=True).start()
-            return await _Client(args, identity, stdout).run(q)
+            client = _Client(args, identity, stdout)
+            if interactive(stdin, stdout):  # a person at a terminal: line editing, history
+                history = data_dir / HISTORY_FILE_NAME if args.data_dir else None
+                client.prompt = Prompt(stdout, history=history)
+                lines: Iterable[str | None] = iter(client.prompt.read, None)
+            else:
+                lines = stdin
+            threading.Thread(target=_reader, args=(lines, q, loop), daemon=True).start()
+            try:
+                return await client.run(q)
+            finally:
+                if client.prompt is not None:
+                    client.prompt.close()
 
         with DataDirLock(data_dir, "human"):  # a node's identity is not used beside it
             return asyncio.run(main())

@@ -33,8 +33,11 @@ from web4.identity import Identity
 
 __all__ = [
     "AGENT_MARKERS",
+    "CONSENT",
     "NOT_AUTHORIZED",
+    "PACING",
     "REFUSAL_MARKER",
+    "SCOPE",
     "agent_kind_of",
     "agent_payload",
     "build_hcp",
@@ -42,6 +45,7 @@ __all__ = [
     "not_authorized_text",
     "refusal_of",
     "refusal_payload",
+    "refusal_reason",
 ]
 
 # HCP_SPEC.md section 6: how an agent action travels to the human.
@@ -54,6 +58,8 @@ AGENT_MARKERS: dict[str, str] = {
 # HCP_SPEC.md section 9.1: the node's refusal of a human key it does not act on.
 REFUSAL_MARKER = "agent:refused"
 NOT_AUTHORIZED = "not_authorized"
+# HCP_SPEC.md section 9.2: why the agent did not answer an authorised human.
+CONSENT, SCOPE, PACING = "consent", "scope", "pacing"
 
 _TYPE_OF = {struct: name for name, struct in PAYLOAD_TYPES.items()}
 
@@ -150,6 +156,13 @@ def refusal_payload(reason: str, text: str) -> HcpContext:
     return HcpContext(
         context=text, constraints=[REFUSAL_MARKER, f"reason:{reason}"], shared_history=[]
     )
+
+
+def refusal_reason(gate_reason: str) -> str:
+    """The refusal reason a human is told (HCP_SPEC §9.2) for a consent refusal of the
+    gate: ``scope`` (limited consent, the action is outside the scope) or ``consent``
+    (revoked, or anything else consent refused)."""
+    return SCOPE if gate_reason.startswith("consent limited") else CONSENT
 
 
 def not_authorized_text(fingerprint: str) -> str:

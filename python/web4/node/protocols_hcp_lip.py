@@ -49,10 +49,12 @@ from web4.hcp import AgentAction, HcpSession, SocialTrust
 from web4.hcp.authorized import AuthorizedHumans, authorized_path
 from web4.hcp.builder import (
     NOT_AUTHORIZED,
+    PACING,
     agent_payload,
     build_hcp,
     not_authorized_text,
     refusal_payload,
+    refusal_reason,
 )
 from web4.hcp.messages import HcpHello, HcpIntent
 from web4.hcp.responder import Agenda, Outcome, Planned, plan_for
@@ -80,6 +82,9 @@ class _Human:
         self.name = agent_id
         self.agenda = Agenda()
         self.topic: str | None = None
+        # planned actions whose deferral the human was told of (by id, kept alive here
+        # while they wait on the agenda): a deferral is told once, not at every drain
+        self.told: dict[int, Planned] = {}
 
 
 class HcpLipRuntime:
@@ -279,6 +284,9 @@ class HcpLipRuntime:
         )
 
     async def _drain(self, fp: str, human: _Human, now: float) -> list[Outcome]:
+        """Drain the agenda through the gate. The human is told of each refusal (reason
+        ``consent`` or ``scope``) and, once per planned action, of its deferral
+        (``pacing``)."""
         state = human.session.gate.state
         if state is None:
             return []
@@ -287,6 +295,7 @@ class HcpLipRuntime:
             p = out.planned
             if out.what == "refused":
                 self.emit("hcp.refused", peer=fp, reason=out.reason, action=p.kind, topic=p.topic)
+                await self._tell(fp, human, refusal_reason(out.reason), out.reason)
             elif out.what == "deferred":
                 self.emit(
                     "hcp.deferred",
@@ -295,11 +304,38 @@ class HcpLipRuntime:
                     action=p.kind,
                     not_before=out.not_before,
                 )
+                if id(p) not in human.told:
+                    human.told[id(p)] = p
+                    await self._tell(fp, human, PACING, f"{p.kind} deferred: {out.reason}")
             else:
                 if p.kind == "check_in":
                     self.emit("hcp.check_in", peer=fp, reason=out.reason, topic=p.topic)
                 await self._send_hcp(fp, human, p.kind, p.text, p.rationale, p.alternatives)
+        waiting = {id(x) for x in human.agenda.items}
+        human.told = {k: v for k, v in human.told.items() if k in waiting}
         return outcomes
+
+    async def _tell(self, fp: str, human: _Human, reason: str, text: str) -> None:
+        """Tell the human why the agent did not answer (HCP_SPEC §9.2): a refusal
+        notice, not an agent action, so it does not pass the gate or count for pacing."""
+        env = self._envelope(fp, human, refusal_payload(reason, text))
+        with contextlib.suppress(RTTError, TimeoutError):  # the notice is a courtesy
+            await self._send(human.link, "control", canonicalize(env))
+
+    def _envelope(self, fp: str, human: _Human, payload: Any) -> dict[str, Any]:
+        state = human.session.gate.state
+        assert state is not None
+        return build_hcp(
+            self.identity,
+            receiver_id=human.agent_id,
+            receiver_fingerprint=fp,
+            payload=payload,
+            human=state,
+            clock=self.clock,
+            rng=self.rng,
+            sender_view=human.session.social_state.value,
+            capabilities=("hcp/1.0",),
+        )
 
     async def _send_hcp(
         self,
@@ -311,19 +347,7 @@ class HcpLipRuntime:
         alternatives: tuple[str, ...],
     ) -> None:
         payload = agent_payload(kind, text, rationale=rationale, alternatives=alternatives)
-        state = human.session.gate.state
-        assert state is not None
-        env = build_hcp(
-            self.identity,
-            receiver_id=human.agent_id,
-            receiver_fingerprint=fp,
-            payload=payload,
-            human=state,
-            clock=self.clock,
-            rng=self.rng,
-            sender_view=human.session.social_state.value,
-            capabilities=("hcp/1.0",),
-        )
+        env = self._envelope(fp, human, payload)
         try:
             await self._send(human.link, "control", canonicalize(env))
         except (RTTError, TimeoutError) as e:

@@ -159,7 +159,9 @@ def test_an_unauthorised_human_sees_the_refusal_and_the_command_for_the_operator
         r = run_human(node.addr, ["/intent request " + EVIL], "--data-dir", str(me))
         assert r.returncode == 1
         assert "you -> HCP_INTENT" not in r.stdout  # the client stops at the refusal
-        refusal = [x for x in r.stdout.splitlines() if x.startswith("agent refused: ")]
+        refusal = [
+            x for x in r.stdout.splitlines() if x.startswith("alice refused (not_authorized): ")
+        ]
         assert len(refusal) == 1, r.stdout
         assert "not_authorized" in refusal[0]
         assert r.stderr.startswith("web4 human: error: the agent refused this key")
@@ -170,6 +172,6 @@ def test_an_unauthorised_human_sees_the_refusal_and_the_command_for_the_operator
         assert human_key("add", fp, "--data-dir", str(node.data_dir)).returncode == 0
         ok = run_human(node.addr, ["/intent align work/plan"], "--data-dir", str(me))
         assert ok.returncode == 0, ok.stdout + ok.stderr
-        assert "agent: Understood: align" in ok.stdout
+        assert "alice: Understood: align" in ok.stdout
     finally:
         assert node.stop() == 0

@@ -43,7 +43,7 @@ def _after(lines: list[str], marker: str, nth: int = 1) -> list[str]:
 
 
 def _agent_lines(lines: list[str]) -> list[str]:
-    return [x for x in lines if x.startswith("agent")]
+    return [x for x in lines if x.startswith("alice")]
 
 
 def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
@@ -60,10 +60,10 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     after_intent = _agent_lines(_after(out, "you -> HCP_INTENT"))
-    assert after_intent[0].startswith("agent check-in: Check-in: you seem tense")
+    assert after_intent[0].startswith("alice check-in: Check-in: you seem tense")
     # the decision waited for the answer to the check-in, and carries its reasons
     after_answer = _after(out, "you -> HCP_CONTEXT")
-    assert after_answer[0].startswith("agent decision: Take the next step on work/plan")
+    assert after_answer[0].startswith("alice decision: Take the next step on work/plan")
     assert after_answer[1].strip().startswith("rationale:")
     assert "decide" in after_answer[1]
     assert after_answer[2].strip().startswith("alternatives:")
@@ -90,9 +90,12 @@ def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc, tmp_pa
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
-    assert _agent_lines(_after(out, "you -> HCP_INTENT"))[0].startswith("agent: Understood: align")
+    assert _agent_lines(_after(out, "you -> HCP_INTENT"))[0].startswith("alice: Understood: align")
     assert "(consent granted -> revoked; the agent may not act at all)" in out
-    assert _agent_lines(_after(out, "you -> HCP_STATE_UPDATE")) == []  # nothing automated
+    # nothing automated, and the human is told why, each time (HCP_SPEC §9.2)
+    told = _agent_lines(_after(out, "you -> HCP_STATE_UPDATE"))
+    assert len(told) == 3, out
+    assert all(x.startswith("alice refused (consent): consent revoked") for x in told)
     node.wait_for(
         lambda e: e["kind"] == "hcp.consent_changed" and e["attributes"]["consent"] == "revoked",
         15.0,
@@ -121,10 +124,14 @@ def test_limited_consent_acts_only_inside_the_scope(node: NodeProc, tmp_path: Pa
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     assert "consent limited" in out[0]
-    # out of scope: refused, nothing said; in scope: a decision with rationale/alternatives
-    assert _after(out, "you -> HCP_INTENT", 1)[0] == "you -> HCP_INTENT"
+    # out of scope: refused, and the human is told why (HCP_SPEC §9.2); in scope: a
+    # decision with rationale and alternatives
+    assert _after(out, "you -> HCP_INTENT", 1)[:2] == [
+        "alice refused (scope): consent limited: topic 'personal/health' is outside ['topic:work']",
+        "you -> HCP_INTENT",
+    ]
     second = _after(out, "you -> HCP_INTENT", 2)
-    assert second[0].startswith("agent decision: Take the next step on work/plan")
+    assert second[0].startswith("alice decision: Take the next step on work/plan")
     assert second[1].strip().startswith("rationale:")
     assert second[2].strip().startswith("alternatives:")
     refused = [e["attributes"]["reason"] for e in node.kinds("hcp.refused")]
@@ -146,10 +153,15 @@ def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc, tmp_path
     r = run_human(node.addr, lines, *args)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
-    assert _agent_lines(_after(out, "you -> HCP_INTENT", 1)[:1]) == []  # decision deferred
-    assert _after(out, "you -> HCP_INTENT", 2)[0].startswith("agent asks: What is unclear")
-    assert _after(out, "you -> HCP_CONTEXT")[0] == "agent: Noted: one more thing"
-    assert not any(x.startswith("agent decision") for x in out)
+    # the decision is deferred, and the human is told why (HCP_SPEC §9.2)
+    assert _after(out, "you -> HCP_INTENT", 1)[0] == (
+        "alice defers (pacing): decision deferred: slow mode: no new proposals or decisions"
+    )
+    assert _after(out, "you -> HCP_INTENT", 2)[0].startswith("alice asks: What is unclear")
+    after_context = _agent_lines(_after(out, "you -> HCP_CONTEXT"))
+    assert after_context[0].startswith("alice defers (pacing): reply deferred: slow mode: at")
+    assert after_context[1] == "alice: Noted: one more thing"  # told once, then the reply
+    assert not any(x.startswith("alice decision") for x in out)
     ed = next(e for e in node.kinds("hcp.") if e["attributes"].get("name") == "Ed")["peer"]
     deferred = [e["attributes"] for e in node.kinds("hcp.deferred") if e["peer"] == ed]
     assert any("slow mode: no new proposals" in d["reason"] for d in deferred)
@@ -195,7 +207,7 @@ def test_bad_lines_are_one_line_errors_and_the_session_goes_on(
     assert "Traceback" not in r.stdout + r.stderr
     out = r.stdout.splitlines()
     assert _agent_lines(_after(out, "you -> HCP_DECISION"))[0].startswith(
-        "agent: Your decision is recorded: go"
+        "alice: Your decision is recorded: go"
     )
     assert "you -> HCP_CONTEXT" not in out  # /quit ended the session
 
@@ -263,6 +275,6 @@ def test_the_agent_going_away_is_a_one_line_error(tmp_path: Path) -> None:
     finally:
         human.kill()
     assert human.returncode == 1
-    assert "agent: Hello human" in out
+    assert "brief: Hello human" in out
     assert err.startswith("web4 human: error:")
     assert len(err.strip().splitlines()) == 1

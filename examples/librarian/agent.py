@@ -2,7 +2,8 @@
 
 Theory of operation (handlers of the public Agent API, ``web4.agent``):
 
-* ``on_human``: a plain-text message (``HCP_CONTEXT``) is a question. The index
+* ``on_human``: a plain-text message (``HCP_CONTEXT``) that asks something (a question
+  mark, or a question word first; anything else gets the usual answer) is a question. The index
   (``index.KnowledgeIndex``: SQLite FTS5 over causal memory, the accepted claims only)
   finds the claims that answer it; the best one goes back as an HCP decision whose
   rationale is its provenance (when it was accepted, proposed and confirmed by whom,
@@ -53,10 +54,22 @@ from web4.store import DB_FILE_NAME, Store
 from .answer import Answer, answer, found_later, short_fp, unknown, urls_in
 from .index import Hit, KnowledgeIndex, terms
 
-__all__ = ["MISSION", "Librarian", "make"]
+__all__ = ["MISSION", "Librarian", "is_question", "make"]
 
 MISSION = "answer people's questions from the knowledge this node has accepted"
 MAX_OPEN = 32  # open questions kept (oldest dropped first)
+_ASKING_WORDS = (
+    "what who whom whose when where why how which is are was were does do did can "
+    "could should would will has have tell explain name list"
+)
+_ASKING = frozenset(_ASKING_WORDS.split())
+
+
+def is_question(text: str) -> bool:
+    """Does ``text`` ask something (a question mark, or a question word first)? Anything
+    else ("Yes, go ahead") is conversation and gets the usual answer."""
+    words = text.strip().casefold().split()
+    return text.rstrip().endswith("?") or (bool(words) and words[0].strip(",:") in _ASKING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +142,9 @@ class Librarian(Agent):
             self._usual(ctx, message)
             return
         question = payload.context.strip()
+        if not is_question(question):
+            self._usual(ctx, message)
+            return
         if not terms(question):
             ctx.reply(message, "Ask me a question about something, and I will look in what "
                       "this node has accepted.")  # fmt: skip

@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 from examples_world import Mesh, ctx_for
-from librarian.agent import MAX_OPEN, Librarian, make
+from librarian.agent import MAX_OPEN, Librarian, is_question, make
 
 from web4.agent import AgentContext, AgentOptions, ClaimSettled, HumanMessage, IntentReceived
 from web4.agent.api import FactProposed
@@ -120,9 +120,13 @@ def test_an_open_question_expires(mesh: Mesh, librarian: Librarian) -> None:
 
 def test_open_questions_are_bounded(mesh: Mesh, librarian: Librarian) -> None:
     for i in range(MAX_OPEN + 5):
-        librarian.on_human(ctx_for(mesh, peers=[]), said(f"question number {i} about zebras"))
+        librarian.on_human(
+            ctx_for(mesh, peers=[]), said(f"what about zebras, question number {i}?")
+        )
     assert len(librarian.open) == MAX_OPEN
-    assert "question number 0 about zebras" not in [o.question for o in librarian.open.values()]
+    assert "what about zebras, question number 0?" not in [
+        o.question for o in librarian.open.values()
+    ]
 
 
 def test_a_trusted_peers_ask_is_answered_with_a_proposal_once(
@@ -213,3 +217,18 @@ def test_this_nodes_own_claims_say_so_not_untrusted(mesh: Mesh, librarian: Libra
     librarian.on_human(ctx, said("Does copper conduct electricity?"))
     (planned,) = human_actions(ctx)
     assert f"proposed by {mesh.alice[:12]} (this node)" in planned.rationale
+
+
+def test_conversation_that_asks_nothing_gets_the_usual_answer(
+    mesh: Mesh, librarian: Librarian
+) -> None:
+    assert is_question("what is copper")
+    assert is_question("Copper conducts?")
+    assert not is_question("Yes, go ahead: keep it small.")
+    mesh.claim("Copper conducts electricity")
+    ctx = ctx_for(mesh)
+    librarian.on_human(ctx, said("Yes, go ahead: copper conducts electricity."))
+    (planned,) = human_actions(ctx)
+    assert planned.kind == "reply"
+    assert planned.text.startswith("Noted: ")
+    assert librarian.open == {}

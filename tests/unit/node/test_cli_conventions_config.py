@@ -50,8 +50,10 @@ def test_every_config_key_of_a_flag_is_accepted(tmp_path: Path) -> None:
             continue
         table, name = key.strip("[").split("] ")
         name = name.split()[0]
+        if name == "data_dir":
+            continue
         line = f"{name} = {VALUES[name]}"
-        if name != "data_dir" and line not in tables[table]:  # -v and --log-level: one key
+        if line not in tables[table]:  # -v and --log-level set one key
             tables[table].append(line)
     text = "\n".join(f"[{t}]\n" + "\n".join(lines) for t, lines in tables.items())
     path = tmp_path / "node.toml"

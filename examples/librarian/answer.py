@@ -59,12 +59,16 @@ def _when(at: float) -> str:
 
 
 def _provenance(hit: Hit) -> str:
-    confirmed = ", ".join(_who(p) for p in hit.confirmers) or "nobody recorded"
+    confirmed = (
+        "confirmed by " + ", ".join(_who(p) for p in hit.confirmers)
+        if hit.confirmers
+        else "no peer's vote recorded"
+    )
     sources = "; ".join(hit.sources) if hit.sources else "none given"
     return (
-        f"accepted by this node's knowledge rules on {_when(hit.accepted_at)}: proposed by "
-        f"{_who(hit.proposer)}, confirmed by {confirmed}; confidence {hit.confidence:.2f}; "
-        f"domain {hit.domain}; sources: {sources}"
+        f"accepted by this node's knowledge rules on {_when(hit.accepted_at)} "
+        f"({hit.accepted_because}): proposed by {_who(hit.proposer)}, {confirmed}; "
+        f"confidence {hit.confidence:.2f}; domain {hit.domain}; sources: {sources}"
     )
 
 

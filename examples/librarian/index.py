@@ -82,6 +82,7 @@ class Hit:
     sources: tuple[str, ...]
     context: str
     accepted_at: float
+    accepted_because: str  # the acceptance rule that admitted it (votes, LIP tier, ...)
     proposer: Person
     confirmers: tuple[Person, ...]
     matched: tuple[str, ...]  # the question's terms this claim matches
@@ -192,8 +193,9 @@ class KnowledgeIndex:
         trust_of: Callable[[str], str],
     ) -> Hit:
         row = self._store.query_one(
-            "SELECT m.node_id, m.sender, m.fact, m.at FROM librarian_docs d "
-            "JOIN knowledge_memory m ON m.node_id = d.node_id WHERE d.doc = ?",
+            "SELECT m.node_id, m.sender, m.fact, m.at, c.reason FROM librarian_docs d "
+            "JOIN knowledge_memory m ON m.node_id = d.node_id "
+            "JOIN knowledge_claims c ON c.msg_id = m.node_id WHERE d.doc = ?",
             (doc,),
         )
         assert row is not None  # indexed rows come from knowledge_memory, never deleted
@@ -211,6 +213,7 @@ class KnowledgeIndex:
             sources=tuple(str(s) for s in raw.get("sources", ())),
             context=str(raw.get("context", "")),
             accepted_at=at,
+            accepted_because=str(row[4]),
             proposer=Person(sender, trust_of(sender)),
             confirmers=tuple(Person(str(v), trust_of(str(v))) for (v,) in voters),
             matched=matched,

@@ -20,6 +20,11 @@ accepted only after bob fetched the same pages. After bob's handshake a scripted
 adds to alice's ``authorized_humans`` (what ``web4 human-key add`` does), talks to alice: limited
 consent refuses an out-of-scope intent, tense affect makes her check in first, then a
 decision with rationale and alternatives.
+
+In a source checkout alice runs the librarian (``examples/librarian``, on the Agent API):
+her conversation above goes as before (only questions are searched), and once she has
+accepted both web pages a second short session asks her a question, which she answers
+from what she accepted, with its provenance.
 """
 
 from __future__ import annotations
@@ -55,6 +60,10 @@ FACTS = (
     "Water boils at 100 degrees Celsius at sea level|physics|0.9",
     "The Great Wall of China is visible from the Moon with the naked eye|geography|0.6",
 )
+# the example librarian agent, when the demo runs from a source checkout
+LIBRARIAN = Path(__file__).resolve().parents[3] / "examples" / "librarian"
+QUESTION = "What is the highest mountain on Earth?"
+ASKER_ARGS = ("--name", "Dana", "--reply-wait", "4", "--linger", "0.5")
 BELIEFS = (
     "water boils at 100 degrees celsius at sea level",
     "The Great Wall of China is not visible from the Moon with the naked eye",
@@ -111,7 +120,8 @@ class _Agent:
 
 def _pump(name: str, stream: IO[str], lines: queue.Queue[tuple[str, str]]) -> None:
     for line in stream:
-        lines.put((name, line.rstrip("\n")))
+        if line.strip():  # "" below is the end of the stream, not a blank line
+            lines.put((name, line.rstrip("\n")))
     lines.put((name, ""))
 
 
@@ -162,18 +172,28 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 "--trust",
                 bob.identity.fingerprint,
                 *facts,
+                *(["--agent", f"{LIBRARIAN}:make"] if LIBRARIAN.is_dir() else []),
                 "--exit-after",
                 str(timeout),
             ],
             lines,
         )
+        asker: subprocess.Popen[str] | None = None  # the librarian step's session
+        answered = not LIBRARIAN.is_dir()  # nothing to wait for without the example
         addr, disputed, confirmed = None, False, False
         learned: set[str] = set()  # claims alice accepted after bob corroborated them
         ended: set[str] = set()
         while (
             time.monotonic() < deadline
             and len(ended & {"alice", "bob"}) < 2
-            and not (disputed and confirmed and len(learned) >= 2 and "human" in ended)
+            and not (
+                disputed
+                and confirmed
+                and len(learned) >= 2
+                and "human" in ended
+                and answered
+                and (asker is None or "dana" in ended)  # the librarian step's session ended
+            )
         ):
             try:
                 who, line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
@@ -183,6 +203,8 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 ended.add(who)
                 continue
             ev = printer.show(who, line)
+            if who == "dana" and "decision: Mount Everest" in line:
+                answered = True  # the librarian answered from what alice accepted
             if ev is None:
                 continue
             if who == "alice" and ev["kind"] == "node.started" and addr is None:
@@ -200,6 +222,9 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 human = _start_human(root, str(addr), lines)  # after bob: proposals go to bob
             if who == "alice" and ev["kind"] == "lip.accepted" and ev.get("corroborators"):
                 learned.add(str(ev.get("claim")))
+            if len(learned) >= 2 and "human" in ended and not answered and asker is None:
+                asker = _start_human(root, str(addr), lines, who="dana", script=(QUESTION,),
+                                     args=ASKER_ARGS)  # fmt: skip
         for a in agents:
             a.stop(signal.SIGTERM)
         _drain(agents, lines, printer, time.monotonic() + 5.0)
@@ -212,6 +237,7 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 (disputed, "bob's challenge of her second fact"),
                 (len(learned) >= 2, f"bob's corroboration of her web pages ({len(learned)} of 2)"),
                 ("human" in ended, "the end of the human's HCP session"),
+                (answered, "the librarian's answer from what alice accepted"),
             )
             if not done
         ]
@@ -219,8 +245,9 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
         code = _summary(agents, as_json, missing, timeout if timed_out else None)
         return code if code or (len(learned) >= 2 and "human" in ended) else 1
     finally:
-        if human is not None and human.poll() is None:
-            human.kill()
+        for session in (human, asker):
+            if session is not None and session.poll() is None:
+                session.kill()
         for a in agents:
             a.stop(signal.SIGKILL)
             if a.proc is not None:
@@ -230,10 +257,15 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
 
 
 def _start_human(
-    root: Path, addr: str, lines: queue.Queue[tuple[str, str]]
+    root: Path,
+    addr: str,
+    lines: queue.Queue[tuple[str, str]],
+    who: str = "human",
+    script: tuple[str, ...] = DEMO_LINES,
+    args: tuple[str, ...] = DEMO_ARGS,
 ) -> subprocess.Popen[str]:
     """The scripted human (``web4 human``, piped input) talking to alice over HCP."""
-    cmd = [sys.executable, "-m", "web4", "human", "--peer", addr, *DEMO_ARGS,
+    cmd = [sys.executable, "-m", "web4", "human", "--peer", addr, *args,
            "--data-dir", str(root / "human")]  # fmt: skip
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -241,9 +273,9 @@ def _start_human(
     )  # fmt: skip
     assert proc.stdin is not None
     assert proc.stdout is not None
-    proc.stdin.write("".join(x + "\n" for x in DEMO_LINES))
+    proc.stdin.write("".join(x + "\n" for x in script))
     proc.stdin.close()
-    threading.Thread(target=_pump, args=("human", proc.stdout, lines), daemon=True).start()
+    threading.Thread(target=_pump, args=(who, proc.stdout, lines), daemon=True).start()
     return proc
 
 
@@ -308,6 +340,8 @@ def _summary(
     steps = cli_args.words(missing, "and") if missing else ""
     if not missing:
         print("alice learned both web pages once bob corroborated them; the human's session ended")
+        if LIBRARIAN.is_dir():
+            print("alice, the librarian, answered Dana's question from a page she had accepted")
     if timed_out is not None:
         longer = max(60.0, 2 * timed_out)
         print(

@@ -138,6 +138,7 @@ def test_the_answer_is_a_valid_hcp_decision_with_provenance(mesh: Mesh) -> None:
     assert "(trusted)" in a.rationale
     assert "https://example.org/water" in a.rationale
     assert "2027-01-15" in a.rationale  # accepted_at, in UTC, from the fake clock
+    assert "(confirmed by 2 trusted peers)" in a.rationale  # the rule that accepted it
     assert a.alternatives == ("read the source yourself: https://example.org/water",)
     check_decision(a.text, a.rationale, list(a.alternatives))
 

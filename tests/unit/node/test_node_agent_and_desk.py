@@ -26,7 +26,6 @@ from web4.trust import TrustBook, TrustEvent, TrustState
 ME, P1, P2, P3 = (hashlib.sha256(n.encode()).hexdigest() for n in ("me", "p1", "p2", "p3"))
 
 
-
 def test_belief_agent_judges_by_normalised_beliefs_and_refuses_bad_ones() -> None:
     agent = BeliefAgent("verify knowledge", ["Water boils at 100 C", "The moon is not cheese"])
     assert agent.judge("water  BOILS at 100 c")[0] == "confirm"

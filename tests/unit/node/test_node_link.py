@@ -72,7 +72,7 @@ def test_rtt_is_the_only_transport(tmp_path: Path) -> None:
         load_config(cfg)
     for argv in (
         ["node", "--data-dir", str(tmp_path), "--transport", "tcp"],
-        ["human", "--peer", "/ip4/127.0.0.1/tcp/1", "--transport", "tcp"],
+        ["human", "--peer", f"/ip4/127.0.0.1/tcp/1/p2p/{ALICE.peer_id}", "--transport", "tcp"],
     ):
         build_parser().parse_args(argv[:-2])  # fine without the flag
         with pytest.raises(SystemExit) as exit_:

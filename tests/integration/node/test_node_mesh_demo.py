@@ -50,6 +50,6 @@ def test_mesh_demo_accepts_by_consensus_and_knowledge_buys_no_trust() -> None:
 
 def test_mesh_demo_refuses_a_size_out_of_range() -> None:
     run = web4("mesh-demo", "--agents", "11")
-    assert run.returncode == 1
+    assert run.returncode == 2  # a usage error
     assert run.stderr.count("\n") == 1
     assert "3..10" in run.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -41,3 +42,29 @@ def test_rust_tests_read_file_paths_at_run_time() -> None:
         if 'env!("CARGO_MANIFEST_DIR")' in path.read_text()
     ]
     assert baked == []
+
+
+def _test_sources() -> list[Path]:
+    return sorted(p for p in (ROOT / "tests").rglob("*.py") if "vectors" not in p.parts)
+
+
+def test_tests_are_sync_and_run_their_coroutines_with_asyncio_run() -> None:
+    # One async style: `asyncio.run(...)` inside a plain test; pytest-asyncio is not a
+    # dependency, so an `async def test_` would fail in a fresh environment.
+    coroutine_tests = [
+        f"{path.relative_to(ROOT)}::{node.name}"
+        for path in _test_sources()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("test_")
+    ]
+    assert coroutine_tests == []
+
+
+def test_tests_import_shared_helpers_without_editing_sys_path() -> None:
+    # Shared helpers live in tests/support (on pytest's `pythonpath`), not found by hand.
+    edits = [
+        str(path.relative_to(ROOT))
+        for path in _test_sources()
+        if re.search(r"sys\.path\.(insert|append)\(", path.read_text())
+    ]
+    assert edits == []

@@ -30,7 +30,6 @@ import contextlib
 import json
 import os
 import sqlite3
-import sys
 import threading
 import time
 import uuid
@@ -39,10 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "node"))  # nodeproc
-
-from nodeproc import NodeProc, keygen, web4
-
+from support.nodeproc import NodeProc, keygen, web4
 from web4.cip import Handshake, Role, Step, cip_validator
 from web4.cip.claims import claim_hash
 from web4.cip.messages import Intent, SenderState

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from node_procs import NodeProc, Peer, human_key, new_human, run_human
-
+from support.nodeproc import NodeProc, Peer, human_key, new_human, run_human
 from web4.clock import SystemClock
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Validator
@@ -42,8 +39,8 @@ def _agent_intents(node: NodeProc) -> list[str]:
 
 
 async def _scenario(alice: NodeProc) -> None:
-    spy = await Peer.connect(alice.addr, Identity.generate("spy"))
-    mallory = await Peer.connect(alice.addr, Identity.generate("mallory"))
+    spy = await Peer.connect(alice.addr(), Identity.generate("spy"))
+    mallory = await Peer.connect(alice.addr(), Identity.generate("mallory"))
     fp = mallory.fingerprint
     try:
         await asyncio.to_thread(
@@ -142,7 +139,7 @@ async def _scenario(alice: NodeProc) -> None:
 def test_an_unknown_key_cannot_steer_the_agent_until_the_operator_authorises_it(
     tmp_path: Path,
 ) -> None:
-    alice = NodeProc(tmp_path, "alice")
+    alice = NodeProc.new(tmp_path, "alice")
     try:
         asyncio.run(_scenario(alice))
     finally:
@@ -152,11 +149,11 @@ def test_an_unknown_key_cannot_steer_the_agent_until_the_operator_authorises_it(
 def test_an_unauthorised_human_sees_the_refusal_and_the_command_for_the_operator(
     tmp_path: Path,
 ) -> None:
-    node = NodeProc(tmp_path, "alice")
+    node = NodeProc.new(tmp_path, "alice")
     try:
         me = new_human(tmp_path, "eve")  # not authorised
         fp = Identity.in_data_dir(me).fingerprint
-        r = run_human(node.addr, ["/intent request " + EVIL], "--data-dir", str(me))
+        r = run_human(node.addr(), ["/intent request " + EVIL], "--data-dir", str(me))
         assert r.returncode == 1
         assert "you -> HCP_INTENT" not in r.stdout  # the client stops at the refusal
         refusal = [
@@ -170,7 +167,7 @@ def test_an_unauthorised_human_sees_the_refusal_and_the_command_for_the_operator
         assert "Traceback" not in r.stdout + r.stderr
         # authorised, the same key is served
         assert human_key("add", fp, "--data-dir", str(node.data_dir)).returncode == 0
-        ok = run_human(node.addr, ["/intent align work/plan"], "--data-dir", str(me))
+        ok = run_human(node.addr(), ["/intent align work/plan"], "--data-dir", str(me))
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "alice: Understood: align" in ok.stdout
     finally:

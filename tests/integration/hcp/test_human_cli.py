@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from node_procs import NodeProc, new_human, run_human
+from support.nodeproc import NodeProc, new_human, run_human
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProc]:
-    n = NodeProc(tmp_path_factory.mktemp("hcp"), "alice")
+    n = NodeProc.new(tmp_path_factory.mktemp("hcp"), "alice")
     try:
         yield n
     finally:
@@ -50,7 +49,7 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
     node: NodeProc, tmp_path: Path
 ) -> None:
     r = run_human(
-        node.addr,
+        node.addr(),
         ["/state affect=tense", "/intent decide work/plan", "I am ready, go ahead"],
         "--name",
         "Ana",
@@ -75,7 +74,7 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
 def test_revoked_consent_stops_everything_and_is_recorded(node: NodeProc, tmp_path: Path) -> None:
     before = len(node.kinds("hcp.refused"))
     r = run_human(
-        node.addr,
+        node.addr(),
         [
             "/intent align work/a",
             "/state consent=revoked",
@@ -119,7 +118,7 @@ def test_limited_consent_acts_only_inside_the_scope(node: NodeProc, tmp_path: Pa
     lines = ["/intent decide personal/health", "/intent decide work/plan"]
     me = str(new_human(tmp_path, "cy", node))
     r = run_human(
-        node.addr, lines, "--name", "Cy", "--consent-scope", "topic:work", "--data-dir", me
+        node.addr(), lines, "--name", "Cy", "--consent-scope", "topic:work", "--data-dir", me
     )
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
@@ -150,7 +149,7 @@ def test_slow_mode_defers_decisions_and_spaces_messages(node: NodeProc, tmp_path
     # --linger bounds the wait for the spaced reply: it ends when the reply arrives (~10 s).
     me = str(new_human(tmp_path, "ed", node))
     args = ("--name", "Ed", "--consent-scope", "topic:work", "--linger", "25", "--data-dir", me)
-    r = run_human(node.addr, lines, *args)
+    r = run_human(node.addr(), lines, *args)
     assert r.returncode == 0, r.stderr
     out = r.stdout.splitlines()
     # the decision is deferred, and the human is told why (HCP_SPEC §9.2)
@@ -184,7 +183,7 @@ def test_bad_lines_are_one_line_errors_and_the_session_goes_on(
     node: NodeProc, tmp_path: Path
 ) -> None:
     r = run_human(
-        node.addr,
+        node.addr(),
         [
             "/decision go | | b",
             "/bogus",
@@ -237,7 +236,7 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc, tmp_
         "/decision ship | it is ready | wait a week",
     ]
     me = str(new_human(tmp_path, "fay", node))
-    r = run_human(node.addr, lines, "--name", "Fay", "--reply-wait", "0.5", "--data-dir", me)
+    r = run_human(node.addr(), lines, "--name", "Fay", "--reply-wait", "0.5", "--data-dir", me)
     assert r.returncode == 0, r.stderr
     want = {
         ("HCP_HELLO", "human"),
@@ -259,9 +258,9 @@ def test_every_hcp_type_reaches_its_destination_on_the_node(node: NodeProc, tmp_
 
 
 def test_the_agent_going_away_is_a_one_line_error(tmp_path: Path) -> None:
-    short = NodeProc(tmp_path, "brief")
+    short = NodeProc.new(tmp_path, "brief")
     me = str(new_human(tmp_path, "gus", short))
-    cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr, "--reply-wait", "0.5",
+    cmd = [sys.executable, "-m", "web4", "human", "--peer", short.addr(), "--reply-wait", "0.5",
            "--data-dir", me]  # fmt: skip
     human = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

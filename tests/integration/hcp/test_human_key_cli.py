@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from node_procs import human_key
-
+from support.nodeproc import human_key
 from web4.identity import Identity
 
 pytestmark = pytest.mark.timeout(90)

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from node_procs import NodeProc, new_human
+from support.nodeproc import NodeProc, new_human
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -71,10 +70,10 @@ class Terminal:
 def test_web4_human_at_a_terminal_edits_lines_keeps_history_and_names_both_sides(
     tmp_path: Path,
 ) -> None:
-    node = NodeProc(tmp_path, "alice")
+    node = NodeProc.new(tmp_path, "alice")
     me = new_human(tmp_path, "dana", node)
     term = Terminal(
-        "human", "--peer", node.addr, "--data-dir", str(me), "--name", "Dana K",
+        "human", "--peer", node.addr(), "--data-dir", str(me), "--name", "Dana K",
         "--reply-wait", "5", "--linger", "0.5",
     )  # fmt: skip
     try:

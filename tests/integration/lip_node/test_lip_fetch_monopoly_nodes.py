@@ -8,7 +8,6 @@ fetches for her). Victor answers peers he only probes (``--lip-fetch-for probing
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 from collections import Counter
@@ -19,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "hcp"))
-from node_procs import Event, NodeProc
+from support.nodeproc import Event, NodeProc
 
 pytestmark = pytest.mark.timeout(120)
 SLOW = 6.0
@@ -75,9 +73,9 @@ def _from(kind: str, peer: str, **attrs: object) -> object:
 
 def test_a_slow_peer_cannot_keep_another_peer_waiting(tmp_path: Path, site: str) -> None:
     slow = [a for i in range(16) for a in ("--fetch", f"{site}/slow/{i}")]
-    mallory = NodeProc(tmp_path, "mallory", "--lip-allow-private", *slow)
-    victor = NodeProc(
-        tmp_path, "victor", "--peer", mallory.addr, "--lip-allow-private",
+    mallory = NodeProc.new(tmp_path, "mallory", "--lip-allow-private", *slow)
+    victor = NodeProc.new(
+        tmp_path, "victor", "--peer", mallory.addr(), "--lip-allow-private",
         "--lip-fetch-for", "probing",
     )  # fmt: skip
     bob = None
@@ -91,8 +89,8 @@ def test_a_slow_peer_cannot_keep_another_peer_waiting(tmp_path: Path, site: str)
             ),
             40.0,
         )
-        bob = NodeProc(
-            tmp_path, "bob", "--peer", victor.addr, "--lip-allow-private",
+        bob = NodeProc.new(
+            tmp_path, "bob", "--peer", victor.addr(), "--lip-allow-private",
             "--fetch", f"{site}/quick.html",
         )  # fmt: skip
         asked = victor.wait_for(_from("router.routed", bob.fingerprint, type="LIP_FETCH"), 30.0)

@@ -12,7 +12,6 @@ every wait has a deadline.
 from __future__ import annotations
 
 import sqlite3
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,8 +20,7 @@ from typing import ClassVar
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "hcp"))
-from node_procs import Event, NodeProc
+from support.nodeproc import Event, NodeProc
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -75,8 +73,8 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodePr
     nodes: dict[str, NodeProc] = {}
     try:
         for name in ("bob", "carol"):
-            nodes[name] = NodeProc(root, name, "--config", str(serve), "--lip-allow-private")
-        nodes["dave"] = NodeProc(root, "dave", "--config", str(serve))
+            nodes[name] = NodeProc.new(root, name, "--config", str(serve), "--lip-allow-private")
+        nodes["dave"] = NodeProc.new(root, "dave", "--config", str(serve))
         yield nodes
     finally:
         for n in nodes.values():
@@ -89,12 +87,12 @@ def _agent(
     (root / f"{name}-tiers.toml").write_text(policy, encoding="utf-8")
     args = ["--lip-allow-private", "--lip-tiers", str(root / f"{name}-tiers.toml")]
     for p in peers:
-        args += ["--peer", p.addr]
+        args += ["--peer", p.addr()]
     for p in trusted:
         args += ["--trust", p.fingerprint]
     for uri in fetch:
         args += ["--fetch", uri]
-    return NodeProc(root, name, *args)
+    return NodeProc.new(root, name, *args)
 
 
 def _is(kind: str, **attrs: object) -> object:
@@ -241,9 +239,9 @@ def test_by_default_a_node_fetches_only_for_peers_it_trusts(
     hits = "127.0.0.2/water.html"  # as _Pages records it
     before = _Pages.hits.count(hits)
     a = _agent(tmp_path, "alice4", [], [], 'default = "unknown"\n', url)
-    erin = NodeProc(tmp_path, "erin", "--peer", a.addr, "--lip-allow-private")
-    frank = NodeProc(
-        tmp_path, "frank", "--peer", a.addr, "--trust", a.fingerprint, "--lip-allow-private"
+    erin = NodeProc.new(tmp_path, "erin", "--peer", a.addr(), "--lip-allow-private")
+    frank = NodeProc.new(
+        tmp_path, "frank", "--peer", a.addr(), "--trust", a.fingerprint, "--lip-allow-private"
     )
     try:
         refused = erin.wait_for(

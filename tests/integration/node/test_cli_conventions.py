@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from nodeproc import WEB4, NodeProc, keygen
+
+from support.nodeproc import WEB4, NodeProc, keygen
 
 pytestmark = pytest.mark.timeout(180)
 

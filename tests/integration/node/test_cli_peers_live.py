@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nodeproc import NodeProc, keygen, web4
+from support.nodeproc import NodeProc, keygen, web4
 
 LISTEN = ("--listen", "/ip4/127.0.0.1/tcp/0")
 

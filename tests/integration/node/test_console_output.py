@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
-from nodeproc import WEB4, keygen
+
+from support.nodeproc import WEB4, keygen
 
 FACT = "Water boils at 100 degrees Celsius at sea level"
 LISTEN = ("--listen", "/ip4/127.0.0.1/tcp/0")

@@ -15,8 +15,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from nodeproc import NodeProc, keygen, web4
 
+from support.nodeproc import NodeProc, keygen, web4
 from web4.clock import SystemClock
 from web4.store import Store
 from web4.trust import TrustBook, TrustEvent
@@ -156,6 +156,6 @@ def test_sigint_stops_a_node_gracefully(tmp_path: Path) -> None:
         assert node.proc.wait(timeout=10) == 130  # Ctrl-C: graceful, and said as shells do
         node.stop()
         assert [e["kind"] for e in node.events][-1] == "node.stopped"
-        assert "Traceback" not in (node.proc.stderr.read() if node.proc.stderr else "")
+        assert "Traceback" not in node.stderr()
     finally:
         node.kill()

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from nodeproc import NodeProc, keygen, web4
+
+from support.nodeproc import NodeProc, keygen, web4
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "events.schema.json"
 

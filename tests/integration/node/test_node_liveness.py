@@ -22,8 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from nodeproc import NodeProc, keygen, web4
 
+from support.nodeproc import NodeProc, keygen, web4
 from web4.identity import Identity
 from web4.node.link_state import LinkBook
 from web4.store import Store

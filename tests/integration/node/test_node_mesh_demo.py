@@ -9,7 +9,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from nodeproc import web4
+
+from support.nodeproc import web4
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "events.schema.json"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodeproc import NodeProc, keygen
 
+from support.nodeproc import NodeProc, keygen
 from web4.identity import Identity
 from web4.rtt import Transport
 

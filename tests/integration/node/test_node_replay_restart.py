@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodeproc import NodeProc, keygen
 from test_node_handshake_binding import handshake
 
+from support.nodeproc import NodeProc, keygen
 from web4.cip import CipBuilder, Step
 from web4.cip import messages as cm
 from web4.clock import SeededRng, SystemClock

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
-import pytest_asyncio
 from rtt_helpers import Peer
 
 from web4.errors import RTTBackpressureError
 from web4.identity import Identity
 from web4.rtt import ChannelConfig, Policy, Session, Transport, TransportConfig
-
-pytestmark = pytest.mark.asyncio
 
 SMALL = {
     "send_queue_msgs": 16,
@@ -36,12 +33,14 @@ async def pair(policy: Policy) -> tuple[Transport, Transport, Session]:
     return a, b, s
 
 
-@pytest_asyncio.fixture
-async def transports() -> AsyncIterator[list[Transport]]:
+async def _shut_down_after(body: Callable[[list[Transport]], Awaitable[None]]) -> None:
+    """Run ``body`` with a list it adds its transports to; shut them all down after."""
     made: list[Transport] = []
-    yield made
-    for t in made:
-        await t.shutdown()
+    try:
+        await body(made)
+    finally:
+        for t in made:
+            await t.shutdown()
 
 
 async def fill(s: Session, n: int, timeout: float = 0.05) -> int:
@@ -55,7 +54,7 @@ async def fill(s: Session, n: int, timeout: float = 0.05) -> int:
     return n
 
 
-async def test_error_policy_refuses_once_the_bound_is_reached(transports: list[Transport]) -> None:
+async def _error_policy_refuses_once_the_bound_is_reached(transports: list[Transport]) -> None:
     a, b, s = await pair("error")
     transports += [a, b]
     sent = await fill(s, 10_000, timeout=0)
@@ -69,7 +68,11 @@ async def test_error_policy_refuses_once_the_bound_is_reached(transports: list[T
     assert st.inflight_bytes <= 1 << 20
 
 
-async def test_block_policy_times_out(transports: list[Transport]) -> None:
+def test_error_policy_refuses_once_the_bound_is_reached() -> None:
+    asyncio.run(_shut_down_after(_error_policy_refuses_once_the_bound_is_reached))
+
+
+async def _block_policy_times_out(transports: list[Transport]) -> None:
     a, b, s = await pair("block")
     transports += [a, b]
     start = time.monotonic()
@@ -78,8 +81,11 @@ async def test_block_policy_times_out(transports: list[Transport]) -> None:
     assert time.monotonic() - start < 5
 
 
-@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
-async def test_drop_policies_count_drops(transports: list[Transport], policy: Policy) -> None:
+def test_block_policy_times_out() -> None:
+    asyncio.run(_shut_down_after(_block_policy_times_out))
+
+
+async def _drop_policies_count_drops(transports: list[Transport], policy: Policy) -> None:
     a, b, s = await pair(policy)
     transports += [a, b]
     assert await fill(s, 2000) == 2000  # never refused
@@ -97,9 +103,12 @@ async def test_drop_policies_count_drops(transports: list[Transport], policy: Po
     assert sum(int(e["count"]) for e in events) == s.stats().knowledge.dropped
 
 
-@pytest.mark.timeout(60)
-@pytest.mark.parametrize("policy", ["drop_oldest", "block"])
-async def test_sender_rss_stays_bounded_pushing_1_gib(
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_drop_policies_count_drops(policy: Policy) -> None:
+    asyncio.run(_shut_down_after(lambda transports: _drop_policies_count_drops(transports, policy)))
+
+
+async def _sender_rss_stays_bounded_pushing_1_gib(
     spawn_peer: Callable[..., Peer], transports: list[Transport], policy: str
 ) -> None:
     b = Transport(Identity(b"\x43" * 32))  # receives, never reads
@@ -117,3 +126,17 @@ async def test_sender_rss_stays_bounded_pushing_1_gib(
         assert int(r["dropped"]) > 3000, r
     else:
         assert int(r["refused"]) > 0, r
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("policy", ["drop_oldest", "block"])
+def test_sender_rss_stays_bounded_pushing_1_gib(
+    spawn_peer: Callable[..., Peer], policy: str
+) -> None:
+    asyncio.run(
+        _shut_down_after(
+            lambda transports: _sender_rss_stays_bounded_pushing_1_gib(
+                spawn_peer, transports, policy
+            )
+        )
+    )

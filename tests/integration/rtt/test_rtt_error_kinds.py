@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import re
 import socket
@@ -22,8 +23,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.asyncio
-async def test_a_refused_dial_has_kind_refused_and_a_plain_message() -> None:
+async def _a_refused_dial_has_kind_refused_and_a_plain_message() -> None:
     a, b = Transport(Identity(bytes([61]) * 32)), Transport(Identity(bytes([62]) * 32))
     try:
         addr = f"/ip4/127.0.0.1/tcp/{_free_port()}/p2p/{b.peer_id}"
@@ -41,8 +41,11 @@ async def test_a_refused_dial_has_kind_refused_and_a_plain_message() -> None:
         await b.shutdown()
 
 
-@pytest.mark.asyncio
-async def test_a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
+def test_a_refused_dial_has_kind_refused_and_a_plain_message() -> None:
+    asyncio.run(_a_refused_dial_has_kind_refused_and_a_plain_message())
+
+
+async def _a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
     a, b = Transport(Identity(bytes([63]) * 32)), Transport(Identity(bytes([64]) * 32))
     other = Transport(Identity(bytes([65]) * 32))
     try:
@@ -56,6 +59,10 @@ async def test_a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
     finally:
         for t in (a, b, other):
             await t.shutdown()
+
+
+def test_a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
+    asyncio.run(_a_wrong_peer_id_has_kind_peer_id_mismatch())
 
 
 def test_the_kind_survives_pickling_and_defaults_to_the_class_kind() -> None:

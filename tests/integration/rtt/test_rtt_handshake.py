@@ -12,9 +12,6 @@ from web4.errors import ConfigError, RTTHandshakeError, RTTTransportError
 from web4.identity import Identity
 from web4.rtt import Transport, TransportConfig
 
-pytestmark = pytest.mark.asyncio
-
-
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
 
@@ -30,7 +27,7 @@ def ident(n: int) -> Identity:
     return Identity(bytes([n]) * 32)
 
 
-async def test_peer_id_and_fingerprint_come_from_one_key() -> None:
+async def _peer_id_and_fingerprint_come_from_one_key() -> None:
     from web4 import _core
 
     i = ident(40)
@@ -47,7 +44,11 @@ async def test_peer_id_and_fingerprint_come_from_one_key() -> None:
     await other.shutdown()
 
 
-async def test_wrong_peer_key_is_refused_and_nothing_is_delivered() -> None:
+def test_peer_id_and_fingerprint_come_from_one_key() -> None:
+    asyncio.run(_peer_id_and_fingerprint_come_from_one_key())
+
+
+async def _wrong_peer_key_is_refused_and_nothing_is_delivered() -> None:
     a, b = Transport(ident(1)), Transport(ident(2))
     imposter = Transport(ident(3))
     try:
@@ -66,7 +67,11 @@ async def test_wrong_peer_key_is_refused_and_nothing_is_delivered() -> None:
             await t.shutdown()
 
 
-async def test_bad_addresses_are_local_errors() -> None:
+def test_wrong_peer_key_is_refused_and_nothing_is_delivered() -> None:
+    asyncio.run(_wrong_peer_key_is_refused_and_nothing_is_delivered())
+
+
+async def _bad_addresses_are_local_errors() -> None:
     a = Transport(ident(4))
     try:
         with pytest.raises(ConfigError):
@@ -81,7 +86,11 @@ async def test_bad_addresses_are_local_errors() -> None:
         await a.connect("/ip4/127.0.0.1/tcp/1/p2p/" + a.peer_id)
 
 
-async def test_unreachable_peer_is_a_transport_error() -> None:
+def test_bad_addresses_are_local_errors() -> None:
+    asyncio.run(_bad_addresses_are_local_errors())
+
+
+async def _unreachable_peer_is_a_transport_error() -> None:
     a, b = Transport(ident(5)), Transport(ident(6))
     try:
         s = socket.socket()
@@ -95,7 +104,11 @@ async def test_unreachable_peer_is_a_transport_error() -> None:
         await b.shutdown()
 
 
-async def test_raw_tcp_garbage_does_not_harm_a_live_session() -> None:
+def test_unreachable_peer_is_a_transport_error() -> None:
+    asyncio.run(_unreachable_peer_is_a_transport_error())
+
+
+async def _raw_tcp_garbage_does_not_harm_a_live_session() -> None:
     a, b = Transport(ident(7)), Transport(ident(8))
     try:
         addr = (await b.listen("/ip4/127.0.0.1/tcp/0"))[0]
@@ -119,7 +132,11 @@ async def test_raw_tcp_garbage_does_not_harm_a_live_session() -> None:
         await b.shutdown()
 
 
-async def test_oversize_send_is_a_typed_local_error() -> None:
+def test_raw_tcp_garbage_does_not_harm_a_live_session() -> None:
+    asyncio.run(_raw_tcp_garbage_does_not_harm_a_live_session())
+
+
+async def _oversize_send_is_a_typed_local_error() -> None:
     cfg = TransportConfig(max_message_size=1024)
     a, b = Transport(ident(9), cfg), Transport(ident(10), cfg)
     try:
@@ -132,3 +149,7 @@ async def test_oversize_send_is_a_typed_local_error() -> None:
     finally:
         await a.shutdown()
         await b.shutdown()
+
+
+def test_oversize_send_is_a_typed_local_error() -> None:
+    asyncio.run(_oversize_send_is_a_typed_local_error())

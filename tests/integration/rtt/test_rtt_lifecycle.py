@@ -15,11 +15,8 @@ from web4.errors import RTTTransportError
 from web4.identity import Identity
 from web4.rtt import Transport, TransportConfig
 
-pytestmark = pytest.mark.asyncio
 
-
-@pytest.mark.timeout(30)
-async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
+async def _rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
     # heartbeat_timeout is generous: a loaded machine must not add unplanned reconnects.
     cfg = TransportConfig(rekey_after_time=0.25, heartbeat_interval=0.1, heartbeat_timeout=5.0)
     a, b = Transport(Identity(b"\x81" * 32), cfg), Transport(Identity(b"\x82" * 32), cfg)
@@ -60,7 +57,11 @@ async def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
 
 
 @pytest.mark.timeout(30)
-async def test_expired_session_hands_back_unacked_messages(
+def test_rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
+    asyncio.run(_rekey_is_a_planned_reconnect_that_loses_nothing())
+
+
+async def _expired_session_hands_back_unacked_messages(
     spawn_peer: Callable[..., Peer],
 ) -> None:
     peer = spawn_peer("echo")
@@ -101,3 +102,8 @@ async def test_expired_session_hands_back_unacked_messages(
             await s.send(ch, b"after")
     finally:
         await a.shutdown()
+
+
+@pytest.mark.timeout(30)
+def test_expired_session_hands_back_unacked_messages(spawn_peer: Callable[..., Peer]) -> None:
+    asyncio.run(_expired_session_hands_back_unacked_messages(spawn_peer))

@@ -14,8 +14,6 @@ from rtt_helpers import Peer, Relay, port_of
 from web4.identity import Identity
 from web4.rtt import Transport, TransportConfig
 
-pytestmark = pytest.mark.asyncio
-
 N = 100_000
 CUTS = 20
 
@@ -31,8 +29,7 @@ def cfg(hb: float = 0.2) -> TransportConfig:
     )
 
 
-@pytest.mark.timeout(90)
-async def test_100k_messages_exactly_once_in_order_across_20_cuts(
+async def _100k_messages_exactly_once_in_order_across_20_cuts(
     spawn_peer: Callable[..., Peer],
 ) -> None:
     peer = spawn_peer("receive", str(N))
@@ -80,8 +77,14 @@ async def test_100k_messages_exactly_once_in_order_across_20_cuts(
         await relay.close()
 
 
-@pytest.mark.timeout(60)
-async def test_sigstop_heartbeat_timeout_backoff_then_resume(
+@pytest.mark.timeout(90)
+def test_100k_messages_exactly_once_in_order_across_20_cuts(
+    spawn_peer: Callable[..., Peer],
+) -> None:
+    asyncio.run(_100k_messages_exactly_once_in_order_across_20_cuts(spawn_peer))
+
+
+async def _sigstop_heartbeat_timeout_backoff_then_resume(
     spawn_peer: Callable[..., Peer],
 ) -> None:
     hb = 0.2
@@ -135,3 +138,8 @@ async def test_sigstop_heartbeat_timeout_backoff_then_resume(
     finally:
         os.kill(peer.proc.pid, signal.SIGCONT)
         await t.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_sigstop_heartbeat_timeout_backoff_then_resume(spawn_peer: Callable[..., Peer]) -> None:
+    asyncio.run(_sigstop_heartbeat_timeout_backoff_then_resume(spawn_peer))

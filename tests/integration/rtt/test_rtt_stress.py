@@ -9,8 +9,6 @@ import pytest
 from web4.identity import Identity
 from web4.rtt import CHANNEL_KINDS, Session, Transport
 
-pytestmark = pytest.mark.asyncio
-
 ROUNDS = 20
 PER_CHANNEL = 3000
 
@@ -33,8 +31,7 @@ async def pump(src: Session, dst: Session, kind: str, rnd: int) -> None:
     assert got == want
 
 
-@pytest.mark.timeout(60)
-async def test_three_channels_both_ways_repeated_rounds() -> None:
+async def _three_channels_both_ways_repeated_rounds() -> None:
     a, b = Transport(Identity(b"\x51" * 32)), Transport(Identity(b"\x52" * 32))
     try:
         addr = (await b.listen("/ip4/127.0.0.1/tcp/0"))[0]
@@ -56,6 +53,11 @@ async def test_three_channels_both_ways_repeated_rounds() -> None:
     finally:
         await a.shutdown()
         await b.shutdown()
+
+
+@pytest.mark.timeout(60)
+def test_three_channels_both_ways_repeated_rounds() -> None:
+    asyncio.run(_three_channels_both_ways_repeated_rounds())
 
 
 async def state_round(src: Session, dst: Session, rnd: int) -> None:

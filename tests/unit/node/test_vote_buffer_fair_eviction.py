@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from pathlib import Path
 
-from test_review_desk import _confirm, _proposal, desk_rig
+from test_desk_vote_faults import _confirm, _proposal, desk_rig
 
 PROPOSER, HONEST, FLOODER = (hashlib.sha256(n.encode()).hexdigest() for n in ("p", "h", "f"))
 

@@ -6,8 +6,9 @@ Theory of operation: the builder owns the fields a sender must never get wrong b
 ``sender`` (from the ``Identity``) and ``trust.sender_view``. The caller supplies the
 receiver, its trust view of the receiver, its local state and a typed payload. Before
 signing, the finished envelope is decoded with the same Structs the validator uses, so
-the builder can never emit what a peer's validator would refuse for its shape. The
-result is a plain dict (what ``canonicalize`` turns into wire bytes).
+the builder can never emit what a peer's validator would refuse for its shape (all of
+this is ``web4.envelope.build.build``, shared with HCP and LIP). The result is a plain
+dict (what ``canonicalize`` turns into wire bytes).
 """
 
 from __future__ import annotations
@@ -16,18 +17,12 @@ from typing import Any
 
 import msgspec
 
-from web4.cip.messages import (
-    PAYLOADS,
-    CipEnvelope,
-    ReceiverView,
-    SenderState,
-    TrustState,
-)
+from web4.cip.messages import CIP_SPEC, ReceiverView, SenderState, TrustState
 from web4.clock import Clock, Rng
-from web4.envelope.crypto import canonicalize, sign_envelope
-from web4.envelope.head import envelope_head, new_msg_id
+from web4.envelope.build import build
+from web4.envelope.crypto import canonicalize
+from web4.envelope.head import new_msg_id
 from web4.envelope.validate import Receiver
-from web4.errors import MessageBuildError
 from web4.identity import Identity
 
 __all__ = ["CipBuilder", "new_msg_id"]
@@ -71,39 +66,21 @@ class CipBuilder:
         one message addressed to several peers (a broadcast FACT_PROPOSE, so that every
         ``fact_ref`` names the same claim); a malformed one is ``MessageBuildError``.
         """
-        msg_type = _type_of(payload)
-        envelope = envelope_head(
-            "cip",
-            msg_type,
+        return build(
+            CIP_SPEC,
+            payload,
             identity=self.identity,
             receiver_id=receiver.agent_id,
             receiver_fingerprint=receiver.fingerprint,
+            trust={"sender_view": sender_view, "receiver_view": receiver_view},
+            state=state,
+            clock=self._clock,
+            rng=self._rng,
             capabilities=self.capabilities,
-            now=self._clock.now() if now is None else now,
-            msg_id=new_msg_id(self._rng) if msg_id is None else msg_id,
+            now=now,
+            msg_id=msg_id,
         )
-        envelope["trust"] = {"sender_view": sender_view, "receiver_view": receiver_view}
-        envelope["state"] = msgspec.to_builtins(state)
-        envelope["payload"] = msgspec.to_builtins(payload)
-        signed = sign_envelope(envelope, self.identity)
-        _check_shape(signed, msg_type)
-        return signed
 
     def encode(self, envelope: dict[str, Any]) -> bytes:
         """Wire bytes of an envelope: its RFC 8785 canonical form (deterministic)."""
         return canonicalize(envelope)
-
-
-def _type_of(payload: msgspec.Struct) -> str:
-    for name, cls in PAYLOADS.items():
-        if type(payload) is cls:
-            return name
-    raise MessageBuildError(f"{type(payload).__name__} is not a CIP payload")
-
-
-def _check_shape(envelope: dict[str, Any], msg_type: str) -> None:
-    try:
-        head = msgspec.convert(envelope, CipEnvelope)
-        msgspec.convert(head.payload, PAYLOADS[msg_type])
-    except msgspec.ValidationError as e:
-        raise MessageBuildError(f"{msg_type} envelope would be invalid: {e}") from e

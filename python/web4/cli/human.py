@@ -46,6 +46,7 @@ from web4.errors import (
     ConfigError,
     DecisionError,
     IdentityError,
+    MessageBuildError,
     RemoteError,
     RTTHandshakeError,
     RTTTransportError,
@@ -364,7 +365,7 @@ class _Client:
                     previous, self.state = self.state, state
                     try:
                         await self.send(session, payload)
-                    except ConfigError:
+                    except (ConfigError, MessageBuildError):
                         self.state = previous
                         raise
                     if state.consent != previous.consent:
@@ -372,7 +373,7 @@ class _Client:
                                  + ("; the agent may not act at all)" if state.consent == "revoked"
                                     else ")"))  # fmt: skip
                     await self.wait_reply(self.args.reply_wait)
-            except (ConfigError, DecisionError) as e:
+            except (ConfigError, DecisionError, MessageBuildError) as e:
                 self.say(f"error: {e}")
 
 

@@ -3,8 +3,8 @@
 Theory of operation: ``build_hcp`` fills in what the sender owns (``hcp``, ``msg_id``
 from the injected ``Rng``, ``timestamp`` from the injected ``Clock``, ``sender`` from
 the ``Identity``), encodes the typed payload and the human-state vector with msgspec,
-and signs the whole envelope (RFC 8785 canonical JSON, Ed25519) via
-``web4.envelope.sign_envelope``. For ``HCP_STATE_UPDATE`` it refuses a payload that
+and signs the whole envelope (RFC 8785 canonical JSON, Ed25519) via the shared
+``web4.envelope.build.build``. For ``HCP_STATE_UPDATE`` it refuses a payload that
 disagrees with ``state.human``, so what it builds always passes ``check_semantics``.
 The result is a plain dict, ready for canonical encoding and the RTT ``control`` or
 ``state`` channel.
@@ -17,12 +17,12 @@ from typing import Any
 import msgspec
 
 from web4.clock import Clock, Rng
-from web4.envelope import sign_envelope
-from web4.envelope.head import envelope_head, new_msg_id
-from web4.errors import ConfigError
+from web4.envelope.build import build
+from web4.envelope.build import msg_type_of as envelope_msg_type_of
+from web4.errors import ConfigError, MessageBuildError
 from web4.hcp.gate import ActionKind, check_decision
 from web4.hcp.messages import (
-    PAYLOAD_TYPES,
+    HCP_SPEC,
     HcpContext,
     HcpDecision,
     HcpStateUpdate,
@@ -61,12 +61,11 @@ NOT_AUTHORIZED = "not_authorized"
 # HCP_SPEC.md section 9.2: why the agent did not answer an authorised human.
 CONSENT, SCOPE, PACING = "consent", "scope", "pacing"
 
-_TYPE_OF = {struct: name for name, struct in PAYLOAD_TYPES.items()}
-
 
 def msg_type_of(payload: Payload) -> str:
-    """The HCP message type that carries ``payload``."""
-    return _TYPE_OF[type(payload)]
+    """The HCP message type that carries ``payload``. Raises ``MessageBuildError`` for
+    a Struct that is not an HCP payload."""
+    return envelope_msg_type_of(HCP_SPEC, payload)
 
 
 def build_hcp(
@@ -84,8 +83,9 @@ def build_hcp(
 ) -> dict[str, Any]:
     """A signed HCP envelope carrying ``payload`` (its type is derived from it).
 
-    Raises ``ConfigError`` when an ``HCP_STATE_UPDATE`` payload disagrees with
-    ``human`` and ``CanonicalizationError`` if the envelope has no canonical form.
+    Raises ``MessageBuildError`` when an ``HCP_STATE_UPDATE`` payload disagrees with
+    ``human``, the payload is not an HCP payload or the envelope breaks the HCP schema,
+    and ``CanonicalizationError`` if the envelope has no canonical form.
     """
     if isinstance(payload, HcpStateUpdate):
         pairs = zip(
@@ -95,23 +95,21 @@ def build_hcp(
         )
         for name, value in pairs:
             if getattr(human, name) != value:
-                raise ConfigError(f"HCP_STATE_UPDATE {name}={value!r} disagrees with state.human")
-    env = envelope_head(
-        "hcp",
-        msg_type_of(payload),
+                raise MessageBuildError(
+                    f"HCP_STATE_UPDATE {name}={value!r} disagrees with state.human"
+                )
+    return build(
+        HCP_SPEC,
+        payload,
         identity=identity,
         receiver_id=receiver_id,
         receiver_fingerprint=receiver_fingerprint,
+        trust={"sender_view": sender_view, "receiver_view": receiver_view},
+        state={"human": msgspec.to_builtins(human)},
+        clock=clock,
+        rng=rng,
         capabilities=capabilities,
-        now=clock.now(),
-        msg_id=new_msg_id(rng),
     )
-    env |= {
-        "trust": {"sender_view": sender_view, "receiver_view": receiver_view},
-        "state": {"human": msgspec.to_builtins(human)},
-        "payload": msgspec.to_builtins(payload),
-    }
-    return sign_envelope(env, identity)
 
 
 def agent_payload(

@@ -15,6 +15,7 @@ from web4.envelope.validate import Validator
 from web4.errors import (
     ConfigError,
     InvalidEnvelopeError,
+    MessageBuildError,
     PayloadSchemaError,
     SignatureMismatchError,
 )
@@ -148,7 +149,7 @@ def test_state_update_must_agree_with_state_human(pair) -> None:
     upd = HcpStateUpdate(
         presence="focused", affect="tense", clarity=70, pressure=40, consent="granted"
     )
-    with pytest.raises(ConfigError):
+    with pytest.raises(MessageBuildError, match="disagrees"):
         build(human, agent, clock, upd)
     env = build(human, agent, clock, PAYLOADS[5])
     env["payload"]["affect"] = "tense"

@@ -8,10 +8,13 @@ wins, so a guarded rule followed by an unguarded one reads as "if ... else ...".
 (state, event) pair with no matching rule is not an error: it yields a ``Step`` that
 changes nothing (``rule is None``), which the caller still records.
 
-The mechanism knows nothing about trust: states and events are strings (usually
-``StrEnum`` members) and the context ``C`` is whatever frozen value the instance needs
-(the CIP TrustFSM passes the peer's record, the time and the policy; HCP's social-trust
-machine can pass its own). Evaluation is pure: no IO, no clock, no randomness.
+The mechanism knows no protocol: states and events are strings (usually ``StrEnum``
+members) and the context ``C`` is whatever frozen value the instance needs. Its users:
+the CIP TrustFSM (``web4.trust``: the peer's record, the time and the policy), HCP social
+trust (``web4.hcp.social``: the human's counters), the LIP claim life cycle
+(``web4.lip._state``: no context) and the CIP handshake (``web4.cip._state``: one table
+per role, no context). It lives outside all of them so none depends on another's
+package. Evaluation is pure: no IO, no clock, no randomness.
 """
 
 from __future__ import annotations

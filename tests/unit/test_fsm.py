@@ -1,13 +1,22 @@
-"""The generic transition-table mechanism (also used by HCP's social-trust FSM)."""
+"""The generic transition-table mechanism (web4.fsm), shared by the TrustFSM, HCP social
+trust, the LIP claim life cycle and the CIP handshake."""
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import pytest
 
-from web4.trust import Rule, TransitionTable
+import web4.trust
+from web4 import fsm
+from web4.cip._state import HANDSHAKE_TABLES
+from web4.fsm import Rule, TransitionTable
+from web4.hcp.social import SOCIAL_TABLE
+from web4.lip._state import CLAIM_TABLE
+from web4.trust import TRUST_TABLE
 
 
 class S(StrEnum):
@@ -101,3 +110,14 @@ def test_markdown_shows_guards_and_else_rows() -> None:
     assert "| a | go | ok | b | guarded go |" in md
     assert "| a | go | (else) | a | else stay |" in md
     assert "| b | go |  | a | back |" in md
+
+
+def test_the_mechanism_is_neutral_and_shared_by_all_four_machines() -> None:
+    # web4.fsm imports nothing from web4, so no protocol package depends on another's.
+    tree = ast.parse(Path(fsm.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not [m for m in imported if m == "web4" or m.startswith("web4.")]
+    tables = [TRUST_TABLE, SOCIAL_TABLE, CLAIM_TABLE, *HANDSHAKE_TABLES.values()]
+    assert all(isinstance(t, TransitionTable) for t in tables)
+    assert not hasattr(web4.trust, "TransitionTable")  # moved, not re-exported

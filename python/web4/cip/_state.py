@@ -3,12 +3,15 @@
 Theory of operation: a handshake is one of two roles. The initiator (A) opens with a
 HELLO; the responder (B) answers. Each side is in one ``Step``; every input the
 handshake can see (a classified inbound message, a local start, a timer) is an
-``Input``; ``TRANSITIONS[(role, step, input)]`` is the next step. An input missing from
-the table for the current step is not allowed there: an inbound message of that kind is
-dropped without changing anything. Failure inputs (bad signature, fingerprint mismatch,
-timeout, protocol error) lead from every waiting step to ``FAILED``; ``RETRY`` (a timer fired with
-retries left) leaves the step unchanged. ``ACCEPTED``, ``DEFERRED`` and ``FAILED`` are
-terminal. ``transition_table_markdown`` renders the table for ``docs/CIP_SPEC.md``.
+``Input``. ``HANDSHAKE_TABLES[role]`` is that role's ``web4.fsm.TransitionTable`` (the
+mechanism the TrustFSM, HCP social trust and LIP claims share), one unguarded ``Rule``
+per (step, input); ``TRANSITIONS[(role, step, input)]`` is the same rows flattened. An
+input missing from the table for the current step is not allowed there: an inbound
+message of that kind is dropped without changing anything. Failure inputs (bad
+signature, fingerprint mismatch, timeout, protocol error) lead from every waiting step to
+``FAILED``; ``RETRY`` (a timer fired with retries left) leaves the step unchanged.
+``ACCEPTED``, ``DEFERRED`` and ``FAILED`` are terminal. ``transition_table_markdown``
+renders the table for ``docs/CIP_SPEC.md``.
 
     A: START -start-> WAIT_HELLO -hello_response-> WAIT_STATE -state_update-> WAIT_DECISION
        WAIT_STATE -peer_overloaded-> DEFERRED; WAIT_DECISION -decision_accept-> ACCEPTED
@@ -23,8 +26,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 
+from web4.fsm import Rule, TransitionTable
+
 __all__ = [
     "EXPECTED_TYPE",
+    "HANDSHAKE_TABLES",
     "TERMINAL",
     "TRANSITIONS",
     "Input",
@@ -73,25 +79,43 @@ class Input(StrEnum):
 TERMINAL = frozenset({Step.ACCEPTED, Step.DEFERRED, Step.FAILED})
 
 _I, _R = Role.INITIATOR, Role.RESPONDER
+_Rule = Rule[Step, Input, None]
 
-_PROGRESS: dict[tuple[Role, Step, Input], Step] = {
-    (_I, Step.START, Input.START): Step.WAIT_HELLO,
-    (_I, Step.WAIT_HELLO, Input.HELLO_RESPONSE): Step.WAIT_STATE,
-    (_I, Step.WAIT_STATE, Input.STATE_UPDATE): Step.WAIT_DECISION,
-    (_I, Step.WAIT_STATE, Input.PEER_OVERLOADED): Step.DEFERRED,
-    (_I, Step.WAIT_DECISION, Input.STATE_UPDATE): Step.WAIT_DECISION,
-    (_I, Step.WAIT_DECISION, Input.PEER_OVERLOADED): Step.WAIT_DECISION,
-    (_I, Step.WAIT_DECISION, Input.DECISION_ACCEPT): Step.ACCEPTED,
-    (_I, Step.WAIT_DECISION, Input.DECISION_DEFER): Step.DEFERRED,
-    (_R, Step.WAIT_HELLO, Input.HELLO): Step.WAIT_CONFIRM,
-    (_R, Step.WAIT_CONFIRM, Input.HELLO_RESPONSE): Step.WAIT_STATE,
-    (_R, Step.WAIT_STATE, Input.STATE_UPDATE): Step.WAIT_INTENT,
-    (_R, Step.WAIT_STATE, Input.PEER_OVERLOADED): Step.WAIT_INTENT,
-    (_R, Step.WAIT_INTENT, Input.STATE_UPDATE): Step.WAIT_INTENT,
-    (_R, Step.WAIT_INTENT, Input.PEER_OVERLOADED): Step.WAIT_INTENT,
-    (_R, Step.WAIT_INTENT, Input.INTENT): Step.ACCEPTED,
-    (_R, Step.WAIT_INTENT, Input.INTENT_OVERLOADED): Step.DEFERRED,
-    (_R, Step.WAIT_INTENT, Input.DECISION_DEFER): Step.DEFERRED,
+# The progress rows: (role, from, input) -> (to, note). No guards and no context: the
+# handshake classifies an inbound message into an ``Input`` before it looks anything up.
+_PROGRESS: dict[tuple[Role, Step, Input], tuple[Step, str]] = {
+    (_I, Step.START, Input.START): (Step.WAIT_HELLO, "open: send HELLO"),
+    (_I, Step.WAIT_HELLO, Input.HELLO_RESPONSE): (
+        Step.WAIT_STATE,
+        "peer verified: answer its challenge, send STATE_UPDATE",
+    ),
+    (_I, Step.WAIT_STATE, Input.STATE_UPDATE): (Step.WAIT_DECISION, "send the INTENT"),
+    (_I, Step.WAIT_STATE, Input.PEER_OVERLOADED): (Step.DEFERRED, "peer overloaded: defer"),
+    (_I, Step.WAIT_DECISION, Input.STATE_UPDATE): (Step.WAIT_DECISION, "state noted"),
+    (_I, Step.WAIT_DECISION, Input.PEER_OVERLOADED): (Step.WAIT_DECISION, "state noted"),
+    (_I, Step.WAIT_DECISION, Input.DECISION_ACCEPT): (Step.ACCEPTED, "intent accepted"),
+    (_I, Step.WAIT_DECISION, Input.DECISION_DEFER): (Step.DEFERRED, "intent deferred"),
+    (_R, Step.WAIT_HELLO, Input.HELLO): (
+        Step.WAIT_CONFIRM,
+        "answer with HELLO and a challenge response",
+    ),
+    (_R, Step.WAIT_CONFIRM, Input.HELLO_RESPONSE): (
+        Step.WAIT_STATE,
+        "peer verified: send STATE_UPDATE",
+    ),
+    (_R, Step.WAIT_STATE, Input.STATE_UPDATE): (Step.WAIT_INTENT, "wait for the INTENT"),
+    (_R, Step.WAIT_STATE, Input.PEER_OVERLOADED): (Step.WAIT_INTENT, "wait for the INTENT"),
+    (_R, Step.WAIT_INTENT, Input.STATE_UPDATE): (Step.WAIT_INTENT, "state noted"),
+    (_R, Step.WAIT_INTENT, Input.PEER_OVERLOADED): (Step.WAIT_INTENT, "state noted"),
+    (_R, Step.WAIT_INTENT, Input.INTENT): (Step.ACCEPTED, "intent accepted"),
+    (_R, Step.WAIT_INTENT, Input.INTENT_OVERLOADED): (
+        Step.DEFERRED,
+        "peer overloaded: intent deferred",
+    ),
+    (_R, Step.WAIT_INTENT, Input.DECISION_DEFER): (
+        Step.DEFERRED,
+        "the initiator saw us overloaded and deferred",
+    ),
 }
 
 _WAITING: dict[Role, tuple[Step, ...]] = {
@@ -108,20 +132,34 @@ _FAILURES = (
 )
 
 
-def _build() -> dict[tuple[Role, Step, Input], Step]:
-    table = dict(_PROGRESS)
-    for role, steps in _WAITING.items():
-        for step in steps:
-            for failure in _FAILURES:
-                table[(role, step, failure)] = Step.FAILED
-            if (role, step) != (_R, Step.WAIT_HELLO):  # no timer before a peer appears
-                table[(role, step, Input.RETRY)] = step
-            else:
-                del table[(role, step, Input.TIMEOUT)]
-    return table
+def _rules(role: Role) -> list[_Rule]:
+    rules = [
+        _Rule(step, event, dst, note)
+        for (r, step, event), (dst, note) in _PROGRESS.items()
+        if r is role
+    ]
+    for step in _WAITING[role]:
+        timer = (role, step) != (_R, Step.WAIT_HELLO)  # no timer before a peer appears
+        if timer:
+            rules.append(_Rule(step, Input.RETRY, step, "timer fired, retries left: resend"))
+        for failure in _FAILURES:
+            if failure is not Input.TIMEOUT or timer:
+                rules.append(_Rule(step, failure, Step.FAILED, f"{failure.value}: failed"))
+    return rules
 
 
-TRANSITIONS: Mapping[tuple[Role, Step, Input], Step] = _build()
+# One table per role on the shared mechanism (``web4.fsm``); it rejects a duplicate row.
+HANDSHAKE_TABLES: Mapping[Role, TransitionTable[Step, Input, None]] = {
+    role: TransitionTable(f"cip-handshake-{role.value}", list(Step), list(Input), _rules(role))
+    for role in Role
+}
+
+# The same rows as a flat lookup, (role, from, input) -> to.
+TRANSITIONS: Mapping[tuple[Role, Step, Input], Step] = {
+    (role, rule.src, rule.event): rule.dst
+    for role, table in HANDSHAKE_TABLES.items()
+    for rule in table.rules
+}
 
 # The message type each waiting step expects from the peer (others are dropped).
 EXPECTED_TYPE: Mapping[tuple[Role, Step], frozenset[str]] = {
@@ -137,7 +175,8 @@ EXPECTED_TYPE: Mapping[tuple[Role, Step], frozenset[str]] = {
 
 def next_step(role: Role, step: Step, event: Input) -> Step | None:
     """The step after ``event``, or ``None`` if ``event`` is not allowed in ``step``."""
-    return TRANSITIONS.get((role, step, event))
+    result = HANDSHAKE_TABLES[role].step(step, event, None)
+    return None if result.rule is None else result.dst
 
 
 def transition_table_markdown() -> str:

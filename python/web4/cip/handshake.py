@@ -3,9 +3,10 @@
 Theory of operation: a ``Handshake`` is one side of one handshake with one peer. Bytes
 (or a decoded dict) go in through ``receive(envelope, now)``, signed envelopes come out
 of ``next_outgoing()``, timers are driven by ``handle_timeout(now)``; each call returns
-frozen events (``web4.cip.events``). Steps and legal inputs are the table in
-``web4.cip._state``. Randomness (nonce, challenge, msg_ids) comes from the injected
-``Rng`` and time only from ``now``, so fixed keys, seeds and times give the same bytes.
+frozen events (``web4.cip.events``). Steps and legal inputs are the role's
+``web4.fsm.TransitionTable`` in ``web4.cip._state``; every step change goes through it.
+Randomness (nonce, challenge, msg_ids) comes from the injected ``Rng`` and time only
+from ``now``, so fixed keys, seeds and times give the same bytes.
 
     A -> B  HELLO  {nonce_A, challenge_A}
     B -> A  HELLO  {nonce_B, challenge_B, challenge_response = sig_B(resp(challenge_A))}
@@ -38,7 +39,7 @@ import msgspec
 
 from web4.cip import events as ev
 from web4.cip._proof import b64, claimed_sender, envelope_msg_id, sign_response, verify_response
-from web4.cip._state import EXPECTED_TYPE, TERMINAL, Input, Role, Step, next_step
+from web4.cip._state import EXPECTED_TYPE, HANDSHAKE_TABLES, TERMINAL, Input, Role, Step
 from web4.cip.builder import CipBuilder
 from web4.cip.events import HandshakeEvent
 from web4.cip.messages import CipEnvelope, Features, Hello, Intent, SenderState, StateUpdate
@@ -104,6 +105,7 @@ class Handshake:
         self.role = role
         self.config = config or HandshakeConfig()
         self.step = Step.START if role is Role.INITIATOR else Step.WAIT_HELLO
+        self._table = HANDSHAKE_TABLES[role]
         self.deadline: float | None = None
         self.our_view = "untrusted"
         self._id = identity
@@ -201,7 +203,7 @@ class Handshake:
 
     def _on_hello(self, msg: CipEnvelope[Any], p: Hello, now: float) -> list[HandshakeEvent]:
         kind = Input.HELLO if p.challenge_response is None else Input.HELLO_RESPONSE
-        if next_step(self.role, self.step, kind) is None:
+        if not self._table.rules_for(self.step, kind):
             return _drop("HandshakeError", f"{kind.value} in {self.step.value}", now)
         if PROTOCOL not in p.protocols:
             return self._fail(Input.PROTOCOL_ERROR, f"peer does not speak {PROTOCOL}", now)
@@ -342,10 +344,10 @@ class Handshake:
     # --- outbound and bookkeeping ----------------------------------------------------------
 
     def _move(self, event: Input, now: float) -> None:
-        nxt = next_step(self.role, self.step, event)
-        assert nxt is not None, (self.role, self.step, event)
-        self.step = nxt
-        if nxt in TERMINAL:
+        result = self._table.step(self.step, event, None)
+        assert result.rule is not None, (self.role, self.step, event)  # callers check first
+        self.step = result.dst
+        if self.step in TERMINAL:
             self.deadline = None
 
     def _accept_in(self, msg: CipEnvelope[Any], event: Input, now: float) -> None:

@@ -1,10 +1,11 @@
 """HCP social trust: how far the agent trusts a human's guidance, persisted and audited.
 
-Theory of operation: the machine is a ``web4.trust.table.TransitionTable`` (the same
-mechanism as the CIP TrustFSM), one row per rule, in ``SOCIAL_TABLE`` below; the spec's
-table is generated from it (``SOCIAL_TABLE.to_markdown()``). States: ``untrusted``
-(initial), ``probing``, ``trusted``, ``restricted``. Events come from validated inbound
-messages through ``events_for`` (pure):
+Theory of operation: the machine is a ``web4.fsm.TransitionTable`` (the mechanism the
+CIP TrustFSM, LIP claims and the CIP handshake share), one row per rule, in
+``SOCIAL_TABLE`` below; the spec's table is generated from it
+(``SOCIAL_TABLE.to_markdown()``). States: ``untrusted`` (initial), ``probing``,
+``trusted``, ``restricted``. Events come from validated inbound messages through
+``events_for`` (pure):
 
 - ``hello_verified``: a signed, validated ``HCP_HELLO``;
 - ``positive_feedback``: ``HCP_FEEDBACK`` with satisfaction >= 70 and no corrections;
@@ -24,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from web4.fsm import Rule, Step, TransitionTable
 from web4.hcp.messages import HcpFeedback, HcpHello, HumanState, Payload
 from web4.store import Migration, MigrationSet, Store
-from web4.trust.table import Rule, Step, TransitionTable
 
 __all__ = [
     "MIGRATIONS",

@@ -29,23 +29,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from web4.fsm import Rule, TransitionTable
 from web4.lip.messages import Tier
 from web4.lip.tiers import tier_rank
-from web4.trust.table import Rule, TransitionTable
 
 __all__ = [
     "CLAIM_TABLE",
     "REQUIRED_CONFIRMATIONS",
     "ClaimEvent",
-    "ClaimState",
     "Facts",
+    "LearnedClaimState",
     "next_event",
 ]
 
 REQUIRED_CONFIRMATIONS = 2
 
 
-class ClaimState(StrEnum):
+class LearnedClaimState(StrEnum):
+    """A learned (LIP) claim's state in the deferred-acceptance queue. Not
+    ``web4.knowledge.ClaimState`` (a CIP claim under vote, CIP_SPEC section 8): there
+    ``disputed`` is final and ``deferred`` exists; here a dispute can be resolved."""
+
     PENDING = "pending"
     DISPUTED = "disputed"
     ACCEPTED = "accepted"
@@ -59,12 +63,12 @@ class ClaimEvent(StrEnum):
     LOW_TRUST = "low_trust"
 
 
-_S, _E = ClaimState, ClaimEvent
-_R = Rule[ClaimState, ClaimEvent, None]
+_S, _E = LearnedClaimState, ClaimEvent
+_R = Rule[LearnedClaimState, ClaimEvent, None]
 
-CLAIM_TABLE: TransitionTable[ClaimState, ClaimEvent, None] = TransitionTable(
+CLAIM_TABLE: TransitionTable[LearnedClaimState, ClaimEvent, None] = TransitionTable(
     "lip-claims",
-    list(ClaimState),
+    list(LearnedClaimState),
     list(ClaimEvent),
     [
         _R(_S.PENDING, _E.VERIFIED, _S.ACCEPTED, "verified: may enter causal memory"),
@@ -79,7 +83,7 @@ CLAIM_TABLE: TransitionTable[ClaimState, ClaimEvent, None] = TransitionTable(
 class Facts:
     """Everything the acceptance rule looks at, for one claim, at one moment."""
 
-    state: ClaimState
+    state: LearnedClaimState
     tier: Tier
     trusted_confirmations: int
     trusted_rejections: int
@@ -92,11 +96,11 @@ class Facts:
 
 def next_event(f: Facts) -> tuple[ClaimEvent, str] | None:
     """The event the rule fires now, with its reason; None when the claim must wait."""
-    if f.state == ClaimState.DISPUTED:
+    if f.state == LearnedClaimState.DISPUTED:
         if f.resolved_in_favour and not f.overloaded:
             return ClaimEvent.RESOLVED, "dispute resolved in the claim's favour"
         return None
-    if f.state != ClaimState.PENDING:
+    if f.state != LearnedClaimState.PENDING:
         return None
     if f.tier == "blocked":
         return ClaimEvent.LOW_TRUST, "source tier is blocked"

@@ -1,8 +1,9 @@
 """TrustFSM: per-peer trust for CIP, as one transition table, a pure evaluator, and a
 SQLite persistence adapter with an append-only audit log.
 
-``web4.trust.table`` is the generic table mechanism (reused by HCP's social-trust FSM);
-``TRUST_TABLE`` is CIP's instance; ``TrustBook`` persists states and the audit log.
+The generic table mechanism is ``web4.fsm`` (shared with HCP social trust, LIP claim
+states and the CIP handshake); ``TRUST_TABLE`` is CIP's instance; ``TrustBook`` persists
+states and the audit log.
 """
 
 from web4.trust._state import (
@@ -16,7 +17,6 @@ from web4.trust._state import (
     evaluate,
 )
 from web4.trust.book import TRUST_MIGRATIONS, AuditEntry, TrustBook, TrustOutcome
-from web4.trust.table import Rule, Step, TransitionTable
 
 __all__ = [
     "TRUST_MIGRATIONS",
@@ -24,9 +24,6 @@ __all__ = [
     "AuditEntry",
     "Evaluation",
     "PeerRecord",
-    "Rule",
-    "Step",
-    "TransitionTable",
     "TrustBook",
     "TrustContext",
     "TrustEvent",

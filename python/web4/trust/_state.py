@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from web4.trust.table import Rule, TransitionTable
+from web4.fsm import Rule, TransitionTable
 
 __all__ = [
     "TRUST_TABLE",

@@ -12,7 +12,16 @@ import pytest
 from cip_pair import T0, identity, make_pair
 
 from web4.cip._proof import response_message
-from web4.cip._state import TERMINAL, TRANSITIONS, Input, Role, Step, transition_table_markdown
+from web4.cip._state import (
+    HANDSHAKE_TABLES,
+    TERMINAL,
+    TRANSITIONS,
+    Input,
+    Role,
+    Step,
+    next_step,
+    transition_table_markdown,
+)
 from web4.cip.builder import CipBuilder
 from web4.cip.events import (
     HandshakeDone,
@@ -408,6 +417,20 @@ def test_transition_table_shape() -> None:
     assert table.count("\n") == len(TRANSITIONS) + 2
     spec = Path(__file__).resolve().parents[3] / "docs" / "CIP_SPEC.md"
     assert table in spec.read_text(encoding="utf-8"), "regenerate the table in CIP_SPEC.md"
+
+
+def test_next_step_reads_the_role_tables() -> None:
+    # Every (role, step, input) either has one rule (its target) or none (not allowed).
+    for role, table in HANDSHAKE_TABLES.items():
+        for step in Step:
+            for event in Input:
+                rules = table.rules_for(step, event)
+                assert len(rules) <= 1
+                assert all(r.guard is None for r in rules)
+                expected = TRANSITIONS.get((role, step, event))
+                assert next_step(role, step, event) == expected
+                assert [r.dst for r in rules] == ([] if expected is None else [expected])
+    assert next_step(Role.RESPONDER, Step.WAIT_HELLO, Input.TIMEOUT) is None
 
 
 # --- more rejection rules -------------------------------------------------------------------

@@ -13,7 +13,7 @@ fairly between peers; ``runtime`` is the node's LIP side. The normative text is
 ``docs/LIP_SPEC.md``.
 """
 
-from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
+from web4.lip._state import CLAIM_TABLE, ClaimEvent, LearnedClaimState
 from web4.lip.builder import build_lip
 from web4.lip.extract import ExtractedClaim, claim_id, extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, fetch
@@ -22,7 +22,7 @@ from web4.lip.memory import KnowledgeBridge
 from web4.lip.messages import LIP_SPEC, MESSAGE_TYPES, PAYLOAD_TYPES, LipEnvelope
 from web4.lip.queue import (
     AcceptedClaim,
-    CausalMemory,
+    AcceptedClaimSink,
     ClaimQueue,
     LocalKnowledge,
     Transition,
@@ -35,15 +35,15 @@ __all__ = [
     "MESSAGE_TYPES",
     "PAYLOAD_TYPES",
     "AcceptedClaim",
-    "CausalMemory",
+    "AcceptedClaimSink",
     "ClaimEvent",
     "ClaimQueue",
-    "ClaimState",
     "ExtractedClaim",
     "FetchPolicy",
     "FetchResult",
     "KnowledgeBridge",
     "Learned",
+    "LearnedClaimState",
     "LipEnvelope",
     "LocalKnowledge",
     "SourceTiers",

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from web4.clock import Clock
 from web4.errors import LIPFetchError
-from web4.lip._state import ClaimEvent, ClaimState
+from web4.lip._state import ClaimEvent, LearnedClaimState
 from web4.lip.extract import extract_claims
 from web4.lip.fetcher import FetchPolicy, FetchResult, HostGate, fetch
 from web4.lip.hosts import host_of
@@ -208,11 +208,11 @@ def payload_for(t: Transition) -> LipAccept | LipReject | LipConflict | None:
     """The LIP message a transition announces: ``LIP_ACCEPT`` on accepted,
     ``LIP_REJECT`` on rejected, ``LIP_CONFLICT`` on disputed (severity ``high`` for a
     conflict with local knowledge, ``medium`` for a trusted peer's rejection alone)."""
-    if t.dst == ClaimState.ACCEPTED:
+    if t.dst == LearnedClaimState.ACCEPTED:
         return LipAccept("accept", [t.claim_id], t.reason, list(t.corroborators))
-    if t.dst == ClaimState.REJECTED:
+    if t.dst == LearnedClaimState.REJECTED:
         return LipReject("reject", [t.claim_id], t.reason, list(t.corroborators))
-    if t.dst == ClaimState.DISPUTED and t.event == ClaimEvent.CONFLICT:
+    if t.dst == LearnedClaimState.DISPUTED and t.event == ClaimEvent.CONFLICT:
         refs = list(t.local_refs) or ["trusted-peer-rejection"]
         conflicts = [ClaimConflict(t.claim_id, ref, t.reason) for ref in refs]
         return LipConflict(conflicts, list(t.local_refs), "high" if t.local_refs else "medium")

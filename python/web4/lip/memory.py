@@ -36,7 +36,7 @@ def node_id_of(claim_id: str) -> str:
 
 
 class KnowledgeBridge:
-    """``LocalKnowledge`` and ``CausalMemory`` ports of ``ClaimQueue`` over
+    """``LocalKnowledge`` and ``AcceptedClaimSink`` ports of ``ClaimQueue`` over
     ``web4.knowledge`` (see the module docstring)."""
 
     def __init__(self, store: Store, *, agent_fingerprint: str) -> None:

@@ -9,7 +9,7 @@ pure rule in ``web4.lip._state`` picks at most one event per claim and ``CLAIM_T
 applies it. Everything one report changes (claim row, audit rows, tier counters, and the
 causal-memory write of an accepted claim) happens in one store transaction, so a crash
 leaves either all of it or none, and the queue picks up where it was after a restart.
-Only ``accepted`` claims are handed to ``CausalMemory``. Tier outcomes: a claim's first
+Only ``accepted`` claims are handed to ``AcceptedClaimSink``. Tier outcomes: a claim's first
 trusted confirmation counts once as ``corroborated`` for its host, its first trusted
 rejection or a dispute resolved against it once as ``rejected`` (``web4.lip.tiers``).
 Bounded: at most ``max_open`` claims may be pending or disputed at once.
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from web4.errors import LIPQueueError, UnknownClaimError
-from web4.lip._state import CLAIM_TABLE, ClaimState, Facts, next_event
+from web4.lip._state import CLAIM_TABLE, Facts, LearnedClaimState, next_event
 from web4.lip.hosts import host_of
 from web4.lip.messages import (
     Claim,
@@ -36,7 +36,7 @@ from web4.store import Migration, MigrationSet, Store
 __all__ = [
     "MIGRATIONS",
     "AcceptedClaim",
-    "CausalMemory",
+    "AcceptedClaimSink",
     "ClaimQueue",
     "LocalKnowledge",
     "QueuedClaim",
@@ -64,7 +64,7 @@ class AcceptedClaim:
     accepted_at: float
 
 
-class CausalMemory(Protocol):
+class AcceptedClaimSink(Protocol):
     """Where accepted claims go (and nothing else)."""
 
     def record_claim(self, claim: AcceptedClaim) -> None: ...
@@ -76,7 +76,7 @@ class QueuedClaim:
     statement: str
     uri: str
     host: str
-    state: ClaimState
+    state: LearnedClaimState
     reason: str
     deadline: float
     local_refs: tuple[str, ...]
@@ -128,7 +128,7 @@ MIGRATIONS = MigrationSet(
     ),
 )
 
-_OPEN = (ClaimState.PENDING.value, ClaimState.DISPUTED.value)
+_OPEN = (LearnedClaimState.PENDING.value, LearnedClaimState.DISPUTED.value)
 _SELECT = (
     "SELECT claim_id, statement, uri, host, state, reason, deadline, local_refs FROM lip_claims"
 )
@@ -143,7 +143,7 @@ class ClaimQueue:
         tiers: SourceTiers,
         *,
         knowledge: LocalKnowledge,
-        memory: CausalMemory,
+        memory: AcceptedClaimSink,
         is_trusted: Callable[[str], bool],
         window: float = 24 * 3600.0,
         max_open: int = 10_000,
@@ -238,7 +238,7 @@ class ClaimQueue:
         """
         with self._store.transaction():
             claim = self.get(claim_id)
-            if claim.state != ClaimState.DISPUTED:
+            if claim.state != LearnedClaimState.DISPUTED:
                 raise LIPQueueError(f"claim {claim_id[:12]}… is {claim.state}, not disputed")
             self._store.execute(
                 "UPDATE lip_claims SET resolution = ?, updated_at = ? WHERE claim_id = ?",
@@ -274,7 +274,7 @@ class ClaimQueue:
             raise UnknownClaimError(f"no queued claim {claim_id[:12]}…")
         return _claim(row)
 
-    def by_state(self, state: ClaimState) -> list[QueuedClaim]:
+    def by_state(self, state: LearnedClaimState) -> list[QueuedClaim]:
         """Claims in ``state``, oldest first. Raises ``StoreError``."""
         rows = self._store.query(
             _SELECT + " WHERE state = ? ORDER BY created_at, claim_id",
@@ -323,7 +323,7 @@ class ClaimQueue:
     ) -> list[Transition]:
         claim = self.get(claim_id)
         refs = claim.local_refs
-        if claim.state == ClaimState.PENDING:
+        if claim.state == LearnedClaimState.PENDING:
             refs = tuple(self._knowledge.conflicts_with(claim.statement))
         row = self._store.query_one(
             "SELECT resolution FROM lip_claims WHERE claim_id = ?", (claim_id,)
@@ -353,7 +353,7 @@ class ClaimQueue:
             (step.dst.value, reason, now, json.dumps(list(refs)), claim_id),
         )
         self._audit(claim_id, now, step.src.value, event.value, step.dst.value, reason, cause)
-        if step.dst == ClaimState.ACCEPTED:
+        if step.dst == LearnedClaimState.ACCEPTED:
             full = self._store.query_one(
                 "SELECT final_uri, sha256, retrieved_at FROM lip_claims WHERE claim_id = ?",
                 (claim_id,),
@@ -388,7 +388,7 @@ def _claim(row: tuple[object, ...]) -> QueuedClaim:
         statement=str(row[1]),
         uri=str(row[2]),
         host=str(row[3]),
-        state=ClaimState(str(row[4])),
+        state=LearnedClaimState(str(row[4])),
         reason=str(row[5]),
         deadline=float(str(row[6])),
         local_refs=tuple(json.loads(str(row[7]))),

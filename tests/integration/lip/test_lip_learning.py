@@ -17,7 +17,7 @@ import pytest
 
 from web4.clock import FakeClock
 from web4.errors import LIPFetchError
-from web4.lip._state import ClaimState
+from web4.lip._state import LearnedClaimState
 from web4.lip.fetcher import FetchPolicy
 from web4.lip.learn import Learned, corroborate_with, learn, payload_for
 from web4.lip.messages import LipAccept, LipConflict
@@ -65,7 +65,7 @@ class Agent:
         job = learn(url, queue=self.queue, tiers=self.tiers, clock=self.clock, policy=POLICY)
         return asyncio.run(job)
 
-    def state_of(self, learned: Learned, statement: str) -> ClaimState:
+    def state_of(self, learned: Learned, statement: str) -> LearnedClaimState:
         (claim,) = [c for c in learned.evidence.claims if c.statement == statement]
         return self.queue.get(claim.claim_id).state
 
@@ -157,7 +157,7 @@ def test_queue_intact_after_reopening(server, make, tmp_path) -> None:
     learned = a.learn(server.url("/page.html"))
     a.store.close()
     b = make("a", tiers("unknown"))
-    assert {c.claim_id for c in b.queue.by_state(ClaimState.PENDING)} == {
+    assert {c.claim_id for c in b.queue.by_state(LearnedClaimState.PENDING)} == {
         c.claim_id for c in learned.evidence.claims
     }
 
@@ -211,7 +211,7 @@ def test_queue_intact_after_killing_the_process(server, make, tmp_path) -> None:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=10)
     a = make("killed", tiers("low"))
-    pending = a.queue.by_state(ClaimState.PENDING)
+    pending = a.queue.by_state(LearnedClaimState.PENDING)
     assert first in {c.claim_id for c in pending}
     assert len(pending) >= 4
     # the confirmation the child recorded survived: one more trusted peer accepts it
@@ -248,7 +248,7 @@ def test_corroboration_over_signed_lip_messages(server, make) -> None:
     mine = a.learn(server.url("/page.html"))
     (boils,) = [c.claim_id for c in mine.evidence.claims if c.statement == BOILS]
     for peer in ("agent-b", "agent-c"):
-        assert a.queue.get(boils).state == ClaimState.PENDING
+        assert a.queue.get(boils).state == LearnedClaimState.PENDING
         ask = build_lip(
             ids["a"],
             receiver_id=peer,
@@ -275,6 +275,6 @@ def test_corroboration_over_signed_lip_messages(server, make) -> None:
         answer = validator("a").validate(reply)
         peer_fp = answer.sender.fingerprint  # authenticated; agent_id is self-asserted
         corroborate_with(a.queue, peer_fp, answer.payload, now=a.clock.now())
-    assert a.queue.get(boils).state == ClaimState.ACCEPTED
+    assert a.queue.get(boils).state == LearnedClaimState.ACCEPTED
     fps = tuple(sorted(ids[p].fingerprint for p in ("agent-b", "agent-c")))
     assert a.memory.claims[0].corroborators == fps

@@ -7,7 +7,7 @@ import pytest
 
 from web4.errors import StoreError
 from web4.knowledge import CausalMemory
-from web4.lip._state import ClaimState
+from web4.lip._state import LearnedClaimState
 from web4.lip.extract import claim_id
 from web4.lip.memory import KnowledgeBridge, node_id_of
 from web4.lip.messages import Claim, Evidence
@@ -50,18 +50,18 @@ def submit(queue: ClaimQueue, host: str, statement: str):
 def test_accepted_claims_enter_causal_memory_and_dispute_contradictions(world) -> None:
     store, _bridge, queue = world
     first = submit(queue, "good.test", "Water boils at one hundred degrees at sea level.")
-    assert queue.get(first).state == ClaimState.ACCEPTED
+    assert queue.get(first).state == LearnedClaimState.ACCEPTED
     node = CausalMemory(store).get(node_id_of(first))
     assert node is not None
     assert node.fact.sources == ("https://good.test/x",)
     assert node.fact.domain == "web"
 
     pending = submit(queue, "other.test", "Owls are nocturnal birds of prey.")
-    assert queue.get(pending).state == ClaimState.PENDING
+    assert queue.get(pending).state == LearnedClaimState.PENDING
     assert CausalMemory(store).get(node_id_of(pending)) is None
 
     contra = submit(queue, "good.test", "Water never boils at one hundred degrees at sea level.")
-    assert queue.get(contra).state == ClaimState.DISPUTED
+    assert queue.get(contra).state == LearnedClaimState.DISPUTED
     assert queue.get(contra).local_refs == (node_id_of(first),)
     assert [n.node_id for n in CausalMemory(store).nodes()] == [node_id_of(first)]
 

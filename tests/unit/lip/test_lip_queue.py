@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from web4.errors import LIPQueueError, UnknownClaimError
-from web4.lip._state import CLAIM_TABLE, ClaimEvent, ClaimState
+from web4.lip._state import CLAIM_TABLE, ClaimEvent, LearnedClaimState
 from web4.lip.extract import claim_id
 from web4.lip.learn import payload_for
 from web4.lip.messages import Claim, Evidence, LipAccept, LipConflict, LipReject
@@ -21,7 +21,7 @@ POLICY = """
 "blocked.test" = "blocked"
 """
 TRUSTED = {"agent-b", "agent-c", "agent-d"}
-S = ClaimState
+S = LearnedClaimState
 
 
 class Knowledge:

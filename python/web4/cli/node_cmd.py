@@ -24,9 +24,9 @@ from web4.agent.loading import available
 from web4.cli import args as cli_args
 from web4.cli import inspect_cmd
 from web4.errors import ConfigError, ObservabilityError
+from web4.lip import LipSettings
 from web4.node import Node, NodeConfig, Proposal, load_config
 from web4.node.config import FLAG_KEYS, AgentSettings, config_path, default_config_path
-from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability import (
     LEVELS,
     EventFilter,

@@ -27,6 +27,7 @@ from web4.lip.queue import (
     LocalKnowledge,
     Transition,
 )
+from web4.lip.runtime import LipRuntime, LipSettings
 from web4.lip.tiers import SourceTiers, TierPolicy
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "Learned",
     "LearnedClaimState",
     "LipEnvelope",
+    "LipRuntime",
+    "LipSettings",
     "LocalKnowledge",
     "SourceTiers",
     "TierPolicy",

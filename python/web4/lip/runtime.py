@@ -1,6 +1,6 @@
 """LIP on a running node: learn from the web with peers' corroboration (LIP_SPEC.md §9).
 
-Theory of operation: ``LipRuntime`` is the node's LIP side; ``web4.node.protocols_hcp_lip``
+Theory of operation: ``LipRuntime`` is the node's LIP side; ``web4.hcp.runtime``
 constructs it with the node's identity, store, event bus and ports (``send(peer, channel,
 bytes)``, ``peers()`` = agent peers with a finished CIP handshake, the peer trust lookup,
 and our presence/LRI) and runs ``run``. ``learn(uri)`` queues a fetch; ``run`` performs it

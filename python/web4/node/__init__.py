@@ -4,6 +4,7 @@
 ``Node(config, ...).run()`` is what ``web4 node`` runs; see ``web4.node.node``.
 """
 
+from web4.lip import LipSettings
 from web4.node.believer import BeliefAgent
 from web4.node.config import AgentSettings, NodeConfig, load_config
 from web4.node.desk import KnowledgeDesk
@@ -19,6 +20,7 @@ __all__ = [
     "KnowledgeDesk",
     "LinkSession",
     "LinkTransport",
+    "LipSettings",
     "Node",
     "NodeConfig",
     "Proposal",

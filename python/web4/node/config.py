@@ -57,9 +57,9 @@ from pathlib import Path
 from typing import Any
 
 from web4.errors import ConfigError
+from web4.lip import LipSettings
 from web4.node.addrs import check_listen_addr, check_peer_addr
 from web4.node.proposals import Proposal
-from web4.node.protocols_hcp_lip import LipSettings
 from web4.observability.events import LEVELS, Level
 
 __all__ = [

@@ -20,7 +20,7 @@ node serves it once, and a dial that returns it waits for it to end.
 Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
 ``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
 step); ``human``, ``agent``, ``lip`` and LIP's part of ``knowledge`` -> ``HcpLipRuntime``
-(``web4.node.protocols_hcp_lip``). Router faults become trust events for the link's
+(``web4.hcp.runtime``). Router faults become trust events for the link's
 authenticated peer.
 
 The agent (``Node(config, agent=...)``, ``web4 node --agent``; default: the belief agent)
@@ -57,6 +57,7 @@ from web4.errors import (
     RTTTransportError,
     Web4Error,
 )
+from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import KnowledgeExchange, LocalState
 from web4.node import outbox, reactions, status
@@ -78,7 +79,6 @@ from web4.node.parts import (
 )
 from web4.node.peers import PeerConn, serve
 from web4.node.proposals import Proposal, propose_all
-from web4.node.protocols_hcp_lip import HcpLipRuntime
 from web4.observability import (
     Observability,
     colour_wanted,

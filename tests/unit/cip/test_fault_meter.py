@@ -1,11 +1,11 @@
 """FaultMeter: a flood of faulty messages is audited a few times, aggregated, and ends in a
-disconnection; memory stays bounded (web4.node.faults)."""
+disconnection; memory stays bounded (web4.cip.faults)."""
 
 from __future__ import annotations
 
 import pytest
 
-from web4.node.faults import FaultMeter, FaultVerdict
+from web4.cip.faults import FaultMeter, FaultVerdict
 
 A, B = "a" * 64, "b" * 64
 

@@ -1,10 +1,10 @@
-"""One peer session: the CIP handshake over ``control``, then routing of every channel.
+"""The CIP service of a node: peer sessions (the handshake, then routing), the node's
+reactions to handshake events and routing faults, and its outbound side.
 
-Theory of operation: the node makes a ``PeerConn`` for every authenticated link session
-(dialled: we are the handshake's initiator; accepted: the responder) and runs ``serve``
-for it in its TaskGroup. The handshake is bound to the fingerprint the link
+Theory of operation, sessions: the node makes a ``PeerConn`` for every authenticated link
+session (dialled: we are the handshake's initiator; accepted: the responder) and runs
+``serve`` for it in its TaskGroup. The handshake is bound to the fingerprint the link
 authenticated, so a HELLO signed by any other key is dropped by the handshake itself.
-
 While the handshake is not over, ``control`` bytes go straight to ``Handshake.receive``
 (it has its own validator; the router never sees them, so its replay cache cannot
 mistake them for replays). Everything else, and ``control`` after the handshake, goes to
@@ -16,24 +16,113 @@ HELLO, so ``serve`` bounds that wait by ``hello_timeout``: a peer that opens a s
 stays silent is dropped (a failed handshake, no trust event). The session ends when the
 link closes, the handshake fails, or the node stops; then the link is closed and
 ``host.on_closed`` is called.
+
+Reactions (``CipService.on_handshake``/``on_fault``): a handshake event goes to
+observability first, then: ``PeerVerified`` is the trust event "valid handshake"
+(``untrusted -> probing``) and, for an operator trust anchor, an audited
+``operator_vouch`` (``probing -> trusted``); ``PeerUntrusted`` is ``bad_signature``;
+``PeerBlacklisted`` is ``fingerprint_mismatch``; the peer's state and intent go to the
+agent loop; ``HandshakeDone`` makes the peer ready. A router fault from a link peer (its
+key is authenticated by the link) is ``fingerprint_mismatch``, ``bad_signature`` or, for
+invalid messages and handler faults, ``anomaly`` (``docs/CIP_SPEC.md``, Trust FSM).
+Anomalies pass through the ``FaultMeter`` (``web4.cip.faults``): a few per peer and window
+are audited one by one, the rest are aggregated into one audit row, and a peer past the
+limit is disconnected and refused for a while; a peer that never completed the handshake
+has no trust to lose, so its faults are only aggregated. The node is not in its own trust
+book. Every trust change is audited and emitted.
+
+Outbound (``CipService.send``): a payload (a CIP Struct or plain data) becomes its typed
+Struct (a bad one is ``MessageBuildError``), all copies get one ``msg_id`` (a broadcast
+FACT_PROPOSE therefore names one claim everywhere), and one envelope goes to each ready
+peer on the channel its type belongs to: FACT_* and DECISION_SHARE on ``knowledge``,
+STATE_UPDATE on ``state``, the rest on ``control``. Each envelope carries our state (from
+the agent loop), our claimed standing with that peer (from its handshake) and our trust
+view of it. The copies go out concurrently, so a slow peer delays nobody else; ``send``
+returns when every copy is queued or has failed, so messages to one peer keep their
+order. A failed send to one peer is an ``error`` event and does not stop the others. Our
+own votes are also recorded (``record_vote``, the knowledge desk's).
+
+The service takes narrow ports, not the node: the event bus, the trust book, the CIP
+builder, the agent loop's state and inbox, and the node's clock and randomness.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from web4.cip import Handshake, Role, Step
-from web4.cip.events import HandshakeDone, HandshakeEvent, HandshakeFailed
-from web4.errors import RTTError
-from web4.node.link import LinkSession
-from web4.router import ProtocolRouter
+import msgspec
 
-__all__ = ["PeerConn", "PeerHost", "serve"]
+from web4.agent import InboundMessage, Outbound
+from web4.agent import Intent as AgentIntent
+from web4.agent import StateUpdate as AgentState
+from web4.cip import PAYLOADS, Handshake, Role, Step, new_msg_id
+from web4.cip import messages as cm
+from web4.cip.builder import CipBuilder
+from web4.cip.events import (
+    HandshakeDone,
+    HandshakeEvent,
+    HandshakeFailed,
+    IntentReceived,
+    PeerBlacklisted,
+    PeerStateReceived,
+    PeerUntrusted,
+    PeerVerified,
+)
+from web4.cip.faults import FaultMeter, FaultVerdict
+from web4.clock import Rng
+from web4.envelope.validate import Receiver
+from web4.errors import (
+    FingerprintMismatchError,
+    InvalidEnvelopeError,
+    MessageBuildError,
+    ReplayError,
+    RTTError,
+    SignatureMismatchError,
+    TimestampError,
+    TrustError,
+)
+from web4.observability import EventBus, emit_handshake_event, emit_trust_audit
+from web4.router import Fault, ProtocolRouter
+from web4.trust import TrustBook, TrustEvent, TrustState
+
+__all__ = [
+    "VOTES",
+    "CipService",
+    "PeerConn",
+    "PeerHost",
+    "Session",
+    "label",
+    "sender_state",
+    "serve",
+]
+
+VOTES = frozenset({"FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE"})
+_KNOWLEDGE = VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
+_ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
 
 _TERMINAL = frozenset({Step.ACCEPTED, Step.DEFERRED, Step.FAILED})
+
+
+class Session(Protocol):
+    """The part of a link session (``web4.node.link.LinkSession``) CIP uses."""
+
+    @property
+    def peer(self) -> str: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send(self, channel: str, data: bytes, *, timeout: float) -> None: ...
+
+    async def receive(self, *, timeout: float) -> tuple[str, bytes] | None: ...
+
+    async def close(self) -> None: ...
 
 
 class PeerHost(Protocol):
@@ -53,7 +142,7 @@ class PeerHost(Protocol):
 class PeerConn:
     """A live session with one peer and its handshake."""
 
-    session: LinkSession
+    session: Session
     handshake: Handshake
     role: Role
     ready: bool = False  # the handshake ended (accepted or deferred): normal traffic
@@ -136,3 +225,251 @@ async def serve(
     finally:
         await conn.session.close()
         host.on_closed(conn, reason)
+
+
+def sender_state(s: AgentState) -> cm.SenderState:
+    """The ``state`` block of an outgoing envelope from the agent loop's state."""
+    return cm.SenderState(
+        presence=s.presence,
+        lri=s.lri,
+        kernel_signals=list(s.kernel_signals),
+        intent=label(s.intent),
+    )
+
+
+def label(text: str | None) -> str | None:
+    return None if not text else text[:256]
+
+
+class CipService:
+    """The node's CIP side over narrow ports (see the module docstring). ``conns`` is the
+    table of live sessions by peer fingerprint (the node adds and removes them)."""
+
+    def __init__(
+        self,
+        *,
+        builder: CipBuilder,
+        trust: TrustBook,
+        bus: EventBus,
+        rng: Rng,
+        now: Callable[[], float],
+        state: Callable[[], AgentState],
+        offer: Callable[[InboundMessage], object],
+        record_vote: Callable[[str, str, str, dict[str, Any]], object],
+        trust_anchors: Collection[str] = (),
+        faults: FaultMeter | None = None,
+        conns: dict[str, PeerConn] | None = None,
+        send_timeout: float = 5.0,
+    ) -> None:
+        self.builder, self.trust, self.bus, self.rng = builder, trust, bus, rng
+        self.now, self._state, self._offer, self._record_vote = now, state, offer, record_vote
+        self.trust_anchors = trust_anchors
+        self.faults = faults if faults is not None else FaultMeter()
+        self.conns: dict[str, PeerConn] = conns if conns is not None else {}
+        self.send_timeout = send_timeout
+        self.any_ready = asyncio.Event()  # set whenever a handshake ends well
+
+    # --- reactions ---------------------------------------------------------------------
+
+    def on_handshake(self, conn: PeerConn, events: list[HandshakeEvent]) -> None:
+        for e in events:
+            emit_handshake_event(self.bus, e)
+            if isinstance(e, PeerVerified):
+                self.trust_event(
+                    e.peer,
+                    TrustEvent.HANDSHAKE_VERIFIED,
+                    "CIP handshake verified: the peer proved its key",
+                    e.msg_ids,
+                )
+                if e.peer in self.trust_anchors:
+                    self.trust_event(
+                        e.peer,
+                        TrustEvent.OPERATOR_VOUCH,
+                        "operator trust anchor (config/--trust)",
+                        e.msg_ids,
+                    )
+            elif isinstance(e, PeerUntrusted):
+                self.trust_event(e.peer, TrustEvent.BAD_SIGNATURE, e.reason, (e.msg_id,))
+            elif isinstance(e, PeerBlacklisted):
+                self.trust_event(e.peer, TrustEvent.FINGERPRINT_MISMATCH, e.reason, (e.msg_id,))
+            elif isinstance(e, PeerStateReceived):
+                payload = {
+                    "presence": e.presence,
+                    "lri": e.lri,
+                    "ltppeerstate": e.ltppeerstate,
+                    "kernel_signals": list(e.kernel_signals),
+                    "intent": e.intent,
+                }
+                self._offer(InboundMessage("cip", "STATE_UPDATE", e.peer, payload, e.msg_id))
+            elif isinstance(e, IntentReceived):
+                payload = {"goal": e.goal, "topic": e.topic, "priority": e.priority}
+                self._offer(InboundMessage("cip", "INTENT", e.peer, payload, e.msg_id))
+            elif isinstance(e, HandshakeDone):
+                self.any_ready.set()
+
+    def trust_event(self, peer: str, event: TrustEvent, cause: str, evidence: Any) -> None:
+        try:
+            out = self.trust.record(
+                peer, event, cause[:1024] or event.value, [str(m)[:128] for m in evidence][:64]
+            )
+        except TrustError as e:
+            self.bus.emit("error", peer=None, error="TrustError", detail=str(e)[:200])
+            return
+        emit_trust_audit(self.bus, out)
+
+    def on_fault(self, fault: Fault) -> None:
+        err = fault.error
+        if isinstance(err, FingerprintMismatchError):
+            event = TrustEvent.FINGERPRINT_MISMATCH
+        elif isinstance(err, SignatureMismatchError):
+            event = TrustEvent.BAD_SIGNATURE
+        elif isinstance(err, _ANOMALY) or fault.stage == "handler":
+            event = TrustEvent.ANOMALY
+        else:
+            return
+        cause = f"{fault.stage}: {type(err).__name__}: {err}"
+        evidence = (fault.msg_id,) if fault.msg_id else ()
+        if event is not TrustEvent.ANOMALY:  # decisive on their own: never rate-limited
+            self.trust_event(fault.peer, event, cause, evidence)
+            return
+        now, faults = self.now(), self.faults
+        self.flush_faults(faults.expired(now), "in the last window")
+        verdict, count = faults.observe(fault.peer, now)
+        if verdict is FaultVerdict.DISCONNECT:
+            self.trust_event(
+                fault.peer,
+                event,
+                f"flood: {faults.disconnect_at} faults within {faults.window_s:g} s "
+                f"({count} not audited one by one); disconnected for {faults.ban_s:g} s; "
+                f"last: {cause}",
+                evidence,
+            )
+            conn = self.conns.get(fault.peer)
+            if conn is not None:
+                conn.stop.set()
+            self.bus.emit(
+                "error",
+                peer=fault.peer,
+                error="FloodError",
+                detail=f"disconnected: {faults.disconnect_at} faulty messages in "
+                f"{faults.window_s:g} s",
+                source="router",
+            )
+        elif verdict is FaultVerdict.AUDIT and self._has_trust(fault.peer):
+            self.trust_event(fault.peer, event, cause, evidence)
+        else:
+            faults.note_unreported(fault.peer)
+
+    def flush_faults(self, peers: list[str], when: str) -> None:
+        """One aggregated audit row per peer for its faults not audited one by one."""
+        for peer in peers:
+            count = self.faults.flush(peer)
+            if count:
+                self.trust_event(
+                    peer,
+                    TrustEvent.ANOMALY,
+                    f"{count} faulty message(s) {when}, aggregated (not audited one by one)",
+                    (),
+                )
+
+    def _has_trust(self, peer: str) -> bool:
+        """Has the peer anything to lose (probing or trusted)? Faults of others change no
+        state, so they are only aggregated."""
+        try:
+            return self.trust.state_of(peer) in (TrustState.PROBING, TrustState.TRUSTED)
+        except TrustError:
+            return False
+
+    # --- outbound ----------------------------------------------------------------------
+
+    def ready_peers(self) -> list[PeerConn]:
+        return [c for c in self.conns.values() if c.ready and not c.session.closed]
+
+    async def send(
+        self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
+    ) -> str:
+        """Build, sign and send one CIP message to ``peer`` (or every ready peer), all
+        copies with one ``msg_id``; returns it. Raises ``MessageBuildError`` for a payload
+        that breaks the schema. A failed send to one peer is an event, not an error."""
+        cls = PAYLOADS.get(msg_type)
+        if cls is None:
+            raise MessageBuildError(f"{msg_type!r} is not a CIP message type")
+        try:
+            struct = (
+                payload
+                if isinstance(payload, cls)
+                else msgspec.convert(msgspec.to_builtins(payload), cls)
+            )
+        except msgspec.ValidationError as e:
+            raise MessageBuildError(f"{msg_type} payload: {e}") from e
+        msg_id = msg_id or new_msg_id(self.rng)
+        channel = (
+            "knowledge"
+            if msg_type in _KNOWLEDGE
+            else "state"
+            if msg_type == "STATE_UPDATE"
+            else "control"
+        )
+        state = sender_state(self._state())
+        copies = []
+        for conn in self.ready_peers():
+            if peer is not None and conn.peer != peer:
+                continue
+            receiver = conn.handshake.peer or Receiver(conn.peer[:16], conn.peer)
+            env = self.builder.build(
+                struct,
+                receiver=receiver,
+                sender_view=conn.handshake.our_view,  # type: ignore[arg-type]
+                state=state,
+                receiver_view=self.trust.state_of(conn.peer).value,
+                msg_id=msg_id,
+            )
+            data = self.builder.encode(env)
+            copies.append(self._send_copy(conn, channel, data, msg_id, msg_type))
+        if copies:
+            await asyncio.gather(*copies)
+        return msg_id
+
+    async def _send_copy(
+        self, conn: PeerConn, channel: str, data: bytes, msg_id: str, msg_type: str
+    ) -> None:
+        """Send one peer's copy; a failure is that peer's ``error`` event."""
+        try:
+            await conn.session.send(channel, data, timeout=self.send_timeout)
+        except (RTTError, TimeoutError) as e:
+            self.bus.emit(
+                "error",
+                peer=conn.peer,
+                msg_id=msg_id,
+                error=type(e).__name__,
+                detail=str(e)[:200],
+                source="send",
+                type=msg_type,
+            )
+
+    async def send_state(self, update: AgentState) -> None:
+        """One STATE_UPDATE per ready peer (each carries our trust view of that peer),
+        sent concurrently like any broadcast."""
+        await asyncio.gather(*(self.send_state_to(update, c.peer) for c in self.ready_peers()))
+
+    async def send_state_to(self, update: AgentState, peer: str) -> None:
+        """One STATE_UPDATE to ``peer`` (nothing if it is not a ready peer)."""
+        payload = cm.StateUpdate(
+            presence=update.presence,
+            lri=update.lri,
+            ltppeerstate=self.trust.state_of(peer).value,
+            kernel_signals=list(update.kernel_signals),
+            intent=label(update.intent),
+        )
+        await self.send("STATE_UPDATE", payload, peer=peer)
+
+    async def send_intent(self, intent: AgentIntent) -> None:
+        await self.send("INTENT", intent.payload())
+
+    async def send_outbound(self, out: Outbound) -> None:
+        if out.protocol != "cip":
+            raise MessageBuildError(f"no {out.protocol} sender on this node")
+        payload = dict(out.payload)
+        msg_id = await self.send(out.type, payload, peer=out.peer)
+        if out.type in VOTES:
+            self._record_vote(msg_id, self.builder.identity.fingerprint, out.type, payload)

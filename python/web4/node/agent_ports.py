@@ -8,10 +8,10 @@ other way out:
 
 * ``propose``: our claim is stored and judged by the knowledge rules first (it waits
   for two trusted confirmations like any), then one ``FACT_PROPOSE`` with one msg_id is
-  broadcast (``outbox.send``: schema, signature, per-peer envelope);
+  broadcast (``CipService.send``: schema, signature, per-peer envelope);
 * ``vote``: recorded in our store first (a vote on a claim we do not hold is refused
   here and never sent; our own votes never count), then broadcast;
-* ``share_decision``, ``state``: ``outbox.send`` / the state sender;
+* ``share_decision``, ``state``: ``CipService.send`` / the state sender;
 * ``human``: onto that human's agenda, drained through the HCP consent / pacing /
   check-in gate (``HcpLipRuntime.say``);
 * ``fetch``: ``HcpLipRuntime.learn`` (LIP queue, tiers, address checks).
@@ -30,7 +30,6 @@ from web4.agent import Action
 from web4.cip import new_msg_id
 from web4.errors import MessageBuildError, Web4Error
 from web4.knowledge import CausalLink, Claim, ClaimState, MemoryNode, StoredTrace
-from web4.node import outbox
 from web4.node.desk import fact_from, trace_from
 
 if TYPE_CHECKING:
@@ -122,9 +121,9 @@ class NodePorts:
             return f"shared decision {action.msg_id}"
         if action.kind == "state":
             if action.peer is None:
-                await outbox.send_state(node, node.loop.state())
+                await node.cip.send_state(node.loop.state())
             else:
-                await outbox.send_state_to(node, node.loop.state(), action.peer)
+                await node.cip.send_state_to(node.loop.state(), action.peer)
             return "state sent"
         if action.kind == "human":
             assert action.peer is not None

@@ -7,7 +7,7 @@ opens the SQLite store, the ``TrustBook`` and ``KnowledgeExchange`` on it, the
 observability sinks, the ``ProtocolRouter`` (CIP, and HCP/LIP when their specs exist)
 and the ``AgentLoop``, listens, and then runs everything under one ``asyncio.TaskGroup``:
 the agent loop, the accept loop, one dialler per ``--peer``, one ``serve`` task per
-session (``web4.node.peers``), a telemetry pump, and the scripted proposals. ``stop()``
+session (``web4.cip.service``), a telemetry pump, and the scripted proposals. ``stop()``
 (SIGINT/SIGTERM in the CLI, or ``exit_after``) makes every task finish within about one
 ``tick`` (a dial already under way: within its connect deadline; queued dials do not
 start); then the transport shuts down, sinks drain and the store closes. Every write is
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +48,8 @@ from web4.agent.loading import load_agent
 from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import HandshakeEvent, PeerVerified
+from web4.cip.faults import FaultMeter
+from web4.cip.service import CipService, PeerConn, sender_state, serve
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
 from web4.errors import (
@@ -60,11 +61,10 @@ from web4.errors import (
 from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.knowledge import KnowledgeExchange, LocalState
-from web4.node import outbox, reactions, status
+from web4.node import status
 from web4.node.agent_ports import NodePorts
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
-from web4.node.faults import FaultMeter
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
 from web4.node.link_state import LinkBook
 from web4.node.liveness import LinkWatch, dial_peer
@@ -75,9 +75,7 @@ from web4.node.parts import (
     StoreMemory,
     default_transport,
     make_validators,
-    sender_state,
 )
-from web4.node.peers import PeerConn, serve
 from web4.node.proposals import Proposal, propose_all
 from web4.observability import (
     Observability,
@@ -137,11 +135,10 @@ class Node:
         self._stdout = stdout if stdout is not None else sys.stdout
         self._make_transport = transport or default_transport(config)
         self.conns: dict[str, PeerConn] = {}
-        self.faults = FaultMeter()  # per-peer limits on faulty input (web4.node.faults)
+        self.faults = FaultMeter()  # per-peer limits on faulty input (web4.cip.faults)
         self.listen_addrs: list[str] = []
         self.status_doc: status.NodeStatus | None = None  # DATA_DIR/status.json (web4 status)
         self._stop = asyncio.Event()
-        self._any_ready = asyncio.Event()
         self._dialling = asyncio.Lock()
         self._running = False
         self._started = asyncio.Event()
@@ -214,11 +211,23 @@ class Node:
         self.trust = TrustBook(self.store, self.clock)
         self.kx = KnowledgeExchange(self.store, self.trust, self.clock, me=self.fingerprint)
         validators = make_validators(self.fingerprint, self.clock, self.trust, self.store)
+        self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
+        self.cip = CipService(  # the loop and the desk come next: late-bound ports
+            builder=self.builder,
+            trust=self.trust,
+            bus=self.bus,
+            rng=self.rng,
+            now=self.now,
+            state=lambda: self.loop.state(),
+            offer=lambda m: self.loop.offer(m),
+            record_vote=lambda *vote: self.desk.record_vote(*vote),
+            trust_anchors=cfg.trust_anchors,
+            faults=self.faults,
+            conns=self.conns,
+            send_timeout=self.send_timeout,
+        )
         self.router = ProtocolRouter(
-            validators,
-            emit=self.bus.emit,
-            clock=self.clock,
-            on_fault=functools.partial(reactions.on_fault, self),
+            validators, emit=self.bus.emit, clock=self.clock, on_fault=self.cip.on_fault
         )
         ports = NodePorts(self)
         handler_timeout = float(getattr(self.agent, "handler_timeout", 10.0))
@@ -227,9 +236,9 @@ class Node:
             emit=self.bus.emit,
             memory=StoreMemory(self.kx, self.fingerprint, self.clock),
             clock=self.clock,
-            state_sender=functools.partial(outbox.send_state, self),
-            outbound_sender=functools.partial(outbox.send_outbound, self),
-            intent_sender=functools.partial(outbox.send_intent, self),
+            state_sender=self.cip.send_state,
+            outbound_sender=self.cip.send_outbound,
+            intent_sender=self.cip.send_intent,
             config=AgentLoopConfig(
                 sample_interval=cfg.agent.state_interval,
                 hook_timeout=handler_timeout,
@@ -257,7 +266,6 @@ class Node:
         )
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.protocols.to_agent = self.loop.offer  # humans and LIP evidence: the agent's
-        self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
         self.transport = self._make_transport(self.identity)
 
     async def run(self) -> None:
@@ -405,7 +413,7 @@ class Node:
         await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
-        reactions.flush_faults(self, [conn.peer], "before the session closed")
+        self.cip.flush_faults([conn.peer], "before the session closed")
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
             self.protocols.forget(conn.peer)
@@ -416,7 +424,7 @@ class Node:
             self.bus.emit("error", peer=conn.peer, error="HandshakeError", detail=reason[:200])
 
     def on_handshake(self, conn: PeerConn, events: list[HandshakeEvent]) -> None:
-        reactions.on_handshake(self, conn, events)
+        self.cip.on_handshake(conn, events)
         for e in events:
             if isinstance(e, PeerVerified):
                 self.links.verified(e.peer, e.agent_id)
@@ -440,16 +448,16 @@ class Node:
             raise RTTTransportError(f"no live session with {peer[:16]}…")
         await conn.session.send(channel, data, timeout=self.send_timeout)
 
-    # --- outbound (web4.node.outbox) ------------------------------------------------
+    # --- outbound (web4.cip.service) ------------------------------------------------
 
     def ready_peers(self) -> list[PeerConn]:
-        return outbox.ready_peers(self)
+        return self.cip.ready_peers()
 
     async def send(
         self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
     ) -> str:
-        """See ``outbox.send``. Raises ``MessageBuildError``."""
-        return await outbox.send(self, msg_type, payload, peer=peer, msg_id=msg_id)
+        """See ``CipService.send``. Raises ``MessageBuildError``."""
+        return await self.cip.send(msg_type, payload, peer=peer, msg_id=msg_id)
 
     async def _pump(self) -> None:
         """Forward transport events often and a telemetry snapshot every 2 seconds."""

@@ -12,9 +12,7 @@ import contextlib
 from collections.abc import Callable
 from typing import IO, Any
 
-from web4.agent import StateUpdate as AgentState
 from web4.cip import cip_validator
-from web4.cip import messages as cm
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
 from web4.envelope.replay_store import PersistentReplayCache
@@ -34,8 +32,6 @@ __all__ = [
     "JsonLinesSink",
     "StoreMemory",
     "default_transport",
-    "label",
-    "sender_state",
 ]
 
 
@@ -137,17 +133,3 @@ def make_validators(
                 spec, our_fingerprint=me, clock=clock, replay=replay(name), trust_gate=gate
             )
     return out
-
-
-def sender_state(s: AgentState) -> cm.SenderState:
-    """The ``state`` block of an outgoing envelope from the agent loop's state."""
-    return cm.SenderState(
-        presence=s.presence,
-        lri=s.lri,
-        kernel_signals=list(s.kernel_signals),
-        intent=label(s.intent),
-    )
-
-
-def label(text: str | None) -> str | None:
-    return None if not text else text[:256]

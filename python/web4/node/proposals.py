@@ -116,10 +116,10 @@ async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 
         ready = len(node.ready_peers())
         if ready >= want or (ready and loop.time() >= deadline):
             break
-        node._any_ready.clear()
+        node.cip.any_ready.clear()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(node.tick):
-                await node._any_ready.wait()
+                await node.cip.any_ready.wait()
     sent = 0
     for i, proposal in enumerate(todo):
         if not node.running():

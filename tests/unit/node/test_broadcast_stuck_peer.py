@@ -14,9 +14,9 @@ from typing import Any
 
 from web4.agent.types import StateUpdate
 from web4.cip.builder import CipBuilder
+from web4.cip.service import CipService
 from web4.clock import FakeClock, SeededRng
 from web4.identity import Identity
-from web4.node import outbox
 
 FAST, SLOW = (hashlib.sha256(n.encode()).hexdigest() for n in ("fast", "slow"))
 
@@ -35,7 +35,7 @@ class FakeSession:
         self.sent.append((channel, data))
 
 
-def fake_node(sessions: list[FakeSession], events: list[dict[str, Any]]) -> Any:
+def fake_node(sessions: list[FakeSession], events: list[dict[str, Any]]) -> CipService:
     clock, rng = FakeClock(1_800_000_000.0), SeededRng(3)
     conns = {
         s.peer: SimpleNamespace(
@@ -46,13 +46,18 @@ def fake_node(sessions: list[FakeSession], events: list[dict[str, Any]]) -> Any:
         )
         for s in sessions
     }
-    return SimpleNamespace(
-        conns=conns,
-        loop=SimpleNamespace(state=lambda: StateUpdate(presence="engaged", lri=10)),
+    trust: Any = SimpleNamespace(state_of=lambda peer: SimpleNamespace(value="probing"))
+    bus: Any = SimpleNamespace(emit=lambda kind, **attrs: events.append({"kind": kind, **attrs}))
+    return CipService(
         builder=CipBuilder(Identity(b"\x07" * 32), clock=clock, rng=rng),
-        trust=SimpleNamespace(state_of=lambda peer: SimpleNamespace(value="probing")),
+        trust=trust,
+        bus=bus,
         rng=rng,
-        bus=SimpleNamespace(emit=lambda kind, **attrs: events.append({"kind": kind, **attrs})),
+        now=clock.now,
+        state=lambda: StateUpdate(presence="engaged", lri=10),
+        offer=lambda m: None,
+        record_vote=lambda *vote: None,
+        conns=conns,  # type: ignore[arg-type]
         send_timeout=2.0,
     )
 
@@ -71,7 +76,7 @@ def test_a_stuck_peer_does_not_hold_the_broadcast_to_the_others() -> None:
             gate.set()
 
         releaser = asyncio.create_task(release_once_fast_has_it())
-        msg_id = await outbox.send(node, "INTENT", {"goal": "learn", "topic": "general"})
+        msg_id = await node.send("INTENT", {"goal": "learn", "topic": "general"})
         await releaser
         assert len(fast.sent) == 1
         assert len(slow.sent) == 1
@@ -88,7 +93,7 @@ def test_a_failed_copy_is_an_error_event_for_that_peer_only() -> None:
         events: list[dict[str, Any]] = []
         node = fake_node([dead, fast], events)
         node.send_timeout = 0.05
-        await outbox.send(node, "INTENT", {"goal": "learn", "topic": "general"})
+        await node.send("INTENT", {"goal": "learn", "topic": "general"})
         assert len(fast.sent) == 1
         assert dead.sent == []
         assert [(e["kind"], e["peer"], e["error"]) for e in events] == [

@@ -370,6 +370,18 @@ class Node:
             async with asyncio.timeout(seconds):
                 await self._stop.wait()
 
+    async def wait_for_peer(self, timeout: float | None) -> None:
+        """Return when a CIP handshake ends well (``CipService.any_ready``), a stop is
+        asked, or after ``timeout`` seconds (None: no bound). Deadline-driven: no polling."""
+        ready = self.cip.any_ready
+        ready.clear()
+        waits = [asyncio.ensure_future(ready.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
     def _start_peer(
         self, session: LinkSession, role: Role, *, serve_inline: bool = False
     ) -> PeerConn | None:

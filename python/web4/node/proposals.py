@@ -21,21 +21,21 @@ never share a hash.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from web4.cip import new_msg_id
+from web4.clock import Rng
 from web4.errors import ConfigError, KnowledgeError, MessageBuildError
+from web4.identity import Identity
 from web4.knowledge import Claim, DmpTrace, Fact
 from web4.knowledge.model import to_json
+from web4.node.desk import KnowledgeDesk
+from web4.observability import EventBus
 
-if TYPE_CHECKING:
-    from web4.node.node import Node
-
-__all__ = ["Proposal", "already_proposed", "propose_all"]
+__all__ = ["Proposal", "ProposalHost", "already_proposed", "propose_all"]
 
 EXAMPLE = "'Water boils at 100 degrees Celsius at sea level|physics|0.9'"
 
@@ -73,13 +73,59 @@ class Proposal:
         return cls(parts[0], domain, confidence)
 
     def fact_and_trace(self, source: str) -> tuple[Fact, DmpTrace]:
-        fact = Fact(self.statement, self.domain, self.confidence, (source,))
+        fact = Fact(self.statement, self.domain, self.confidence, [source])
         trace = DmpTrace(
             str(uuid.uuid4()),
-            steps=("the operator asked this node to propose the fact",),
-            evidence=(source,),
+            steps=["the operator asked this node to propose the fact"],
+            evidence=[source],
         )
         return fact, trace
+
+
+class _Config(Protocol):
+    """The part of ``NodeConfig`` proposing reads (``NodeConfig`` imports this module)."""
+
+    @property
+    def peers(self) -> tuple[str, ...]: ...
+
+    @property
+    def handshake_timeout(self) -> float: ...
+
+
+class ProposalHost(Protocol):
+    """What ``propose_all`` needs from the node."""
+
+    @property
+    def identity(self) -> Identity: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def config(self) -> _Config: ...
+
+    @property
+    def rng(self) -> Rng: ...
+
+    @property
+    def desk(self) -> KnowledgeDesk: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    def running(self) -> bool: ...
+
+    def ready_peers(self) -> Sized: ...
+
+    async def wait_for_peer(self, timeout: float | None) -> None:
+        """Return when a CIP handshake ends well, a stop is asked or ``timeout`` passes."""
+        ...
+
+    async def _sleep(self, seconds: float) -> None: ...
+
+    async def send(
+        self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
+    ) -> str: ...
 
 
 def already_proposed(
@@ -90,7 +136,7 @@ def already_proposed(
     return next((c for c in claims if c.sender == me and _content(c.fact) == want), None)
 
 
-async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
+async def propose_all(node: ProposalHost, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
     """Wait until every configured ``--peer`` is ready (or, after ``handshake_timeout``,
     at least one peer is), then propose each fact this node has not proposed before;
     returns how many were sent."""
@@ -116,10 +162,8 @@ async def propose_all(node: Node, proposals: tuple[Proposal, ...], gap: float = 
         ready = len(node.ready_peers())
         if ready >= want or (ready and loop.time() >= deadline):
             break
-        node.cip.any_ready.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(node.tick):
-                await node.cip.any_ready.wait()
+        # no peer yet: wait for one, however long; some: for more, until the deadline
+        await node.wait_for_peer(max(0.0, deadline - loop.time()) if ready else None)
     sent = 0
     for i, proposal in enumerate(todo):
         if not node.running():

@@ -1,25 +1,40 @@
 """Knowledge exchange data: facts, DMP traces, causal links, claims and outcomes.
 
 Theory of operation: these are frozen values with no behaviour beyond validating
-themselves. The router builds them from decoded CIP payload fields (``FACT_PROPOSE``,
-``DECISION_SHARE``, ...) so the knowledge rules never depend on the message classes. A
-value that breaks a limit raises ``KnowledgeError`` (a peer's bad input) when it is
-constructed; local settings that are wrong (``LocalState``, ``KnowledgePolicy``) raise
-``ConfigError``.
+themselves. ``Fact``, ``DmpTrace`` and ``SharedDecision`` are the CIP wire Structs
+themselves (``web4.cip.messages``, one type per concept), whose ``__post_init__`` runs
+the knowledge checks (``check_text`` and friends, defined there too); ``CausalLink`` and
+the settings below are the knowledge layer's own. A value that breaks a limit raises
+``KnowledgeError`` (a peer's bad input) when it is constructed; local settings that are
+wrong (``LocalState``, ``KnowledgePolicy``) raise ``ConfigError``.
 """
 
 from __future__ import annotations
 
-import math
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
+from web4.cip.messages import (
+    MAX_ITEMS,
+    MAX_SOURCES,
+    MAX_TEXT,
+    DmpTrace,
+    Fact,
+    SharedDecision,
+    check_text,
+    check_texts,
+    check_unit,
+)
 from web4.errors import ConfigError, KnowledgeError
 
 __all__ = [
+    "MAX_ITEMS",
+    "MAX_SOURCES",
+    "MAX_TEXT",
     "CausalLink",
     "ChallengeReason",
     "ClaimState",
@@ -29,11 +44,11 @@ __all__ = [
     "LinkRelation",
     "LocalState",
     "SharedDecision",
+    "check_text",
+    "check_texts",
+    "check_unit",
 ]
 
-MAX_TEXT = 4096
-MAX_ITEMS = 256
-MAX_SOURCES = 64
 MAX_LINKS = 64
 PRESENCE = ("focused", "engaged", "diffuse", "overloaded")
 
@@ -61,69 +76,6 @@ class LinkRelation(StrEnum):
     DERIVES_FROM = "derives_from"
     REFINES = "refines"
     CONTRADICTS = "contradicts"
-
-
-def check_text(name: str, value: object, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
-    if not isinstance(value, str):
-        raise KnowledgeError(f"{name} must be a string")
-    if (not empty and not value.strip()) or len(value) > limit:
-        raise KnowledgeError(f"{name} must be {0 if empty else 1}..{limit} characters")
-    return value
-
-
-def check_texts(name: str, values: object, limit: int) -> tuple[str, ...]:
-    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
-        raise KnowledgeError(f"{name} must be a list of strings")
-    if len(values) > limit:
-        raise KnowledgeError(f"{name} has more than {limit} items")
-    return tuple(check_text(f"{name}[]", v, empty=True) for v in values)
-
-
-def check_unit(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise KnowledgeError(f"{name} must be a number")
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise KnowledgeError(f"{name} must be within 0..1")
-    return float(value)
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """``FACT_PROPOSE.fact``. Raises ``KnowledgeError`` on a broken limit."""
-
-    statement: str
-    domain: str
-    confidence: float
-    sources: tuple[str, ...] = ()
-    context: str = ""
-
-    def __post_init__(self) -> None:
-        check_text("fact.statement", self.statement)
-        check_text("fact.domain", self.domain, limit=256)
-        object.__setattr__(self, "confidence", check_unit("fact.confidence", self.confidence))
-        object.__setattr__(self, "sources", check_texts("fact.sources", self.sources, MAX_SOURCES))
-        check_text("fact.context", self.context, empty=True)
-
-
-@dataclass(frozen=True, slots=True)
-class DmpTrace:
-    """A DMP trace. ``decision_id`` is a UUID (stored in canonical lowercase form).
-    Raises ``KnowledgeError`` on a malformed id or a broken limit."""
-
-    decision_id: str
-    steps: tuple[str, ...] = ()
-    counterfactuals: tuple[str, ...] = ()
-    evidence: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        try:
-            canonical = str(uuid.UUID(check_text("dmp_trace.decision_id", self.decision_id)))
-        except ValueError as exc:
-            raise KnowledgeError("dmp_trace.decision_id must be a UUID") from exc
-        object.__setattr__(self, "decision_id", canonical)
-        for name in ("steps", "counterfactuals", "evidence"):
-            value = check_texts(f"dmp_trace.{name}", getattr(self, name), MAX_ITEMS)
-            object.__setattr__(self, name, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,20 +108,6 @@ class CausalLink:
         if not isinstance(raw, list | tuple) or len(raw) > MAX_LINKS:
             raise KnowledgeError(f"causal_links must be a list of at most {MAX_LINKS}")
         return tuple(cls.parse(item) for item in raw)
-
-
-@dataclass(frozen=True, slots=True)
-class SharedDecision:
-    """``DECISION_SHARE.decision``. Raises ``KnowledgeError`` on a broken limit."""
-
-    choice: str
-    outcome: str = ""
-    context: str = ""
-
-    def __post_init__(self) -> None:
-        check_text("decision.choice", self.choice, limit=256)
-        check_text("decision.outcome", self.outcome, empty=True)
-        check_text("decision.context", self.context, empty=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,4 +155,6 @@ class LocalState:
 
 def to_json(value: Fact | DmpTrace | SharedDecision | CausalLink) -> dict[str, Any]:
     """A plain dict of a value (for storage)."""
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     return {name: getattr(value, name) for name in value.__slots__}

@@ -63,13 +63,13 @@ class KnowledgeBridge:
             statement=claim.statement,
             domain=WEB_DOMAIN,
             confidence=CONFIDENCE[claim.tier] if claim.tier != "blocked" else 0.0,
-            sources=(claim.final_uri,),
+            sources=[claim.final_uri],
             context=f"LIP evidence retrieved {claim.retrieved_at}, sha256 {claim.sha256}",
         )
         trace = DmpTrace(
             decision_id=str(uuid.uuid5(uuid.NAMESPACE_URL, node_id)),
-            steps=(f"LIP acceptance: {claim.reason}",),
-            evidence=(claim.final_uri, f"sha256:{claim.sha256}", *claim.corroborators),
+            steps=[f"LIP acceptance: {claim.reason}"],
+            evidence=[claim.final_uri, f"sha256:{claim.sha256}", *claim.corroborators],
         )
         self.memory.admit_external(
             node_id, self._me, fact, trace, (), f"LIP: {claim.reason}", claim.accepted_at

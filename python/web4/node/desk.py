@@ -76,7 +76,7 @@ def fact_from(raw: Any) -> Fact:
         get("statement"),
         get("domain"),
         get("confidence"),
-        tuple(get("sources", ()) or ()),
+        list(get("sources", ()) or ()),
         get("context", "") or "",
     )
 
@@ -86,9 +86,9 @@ def trace_from(raw: Any) -> DmpTrace:
     get = _getter(raw)
     return DmpTrace(
         get("decision_id"),
-        tuple(get("steps", ()) or ()),
-        tuple(get("counterfactuals", ()) or ()),
-        tuple(get("evidence", ()) or ()),
+        list(get("steps", ()) or ()),
+        list(get("counterfactuals", ()) or ()),
+        list(get("evidence", ()) or ()),
     )
 
 
@@ -350,7 +350,7 @@ class KnowledgeDesk:
                     statement=claim.fact.statement,
                     domain=claim.fact.domain,
                     confidence=claim.fact.confidence,
-                    sources=claim.fact.sources,
+                    sources=tuple(claim.fact.sources),
                     confirmed_by=tuple(has),
                     decision_id=claim.trace.decision_id,
                 )

@@ -66,9 +66,9 @@ class StoreMemory:
         decision = SharedDecision(trace.choice[:256] or "decision", trace.outcome[:4096])
         dmp = DmpTrace(
             trace.decision_id,
-            tuple(trace.steps),
-            tuple(trace.counterfactuals),
-            tuple(trace.evidence),
+            list(trace.steps),
+            list(trace.counterfactuals),
+            list(trace.evidence),
         )
         self._kx.memory.record_local_decision(self._me, decision, dmp, "", self._clock.now())
 

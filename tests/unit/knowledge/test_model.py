@@ -49,16 +49,16 @@ def test_bad_facts(kwargs: dict[str, object]) -> None:
 
 
 def test_fact_normalises_containers() -> None:
-    f = Fact("s", "d", 1, ["a", "b"])  # type: ignore[arg-type]
-    assert f.sources == ("a", "b")
+    f = Fact("s", "d", 1, ("a", "b"))  # type: ignore[arg-type]
+    assert f.sources == ["a", "b"]  # one shape: the list decoding gives
     assert f.confidence == 1.0
     assert isinstance(f.confidence, float)
 
 
 def test_trace_canonicalises_uuid_and_limits() -> None:
-    t = DmpTrace(DID.upper(), ["s"], [], ["e"])  # type: ignore[arg-type]
+    t = DmpTrace(DID.upper(), ("s",), (), ("e",))  # type: ignore[arg-type]
     assert t.decision_id == DID
-    assert t.steps == ("s",)
+    assert t.steps == ["s"]
     with pytest.raises(KnowledgeError, match="UUID"):
         DmpTrace("not-a-uuid")
     with pytest.raises(KnowledgeError):

@@ -59,4 +59,4 @@ def test_decision_share_fields_build_knowledge_inputs() -> None:
     p = msgspec.convert(raw, m.DecisionShare)
     decision = SharedDecision(p.decision.choice, p.decision.outcome, p.decision.context)
     assert decision.choice == "c" * 256
-    assert to_trace(p.dmp_trace).steps == ("s",)
+    assert to_trace(p.dmp_trace).steps == ["s"]

@@ -53,7 +53,7 @@ def test_accepted_claims_enter_causal_memory_and_dispute_contradictions(world) -
     assert queue.get(first).state == LearnedClaimState.ACCEPTED
     node = CausalMemory(store).get(node_id_of(first))
     assert node is not None
-    assert node.fact.sources == ("https://good.test/x",)
+    assert node.fact.sources == ["https://good.test/x"]
     assert node.fact.domain == "web"
 
     pending = submit(queue, "other.test", "Owls are nocturnal birds of prey.")

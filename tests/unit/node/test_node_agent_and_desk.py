@@ -45,8 +45,8 @@ def test_proposal_parse() -> None:
         with pytest.raises(ConfigError):
             Proposal.parse(bad)
     fact, trace = Proposal("x", "d", 0.5).fact_and_trace("operator")
-    assert fact.sources == ("operator",)
-    assert trace.evidence == ("operator",)
+    assert fact.sources == ["operator"]
+    assert trace.evidence == ["operator"]
 
 
 @dataclass

@@ -21,10 +21,14 @@ adds to alice's ``authorized_humans`` (what ``web4 human-key add`` does), talks 
 consent refuses an out-of-scope intent, tense affect makes her check in first, then a
 decision with rationale and alternatives.
 
-In a source checkout alice runs the librarian (``examples/librarian``, on the Agent API):
-her conversation above goes as before (only questions are searched), and once she has
-accepted both web pages a second short session asks her a question, which she answers
-from what she accepted, with its provenance.
+Both nodes run example agents on the public Agent API, named explicitly (``--agent``).
+Bob runs the belief agent: ``examples/belief`` in a source checkout, else the built-in
+``belief`` (the same code; ``web4 agents`` lists it). In a source checkout alice runs the
+librarian (``examples/librarian``): her conversation above goes as before (only questions
+are searched), and once she has accepted both web pages a second short session asks her
+a question, which she answers from what she accepted, with its provenance. An installed
+``web4`` has no ``examples/``: alice runs the belief agent and the librarian step is
+skipped, with a line saying why.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -54,20 +59,56 @@ from web4.observability.escape import printable
 from web4.store import Store
 from web4.trust import TrustBook
 
-__all__ = ["FACTS", "add_parser", "run_demo"]
+__all__ = [
+    "EXAMPLES",
+    "FACTS",
+    "add_parser",
+    "agent_label",
+    "belief_agent",
+    "librarian_agent",
+    "run_demo",
+]
 
 FACTS = (
     "Water boils at 100 degrees Celsius at sea level|physics|0.9",
     "The Great Wall of China is visible from the Moon with the naked eye|geography|0.6",
 )
-# the example librarian agent, when the demo runs from a source checkout
-LIBRARIAN = Path(__file__).resolve().parents[3] / "examples" / "librarian"
+# the example agents, when the demo runs from a source checkout
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 QUESTION = "What is the highest mountain on Earth?"
 ASKER_ARGS = ("--name", "Dana", "--reply-wait", "4", "--linger", "0.5")
 BELIEFS = (
     "water boils at 100 degrees celsius at sea level",
     "The Great Wall of China is not visible from the Moon with the naked eye",
 )
+
+
+def agent_label(spec: str, examples: Path = EXAMPLES) -> str:
+    """How a demo names the agent an ``--agent`` spec loads: ``examples/librarian``, or
+    ``belief (built in)``."""
+    where = Path(spec.rsplit(":", 1)[0])
+    with contextlib.suppress(ValueError):
+        return f"examples/{where.relative_to(examples)}"
+    return f"{spec} (built in)"
+
+
+def belief_agent(examples: Path = EXAMPLES) -> str:
+    """``--agent`` for the belief agent: ``examples/belief`` when ``examples`` has it, else
+    the built-in ``belief`` (an installed package; ``web4 agents`` lists it)."""
+    where = examples / "belief"
+    return f"{where}:make" if where.is_dir() else "belief"
+
+
+def librarian_agent(examples: Path = EXAMPLES) -> tuple[str | None, str]:
+    """``--agent`` for ``examples/librarian`` (None when ``examples`` lacks it) and the line
+    that says why its step is skipped."""
+    where = examples / "librarian"
+    if where.is_dir():
+        return f"{where}:make", ""
+    return None, (
+        f"the librarian step is skipped: {where} is not there (an installed web4 has no "
+        "examples/; run the demo from a source checkout to see it)"
+    )
 
 
 def add_parser(sub: Any) -> None:
@@ -136,8 +177,11 @@ class _Printer:
         except Exception:  # noqa: BLE001 - a non-event line is shown as it is
             if self.as_json:  # keep --json output pure JSON lines
                 print(json.dumps({"source": who, "text": line}, sort_keys=True), flush=True)
-            else:
-                print(f"{who:<5} | {printable(line)}", flush=True)
+            else:  # a human's terminal: it names nodes by fingerprint (12 digits or more)
+                text = printable(line)
+                for fp, name in self.names.items():
+                    text = re.sub(re.escape(fp[:12]) + "[0-9a-f]*…?", name, text)
+                print(f"{who:<5} | {text}", flush=True)
             return None
         if self.as_json:
             print(line, flush=True)
@@ -149,7 +193,9 @@ class _Printer:
         return {"kind": event.kind, "peer": event.peer, **event.attributes}
 
 
-def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
+def run_demo(as_json: bool = False, timeout: float = 25.0, *, examples: Path = EXAMPLES) -> int:
+    """``examples``: where the example agents are (the source checkout's by default)."""
+    librarian, skipped = librarian_agent(examples)
     root = Path(tempfile.mkdtemp(prefix="web4-demo-"))
     agents: list[_Agent] = []
     human: subprocess.Popen[str] | None = None
@@ -157,6 +203,11 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
         alice, bob = _Agent("alice", root), _Agent("bob", root)
         agents = [alice, bob]
         printer = _Printer(as_json, agents)
+        alice_runs = librarian or belief_agent(examples)
+        printer.show("demo", f"alice runs {agent_label(alice_runs, examples)}, bob runs "
+                     f"{agent_label(belief_agent(examples), examples)}")  # fmt: skip
+        if skipped:
+            printer.show("demo", skipped)
         lines: queue.Queue[tuple[str, str]] = queue.Queue()
         deadline = time.monotonic() + timeout
         facts = [a for f in FACTS for a in ("--propose", f)]
@@ -172,14 +223,15 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 "--trust",
                 bob.identity.fingerprint,
                 *facts,
-                *(["--agent", f"{LIBRARIAN}:make"] if LIBRARIAN.is_dir() else []),
+                "--agent",
+                alice_runs,
                 "--exit-after",
                 str(timeout),
             ],
             lines,
         )
         asker: subprocess.Popen[str] | None = None  # the librarian step's session
-        answered = not LIBRARIAN.is_dir()  # nothing to wait for without the example
+        answered = librarian is None  # nothing to wait for without the example
         addr, disputed, confirmed = None, False, False
         learned: set[str] = set()  # claims alice accepted after bob corroborated them
         ended: set[str] = set()
@@ -211,7 +263,8 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
                 addr = ev["listen"][0] if isinstance(ev["listen"], list) else ev["listen"]
                 believe = [a for b in BELIEFS for a in ("--believe", b)]
                 # bob fetches for alice although she is only probing to him (LIP §9)
-                bob.start(["--peer", str(addr), *believe, "--lip-allow-private",
+                bob.start(["--peer", str(addr), *believe, "--agent", belief_agent(examples),
+                           "--lip-allow-private",
                            "--lip-fetch-for", "probing", "--exit-after", str(timeout)],
                           lines)  # fmt: skip
             if who == "alice" and ev["kind"] == "knowledge.claim_disputed":
@@ -242,7 +295,7 @@ def run_demo(as_json: bool = False, timeout: float = 25.0) -> int:
             if not done
         ]
         timed_out = bool(missing) and time.monotonic() >= deadline
-        code = _summary(agents, as_json, missing, timeout if timed_out else None)
+        code = _summary(agents, as_json, missing, timeout if timed_out else None, skipped)
         return code if code or (len(learned) >= 2 and "human" in ended) else 1
     finally:
         for session in (human, asker):
@@ -298,11 +351,16 @@ def _drain(
 
 
 def _summary(
-    agents: list[_Agent], as_json: bool, missing: list[str], timed_out: float | None
+    agents: list[_Agent],
+    as_json: bool,
+    missing: list[str],
+    timed_out: float | None,
+    skipped: str = "",
 ) -> int:
     """Read both stores, print what happened in words (``--json``: one JSON line), and
     return 0 only when it is what the rules say. ``missing``: the steps not seen;
-    ``timed_out``: the ``--timeout`` that passed first, if it did."""
+    ``timed_out``: the ``--timeout`` that passed first, if it did; ``skipped``: why the
+    librarian step did not run ("" when it did)."""
     names = {a.identity.fingerprint: a.name for a in agents}
     report: dict[str, Any] = {}
     for a in agents:
@@ -328,6 +386,7 @@ def _summary(
     report["result"] = "ok" if ok else "FAIL"
     report["missing"] = missing
     report["timed_out"] = timed_out is not None
+    report["librarian"] = "skipped" if skipped else "ran"
     if as_json:
         print(json.dumps({"demo_summary": report}, sort_keys=True), flush=True)
         return 0 if ok else 1
@@ -340,8 +399,10 @@ def _summary(
     steps = cli_args.words(missing, "and") if missing else ""
     if not missing:
         print("alice learned both web pages once bob corroborated them; the human's session ended")
-        if LIBRARIAN.is_dir():
+        if not skipped:
             print("alice, the librarian, answered Dana's question from a page she had accepted")
+    if skipped:
+        print(skipped)
     if timed_out is not None:
         longer = max(60.0, 2 * timed_out)
         print(

@@ -18,6 +18,7 @@ import jsonschema
 import pytest
 
 from support.nodeproc import NodeProc, keygen, web4
+from web4.cli.demo import run_demo
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "events.schema.json"
 
@@ -28,10 +29,12 @@ def test_demo_json_events_all_validate_and_the_summary_is_ok() -> None:
     demo = web4("demo", "--json", timeout=60)
     assert demo.returncode == 0, demo.stderr[-2000:]
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
-    events, summary = [], None
+    events, notes, summary = [], [], None
     for line in demo.stdout.splitlines():
         doc = json.loads(line)  # --json output is JSON lines only
         if set(doc) == {"source", "text"}:  # a non-event line (the scripted human's terminal)
+            if doc["source"] == "demo":
+                notes.append(doc["text"])
             continue
         if "demo_summary" in doc:
             summary = doc["demo_summary"]
@@ -61,6 +64,35 @@ def test_demo_json_events_all_validate_and_the_summary_is_ok() -> None:
     assert {e["attributes"]["has"] for e in pending} == {0, 1}
     assert all(e["attributes"]["needs"] == 2 for e in pending)
     assert len(events) > 40
+    # both nodes run named example agents
+    assert notes == ["alice runs examples/librarian, bob runs examples/belief"]
+    missions = {
+        e["node"]: e["attributes"]["mission"] for e in events if e["kind"] == "agent.started"
+    }
+    assert missions == {
+        "alice": "answer people's questions from the knowledge this node has accepted",
+        "bob": "exchange and verify knowledge with peers",
+    }
+    assert summary["librarian"] == "ran"
+
+
+def test_demo_without_examples_runs_the_built_in_belief_agent_and_says_why_no_librarian(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_demo(as_json=True, timeout=60.0, examples=tmp_path / "none")
+    out = capsys.readouterr().out
+    docs = [json.loads(line) for line in out.splitlines()]  # still JSON lines only
+    assert code == 0, out[-3000:]
+    notes = [d["text"] for d in docs if d.get("source") == "demo"]
+    assert notes[0] == "alice runs belief (built in), bob runs belief (built in)"
+    assert notes[1].startswith("the librarian step is skipped: ")
+    assert "examples/" in notes[1]
+    assert not any(d.get("source") == "dana" for d in docs)  # no librarian session
+    assert any(d.get("source") == "human" for d in docs)  # the HCP conversation still runs
+    (summary,) = [d["demo_summary"] for d in docs if "demo_summary" in d]
+    assert summary["result"] == "ok"
+    assert summary["librarian"] == "skipped"
+    assert summary["alice"]["trust"]["bob"] == "trusted"
 
 
 def free_port() -> int:

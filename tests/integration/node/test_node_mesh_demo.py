@@ -1,6 +1,9 @@
-"""`web4 mesh-demo`: four real node processes; the newcomer's fact is accepted by the
-consensus of anchored peers, which earns the newcomer no trust; its contradicting
-statement is disputed and demotes it."""
+"""`web4 mesh-demo`: four real node processes running the example agents (and a fifth,
+the librarian); the newcomer's fact is accepted by the consensus of anchored peers, which
+earns the newcomer no trust; its contradicting statement is disputed and demotes it; a
+scripted human asks the librarian and gets the fact the mesh accepted, with its
+provenance. Without `examples/` (an installed package) the belief agent is built in and
+the librarian step is skipped, saying why."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ import jsonschema
 import pytest
 
 from support.nodeproc import web4
+from web4.agent.loading import available
+from web4.cli.demo import EXAMPLES, agent_label, belief_agent, librarian_agent
+from web4.cli.mesh_demo import FACT, QUESTION, run_mesh_demo
 
 SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "schemas" / "events.schema.json"
 
@@ -21,9 +27,12 @@ def test_mesh_demo_accepts_by_consensus_and_knowledge_buys_no_trust() -> None:
     run = web4("mesh-demo", "--agents", "4", "--json", timeout=80)
     assert run.returncode == 0, run.stderr[-2000:]
     validator = jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text()))
-    events, summary = [], None
+    events, said, summary = [], [], None
     for line in run.stdout.splitlines():
-        doc = json.loads(line)
+        doc = json.loads(line)  # --json output is JSON lines only
+        if set(doc) == {"source", "text"}:  # the demo's notes and the human's terminal
+            said.append((doc["source"], doc["text"]))
+            continue
         if "mesh_summary" in doc:
             summary = doc["mesh_summary"]
             continue
@@ -31,8 +40,17 @@ def test_mesh_demo_accepts_by_consensus_and_knowledge_buys_no_trust() -> None:
         events.append(doc)
     assert summary is not None
     assert summary["result"] == "ok"
-    for name in ("ann", "bo", "cy"):
+    for name in ("ann", "bo", "cy", "lib"):
         assert summary[name]["newcomer"] == "untrusted"
+    # every node runs a named example agent
+    assert ("demo", "ann, bo, cy and new run examples/belief; lib runs examples/librarian") in said
+    missions = {
+        e["node"]: e["attributes"]["mission"] for e in events if e["kind"] == "agent.started"
+    }
+    assert missions["lib"] == "answer people's questions from the knowledge this node has accepted"
+    assert {missions[n] for n in ("ann", "bo", "cy", "new")} == {
+        "exchange and verify knowledge with peers"
+    }
     # verified knowledge never promoted the newcomer anywhere
     promoted = [
         e
@@ -43,10 +61,27 @@ def test_mesh_demo_accepts_by_consensus_and_knowledge_buys_no_trust() -> None:
     ]
     assert promoted == []
     accepted = [e for e in events if e["kind"] == "knowledge.claim_accepted"]
-    assert {e["node"] for e in accepted} == {"ann", "bo", "cy", "new"}
+    assert {e["node"] for e in accepted} == {"ann", "bo", "cy", "lib", "new"}
     assert all(e["attributes"]["has"] >= 2 for e in accepted)
     disputed = [e for e in events if e["kind"] == "knowledge.claim_disputed"]
-    assert {e["node"] for e in disputed} == {"ann", "bo", "cy", "new"}
+    assert {e["node"] for e in disputed} == {"ann", "bo", "cy", "lib", "new"}
+    # the human asked the librarian and got the fact the mesh accepted, with provenance
+    dana = [text for who, text in said if who == "dana"]
+    assert "you -> HCP_CONTEXT" in dana
+    assert f"lib decision: {FACT}" in dana
+    fps = {e["node"]: e["attributes"]["fingerprint"] for e in events if e["kind"] == "node.started"}
+    lib = summary["librarian"]
+    assert (lib["question"], lib["answer"]) == (QUESTION, FACT)
+    rationale = lib["rationale"]
+    assert rationale.startswith("accepted by this node's knowledge rules")
+    assert any(t.strip() == f"rationale:    {rationale}" for t in dana)
+    assert f"proposed by {fps['new'][:12]} (untrusted)" in rationale  # demoted by its lie
+    for name in ("ann", "bo", "cy"):  # the mesh's confirmations, trusted at the librarian
+        assert f"{fps[name][:12]} (trusted)" in rationale
+    assert summary["lib"]["claims"] == {
+        FACT: "accepted",
+        "Light is not faster than sound in air": "disputed",
+    }
 
 
 def test_mesh_demo_refuses_a_size_out_of_range() -> None:
@@ -54,3 +89,43 @@ def test_mesh_demo_refuses_a_size_out_of_range() -> None:
     assert run.returncode == 2  # a usage error
     assert run.stderr.count("\n") == 1
     assert "3..10" in run.stderr
+
+
+def test_the_demos_name_their_example_agents() -> None:
+    assert belief_agent() == f"{EXAMPLES / 'belief'}:make"
+    assert librarian_agent() == (f"{EXAMPLES / 'librarian'}:make", "")
+    assert agent_label(belief_agent()) == "examples/belief"
+    assert agent_label(librarian_agent()[0] or "") == "examples/librarian"
+
+
+def test_without_examples_the_belief_agent_is_built_in_and_the_librarian_is_skipped(
+    tmp_path: Path,
+) -> None:
+    # an installed package has no examples/: what `web4 agents` lists is what runs
+    assert belief_agent(tmp_path) == "belief"
+    assert "belief" in {entry.name for entry in available()}
+    assert agent_label("belief", tmp_path) == "belief (built in)"
+    spec, why = librarian_agent(tmp_path)
+    assert spec is None
+    assert why.startswith("the librarian step is skipped: ")
+    assert "examples/" in why
+
+
+def test_mesh_demo_without_examples_runs_the_built_in_belief_agent_and_says_why_no_librarian(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_mesh_demo(3, as_json=True, timeout=60.0, examples=tmp_path / "none")
+    out = capsys.readouterr().out
+    docs = [json.loads(line) for line in out.splitlines()]  # still JSON lines only
+    assert code == 0, out[-3000:]
+    notes = [d["text"] for d in docs if d.get("source") == "demo"]
+    assert notes[0] == "ann, bo and new run belief (built in)"
+    assert notes[1].startswith("the librarian step is skipped: ")
+    assert not any(d.get("source") == "dana" for d in docs)
+    assert not any(d.get("node") == "lib" for d in docs)
+    (summary,) = [d["mesh_summary"] for d in docs if "mesh_summary" in d]
+    assert summary["result"] == "ok"
+    assert summary["librarian"] == {"skipped": notes[1]}
+    for name in ("ann", "bo"):
+        assert summary[name]["newcomer"] == "untrusted"
+    assert summary["new"]["claims"][FACT] == "accepted"

@@ -58,12 +58,12 @@ class Mesh:
         domain: str = "science",
     ) -> str:
         self.clock.advance(60)
-        fact = Fact(statement, domain, 0.9, sources, "")
+        fact = Fact(statement, domain, 0.9, list(sources), "")
         out = self.kx.propose(
             msg_id=self._id(),
             sender=self.alice,
             fact=fact,
-            trace=DmpTrace(self._id(), ("read it",), evidence=sources),
+            trace=DmpTrace(self._id(), ["read it"], evidence=list(sources)),
             local=OK,
         )
         if confirm:

@@ -44,7 +44,7 @@ def _child(db: str, step: str, now: float) -> None:
     ok, busy = LocalState("focused", 10), LocalState("overloaded", 90)
     src = "https://example.org/boiling"
     fact = Fact("Water boils at 100 C at sea level", "physics", 0.95, (src,))
-    trace = DmpTrace(str(uuid.UUID(int=3, version=4)), ("measured",), (), (src,))
+    trace = DmpTrace(str(uuid.UUID(int=3, version=4)), ["measured"], [], [src])
 
     def vote(n: int, who: str) -> None:
         mid = str(uuid.UUID(int=100 + n, version=4))

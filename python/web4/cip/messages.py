@@ -6,24 +6,13 @@ them, the builder (``web4.cip.builder``) produces dicts that decode into them, a
 ``web4.cip.schemas`` publishes their JSON Schemas under ``docs/schemas/cip/``. Every
 Struct is frozen and refuses unknown fields; every string and list has a bound, so a
 schema-valid envelope is always small. Enumerations are ``Literal``s.
-
-``Fact``, ``DmpTrace`` and ``SharedDecision`` are also the knowledge layer's values
-(``web4.knowledge`` re-exports them): their ``__post_init__`` runs the knowledge checks
-(``check_text`` and friends: no blank statement, domain or choice, a UUID decision id,
-bounded lists; a tuple given in Python is stored as a list, as decoding gives it), so a
-value built in Python raises ``KnowledgeError`` and one decoded from the wire fails
-validation (msgspec turns the error into a ``ValidationError``). There is no second
-class per concept.
 """
 
 from __future__ import annotations
 
-import math
-import uuid
 from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
-from msgspec.structs import force_setattr
 
 from web4.envelope.validate import (
     Limits,
@@ -36,7 +25,6 @@ from web4.envelope.validate import (
     Timestamp,
     Token,
 )
-from web4.errors import KnowledgeError
 
 __all__ = [
     "CIP_SPEC",
@@ -62,9 +50,6 @@ __all__ = [
     "StateUpdate",
     "TrustState",
     "TrustViews",
-    "check_text",
-    "check_texts",
-    "check_unit",
 ]
 
 CIP_VERSION = "1.0"
@@ -124,42 +109,6 @@ ClaimHash = Annotated[
         ),
     ),
 ]
-
-
-# --- the knowledge checks (what a Fact, DmpTrace or SharedDecision must satisfy) -------
-
-MAX_TEXT = 4096
-MAX_ITEMS = 256  # a locally built trace may hold more than the wire's 64 (never sent so)
-MAX_SOURCES = 64
-
-
-def check_text(name: str, value: object, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
-    """``value`` if it is a string of 1..limit characters, not blank (0..limit with
-    ``empty``). Raises ``KnowledgeError``."""
-    if not isinstance(value, str):
-        raise KnowledgeError(f"{name} must be a string")
-    if (not empty and not value.strip()) or len(value) > limit:
-        raise KnowledgeError(f"{name} must be {0 if empty else 1}..{limit} characters")
-    return value
-
-
-def check_texts(name: str, values: object, limit: int) -> tuple[str, ...]:
-    """``values`` (a list or tuple of at most ``limit`` strings) as a tuple. Raises
-    ``KnowledgeError``."""
-    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
-        raise KnowledgeError(f"{name} must be a list of strings")
-    if len(values) > limit:
-        raise KnowledgeError(f"{name} has more than {limit} items")
-    return tuple(check_text(f"{name}[]", v, empty=True) for v in values)
-
-
-def check_unit(name: str, value: object) -> float:
-    """``value`` as a float within 0..1. Raises ``KnowledgeError``."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise KnowledgeError(f"{name} must be a number")
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise KnowledgeError(f"{name} must be within 0..1")
-    return float(value)
 
 
 # --- envelope parts -----------------------------------------------------------------
@@ -223,28 +172,14 @@ class Intent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # FACT_PROPOSE.fact. Raises KnowledgeError on a broken limit (no docstring: it would
-    # become the published schema's description).
-
     statement: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     domain: Label
     confidence: Confidence
     sources: Texts = []
     context: Text = ""
 
-    def __post_init__(self) -> None:
-        check_text("fact.statement", self.statement)
-        check_text("fact.domain", self.domain, limit=256)
-        force_setattr(self, "confidence", check_unit("fact.confidence", self.confidence))
-        sources = check_texts("fact.sources", self.sources, MAX_SOURCES)
-        force_setattr(self, "sources", list(sources))
-        check_text("fact.context", self.context, empty=True)
-
 
 class DmpTrace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # A DMP trace; decision_id is a UUID. Raises KnowledgeError on a malformed id or a
-    # broken limit.
-
     decision_id: Annotated[
         str,
         msgspec.Meta(
@@ -256,18 +191,6 @@ class DmpTrace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     steps: Texts = []
     counterfactuals: Texts = []
     evidence: Texts = []
-
-    def __post_init__(self) -> None:
-        # The decision id is kept in canonical lowercase form (the wire pattern demands
-        # it; a Python caller may pass any spelling of a UUID).
-        try:
-            canonical = str(uuid.UUID(check_text("dmp_trace.decision_id", self.decision_id)))
-        except ValueError as exc:
-            raise KnowledgeError("dmp_trace.decision_id must be a UUID") from exc
-        force_setattr(self, "decision_id", canonical)
-        for name in ("steps", "counterfactuals", "evidence"):
-            value = check_texts(f"dmp_trace.{name}", getattr(self, name), MAX_ITEMS)
-            force_setattr(self, name, list(value))
 
 
 class FactPropose(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -300,16 +223,9 @@ class FactReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class SharedDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    # DECISION_SHARE.decision. Raises KnowledgeError on a broken limit.
-
     choice: Label
     outcome: Text = ""
     context: Text = ""
-
-    def __post_init__(self) -> None:
-        check_text("decision.choice", self.choice, limit=256)
-        check_text("decision.outcome", self.outcome, empty=True)
-        check_text("decision.context", self.context, empty=True)
 
 
 class DecisionShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -1,8 +1,9 @@
 """Knowledge exchange: claims, confirmations, the anti-hallucination rules, causal memory
 and DMP traces, persisted in the node's SQLite store.
 
-The router builds the typed inputs (``Fact``, ``DmpTrace``, ``CausalLink``,
-``SharedDecision``, ``LocalState``) from decoded CIP payloads and calls
+The router builds the typed inputs (``Fact``, ``DmpTrace``, ``SharedDecision``: the CIP
+wire Structs themselves, checked by ``check_fact``/``check_trace``/``check_decision``;
+``CausalLink``, ``LocalState``) from decoded CIP payloads and calls
 ``KnowledgeExchange``; outcomes feed the ``TrustBook``.
 """
 
@@ -18,6 +19,9 @@ from web4.knowledge.model import (
     LinkRelation,
     LocalState,
     SharedDecision,
+    check_decision,
+    check_fact,
+    check_trace,
 )
 from web4.knowledge.rules import (
     Assessment,
@@ -51,7 +55,10 @@ __all__ = [
     "Normalized",
     "SharedDecision",
     "StoredTrace",
+    "check_decision",
     "check_dmp",
+    "check_fact",
+    "check_trace",
     "decide",
     "normalize",
 ]

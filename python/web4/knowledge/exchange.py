@@ -52,7 +52,10 @@ from web4.knowledge.model import (
     KnowledgePolicy,
     LocalState,
     SharedDecision,
+    check_decision,
+    check_fact,
     check_text,
+    check_trace,
     check_unit,
     to_json,
 )
@@ -163,6 +166,7 @@ class KnowledgeExchange:
         ``StoreError`` if the store fails.
         """
         _check_ids(msg_id, sender)
+        fact, trace = check_fact(fact), check_trace(trace)
         if len(links) > 64:
             raise KnowledgeError("a claim has at most 64 causal links")
         if claim_hash is None:
@@ -251,6 +255,7 @@ class KnowledgeExchange:
         Raises ``KnowledgeError`` on malformed ids or an oversize retrospective.
         """
         _check_ids(msg_id, sender)
+        decision, trace = check_decision(decision), check_trace(trace)
         check_text("retrospective", retrospective, empty=True, limit=16384)
         state = self._trust.state_of(sender)
         if state not in (TrustState.PROBING, TrustState.TRUSTED):

@@ -18,7 +18,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from web4.knowledge.model import CausalLink, DmpTrace, Fact, SharedDecision, to_json
+from web4.knowledge.model import (
+    CausalLink,
+    DmpTrace,
+    Fact,
+    SharedDecision,
+    check_decision,
+    check_fact,
+    check_trace,
+    to_json,
+)
 from web4.knowledge.rules import normalize
 from web4.store import Migration, MigrationSet, Store
 
@@ -304,7 +313,9 @@ class CausalMemory:
         retrospective: str,
         now: float,
     ) -> bool:
-        """Store a shared decision's DMP trace. False if ``msg_id`` was already stored."""
+        """Store a shared decision's DMP trace. False if ``msg_id`` was already stored.
+        Raises ``KnowledgeError`` (a decision or trace the knowledge checks refuse)."""
+        decision, trace = check_decision(decision), check_trace(trace)
         return self._insert_decision(
             msg_id, "decision_share", sender, decision, trace, retrospective, now
         )
@@ -314,7 +325,9 @@ class CausalMemory:
     ) -> bool:
         """Store a DMP trace of this agent's own decision (origin ``local_decision``, keyed
         by its ``decision_id``). False if that decision was already stored.
-        Raises ``StoreError``."""
+        Raises ``KnowledgeError`` (a decision or trace the knowledge checks refuse),
+        ``StoreError``."""
+        decision, trace = check_decision(decision), check_trace(trace)
         with self._store.transaction():
             return self._insert_decision(
                 f"local:{trace.decision_id}",
@@ -365,7 +378,9 @@ class CausalMemory:
         """Admit a claim accepted by another subsystem's acceptance rules (LIP's
         deferred-acceptance queue): it is recorded in ``knowledge_claims`` as ``accepted``
         with ``reason``, then enters causal memory like any accepted claim, in one
-        transaction. Raises ``StoreError`` if ``node_id`` is already a claim."""
+        transaction. Raises ``KnowledgeError`` (a fact or trace the knowledge checks
+        refuse) and ``StoreError`` if ``node_id`` is already a claim."""
+        fact, trace = check_fact(fact), check_trace(trace)
         norm = normalize(fact.statement)
         keys = (domain_key(fact.domain), norm.subject, norm.negated)
         with self._store.transaction():

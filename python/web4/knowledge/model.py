@@ -2,15 +2,20 @@
 
 Theory of operation: these are frozen values with no behaviour beyond validating
 themselves. ``Fact``, ``DmpTrace`` and ``SharedDecision`` are the CIP wire Structs
-themselves (``web4.cip.messages``, one type per concept), whose ``__post_init__`` runs
-the knowledge checks (``check_text`` and friends, defined there too); ``CausalLink`` and
-the settings below are the knowledge layer's own. A value that breaks a limit raises
-``KnowledgeError`` (a peer's bad input) when it is constructed; local settings that are
-wrong (``LocalState``, ``KnowledgePolicy``) raise ``ConfigError``.
+themselves (``web4.cip.messages``, one type per concept); what the knowledge rules demand
+beyond the wire schema (no blank statement, domain or choice; a canonical UUID; lists,
+not tuples) is ``check_fact``, ``check_trace`` and ``check_decision``, which every entry
+point of ``KnowledgeExchange`` and ``CausalMemory`` runs (the router's builders too), so
+a peer's bad input raises ``KnowledgeError`` where it did before. ``CausalLink`` and the
+settings below are the knowledge layer's own and check themselves when constructed;
+local settings that are wrong (``LocalState``, ``KnowledgePolicy``) raise
+``ConfigError``.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,17 +23,7 @@ from typing import Any
 
 import msgspec
 
-from web4.cip.messages import (
-    MAX_ITEMS,
-    MAX_SOURCES,
-    MAX_TEXT,
-    DmpTrace,
-    Fact,
-    SharedDecision,
-    check_text,
-    check_texts,
-    check_unit,
-)
+from web4.cip.messages import DmpTrace, Fact, SharedDecision
 from web4.errors import ConfigError, KnowledgeError
 
 __all__ = [
@@ -44,11 +39,17 @@ __all__ = [
     "LinkRelation",
     "LocalState",
     "SharedDecision",
+    "check_decision",
+    "check_fact",
     "check_text",
     "check_texts",
+    "check_trace",
     "check_unit",
 ]
 
+MAX_TEXT = 4096
+MAX_ITEMS = 256  # a locally built trace may hold more than the wire's 64 (never sent so)
+MAX_SOURCES = 64
 MAX_LINKS = 64
 PRESENCE = ("focused", "engaged", "diffuse", "overloaded")
 
@@ -76,6 +77,64 @@ class LinkRelation(StrEnum):
     DERIVES_FROM = "derives_from"
     REFINES = "refines"
     CONTRADICTS = "contradicts"
+
+
+def check_text(name: str, value: object, *, empty: bool = False, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str):
+        raise KnowledgeError(f"{name} must be a string")
+    if (not empty and not value.strip()) or len(value) > limit:
+        raise KnowledgeError(f"{name} must be {0 if empty else 1}..{limit} characters")
+    return value
+
+
+def check_texts(name: str, values: object, limit: int) -> tuple[str, ...]:
+    if isinstance(values, str | bytes) or not isinstance(values, list | tuple):
+        raise KnowledgeError(f"{name} must be a list of strings")
+    if len(values) > limit:
+        raise KnowledgeError(f"{name} has more than {limit} items")
+    return tuple(check_text(f"{name}[]", v, empty=True) for v in values)
+
+
+def check_unit(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise KnowledgeError(f"{name} must be a number")
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise KnowledgeError(f"{name} must be within 0..1")
+    return float(value)
+
+
+def check_fact(fact: Fact) -> Fact:
+    """``fact`` as the knowledge rules take it (confidence a float, sources a list).
+    Raises ``KnowledgeError`` on a broken limit, e.g. a blank statement the wire schema
+    admits."""
+    check_text("fact.statement", fact.statement)
+    check_text("fact.domain", fact.domain, limit=256)
+    confidence = check_unit("fact.confidence", fact.confidence)
+    sources = check_texts("fact.sources", fact.sources, MAX_SOURCES)
+    check_text("fact.context", fact.context, empty=True)
+    return msgspec.structs.replace(fact, confidence=confidence, sources=list(sources))
+
+
+def check_trace(trace: DmpTrace) -> DmpTrace:
+    """``trace`` with its ``decision_id`` in canonical lowercase UUID form and its lists
+    as lists. Raises ``KnowledgeError`` on a malformed id or a broken limit."""
+    try:
+        canonical = str(uuid.UUID(check_text("dmp_trace.decision_id", trace.decision_id)))
+    except ValueError as exc:
+        raise KnowledgeError("dmp_trace.decision_id must be a UUID") from exc
+    lists = {
+        name: list(check_texts(f"dmp_trace.{name}", getattr(trace, name), MAX_ITEMS))
+        for name in ("steps", "counterfactuals", "evidence")
+    }
+    return msgspec.structs.replace(trace, decision_id=canonical, **lists)
+
+
+def check_decision(decision: SharedDecision) -> SharedDecision:
+    """``decision`` unchanged. Raises ``KnowledgeError`` on a broken limit."""
+    check_text("decision.choice", decision.choice, limit=256)
+    check_text("decision.outcome", decision.outcome, empty=True)
+    check_text("decision.context", decision.context, empty=True)
+    return decision
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,9 @@ from web4.knowledge import (
     KnowledgeExchange,
     LocalState,
     SharedDecision,
+    check_decision,
+    check_fact,
+    check_trace,
 )
 from web4.observability import EventBus, emit_trust_audit
 from web4.router import Inbound
@@ -72,23 +75,27 @@ def fact_from(raw: Any) -> Fact:
     """A ``Fact`` from a decoded payload's ``fact`` (Struct or mapping).
     Raises ``KnowledgeError`` on a broken limit."""
     get = _getter(raw)
-    return Fact(
-        get("statement"),
-        get("domain"),
-        get("confidence"),
-        list(get("sources", ()) or ()),
-        get("context", "") or "",
+    return check_fact(
+        Fact(
+            get("statement"),
+            get("domain"),
+            get("confidence"),
+            list(get("sources", ()) or ()),
+            get("context", "") or "",
+        )
     )
 
 
 def trace_from(raw: Any) -> DmpTrace:
     """A ``DmpTrace`` from a decoded payload's ``dmp_trace``. Raises ``KnowledgeError``."""
     get = _getter(raw)
-    return DmpTrace(
-        get("decision_id"),
-        list(get("steps", ()) or ()),
-        list(get("counterfactuals", ()) or ()),
-        list(get("evidence", ()) or ()),
+    return check_trace(
+        DmpTrace(
+            get("decision_id"),
+            list(get("steps", ()) or ()),
+            list(get("counterfactuals", ()) or ()),
+            list(get("evidence", ()) or ()),
+        )
     )
 
 
@@ -171,7 +178,7 @@ class KnowledgeDesk:
             self.kx.share_decision(
                 msg_id=msg.msg_id,
                 sender=msg.peer,
-                decision=SharedDecision(d.choice, d.outcome, d.context),
+                decision=check_decision(SharedDecision(d.choice, d.outcome, d.context)),
                 trace=trace_from(p.dmp_trace),
                 retrospective=p.retrospective,
             )

@@ -55,12 +55,12 @@ class World:
         local: LocalState = OK,
         **kw: object,
     ):
-        fact = Fact(statement, domain, 0.9, ("https://example.org/sky",), "daytime")
+        fact = Fact(statement, domain, 0.9, ["https://example.org/sky"], "daytime")
         trace = DmpTrace(
             str(uuid.UUID(int=next(self._ids) + 1000, version=4)),
-            ("looked up", "looked out of the window"),
-            ("the sky is green",),
-            ("https://example.org/sky",),
+            ["looked up", "looked out of the window"],
+            ["the sky is green"],
+            ["https://example.org/sky"],
         )
         args: dict[str, object] = {"fact": fact, "trace": trace}
         args.update(kw)

@@ -42,8 +42,8 @@ ANCHORS = [hashlib.sha256(f"anchor-{i}".encode()).hexdigest() for i in range(4)]
 
 def fact(statement: str) -> tuple[Fact, DmpTrace]:
     return (
-        Fact(statement, "general", 0.9, ("src",)),
-        DmpTrace(str(uuid.uuid4()), ("observed",), (), ("src",)),
+        Fact(statement, "general", 0.9, ["src"]),
+        DmpTrace(str(uuid.uuid4()), ["observed"], [], ["src"]),
     )
 
 

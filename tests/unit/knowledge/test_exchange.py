@@ -111,7 +111,7 @@ def test_contradicting_a_claim_one_confirmed_is_severe(world) -> None:
 def test_claim_contradicting_its_own_trace_is_malicious(world) -> None:
     sender = world.peer(T)
     trace = DmpTrace(
-        str(uuid.uuid4()), ("checked",), ("The sky is blue",), ("https://example.org/sky",)
+        str(uuid.uuid4()), ["checked"], ["The sky is blue"], ["https://example.org/sky"]
     )
     out = world.propose(sender, "The sky is blue", trace=trace)
     assert out.state is ClaimState.REJECTED
@@ -121,7 +121,7 @@ def test_claim_contradicting_its_own_trace_is_malicious(world) -> None:
 
 def test_three_unverifiable_claims_demote_a_probing_peer(world) -> None:
     sender = world.peer(P)
-    bare = DmpTrace(str(uuid.uuid4()), ("guessed",), (), ())  # evidence lacks the source
+    bare = DmpTrace(str(uuid.uuid4()), ["guessed"], [], [])  # evidence lacks the source
     for i in range(3):
         out = world.propose(sender, f"claim number {i}", trace=bare)
         assert out.state is ClaimState.REJECTED
@@ -208,7 +208,7 @@ def test_untrusted_sender_claim_is_stored_rejected(world) -> None:
 
 def test_decision_share_is_stored_as_a_dmp_trace(world) -> None:
     sender = world.peer(P)
-    trace = DmpTrace(str(uuid.uuid4()), ("weighed options",), (), ("benchmark",))
+    trace = DmpTrace(str(uuid.uuid4()), ["weighed options"], [], ["benchmark"])
     mid = world.msg_id()
     out = world.kx.share_decision(
         msg_id=mid, sender=sender, decision=SharedDecision("use sqlite", "works", "storage"),

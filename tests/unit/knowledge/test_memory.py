@@ -26,7 +26,7 @@ ME = "ab" * 32
 def test_upgrade_from_schema_1_keeps_traces(tmp_path: Path) -> None:
     path = tmp_path / "db"
     v1 = MigrationSet("knowledge", KNOWLEDGE_MIGRATIONS.migrations[:1])
-    trace = DmpTrace(str(uuid.uuid4()), ("s",))
+    trace = DmpTrace(str(uuid.uuid4()), ["s"])
     with Store.open(path, migrations=[v1]) as store:
         assert store.schema_version("knowledge") == 1
         memory = CausalMemory.__new__(CausalMemory)
@@ -50,7 +50,7 @@ def test_upgrade_from_schema_1_keeps_traces(tmp_path: Path) -> None:
 
 
 def test_local_decisions_are_stored_once(world) -> None:
-    trace = DmpTrace(str(uuid.uuid4()), ("thought",), ("other",), ("why",))
+    trace = DmpTrace(str(uuid.uuid4()), ["thought"], ["other"], ["why"])
     memory = world.kx.memory
     assert memory.record_local_decision(ME, SharedDecision("act", "done"), trace, "", 5.0)
     assert not memory.record_local_decision(ME, SharedDecision("act"), trace, "", 6.0)
@@ -62,8 +62,8 @@ def test_local_decisions_are_stored_once(world) -> None:
 
 def test_admit_external_goes_through_the_accepted_path(world) -> None:
     memory = world.kx.memory
-    fact = Fact("The moon is round", "Astronomy", 0.9, ("https://example.org/moon",))
-    trace = DmpTrace(str(uuid.uuid4()), ("LIP: corroborated",), (), ("https://example.org/moon",))
+    fact = Fact("The moon is round", "Astronomy", 0.9, ["https://example.org/moon"])
+    trace = DmpTrace(str(uuid.uuid4()), ["LIP: corroborated"], [], ["https://example.org/moon"])
     memory.admit_external("lip:1", ME, fact, trace, (CausalLink("lip:0"),), "LIP: tier high", 7.0)
     node = memory.get("lip:1")
     assert node is not None

@@ -1,5 +1,6 @@
-"""Knowledge values validate themselves: bad peer input is a KnowledgeError, bad local
-settings a ConfigError."""
+"""Knowledge values are checked (check_fact, check_trace, check_decision over the CIP
+Structs; CausalLink checks itself): bad peer input is a KnowledgeError, bad local settings
+a ConfigError."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from web4.knowledge import (
     LinkRelation,
     LocalState,
     SharedDecision,
+    check_decision,
+    check_fact,
+    check_trace,
 )
 
 DID = str(uuid.uuid4())
@@ -45,26 +49,26 @@ def test_bad_facts(kwargs: dict[str, object]) -> None:
     base: dict[str, object] = {"statement": "s", "domain": "d", "confidence": 0.5}
     base.update(kwargs)
     with pytest.raises(KnowledgeError):
-        Fact(**base)  # type: ignore[arg-type]
+        check_fact(Fact(**base))  # type: ignore[arg-type]
 
 
 def test_fact_normalises_containers() -> None:
-    f = Fact("s", "d", 1, ("a", "b"))  # type: ignore[arg-type]
+    f = check_fact(Fact("s", "d", 1, ["a", "b"]))  # type: ignore[arg-type]
     assert f.sources == ["a", "b"]  # one shape: the list decoding gives
     assert f.confidence == 1.0
     assert isinstance(f.confidence, float)
 
 
 def test_trace_canonicalises_uuid_and_limits() -> None:
-    t = DmpTrace(DID.upper(), ("s",), (), ("e",))  # type: ignore[arg-type]
+    t = check_trace(DmpTrace(DID.upper(), ["s"], [], ["e"]))  # type: ignore[arg-type]
     assert t.decision_id == DID
     assert t.steps == ["s"]
     with pytest.raises(KnowledgeError, match="UUID"):
-        DmpTrace("not-a-uuid")
+        check_trace(DmpTrace("not-a-uuid"))
     with pytest.raises(KnowledgeError):
-        DmpTrace(DID, ("s",) * 257)
+        check_trace(DmpTrace(DID, ["s"] * 257))
     with pytest.raises(KnowledgeError):
-        DmpTrace(DID, (), ("x" * 5000,))
+        check_trace(DmpTrace(DID, [], ["x" * 5000]))
 
 
 def test_causal_links_parse() -> None:
@@ -83,11 +87,11 @@ def test_causal_links_parse() -> None:
 
 
 def test_shared_decision_limits() -> None:
-    assert SharedDecision("go").outcome == ""
+    assert check_decision(SharedDecision("go")).outcome == ""
     with pytest.raises(KnowledgeError):
-        SharedDecision("")
+        check_decision(SharedDecision(""))
     with pytest.raises(KnowledgeError):
-        SharedDecision("go", "o" * 4097)
+        check_decision(SharedDecision("go", "o" * 4097))
 
 
 def test_local_state_and_policy() -> None:

@@ -10,17 +10,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from web4.cip import messages as m
-from web4.knowledge import CausalLink, DmpTrace, Fact, SharedDecision
+from web4.knowledge import (
+    CausalLink,
+    DmpTrace,
+    Fact,
+    SharedDecision,
+    check_decision,
+    check_fact,
+    check_trace,
+)
 
 texts = st.lists(st.text(max_size=40), max_size=5)
 
 
 def to_fact(p: m.Fact) -> Fact:
-    return Fact(p.statement, p.domain, p.confidence, tuple(p.sources), p.context)
+    return check_fact(Fact(p.statement, p.domain, p.confidence, list(p.sources), p.context))
 
 
 def to_trace(p: m.DmpTrace) -> DmpTrace:
-    return DmpTrace(p.decision_id, tuple(p.steps), tuple(p.counterfactuals), tuple(p.evidence))
+    return check_trace(
+        DmpTrace(p.decision_id, list(p.steps), list(p.counterfactuals), list(p.evidence))
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -57,6 +67,8 @@ def test_decision_share_fields_build_knowledge_inputs() -> None:
         "retrospective": "r" * 16384,
     }
     p = msgspec.convert(raw, m.DecisionShare)
-    decision = SharedDecision(p.decision.choice, p.decision.outcome, p.decision.context)
+    decision = check_decision(
+        SharedDecision(p.decision.choice, p.decision.outcome, p.decision.context)
+    )
     assert decision.choice == "c" * 256
     assert to_trace(p.dmp_trace).steps == ["s"]

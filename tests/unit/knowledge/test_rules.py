@@ -65,21 +65,21 @@ def test_normalize_shape() -> None:
 
 
 def fact(sources: tuple[str, ...] = ("s1",), statement: str = "X is up") -> Fact:
-    return Fact(statement, "d", 0.5, sources)
+    return Fact(statement, "d", 0.5, list(sources))
 
 
 @pytest.mark.parametrize(
     ("f", "trace", "verdict", "why"),
     [
-        (fact(), DmpTrace(DID, ("step",), (), ("s1", "s2")), DmpVerdict.CONSISTENT, "consistent"),
-        (fact(), DmpTrace(DID, (), (), ("s1",)), DmpVerdict.INCOMPLETE, "no steps"),
-        (fact(), DmpTrace(DID, ("  ",), (), ("s1",)), DmpVerdict.INCOMPLETE, "no steps"),
-        (fact(()), DmpTrace(DID, ("a",), (), ("s1",)), DmpVerdict.INCOMPLETE, "no sources"),
-        (fact((" ",)), DmpTrace(DID, ("a",), (), ()), DmpVerdict.INCOMPLETE, "no sources"),
-        (fact((" s1 ", "")), DmpTrace(DID, ("a",), (), ("s1",)), DmpVerdict.CONSISTENT, "consis"),
-        (fact(("s1", "s3")), DmpTrace(DID, ("a",), (), ("s1",)), DmpVerdict.INCOMPLETE, "1 source"),
-        (fact(), DmpTrace(DID, ("a",), ("x is UP!",), ("s1",)), DmpVerdict.CONTRADICTED, "counter"),
-        (fact(), DmpTrace(DID, ("a",), ("x is down",), ("s1",)), DmpVerdict.CONSISTENT, "consist"),
+        (fact(), DmpTrace(DID, ["step"], [], ["s1", "s2"]), DmpVerdict.CONSISTENT, "consistent"),
+        (fact(), DmpTrace(DID, [], [], ["s1"]), DmpVerdict.INCOMPLETE, "no steps"),
+        (fact(), DmpTrace(DID, ["  "], [], ["s1"]), DmpVerdict.INCOMPLETE, "no steps"),
+        (fact(()), DmpTrace(DID, ["a"], [], ["s1"]), DmpVerdict.INCOMPLETE, "no sources"),
+        (fact((" ",)), DmpTrace(DID, ["a"], [], []), DmpVerdict.INCOMPLETE, "no sources"),
+        (fact((" s1 ", "")), DmpTrace(DID, ["a"], [], ["s1"]), DmpVerdict.CONSISTENT, "consis"),
+        (fact(("s1", "s3")), DmpTrace(DID, ["a"], [], ["s1"]), DmpVerdict.INCOMPLETE, "1 source"),
+        (fact(), DmpTrace(DID, ["a"], ["x is UP!"], ["s1"]), DmpVerdict.CONTRADICTED, "counter"),
+        (fact(), DmpTrace(DID, ["a"], ["x is down"], ["s1"]), DmpVerdict.CONSISTENT, "consist"),
     ],
 )
 def test_dmp_consistency(f: Fact, trace: DmpTrace, verdict: DmpVerdict, why: str) -> None:

@@ -51,8 +51,8 @@ def test_a_vote_applies_only_to_the_claim_with_its_hash(world: World) -> None:
     lie = world.kx.propose(
         msg_id=real.claim_id,
         sender=attacker,
-        fact=Fact("Drinking bleach cures colds", "health", 0.9, ("x",)),
-        trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("x",)),
+        fact=Fact("Drinking bleach cures colds", "health", 0.9, ["x"]),
+        trace=DmpTrace(str(uuid.uuid4()), ["s"], [], ["x"]),
         local=OK,
     )
     assert lie.claim_id != real.claim_id
@@ -148,8 +148,8 @@ def test_the_nodes_own_claims_need_confirmations_and_touch_no_trust(world: World
     me = world.peer(TrustState.UNTRUSTED, "me")
     kx = KnowledgeExchange(world.store, world.trust, world.clock, me=me)
     own = kx.propose(
-        msg_id=world.msg_id(), sender=me, fact=Fact("x is y", "d", 0.9, ("op",)),
-        trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("op",)), local=OK,
+        msg_id=world.msg_id(), sender=me, fact=Fact("x is y", "d", 0.9, ["op"]),
+        trace=DmpTrace(str(uuid.uuid4()), ["s"], [], ["op"]), local=OK,
     )  # fmt: skip
     assert own.state is ClaimState.PENDING  # not rejected as from an untrusted sender
     anchor = world.peer(T)
@@ -159,8 +159,8 @@ def test_the_nodes_own_claims_need_confirmations_and_touch_no_trust(world: World
     assert me not in [r.peer for r in world.trust.peers()]
     # and our own vote never counts for anyone's claim
     other = kx.propose(
-        msg_id=world.msg_id(), sender=world.peer(P), fact=Fact("a is b", "d", 0.9, ("s",)),
-        trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("s",)), local=OK,
+        msg_id=world.msg_id(), sender=world.peer(P), fact=Fact("a is b", "d", 0.9, ["s"]),
+        trace=DmpTrace(str(uuid.uuid4()), ["s"], [], ["s"]), local=OK,
     )  # fmt: skip
     kx.confirm(msg_id=world.msg_id(), sender=me, fact_ref=other.claim_id, confidence=1, local=OK)
     assert kx.counted_voters(kx.claim(other.claim_id)) == []
@@ -181,8 +181,8 @@ def test_a_sender_over_its_claim_quota_is_refused_and_others_are_not(world: Worl
 
     def claim(sender: str, text: str, size: int = 10) -> str:
         return kx.propose(
-            msg_id=world.msg_id(), sender=sender, fact=Fact(text, "d", 0.9, ("s",),
-            "c" * size), trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("s",)), local=OK,
+            msg_id=world.msg_id(), sender=sender, fact=Fact(text, "d", 0.9, ["s"],
+            "c" * size), trace=DmpTrace(str(uuid.uuid4()), ["s"], [], ["s"]), local=OK,
         ).claim_id  # fmt: skip
 
     for i in range(3):
@@ -202,8 +202,8 @@ def test_claims_never_accepted_expire_and_free_the_quota(world: World) -> None:
 
     def claim(text: str) -> str:
         return kx.propose(
-            msg_id=world.msg_id(), sender=sender, fact=Fact(text, "d", 0.9, ("s",)),
-            trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("s",)), local=OK,
+            msg_id=world.msg_id(), sender=sender, fact=Fact(text, "d", 0.9, ["s"]),
+            trace=DmpTrace(str(uuid.uuid4()), ["s"], [], ["s"]), local=OK,
         ).claim_id  # fmt: skip
 
     old = [claim("one is one"), claim("two is two")]

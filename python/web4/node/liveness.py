@@ -23,19 +23,20 @@ then starts over.
 
 from __future__ import annotations
 
+import asyncio
 import functools
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from web4.cip import Role
+from web4.cip.service import PeerConn
 from web4.clock import Clock, Rng
 from web4.errors import ConfigError, RTTError, StoreError
+from web4.node.link import LinkSession, LinkTransport
 from web4.node.link_state import LinkBook
+from web4.observability import EventBus
 
-if TYPE_CHECKING:
-    from web4.node.node import Node
-
-__all__ = ["PERMANENT_KINDS", "DialBackoff", "LinkWatch", "dial_peer"]
+__all__ = ["PERMANENT_KINDS", "DialBackoff", "DialHost", "LinkWatch", "dial_peer"]
 
 # Dial failures that retrying the same address cannot mend.
 PERMANENT_KINDS = frozenset({"peer_id_mismatch"})
@@ -125,7 +126,48 @@ class LinkWatch:
             self._do(functools.partial(self.book.seen, p, now))
 
 
-async def dial_peer(node: Node, addr: str) -> None:
+class DialHost(Protocol):
+    """What ``dial_peer`` needs from the node."""
+
+    @property
+    def rng(self) -> Rng: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def transport(self) -> LinkTransport: ...
+
+    @property
+    def dialling(self) -> asyncio.Lock:
+        """Held while a dial is under way: one dial at a time."""
+        ...
+
+    @property
+    def send_timeout(self) -> float: ...
+
+    @property
+    def tick(self) -> float: ...
+
+    @property
+    def listen_addrs(self) -> Sequence[str]: ...
+
+    def running(self) -> bool: ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` or until a stop is asked."""
+        ...
+
+    def start_peer(
+        self, session: LinkSession, role: Role, *, serve_inline: bool = False
+    ) -> PeerConn | None:
+        """The session's ``PeerConn``, or None when it is served already."""
+        ...
+
+    async def serve_peer(self, conn: PeerConn) -> None: ...
+
+
+async def dial_peer(node: DialHost, addr: str) -> None:
     """Dial ``addr`` until the node stops (see the module docstring). Raises
     ``RTTHandshakeError``/``ConfigError`` only for a permanent failure on a node that
     does not listen."""
@@ -133,7 +175,7 @@ async def dial_peer(node: Node, addr: str) -> None:
     state = "starting"  # "up", or "down:<kind>" once unreachable for that kind of reason
     while node.running():
         try:
-            async with node._dialling:  # one dial at a time (see node's module docstring)
+            async with node.dialling:  # one dial at a time (see node's module docstring)
                 if not node.running():  # stopped while this dial waited for its turn
                     return
                 session = await node.transport.connect(addr, timeout=node.send_timeout)
@@ -169,19 +211,19 @@ async def dial_peer(node: Node, addr: str) -> None:
                     error=str(e)[:300],
                     detail="retrying with backoff until it answers",
                 )
-            await node._sleep(delay)
+            await node.sleep(delay)
             continue
         backoff.reset()
         state = "up"
         # Usually ours; when both nodes dialled at once, the transport may hand us the
         # session the peer opened, and then the peer starts the CIP handshake.
         role = Role.INITIATOR if session.dialled else Role.RESPONDER
-        conn = node._start_peer(session, role, serve_inline=True)
+        conn = node.start_peer(session, role, serve_inline=True)
         if conn is not None:
-            await node._serve(conn)
+            await node.serve_peer(conn)
         else:
             # Already served (the peer's dial reached us first, or both dialled at
             # once): stay out of its way until it ends, then dial again.
             while node.running() and not session.closed:
-                await node._sleep(node.tick)
-        await node._sleep(backoff.next_delay())
+                await node.sleep(node.tick)
+        await node.sleep(backoff.next_delay())

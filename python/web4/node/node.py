@@ -139,7 +139,7 @@ class Node:
         self.listen_addrs: list[str] = []
         self.status_doc: status.NodeStatus | None = None  # DATA_DIR/status.json (web4 status)
         self._stop = asyncio.Event()
-        self._dialling = asyncio.Lock()
+        self.dialling = asyncio.Lock()  # one dial at a time
         self._running = False
         self._started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -277,7 +277,8 @@ class Node:
             try:
                 await self._run()
             finally:
-                status.stopped(self)
+                data_dir = Path(self.config.data_dir).expanduser()
+                status.stopped(data_dir, self.status_doc, self.now())
 
     async def _run(self) -> None:
         try:
@@ -291,7 +292,7 @@ class Node:
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
-            status.announce(self)  # listen addresses + metrics URL, printed and in status.json
+            self._announce()  # listen addresses + metrics URL, printed and in status.json
             self.bus.emit(
                 "node.started",
                 agent_id=self.identity.agent_id,
@@ -336,6 +337,20 @@ class Node:
             self.obs.close()
             self.store.close()
 
+    def _announce(self) -> None:
+        cfg, server = self.config, self.obs.server
+        self.status_doc = status.announce(
+            out=self._stdout if cfg.console and not cfg.json_events else sys.stderr,
+            data_dir=Path(cfg.data_dir).expanduser(),
+            identity=self.identity,
+            listen=self.listen_addrs,
+            metrics_url=server.url if server is not None else None,
+            peers=cfg.peers,
+            previous=self.status_doc,
+            now=self.now(),
+            emit=self.bus.emit,
+        )
+
     def _shutdown_tasks(self) -> None:
         self._running = False
         self._stop.set()
@@ -352,14 +367,14 @@ class Node:
         while self._running:
             session = await self.transport.accept(timeout=self.tick)
             if session is not None:
-                self._start_peer(session, Role.RESPONDER)
+                self.start_peer(session, Role.RESPONDER)
 
     async def _dial(self, addr: str) -> None:
         """Dial ``addr`` until the node stops, serve its session, redial when it ends:
         one policy (``web4.node.liveness.dial_peer``)."""
         await dial_peer(self, addr)
 
-    async def _sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` or until a stop is asked. Always yields to the loop: a set
         Event's ``wait()`` returns without suspending, and a loop calling this after a
         stop would otherwise starve every other task (the shutdown among them)."""
@@ -382,7 +397,7 @@ class Node:
             for w in waits:
                 w.cancel()
 
-    def _start_peer(
+    def start_peer(
         self, session: LinkSession, role: Role, *, serve_inline: bool = False
     ) -> PeerConn | None:
         old = self.conns.get(session.peer)
@@ -417,10 +432,10 @@ class Node:
         if role is Role.INITIATOR:
             self.bus.emit("cip.handshake.hello_sent", peer=session.peer)
         if not serve_inline:
-            self._tg.create_task(self._serve(conn), name=f"serve {conn.peer[:16]}")
+            self._tg.create_task(self.serve_peer(conn), name=f"serve {conn.peer[:16]}")
         return conn
 
-    async def _serve(self, conn: PeerConn) -> None:
+    async def serve_peer(self, conn: PeerConn) -> None:
         hello = self.config.handshake_timeout  # a silent peer's session ends after it
         await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
 
@@ -475,7 +490,7 @@ class Node:
         """Forward transport events often and a telemetry snapshot every 2 seconds."""
         n = 0
         while self._running and not self._stop.is_set():
-            await self._sleep(0.5)
+            await self.sleep(0.5)
             self._drain_rtt()
             self.links.seen(c.peer for c in self.conns.values() if c.session.connected)
             n += 1

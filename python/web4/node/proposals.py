@@ -121,7 +121,7 @@ class ProposalHost(Protocol):
         """Return when a CIP handshake ends well, a stop is asked or ``timeout`` passes."""
         ...
 
-    async def _sleep(self, seconds: float) -> None: ...
+    async def sleep(self, seconds: float) -> None: ...
 
     async def send(
         self, msg_type: str, payload: Any, *, peer: str | None = None, msg_id: str | None = None
@@ -169,7 +169,7 @@ async def propose_all(node: ProposalHost, proposals: tuple[Proposal, ...], gap: 
         if not node.running():
             break
         if i:
-            await node._sleep(gap)
+            await node.sleep(gap)
         fact, trace = proposal.fact_and_trace(source)
         msg_id = new_msg_id(node.rng)
         try:

@@ -13,18 +13,17 @@ gone, or it is no longer the lock holder).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import sys
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 
 from web4.errors import ConfigError
+from web4.identity import Identity
 from web4.private import check_private_file
-
-if TYPE_CHECKING:
-    from web4.node.node import Node
 
 __all__ = [
     "STATUS_FILE_NAME",
@@ -122,46 +121,50 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def announce(node: Node) -> None:
-    """Say where ``node`` can be reached, whatever the console settings: its full listen
+def announce(
+    *,
+    out: IO[str],
+    data_dir: Path,
+    identity: Identity,
+    listen: Sequence[str],
+    metrics_url: str | None,
+    peers: Sequence[str],
+    previous: NodeStatus | None,
+    now: float,
+    emit: Callable[..., object],
+) -> NodeStatus:
+    """Say where a node can be reached, whatever the console settings: its full listen
     multiaddrs (with ``/p2p/<peer id>``, to copy into a peer's ``--peer``) and its metrics
-    URL, on the node's stdout when the readable console is on, else on stderr (``--quiet``
-    and ``--json`` keep stdout for events or nothing); and (re)write ``status.json``.
-    Called again whenever the listen addresses change. A status file that cannot be
-    written is reported as an ``error`` event, not fatal."""
-    server = node.obs.server
-    url = server.url if server is not None else None
-    lines = [f"listening on {a}" for a in node.listen_addrs]
-    if url is not None:
-        lines.append(f"metrics on {url}")
-    cfg = node.config
-    out = node._stdout if cfg.console and not cfg.json_events else sys.stderr
+    URL, on ``out`` (the node's stdout when the readable console is on, else stderr:
+    ``--quiet`` and ``--json`` keep stdout for events or nothing); and (re)write
+    ``status.json``; returns what it wrote. Called again whenever the listen addresses
+    change (``previous``: the last one). A status file that cannot be written is reported
+    through ``emit`` as an ``error`` event, not fatal."""
+    lines = [f"listening on {a}" for a in listen]
+    if metrics_url is not None:
+        lines.append(f"metrics on {metrics_url}")
     if lines:
         print(*lines, sep="\n", file=out, flush=True)
-    previous: NodeStatus | None = node.status_doc
-    node.status_doc = NodeStatus(
+    doc = NodeStatus(
         pid=os.getpid(),
-        agent_id=node.identity.agent_id,
-        fingerprint=node.fingerprint,
-        peer_id=node.identity.peer_id,
-        listen=tuple(node.listen_addrs),
-        metrics_url=url,
-        started_at=previous.started_at if previous is not None else node.now(),
-        peers=tuple(cfg.peers),
+        agent_id=identity.agent_id,
+        fingerprint=identity.fingerprint,
+        peer_id=identity.peer_id,
+        listen=tuple(listen),
+        metrics_url=metrics_url,
+        started_at=previous.started_at if previous is not None else now,
+        peers=tuple(peers),
     )
-    _write(node, node.status_doc)
-
-
-def stopped(node: Node) -> None:
-    """Mark ``node``'s status file ``stopped`` (if it wrote one) as it exits."""
-    current: NodeStatus | None = node.status_doc
-    if current is not None:
-        _write(node, current.stopped(node.now()), report=False)  # the bus is closed
-
-
-def _write(node: Node, status: NodeStatus, *, report: bool = True) -> None:
     try:
-        write_status(Path(node.config.data_dir).expanduser(), status)
+        write_status(data_dir, doc)
     except OSError as e:
-        if report:
-            node.bus.emit("error", error="StatusFileError", detail=f"status.json: {e}"[:200])
+        emit("error", error="StatusFileError", detail=f"status.json: {e}"[:200])
+    return doc
+
+
+def stopped(data_dir: Path, current: NodeStatus | None, now: float) -> None:
+    """Mark the status file ``stopped`` (if the node wrote one) as it exits; the event bus
+    is closed by then, so a failure is not reported."""
+    if current is not None:
+        with contextlib.suppress(OSError):
+            write_status(data_dir, current.stopped(now))

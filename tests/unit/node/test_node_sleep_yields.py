@@ -29,7 +29,7 @@ def test_sleep_after_stop_lets_other_tasks_run(tmp_path: Path) -> None:
         task = asyncio.create_task(other())
         async with asyncio.timeout(5):
             for _ in range(3):
-                await node._sleep(10.0)  # returns at once, but must yield
+                await node.sleep(10.0)  # returns at once, but must yield
         ran.append("sleeps done")
         await task
         return ran

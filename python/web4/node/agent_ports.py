@@ -22,29 +22,66 @@ to the driver, which goes on with the next action.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 
-from web4.agent import Action
+from web4.agent import Action, AgentLoop
 from web4.cip import new_msg_id
+from web4.cip.service import CipService
+from web4.clock import Clock, Rng
 from web4.errors import MessageBuildError, Web4Error
-from web4.knowledge import CausalLink, Claim, ClaimState, MemoryNode, StoredTrace
-from web4.node.desk import fact_from, trace_from
+from web4.hcp.runtime import HcpLipRuntime
+from web4.knowledge import CausalLink, Claim, ClaimState, KnowledgeExchange, MemoryNode, StoredTrace
+from web4.node.desk import KnowledgeDesk, fact_from, trace_from
+from web4.observability import EventBus
+from web4.trust import TrustBook
 
-if TYPE_CHECKING:
-    from web4.node.node import Node
-
-__all__ = ["NodePorts"]
+__all__ = ["NodePorts", "PortsHost"]
 
 _VOTE_TYPES = {"FactConfirm": "FACT_CONFIRM", "FactReject": "FACT_REJECT"}
+
+
+class PortsHost(Protocol):
+    """What the ports read from the node. Properties, read when an action runs: the node
+    builds the ports before the agent loop, the desk and the HCP/LIP runtime exist."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def rng(self) -> Rng: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def trust(self) -> TrustBook: ...
+
+    @property
+    def kx(self) -> KnowledgeExchange: ...
+
+    @property
+    def desk(self) -> KnowledgeDesk: ...
+
+    @property
+    def cip(self) -> CipService: ...
+
+    @property
+    def loop(self) -> AgentLoop: ...
+
+    @property
+    def protocols(self) -> HcpLipRuntime: ...
 
 
 class NodePorts:
     """``AgentPorts`` over a running node (see the module docstring)."""
 
-    def __init__(self, node: Node) -> None:
-        self._node = node
+    def __init__(self, host: PortsHost) -> None:
+        self._node = host
 
     @property
     def fingerprint(self) -> str:
@@ -105,17 +142,17 @@ class NodePorts:
             node.desk.propose(
                 msg_id, node.fingerprint, fact_from(p.fact), trace_from(p.dmp_trace), links
             )
-            await node.send("FACT_PROPOSE", p, msg_id=msg_id)
+            await node.cip.send("FACT_PROPOSE", p, msg_id=msg_id)
             return f"proposed {msg_id}"
         if action.kind == "vote":
             msg_type = _VOTE_TYPES.get(type(action.payload).__name__, "FACT_CHALLENGE")
             msg_id = action.msg_id or self.new_msg_id()
             body: dict[str, Any] = msgspec.to_builtins(action.payload)
             node.desk.record_vote(msg_id, node.fingerprint, msg_type, body)
-            await node.send(msg_type, action.payload, msg_id=msg_id)
+            await node.cip.send(msg_type, action.payload, msg_id=msg_id)
             return f"{msg_type.lower()} {body['fact_ref']}"
         if action.kind == "share_decision":
-            await node.send(
+            await node.cip.send(
                 "DECISION_SHARE", action.payload, peer=action.peer, msg_id=action.msg_id
             )
             return f"shared decision {action.msg_id}"

@@ -78,6 +78,7 @@ from web4.node.parts import (
 )
 from web4.node.proposals import Proposal, propose_all
 from web4.observability import (
+    EventBus,
     Observability,
     colour_wanted,
     emit_telemetry,
@@ -92,6 +93,21 @@ __all__ = ["JsonLinesSink", "Node", "StoreMemory"]
 
 class Node:
     """One Web4 node (see the module docstring)."""
+
+    # opened by ``run()`` (``_open``); declared here for the ports that read them late
+    obs: Observability
+    bus: EventBus
+    store: Store
+    links: LinkWatch
+    trust: TrustBook
+    kx: KnowledgeExchange
+    builder: CipBuilder
+    cip: CipService
+    router: ProtocolRouter
+    loop: AgentLoop
+    desk: KnowledgeDesk
+    protocols: HcpLipRuntime
+    transport: LinkTransport
 
     def __init__(
         self,

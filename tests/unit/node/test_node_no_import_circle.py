@@ -17,7 +17,7 @@ import web4.node
 NODE_DIR = Path(web4.node.__file__).parent
 MODULES = sorted(p.stem for p in NODE_DIR.glob("*.py") if p.stem not in ("__init__", "node"))
 # Modules that still take the node: each is removed from here as it is cut loose.
-NOT_YET: frozenset[str] = frozenset({"agent_ports"})
+NOT_YET: frozenset[str] = frozenset()
 
 
 def _offences(path: Path) -> list[str]:

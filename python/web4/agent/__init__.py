@@ -55,7 +55,7 @@ from web4.agent.types import (
     KnowledgeAccepted,
     Outbound,
     PeerState,
-    StateUpdate,
+    SenderState,
 )
 
 __all__ = [
@@ -99,9 +99,9 @@ __all__ = [
     "Rule",
     "RuleBasedAgent",
     "Scorer",
+    "SenderState",
     "StatePublisher",
     "StateReceived",
-    "StateUpdate",
     "SystemLoadProbe",
     "TokenOverlapScorer",
     "Vote",

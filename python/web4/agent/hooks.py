@@ -19,7 +19,7 @@ from web4.agent.types import (
     DMPTrace,
     Intent,
     Outbound,
-    StateUpdate,
+    SenderState,
 )
 from web4.errors import ConfigError
 
@@ -89,7 +89,7 @@ class LoadProbe(Protocol):
     def sample(self) -> LoadSample: ...
 
 
-StateSender = Callable[[StateUpdate], Awaitable[None]]
+StateSender = Callable[[SenderState], Awaitable[None]]
 OutboundSender = Callable[[Outbound], Awaitable[None]]
 IntentSender = Callable[[Intent], Awaitable[None]]
 

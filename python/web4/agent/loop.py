@@ -16,7 +16,7 @@ Theory of operation: the router (and the knowledge layer) put items into a bound
   probe, ``loop.probe``, counts the inbox; the node adds its other queues with
   ``loop.probe.add_queue``), computes
   presence and LRI (``assess``) and, when ``StatePublisher`` allows (change + rate limit),
-  sends a ``StateUpdate`` through the injected ``state_sender`` (the node puts it on the
+  sends a ``SenderState`` through the injected ``state_sender`` (the node puts it on the
   RTT ``state`` channel) and emits ``agent.state_update``.
 
 Every await has a deadline: hooks ``hook_timeout`` (``act``: ``act_timeout``), senders
@@ -67,7 +67,7 @@ from web4.agent.types import (
     KnowledgeAccepted,
     Outbound,
     PeerState,
-    StateUpdate,
+    SenderState,
 )
 from web4.clock import Clock, SystemClock
 from web4.errors import ConfigError
@@ -147,7 +147,7 @@ class AgentLoop:
     def drifting(self) -> bool:
         return self._drift.drifting
 
-    def state(self) -> StateUpdate:
+    def state(self) -> SenderState:
         """Our state now, for the ``state`` block of every outgoing envelope."""
         intent = None if self._intent is None else self._intent.text
         return self._assessment.state_update(intent)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from web4.agent.types import Presence, StateUpdate
+from web4.agent.types import Presence, SenderState
 from web4.errors import ConfigError
 
 __all__ = [
@@ -82,8 +82,8 @@ class Assessment:
     lri: int
     kernel_signals: tuple[str, ...]
 
-    def state_update(self, intent: str | None) -> StateUpdate:
-        return StateUpdate(self.presence, self.lri, self.kernel_signals, intent)
+    def state_update(self, intent: str | None) -> SenderState:
+        return SenderState(self.presence, self.lri, list(self.kernel_signals), intent)
 
 
 def _unit(x: float) -> float:
@@ -163,12 +163,12 @@ class StatePublisher:
 
     def __init__(self, config: PresenceConfig) -> None:
         self._config = config
-        self._last: StateUpdate | None = None
+        self._last: SenderState | None = None
         self._last_at: float | None = None
         self.suppressed = 0
 
     @property
-    def last(self) -> StateUpdate | None:
+    def last(self) -> SenderState | None:
         return self._last
 
     def forget(self) -> None:
@@ -176,7 +176,7 @@ class StatePublisher:
         (still subject to the rate limit)."""
         self._last = None
 
-    def offer(self, update: StateUpdate, now: float) -> bool:
+    def offer(self, update: SenderState, now: float) -> bool:
         """True when ``update`` should be sent now (and it is then remembered as sent)."""
         last = self._last
         changed = (

@@ -5,8 +5,11 @@ router hands the loop ``InboundMessage`` items (built from its ``Inbound`` with
 ``InboundMessage.from_routed``); the knowledge layer hands it ``KnowledgeAccepted``. The
 agent's hooks turn an inbound item into a ``Context``, a ``Decision`` (or ``None`` to
 ignore it), an ``ActionResult`` (with any ``Outbound`` messages the node must send), and a
-``DMPTrace`` that goes to memory. ``StateUpdate`` is what the loop asks the node to send
-on the RTT ``state`` channel; ``Intent`` is the agent's declared intent (CIP ``INTENT``).
+``DMPTrace`` that goes to memory. The agent's own state (presence, LRI, kernel signals,
+intent) is the CIP envelope's ``state`` block itself, ``web4.cip.messages.SenderState``
+(re-exported here): the loop hands it to the node, which sends it as the ``state`` of
+every envelope and, with the per-peer trust view added, as ``STATE_UPDATE``; ``Intent``
+is the agent's declared intent (CIP ``INTENT``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
+from web4.cip.messages import SenderState
 from web4.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -38,7 +42,7 @@ __all__ = [
     "Outbound",
     "PeerState",
     "Presence",
-    "StateUpdate",
+    "SenderState",
 ]
 
 Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
@@ -213,24 +217,4 @@ class DMPTrace:
             "steps": list(self.steps),
             "counterfactuals": list(self.counterfactuals),
             "evidence": list(self.evidence),
-        }
-
-
-@dataclass(frozen=True)
-class StateUpdate:
-    """Our presence and load, for the node to send as CIP ``STATE_UPDATE`` on ``state``
-    (the node adds ``ltppeerstate``, the per-peer trust view)."""
-
-    presence: Presence
-    lri: int
-    kernel_signals: tuple[str, ...] = ()
-    intent: str | None = None
-
-    def envelope_state(self) -> dict[str, Any]:
-        """The ``state`` block of an outgoing envelope."""
-        return {
-            "presence": self.presence,
-            "lri": self.lri,
-            "kernel_signals": list(self.kernel_signals),
-            "intent": self.intent,
         }

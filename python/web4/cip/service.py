@@ -57,7 +57,6 @@ import msgspec
 
 from web4.agent import InboundMessage, Outbound
 from web4.agent import Intent as AgentIntent
-from web4.agent import StateUpdate as AgentState
 from web4.cip import PAYLOADS, Handshake, Role, Step, new_msg_id
 from web4.cip import messages as cm
 from web4.cip.builder import CipBuilder
@@ -227,8 +226,9 @@ async def serve(
         host.on_closed(conn, reason)
 
 
-def sender_state(s: AgentState) -> cm.SenderState:
-    """The ``state`` block of an outgoing envelope from the agent loop's state."""
+def sender_state(s: cm.SenderState) -> cm.SenderState:
+    """The ``state`` block of an outgoing envelope: the agent loop's state (already a
+    ``SenderState``) with its intent cut to a label and its signals copied."""
     return cm.SenderState(
         presence=s.presence,
         lri=s.lri,
@@ -253,7 +253,7 @@ class CipService:
         bus: EventBus,
         rng: Rng,
         now: Callable[[], float],
-        state: Callable[[], AgentState],
+        state: Callable[[], cm.SenderState],
         offer: Callable[[InboundMessage], object],
         record_vote: Callable[[str, str, str, dict[str, Any]], object],
         trust_anchors: Collection[str] = (),
@@ -447,12 +447,12 @@ class CipService:
                 type=msg_type,
             )
 
-    async def send_state(self, update: AgentState) -> None:
+    async def send_state(self, update: cm.SenderState) -> None:
         """One STATE_UPDATE per ready peer (each carries our trust view of that peer),
         sent concurrently like any broadcast."""
         await asyncio.gather(*(self.send_state_to(update, c.peer) for c in self.ready_peers()))
 
-    async def send_state_to(self, update: AgentState, peer: str) -> None:
+    async def send_state_to(self, update: cm.SenderState, peer: str) -> None:
         """One STATE_UPDATE to ``peer`` (nothing if it is not a ready peer)."""
         payload = cm.StateUpdate(
             presence=update.presence,

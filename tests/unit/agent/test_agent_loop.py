@@ -25,7 +25,7 @@ from web4.agent import (
     LoadSample,
     Outbound,
     PresenceConfig,
-    StateUpdate,
+    SenderState,
 )
 from web4.clock import FakeClock
 from web4.errors import ConfigError
@@ -106,7 +106,7 @@ def make(
     memory = InMemoryMemory()
     sent: dict[str, list[Any]] = {"state": [], "out": [], "intent": []}
 
-    async def state(u: StateUpdate) -> None:
+    async def state(u: SenderState) -> None:
         sent["state"].append(u)
 
     async def out(o: Outbound) -> None:
@@ -291,7 +291,7 @@ def test_presence_updates_are_rate_limited_and_retried():
         clock.advance(5)
         assert not await loop.refresh_presence()  # 52: inside the hysteresis band
 
-        async def failing(u: StateUpdate) -> None:
+        async def failing(u: SenderState) -> None:
             failures["n"] += 1
             raise OSError("state channel closed")
 
@@ -313,7 +313,7 @@ def test_presence_updates_are_rate_limited_and_retried():
     assert ring.events("error")[0].attributes["source"] == "state"
 
 
-async def _record(sent: dict[str, list[Any]], u: StateUpdate) -> None:
+async def _record(sent: dict[str, list[Any]], u: SenderState) -> None:
     sent["state"].append(u)
 
 
@@ -408,7 +408,7 @@ def test_set_intent_from_outside_and_clearing_it():
         None,
     ]
     assert loop.current_intent is None
-    assert loop.state().envelope_state() == {
+    assert msgspec.to_builtins(loop.state()) == {
         "presence": "diffuse",
         "lri": 0,
         "kernel_signals": [],

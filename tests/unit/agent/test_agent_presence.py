@@ -10,8 +10,8 @@ import pytest
 from web4.agent import (
     LoadSample,
     PresenceConfig,
+    SenderState,
     StatePublisher,
-    StateUpdate,
     SystemLoadProbe,
     assess,
 )
@@ -99,7 +99,7 @@ def test_meminfo_and_probe(tmp_path: Path):
 def test_state_updates_are_rate_limited_with_hysteresis():
     clock = FakeClock()
     pub = StatePublisher(PresenceConfig(min_lri_delta=5, min_interval=1.0))
-    up = lambda p, lri: StateUpdate(p, lri)  # noqa: E731
+    up = lambda p, lri: SenderState(p, lri)  # noqa: E731
     assert pub.offer(up("diffuse", 10), clock.monotonic())  # first one always goes
     assert not pub.offer(up("diffuse", 10), clock.monotonic())  # nothing changed
     clock.advance(5)

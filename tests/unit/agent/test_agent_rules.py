@@ -19,7 +19,7 @@ from web4.agent import (
     Outbound,
     Rule,
     RuleBasedAgent,
-    StateUpdate,
+    SenderState,
 )
 from web4.errors import ConfigError
 from web4.observability import EventBus, MemoryRing
@@ -96,9 +96,9 @@ def test_rule_based_agent_in_a_real_loop_stays_on_mission():
     bus.add_sink(ring)
     memory = InMemoryMemory()
     out: list[Outbound] = []
-    states: list[StateUpdate] = []
+    states: list[SenderState] = []
 
-    async def send_state(u: StateUpdate) -> None:
+    async def send_state(u: SenderState) -> None:
         states.append(u)
 
     async def send_out(o: Outbound) -> None:

@@ -20,7 +20,6 @@ from web4.agent import (
     Outbound,
     Rule,
     RuleBasedAgent,
-    StateUpdate,
 )
 from web4.cip.builder import CipBuilder
 from web4.cip.messages import DmpTrace, Fact, FactPropose, SenderState
@@ -48,7 +47,7 @@ def test_router_feeds_the_agent_loop_and_every_event_validates():
     memory = InMemoryMemory()
     sent: list[Any] = []
 
-    async def send_state(u: StateUpdate) -> None:
+    async def send_state(u: SenderState) -> None:
         sent.append(u)
 
     async def send_out(o: Outbound) -> None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from web4.agent.types import StateUpdate
 from web4.cip.builder import CipBuilder
+from web4.cip.messages import SenderState
 from web4.cip.service import CipService
 from web4.clock import FakeClock, SeededRng
 from web4.identity import Identity
@@ -54,7 +54,7 @@ def fake_node(sessions: list[FakeSession], events: list[dict[str, Any]]) -> CipS
         bus=bus,
         rng=rng,
         now=clock.now,
-        state=lambda: StateUpdate(presence="engaged", lri=10),
+        state=lambda: SenderState(presence="engaged", lri=10),
         offer=lambda m: None,
         record_vote=lambda *vote: None,
         conns=conns,  # type: ignore[arg-type]

@@ -56,6 +56,8 @@ from web4.agent.types import (
     Outbound,
     PeerState,
     SenderState,
+    check_intent,
+    intent_text,
 )
 
 __all__ = [
@@ -106,4 +108,6 @@ __all__ = [
     "TokenOverlapScorer",
     "Vote",
     "assess",
+    "check_intent",
+    "intent_text",
 ]

@@ -48,7 +48,7 @@ from typing import Any, Literal, Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import msgspec
 
-from web4.agent.types import Intent, PeerState, Presence
+from web4.agent.types import Intent, PeerState, Presence, check_intent, intent_text
 from web4.cip import messages as cm
 from web4.errors import MessageBuildError
 from web4.hcp import messages as hm
@@ -458,8 +458,8 @@ class AgentContext:
     ) -> None:
         """Adopt an intent and announce it (``INTENT``) to every ready peer; it is also
         scored against the mission. Raises ``ConfigError`` (bad goal, topic)."""
-        intent = Intent(goal, topic, priority, context)
-        self.actions.append(Action("intent", f"intent: {intent.text}"[:200], intent))
+        intent = check_intent(Intent(goal, topic, priority, context))
+        self.actions.append(Action("intent", f"intent: {intent_text(intent)}"[:200], intent))
 
     def send_state(self, *, peer: str | None = None) -> None:
         """Send our current ``STATE_UPDATE`` (presence, LRI, intent: what the loop

@@ -49,6 +49,7 @@ from web4.agent.types import (
     InboundMessage,
     Intent,
     KnowledgeAccepted,
+    intent_text,
 )
 from web4.cip import messages as cm
 from web4.cip.claims import claim_hash
@@ -149,7 +150,7 @@ class HandlerCycle:
             except Web4Error as e:  # reported by the node; the next action still runs
                 outcomes.append(f"{action.kind} failed: {type(e).__name__}")
         if self._intent is not None:
-            outcomes.append(f"intent {self._intent.text}")
+            outcomes.append(f"intent {intent_text(self._intent)}")
         return ActionResult("; ".join(outcomes)[:1000] or "no action")
 
     def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:

@@ -68,6 +68,7 @@ from web4.agent.types import (
     Outbound,
     PeerState,
     SenderState,
+    intent_text,
 )
 from web4.clock import Clock, SystemClock
 from web4.errors import ConfigError
@@ -149,7 +150,7 @@ class AgentLoop:
 
     def state(self) -> SenderState:
         """Our state now, for the ``state`` block of every outgoing envelope."""
-        intent = None if self._intent is None else self._intent.text
+        intent = None if self._intent is None else intent_text(self._intent)
         return self._assessment.state_update(intent)
 
     def peer_state(self, peer: str) -> PeerState | None:
@@ -337,9 +338,12 @@ class AgentLoop:
             return
         score = self._scorer.score(self.agent.mission, f"{intent.topic} {intent.context}")
         self._emit(
-            "agent.intent", intent=intent.text, goal=intent.goal, mission_score=round(score, 4)
+            "agent.intent",
+            intent=intent_text(intent),
+            goal=intent.goal,
+            mission_score=round(score, 4),
         )
-        self._observe_drift(score, intent.text)
+        self._observe_drift(score, intent_text(intent))
         if self._intent_sender is not None:
             try:
                 async with asyncio.timeout(self.config.send_timeout):

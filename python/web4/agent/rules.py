@@ -31,6 +31,7 @@ from web4.agent.types import (
     Intent,
     KnowledgeAccepted,
     Outbound,
+    check_intent,
 )
 from web4.errors import ConfigError
 
@@ -50,6 +51,8 @@ class Rule:
     intent: Intent | None = None
 
     def __post_init__(self) -> None:
+        if self.intent is not None:
+            check_intent(self.intent)
         try:
             fields = [f for _, f, _, _ in string.Formatter().parse(self.choice) if f]
         except ValueError as exc:

@@ -9,7 +9,8 @@ ignore it), an ``ActionResult`` (with any ``Outbound`` messages the node must se
 intent) is the CIP envelope's ``state`` block itself, ``web4.cip.messages.SenderState``
 (re-exported here): the loop hands it to the node, which sends it as the ``state`` of
 every envelope and, with the per-peer trust view added, as ``STATE_UPDATE``; ``Intent``
-is the agent's declared intent (CIP ``INTENT``).
+is the agent's declared intent, the CIP ``INTENT`` payload itself
+(``web4.cip.messages.Intent``; ``check_intent`` holds the agent's own limits).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
-from web4.cip.messages import SenderState
+from web4.cip.messages import Intent, SenderState
 from web4.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ __all__ = [
     "PeerState",
     "Presence",
     "SenderState",
+    "check_intent",
+    "intent_text",
 ]
 
 Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
@@ -110,36 +113,22 @@ class KnowledgeAccepted:
 InboundItem = InboundMessage | KnowledgeAccepted
 
 
-@dataclass(frozen=True)
-class Intent:
-    """What the agent is trying to do now (CIP ``INTENT`` payload fields)."""
+def check_intent(intent: Intent) -> Intent:
+    """``intent`` if the agent may adopt it. Raises ``ConfigError`` (an unknown goal or
+    priority, a topic outside 1..200 characters: tighter than the wire's 256, so the
+    ``goal: topic`` text always fits a ``state.intent`` label)."""
+    if intent.goal not in GOALS:
+        raise ConfigError(f"unknown intent goal {intent.goal!r}; use one of {GOALS}")
+    if not isinstance(intent.topic, str) or not 1 <= len(intent.topic) <= 200:
+        raise ConfigError("an intent topic has 1 to 200 characters")
+    if intent.priority not in ("low", "normal", "high"):
+        raise ConfigError(f"unknown intent priority {intent.priority!r}")
+    return intent
 
-    goal: Goal
-    topic: str
-    priority: Literal["low", "normal", "high"] = "normal"
-    context: str = ""
 
-    def __post_init__(self) -> None:
-        if self.goal not in GOALS:
-            raise ConfigError(f"unknown intent goal {self.goal!r}; use one of {GOALS}")
-        if not 1 <= len(self.topic) <= 200:
-            raise ConfigError("an intent topic has 1 to 200 characters")
-        if self.priority not in ("low", "normal", "high"):
-            raise ConfigError(f"unknown intent priority {self.priority!r}")
-
-    @property
-    def text(self) -> str:
-        """The short form for an envelope's ``state.intent``: ``goal: topic``."""
-        return f"{self.goal}: {self.topic}"
-
-    def payload(self) -> dict[str, str]:
-        """The CIP ``INTENT`` payload."""
-        return {
-            "goal": self.goal,
-            "topic": self.topic,
-            "priority": self.priority,
-            "context": self.context,
-        }
+def intent_text(intent: Intent) -> str:
+    """The short form for an envelope's ``state.intent``: ``goal: topic``."""
+    return f"{intent.goal}: {intent.topic}"
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,6 @@ from typing import Any, Protocol
 import msgspec
 
 from web4.agent import InboundMessage, Outbound
-from web4.agent import Intent as AgentIntent
 from web4.cip import PAYLOADS, Handshake, Role, Step, new_msg_id
 from web4.cip import messages as cm
 from web4.cip.builder import CipBuilder
@@ -463,8 +462,8 @@ class CipService:
         )
         await self.send("STATE_UPDATE", payload, peer=peer)
 
-    async def send_intent(self, intent: AgentIntent) -> None:
-        await self.send("INTENT", intent.payload())
+    async def send_intent(self, intent: cm.Intent) -> None:
+        await self.send("INTENT", intent)
 
     async def send_outbound(self, out: Outbound) -> None:
         if out.protocol != "cip":

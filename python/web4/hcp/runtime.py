@@ -39,9 +39,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from web4.agent import AgentEvent, AgentLoop, EvidenceReceived, HumanMessage
-from web4.agent import Intent as AgentIntent
+from web4.agent import AgentEvent, AgentLoop, EvidenceReceived, HumanMessage, check_intent
 from web4.agent.types import Goal
+from web4.cip import messages as cm
 from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
 from web4.errors import ConsentError, RTTError, Web4Error
@@ -275,11 +275,13 @@ class HcpLipRuntime:
             return
         goal = HCP_TO_AGENT_GOAL[intent.goal]
         await self.loop.set_intent(
-            AgentIntent(
-                goal,
-                intent.topic[:200],
-                intent.priority,
-                context=f"HCP_INTENT from {human.agent_id}",
+            check_intent(
+                cm.Intent(
+                    goal,
+                    intent.topic[:200],
+                    intent.priority,
+                    context=f"HCP_INTENT from {human.agent_id}",
+                )
             )
         )
 

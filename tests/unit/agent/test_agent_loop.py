@@ -26,6 +26,7 @@ from web4.agent import (
     Outbound,
     PresenceConfig,
     SenderState,
+    check_intent,
 )
 from web4.clock import FakeClock
 from web4.errors import ConfigError
@@ -362,7 +363,7 @@ def test_loop_config_is_checked():
     with pytest.raises(ConfigError):
         make(Scripted(mission="  "))
     with pytest.raises(ConfigError):
-        Intent("dance", "x")  # type: ignore[arg-type]
+        check_intent(Intent("dance", "x"))  # type: ignore[arg-type]
 
 
 def test_failing_senders_and_memory_are_reported_not_fatal():

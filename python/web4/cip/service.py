@@ -49,7 +49,7 @@ builder, the agent loop's state and inbox, and the node's clock and randomness.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,11 +87,13 @@ from web4.router import Fault, ProtocolRouter
 from web4.trust import TrustBook, TrustEvent, TrustState
 
 __all__ = [
+    "STOPPING",
     "VOTES",
     "CipService",
     "PeerConn",
     "PeerHost",
     "Session",
+    "drive_handshake",
     "label",
     "sender_state",
     "serve",
@@ -157,9 +159,69 @@ class PeerConn:
         return self.handshake.step not in _TERMINAL
 
 
-async def _flush(host: PeerHost, conn: PeerConn) -> None:
-    while (data := conn.handshake.next_outgoing()) is not None:
-        await conn.session.send("control", data, timeout=host.send_timeout)
+async def _flush(hs: Handshake, session: Session, send_timeout: float) -> None:
+    while (data := hs.next_outgoing()) is not None:
+        await session.send("control", data, timeout=send_timeout)
+
+
+STOPPING = "node stopping"
+
+
+async def drive_handshake(
+    hs: Handshake,
+    session: Session,
+    *,
+    now: Callable[[], float],
+    send_timeout: float,
+    on_events: Callable[[list[HandshakeEvent]], None],
+    route: Callable[[str, bytes], Awaitable[None]] | None = None,
+    tick: float = 0.25,
+    running: Callable[[], bool] = lambda: True,
+    hello_timeout: float | None = None,
+    timeout: float | None = None,
+) -> str | None:
+    """Drive the CIP handshake ``hs`` over ``session`` until it ends: the one loop for a
+    node's peers (``serve``) and for ``web4 human``. Starts it if we are the initiator;
+    ``control`` input goes to the handshake, other input to ``route`` (None: dropped);
+    its timers are driven at least every ``tick`` seconds and whatever it queues is sent,
+    each send under ``send_timeout``; its events go to ``on_events``. Returns None once
+    the handshake has ended (``hs.step``: accepted, deferred or failed), else why it was
+    cut short: ``STOPPING`` (``running()`` turned False), no HELLO within
+    ``hello_timeout`` seconds while no timer is armed (a responder before the peer's
+    first HELLO), or no end within ``timeout`` seconds. Raises ``RTTError`` (the link
+    closed) and ``TimeoutError`` (a send deadline passed)."""
+    loop = asyncio.get_running_loop()
+    end = None if timeout is None else loop.time() + timeout
+    started = now()
+    if hs.role is Role.INITIATOR:
+        on_events(hs.start(now()))
+        await _flush(hs, session, send_timeout)
+    while hs.step not in _TERMINAL:
+        if not running():
+            return STOPPING
+        wait = tick
+        if end is not None:
+            if loop.time() >= end:
+                return f"no CIP handshake within {timeout:g} s"
+            wait = min(tick, end - loop.time())
+        item = await session.receive(timeout=wait)
+        t = now()
+        if item is not None:
+            channel, data = item
+            if channel == "control":
+                on_events(hs.receive(data, t))
+            elif route is not None:
+                await route(channel, data)
+        on_events(hs.handle_timeout(t))
+        if (
+            hello_timeout is not None
+            and hs.step not in _TERMINAL
+            and hs.deadline is None
+            and t - started >= hello_timeout
+        ):
+            return f"no CIP HELLO within {hello_timeout:g} s"
+        await _flush(hs, session, send_timeout)
+    return None
 
 
 def _apply(host: PeerHost, conn: PeerConn, events: list[HandshakeEvent]) -> None:
@@ -181,47 +243,47 @@ async def serve(
     running: Callable[[], bool] = lambda: True,
     hello_timeout: float | None = None,
 ) -> None:
-    """Run one peer session until it ends (see the module docstring). Never raises for
-    the peer's or the link's faults: they end the session with a reason.
-    ``hello_timeout``: seconds the handshake may wait with no timer armed (a responder
-    before the peer's first HELLO); None: no bound."""
-    reason = "node stopping"
-    hs = conn.handshake
-    started = host.now()
+    """Run one peer session until it ends (see the module docstring): the handshake
+    (``drive_handshake``), then routing. Never raises for the peer's or the link's
+    faults: they end the session with a reason. ``hello_timeout``: seconds the handshake
+    may wait with no timer armed (a responder before the peer's first HELLO); None: no
+    bound."""
+    hs, session = conn.handshake, conn.session
+
+    def live() -> bool:
+        return running() and not conn.stop.is_set()
+
+    async def route(channel: str, data: bytes) -> None:
+        conn.routed += 1
+        await host.router.route(data, link_peer=conn.peer)
+
+    reason = STOPPING
     try:
-        if conn.role is Role.INITIATOR:
-            _apply(host, conn, hs.start(host.now()))
-            await _flush(host, conn)
-        while running() and not conn.stop.is_set():
+        cut = await drive_handshake(
+            hs, session, now=host.now, send_timeout=host.send_timeout,
+            on_events=lambda events: _apply(host, conn, events), route=route, tick=tick,
+            running=live, hello_timeout=hello_timeout,
+        )  # fmt: skip
+        if cut is not None and cut != STOPPING:
+            conn.failed = True
+            reason = cut
+        while cut is None and live():
             if conn.failed:
                 reason = "CIP handshake failed"
                 break
-            item = await conn.session.receive(timeout=tick)
-            now = host.now()
+            # after the handshake: every channel to the router (a repeated handshake
+            # step too: the node answers it, and what the handshake queues goes out here)
+            item = await session.receive(timeout=tick)
             if item is not None:
-                channel, data = item
-                if channel == "control" and conn.in_handshake:
-                    _apply(host, conn, hs.receive(data, now))
-                else:
-                    conn.routed += 1
-                    await host.router.route(data, link_peer=conn.peer)
-            _apply(host, conn, hs.handle_timeout(now))
-            if (
-                hello_timeout is not None
-                and conn.in_handshake
-                and hs.deadline is None
-                and now - started >= hello_timeout
-            ):
-                conn.failed = True
-                reason = f"no CIP HELLO within {hello_timeout:g} s"
-                break
-            await _flush(host, conn)
+                await route(*item)
+            _apply(host, conn, hs.handle_timeout(host.now()))
+            await _flush(hs, session, host.send_timeout)
     except RTTError as e:
         reason = f"link closed: {e}"
     except TimeoutError:
         reason = "send deadline passed"
     finally:
-        await conn.session.close()
+        await session.close()
         host.on_closed(conn, reason)
 
 

@@ -31,9 +31,10 @@ from typing import IO, Any
 
 import msgspec
 
-from web4.cip import Handshake, Role
+from web4.cip import Handshake, Role, Step
 from web4.cip import messages as cm
-from web4.cip.events import PeerVerified
+from web4.cip.events import HandshakeEvent, PeerVerified
+from web4.cip.service import drive_handshake
 from web4.cip.validator import cip_validator
 from web4.cli import args as cli_args
 from web4.cli.args import words as _words
@@ -89,7 +90,6 @@ DEMO_LINES = ("/intent decide personal/finance", "/state affect=tense",
               "/intent decide work/release-plan", "Yes, go ahead: keep it small.")  # fmt: skip
 DEMO_ARGS = ("--name", "Dana", "--consent-scope", "topic:work", "--reply-wait", "1.5",
              "--linger", "0.5")  # fmt: skip
-_TERMINAL = ("ACCEPTED", "DEFERRED", "FAILED")
 
 
 def _pct(key: str, value: str) -> int:
@@ -170,25 +170,20 @@ async def cip_handshake(
         local_state=cm.SenderState(presence="engaged", lri=0, intent="hcp session"),
         intent=cm.Intent(goal="ask", topic="hcp session"),
     )  # fmt: skip
-    hs.start(clock.now())
-    deadline = clock.monotonic() + timeout
-    name = "agent"
-    while hs.step.value not in _TERMINAL:
-        while (data := hs.next_outgoing()) is not None:
-            await session.send("control", data, timeout=timeout)
-        if clock.monotonic() > deadline:
-            raise RTTHandshakeError(f"no CIP handshake with the agent in {timeout}s")
-        item = await session.receive(timeout=0.25)
-        if item is not None and item[0] == "control":
-            for event in hs.receive(item[1], clock.now()):
-                if isinstance(event, PeerVerified) and event.agent_id:
-                    name = event.agent_id
-        hs.handle_timeout(clock.now())
-    while (data := hs.next_outgoing()) is not None:
-        await session.send("control", data, timeout=timeout)
-    if hs.step.value == "FAILED":
+    names: list[str] = []
+
+    def on_events(events: list[HandshakeEvent]) -> None:
+        names.extend(e.agent_id for e in events if isinstance(e, PeerVerified) and e.agent_id)
+
+    # the node's own handshake loop (web4.cip.service); other channels are not ours yet
+    cut = await drive_handshake(
+        hs, session, now=clock.now, send_timeout=timeout, on_events=on_events, timeout=timeout
+    )
+    if cut is not None:
+        raise RTTHandshakeError(f"no CIP handshake with the agent in {timeout}s")
+    if hs.step is Step.FAILED:
         raise RTTHandshakeError("the agent refused the CIP handshake")
-    return name
+    return names[-1] if names else "agent"
 
 
 def show(payload: Payload, out: Callable[[str], None], agent: str = "agent") -> None:

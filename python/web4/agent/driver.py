@@ -45,7 +45,7 @@ from web4.agent.types import (
     ActionResult,
     Context,
     Decision,
-    DMPTrace,
+    DecisionRecord,
     InboundMessage,
     Intent,
     KnowledgeAccepted,
@@ -153,7 +153,7 @@ class HandlerCycle:
             outcomes.append(f"intent {intent_text(self._intent)}")
         return ActionResult("; ".join(outcomes)[:1000] or "no action")
 
-    def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
+    def record(self, decision: Decision, result: ActionResult, context: Context) -> DecisionRecord:
         return trace_of(decision, result, context)
 
     def update_state(

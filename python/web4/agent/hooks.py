@@ -16,11 +16,12 @@ from web4.agent.types import (
     ActionResult,
     Context,
     Decision,
-    DMPTrace,
+    DecisionRecord,
     Intent,
     Outbound,
     SenderState,
 )
+from web4.cip.messages import DmpTrace
 from web4.errors import ConfigError
 
 __all__ = [
@@ -39,15 +40,17 @@ T = TypeVar("T")
 Maybe: TypeAlias = T | Awaitable[T]
 
 
-def trace_of(decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
+def trace_of(decision: Decision, result: ActionResult, context: Context) -> DecisionRecord:
     """The usual ``record`` hook: the decision's steps, counterfactuals and evidence,
     the outcome, and the message that triggered it."""
     item = context.item
-    return DMPTrace(
-        decision_id=decision.decision_id,
-        steps=(*decision.steps, f"outcome: {result.outcome}"),
-        counterfactuals=decision.counterfactuals,
-        evidence=decision.evidence,
+    return DecisionRecord(
+        DmpTrace(
+            decision_id=decision.decision_id,
+            steps=[*decision.steps, f"outcome: {result.outcome}"],
+            counterfactuals=list(decision.counterfactuals),
+            evidence=list(decision.evidence),
+        ),
         choice=decision.choice,
         outcome=result.outcome,
         trigger_msg_id=getattr(item, "msg_id", None),
@@ -70,7 +73,7 @@ class CycleAgent(Protocol):
 
     def record(
         self, decision: Decision, result: ActionResult, context: Context
-    ) -> Maybe[DMPTrace]: ...
+    ) -> Maybe[DecisionRecord]: ...
 
     def update_state(
         self, decision: Decision, result: ActionResult, context: Context

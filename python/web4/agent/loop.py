@@ -60,7 +60,7 @@ from web4.agent.types import (
     ActionResult,
     Context,
     Decision,
-    DMPTrace,
+    DecisionRecord,
     InboundItem,
     InboundMessage,
     Intent,
@@ -290,7 +290,7 @@ class AgentLoop:
         )
         for out in result.outbound:
             await self._send_outbound(out)
-        trace: DMPTrace = await self._call("record", decision, result, context)
+        trace: DecisionRecord = await self._call("record", decision, result, context)
         await self._call_memory("record_decision", trace, item)
         self._emit(
             "agent.decision",

@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable
 from typing import Protocol
 
-from web4.agent.types import DMPTrace, KnowledgeAccepted
+from web4.agent.types import DecisionRecord, KnowledgeAccepted
 from web4.errors import ConfigError
 
 __all__ = ["InMemoryMemory", "Memory"]
@@ -27,7 +27,7 @@ __all__ = ["InMemoryMemory", "Memory"]
 class Memory(Protocol):
     """The causal-memory port of the agent loop."""
 
-    def record_decision(self, trace: DMPTrace) -> Awaitable[None] | None:
+    def record_decision(self, trace: DecisionRecord) -> Awaitable[None] | None:
         """Store a decision's DMP trace."""
         ...
 
@@ -43,18 +43,18 @@ class InMemoryMemory:
         if capacity < 1:
             raise ConfigError("memory capacity must be at least 1")
         self.capacity = capacity
-        self._decisions: OrderedDict[str, DMPTrace] = OrderedDict()
+        self._decisions: OrderedDict[str, DecisionRecord] = OrderedDict()
         self._claims: OrderedDict[str, KnowledgeAccepted] = OrderedDict()
         self.evicted = 0
 
     def _bound(
-        self, store: OrderedDict[str, DMPTrace] | OrderedDict[str, KnowledgeAccepted]
+        self, store: OrderedDict[str, DecisionRecord] | OrderedDict[str, KnowledgeAccepted]
     ) -> None:
         while len(store) > self.capacity:
             store.popitem(last=False)
             self.evicted += 1
 
-    def record_decision(self, trace: DMPTrace) -> None:
+    def record_decision(self, trace: DecisionRecord) -> None:
         self._decisions[trace.decision_id] = trace
         self._bound(self._decisions)
 
@@ -63,17 +63,17 @@ class InMemoryMemory:
         self._bound(self._claims)
 
     @property
-    def decisions(self) -> list[DMPTrace]:
+    def decisions(self) -> list[DecisionRecord]:
         return list(self._decisions.values())
 
     @property
     def accepted(self) -> list[KnowledgeAccepted]:
         return list(self._claims.values())
 
-    def decision(self, decision_id: str) -> DMPTrace | None:
+    def decision(self, decision_id: str) -> DecisionRecord | None:
         return self._decisions.get(decision_id)
 
-    def links(self, claim_id: str) -> DMPTrace | None:
+    def links(self, claim_id: str) -> DecisionRecord | None:
         """The decision an accepted claim is linked to, when it is still held."""
         claim = self._claims.get(claim_id)
         if claim is None or claim.decision_id is None:

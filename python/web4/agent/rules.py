@@ -25,7 +25,7 @@ from web4.agent.types import (
     ActionResult,
     Context,
     Decision,
-    DMPTrace,
+    DecisionRecord,
     InboundItem,
     InboundMessage,
     Intent,
@@ -143,7 +143,7 @@ class RuleBasedAgent:
         reply = Outbound(item.protocol, rule.reply_type, dict(rule.reply_payload), item.peer)
         return ActionResult(outcome=f"replied {rule.reply_type}", outbound=(reply,))
 
-    def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
+    def record(self, decision: Decision, result: ActionResult, context: Context) -> DecisionRecord:
         return trace_of(decision, result, context)
 
     def update_state(

@@ -5,7 +5,8 @@ router hands the loop ``InboundMessage`` items (built from its ``Inbound`` with
 ``InboundMessage.from_routed``); the knowledge layer hands it ``KnowledgeAccepted``. The
 agent's hooks turn an inbound item into a ``Context``, a ``Decision`` (or ``None`` to
 ignore it), an ``ActionResult`` (with any ``Outbound`` messages the node must send), and a
-``DMPTrace`` that goes to memory. The agent's own state (presence, LRI, kernel signals,
+``DecisionRecord`` (the CIP ``DmpTrace`` plus choice, outcome and trigger) that goes to
+memory. The agent's own state (presence, LRI, kernel signals,
 intent) is the CIP envelope's ``state`` block itself, ``web4.cip.messages.SenderState``
 (re-exported here): the loop hands it to the node, which sends it as the ``state`` of
 every envelope and, with the per-peer trust view added, as ``STATE_UPDATE``; ``Intent``
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgspec
 
-from web4.cip.messages import Intent, SenderState
+from web4.cip.messages import DmpTrace, Intent, SenderState
 from web4.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ __all__ = [
     "PRESENCES",
     "ActionResult",
     "Context",
-    "DMPTrace",
     "Decision",
+    "DecisionRecord",
     "InboundItem",
     "InboundMessage",
     "Intent",
@@ -185,25 +186,18 @@ class ActionResult:
 
 
 @dataclass(frozen=True)
-class DMPTrace:
-    """Decision memory: why a decision was taken (brief: decision_id, steps,
-    counterfactuals, evidence), with the choice, its outcome and the triggering message."""
+class DecisionRecord:
+    """Decision memory: a decision's DMP trace (the CIP ``dmp_trace`` itself,
+    ``web4.cip.messages.DmpTrace``) with what the wire does not carry: the choice, its
+    outcome and the message that triggered it."""
 
-    decision_id: str
-    steps: tuple[str, ...]
-    counterfactuals: tuple[str, ...]
-    evidence: tuple[str, ...]
+    trace: DmpTrace
     choice: str = ""
     outcome: str = ""
     trigger_msg_id: str | None = None
     peer: str | None = None
     timestamp: float = 0.0
 
-    def payload(self) -> dict[str, Any]:
-        """The ``dmp_trace`` object of a CIP ``FACT_PROPOSE``/``DECISION_SHARE``."""
-        return {
-            "decision_id": self.decision_id,
-            "steps": list(self.steps),
-            "counterfactuals": list(self.counterfactuals),
-            "evidence": list(self.evidence),
-        }
+    @property
+    def decision_id(self) -> str:
+        return self.trace.decision_id

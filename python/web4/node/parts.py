@@ -12,13 +12,14 @@ import contextlib
 from collections.abc import Callable
 from typing import IO, Any
 
+from web4.agent.types import DecisionRecord
 from web4.cip import cip_validator
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
 from web4.envelope.replay_store import PersistentReplayCache
 from web4.envelope.validate import Validator, policy_gate
 from web4.identity import Identity
-from web4.knowledge import DmpTrace, KnowledgeExchange, SharedDecision
+from web4.knowledge import KnowledgeExchange, SharedDecision
 from web4.node.config import NodeConfig
 from web4.node.link import LinkTransport
 from web4.observability import Event, encode_event
@@ -61,16 +62,12 @@ class StoreMemory:
     def __init__(self, kx: KnowledgeExchange, me: str, clock: Clock) -> None:
         self._kx, self._me, self._clock = kx, me, clock
 
-    def record_decision(self, trace: Any) -> None:
+    def record_decision(self, record: DecisionRecord) -> None:
         """Raises ``KnowledgeError`` (a trace the store cannot take), ``StoreError``."""
-        decision = SharedDecision(trace.choice[:256] or "decision", trace.outcome[:4096])
-        dmp = DmpTrace(
-            trace.decision_id,
-            list(trace.steps),
-            list(trace.counterfactuals),
-            list(trace.evidence),
+        decision = SharedDecision(record.choice[:256] or "decision", record.outcome[:4096])
+        self._kx.memory.record_local_decision(
+            self._me, decision, record.trace, "", self._clock.now()
         )
-        self._kx.memory.record_local_decision(self._me, decision, dmp, "", self._clock.now())
 
     def record_accepted(self, claim: Any) -> None:
         return None

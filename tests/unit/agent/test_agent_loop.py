@@ -17,7 +17,7 @@ from web4.agent import (
     AgentLoopConfig,
     Context,
     Decision,
-    DMPTrace,
+    DecisionRecord,
     InboundMessage,
     InMemoryMemory,
     Intent,
@@ -28,6 +28,7 @@ from web4.agent import (
     SenderState,
     check_intent,
 )
+from web4.cip.messages import DmpTrace
 from web4.clock import FakeClock
 from web4.errors import ConfigError
 from web4.observability import EventBus, MemoryRing
@@ -85,11 +86,10 @@ class Scripted:
         await self._maybe_fail("act")
         return ActionResult("done", (Outbound("cip", "DECISION_SHARE", {"x": 1}, "peer-b"),))
 
-    def record(self, decision: Decision, result: ActionResult, context: Context) -> DMPTrace:
+    def record(self, decision: Decision, result: ActionResult, context: Context) -> DecisionRecord:
         self.calls.append("record")
-        return DMPTrace(
-            decision.decision_id, decision.steps, (), decision.evidence, decision.choice
-        )
+        trace = DmpTrace(decision.decision_id, list(decision.steps), [], list(decision.evidence))
+        return DecisionRecord(trace, decision.choice)
 
     async def update_state(
         self, decision: Decision, result: ActionResult, context: Context
@@ -377,7 +377,7 @@ def test_failing_senders_and_memory_are_reported_not_fatal():
         await asyncio.sleep(5)
 
     class BadMemory:
-        def record_decision(self, trace: DMPTrace) -> None:
+        def record_decision(self, trace: DecisionRecord) -> None:
             raise RuntimeError("disk full")
 
         async def record_accepted(self, claim: KnowledgeAccepted) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from web4.agent import DMPTrace, InMemoryMemory, KnowledgeAccepted
+from web4.agent import DecisionRecord, InMemoryMemory, KnowledgeAccepted
+from web4.cip.messages import DmpTrace
 from web4.errors import ConfigError
 
 
-def _trace(i: int) -> DMPTrace:
-    return DMPTrace(f"d-{i}", ("s",), (), ("e",), choice=f"c{i}")
+def _trace(i: int) -> DecisionRecord:
+    return DecisionRecord(DmpTrace(f"d-{i}", ["s"], [], ["e"]), choice=f"c{i}")
 
 
 def test_bounded_with_evictions_and_links():
@@ -27,7 +29,7 @@ def test_bounded_with_evictions_and_links():
     assert m.links("c-3") is None  # its decision was evicted
     assert m.links("nope") is None
     assert [c.claim_id for c in m.accepted] == ["c-1", "c-2", "c-3"]
-    assert _trace(1).payload() == {
+    assert msgspec.to_builtins(_trace(1).trace) == {
         "decision_id": "d-1",
         "steps": ["s"],
         "counterfactuals": [],

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
 from web4.agent import (
@@ -59,9 +60,9 @@ def test_first_matching_rule_decides_and_replies():
     assert d.choice == "verify climate fact CO2 warms from peer-b"
     assert r.outbound == (Outbound("cip", "FACT_CONFIRM", {"decision": "confirm"}, "peer-b"),)
     assert trace.decision_id == d.decision_id
-    assert trace.steps[0].startswith("rule 0 matched cip/FACT_PROPOSE")
-    assert trace.evidence == ("cip/FACT_PROPOSE m1 from peer-b",)
-    assert trace.payload()["counterfactuals"] == ["ignore the message"]
+    assert trace.trace.steps[0].startswith("rule 0 matched cip/FACT_PROPOSE")
+    assert trace.trace.evidence == ["cip/FACT_PROPOSE m1 from peer-b"]
+    assert msgspec.to_builtins(trace.trace)["counterfactuals"] == ["ignore the message"]
     assert intent == Intent("verify_knowledge", "climate facts")
     d2, r2, _, i2 = _cycle(agent, InboundMessage("cip", "INTENT", "peer-c", {}))
     assert (d2.choice, r2.outcome, i2) == ("note INTENT from peer-c", "done", None)
@@ -78,7 +79,7 @@ def test_overloaded_defers_new_work():
     assert r.outcome == "deferred"
     assert r.outbound == ()
     assert intent is None
-    assert trace.counterfactuals == ("verify climate fact {fact_statement} from {peer}",)
+    assert trace.trace.counterfactuals == ["verify climate fact {fact_statement} from {peer}"]
 
 
 def test_bad_rules_are_config_errors():

@@ -20,11 +20,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from web4.cip.messages import DmpTrace, Intent, SenderState
+from web4.cip.messages import DmpTrace, Goal, Intent, Presence, SenderState
 from web4.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -49,9 +49,7 @@ __all__ = [
     "intent_text",
 ]
 
-Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
 PRESENCES: Final[tuple[Presence, ...]] = ("focused", "engaged", "diffuse", "overloaded")
-Goal = Literal["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]
 GOALS: Final[tuple[Goal, ...]] = (
     "verify_knowledge",
     "ask",

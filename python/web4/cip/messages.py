@@ -40,10 +40,12 @@ __all__ = [
     "FactPropose",
     "FactReject",
     "Features",
+    "Goal",
     "Hello",
     "Intent",
     "MessageType",
     "Presence",
+    "Priority",
     "ReceiverView",
     "SenderState",
     "SharedDecision",
@@ -65,6 +67,8 @@ MessageType = Literal[
     "STATE_UPDATE",
 ]
 Presence = Literal["focused", "engaged", "diffuse", "overloaded"]
+Goal = Literal["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]
+Priority = Literal["low", "normal", "high"]
 TrustState = Literal["untrusted", "probing", "trusted", "blacklisted"]
 ReceiverView = Literal["unknown", "untrusted", "probing", "trusted", "blacklisted"]
 
@@ -165,9 +169,9 @@ class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Intent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    goal: Literal["verify_knowledge", "ask", "learn", "propose_solution", "test_hypothesis"]
+    goal: Goal
     topic: Label
-    priority: Literal["low", "normal", "high"] = "normal"
+    priority: Priority = "normal"
     context: Text = ""
 
 

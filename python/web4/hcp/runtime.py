@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from web4.agent import AgentEvent, AgentLoop, EvidenceReceived, HumanMessage, check_intent
-from web4.agent.types import Goal
 from web4.cip import messages as cm
 from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
@@ -67,7 +66,7 @@ from web4.trust import TrustBook
 __all__ = ["HCP_TO_AGENT_GOAL", "HcpLipRuntime", "LipSettings"]
 
 
-HCP_TO_AGENT_GOAL: dict[str, Goal] = {
+HCP_TO_AGENT_GOAL: dict[str, cm.Goal] = {
     "align": "ask",
     "request": "propose_solution",
     "clarify": "ask",

@@ -1,5 +1,6 @@
 """The running node: the composition root (``Node``), its configuration, the link port
-(RTT behind it), per-peer sessions, the knowledge desk and the default agent.
+(RTT behind it), the dialler, the knowledge desk and the default agent. Per-peer sessions
+are the CIP service's (``web4.cip.service``), the HCP/LIP side is ``web4.hcp.runtime``.
 
 ``Node(config, ...).run()`` is what ``web4 node`` runs; see ``web4.node.node``.
 """

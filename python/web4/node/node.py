@@ -21,7 +21,12 @@ Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_sta
 ``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
 step); ``human``, ``agent``, ``lip`` and LIP's part of ``knowledge`` -> ``HcpLipRuntime``
 (``web4.hcp.runtime``). Router faults become trust events for the link's
-authenticated peer.
+authenticated peer (``web4.cip.service.CipService``, which also sends our CIP messages).
+
+No module of ``web4.node`` imports this one or takes the node: each gets narrow ports
+(callables, or a Protocol of what it reads: ``ProposalHost``, ``DialHost``, ``PortsHost``).
+The parts that do IO (store, observability, transport) are opened in ``run()``, after the
+data-directory lock is held; so ``Node(...)`` itself writes nothing but the agent's home.
 
 The agent (``Node(config, agent=...)``, ``web4 node --agent``; default: the belief agent)
 is any Agent API agent (``web4.agent``), driven by the ``AgentLoop`` through

@@ -25,8 +25,11 @@ authenticated peer (``web4.cip.service.CipService``, which also sends our CIP me
 
 No module of ``web4.node`` imports this one or takes the node: each gets narrow ports
 (callables, or a Protocol of what it reads: ``ProposalHost``, ``DialHost``, ``PortsHost``).
-The parts that do IO (store, observability, transport) are opened in ``run()``, after the
-data-directory lock is held; so ``Node(...)`` itself writes nothing but the agent's home.
+``Node(...)`` builds everything: it takes the data directory's lock first (one process
+per data directory, ``web4.node.lock``), then opens the store, the observability sinks
+and the transport and wires every part; ``run()`` only listens and runs the tasks, and
+closes everything (and releases the lock) when it ends. A node runs once; one that is
+built but never run is released with ``close()`` (``async with`` does all of this).
 
 The agent (``Node(config, agent=...)``, ``web4 node --agent``; default: the belief agent)
 is any Agent API agent (``web4.agent``), driven by the ``AgentLoop`` through
@@ -130,9 +133,12 @@ class Node:
     ) -> None:
         """``agent``: the agent this node runs (``web4.agent``); None: the one
         ``config.agent.spec`` names (``web4 node --agent``), else the belief agent with
-        ``beliefs``. Raises ``IdentityError`` (no data dir or no identity: run ``web4
-        keygen``) and ``ConfigError`` (bad address, bad ``exit_after``, an agent that
-        cannot be loaded)."""
+        ``beliefs``. Takes the data directory's lock and opens the store, the sinks and
+        the transport. Raises ``IdentityError`` (no data dir or no identity: run ``web4
+        keygen``), ``ConfigError`` (bad address, bad ``exit_after``, an agent that cannot
+        be loaded), ``DataDirBusyError`` (another process holds the data directory),
+        ``StoreError`` and ``ObservabilityError`` (events file, metrics port); nothing
+        stays open when it raises."""
         data_dir = Path(config.data_dir).expanduser()
         if not (data_dir / KEY_FILE_NAME).is_file():
             raise IdentityError(
@@ -164,6 +170,14 @@ class Node:
         self._running = False
         self._started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._ran = False
+        self._lock = DataDirLock(data_dir, "node")
+        self._lock.acquire()  # before any IO: one process per data directory
+        try:
+            self._open()
+        except BaseException:  # half-open: close what was opened, then report
+            self._close_parts()
+            raise
 
     @staticmethod
     def _load_agent(config: NodeConfig, data_dir: Path, beliefs: tuple[str, ...]) -> AgentLike:
@@ -290,26 +304,35 @@ class Node:
         self.transport = self._make_transport(self.identity)
 
     async def run(self) -> None:
-        """Run until ``stop()`` or ``exit_after``. Raises ``DataDirBusyError`` (another
-        process holds the data directory), ``StoreError``, ``ObservabilityError`` (events
-        file, metrics port), ``RTTTransportError`` (cannot listen), ``RTTHandshakeError``
-        (a ``--peer`` is another key, on a node that does not listen) and ``ConfigError``."""
-        with DataDirLock(Path(self.config.data_dir).expanduser(), "node"):  # web4.node.lock
-            try:
-                await self._run()
-            finally:
-                data_dir = Path(self.config.data_dir).expanduser()
-                status.stopped(data_dir, self.status_doc, self.now())
+        """Run until ``stop()`` or ``exit_after``, then close everything and release the
+        data directory. Raises ``RTTTransportError`` (cannot listen),
+        ``RTTHandshakeError`` (a ``--peer`` is another key, on a node that does not
+        listen), ``ConfigError``, and ``ConfigError`` again when the node already ran or
+        was closed (a node runs once)."""
+        if self._ran or not self._lock.locked:
+            raise ConfigError("this Node already ran or was closed: build a new one")
+        self._ran = True
+        try:
+            await self._run()
+        finally:
+            data_dir = Path(self.config.data_dir).expanduser()
+            status.stopped(data_dir, self.status_doc, self.now())
+            self._lock.release()
+
+    def close(self) -> None:
+        """Release a node that was built but will not run (``run()`` releases its own):
+        the sinks, the store and the data directory's lock. Idempotent."""
+        if not self._ran:
+            self._close_parts()
+
+    def _close_parts(self) -> None:
+        if hasattr(self, "obs"):
+            self.obs.close()
+        if hasattr(self, "store"):
+            self.store.close()
+        self._lock.release()
 
     async def _run(self) -> None:
-        try:
-            self._open()
-        except BaseException:  # half-open: close what was opened, then report
-            if hasattr(self, "obs"):
-                self.obs.close()
-            if hasattr(self, "store"):
-                self.store.close()
-            raise
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)

@@ -431,7 +431,8 @@ def run_human(args: argparse.Namespace, stdin: IO[str], stdout: IO[str]) -> int:
     if not args.peer:
         raise cli_args.UsageError(
             "--peer MULTIADDR is required (or --print-key), e.g. --peer "
-            "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (the first line the agent's node prints)"
+            "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (what the agent's node prints after "
+            "`listening on`)"
         )
     with tempfile.TemporaryDirectory(prefix="web4-human-") as tmp:
         data_dir = Path(args.data_dir).expanduser() if args.data_dir else Path(tmp) / "human"
@@ -469,8 +470,8 @@ def add_parser(sub: Any) -> None:
         epilog="Example: web4 human --data-dir ~/.web4/me --print-key  (your fingerprint: the "
         "agent's operator authorises it with `web4 human-key add`), then\n"
         "         web4 human --data-dir ~/.web4/me --peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... "
-        "--consent-scope topic:work\n(the agent's full address is the first line its node "
-        "prints: listening on ...)",
+        "--consent-scope topic:work\n(the agent's full address is what its node prints after "
+        "`listening on`, or what `web4 status` shows for it)",
     )  # fmt: skip
     p.add_argument(
         "--peer",

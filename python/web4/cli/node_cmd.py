@@ -171,12 +171,16 @@ def _node_parser(sub: Any) -> None:
     p = sub.add_parser(
         "node",
         help="run a node: listen, dial peers, handshake, exchange state and knowledge",
-        description="Run a Web4 node from DATA_DIR (run `web4 keygen` first). Events print "
-        "on stdout as they happen (--json for JSON lines, --quiet for none).",
+        description="Run a Web4 node from DATA_DIR (run `web4 keygen` first). It first "
+        "says where it listens: one `listening on MULTIADDR` line per address (then "
+        "`metrics on URL`), on stdout; with --json or --quiet these lines go to stderr, so "
+        "stdout carries only events. Events print on stdout as they happen (--json: one "
+        "JSON object per line, --quiet: none). The addresses are also in "
+        "DATA_DIR/status.json (`web4 status`).",
         epilog="Example: web4 node --data-dir ~/.web4/bob --listen /ip4/127.0.0.1/tcp/7002 "
         "--peer /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... --believe 'water boils at 100 "
-        "degrees celsius'  (a peer's full address is the first line its node prints: "
-        "listening on ...)",
+        "degrees celsius'  (a peer's full address is what its node prints after "
+        "`listening on`, or what `web4 status` shows for it)",
     )
     p.add_argument(
         "--data-dir",
@@ -219,8 +223,16 @@ def _node_parser(sub: Any) -> None:
         metavar="FINGERPRINT",
         help="trust anchor: a peer's fingerprint, as `web4 id` prints it (repeat)",
     )
-    p.add_argument("--json", action="store_true", help="print events as JSON lines")
-    p.add_argument("--quiet", action="store_true", help="print no events")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print events as JSON lines on stdout (the `listening on` lines go to stderr)",
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print no events (the `listening on` lines go to stderr)",
+    )
     p.add_argument(
         "--log-level",
         choices=LEVELS,

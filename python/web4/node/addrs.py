@@ -15,7 +15,9 @@ from web4.errors import ConfigError
 
 __all__ = ["PEER_EXAMPLE", "check_listen_addr", "check_peer_addr"]
 
-PEER_EXAMPLE = "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (the first line the peer's node prints)"
+PEER_EXAMPLE = (
+    "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (what the peer's node prints after `listening on`)"
+)
 LISTEN_EXAMPLE = "/ip4/127.0.0.1/tcp/7001 (port 0: any free port)"
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 # A libp2p PeerId of an Ed25519 key: the identity multihash (0x00, 36 bytes) of the

@@ -145,6 +145,12 @@ class Handshake:
     def peer(self) -> Receiver | None:
         return self._peer
 
+    @property
+    def peer_view(self) -> str:
+        """The peer's trust state for us, as its last STATE_UPDATE reported it
+        (``ltppeerstate``), else ``unknown``: what our ``trust.receiver_view`` carries."""
+        return self._peer_view
+
     def start(self, now: float) -> list[HandshakeEvent]:
         """Initiator only, once: queue the first HELLO. Raises ``ConfigError`` otherwise."""
         if self.role is not Role.INITIATOR or self.step is not Step.START:

@@ -480,9 +480,11 @@ class CipService:
             env = self.builder.build(
                 struct,
                 receiver=receiver,
-                sender_view=conn.handshake.our_view,  # type: ignore[arg-type]
+                # CIP section 1: sender_view is our state for the receiver; receiver_view
+                # is the receiver's state for us as it last reported it
+                sender_view=self.trust.state_of(conn.peer).value,
                 state=state,
-                receiver_view=self.trust.state_of(conn.peer).value,
+                receiver_view=conn.handshake.peer_view,  # type: ignore[arg-type]
                 msg_id=msg_id,
             )
             data = self.builder.encode(env)

@@ -5,9 +5,10 @@ Theory of operation: every protocol's builder (``CipBuilder.build``, ``build_hcp
 one the validator uses), derives the message type from the payload's Struct class, fills
 in the head the sender owns (``envelope_head``: version member, ``msg_id`` from the
 injected ``Rng``, ``timestamp`` from the injected ``Clock``, ``sender``), adds the
-caller's ``trust``, ``state`` and any extra blocks (LIP's ``source``), signs, and decodes
-the signed envelope with the spec's Structs, so no builder can emit what a peer's
-validator would refuse for its shape. Anything wrong is ``MessageBuildError``.
+caller's ``trust``, ``state`` (a ``null`` ``state.intent`` is omitted, never sent) and any
+extra blocks (LIP's ``source``), signs, and decodes the signed envelope with the spec's
+Structs, so no builder can emit what a peer's validator would refuse for its shape.
+Anything wrong is ``MessageBuildError``.
 """
 
 from __future__ import annotations
@@ -71,13 +72,23 @@ def build(
         msg_id=new_msg_id(rng) if msg_id is None else msg_id,
     )
     env["trust"] = msgspec.to_builtins(trust)
-    env["state"] = msgspec.to_builtins(state)
+    env["state"] = _state_block(state)
     for name, block in (extra or {}).items():
         env[name] = msgspec.to_builtins(block)
     env["payload"] = msgspec.to_builtins(payload)
     signed = sign_envelope(env, identity)
     _check_shape(spec, signed, msg_type)
     return signed
+
+
+def _state_block(state: Mapping[str, Any] | msgspec.Struct) -> Any:
+    """The ``state`` block as sent: a ``null`` ``intent`` is left out, never sent (the
+    original CIP schema types ``state.intent`` as a string; absent means no intent, and
+    our own types default it to ``None``)."""
+    block = msgspec.to_builtins(state)
+    if isinstance(block, dict) and "intent" in block and block["intent"] is None:
+        del block["intent"]
+    return block
 
 
 def _check_shape(spec: ProtocolSpec[Any], envelope: dict[str, Any], msg_type: str) -> None:

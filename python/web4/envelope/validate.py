@@ -30,7 +30,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from fractions import Fraction
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar, cast
 
 import msgspec
@@ -49,6 +49,8 @@ from web4.errors import (
 
 __all__ = [
     "MAX_SKEW_SECONDS",
+    "TIMESTAMP_MAX_LENGTH",
+    "TIMESTAMP_PATTERN",
     "AgentId",
     "Fingerprint",
     "Limits",
@@ -72,7 +74,18 @@ MAX_SKEW_SECONDS = 120.0
 # --- field types every protocol's envelope shares ------------------------------------
 
 UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"
+# RFC 3339 section 5.6 `date-time` (the original's `format: date-time`): any fractional
+# precision or none, `T`/`t`, `Z`/`z` or a numeric offset (`-00:00` included). The pattern
+# is the syntax only (step 1); the ranges (month, day of that month, hour, minute, second,
+# offset) and the leap-second rule are checked by ``parse_timestamp`` (step 5). The
+# leading lookahead refuses a newline anywhere: Python's `$` also matches before a trailing
+# one, and the length is not fixed. What this runtime sends is always the one strict form
+# ``web4.clock.rfc3339`` writes (``YYYY-MM-DDTHH:MM:SS.mmmZ``).
+TIMESTAMP_PATTERN = (
+    r"^(?!.*\n)[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+TIMESTAMP_MAX_LENGTH = 64  # 19 + "." + at most 38 fraction digits + "Z" (32 with an offset)
 
 # Python's `$` also matches before a trailing newline, so every pattern is paired with
 # its exact length: "…\n" can never pass.
@@ -86,9 +99,15 @@ Timestamp = Annotated[
     str,
     msgspec.Meta(
         pattern=TIMESTAMP_PATTERN,
-        min_length=24,
-        max_length=24,
-        description="RFC 3339 UTC, milliseconds, Z",
+        min_length=20,
+        max_length=TIMESTAMP_MAX_LENGTH,
+        description=(
+            "RFC 3339 date-time (section 5.6): any fractional precision or none, T or t, "
+            "Z, z or a numeric offset; a real date and time (second 60 only at 23:59:60 "
+            "UTC on the last day of a month); compared in UTC, signed as written. This "
+            "runtime sends YYYY-MM-DDTHH:MM:SS.mmmZ"
+        ),
+        extra_json_schema={"format": "date-time"},
     ),
 ]
 Fingerprint = Annotated[
@@ -306,18 +325,87 @@ def _check_tree(obj: Any, limits: Limits) -> None:
         raise InvalidEnvelopeError(f"envelope is {size} bytes of JSON, limit {limits.max_bytes}")
 
 
-def parse_timestamp(value: str) -> float:
-    """Seconds since the epoch of an RFC 3339 ``YYYY-MM-DDTHH:MM:SS.mmmZ`` timestamp.
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
 
-    Raises ``TimestampError`` if it is not such a timestamp or not a real date.
+
+def _leap_year(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if _leap_year(year) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year, 0000 included)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    """The inverse of ``_days_from_civil``: (year, month, day)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def parse_timestamp(value: str) -> float:
+    """Seconds since the epoch (POSIX time, UTC) of an RFC 3339 ``date-time``.
+
+    Accepts what RFC 3339 section 5.6 allows: any number of fractional digits or none,
+    ``T`` or ``t``, ``Z``, ``z`` or a numeric offset (``-00:00`` is UTC, section 4.3),
+    at most ``TIMESTAMP_MAX_LENGTH`` characters. Every rendering of one instant gives the
+    same float (the sum is exact before one rounding), so the skew check treats them
+    alike. Leap seconds (section 5.7): second ``60`` is accepted only where a leap second
+    can be, at 23:59:60 UTC (after the offset) on the last day of a month, and counts as
+    POSIX time does, as the first second of the next day; nothing checks that a leap
+    second was actually inserted then (the skew check decides anyway).
+
+    Raises ``TimestampError`` if it is not such a timestamp, or a field is out of range
+    (not a real date or time, offset beyond 23:59).
     """
-    if not re.fullmatch(TIMESTAMP_PATTERN[1:-1], value):
-        raise TimestampError(f"timestamp {value!r} is not YYYY-MM-DDTHH:MM:SS.mmmZ")
-    try:
-        dt = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-    except ValueError as e:
-        raise TimestampError(f"timestamp {value!r} is not a real date") from e
-    return dt.timestamp()
+    match = _RFC3339.fullmatch(value) if len(value) <= TIMESTAMP_MAX_LENGTH else None
+    if match is None:
+        raise TimestampError(f"timestamp {value[:80]!r} is not an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    fraction, sign, off_h, off_m = match.groups()[6:]
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+        raise TimestampError(f"timestamp {value!r} is not a real date")
+    if hour > 23 or minute > 59 or second > 60:
+        raise TimestampError(f"timestamp {value!r} is not a real time of day")
+    offset = 0
+    if sign is not None:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise TimestampError(f"timestamp {value!r} has an offset beyond 23:59")
+        offset = (int(off_h) * 3600 + int(off_m) * 60) * (1 if sign == "+" else -1)
+    local = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
+    utc = local - offset + min(second, 59)
+    if second == 60:
+        utc_day, utc_second = divmod(utc, 86400)
+        y, m, d = _civil_from_days(utc_day)
+        if utc_second != 86399 or d != _days_in_month(y, m):
+            raise TimestampError(
+                f"timestamp {value!r}: second 60 only at 23:59:60 UTC on a month's last day"
+            )
+        utc += 1
+    if not fraction:
+        return float(utc)
+    return float(utc + Fraction(int(fraction), 10 ** len(fraction)))
 
 
 # --- the validator ------------------------------------------------------------------

@@ -508,7 +508,9 @@ class Node:
     def _repeat_step(self, msg: Inbound) -> None:
         conn = self.conns.get(msg.link_peer or "")
         if conn is not None:
-            events = conn.handshake.receive(msgspec.to_builtins(msg.envelope), self.now())
+            # the bytes as received: a re-encoded envelope may no longer match its signature
+            envelope = msg.raw or msgspec.to_builtins(msg.envelope)
+            events = conn.handshake.receive(envelope, self.now())
             self.on_handshake(conn, events)
 
     async def _send_raw(self, peer: str, channel: str, data: bytes) -> None:

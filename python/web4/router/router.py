@@ -70,6 +70,10 @@ class Inbound:
     envelope: Any  # the protocol's typed envelope; ``.payload`` is the typed payload
     link_peer: str | None  # the RTT peer the bytes came from, if known
     received_at: float
+    # The envelope exactly as received. A handler that validates again (the handshake)
+    # must use these bytes: re-encoding ``envelope`` fills in defaults the sender left
+    # out (e.g. ``state.intent: null``) and so breaks the signature.
+    raw: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -176,6 +180,7 @@ class ProtocolRouter:
             envelope=envelope,
             link_peer=link_peer,
             received_at=self._clock.now(),
+            raw=bytes(data),
         )
         return await self._dispatch(inbound)
 

@@ -130,6 +130,25 @@ def test_every_cip_type_reaches_its_handler(msg_type: str) -> None:
     assert h.kinds() == ["router.routed"]
 
 
+def test_handlers_get_the_bytes_as_received_which_still_verify() -> None:
+    """Re-encoding the typed envelope fills in defaults the sender left out (here
+    ``state.intent: null``, which builders omit), so it no longer matches the signature;
+    a handler that validates again (the handshake's repeated HELLO) uses ``raw``."""
+    h = Harness()
+    data = h.wire(ALICE, "HELLO")
+    assert h.route(data).outcome == "routed"
+    (msg,) = h.seen
+    assert msg.raw == data
+    assert "intent" not in json.loads(msg.raw)["state"]
+    assert msgspec.to_builtins(msg.envelope)["state"]["intent"] is None  # why raw is needed
+    again = cip_validator(ME.fingerprint, clock=h.clock, trust_of=lambda _: "trusted")
+    assert again.validate(msg.raw).msg_id == msg.msg_id
+    with pytest.raises(SignatureMismatchError):
+        cip_validator(ME.fingerprint, clock=h.clock, trust_of=lambda _: "trusted").validate(
+            msgspec.to_builtins(msg.envelope)
+        )
+
+
 def test_unknown_type_and_protocol_are_typed_error_events() -> None:
     h = Harness()
     env = h.envelope(ALICE, "INTENT")

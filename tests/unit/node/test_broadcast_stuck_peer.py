@@ -42,7 +42,7 @@ def fake_node(sessions: list[FakeSession], events: list[dict[str, Any]]) -> CipS
             peer=s.peer,
             ready=True,
             session=s,
-            handshake=SimpleNamespace(peer=None, our_view="probing"),
+            handshake=SimpleNamespace(peer=None, our_view="probing", peer_view="unknown"),
         )
         for s in sessions
     }

@@ -49,6 +49,7 @@ builder, the agent loop's state and inbox, and the node's clock and randomness.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -100,6 +101,18 @@ __all__ = [
 ]
 
 VOTES = frozenset({"FACT_CONFIRM", "FACT_REJECT", "FACT_CHALLENGE"})
+RECENT_BROADCASTS = 256  # knowledge broadcasts kept for peers that become ready later
+RECENT_WINDOW_S = 600.0  # ... for this long
+
+
+@dataclass
+class _Broadcast:
+    msg_type: str
+    struct: Any
+    sent_to: set[str]
+    at: float
+
+
 _KNOWLEDGE = VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
 _ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
 
@@ -329,6 +342,11 @@ class CipService:
         self.conns: dict[str, PeerConn] = conns if conns is not None else {}
         self.send_timeout = send_timeout
         self.any_ready = asyncio.Event()  # set whenever a handshake ends well
+        # Recent knowledge broadcasts (proposals, votes, shared decisions) and who got a
+        # copy: a peer whose handshake ends later gets the copies it missed (a vote sent
+        # while that peer was still in its handshake was lost before). Bounded.
+        self._recent: OrderedDict[str, _Broadcast] = OrderedDict()
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     # --- reactions ---------------------------------------------------------------------
 
@@ -367,6 +385,9 @@ class CipService:
                 self._offer(InboundMessage("cip", "INTENT", e.peer, payload, e.msg_id))
             elif isinstance(e, HandshakeDone):
                 self.any_ready.set()
+                task = asyncio.get_running_loop().create_task(self._catch_up(e.peer))
+                self._catching_up.add(task)  # a strong reference until it is done
+                task.add_done_callback(self._catching_up.discard)
 
     def trust_event(self, peer: str, event: TrustEvent, cause: str, evidence: Any) -> None:
         try:
@@ -473,9 +494,11 @@ class CipService:
         )
         state = sender_state(self._state())
         copies = []
+        sent_to: set[str] = set()
         for conn in self.ready_peers():
             if peer is not None and conn.peer != peer:
                 continue
+            sent_to.add(conn.peer)
             receiver = conn.handshake.peer or Receiver(conn.peer[:16], conn.peer)
             env = self.builder.build(
                 struct,
@@ -489,9 +512,37 @@ class CipService:
             )
             data = self.builder.encode(env)
             copies.append(self._send_copy(conn, channel, data, msg_id, msg_type))
+        if peer is None and msg_type in _KNOWLEDGE:
+            self._remember(msg_id, msg_type, struct, sent_to)
         if copies:
             await asyncio.gather(*copies)
         return msg_id
+
+    def _remember(self, msg_id: str, msg_type: str, struct: Any, sent_to: set[str]) -> None:
+        now = self.now()
+        self._recent[msg_id] = _Broadcast(msg_type, struct, sent_to, now)
+        while self._recent and (
+            len(self._recent) > RECENT_BROADCASTS
+            or next(iter(self._recent.values())).at < now - RECENT_WINDOW_S
+        ):
+            self._recent.popitem(last=False)
+
+    async def _catch_up(self, peer: str) -> None:
+        """Send ``peer`` (whose handshake just ended) the recent knowledge broadcasts it
+        has no copy of, each under its original ``msg_id`` (so the peer's replay cache
+        still refuses a second copy, and a vote still names the same claim)."""
+        now = self.now()
+        for msg_id, b in list(self._recent.items()):
+            if peer in b.sent_to or b.at < now - RECENT_WINDOW_S:
+                continue
+            b.sent_to.add(peer)
+            try:
+                await self.send(b.msg_type, b.struct, peer=peer, msg_id=msg_id)
+            except Exception as e:  # noqa: BLE001 - a catch-up never takes the node down
+                self.bus.emit(
+                    "error", peer=peer, msg_id=msg_id, error=type(e).__name__,
+                    detail=str(e)[:200], source="catch_up",
+                )  # fmt: skip
 
     async def _send_copy(
         self, conn: PeerConn, channel: str, data: bytes, msg_id: str, msg_type: str

@@ -47,7 +47,6 @@ from web4.agent import (
 )
 from web4.errors import ConfigError, StoreError
 from web4.hcp.messages import HcpContext
-from web4.hcp.responder import plan_for
 from web4.knowledge.rules import contradicts, normalize
 from web4.store import DB_FILE_NAME, Store
 
@@ -180,16 +179,7 @@ class Librarian(Agent):
             self.open.popitem(last=False)
 
     def _usual(self, ctx: AgentContext, message: HumanMessage) -> None:
-        planned = plan_for(message.payload, message.topic)
-        if planned is None:
-            return
-        if planned.kind == "decision":
-            ctx.decide(message, planned.text, rationale=planned.rationale,
-                       alternatives=planned.alternatives, topic=planned.topic)  # fmt: skip
-        elif planned.kind == "question":
-            ctx.ask(message, planned.text, topic=planned.topic)
-        else:
-            ctx.reply(message, planned.text, topic=planned.topic)
+        ctx.usual_answer(message)
 
     @staticmethod
     def _say(ctx: AgentContext, message: HumanMessage, a: Answer) -> None:

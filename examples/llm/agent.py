@@ -42,7 +42,6 @@ from web4.agent import (
 )
 from web4.errors import ConfigError, Web4Error
 from web4.hcp.messages import HcpContext, HcpIntent
-from web4.hcp.responder import plan_for
 
 from .client import ChatClient, JsonMode, ModelConfig, ModelError
 from .schema import FactDraft, ReplyDraft, VoteDraft, json_schema
@@ -115,16 +114,7 @@ class LlmAgent(Agent):
         elif isinstance(payload, HcpIntent) and payload.goal == "request":
             await self._contribute(ctx, message, payload.topic)
         else:
-            planned = plan_for(payload, message.topic)
-            if planned is None:
-                return
-            if planned.kind == "decision":
-                ctx.decide(message, planned.text, rationale=planned.rationale,
-                           alternatives=planned.alternatives, topic=planned.topic)  # fmt: skip
-            elif planned.kind == "question":
-                ctx.ask(message, planned.text, topic=planned.topic)
-            else:
-                ctx.reply(message, planned.text, topic=planned.topic)
+            ctx.usual_answer(message)
 
     async def _answer(self, ctx: AgentContext, message: HumanMessage, question: str) -> None:
         user = (

@@ -53,7 +53,7 @@ from web4.cip import messages as cm
 from web4.errors import MessageBuildError
 from web4.hcp import messages as hm
 from web4.hcp.builder import agent_payload
-from web4.hcp.responder import Planned
+from web4.hcp.responder import Planned, plan_for
 from web4.knowledge import Claim, ClaimState, MemoryNode, StoredTrace
 from web4.lip import messages as lm
 
@@ -508,6 +508,26 @@ class AgentContext:
         """Put a decision to a human, with why and what else could be done. Raises
         ``DecisionError`` (no rationale or alternatives)."""
         self._human(to, "decision", decision, topic, rationale, alternatives)
+
+    def usual_answer(self, to: HumanMessage) -> None:
+        """Answer ``to`` as the node always has (``web4.hcp.responder.plan_for``: a
+        greeting, an acknowledgement, a decision on an intent, ...); nothing when there
+        is nothing to say. For agents that only answer some messages themselves."""
+        planned = plan_for(to.payload, to.topic)
+        if planned is None:
+            return
+        if planned.kind == "decision":
+            self.decide(
+                to,
+                planned.text,
+                rationale=planned.rationale,
+                alternatives=planned.alternatives,
+                topic=planned.topic,
+            )
+        elif planned.kind == "question":
+            self.ask(to, planned.text, topic=planned.topic)
+        else:
+            self.reply(to, planned.text, topic=planned.topic)
 
     # --- actions: the web (LIP) --------------------------------------------------------
 

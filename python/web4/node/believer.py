@@ -24,7 +24,6 @@ from collections.abc import Iterable
 
 from web4.agent import Agent, AgentContext, AgentOptions, FactProposed, HumanMessage
 from web4.errors import ConfigError
-from web4.hcp.responder import plan_for
 from web4.knowledge.rules import contradicts, normalize
 
 __all__ = ["MAX_BELIEFS", "BeliefAgent", "make"]
@@ -71,21 +70,7 @@ class BeliefAgent(Agent):
             ctx.challenge(proposal, reason="conflict", notes=notes)
 
     def on_human(self, ctx: AgentContext, message: HumanMessage) -> None:
-        planned = plan_for(message.payload, message.topic)
-        if planned is None:
-            return
-        if planned.kind == "decision":
-            ctx.decide(
-                message,
-                planned.text,
-                rationale=planned.rationale,
-                alternatives=planned.alternatives,
-                topic=planned.topic,
-            )
-        elif planned.kind == "question":
-            ctx.ask(message, planned.text, topic=planned.topic)
-        else:
-            ctx.reply(message, planned.text, topic=planned.topic)
+        ctx.usual_answer(message)
 
 
 def make(options: AgentOptions) -> BeliefAgent:

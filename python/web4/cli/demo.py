@@ -45,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -396,23 +397,31 @@ def _summary(
         print(f"{name}: {_ended(r.get('exit_code'))}; {_trust_words(r.get('trust', {}))}")
         for c in r.get("claims", []):
             print(f"  {c['state']:<9} {c['statement']!r}: {printable(c['reason'])}")
-    steps = cli_args.words(missing, "and") if missing else ""
     if not missing:
         print("alice learned both web pages once bob corroborated them; the human's session ended")
         if not skipped:
             print("alice, the librarian, answered Dana's question from a page she had accepted")
     if skipped:
         print(skipped)
+    _print_outcome(missing, timed_out, report["result"], floor=60.0)
+    return 0 if ok else 1
+
+
+def _print_outcome(
+    missing: Sequence[str], timed_out: float | None, result: str, *, floor: float
+) -> None:
+    """The summary's last lines, shared by the demos: why steps were not seen (a
+    ``--timeout`` too short, with a longer one to try) and the result."""
+    steps = cli_args.words(list(missing), "and") if missing else ""
     if timed_out is not None:
-        longer = max(60.0, 2 * timed_out)
+        longer = max(floor, 2 * timed_out)
         print(
             f"the --timeout of {timed_out:g} seconds passed before {steps} (a loaded machine "
             f"needs longer: try --timeout {longer:g})"
         )
     elif missing:
         print(f"not seen: {steps} (the nodes' events above say why)")
-    print(f"result: {report['result']}", flush=True)
-    return 0 if ok else 1
+    print(f"result: {result}", flush=True)
 
 
 def _ended(code: int | None) -> str:

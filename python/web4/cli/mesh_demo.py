@@ -61,6 +61,7 @@ from web4.cli.demo import (
     _Agent,
     _drain,
     _ended,
+    _print_outcome,
     _Printer,
     _start_human,
     _WallClock,
@@ -335,14 +336,5 @@ def _summary(
             )
     if asked.skipped:
         print(asked.skipped)
-    steps = cli_args.words(list(missing), "and") if missing else ""
-    if timed_out is not None:
-        longer = max(90.0, 2 * timed_out)
-        print(
-            f"the --timeout of {timed_out:g} seconds passed before {steps} (a loaded machine "
-            f"needs longer: try --timeout {longer:g})"
-        )
-    elif missing:
-        print(f"not seen: {steps} (the nodes' events above say why)")
-    print(f"result: {report['result']}", flush=True)
+    _print_outcome(list(missing), timed_out, report["result"], floor=90.0)
     return 0 if ok else 1

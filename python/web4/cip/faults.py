@@ -61,6 +61,7 @@ class FaultMeter:
         self.ban_s = ban_s
         self.max_peers = max_peers
         self._peers: OrderedDict[str, Tally] = OrderedDict()
+        self._last_scan = float("-inf")
 
     def observe(self, peer: str, now: float) -> tuple[FaultVerdict, int]:
         """One fault of ``peer`` at ``now``: the verdict and, for ``DISCONNECT``, how
@@ -96,7 +97,12 @@ class FaultMeter:
         return count
 
     def expired(self, now: float) -> list[str]:
-        """Peers whose window ended with unreported faults (for the caller to flush)."""
+        """Peers whose window ended with unreported faults (for the caller to flush). A
+        scan of every tracked peer, so at most one per second: a flood of faults from
+        many keys does not pay it per fault (a flush is at most a second late)."""
+        if now - self._last_scan < 1.0:
+            return []
+        self._last_scan = now
         return [
             p
             for p, t in self._peers.items()

@@ -52,3 +52,12 @@ def test_memory_is_bounded_by_max_peers() -> None:
 def test_nonsense_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="audit_each"):
         FaultMeter(audit_each=5, disconnect_at=5)
+
+
+def test_the_expiry_scan_runs_at_most_once_a_second() -> None:
+    m = FaultMeter(window_s=10, audit_each=1, disconnect_at=50)
+    for i in range(3):
+        m.observe(A, 100.0 + i)
+    assert m.expired(109.5) == []  # the window of A started at 100.0: not over yet
+    assert m.expired(110.0) == []  # over, but scanned less than a second ago
+    assert m.expired(110.6) == [A]

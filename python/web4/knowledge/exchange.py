@@ -344,6 +344,21 @@ class KnowledgeExchange:
                 f"{used} bytes; at most {p.max_open_claims_per_sender} and "
                 f"{p.max_open_bytes_per_sender} until some are accepted or expire)"
             )
+        if self._trust.state_of(sender) is TrustState.TRUSTED:
+            return
+        row = self._store.query_one(
+            "SELECT COALESCE(SUM(bytes), 0) FROM knowledge_claims WHERE state != 'accepted' "
+            "AND sender != ? AND sender NOT IN "
+            "(SELECT peer FROM trust_peers WHERE state = 'trusted')",
+            (self.me or "",),
+        )
+        pooled = int(row[0]) if row is not None else 0
+        if pooled + size > p.max_open_bytes_untrusted:
+            raise QuotaError(
+                f"the claims of peers that are not trusted fill their shared quota "
+                f"({pooled} bytes, at most {p.max_open_bytes_untrusted}) until some are "
+                "accepted or expire"
+            )
 
     def _vote(
         self, msg_id: str, voter: str, fact_ref: str, claim_hash: str | None, kind: str,

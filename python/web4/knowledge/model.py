@@ -180,12 +180,19 @@ class KnowledgePolicy:
     # its own quota, never the node's disk.
     max_open_claims_per_sender: int = 64
     max_open_bytes_per_sender: int = 2 * 1024 * 1024
+    # The same, over every sender that is not trusted together: a thousand fresh keys
+    # share one pool, so minting keys cannot multiply the disk a node gives them.
+    max_open_bytes_untrusted: int = 64 * 1024 * 1024
     claim_ttl_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.min_confirmations < 2:
             raise ConfigError("min_confirmations must be at least 2 (normative)")
-        if self.max_open_claims_per_sender < 1 or self.max_open_bytes_per_sender < 1:
+        if (
+            self.max_open_claims_per_sender < 1
+            or self.max_open_bytes_per_sender < 1
+            or self.max_open_bytes_untrusted < 1
+        ):
             raise ConfigError("the per-sender claim quotas must be at least 1")
         if not self.claim_ttl_s > 0:
             raise ConfigError("claim_ttl_s must be > 0")

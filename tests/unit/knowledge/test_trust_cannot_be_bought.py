@@ -214,3 +214,25 @@ def test_claims_never_accepted_expire_and_free_the_quota(world: World) -> None:
     for c in old:
         with pytest.raises(UnknownClaimError):
             kx.claim(c)
+
+
+def test_many_fresh_keys_share_one_pool_and_trusted_peers_are_outside_it(world: World) -> None:
+    kx = small_world(world, max_open_bytes_untrusted=3_000)
+    keys = [world.peer(P) for _ in range(20)]
+    anchor = world.peer(T)
+
+    def claim(sender: str, text: str) -> str:
+        return kx.propose(
+            msg_id=world.msg_id(), sender=sender, fact=Fact(text, "d", 0.9, ("s",),
+            "c" * 500), trace=DmpTrace(str(uuid.uuid4()), ("s",), (), ("s",)), local=OK,
+        ).claim_id  # fmt: skip
+
+    refused: list[str] = []
+    for i, key in enumerate(keys):  # one claim each: every per-sender quota is fine
+        try:
+            claim(key, f"claim number {i}")
+        except QuotaError as e:
+            refused.append(str(e))
+    assert 0 < len(refused) < len(keys)
+    assert all("shared quota" in r for r in refused)
+    claim(anchor, "an anchor's claim")  # trusted peers are outside the pool

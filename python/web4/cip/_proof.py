@@ -10,8 +10,12 @@ different protocol::
                      || signer nonce (16) || verifier nonce (16)
 
 (fingerprints as lowercase ASCII hex, every field fixed-length, so no separators are
-needed). ``claimed_sender`` reads who an envelope claims to be from after it passed the
-validator's structure check, to attribute a signature failure to the bound peer.
+needed). We only ever sign that form. ``verify_original_response`` also accepts the
+original specification's proof, a signature over the bare challenge, but the handshake
+asks it only when the transport already authenticated the signer's key (the proof then
+adds nothing, and refusing it would refuse the original peer). ``claimed_sender`` reads
+who an envelope claims to be from after it passed the validator's structure check, to
+attribute a signature failure to the bound peer.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "envelope_msg_id",
     "response_message",
     "sign_response",
+    "verify_original_response",
     "verify_response",
 ]
 
@@ -80,16 +85,30 @@ def verify_response(
     return verify_signature(signer_key, message, base64.b64decode(response_b64))
 
 
+def verify_original_response(signer_key: bytes, response_b64: str, challenge: bytes) -> bool:
+    """Whether ``response_b64`` is an Ed25519 signature by ``signer_key`` over our bare
+    challenge: its 32 bytes, or its base64 text (the original says only "a signature over
+    A's challenge"). Only for a key the transport authenticated (``docs/CIP_SPEC.md`` §10,
+    D18)."""
+    signature = base64.b64decode(response_b64)
+    return verify_signature(signer_key, challenge, signature) or verify_signature(
+        signer_key, b64(challenge).encode("ascii"), signature
+    )
+
+
 def claimed_sender(envelope: Any, limits: Limits) -> tuple[str, str]:
-    """(claimed ``sender.fingerprint``, fingerprint of the presented ``sender.pubkey``)
-    of an envelope (Struct, dict or bytes) that passed the structure check."""
+    """(claimed ``sender.fingerprint``, fingerprint of the presented ``sender.pubkey``,
+    or ``""`` when it names none) of an envelope (Struct, dict or bytes) that passed the
+    structure check."""
     if isinstance(envelope, msgspec.Struct):
         sender = msgspec.to_builtins(envelope)["sender"]
     elif isinstance(envelope, bytes | bytearray | memoryview):
         sender = decode_json(bytes(envelope), limits)["sender"]
     else:
         sender = envelope["sender"]
-    return str(sender["fingerprint"]), fingerprint_of(base64.b64decode(sender["pubkey"]))
+    pubkey = sender.get("pubkey")
+    actual = fingerprint_of(base64.b64decode(pubkey)) if isinstance(pubkey, str) else ""
+    return str(sender["fingerprint"]), actual
 
 
 def envelope_msg_id(envelope: Any, limits: Limits) -> str:

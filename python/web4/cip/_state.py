@@ -19,6 +19,20 @@ renders the table for ``docs/CIP_SPEC.md``.
     B: WAIT_HELLO -hello-> WAIT_CONFIRM -hello_response-> WAIT_STATE -state_update-> WAIT_INTENT
        WAIT_INTENT -intent-> ACCEPTED; WAIT_INTENT -intent_overloaded-> DEFERRED
        WAIT_INTENT -decision_defer-> DEFERRED (A saw B overloaded and deferred)
+
+The authenticated variant (the transport already proved the peer holds the key its HELLO
+names, e.g. RTT's Noise XX; ``Handshake(transport_key=...)``) adds the original two-HELLO
+handshake, where no message carries the initiator's proof:
+
+    B: WAIT_HELLO -hello_authenticated-> WAIT_STATE (peer verified on its first HELLO)
+       WAIT_STATE -hello_confirm-> WAIT_STATE (an optional confirming HELLO, checked)
+    A: WAIT_HELLO -hello_authenticated-> WAIT_PEER_STATE (an original responder: STATE_UPDATE
+       and INTENT sent at once, no confirming HELLO)
+       WAIT_PEER_STATE -state_update-> ACCEPTED; -peer_overloaded-> DEFERRED
+       (the original has no decision message; an accept:/defer: naming our INTENT counts too)
+
+Without a transport key the handshake never produces ``hello_authenticated`` or
+``hello_confirm``, so these rows cannot fire.
 """
 
 from __future__ import annotations
@@ -53,6 +67,7 @@ class Step(StrEnum):
     WAIT_STATE = "WAIT_STATE"
     WAIT_INTENT = "WAIT_INTENT"
     WAIT_DECISION = "WAIT_DECISION"
+    WAIT_PEER_STATE = "WAIT_PEER_STATE"  # authenticated variant, original responder
     ACCEPTED = "ACCEPTED"
     DEFERRED = "DEFERRED"
     FAILED = "FAILED"
@@ -62,6 +77,10 @@ class Input(StrEnum):
     START = "start"  # local: the initiator opens
     HELLO = "hello"  # a HELLO without challenge_response
     HELLO_RESPONSE = "hello_response"  # a HELLO whose challenge_response verifies
+    # authenticated variant only (the transport proved the key the HELLO names):
+    HELLO_AUTHENTICATED = "hello_authenticated"  # a HELLO without our proof: the
+    # original's first HELLO (responder) or answering HELLO (initiator)
+    HELLO_CONFIRM = "hello_confirm"  # a confirming HELLO the responder no longer needs
     STATE_UPDATE = "state_update"  # a STATE_UPDATE, peer not overloaded
     PEER_OVERLOADED = "peer_overloaded"  # a STATE_UPDATE with presence overloaded
     INTENT = "intent"  # an INTENT from a peer that is not overloaded
@@ -95,9 +114,28 @@ _PROGRESS: dict[tuple[Role, Step, Input], tuple[Step, str]] = {
     (_I, Step.WAIT_DECISION, Input.PEER_OVERLOADED): (Step.WAIT_DECISION, "state noted"),
     (_I, Step.WAIT_DECISION, Input.DECISION_ACCEPT): (Step.ACCEPTED, "intent accepted"),
     (_I, Step.WAIT_DECISION, Input.DECISION_DEFER): (Step.DEFERRED, "intent deferred"),
+    (_I, Step.WAIT_HELLO, Input.HELLO_AUTHENTICATED): (
+        Step.WAIT_PEER_STATE,
+        "original responder, key proven by the transport: send STATE_UPDATE and INTENT",
+    ),
+    (_I, Step.WAIT_PEER_STATE, Input.STATE_UPDATE): (
+        Step.ACCEPTED,
+        "the original has no decision message: the peer's state ends the handshake",
+    ),
+    (_I, Step.WAIT_PEER_STATE, Input.PEER_OVERLOADED): (Step.DEFERRED, "peer overloaded: defer"),
+    (_I, Step.WAIT_PEER_STATE, Input.DECISION_ACCEPT): (Step.ACCEPTED, "intent accepted"),
+    (_I, Step.WAIT_PEER_STATE, Input.DECISION_DEFER): (Step.DEFERRED, "intent deferred"),
     (_R, Step.WAIT_HELLO, Input.HELLO): (
         Step.WAIT_CONFIRM,
         "answer with HELLO and a challenge response",
+    ),
+    (_R, Step.WAIT_HELLO, Input.HELLO_AUTHENTICATED): (
+        Step.WAIT_STATE,
+        "key proven by the transport: peer verified; answer with HELLO and a challenge response",
+    ),
+    (_R, Step.WAIT_STATE, Input.HELLO_CONFIRM): (
+        Step.WAIT_STATE,
+        "optional confirming HELLO checked: send STATE_UPDATE",
     ),
     (_R, Step.WAIT_CONFIRM, Input.HELLO_RESPONSE): (
         Step.WAIT_STATE,
@@ -119,7 +157,7 @@ _PROGRESS: dict[tuple[Role, Step, Input], tuple[Step, str]] = {
 }
 
 _WAITING: dict[Role, tuple[Step, ...]] = {
-    _I: (Step.WAIT_HELLO, Step.WAIT_STATE, Step.WAIT_DECISION),
+    _I: (Step.WAIT_HELLO, Step.WAIT_STATE, Step.WAIT_DECISION, Step.WAIT_PEER_STATE),
     _R: (Step.WAIT_HELLO, Step.WAIT_CONFIRM, Step.WAIT_STATE, Step.WAIT_INTENT),
 }
 
@@ -166,9 +204,10 @@ EXPECTED_TYPE: Mapping[tuple[Role, Step], frozenset[str]] = {
     (_I, Step.WAIT_HELLO): frozenset({"HELLO"}),
     (_I, Step.WAIT_STATE): frozenset({"STATE_UPDATE"}),
     (_I, Step.WAIT_DECISION): frozenset({"STATE_UPDATE"}),
+    (_I, Step.WAIT_PEER_STATE): frozenset({"STATE_UPDATE"}),
     (_R, Step.WAIT_HELLO): frozenset({"HELLO"}),
     (_R, Step.WAIT_CONFIRM): frozenset({"HELLO"}),
-    (_R, Step.WAIT_STATE): frozenset({"STATE_UPDATE"}),
+    (_R, Step.WAIT_STATE): frozenset({"STATE_UPDATE", "HELLO"}),  # HELLO: hello_confirm
     (_R, Step.WAIT_INTENT): frozenset({"STATE_UPDATE", "INTENT"}),
 }
 

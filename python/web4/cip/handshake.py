@@ -18,7 +18,23 @@ from ``now``, so fixed keys, seeds and times give the same bytes.
     A -> B  INTENT                 (or, if B is overloaded: STATE_UPDATE intent defer:<id>)
     B -> A  STATE_UPDATE intent accept:<intent msg_id> | defer:<intent msg_id>
 
-``resp`` is in ``web4.cip._proof``. Inbound envelopes pass the node's CIP validator
+``resp`` is in ``web4.cip._proof``. That is the three-HELLO variant, for a transport
+that does not authenticate keys. Given a ``transport_key`` (the Ed25519 key the transport
+already authenticated: over RTT, Noise XX proved possession of the PeerId's key) the
+handshake also completes the original specification's two-HELLO handshake, where no
+message carries the initiator's proof (``docs/CIP_SPEC.md`` §6, "The authenticated
+variant"):
+
+    A -> B  HELLO  {nonce_A, challenge_A}
+    B       key == transport key -> PeerVerified (TRUST GATE) at once
+    B -> A  HELLO  {nonce_B, challenge_B, challenge_response = sig_B(resp(challenge_A))}
+    A -> B  STATE_UPDATE, INTENT            (no confirming HELLO)
+    B -> A  STATE_UPDATE; STATE_UPDATE intent accept:<intent msg_id> | defer:<...>
+
+As initiator we still send the confirming HELLO to a responder whose answer carries our
+form of the proof (a web4 node; older ones need it); to an original responder (no proof,
+or the original's signature over the bare challenge) we send STATE_UPDATE and INTENT and
+take its STATE_UPDATE as the end. Inbound envelopes pass the node's CIP validator
 first. A bad signature/response from the bound peer fails the handshake with
 ``PeerUntrusted``, a fingerprint mismatch with ``PeerBlacklisted``; an envelope that
 fails verification counts against a peer only if that peer was given at construction
@@ -38,14 +54,21 @@ from typing import Any, Literal
 import msgspec
 
 from web4.cip import events as ev
-from web4.cip._proof import b64, claimed_sender, envelope_msg_id, sign_response, verify_response
+from web4.cip._proof import (
+    b64,
+    claimed_sender,
+    envelope_msg_id,
+    sign_response,
+    verify_original_response,
+    verify_response,
+)
 from web4.cip._state import EXPECTED_TYPE, HANDSHAKE_TABLES, TERMINAL, Input, Role, Step
 from web4.cip.builder import CipBuilder
 from web4.cip.events import HandshakeEvent
 from web4.cip.messages import CipEnvelope, Features, Hello, Intent, SenderState, StateUpdate
 from web4.cip.validator import CipValidator
 from web4.clock import Rng
-from web4.envelope.crypto import canonicalize
+from web4.envelope.crypto import canonicalize, fingerprint_of
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Receiver
 from web4.errors import ConfigError, FingerprintMismatchError, RemoteError, SignatureMismatchError
@@ -96,10 +119,23 @@ class Handshake:
         intent: Intent | None = None,
         nonces: ReplayCache | None = None,
         config: HandshakeConfig | None = None,
+        transport_key: bytes | None = None,
     ) -> None:
         """``peer`` is required for the initiator (it addresses the first HELLO) and
         optional for the responder (the link's authenticated peer, if known). The
-        initiator also needs its ``intent``. Raises ``ConfigError`` otherwise."""
+        initiator also needs its ``intent``. ``transport_key``: the raw 32-byte Ed25519
+        key the transport authenticated for this peer (RTT: the PeerId's key); given, the
+        authenticated variant runs (the original two-HELLO handshake completes) and the
+        peer is bound to that key. Raises ``ConfigError`` otherwise (also for a ``peer``
+        whose fingerprint is not the transport key's)."""
+        if transport_key is not None:
+            if len(transport_key) != 32:
+                raise ConfigError("the transport key is a raw 32-byte Ed25519 public key")
+            bound = fingerprint_of(transport_key)
+            if peer is None and role is Role.RESPONDER:
+                peer = Receiver(bound[:16], bound)
+            if peer is not None and peer.fingerprint != bound:
+                raise ConfigError("the peer's fingerprint is not the transport key's")
         if role is Role.INITIATOR and (peer is None or intent is None):
             raise ConfigError("the initiator needs a peer and an intent")
         self.role = role
@@ -125,6 +161,8 @@ class Handshake:
         # an envelope that fails verification attributable; a peer bound later by its
         # first valid HELLO does not: anyone could forge an envelope claiming it.
         self._link_bound = peer is not None
+        self._transport_key = transport_key
+        self._state_sent = False  # our STATE_UPDATE of the handshake went out
         self._peer_key = b""
         self._peer_nonce = b""
         self._peer_hello: Hello | None = None
@@ -144,6 +182,11 @@ class Handshake:
     @property
     def peer(self) -> Receiver | None:
         return self._peer
+
+    @property
+    def authenticated(self) -> bool:
+        """Does the transport authenticate the peer's key (the two-HELLO variant)?"""
+        return self._transport_key is not None
 
     @property
     def peer_view(self) -> str:
@@ -207,8 +250,15 @@ class Handshake:
 
     # --- inbound steps ------------------------------------------------------------------
 
+    def _hello_kind(self, p: Hello) -> Input:
+        if p.challenge_response is None:
+            return Input.HELLO_AUTHENTICATED if self.authenticated else Input.HELLO
+        if self.authenticated and self.role is Role.RESPONDER and self.step is Step.WAIT_STATE:
+            return Input.HELLO_CONFIRM
+        return Input.HELLO_RESPONSE
+
     def _on_hello(self, msg: CipEnvelope[Any], p: Hello, now: float) -> list[HandshakeEvent]:
-        kind = Input.HELLO if p.challenge_response is None else Input.HELLO_RESPONSE
+        kind = self._hello_kind(p)
         if not self._table.rules_for(self.step, kind):
             return _drop("HandshakeError", f"{kind.value} in {self.step.value}", now)
         if PROTOCOL not in p.protocols:
@@ -218,8 +268,10 @@ class Handshake:
             or p.challenge != self._peer_hello.challenge
         ):
             return self._fail(Input.PROTOCOL_ERROR, "peer changed its nonce or challenge", now)
-        first = self._peer_hello is None
-        if first:
+        if self._peer_hello is None:
+            key = self._key_of(msg)
+            if key is None:
+                return _drop("HandshakeError", "the HELLO names no key we can verify", now)
             try:
                 self._nonces.check_and_add(
                     msg.sender.fingerprint, "nonce:" + p.session_nonce, now, now
@@ -227,28 +279,52 @@ class Handshake:
             except RemoteError as e:
                 return _drop(type(e).__name__, f"session nonce: {e}", now)
             self._peer = Receiver(msg.sender.agent_id, msg.sender.fingerprint)
-            self._peer_key = base64.b64decode(msg.sender.pubkey)
+            self._peer_key = key
             self._peer_nonce = base64.b64decode(p.session_nonce)
             self._peer_hello = p
-        if p.challenge_response is None:  # responder, first HELLO
+        if kind is Input.HELLO:  # responder, first HELLO
             self._accept_in(msg, Input.HELLO, now)
             self._send_step(now, [self._hello(response=self._respond())])
             return []
-        assert p.challenge_response is not None
-        if not verify_response(
-            self._peer_key, p.challenge_response, self._challenge,
-            msg.sender.fingerprint, self._id.fingerprint, self._peer_nonce, self._nonce,
-        ):  # fmt: skip
-            return self._on_bad_signature(
-                msg, "challenge response does not verify", now, signed=True
-            )
+        if kind is Input.HELLO_RESPONSE and p.challenge_response is not None:
+            if not verify_response(
+                self._peer_key, p.challenge_response, self._challenge,
+                msg.sender.fingerprint, self._id.fingerprint, self._peer_nonce, self._nonce,
+            ):  # fmt: skip
+                if self.authenticated and verify_original_response(
+                    self._peer_key, p.challenge_response, self._challenge
+                ):  # an original responder's proof: the transport proved the key anyway
+                    kind = Input.HELLO_AUTHENTICATED
+                else:
+                    return self._on_bad_signature(
+                        msg, "challenge response does not verify", now, signed=True
+                    )
+        elif kind is Input.HELLO_CONFIRM and p.challenge_response is not None:
+            if not verify_response(
+                self._peer_key, p.challenge_response, self._challenge,
+                msg.sender.fingerprint, self._id.fingerprint, self._peer_nonce, self._nonce,
+            ):  # fmt: skip
+                return self._on_bad_signature(
+                    msg, "challenge response does not verify", now, signed=True
+                )
+            self._accept_in(msg, kind, now)
+            if not self._state_sent:  # nothing to prove any more: the state exchange
+                self._send_step(now, [self._state_update(self._state.intent)])
+            return []
         self._verified_ids.append(msg.msg_id)
-        self._accept_in(msg, Input.HELLO_RESPONSE, now)
+        self._accept_in(msg, kind, now)
         if self.our_view == "untrusted":
             self.our_view = "probing"
-        out: list[msgspec.Struct] = [self._state_update(self._state.intent)]
-        if self.role is Role.INITIATOR:
-            out.insert(0, self._hello(response=self._respond()))
+        out: list[msgspec.Struct]
+        if kind is Input.HELLO_AUTHENTICATED and self.role is Role.RESPONDER:
+            out = [self._hello(response=self._respond())]
+        elif kind is Input.HELLO_AUTHENTICATED:  # an original responder: no third HELLO
+            assert self._intent is not None
+            out = [self._state_update(self._state.intent), self._intent]
+        else:
+            out = [self._state_update(self._state.intent)]
+            if self.role is Role.INITIATOR:
+                out.insert(0, self._hello(response=self._respond()))
         self._send_step(now, out)
         assert self._peer is not None
         return [
@@ -256,6 +332,17 @@ class Handshake:
                 self._peer.fingerprint, self._peer.agent_id, tuple(self._verified_ids), now
             )
         ]
+
+    def _key_of(self, msg: CipEnvelope[Any]) -> bytes | None:
+        """The key the peer's first HELLO proves: the transport's (the HELLO's
+        ``sender.pubkey``, if any, must be it), else its ``sender.pubkey``."""
+        pubkey = msg.sender.pubkey
+        named = base64.b64decode(pubkey) if pubkey else None
+        if self._transport_key is None:
+            return named
+        if named is not None and named != self._transport_key:
+            return None
+        return self._transport_key
 
     def _on_state(self, msg: CipEnvelope[Any], p: StateUpdate, now: float) -> list[HandshakeEvent]:
         assert self._peer is not None
@@ -294,13 +381,23 @@ class Handshake:
             else:
                 assert self._intent is not None
                 self._send_step(now, [self._intent])
+        elif before is Step.WAIT_PEER_STATE and event is Input.STATE_UPDATE:
+            self._intent_id = self._sent_intents[-1] if self._sent_intents else None
+            events.append(self._done("accepted", "original peer: its state ends it", now))
+        elif before is Step.WAIT_PEER_STATE:
+            self._intent_id = self._sent_intents[-1] if self._sent_intents else None
+            events.append(self._done("deferred", "peer presence is overloaded", now))
+        elif before is Step.WAIT_STATE and not self._state_sent:
+            # responder, authenticated variant: the peer sent no confirming HELLO
+            self._send_step(now, [self._state_update(self._state.intent)])
         elif before is Step.WAIT_STATE:
             self._arm(now)  # responder: now waiting for the INTENT
         return events
 
     def _on_intent(self, msg: CipEnvelope[Any], p: Intent, now: float) -> list[HandshakeEvent]:
         assert self._peer is not None
-        overloaded = "overloaded" in (self._peer_presence, msg.state.presence)
+        presence = msg.state.presence if msg.state is not None else None  # state optional
+        overloaded = "overloaded" in (self._peer_presence, presence)
         event = Input.INTENT_OVERLOADED if overloaded else Input.INTENT
         self._accept_in(msg, event, now)
         verdict = "defer" if overloaded else "accept"
@@ -368,6 +465,7 @@ class Handshake:
 
     def _send_step(self, now: float, payloads: list[msgspec.Struct]) -> None:
         self._last_out = payloads
+        self._state_sent |= any(isinstance(x, StateUpdate) for x in payloads)
         self._resend(now)
         self._arm(now)
 

@@ -92,6 +92,7 @@ bench: build ## benchmarks, JSON results in build/bench/
 	@mkdir -p build/bench
 	$(PY) benches/bench_envelope.py --out build/bench/envelope.json
 	$(PY) benches/bench_rtt.py --out build/bench/rtt.json
+	$(PY) benches/bench_e2e.py --out build/bench/e2e.json
 
 clean: ## remove .venv, build outputs and the built extension
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

@@ -24,12 +24,12 @@ from typing import NoReturn
 from web4 import __version__
 from web4.cli import args as cli_args
 from web4.cli import completion as completion_cmd
+from web4.cli import conformance_cmd, node_cmd
 from web4.cli import demo as demo_cmd
 from web4.cli import human as human_cmd
 from web4.cli import human_key as human_key_cmd
 from web4.cli import info as info_cmd
 from web4.cli import mesh_demo as mesh_cmd
-from web4.cli import node_cmd
 from web4.errors import Web4Error
 from web4.identity import KEY_FILE_NAME, Identity
 from web4.node.config import data_dir_of
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     mesh_cmd.add_parser(sub)
     human_cmd.add_parser(sub)
     human_key_cmd.add_parser(sub)
+    conformance_cmd.add_parser(sub)
     completion_cmd.add_parser(sub, build_parser)
     return parser
 

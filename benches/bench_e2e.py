@@ -48,7 +48,10 @@ def pct(xs: list[float], p: float) -> float:
 def cdf(xs: list[float], points: int = 200) -> list[float]:
     """The latency at ``points`` evenly spaced quantiles (0.5 % .. 100 %)."""
     s = sorted(xs)
-    return [round(s[min(len(s) - 1, int((i + 1) / points * len(s)) - 1)], 1) for i in range(points)]
+    last = len(s) - 1
+    return [
+        round(s[min(last, max(0, int((i + 1) / points * len(s)) - 1))], 1) for i in range(points)
+    ]
 
 
 def summary(xs: list[float]) -> dict[str, float]:

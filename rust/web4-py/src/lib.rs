@@ -6,6 +6,7 @@
 
 mod convert;
 mod error;
+mod probe;
 mod rtt;
 
 use pyo3::prelude::*;
@@ -122,5 +123,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SigningKey>()?;
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;
+    m.add_class::<probe::RawProbe>()?;
     Ok(())
 }

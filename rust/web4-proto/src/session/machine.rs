@@ -71,6 +71,8 @@ pub struct Session {
     id: Option<SessionId>,
     state: SessionState,
     opened: bool,
+    /// A listener closed by the dialler's OPEN of a new session (RTT_SPEC §5.5).
+    restart_by_open: bool,
     rng: SplitMix64,
     channels: [Channel; 3],
     conn: u64,
@@ -120,6 +122,7 @@ impl Session {
             id: None,
             state: SessionState::Disconnected,
             opened: false,
+            restart_by_open: false,
             rng: SplitMix64::new(rng.next_u64()),
             channels,
             conn: 0,
@@ -152,6 +155,18 @@ impl Session {
     /// The current state.
     pub fn state(&self) -> SessionState {
         self.state
+    }
+
+    /// True once the session opened (OPEN answered); it may be resuming now.
+    pub fn is_opened(&self) -> bool {
+        self.opened
+    }
+
+    /// True when this listener session closed because the dialler opened a new session
+    /// (`PeerRestarted` after an OPEN): a fresh listener must answer that same OPEN on
+    /// the same connection (the [`Endpoint`](crate::session::Endpoint) does).
+    pub fn restarted_by_open(&self) -> bool {
+        self.restart_by_open
     }
 
     /// True once closed.

@@ -66,10 +66,12 @@
 mod backoff;
 mod channel;
 mod config;
+mod endpoint;
 mod error;
 mod event;
 pub mod frame;
 mod heartbeat;
+mod ids;
 mod machine;
 mod rng;
 mod stats;
@@ -77,10 +79,15 @@ mod wire;
 
 pub use backoff::{Backoff, BackoffConfig};
 pub use config::{ChannelConfig, QueuePolicy, SessionConfig};
+pub use endpoint::{
+    DialAction, DialFailed, Endpoint, EndpointEvent, EndpointSession, OpFailure, ReadAction,
+    MAX_PENDING_ACCEPTS,
+};
 pub use error::{ErrorClass, SessionError};
 pub use event::{Event, LossCause, Unacked};
 pub use frame::{CloseReason, Frame, FrameError, SessionId};
 pub use heartbeat::HeartbeatConfig;
+pub use ids::{ConnNumber, OpId, SessionHandle};
 pub use machine::{Role, SendOutcome, Session, SessionState, Transmit};
 pub use rng::{SessionRng, SplitMix64};
 pub use stats::{ChannelStats, SessionStats};

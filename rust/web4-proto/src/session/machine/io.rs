@@ -201,6 +201,7 @@ impl Session {
                         self.out.push_back((ChannelKind::Control, reject.to_vec()));
                     }
                     let text = "the peer started or resumed a session this side does not know";
+                    self.restart_by_open = is_open;
                     self.finish(CloseReason::PeerRestarted, text);
                     return Ok(());
                 }

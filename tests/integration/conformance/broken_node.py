@@ -1,0 +1,295 @@
+"""A ``web4 node`` with exactly one behaviour broken on purpose (tests only).
+
+Usage: ``python broken_node.py FLIP node ARGS...``: patches the one check FLIP names in
+this process, then runs ``web4 node ARGS...`` as the CLI would. The product has no break
+switch: each flip is a monkeypatch of a function the real node calls, so everything else
+(RTT, the store, the other checks) is the real code. ``FLIPS`` lists them; the
+conformance tests start one node per flip and expect the runner to report the cases that
+flip breaks, and no other.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import msgspec
+
+ED25519_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _structure_fix(fix: Callable[[dict[str, Any]], None]) -> None:
+    """The structure check (CIP §5 check 1) sees ``raw`` after ``fix``; the signature
+    is still checked over the envelope as received."""
+    from web4.envelope.validate import Validator
+
+    original = Validator._structure
+
+    def _structure(self: Any, raw: Mapping[str, Any]) -> Any:
+        copy = dict(raw)
+        fix(copy)
+        return original(self, copy)
+
+    Validator._structure = _structure  # type: ignore[method-assign]
+
+
+def size() -> None:
+    """No size limit on envelope bytes."""
+    from web4.envelope import validate
+
+    original = validate.decode_json
+
+    def decode_json(data: bytes, limits: Any) -> Any:
+        return original(data, dataclasses.replace(limits, max_bytes=64 << 20))
+
+    validate.decode_json = decode_json
+
+
+def version() -> None:
+    """Takes any cip version for 1.0."""
+
+    def fix(raw: dict[str, Any]) -> None:
+        if "cip" in raw:
+            raw["cip"] = "1.0"
+
+    _structure_fix(fix)
+
+
+def duplicates() -> None:
+    """Duplicate JSON keys: the last one wins (as most JSON parsers do)."""
+    from web4.envelope import validate
+
+    validate._no_duplicates = dict
+
+
+def timestamp_format() -> None:
+    """Takes a space for the T of a timestamp."""
+
+    def fix(raw: dict[str, Any]) -> None:
+        if isinstance(raw.get("timestamp"), str):
+            raw["timestamp"] = raw["timestamp"].replace(" ", "T")
+
+    _structure_fix(fix)
+
+
+def check_order() -> None:
+    """Checks the signature before the payload shape (CIP §5: check 2 comes first)."""
+    from web4.envelope import validate
+    from web4.envelope.validate import Validator
+
+    original = Validator.validate
+
+    def validate_(self: Any, data: Any, *, now: float | None = None, **kw: Any) -> Any:
+        raw = self._untyped(data)
+        self._structure(raw)
+        validate.verify_envelope(raw)  # first; then every check again, in the usual order
+        return original(self, data, now=now, **kw)
+
+    Validator.validate = validate_  # type: ignore[method-assign]
+
+
+def _verify(check_fingerprint: bool, check_signature: bool, reduce_s: bool = False) -> None:
+    from web4.envelope import validate
+    from web4.envelope.crypto import canonicalize, fingerprint_of, verify_signature
+    from web4.errors import FingerprintMismatchError, SignatureMismatchError
+
+    original = validate.verify_envelope
+
+    def verify_envelope(envelope: Mapping[str, Any]) -> None:
+        sender = envelope["sender"]
+        key = base64.b64decode(sender["pubkey"])
+        if reduce_s:
+            sig = base64.b64decode(envelope["sign"]["signature"])
+            s = int.from_bytes(sig[32:], "little") % ED25519_L
+            reduced = base64.b64encode(sig[:32] + s.to_bytes(32, "little")).decode()
+            sign = {**envelope["sign"], "signature": reduced}
+            original({**envelope, "sign": sign})
+            return
+        if check_fingerprint and fingerprint_of(key) != sender["fingerprint"]:
+            raise FingerprintMismatchError("fingerprint is not the pubkey's")
+        if check_signature:
+            body = {k: v for k, v in envelope.items() if k != "sign"}
+            sig = base64.b64decode(envelope["sign"]["signature"])
+            if not verify_signature(key, canonicalize(body), sig):
+                raise SignatureMismatchError("signature does not verify")
+
+    validate.verify_envelope = verify_envelope
+
+
+def fingerprint() -> None:
+    """Verifies the signature with the pubkey but never compares the fingerprint."""
+    _verify(check_fingerprint=False, check_signature=True)
+
+
+def signature() -> None:
+    """Checks the fingerprint binding but not the signature."""
+    _verify(check_fingerprint=True, check_signature=False)
+
+
+def lax_ed25519() -> None:
+    """Accepts a non-reduced S (S + L verifies in the lax equation)."""
+    _verify(check_fingerprint=True, check_signature=True, reduce_s=True)
+
+
+def _rest(receiver: bool = True, skew: bool = True) -> None:
+    from web4.envelope.validate import Validator, parse_timestamp
+    from web4.errors import ReceiverMismatchError, TimestampError, TrustViolationError
+
+    def rest(self: Any, head: Any, now: float) -> None:
+        if receiver and head.receiver.fingerprint != self.our_fingerprint:
+            raise ReceiverMismatchError("not for us")
+        sent = parse_timestamp(head.timestamp)
+        if skew and abs(now - sent) > self.max_skew:
+            raise TimestampError("skewed")
+        self._replay.check_and_add(head.sender.fingerprint, head.msg_id, sent, now)
+        reason = self._gate(head.sender.fingerprint, head.type)
+        if reason is not None:
+            raise TrustViolationError(reason)
+
+    Validator._rest = rest  # type: ignore[method-assign]
+
+
+def receiver() -> None:
+    """Accepts envelopes addressed to anyone."""
+    _rest(receiver=False)
+
+
+def skew() -> None:
+    """Accepts any timestamp, however far from local time."""
+    _rest(skew=False)
+
+
+def replay() -> None:
+    """Remembers no msg_id (no replay protection)."""
+    from web4.envelope.replay import ReplayCache
+    from web4.envelope.replay_store import PersistentReplayCache
+
+    def check_and_add(self: Any, sender: str, msg_id: str, sent: float, now: float) -> None:
+        return None
+
+    ReplayCache.check_and_add = check_and_add  # type: ignore[method-assign]
+    PersistentReplayCache.check_and_add = check_and_add  # type: ignore[method-assign]
+
+
+def binding() -> None:
+    """The responder's handshake is not bound to the link's key (binds to the first
+    valid HELLO instead)."""
+    from web4.cip import handshake
+    from web4.cip._state import Role
+
+    original = handshake.Handshake.__init__
+
+    def init(self: Any, identity: Any, role: Any, **kw: Any) -> None:
+        if role is Role.RESPONDER:
+            kw["peer"] = None
+        original(self, identity, role, **kw)
+
+    handshake.Handshake.__init__ = init  # type: ignore[method-assign]
+
+
+def _on_hello(before: Callable[[Any, Any], Any]) -> None:
+    from web4.cip import handshake
+
+    original = handshake.Handshake._on_hello
+
+    def on_hello(self: Any, msg: Any, p: Any, now: float) -> Any:
+        return original(self, msg, before(self, p), now)
+
+    handshake.Handshake._on_hello = on_hello  # type: ignore[method-assign]
+
+
+def protocols() -> None:
+    """Does not require cip/1.0 in the HELLO's protocols."""
+
+    def before(self: Any, p: Any) -> Any:
+        if "cip/1.0" in p.protocols:
+            return p
+        return msgspec.structs.replace(p, protocols=[*p.protocols, "cip/1.0"][-8:])
+
+    _on_hello(before)
+
+
+def nonce_binding() -> None:
+    """Takes a confirming HELLO whose nonce and challenge changed (as a new first one)."""
+
+    def before(self: Any, p: Any) -> Any:
+        was = self._peer_hello
+        if was is not None and (
+            p.session_nonce != was.session_nonce or p.challenge != was.challenge
+        ):
+            self._peer_hello = None  # treated as a first HELLO: its new nonce is taken
+        return p
+
+    _on_hello(before)
+
+
+def challenge() -> None:
+    """Never checks the challenge response."""
+    from web4.cip import handshake
+
+    handshake.verify_response = lambda *a, **k: True
+
+
+def after_signature() -> None:
+    """A bad signature after the handshake is no trust event."""
+    from web4.cip.service import CipService
+    from web4.errors import FingerprintMismatchError, SignatureMismatchError
+
+    original = CipService.on_fault
+
+    def on_fault(self: Any, fault: Any) -> None:
+        err = fault.error
+        if isinstance(err, SignatureMismatchError) and not isinstance(
+            err, FingerprintMismatchError
+        ):
+            return
+        original(self, fault)
+
+    CipService.on_fault = on_fault  # type: ignore[method-assign]
+
+
+def flood() -> None:
+    """Never disconnects a peer for its faults."""
+    from web4.cip.faults import FaultMeter
+
+    original = FaultMeter.__init__
+
+    def init(self: Any, *a: Any, **kw: Any) -> None:
+        original(self, *a, **kw)
+        self.disconnect_at = 1 << 30
+
+    FaultMeter.__init__ = init  # type: ignore[method-assign]
+
+
+def gate() -> None:
+    """Lets a blacklisted peer send HELLO."""
+    from web4.cip import validator
+
+    policy = dict(validator.CIP_TRUST_POLICY)
+    policy["blacklisted"] = frozenset({"HELLO"})
+    validator.CIP_TRUST_POLICY = policy
+
+
+FLIPS: dict[str, Callable[[], None]] = {
+    f.__name__: f
+    for f in (
+        size, version, duplicates, timestamp_format, check_order, fingerprint, signature,
+        lax_ed25519, receiver, skew, replay, binding, protocols, nonce_binding, challenge,
+        after_signature, flood, gate,
+    )
+}  # fmt: skip
+
+
+def main() -> int:
+    flip, *argv = sys.argv[1:]
+    FLIPS[flip]()
+    from web4.cli.main import main as web4
+
+    return web4(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

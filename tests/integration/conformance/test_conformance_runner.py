@@ -1,0 +1,207 @@
+"""``web4 conformance`` against real nodes: the project's own node passes every case, and
+each negative case is shown to catch a node broken on purpose.
+
+One module-scoped fleet: the real node and one broken node per flip of
+``broken_node.FLIPS`` (each a real ``web4 node`` process with exactly one check patched
+out), all started at once. The runner plays the whole catalogue against every broken
+node concurrently; each flip must fail exactly the cases listed for it in ``BREAKS``
+(the case that tests that check, and the cases that depend on it, named there with the
+reason), and no other. A test also checks that every negative case is caught by some
+flip. RTT-level cases that need malformed frames are not in the catalogue yet (they
+wait for the raw-stream probe), so no RTT flip is here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from broken_node import FLIPS
+
+import support.nodeproc as nodeproc
+from support.nodeproc import LOOPBACK, NodeProc, web4
+from web4.conformance.runner import CaseResult, catalogue, run_cases
+from web4.conformance.wire import Target
+from web4.identity import Identity
+
+BROKEN_NODE = Path(__file__).with_name("broken_node.py")
+QUIET = 0.5  # "no answer" wait: loopback answers take milliseconds, even on a busy box
+TIMEOUT = 10.0
+
+_SIGNATURE = {
+    "cip.hello.tampered_payload",
+    "cip.hello.tampered_timestamp",
+    "cip.hello.tampered_trust_view",
+    "cip.hello.signature_bit_flipped",
+    "cip.hello.signature_by_another_key",
+    "cip.hello.signature_s_not_reduced",
+    "cip.hello.signature_all_zero",
+}
+
+# flip -> the cases it must fail (and why the related ones fail too)
+BREAKS: dict[str, set[str]] = {
+    "size": {"cip.hello.oversize"},
+    "version": {"cip.hello.version_2_0", "cip.hello.version_2_0_bad_signature"},
+    "duplicates": {"cip.hello.duplicate_key"},
+    "timestamp_format": {"cip.hello.timestamp_space"},
+    "check_order": {"cip.hello.payload_before_signature"},
+    # a mismatched fingerprint no longer blacklists, so the blacklist cases fail too
+    "fingerprint": {
+        "cip.hello.wrong_fingerprint",
+        "cip.trust.blacklisted_hello",
+        "cip.after.wrong_fingerprint",
+    },
+    # a bad signature after the handshake is accepted too, so no demotion follows
+    "signature": _SIGNATURE | {"cip.after.bad_signature"},
+    "lax_ed25519": {"cip.hello.signature_s_not_reduced"},
+    "receiver": {"cip.hello.wrong_receiver"},
+    "skew": {"cip.hello.stale", "cip.hello.future"},
+    "replay": {"cip.hello.replay_same_bytes", "cip.hello.replay_reformatted"},
+    # an unbound responder cannot attribute a bad signature or fingerprint to the link's
+    # peer (CIP §6 Attribution), so those no longer fail the handshake
+    "binding": _SIGNATURE
+    | {
+        "cip.hello.from_another_key",
+        "cip.hello.wrong_fingerprint",
+        "cip.trust.blacklisted_hello",
+    },
+    "protocols": {"cip.hello.without_cip_1_0"},
+    "nonce_binding": {"cip.confirm.changed_nonce"},
+    "challenge": {"cip.confirm.bad_challenge_response"},
+    "after_signature": {"cip.after.bad_signature"},
+    "flood": {"cip.after.flood"},
+    # a blacklisted key's HELLO is answered
+    "gate": {"cip.trust.blacklisted_hello", "cip.after.wrong_fingerprint"},
+}
+
+
+@dataclass
+class Fleet:
+    good: NodeProc
+    broken: dict[str, NodeProc]
+
+
+def _spawn(root: Path, name: str, prefix: list[str]) -> NodeProc:
+    Identity.create_in_data_dir(root / name, name)
+    with pytest.MonkeyPatch.context() as mp:  # NodeProc runs `*WEB4 node ...`
+        mp.setattr(nodeproc, "WEB4", prefix)
+        return NodeProc(root / name, *LOOPBACK)
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    root = tmp_path_factory.mktemp("conformance")
+    procs: list[NodeProc] = []
+    try:
+        good = _spawn(root, "good", nodeproc.WEB4)
+        procs.append(good)
+        broken = {}
+        for flip in FLIPS:  # all started before any is waited for
+            broken[flip] = _spawn(root, flip, [sys.executable, str(BROKEN_NODE), flip])
+            procs.append(broken[flip])
+        for p in procs:
+            p.addr(60)
+        yield Fleet(good, broken)
+    finally:
+        for p in procs:  # SIGTERM to all first: they stop in parallel
+            if p.proc.poll() is None:
+                os.killpg(p.proc.pid, signal.SIGTERM)
+        for p in procs:
+            p.stop()
+
+
+@pytest.fixture(scope="module")
+def broken_results(fleet: Fleet) -> dict[str, dict[str, CaseResult]]:
+    cases = catalogue()
+
+    async def everyone() -> list[list[CaseResult]]:
+        return await asyncio.gather(
+            *(
+                run_cases(cases, Target(node.addr(), timeout=TIMEOUT, quiet=QUIET), jobs=4)
+                for node in fleet.broken.values()
+            )
+        )
+
+    runs = asyncio.run(everyone())
+    return {
+        flip: {r.case.name: r for r in results}
+        for flip, results in zip(fleet.broken, runs, strict=True)
+    }
+
+
+def test_every_case_passes_against_the_node(fleet: Fleet) -> None:
+    out = web4(
+        "conformance", fleet.good.addr(), "--json", "--quiet-time", str(QUIET), "--jobs", "8",
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["format"] == "web4-conformance/report/1"
+    assert doc["summary"]["cases"] == len(catalogue()) == len(doc["results"])
+    failed = [r for r in doc["results"] if r["result"] != "pass"]
+    assert not failed, failed
+    assert doc["summary"]["passed"] == len(catalogue())
+
+
+@pytest.mark.parametrize("flip", sorted(BREAKS))
+def test_a_broken_node_fails_exactly_the_cases_it_breaks(
+    flip: str, broken_results: dict[str, dict[str, CaseResult]]
+) -> None:
+    results = broken_results[flip]
+    failed = {name for name, r in results.items() if r.outcome != "pass"}
+    detail = {name: results[name].seen for name in failed ^ BREAKS[flip] if name in results}
+    assert failed == BREAKS[flip], detail
+    assert all(results[name].outcome == "fail" for name in failed), detail  # not "error"
+
+
+def test_every_flip_is_listed_and_every_negative_case_is_caught() -> None:
+    assert set(BREAKS) == set(FLIPS)
+    negative = {c.name for c in catalogue() if c.kind == "negative"}
+    caught = set().union(*BREAKS.values())
+    assert negative <= caught, negative - caught
+    assert caught <= {c.name for c in catalogue()}
+
+
+def test_the_cli_reports_what_was_expected_and_seen_and_exits_1(fleet: Fleet) -> None:
+    out = web4(
+        "conformance", fleet.broken["receiver"].addr(), "--case", "rtt",
+        "--case", "cip.hello.wrong_receiver", "--quiet-time", str(QUIET), timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "PASS  rtt.session"
+    assert lines[1].startswith("FAIL  cip.hello.wrong_receiver: expected no answer")
+    assert "; seen an answer to the bad HELLO: HELLO on control" in lines[1]
+    assert lines[2].startswith("2 cases against ")
+    assert "1 passed, 1 failed, 0 errors" in lines[2]
+
+
+def test_an_address_where_nothing_listens_is_one_line_and_exit_1(fleet: Fleet) -> None:
+    peer_id = fleet.good.addr().rsplit("/p2p/", 1)[1]
+    out = web4("conformance", f"/ip4/127.0.0.1/tcp/1/p2p/{peer_id}", timeout=60)
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.startswith("web4 conformance: error: ")
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_usage_mistakes_exit_2() -> None:
+    for argv in (
+        ["conformance"],
+        ["conformance", "/ip4/127.0.0.1/tcp/1"],  # no /p2p/
+        ["conformance", "--list", "--case", "no.such.case"],
+        ["conformance", "--profile", "nope", "--list"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "web4", *argv], capture_output=True, text=True, timeout=60
+        )
+        assert out.returncode == 2, (argv, out.stderr)
+        assert out.stderr.startswith("web4 conformance: error: "), out.stderr

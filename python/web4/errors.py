@@ -4,11 +4,13 @@ Theory of operation: an error says whose fault it is. ``LocalError`` is misuse o
 side (bad arguments, bad configuration, a value we were asked to sign that JSON cannot
 carry). ``RemoteError`` is bad input from a peer (a tampered envelope, a replay, a
 malformed frame): the runtime drops the message, records it, and keeps serving others.
-The Rust core raises these same classes (``rust/web4-py/src/error.rs``).
+The Rust core raises these same classes (``rust/web4-py/src/error.rs``, through pyo3's
+``import_exception!``) and sets ``RTTError.kind`` to an ``RTTErrorKind`` member.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, ClassVar
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "QuotaError",
     "RTTBackpressureError",
     "RTTError",
+    "RTTErrorKind",
     "RTTHandshakeError",
     "RTTReplayError",
     "RTTTransportError",
@@ -180,31 +183,62 @@ class LIPFetchError(RemoteError):
 # --- the transport tunnel -----------------------------------------------------------
 
 
+class RTTErrorKind(StrEnum):
+    """What an RTT error says failed (``RTTError.kind``). A ``str``: it compares equal to
+    its value (``err.kind == "refused"``)."""
+
+    REFUSED = "refused"
+    """A dial found nothing listening at the address."""
+    TIMEOUT = "timeout"
+    """A dial got no answer in time, or an operation missed its deadline."""
+    UNREACHABLE = "unreachable"
+    """No route to the address, or an address the transport cannot dial."""
+    HANDSHAKE = "handshake"
+    """The secure (Noise) handshake failed."""
+    PEER_ID_MISMATCH = "peer_id_mismatch"
+    """The address answered with another key than its peer id: retrying cannot help."""
+    OTHER = "other"
+    """A dial failed otherwise (reset mid-dial, aborted, denied)."""
+    TRANSPORT = "transport"
+    """The connection or session failed, or the session or channel is closed."""
+    CLOSED = "closed"
+    """The conformance probe (``web4._core.RawProbe``): its stream or the probe is closed."""
+    MALFORMED = "malformed"
+    """The conformance probe: the peer sent bytes that are not a valid frame."""
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    """The conformance probe: the peer refused the stream's protocol id."""
+    BACKPRESSURE = "backpressure"
+    """A bounded send queue is full."""
+    REPLAY = "replay"
+    """A replayed or stale frame."""
+
+
 class RTTError(Web4Error):
     """Base of the RTT transport errors.
 
-    ``kind`` says what failed, for a program to act on without parsing the message:
-    for a dial ``refused``, ``timeout``, ``unreachable``, ``handshake``,
-    ``peer_id_mismatch`` (the peer is another key: retrying cannot help) or ``other``;
-    otherwise the class's own kind (``transport``, ``handshake``, ``backpressure``,
-    ``replay``). The message is one line for a person.
+    ``kind`` (an ``RTTErrorKind``) says what failed, for a program to act on without
+    parsing the message: for a dial ``REFUSED``, ``TIMEOUT``, ``UNREACHABLE``,
+    ``HANDSHAKE``, ``PEER_ID_MISMATCH`` (the peer is another key: retrying cannot help)
+    or ``OTHER``; otherwise the class's own kind (``TRANSPORT``, ``HANDSHAKE``,
+    ``BACKPRESSURE``, ``REPLAY``). The message is one line for a person.
     """
 
-    default_kind: ClassVar[str] = "transport"
+    default_kind: ClassVar[RTTErrorKind] = RTTErrorKind.TRANSPORT
 
-    def __init__(self, message: str = "", *, kind: str | None = None) -> None:
+    def __init__(self, message: str = "", *, kind: RTTErrorKind | str | None = None) -> None:
+        """Raises ``ValueError`` for a ``kind`` that is not an ``RTTErrorKind`` value."""
         super().__init__(message)
-        self.kind: str = kind or self.default_kind
+        self.kind: RTTErrorKind = self.default_kind if kind is None else RTTErrorKind(kind)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_rtt_error, (type(self), str(self), self.kind))
+        return (_rebuild_rtt_error, (type(self), str(self), self.kind.value))
 
 
 class RTTHandshakeError(RTTError, RemoteError):
     """Authentication failed: the peer's key does not match the expected peer id, or
     the secure handshake did not complete. The session is dropped."""
 
-    default_kind: ClassVar[str] = "handshake"
+    default_kind: ClassVar[RTTErrorKind] = RTTErrorKind.HANDSHAKE
 
 
 class RTTTransportError(RTTError):
@@ -216,13 +250,13 @@ class RTTBackpressureError(RTTError):
     """A bounded send queue is full (policy ``error``) or stayed full past the
     ``block`` timeout. Nothing was queued."""
 
-    default_kind: ClassVar[str] = "backpressure"
+    default_kind: ClassVar[RTTErrorKind] = RTTErrorKind.BACKPRESSURE
 
 
 class RTTReplayError(RTTError, RemoteError):
     """A frame at or below the last delivered sequence, or from a stale session."""
 
-    default_kind: ClassVar[str] = "replay"
+    default_kind: ClassVar[RTTErrorKind] = RTTErrorKind.REPLAY
 
 
 def _rebuild_rtt_error(cls: type[RTTError], message: str, kind: str) -> RTTError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from web4.errors import RTTTransportError
+from web4.errors import RTTErrorKind, RTTTransportError
 from web4.identity import Identity
 from web4.rtt._base import Channel, _NodeBase, _SessionBase
 from web4.rtt.config import TransportConfig
@@ -88,7 +88,8 @@ class BlockingTransport(_NodeBase):
             self._wait(self._core.listen(addr), timeout)
         except RTTTransportError as e:
             raise RTTTransportError(
-                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}"
+                f"cannot listen on {addr}: {str(e) or 'the address cannot be bound'}",
+                kind=e.kind,
             ) from e
         return self.listen_addrs
 
@@ -104,7 +105,7 @@ class BlockingTransport(_NodeBase):
             return self._core.wait_op(op, t)
         except TimeoutError:
             raise RTTTransportError(
-                f"operation did not complete within {t} s", kind="timeout"
+                f"operation did not complete within {t} s", kind=RTTErrorKind.TIMEOUT
             ) from None
 
     def _session(self, sid: int) -> BlockingSession:

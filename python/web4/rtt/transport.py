@@ -17,7 +17,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
-from web4.errors import RTTBackpressureError, RTTTransportError, Web4Error
+from web4.errors import RTTBackpressureError, RTTErrorKind, RTTTransportError, Web4Error
 from web4.identity import Identity
 from web4.rtt._base import Channel, _NodeBase, _SessionBase
 from web4.rtt.config import TransportConfig
@@ -203,7 +203,7 @@ class Transport(_NodeBase):
         except TimeoutError:
             self._core.cancel_op(op)
             raise RTTTransportError(
-                f"operation did not complete within {t} s", kind="timeout"
+                f"operation did not complete within {t} s", kind=RTTErrorKind.TIMEOUT
             ) from None
 
     def _session(self, sid: int) -> Session:

@@ -7,7 +7,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use web4_proto::jcs::{Value, MAX_DEPTH};
 use web4_proto::CanonicalError;
 
-use crate::error::canonical_err;
+use crate::error::{canonical_err, CanonicalizationError};
 
 /// Convert `obj`; when `skip_top_key` is set, that member of a top-level dict is left out.
 pub fn to_value(obj: &Bound<'_, PyAny>, skip_top_key: Option<&str>) -> PyResult<Value> {
@@ -37,9 +37,8 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult
     if let Ok(s) = obj.cast::<PyString>() {
         return match s.to_str() {
             Ok(text) => Ok(Value::String(text.to_owned())),
-            Err(_) => Err(crate::error::raise(
-                "CanonicalizationError",
-                "string is not valid Unicode (lone surrogate)".into(),
+            Err(_) => Err(CanonicalizationError::new_err(
+                "string is not valid Unicode (lone surrogate)",
             )),
         };
     }
@@ -51,16 +50,15 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult
         for (k, v) in d.iter() {
             let key = match k.cast::<PyString>() {
                 Ok(s) => s.to_str().map_err(|_| {
-                    crate::error::raise(
-                        "CanonicalizationError",
-                        "object key is not valid Unicode (lone surrogate)".into(),
+                    CanonicalizationError::new_err(
+                        "object key is not valid Unicode (lone surrogate)",
                     )
                 })?,
                 Err(_) => {
-                    return Err(crate::error::raise(
-                        "CanonicalizationError",
-                        format!("object keys must be strings, got {}", k.get_type().name()?),
-                    ))
+                    return Err(CanonicalizationError::new_err(format!(
+                        "object keys must be strings, got {}",
+                        k.get_type().name()?
+                    )))
                 }
             };
             if depth == 0 && skip == Some(key) {
@@ -84,8 +82,8 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult
         }
         return Ok(Value::Array(items));
     }
-    Err(crate::error::raise(
-        "CanonicalizationError",
-        format!("{} has no JSON form", obj.get_type().name()?),
-    ))
+    Err(CanonicalizationError::new_err(format!(
+        "{} has no JSON form",
+        obj.get_type().name()?
+    )))
 }

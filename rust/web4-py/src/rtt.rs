@@ -5,7 +5,7 @@
 //! never wait; blocking calls (`wait_op`, `accept_blocking`, `send_blocking`,
 //! `recv_blocking`) release the GIL (`py.detach`) and always carry a timeout. asyncio
 //! uses `wake_fd` (see `web4_net::wake`) and the non-blocking calls. Errors become
-//! `web4.errors` classes through `error::raise`; an expired wait is a `TimeoutError`.
+//! `web4.errors` classes (typed handles, `error.rs`); an expired wait is a `TimeoutError`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,24 +19,31 @@ use pyo3::types::{PyBytes, PyDict};
 
 use web4_net::{parse_kind, ChannelKind, Config, DialFailure, NetError, Node, QueuePolicy};
 
-use crate::error::{raise, raise_kind};
+use crate::error::{
+    rtt_error, ConfigError, RTTBackpressureError, RTTHandshakeError, RTTReplayError,
+    RTTTransportError, RttKind,
+};
 
+/// `web4_net::NetError` as its `web4.errors` class, with the kind set (RTT_SPEC §11).
 pub fn net_err(e: NetError) -> PyErr {
-    let kind = Some(e.kind());
+    use RttKind as K;
     match e {
-        NetError::Config(m) => raise("ConfigError", m),
-        NetError::Handshake(m) => raise_kind("RTTHandshakeError", m, kind),
-        NetError::Transport(m) => raise_kind("RTTTransportError", m, kind),
-        NetError::Backpressure(m) => raise_kind("RTTBackpressureError", m, kind),
-        NetError::Replay(m) => raise_kind("RTTReplayError", m, kind),
+        NetError::Config(m) => ConfigError::new_err(m),
+        NetError::Handshake(m) => rtt_error::<RTTHandshakeError>(K::Handshake, m),
+        NetError::Transport(m) => rtt_error::<RTTTransportError>(K::Transport, m),
+        NetError::Backpressure(m) => rtt_error::<RTTBackpressureError>(K::Backpressure, m),
+        NetError::Replay(m) => rtt_error::<RTTReplayError>(K::Replay, m),
         NetError::Timeout(m) => PyTimeoutError::new_err(m),
-        NetError::Dial {
-            kind: k @ (DialFailure::Handshake | DialFailure::PeerIdMismatch),
-            message,
-        } => raise_kind("RTTHandshakeError", message, Some(k.as_str())),
-        NetError::Dial { kind: k, message } => {
-            raise_kind("RTTTransportError", message, Some(k.as_str()))
-        }
+        NetError::Dial { kind, message } => match kind {
+            DialFailure::Handshake => rtt_error::<RTTHandshakeError>(K::Handshake, message),
+            DialFailure::PeerIdMismatch => {
+                rtt_error::<RTTHandshakeError>(K::PeerIdMismatch, message)
+            }
+            DialFailure::Refused => rtt_error::<RTTTransportError>(K::Refused, message),
+            DialFailure::Timeout => rtt_error::<RTTTransportError>(K::Timeout, message),
+            DialFailure::Unreachable => rtt_error::<RTTTransportError>(K::Unreachable, message),
+            DialFailure::Other => rtt_error::<RTTTransportError>(K::Other, message),
+        },
     }
 }
 
@@ -46,10 +53,7 @@ fn kind(name: &str) -> PyResult<ChannelKind> {
 
 fn secs(v: f64, key: &str) -> PyResult<Duration> {
     Duration::try_from_secs_f64(v).map_err(|_| {
-        raise(
-            "ConfigError",
-            format!("{key} must be a non-negative number of seconds"),
-        )
+        ConfigError::new_err(format!("{key} must be a non-negative number of seconds"))
     })
 }
 
@@ -64,15 +68,12 @@ fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> 
         let num = || {
             value
                 .extract::<f64>()
-                .map_err(|_| raise("ConfigError", format!("{key} must be a number")))
+                .map_err(|_| ConfigError::new_err(format!("{key} must be a number")))
         };
         let int = || {
-            value.extract::<u64>().map_err(|_| {
-                raise(
-                    "ConfigError",
-                    format!("{key} must be a non-negative integer"),
-                )
-            })
+            value
+                .extract::<u64>()
+                .map_err(|_| ConfigError::new_err(format!("{key} must be a non-negative integer")))
         };
         let s = &mut c.session;
         if let Some((k, field)) = key.split_once('.') {
@@ -81,7 +82,7 @@ fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> 
                 "policy" => {
                     let name: String = value.extract()?;
                     ch.policy = QueuePolicy::parse(&name).ok_or_else(|| {
-                        raise("ConfigError", format!("{key}: unknown policy {name:?}"))
+                        ConfigError::new_err(format!("{key}: unknown policy {name:?}"))
                     })?;
                 }
                 "send_queue_msgs" => ch.send_queue_msgs = int()? as usize,
@@ -90,7 +91,7 @@ fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> 
                 "inflight_bytes" => ch.inflight_bytes = int()? as usize,
                 "recv_queue_msgs" => ch.recv_queue_msgs = int()? as usize,
                 "recv_queue_bytes" => ch.recv_queue_bytes = int()? as usize,
-                _ => return Err(raise("ConfigError", format!("unknown setting {key}"))),
+                _ => return Err(ConfigError::new_err(format!("unknown setting {key}"))),
             }
             continue;
         }
@@ -113,7 +114,7 @@ fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> 
             "connect_timeout" => c.connect_timeout = secs(num()?, &key)?,
             "idle_timeout" => c.idle_timeout = secs(num()?, &key)?,
             "max_events" => c.max_events = int()? as usize,
-            _ => return Err(raise("ConfigError", format!("unknown setting {key}"))),
+            _ => return Err(ConfigError::new_err(format!("unknown setting {key}"))),
         }
     }
     c.validate().map_err(net_err)?;

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from web4.errors import RTTError, RTTHandshakeError, RTTTransportError
+from web4.errors import RTTError, RTTErrorKind, RTTHandshakeError, RTTTransportError
 from web4.identity import Identity
 from web4.rtt import Transport
 
@@ -30,7 +30,7 @@ async def _a_refused_dial_has_kind_refused_and_a_plain_message() -> None:
         with pytest.raises(RTTTransportError) as info:
             await a.connect(addr, timeout=10)
         err = info.value
-        assert err.kind == "refused"
+        assert err.kind is RTTErrorKind.REFUSED  # set by Rust, an enum member
         message = str(err)
         assert "\n" not in message
         assert not _DEBUG.search(message), message
@@ -53,7 +53,7 @@ async def _a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
         wrong = addr.rsplit("/p2p/", 1)[0] + "/p2p/" + other.peer_id
         with pytest.raises(RTTHandshakeError) as info:
             await a.connect(wrong, timeout=10)
-        assert info.value.kind == "peer_id_mismatch"
+        assert info.value.kind is RTTErrorKind.PEER_ID_MISMATCH
         assert not _DEBUG.search(str(info.value)), str(info.value)
         assert b.peer_id in str(info.value)  # who answered there, in words
     finally:
@@ -67,6 +67,28 @@ def test_a_wrong_peer_id_has_kind_peer_id_mismatch() -> None:
 
 def test_the_kind_survives_pickling_and_defaults_to_the_class_kind() -> None:
     err = pickle.loads(pickle.dumps(RTTTransportError("x", kind="refused")))
-    assert (type(err), str(err), err.kind) == (RTTTransportError, "x", "refused")
-    assert RTTHandshakeError("y").kind == "handshake"
-    assert RTTError("z").kind == "transport"
+    assert (type(err), str(err), err.kind) == (RTTTransportError, "x", RTTErrorKind.REFUSED)
+    assert err.kind is RTTErrorKind.REFUSED
+    assert err.kind == "refused"  # a StrEnum: old string comparisons keep working
+    assert RTTHandshakeError("y").kind is RTTErrorKind.HANDSHAKE
+    assert RTTError("z").kind is RTTErrorKind.TRANSPORT
+    with pytest.raises(ValueError, match="no such kind"):
+        RTTError("z", kind="no such kind")
+
+
+def test_errors_raised_by_rust_are_the_python_classes_with_an_enum_kind() -> None:
+    from web4 import _core
+    from web4.errors import ConfigError, IdentityError
+
+    with pytest.raises(ConfigError):
+        _core.RttNode(b"\x01" * 31)
+    with pytest.raises(IdentityError):
+        _core.fingerprint(b"short")
+    node = _core.RttNode(b"\x01" * 32)
+    try:
+        node.shutdown()
+        with pytest.raises(RTTTransportError) as info:
+            node.listen("/ip4/127.0.0.1/tcp/0")
+        assert type(info.value.kind) is RTTErrorKind
+    finally:
+        node.shutdown()

@@ -4,13 +4,16 @@ Theory of operation: these msgspec Structs are the single source of truth for CI
 wire shape. The validator (``web4.envelope.validate``) decodes untrusted input into
 them, the builder (``web4.cip.builder``) produces dicts that decode into them, and
 ``web4.cip.schemas`` publishes their JSON Schemas under ``docs/schemas/cip/``. Every
-Struct is frozen and refuses unknown fields; every string and list has a bound, so a
-schema-valid envelope is always small. Enumerations are ``Literal``s.
+Struct is frozen and, as in the original specification, open: unknown members are
+accepted and ignored (the signature still covers them; ``sign`` alone is closed, see
+``web4.envelope.validate``). ``trust`` and ``state`` and every member of them may be left
+out, as the original allows. Every string and list has a bound, so a schema-valid
+envelope is always small. Enumerations are ``Literal``s.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
@@ -24,6 +27,8 @@ from web4.envelope.validate import (
     SignatureB64,
     Timestamp,
     Token,
+    Uuid,
+    norm_uuid,
 )
 
 __all__ = [
@@ -44,6 +49,7 @@ __all__ = [
     "Hello",
     "Intent",
     "MessageType",
+    "PeerState",
     "Presence",
     "Priority",
     "ReceiverView",
@@ -98,7 +104,10 @@ B64Challenge = Annotated[
 B64Signature = SignatureB64  # the envelope's own signature type
 Signals = Annotated[list[Token], msgspec.Meta(max_length=32)]
 Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
-MsgRefs = Annotated[list[MsgId], msgspec.Meta(max_length=64)]
+# The original's `causal_links`: an array of strings. This node sends msg_ids; what a
+# link names is the knowledge layer's business (`web4.knowledge.model.CausalLink`).
+Link = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Links = Annotated[list[Link], msgspec.Meta(max_length=64)]
 ClaimHash = Annotated[
     str,
     msgspec.Meta(
@@ -118,14 +127,29 @@ ClaimHash = Annotated[
 # --- envelope parts -----------------------------------------------------------------
 
 
-class TrustViews(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    sender_view: TrustState
+class TrustViews(msgspec.Struct, frozen=True):
+    """Informational views (CIP section 1); this node always sends ``sender_view``."""
+
+    sender_view: TrustState | None = None
     receiver_view: ReceiverView = "unknown"
 
 
-class SenderState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SenderState(msgspec.Struct, frozen=True):
+    """Our state as this node sends it (``presence`` and ``lri`` always; ``intent`` left
+    out when None, never ``null``)."""
+
     presence: Presence
     lri: Lri
+    kernel_signals: Signals = []
+    intent: Label | None = None
+
+
+class PeerState(msgspec.Struct, frozen=True):
+    """A received ``state`` block: every member optional, as in the original
+    (``SenderState`` is what this node sends, and always fits it)."""
+
+    presence: Presence | None = None
+    lri: Lri | None = None
     kernel_signals: Signals = []
     intent: Label | None = None
 
@@ -133,8 +157,9 @@ class SenderState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 P = TypeVar("P")
 
 
-class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields=True):
-    """A CIP/1.0 envelope; ``payload`` is the Struct for ``type`` once validated."""
+class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
+    """A CIP/1.0 envelope; ``payload`` is the Struct for ``type`` once validated.
+    ``trust`` and ``state`` are None when the sender left them out."""
 
     cip: Literal["1.0"]
     msg_id: MsgId
@@ -142,8 +167,8 @@ class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields
     timestamp: Timestamp
     sender: Sender
     receiver: Receiver
-    trust: TrustViews
-    state: SenderState
+    trust: TrustViews | None = None
+    state: PeerState | None = None
     payload: P
     sign: Sign
 
@@ -151,12 +176,12 @@ class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields
 # --- payloads -----------------------------------------------------------------------
 
 
-class Features(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Features(msgspec.Struct, frozen=True):
     supports_mesh: bool = False
     supports_multiplex: bool = False
 
 
-class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Hello(msgspec.Struct, frozen=True):
     """HELLO. The answering HELLO (and the initiator's confirming HELLO) also carry
     ``challenge_response``: a signature over the peer's challenge (``docs/CIP_SPEC.md``)."""
 
@@ -168,14 +193,14 @@ class Hello(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     challenge_response: B64Signature | None = None
 
 
-class Intent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Intent(msgspec.Struct, frozen=True):
     goal: Goal
     topic: Label
     priority: Priority = "normal"
     context: Text = ""
 
 
-class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Fact(msgspec.Struct, frozen=True):
     statement: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
     domain: Label
     confidence: Confidence
@@ -183,34 +208,27 @@ class Fact(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     context: Text = ""
 
 
-class DmpTrace(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    decision_id: Annotated[
-        str,
-        msgspec.Meta(
-            pattern="^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-            min_length=36,
-            max_length=36,
-        ),
-    ]
+class DmpTrace(msgspec.Struct, frozen=True):
+    decision_id: Uuid
     steps: Texts = []
     counterfactuals: Texts = []
     evidence: Texts = []
 
 
-class FactPropose(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FactPropose(msgspec.Struct, frozen=True):
     fact: Fact
     dmp_trace: DmpTrace
-    causal_links: MsgRefs = []
+    causal_links: Links = []
 
 
-class FactChallenge(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FactChallenge(msgspec.Struct, frozen=True):
     fact_ref: MsgId
     claim_hash: ClaimHash
     reason: Literal["conflict", "insufficient_evidence", "cannot_verify"]
     notes: Text = ""
 
 
-class FactConfirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FactConfirm(msgspec.Struct, frozen=True):
     fact_ref: MsgId
     claim_hash: ClaimHash
     decision: Literal["confirm"]
@@ -218,7 +236,7 @@ class FactConfirm(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     notes: Text = ""
 
 
-class FactReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FactReject(msgspec.Struct, frozen=True):
     fact_ref: MsgId
     claim_hash: ClaimHash
     decision: Literal["reject"]
@@ -226,19 +244,19 @@ class FactReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     notes: Text = ""
 
 
-class SharedDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class SharedDecision(msgspec.Struct, frozen=True):
     choice: Label
     outcome: Text = ""
     context: Text = ""
 
 
-class DecisionShare(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class DecisionShare(msgspec.Struct, frozen=True):
     decision: SharedDecision
     dmp_trace: DmpTrace
     retrospective: LongText = ""
 
 
-class StateUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class StateUpdate(msgspec.Struct, frozen=True):
     presence: Presence
     lri: Lri
     ltppeerstate: ReceiverView
@@ -258,6 +276,18 @@ PAYLOADS: dict[str, type[msgspec.Struct]] = {
 }
 MESSAGE_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 
+
+def _normalise(env: Any) -> Any:
+    """``fact_ref`` in lower case, as ``msg_id`` is (``norm_uuid``), so a vote names its
+    claim whatever case the voter wrote it in (the signature covers the text as sent)."""
+    ref = getattr(env.payload, "fact_ref", None)
+    if ref is None:
+        return env
+    return msgspec.structs.replace(
+        env, payload=msgspec.structs.replace(env.payload, fact_ref=norm_uuid(ref))
+    )
+
+
 # Depth of the deepest valid CIP envelope is 4 (envelope > payload > fact > sources);
 # 8 leaves room and still bounds hostile nesting.
 CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
@@ -265,4 +295,5 @@ CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
     envelope=CipEnvelope,
     payloads=PAYLOADS,
     limits=Limits(max_bytes=256 * 1024, max_depth=8),
+    normalise=_normalise,
 )

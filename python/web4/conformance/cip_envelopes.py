@@ -351,10 +351,18 @@ def _cases() -> list[dict[str, Any]]:
             probing,
             "InvalidEnvelopeError",
         ),
-        _bad(
+        _ok(
             "unknown_top_level_member",
-            'An extra member "extra": 1, correctly signed: unknown members are refused.',
+            'An extra member "extra": 1, correctly signed: accepted and ignored (objects are '
+            "open, as in the original; the signature covers the member).",
             _edited(state, _set("extra", 1), resign=True),
+            probing,
+        ),
+        _bad(
+            "unknown_sign_member",
+            'An extra member in sign ("sign.extra": 1) after signing: sign is the one block '
+            "the signature does not cover, so it is closed.",
+            _edited(state, _set("sign.extra", 1), resign=False),
             probing,
             "InvalidEnvelopeError",
         ),
@@ -372,12 +380,12 @@ def _cases() -> list[dict[str, Any]]:
             probing,
             "InvalidEnvelopeError",
         ),
-        _bad(
+        _ok(
             "uppercase_msg_id",
-            "msg_id in uppercase, correctly signed: a UUID v4 must be lowercase.",
+            "msg_id in uppercase, correctly signed: accepted (any UUID case and version, "
+            "as the original's format: uuid; compared and remembered in lower case).",
             _edited(state, _set("msg_id", state["msg_id"].upper()), resign=True),
             probing,
-            "InvalidEnvelopeError",
         ),
         _bad(
             "timestamp_with_space_separator",
@@ -418,9 +426,17 @@ def _cases() -> list[dict[str, Any]]:
         ),
         _bad(
             "unknown_payload_member_bad_signature",
-            "An extra payload member and a signature that does not verify: the payload "
-            "shape (check 2) is checked before the signature (check 3).",
+            "An extra payload member added after signing: the member itself is accepted "
+            "(objects are open) but the signature covers it, so check 3 refuses.",
             _edited(intent, _set("payload.extra", True), resign=False),
+            probing,
+            "SignatureMismatchError",
+        ),
+        _bad(
+            "bad_payload_bad_signature",
+            'payload.goal "conquer" and a signature that does not verify: the payload '
+            "shape (check 2) is checked before the signature (check 3).",
+            _edited(intent, _set("payload.goal", "conquer"), resign=False),
             probing,
             "PayloadSchemaError",
         ),

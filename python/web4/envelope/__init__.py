@@ -8,23 +8,35 @@ from web4.envelope.crypto import (
     SIGN_ALGO,
     canonicalize,
     fingerprint_of,
+    public_key_of_peer_id,
     sign_envelope,
     verify_envelope,
     verify_signature,
 )
 from web4.envelope.replay import ReplayCache
-from web4.envelope.validate import Limits, ProtocolSpec, TrustGate, Validator, policy_gate
+from web4.envelope.validate import (
+    Limits,
+    MissingPublicKeyError,
+    ProtocolSpec,
+    TrustGate,
+    Validator,
+    norm_uuid,
+    policy_gate,
+)
 
 __all__ = [
     "SIGN_ALGO",
     "Limits",
+    "MissingPublicKeyError",
     "ProtocolSpec",
     "ReplayCache",
     "TrustGate",
     "Validator",
     "canonicalize",
     "fingerprint_of",
+    "norm_uuid",
     "policy_gate",
+    "public_key_of_peer_id",
     "sign_envelope",
     "verify_envelope",
     "verify_signature",

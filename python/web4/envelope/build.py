@@ -5,8 +5,9 @@ Theory of operation: every protocol's builder (``CipBuilder.build``, ``build_hcp
 one the validator uses), derives the message type from the payload's Struct class, fills
 in the head the sender owns (``envelope_head``: version member, ``msg_id`` from the
 injected ``Rng``, ``timestamp`` from the injected ``Clock``, ``sender``), adds the
-caller's ``trust``, ``state`` (a ``null`` ``state.intent`` is omitted, never sent) and any
-extra blocks (LIP's ``source``), signs, and decodes the signed envelope with the spec's
+caller's ``trust``, ``state`` and any extra blocks (LIP's ``source``), leaves out every
+member whose value is ``None`` (never sends ``null``: the original schemas type those
+members as strings and absent means "none"), signs, and decodes the signed envelope with the spec's
 Structs, so no builder can emit what a peer's validator would refuse for its shape.
 Anything wrong is ``MessageBuildError``.
 """
@@ -71,24 +72,26 @@ def build(
         now=clock.now() if now is None else now,
         msg_id=new_msg_id(rng) if msg_id is None else msg_id,
     )
-    env["trust"] = msgspec.to_builtins(trust)
-    env["state"] = _state_block(state)
+    env["trust"] = _no_nulls(msgspec.to_builtins(trust))
+    env["state"] = _no_nulls(msgspec.to_builtins(state))
     for name, block in (extra or {}).items():
-        env[name] = msgspec.to_builtins(block)
-    env["payload"] = msgspec.to_builtins(payload)
+        env[name] = _no_nulls(msgspec.to_builtins(block))
+    env["payload"] = _no_nulls(msgspec.to_builtins(payload))
     signed = sign_envelope(env, identity)
     _check_shape(spec, signed, msg_type)
     return signed
 
 
-def _state_block(state: Mapping[str, Any] | msgspec.Struct) -> Any:
-    """The ``state`` block as sent: a ``null`` ``intent`` is left out, never sent (the
-    original CIP schema types ``state.intent`` as a string; absent means no intent, and
-    our own types default it to ``None``)."""
-    block = msgspec.to_builtins(state)
-    if isinstance(block, dict) and "intent" in block and block["intent"] is None:
-        del block["intent"]
-    return block
+def _no_nulls(value: Any) -> Any:
+    """``value`` with every object member that is ``None`` left out, at any depth (our
+    types default optional members to ``None``; e.g. ``state.intent``,
+    ``STATE_UPDATE.payload.intent``, a first HELLO's ``challenge_response``). Only for
+    the JSON-like output of ``msgspec.to_builtins``."""
+    if isinstance(value, dict):
+        return {k: _no_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_no_nulls(v) for v in value]
+    return value
 
 
 def _check_shape(spec: ProtocolSpec[Any], envelope: dict[str, Any], msg_type: str) -> None:

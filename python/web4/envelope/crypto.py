@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from web4 import _core
+from web4.errors import InvalidEnvelopeError
 from web4.identity import Identity
 
 __all__ = [
     "SIGN_ALGO",
     "canonicalize",
     "fingerprint_of",
+    "public_key_of_peer_id",
     "sign_envelope",
     "verify_envelope",
     "verify_signature",
@@ -67,3 +69,28 @@ def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> boo
 def fingerprint_of(public_key: bytes) -> str:
     """Lowercase hex SHA-256 of a raw 32-byte public key. Raises ``IdentityError``."""
     return _core.fingerprint(public_key)
+
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+# identity multihash (0x00, length 0x24) of the protobuf PublicKey {Type: Ed25519, Data: 32}
+_ED25519_PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+
+
+def public_key_of_peer_id(peer_id: str) -> bytes:
+    """The raw 32-byte Ed25519 public key inside an Ed25519 libp2p PeerId (base58btc):
+    the key RTT's Noise handshake authenticated, for ``Validator.validate(...,
+    transport_key=...)``. Raises ``InvalidEnvelopeError`` for anything else."""
+    if not 1 <= len(peer_id) <= 64:
+        raise InvalidEnvelopeError("a peer id is 1..64 base58 characters")
+    n = 0
+    for ch in peer_id:
+        i = _B58.find(ch)
+        if i < 0:
+            raise InvalidEnvelopeError(f"peer id {peer_id[:20]!r} is not base58")
+        n = n * 58 + i
+    raw = b"\x00" * (len(peer_id) - len(peer_id.lstrip("1"))) + n.to_bytes(
+        (n.bit_length() + 7) // 8, "big"
+    )
+    if len(raw) != 38 or not raw.startswith(_ED25519_PEER_ID_PREFIX):
+        raise InvalidEnvelopeError(f"peer id {peer_id[:20]!r} does not embed an Ed25519 key")
+    return raw[6:]

@@ -3,7 +3,8 @@
 Theory of operation: a protocol's ``ProtocolSpec`` (envelope Struct + type -> payload
 table) is its only declaration; ``payload_schemas`` renders it with
 ``msgspec.json.schema`` into ``envelope.schema.json`` plus one ``<type>.schema.json``
-per payload, and ``write_schema_files`` writes them deterministically (sorted keys,
+per payload (a payload with an accepted alternative shape, ``ProtocolSpec.alternatives``,
+is ``anyOf`` both), and ``write_schema_files`` writes them deterministically (sorted keys,
 two-space indent, trailing newline) so a test can compare the committed files under
 ``docs/schemas/<protocol>/`` byte for byte. HCP and LIP publish this form; CIP renders
 whole per-type envelopes (``web4.cip.schemas``) and shares only the writing.
@@ -30,7 +31,19 @@ def payload_schemas(spec: ProtocolSpec[Any]) -> dict[str, dict[str, Any]]:
         "envelope.schema.json": msgspec.json.schema(envelope[dict[str, Any]])
     }
     for name, struct in spec.payloads.items():
-        out[f"{name.lower()}.schema.json"] = msgspec.json.schema(struct)
+        alternative = spec.alternatives.get(name)
+        if alternative is None:
+            out[f"{name.lower()}.schema.json"] = msgspec.json.schema(struct)
+            continue
+        refs, defs = msgspec.json.schema_components([struct, alternative])
+        out[f"{name.lower()}.schema.json"] = {
+            "anyOf": list(refs),
+            "description": (
+                f"{name}: the first shape is what this runtime sends; the second, the "
+                "original specification's, is accepted too"
+            ),
+            "$defs": defs,
+        }
     return out
 
 

@@ -9,12 +9,24 @@ of the first check that fails, in this order:
 1. limits and structure: size, nesting depth, JSON well-formedness (no duplicate keys,
    no NaN), then the envelope Struct               -> ``InvalidEnvelopeError``
 2. the payload Struct for ``type``                 -> ``PayloadSchemaError``
-3. fingerprint against pubkey, then the signature -> ``FingerprintMismatchError`` /
-   ``SignatureMismatchError``
+3. fingerprint against the key, then the signature -> ``FingerprintMismatchError`` /
+   ``SignatureMismatchError``; the key is ``sender.pubkey``, or when the sender left it
+   out (the original specifications make it optional) the key the transport
+   authenticated (``transport_key``; over RTT the PeerId is the Ed25519 key); neither
+   -> ``MissingPublicKeyError``
 4. receiver binding: ``receiver.fingerprint`` is ours -> ``ReceiverMismatchError``
 5. timestamp within ``max_skew`` of local time     -> ``TimestampError``
 6. ``(sender.fingerprint, msg_id)`` not seen inside the window -> ``ReplayError``
 7. the trust gate admits ``type`` for the sender   -> ``TrustViolationError``
+
+Objects are open, as in the original specifications: unknown members are accepted and
+ignored by the typed envelope, and stay covered by the signature, which is always
+verified over the envelope as received (never a re-encoding of the typed form). Refused:
+unknown members inside ``sign`` (the one block the signature does not cover) and a
+second protocol member (``cip``/``hcp``/``lip``: which protocol the signer meant would be
+ambiguous). UUIDs (``msg_id`` and the ids a protocol names) are accepted in any version
+and case; the typed envelope carries them in lower case, and the replay cache keys on
+that form, so the same id in upper case is a replay.
 
 Depth and size are checked before anything recursive runs, so hostile input costs at
 most a few linear passes over at most ``Limits.max_bytes`` bytes. Each failure leaves
@@ -25,6 +37,7 @@ so one bad peer never stops the validator from serving the others. Time is injec
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -36,24 +49,34 @@ from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar, cast
 import msgspec
 
 from web4.clock import Clock
-from web4.envelope.crypto import verify_envelope
+from web4.envelope.crypto import (
+    canonicalize,
+    fingerprint_of,
+    verify_envelope,
+    verify_signature,
+)
 from web4.envelope.replay import ReplayCache
 from web4.errors import (
     ConfigError,
+    FingerprintMismatchError,
     InvalidEnvelopeError,
     PayloadSchemaError,
     ReceiverMismatchError,
+    SignatureMismatchError,
     TimestampError,
     TrustViolationError,
 )
 
 __all__ = [
     "MAX_SKEW_SECONDS",
+    "PROTOCOL_MEMBERS",
     "TIMESTAMP_MAX_LENGTH",
     "TIMESTAMP_PATTERN",
+    "UUID_PATTERN",
     "AgentId",
     "Fingerprint",
     "Limits",
+    "MissingPublicKeyError",
     "MsgId",
     "ProtocolSpec",
     "PublicKeyB64",
@@ -64,16 +87,28 @@ __all__ = [
     "Timestamp",
     "Token",
     "TrustGate",
+    "Uuid",
     "Validator",
+    "norm_uuid",
     "parse_timestamp",
     "policy_gate",
 ]
 
 MAX_SKEW_SECONDS = 120.0
+# The version members that name a protocol; an envelope carries exactly one.
+PROTOCOL_MEMBERS: tuple[str, ...] = ("cip", "hcp", "lip")
+
+
+class MissingPublicKeyError(InvalidEnvelopeError):
+    """The envelope has no ``sender.pubkey`` and the transport authenticated no key for
+    its link, so there is nothing to verify the signature with."""
+
 
 # --- field types every protocol's envelope shares ------------------------------------
 
-UUID4_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+# The original's `format: uuid`: RFC 4122 syntax, any version or variant, any case. What
+# this runtime sends is always a lowercase UUID v4 (``web4.envelope.head.new_msg_id``).
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 # RFC 3339 section 5.6 `date-time` (the original's `format: date-time`): any fractional
 # precision or none, `T`/`t`, `Z`/`z` or a numeric offset (`-00:00` included). The pattern
 # is the syntax only (step 1); the ranges (month, day of that month, hour, minute, second,
@@ -89,12 +124,20 @@ TIMESTAMP_MAX_LENGTH = 64  # 19 + "." + at most 38 fraction digits + "Z" (32 wit
 
 # Python's `$` also matches before a trailing newline, so every pattern is paired with
 # its exact length: "…\n" can never pass.
-MsgId = Annotated[
+Uuid = Annotated[
     str,
     msgspec.Meta(
-        pattern=UUID4_PATTERN, min_length=36, max_length=36, description="UUID v4, lowercase"
+        pattern=UUID_PATTERN,
+        min_length=36,
+        max_length=36,
+        description=(
+            "UUID (RFC 4122 syntax), any version, any case; compared in lower case. This "
+            "runtime sends lowercase UUID v4"
+        ),
+        extra_json_schema={"format": "uuid"},
     ),
 ]
+MsgId = Uuid
 Timestamp = Annotated[
     str,
     msgspec.Meta(
@@ -141,18 +184,32 @@ AgentId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Token = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9_.:/+-]{1,64}$")]
 
 
-class Sender(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+def norm_uuid(value: str) -> str:
+    """The form UUIDs are compared and remembered in (lower case; RFC 4122 section 3:
+    hex digits are case-insensitive on input)."""
+    return value.lower()
+
+
+# Open objects (the original leaves every object open): unknown members are ignored here
+# and stay covered by the signature, which is verified over the envelope as received.
+class Sender(msgspec.Struct, frozen=True):
+    """``pubkey`` may be left out when the transport authenticated the sender's key; on a
+    validated envelope it is always the key the signature was verified with."""
+
     agent_id: AgentId
     fingerprint: Fingerprint
-    pubkey: PublicKeyB64
+    # A factory default: the published schema shows the member optional, not "" as a value.
+    pubkey: PublicKeyB64 = msgspec.field(default_factory=str)
     capabilities: Annotated[list[Token], msgspec.Meta(max_length=32)] = []
 
 
-class Receiver(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Receiver(msgspec.Struct, frozen=True):
     agent_id: AgentId
     fingerprint: Fingerprint
 
 
+# Closed: `sign` is the one block the signature does not cover, so a member added there
+# would travel unauthenticated; nothing may ride in it.
 class Sign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     algo: Literal["ed25519"]
     signature: SignatureB64
@@ -187,6 +244,13 @@ class ProtocolSpec(Generic[E]):
     envelope: type[E]
     payloads: Mapping[str, type[msgspec.Struct]]
     limits: Limits = field(default_factory=Limits)
+    # type -> a second accepted payload shape (the original specification's, where ours
+    # is richer); tried when the payload does not fit ``payloads[type]``.
+    alternatives: Mapping[str, type[msgspec.Struct]] = field(default_factory=dict)
+    # Runs on the typed envelope after its payload was converted (step 2): lower-cases
+    # the UUIDs a payload names, turns an alternative payload into ``payloads[type]``.
+    # May raise ``PayloadSchemaError``.
+    normalise: Callable[[Any], Any] | None = None
 
 
 class TrustGate(Protocol):
@@ -439,20 +503,32 @@ class Validator(Generic[E]):
                 f"replay window {replay.window:g} s is shorter than the skew {max_skew:g} s"
             )
 
-    def validate(self, data: bytes | Mapping[str, Any], *, now: float | None = None) -> E:
+    def validate(
+        self,
+        data: bytes | Mapping[str, Any],
+        *,
+        now: float | None = None,
+        transport_key: bytes | None = None,
+    ) -> E:
         """A typed, frozen envelope whose ``payload`` is the Struct for its ``type``.
 
         ``now`` overrides the clock (sans-IO callers pass their own time).
-        Raises, by the first failing check: ``InvalidEnvelopeError``,
-        ``PayloadSchemaError``, ``FingerprintMismatchError``, ``SignatureMismatchError``,
-        ``ReceiverMismatchError``, ``TimestampError``, ``ReplayError``,
-        ``TrustViolationError``.
+        ``transport_key``: the raw 32-byte Ed25519 public key the transport authenticated
+        for the link ``data`` came from (over RTT: the key inside the PeerId), used when
+        the envelope has no ``sender.pubkey``; ``sender.fingerprint`` must then be its
+        fingerprint. Raises, by the first failing check: ``InvalidEnvelopeError``,
+        ``PayloadSchemaError``, ``MissingPublicKeyError``, ``FingerprintMismatchError``,
+        ``SignatureMismatchError``, ``ReceiverMismatchError``, ``TimestampError``,
+        ``ReplayError``, ``TrustViolationError``.
         """
         raw = self._untyped(data)
         head = self._structure(raw)
         typed = self._payload(head)
-        verify_envelope(raw)
-        self._rest(cast(_Head, head), self._clock.now() if now is None else now)
+        key = self._verify(raw, transport_key)
+        self._rest(cast(_Head, typed), self._clock.now() if now is None else now)
+        if key is not None:  # verified with the transport's key: say so on the envelope
+            sender = msgspec.structs.replace(cast(Any, typed).sender, pubkey=key)
+            typed = msgspec.structs.replace(typed, sender=sender)
         return typed
 
     # The steps, separately callable for tests and for protocols that need to interleave.
@@ -469,10 +545,17 @@ class Validator(Generic[E]):
         return dict(raw)
 
     def _structure(self, raw: Mapping[str, Any]) -> E:
+        others = [p for p in PROTOCOL_MEMBERS if p != self.spec.name and p in raw]
+        if others:
+            raise InvalidEnvelopeError(
+                f"{self.spec.name} envelope also carries {others[0]!r}: one protocol per envelope"
+            )
         try:
-            return msgspec.convert(raw, self.spec.envelope)
+            head = msgspec.convert(raw, self.spec.envelope)
         except msgspec.ValidationError as e:
             raise InvalidEnvelopeError(f"{self.spec.name} envelope: {e}") from e
+        msg_id = cast(_Head, head).msg_id
+        return msgspec.structs.replace(head, msg_id=norm_uuid(msg_id))
 
     def _payload(self, head: E) -> E:
         h = cast(_Head, head)
@@ -480,10 +563,50 @@ class Validator(Generic[E]):
         if payload_type is None:
             raise InvalidEnvelopeError(f"{self.spec.name}: unknown message type {h.type!r}")
         try:
-            payload = msgspec.convert(h.payload, payload_type)
+            payload: Any = msgspec.convert(h.payload, payload_type)
         except msgspec.ValidationError as e:
-            raise PayloadSchemaError(f"{h.type} payload: {e}") from e
-        return msgspec.structs.replace(head, payload=payload)
+            alternative = self.spec.alternatives.get(h.type)
+            if alternative is None:
+                raise PayloadSchemaError(f"{h.type} payload: {e}") from e
+            try:
+                payload = msgspec.convert(h.payload, alternative)
+            except msgspec.ValidationError as e2:
+                raise PayloadSchemaError(
+                    f"{h.type} payload: {e}; as the original specification's shape: {e2}"
+                ) from e2
+        typed = msgspec.structs.replace(head, payload=payload)
+        if self.spec.normalise is not None:
+            typed = self.spec.normalise(typed)
+        return typed
+
+    @staticmethod
+    def _verify(raw: Mapping[str, Any], transport_key: bytes | None) -> str | None:
+        """Step 3 over ``raw`` (the envelope as received, unknown members included).
+        Returns the base64 of the transport key when it was the key used, else None."""
+        sender = raw.get("sender")
+        if not isinstance(sender, Mapping) or "pubkey" in sender:
+            verify_envelope(raw)
+            return None
+        if transport_key is None:
+            raise MissingPublicKeyError(
+                "sender.pubkey is absent and the transport authenticated no key for this "
+                "link: nothing to verify the signature with"
+            )
+        actual = fingerprint_of(transport_key)  # raises IdentityError for a non-32-byte key
+        if sender.get("fingerprint") != actual:
+            raise FingerprintMismatchError(
+                f"sender.fingerprint {str(sender.get('fingerprint'))[:16]}… is not the "
+                f"transport-authenticated key's {actual[:16]}…"
+            )
+        sign = raw["sign"]  # present and shaped: step 1 checked it
+        try:
+            signature = base64.b64decode(sign["signature"], validate=True)
+        except (ValueError, TypeError) as e:
+            raise SignatureMismatchError("sign.signature is not base64") from e
+        signed = canonicalize({k: v for k, v in raw.items() if k != "sign"})
+        if not verify_signature(transport_key, signed, signature):
+            raise SignatureMismatchError("signature does not verify under the transport key")
+        return base64.b64encode(transport_key).decode("ascii")
 
     def _rest(self, head: _Head, now: float) -> None:
         if head.receiver.fingerprint != self.our_fingerprint:

@@ -5,10 +5,12 @@ validator decodes with these types and the published JSON Schemas in
 ``docs/schemas/hcp/`` are generated from them (``write_schemas``; a test fails when the
 files are stale). ``PAYLOAD_TYPES`` maps a message type to its payload Struct: it is the
 table the generic envelope validator is parametrized with (protocol key ``"hcp"``).
-Decoding never trusts the peer: unknown fields, wrong types and out-of-range values are
-refused. ``HCP_SPEC`` plugs HCP into the generic validator (structure, payload,
-signature, receiver, timestamp, replay, trust gate); ``check_semantics`` adds the one
-HCP rule the schema cannot express.
+Decoding never trusts the peer: wrong types and out-of-range values are refused; unknown
+members are accepted and ignored, as the original leaves every object open (the signature
+still covers them). ``trust`` may be left out (the original has no such block);
+``state.human`` is required, as in the original. ``HCP_SPEC`` plugs HCP into the generic
+validator (structure, payload, signature, receiver, timestamp, replay, trust gate);
+``check_semantics`` adds the one HCP rule the schema cannot express.
 """
 
 from __future__ import annotations
@@ -86,14 +88,14 @@ SafetyFlag = Literal["avoid_conflict", "slow_pacing"]
 P = TypeVar("P")
 
 
-class HcpTrust(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpTrust(msgspec.Struct, frozen=True):
     """Social trust views (HCP's own vocabulary; ``unknown`` before any exchange)."""
 
     sender_view: SocialView
     receiver_view: SocialView | Literal["unknown"]
 
 
-class HumanState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HumanState(msgspec.Struct, frozen=True):
     """The human-state vector, carried in every HCP envelope as ``state.human``."""
 
     presence: HumanPresence
@@ -104,12 +106,13 @@ class HumanState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     consent: Consent
 
 
-class HcpState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpState(msgspec.Struct, frozen=True):
     human: HumanState
 
 
-class HcpEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields=True):
-    """An HCP/1.0 envelope; ``payload`` is the Struct of ``type`` once validated."""
+class HcpEnvelope(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
+    """An HCP/1.0 envelope; ``payload`` is the Struct of ``type`` once validated.
+    ``trust`` is None when the sender left it out (the original has no ``trust``)."""
 
     hcp: Literal["1.0"]
     msg_id: MsgId
@@ -117,7 +120,7 @@ class HcpEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields
     timestamp: Timestamp
     sender: Sender
     receiver: Receiver
-    trust: HcpTrust
+    trust: HcpTrust | None = None
     state: HcpState
     payload: P
     sign: Sign
@@ -126,30 +129,30 @@ class HcpEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields
 # --- payloads -----------------------------------------------------------------------
 
 
-class HumanIdentity(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HumanIdentity(msgspec.Struct, frozen=True):
     name: Short
     role: Short
 
 
-class HcpHello(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpHello(msgspec.Struct, frozen=True):
     identity: HumanIdentity
     consent_scope: Annotated[list[ScopeEntry], msgspec.Meta(max_length=64)]
     safety_flags: Annotated[list[SafetyFlag], msgspec.Meta(max_length=8)]
 
 
-class HcpIntent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpIntent(msgspec.Struct, frozen=True):
     goal: Literal["align", "request", "clarify", "decide", "resolve_conflict"]
     topic: Short
     priority: Literal["low", "normal", "high"]
 
 
-class HcpContext(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpContext(msgspec.Struct, frozen=True):
     context: Text
     constraints: Annotated[list[Text], msgspec.Meta(max_length=64)]
     shared_history: Annotated[list[Text], msgspec.Meta(max_length=64)]
 
 
-class HcpDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpDecision(msgspec.Struct, frozen=True):
     """A decision is valid only with a non-empty rationale and at least one alternative."""
 
     decision: NonEmpty
@@ -158,13 +161,13 @@ class HcpDecision(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     follow_up: Text
 
 
-class HcpFeedback(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpFeedback(msgspec.Struct, frozen=True):
     feedback: Text
     corrections: Annotated[list[Text], msgspec.Meta(max_length=64)]
     satisfaction: Percent
 
 
-class HcpStateUpdate(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class HcpStateUpdate(msgspec.Struct, frozen=True):
     presence: HumanPresence
     affect: Affect
     clarity: Percent

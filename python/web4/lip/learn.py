@@ -214,6 +214,8 @@ def payload_for(t: Transition) -> LipAccept | LipReject | LipConflict | None:
         return LipReject("reject", [t.claim_id], t.reason, list(t.corroborators))
     if t.dst == LearnedClaimState.DISPUTED and t.event == ClaimEvent.CONFLICT:
         refs = list(t.local_refs) or ["trusted-peer-rejection"]
-        conflicts = [ClaimConflict(t.claim_id, ref, t.reason) for ref in refs]
+        conflicts: list[ClaimConflict | str] = [
+            ClaimConflict(t.claim_id, ref, t.reason) for ref in refs
+        ]
         return LipConflict(conflicts, list(t.local_refs), "high" if t.local_refs else "medium")
     return None

@@ -9,16 +9,27 @@ it asks to corroborate). ``source`` says where the evidence came from: ``uri``, 
 source's ``trust_tier`` at send time and ``retrieved_at``. Claims are named by
 ``claim_id`` (hex SHA-256 of the normalized statement, ``web4.lip.extract``), which is
 how a peer's evidence corroborates ours and how ACCEPT/REJECT/CONFLICT refer to claims.
+
+Accepted inbound beside these shapes (issue 16), as the original specification writes
+them: envelopes without ``trust``/``state``, unknown members anywhere but ``sign``, a
+``query`` that is any string, ``LIP_EVIDENCE`` with ``claims`` and ``evidence`` as lists
+of strings (``LipEvidenceOriginal``: the validator turns it into a ``LipEvidence``, each
+claim named by its ``claim_id``, provenance from the envelope's ``source``; claims with
+no evidence at all are refused), ``conflicts`` as strings, and ``LIP_ACCEPT`` /
+``LIP_REJECT`` without ``claim_ids`` (they then decide no claim here). What this node
+sends keeps the richer shapes (the original schemas leave ``payload`` open).
 """
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
-from web4.cip.messages import SenderState, TrustViews
+from web4.cip.messages import PeerState, TrustViews
+from web4.envelope.crypto import canonicalize
 from web4.envelope.schemas import payload_schemas, schema_text, write_schema_files
 from web4.envelope.validate import (
     AgentId,
@@ -31,10 +42,13 @@ from web4.envelope.validate import (
     Timestamp,
     Token,
 )
+from web4.errors import PayloadSchemaError
+from web4.lip.extract import claim_id, normalize
 
 __all__ = [
     "LIP_SPEC",
     "MESSAGE_TYPES",
+    "ORIGINAL_EVIDENCE_TYPE",
     "PAYLOAD_TYPES",
     "TIERS",
     "Claim",
@@ -44,6 +58,7 @@ __all__ = [
     "LipConflict",
     "LipEnvelope",
     "LipEvidence",
+    "LipEvidenceOriginal",
     "LipFetch",
     "LipReject",
     "Source",
@@ -66,14 +81,15 @@ Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 P = TypeVar("P")
 
 
-class Source(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Source(msgspec.Struct, frozen=True):
     uri: Uri
     trust_tier: Tier
     retrieved_at: Timestamp
 
 
-class LipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields=True):
-    """A LIP/1.0 envelope; ``payload`` is the Struct for ``type`` once validated."""
+class LipEnvelope(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
+    """A LIP/1.0 envelope; ``payload`` is the Struct for ``type`` once validated.
+    ``trust``/``state`` are None when left out (the original has neither)."""
 
     lip: Literal["1.0"]
     msg_id: MsgId
@@ -81,27 +97,32 @@ class LipEnvelope(msgspec.Struct, Generic[P], frozen=True, forbid_unknown_fields
     timestamp: Timestamp
     sender: Sender
     receiver: Receiver
-    trust: TrustViews
-    state: SenderState
+    trust: TrustViews | None = None
+    state: PeerState | None = None
     source: Source
     payload: P
     sign: Sign
 
 
-class LipFetch(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Ask for a fetch: ``query`` is the http(s) URI to GET."""
+# The original's `query` is any string. This node fetches only http(s) URIs (LIP_SPEC
+# section 4) and never searches: any other query is accepted and its fetch fails.
+Query = Annotated[str, msgspec.Meta(max_length=2048)]
 
-    query: Uri
+
+class LipFetch(msgspec.Struct, frozen=True):
+    """Ask for a fetch: ``query`` is the http(s) URI to GET (this node sends only URIs)."""
+
+    query: Query
     constraints: Annotated[list[Token], msgspec.Meta(max_length=16)] = []
 
 
-class Claim(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Claim(msgspec.Struct, frozen=True):
     claim_id: ClaimId
     statement: Statement
     locator: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
-class Evidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class Evidence(msgspec.Struct, frozen=True):
     """Provenance of the fetched bytes the claims were extracted from."""
 
     uri: Uri
@@ -112,38 +133,61 @@ class Evidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     size: Annotated[int, msgspec.Meta(ge=0)]
 
 
-class LipEvidence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LipEvidence(msgspec.Struct, frozen=True):
     claims: Annotated[list[Claim], msgspec.Meta(max_length=64)]
     evidence: Evidence
     confidence: Confidence
     extraction_notes: Text = ""
 
 
-class ClaimConflict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LipEvidenceOriginal(msgspec.Struct, frozen=True):
+    """``LIP_EVIDENCE`` as the original specification writes it: claims and evidence as
+    strings. Accepted inbound; the validator turns it into a ``LipEvidence``."""
+
+    claims: Annotated[list[Statement], msgspec.Meta(max_length=64)]
+    evidence: Annotated[list[Text], msgspec.Meta(max_length=64)]
+    confidence: Confidence
+    extraction_notes: Text = ""
+
+
+# content_type of the ``Evidence`` made from an original-shape evidence list: its sha256
+# and size are of the RFC 8785 form of that list, its URIs and time the envelope's source.
+ORIGINAL_EVIDENCE_TYPE = "application/vnd.web4.lip-original-evidence+json"
+
+
+class ClaimConflict(msgspec.Struct, frozen=True):
     claim_id: ClaimId
     local_ref: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     note: Text = ""
 
 
-class LipConflict(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    conflicts: Annotated[list[ClaimConflict], msgspec.Meta(min_length=1, max_length=64)]
+class LipConflict(msgspec.Struct, frozen=True):
+    """``conflicts``: this node sends objects; the original's strings are accepted too."""
+
+    conflicts: Annotated[list[ClaimConflict | Text], msgspec.Meta(max_length=64)]
     local_refs: Annotated[
         list[Annotated[str, msgspec.Meta(max_length=256)]], msgspec.Meta(max_length=64)
     ]
     severity: Literal["low", "medium", "high"]
 
 
-class LipAccept(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LipAccept(msgspec.Struct, frozen=True):
+    """``claim_ids``: the claims decided; this node always sends them. Without them (the
+    original's shape) the message decides no claim here."""
+
     decision: Literal["accept"]
-    claim_ids: Annotated[list[ClaimId], msgspec.Meta(min_length=1, max_length=64)]
-    reason: Text
+    claim_ids: Annotated[list[ClaimId], msgspec.Meta(max_length=64)] = []
+    reason: Text = ""
     corroborators: Annotated[list[AgentId], msgspec.Meta(max_length=32)] = []
 
 
-class LipReject(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class LipReject(msgspec.Struct, frozen=True):
+    """``claim_ids``: the claims decided; this node always sends them. Without them (the
+    original's shape) the message decides no claim here."""
+
     decision: Literal["reject"]
-    claim_ids: Annotated[list[ClaimId], msgspec.Meta(min_length=1, max_length=64)]
-    reason: Text
+    claim_ids: Annotated[list[ClaimId], msgspec.Meta(max_length=64)] = []
+    reason: Text = ""
     corroborators: Annotated[list[AgentId], msgspec.Meta(max_length=32)] = []
 
 
@@ -155,6 +199,34 @@ PAYLOAD_TYPES: dict[str, type[msgspec.Struct]] = {
     "LIP_REJECT": LipReject,
 }
 MESSAGE_TYPES: tuple[str, ...] = tuple(PAYLOAD_TYPES)
+ALTERNATIVES: dict[str, type[msgspec.Struct]] = {"LIP_EVIDENCE": LipEvidenceOriginal}
+
+
+def _normalise(env: Any) -> Any:
+    """Turn an original-shape ``LIP_EVIDENCE`` into a ``LipEvidence`` (see the module
+    docstring). Raises ``PayloadSchemaError`` for claims without any evidence, or a claim
+    with no words (the anti-hallucination rule: nothing is taken without evidence)."""
+    p = env.payload
+    if not isinstance(p, LipEvidenceOriginal):
+        return env
+    if p.claims and not any(e.strip() for e in p.evidence):
+        raise PayloadSchemaError("LIP_EVIDENCE payload: claims without evidence are refused")
+    if any(not normalize(c) for c in p.claims):
+        raise PayloadSchemaError("LIP_EVIDENCE payload: a claim has no words")
+    listed = canonicalize(p.evidence)
+    source: Source = env.source
+    evidence = Evidence(
+        uri=source.uri,
+        final_uri=source.uri,
+        retrieved_at=source.retrieved_at,
+        sha256=hashlib.sha256(listed).hexdigest(),
+        content_type=ORIGINAL_EVIDENCE_TYPE,
+        size=len(listed),
+    )
+    claims = [Claim(claim_id(c), c) for c in p.claims]
+    upgraded = LipEvidence(claims, evidence, p.confidence, p.extraction_notes)
+    return msgspec.structs.replace(env, payload=upgraded)
+
 
 # Deepest valid envelope: envelope > payload > claims > claim = 4; 8 bounds hostile input.
 # 64 claims of 4 KiB fit in 512 KiB.
@@ -163,6 +235,8 @@ LIP_SPEC: ProtocolSpec[LipEnvelope[Any]] = ProtocolSpec(
     envelope=LipEnvelope,
     payloads=PAYLOAD_TYPES,
     limits=Limits(max_bytes=512 * 1024, max_depth=8),
+    alternatives=ALTERNATIVES,
+    normalise=_normalise,
 )
 
 

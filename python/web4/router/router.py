@@ -133,8 +133,13 @@ class ProtocolRouter:
     def throttled(self) -> int:
         return self._buckets.dropped_total
 
-    async def route(self, data: bytes, *, link_peer: str | None = None) -> RouteResult:
-        """Route one envelope; never raises for bad input (see module docstring)."""
+    async def route(
+        self, data: bytes, *, link_peer: str | None = None, link_key: bytes | None = None
+    ) -> RouteResult:
+        """Route one envelope; never raises for bad input (see module docstring).
+        ``link_key``: the raw Ed25519 key the transport authenticated for the link (over
+        RTT, the key in the PeerId), which verifies an envelope without ``sender.pubkey``
+        (the original specifications make it optional)."""
         now = self._clock.monotonic()
         if link_peer is not None and not self._buckets.admit(link_peer, now):
             self._emit(
@@ -162,7 +167,7 @@ class ProtocolRouter:
             )
             return self._count(RouteResult("unknown", protocol, msg_type, err))
         try:
-            envelope = self._validators[protocol].validate(raw)
+            envelope = self._validators[protocol].validate(raw, transport_key=link_key)
         except _AFTER_SIGNATURE as e:
             # These checks run after the signature verified: the sender is proven.
             sender = raw.get("sender", {}).get("fingerprint")

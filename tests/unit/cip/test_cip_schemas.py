@@ -30,7 +30,9 @@ def test_one_schema_per_type_with_limits() -> None:
         "minimum": 0.0,
         "maximum": 1.0,
     }
-    assert defs["Fact"]["additionalProperties"] is False
+    # Open objects, as in the original (issue 16); only `sign` is closed.
+    assert "additionalProperties" not in defs["Fact"]
+    assert defs["Sign"]["additionalProperties"] is False
     state = json.loads(rendered["state_update.schema.json"])["$defs"]["StateUpdate"]
     assert state["properties"]["lri"]["maximum"] == 100
     assert state["properties"]["presence"]["enum"] == [

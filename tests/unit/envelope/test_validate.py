@@ -169,21 +169,29 @@ def test_tampering_any_field_is_refused(node: Node) -> None:
     assert node.validator.validate(env).type == "FACT_PROPOSE"
 
 
-def test_added_and_removed_members_are_refused(node: Node) -> None:
+def _resigned(env: dict[str, Any], sender: Identity = ALICE) -> dict[str, Any]:
+    unsigned = {k: v for k, v in env.items() if k != "sign"}
+    return sign_envelope(unsigned, sender)
+
+
+def test_added_members_are_ignored_and_required_ones_missing_are_refused(node: Node) -> None:
+    # Open objects (issue 16): an unknown member, signed, is accepted and ignored ...
     env = build(ALICE, hello(SeededRng(1)), node.clock)
     extra = copy.deepcopy(env)
     extra["payload"]["extra"] = 1
-    with pytest.raises(PayloadSchemaError):
-        node.validator.validate(extra)
-    extra = copy.deepcopy(env)
     extra["note"] = "hi"
-    with pytest.raises(InvalidEnvelopeError):
-        node.validator.validate(extra)
-    for key in ("msg_id", "sign", "receiver", "state"):
+    extra["sender"]["x"] = {"y": [1]}
+    assert node.validator.validate(_resigned(extra)).type == "HELLO"
+    # ... but still covered by the signature: added after signing, it breaks it.
+    unsigned_extra = copy.deepcopy(env)
+    unsigned_extra["payload"]["extra"] = 1
+    with pytest.raises(SignatureMismatchError):
+        Node().validator.validate(unsigned_extra)
+    for key in ("msg_id", "sign", "receiver", "payload"):
         missing = copy.deepcopy(env)
         del missing[key]
         with pytest.raises(InvalidEnvelopeError):
-            node.validator.validate(missing)
+            Node().validator.validate(missing if key == "sign" else _resigned(missing))
 
 
 # --- each check its own error ------------------------------------------------------

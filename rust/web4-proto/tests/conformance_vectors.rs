@@ -12,41 +12,16 @@
 //! expectations are stated here and checked against that reader by
 //! `rust/web4-net/tests/conformance_framing.rs`.
 
-use std::path::PathBuf;
+mod conformance_common;
 
+use conformance_common::{check_or_write, hex, unhex, varint};
 use serde_json::{json, Value};
 use web4_proto::session::frame::{DATA_OVERHEAD, MAX_REASON_LEN, SESSION_ID_LEN};
-use web4_proto::session::{put_varint, ChannelKind, CloseReason, Frame, FrameError};
+use web4_proto::session::{ChannelKind, CloseReason, Frame, FrameError};
 
 /// The default `max_message_size` (RTT_SPEC §4): the largest DATA payload.
 const MAX_PAYLOAD: usize = 1 << 20;
 const SID: [u8; SESSION_ID_LEN] = [0xaa; SESSION_ID_LEN];
-
-fn docs() -> PathBuf {
-    let package = match std::env::var_os("CARGO_MANIFEST_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::current_dir().expect("current dir"),
-    };
-    package.join("../../docs/conformance")
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len().is_multiple_of(2), "odd hex {s}");
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
-fn varint(v: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    put_varint(&mut out, v);
-    out
-}
 
 /// Bytes of a case: `hex`, then `fill.count` copies of `fill.byte` (large payloads).
 fn case_bytes(case: &Value) -> Vec<u8> {
@@ -706,29 +681,6 @@ fn frames_document() -> Value {
     })
 }
 
-fn pretty(v: &Value) -> String {
-    let mut s = serde_json::to_string_pretty(v).expect("json");
-    s.push('\n');
-    s
-}
-
-/// Compare with (or, with WEB4_WRITE_VECTORS=1, write) `docs/conformance/<name>`.
-pub fn check_or_write(name: &str, doc: &Value) -> Value {
-    let path = docs().join(name);
-    let text = pretty(doc);
-    if std::env::var_os("WEB4_WRITE_VECTORS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    }
-    let committed =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        committed == text,
-        "{name} differs from what the codec produces now: rerun with WEB4_WRITE_VECTORS=1 \
-         (cargo test -p web4-proto --test conformance_vectors) and commit the file"
-    );
-    serde_json::from_str(&committed).expect("committed JSON")
-}
-
 /// A frame from its JSON fields, as a reader of the file would build it.
 fn frame_from(f: &Value, payload: &[u8]) -> (Vec<u8>, String) {
     let s = |k: &str| f[k].as_str().unwrap_or_else(|| panic!("{k} in {f}"));
@@ -797,7 +749,7 @@ fn frame_from(f: &Value, payload: &[u8]) -> (Vec<u8>, String) {
 
 #[test]
 fn rtt_frames_json_matches_the_codec() {
-    let doc = check_or_write("rtt_frames.json", &frames_document());
+    let doc = check_or_write("rtt_frames.json", &frames_document(), "conformance_vectors");
     let max = doc["max_payload"].as_u64().unwrap() as usize;
     let valid = doc["valid"].as_array().unwrap();
     let invalid = doc["invalid"].as_array().unwrap();

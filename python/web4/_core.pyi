@@ -1,6 +1,8 @@
 # Type stub of the Rust extension (rust/web4-py). Kept true by mypy's stubtest.
 from typing import Any, final
 
+from web4.rtt.config import TransportConfig
+
 __all__ = [
     "MAX_DEPTH",
     "RawProbe",
@@ -37,7 +39,7 @@ class SigningKey:
 
 @final
 class RttNode:
-    def __new__(cls, seed: bytes, settings: dict[str, Any] | None = None) -> RttNode: ...
+    def __new__(cls, seed: bytes, config: TransportConfig | None = None) -> RttNode: ...
     @property
     def peer_id(self) -> str: ...
     @property

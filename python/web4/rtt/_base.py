@@ -100,7 +100,7 @@ class _SessionBase:
 class _NodeBase:
     def __init__(self, identity: Identity, config: TransportConfig | None) -> None:
         self.config = config or TransportConfig()
-        self._core = _core.RttNode(identity.signing_key.seed(), self.config.to_settings())
+        self._core = _core.RttNode(identity.signing_key.seed(), self.config)
         self.identity = identity
 
     @property

@@ -3,10 +3,12 @@
 Theory of operation: ``TransportConfig`` holds every knob of the tunnel: message size,
 heartbeat, handshake and connect deadlines, session expiry, re-dial backoff, rekey
 triggers, the event queue bound, and per-channel queue bounds and overflow policies
-(``ChannelConfig``). It validates itself on construction (``ConfigError``) and turns
-into the flat ``settings`` mapping the Rust core reads (``to_settings``); anything left
-``None`` keeps the core's default (knowledge/control: ``block``, 1024 messages / 8 MiB;
-state: ``drop_oldest``, 64 messages / 1 MiB).
+(``ChannelConfig``). It validates itself on construction (``ConfigError``) and crosses
+to the Rust core as it is: ``web4._core.RttNode(seed, config)`` reads its fields by
+name, with their types, once (``TransportSettings`` in ``rust/web4-py/src/rtt.rs``), so
+the field names here are the contract and there is no settings dictionary in between.
+Anything left ``None`` keeps the core's default (knowledge/control: ``block``, 1024
+messages / 8 MiB; state: ``drop_oldest``, 64 messages / 1 MiB).
 """
 
 from __future__ import annotations
@@ -103,25 +105,3 @@ class TransportConfig:
 
     def channel(self, kind: ChannelKind) -> ChannelConfig:
         return self.channels.get(kind, ChannelConfig())
-
-    def to_settings(self) -> dict[str, int | float | str]:
-        """The flat mapping ``web4._core.RttNode`` reads."""
-        out: dict[str, int | float | str] = {
-            "max_message_size": self.max_message_size,
-            "heartbeat_interval": self.heartbeat_interval,
-            "heartbeat_timeout": self.heartbeat_timeout,
-            "handshake_timeout": self.handshake_timeout,
-            "connect_timeout": self.connect_timeout,
-            "session_expiry": self.session_expiry,
-            "reconnect_initial": self.reconnect_initial,
-            "reconnect_max": self.reconnect_max,
-            "rekey_after_time": self.rekey_after_time or 0,
-            "rekey_after_bytes": self.rekey_after_bytes or 0,
-            "max_events": self.max_events,
-        }
-        for kind, cc in self.channels.items():
-            for f in fields(cc):
-                v = getattr(cc, f.name)
-                if v is not None:
-                    out[f"{kind}.{f.name}"] = v
-        return out

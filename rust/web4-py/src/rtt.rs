@@ -7,7 +7,6 @@
 //! uses `wake_fd` (see `web4_net::wake`) and the non-blocking calls. Errors become
 //! `web4.errors` classes (typed handles, `error.rs`); an expired wait is a `TimeoutError`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,64 +60,142 @@ fn timeout_of(t: f64) -> PyResult<Duration> {
     secs(t, "timeout")
 }
 
-/// Build a `Config` from flat `key -> number or string` settings (see `web4.rtt.config`).
-fn config_from(settings: HashMap<String, Bound<'_, PyAny>>) -> PyResult<Config> {
-    let mut c = Config::default();
-    for (key, value) in settings {
-        let num = || {
-            value
-                .extract::<f64>()
-                .map_err(|_| ConfigError::new_err(format!("{key} must be a number")))
-        };
-        let int = || {
-            value
-                .extract::<u64>()
-                .map_err(|_| ConfigError::new_err(format!("{key} must be a non-negative integer")))
-        };
-        let s = &mut c.session;
-        if let Some((k, field)) = key.split_once('.') {
-            let ch = &mut s.channels[kind(k)?.index()];
-            match field {
-                "policy" => {
-                    let name: String = value.extract()?;
-                    ch.policy = QueuePolicy::parse(&name).ok_or_else(|| {
-                        ConfigError::new_err(format!("{key}: unknown policy {name:?}"))
-                    })?;
-                }
-                "send_queue_msgs" => ch.send_queue_msgs = int()? as usize,
-                "send_queue_bytes" => ch.send_queue_bytes = int()? as usize,
-                "inflight_msgs" => ch.inflight_msgs = int()? as usize,
-                "inflight_bytes" => ch.inflight_bytes = int()? as usize,
-                "recv_queue_msgs" => ch.recv_queue_msgs = int()? as usize,
-                "recv_queue_bytes" => ch.recv_queue_bytes = int()? as usize,
-                _ => return Err(ConfigError::new_err(format!("unknown setting {key}"))),
-            }
-            continue;
-        }
-        match key.as_str() {
-            "max_message_size" => s.max_payload = int()? as usize,
-            "heartbeat_interval" => s.heartbeat.interval = secs(num()?, &key)?,
-            "heartbeat_timeout" => s.heartbeat.timeout = secs(num()?, &key)?,
-            "handshake_timeout" => s.handshake_timeout = secs(num()?, &key)?,
-            "session_expiry" => s.expiry = secs(num()?, &key)?,
-            "reconnect_initial" => s.backoff.base = secs(num()?, &key)?,
-            "reconnect_max" => s.backoff.cap = secs(num()?, &key)?,
-            "reconnect_factor" => s.backoff.factor = num()?,
-            "reconnect_jitter" => s.backoff.jitter = num()?.clamp(0.0, 1.0),
-            // 0 disables rekeying on that trigger.
-            "rekey_after_time" => {
-                s.rekey_after_time = Some(secs(num()?, &key)?).filter(|d| !d.is_zero())
-            }
-            "rekey_after_bytes" => s.rekey_after_bytes = Some(int()?).filter(|b| *b > 0),
-            "ack_delay" => s.ack_delay = secs(num()?, &key)?,
-            "connect_timeout" => c.connect_timeout = secs(num()?, &key)?,
-            "idle_timeout" => c.idle_timeout = secs(num()?, &key)?,
-            "max_events" => c.max_events = int()? as usize,
-            _ => return Err(ConfigError::new_err(format!("unknown setting {key}"))),
-        }
+/// Seconds as a `Duration` (a Python int or float; not negative, NaN or infinite).
+fn duration(obj: &Bound<'_, PyAny>) -> PyResult<Duration> {
+    secs(obj.extract()?, "a duration")
+}
+
+/// `None` or 0: never (a rekey trigger that is off).
+fn optional_duration(obj: &Bound<'_, PyAny>) -> PyResult<Option<Duration>> {
+    let d: Option<f64> = obj.extract()?;
+    d.map(|v| secs(v, "a duration"))
+        .transpose()
+        .map(|d| d.filter(|d| !d.is_zero()))
+}
+
+fn policy(obj: &Bound<'_, PyAny>) -> PyResult<Option<QueuePolicy>> {
+    let name: Option<String> = obj.extract()?;
+    name.map(|n| {
+        QueuePolicy::parse(&n).ok_or_else(|| ConfigError::new_err(format!("unknown policy {n:?}")))
+    })
+    .transpose()
+}
+
+/// `web4.rtt.ChannelConfig`, read by attribute; `None` keeps the core's default.
+#[derive(FromPyObject)]
+struct ChannelSettings {
+    #[pyo3(from_py_with = policy)]
+    policy: Option<QueuePolicy>,
+    send_queue_msgs: Option<usize>,
+    send_queue_bytes: Option<usize>,
+    inflight_msgs: Option<usize>,
+    inflight_bytes: Option<usize>,
+    recv_queue_msgs: Option<usize>,
+    recv_queue_bytes: Option<usize>,
+}
+
+/// `TransportConfig.channels`: any mapping of channel kind name -> `ChannelConfig`.
+fn channels(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(ChannelKind, ChannelSettings)>> {
+    let mut out = Vec::new();
+    for item in obj.call_method0("items")?.try_iter()? {
+        let (name, settings): (String, ChannelSettings) = item?.extract()?;
+        out.push((kind(&name)?, settings));
     }
-    c.validate().map_err(net_err)?;
-    Ok(c)
+    Ok(out)
+}
+
+/// `web4.rtt.TransportConfig`, read once by attribute when a node is built (its field
+/// names are the contract; knobs it does not expose keep `Config::default`).
+#[derive(FromPyObject)]
+struct TransportSettings {
+    max_message_size: usize,
+    #[pyo3(from_py_with = duration)]
+    heartbeat_interval: Duration,
+    #[pyo3(from_py_with = duration)]
+    heartbeat_timeout: Duration,
+    #[pyo3(from_py_with = duration)]
+    handshake_timeout: Duration,
+    #[pyo3(from_py_with = duration)]
+    connect_timeout: Duration,
+    #[pyo3(from_py_with = duration)]
+    session_expiry: Duration,
+    #[pyo3(from_py_with = duration)]
+    reconnect_initial: Duration,
+    #[pyo3(from_py_with = duration)]
+    reconnect_max: Duration,
+    #[pyo3(from_py_with = optional_duration)]
+    rekey_after_time: Option<Duration>,
+    rekey_after_bytes: Option<u64>,
+    max_events: usize,
+    #[pyo3(from_py_with = channels)]
+    channels: Vec<(ChannelKind, ChannelSettings)>,
+}
+
+impl TransportSettings {
+    /// Errors: `ConfigError` naming the first bound `Config::validate` refuses.
+    fn into_config(self) -> PyResult<Config> {
+        let mut c = Config::default();
+        let s = &mut c.session;
+        s.max_payload = self.max_message_size;
+        s.heartbeat.interval = self.heartbeat_interval;
+        s.heartbeat.timeout = self.heartbeat_timeout;
+        s.handshake_timeout = self.handshake_timeout;
+        s.expiry = self.session_expiry;
+        s.backoff.base = self.reconnect_initial;
+        s.backoff.cap = self.reconnect_max;
+        s.rekey_after_time = self.rekey_after_time;
+        s.rekey_after_bytes = self.rekey_after_bytes.filter(|b| *b > 0); // 0: never
+        c.connect_timeout = self.connect_timeout;
+        c.max_events = self.max_events;
+        for (k, cs) in self.channels {
+            let ch = &mut c.session.channels[k.index()];
+            if let Some(p) = cs.policy {
+                ch.policy = p;
+            }
+            let bounds = [
+                (&mut ch.send_queue_msgs, cs.send_queue_msgs),
+                (&mut ch.send_queue_bytes, cs.send_queue_bytes),
+                (&mut ch.inflight_msgs, cs.inflight_msgs),
+                (&mut ch.inflight_bytes, cs.inflight_bytes),
+                (&mut ch.recv_queue_msgs, cs.recv_queue_msgs),
+                (&mut ch.recv_queue_bytes, cs.recv_queue_bytes),
+            ];
+            for (field, v) in bounds {
+                if let Some(v) = v {
+                    *field = v;
+                }
+            }
+        }
+        c.validate().map_err(net_err)?;
+        Ok(c)
+    }
+}
+
+/// A failed extraction as one `ConfigError`: the first `ConfigError` in the cause chain,
+/// else the chain's messages on one line ("failed to extract field X.y: ...").
+fn config_error_of(py: Python<'_>, e: PyErr) -> PyErr {
+    let mut parts = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is_instance_of::<ConfigError>(py) {
+            return err;
+        }
+        parts.push(err.value(py).to_string());
+        next = err.cause(py);
+    }
+    ConfigError::new_err(format!("transport config: {}", parts.join(": ")))
+}
+
+/// The node's `Config` from a `TransportConfig` (`None`: the defaults). A field that is
+/// missing or of the wrong type is a `ConfigError` naming it.
+fn config_of(config: Option<&Bound<'_, PyAny>>) -> PyResult<Config> {
+    let Some(obj) = config else {
+        return Ok(Config::default());
+    };
+    let settings = obj
+        .extract::<TransportSettings>()
+        .map_err(|e| config_error_of(obj.py(), e))?;
+    settings.into_config()
 }
 
 /// An RTT node: one libp2p identity, listeners, dialled and accepted sessions.
@@ -131,9 +208,10 @@ pub struct RttNode {
 #[pymethods]
 impl RttNode {
     #[new]
-    #[pyo3(signature = (seed, settings=None))]
-    fn new(seed: &[u8], settings: Option<HashMap<String, Bound<'_, PyAny>>>) -> PyResult<Self> {
-        let cfg = config_from(settings.unwrap_or_default())?;
+    /// `config` is a `web4.rtt.TransportConfig` (any object with its attributes).
+    #[pyo3(signature = (seed, config=None))]
+    fn new(seed: &[u8], config: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+        let cfg = config_of(config)?;
         Ok(RttNode {
             node: Node::new(seed, cfg).map_err(net_err)?,
         })

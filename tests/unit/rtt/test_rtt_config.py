@@ -1,6 +1,8 @@
-"""TransportConfig / ChannelConfig validation and the flat settings the core reads."""
+"""TransportConfig / ChannelConfig validation, and the core reading a TransportConfig."""
 
 from __future__ import annotations
+
+from types import MappingProxyType
 
 import pytest
 
@@ -11,13 +13,33 @@ from web4.rtt import ChannelConfig, SessionStats, TransportConfig
 from web4.rtt.config import check_kind
 
 
-def test_defaults_round_trip_through_the_core() -> None:
-    cfg = TransportConfig(channels={"state": ChannelConfig(policy="drop_newest")})
-    settings = cfg.to_settings()
-    assert settings["state.policy"] == "drop_newest"
-    assert settings["max_message_size"] == 1 << 20
-    node = _core.RttNode(b"\x01" * 32, settings)
+def test_the_core_reads_a_transport_config() -> None:
+    cfg = TransportConfig(
+        channels=MappingProxyType({"state": ChannelConfig(policy="drop_newest")}),
+        rekey_after_time=None,
+        rekey_after_bytes=None,
+    )
+    node = _core.RttNode(b"\x01" * 32, cfg)
     node.shutdown()
+    node = _core.RttNode(b"\x01" * 32, TransportConfig())
+    node.shutdown()
+
+
+def test_the_core_uses_the_config_max_message_size() -> None:
+    from web4.errors import RTTTransportError
+    from web4.rtt import BlockingTransport
+
+    cfg = TransportConfig(max_message_size=100)
+    a, b = BlockingTransport(Identity(b"\x74" * 32), cfg), BlockingTransport(Identity(b"\x75" * 32))
+    try:
+        s = a.connect(b.listen("/ip4/127.0.0.1/tcp/0")[0], timeout=5)
+        ch = s.open_channel("knowledge")
+        s.send(ch, b"x" * 100)
+        with pytest.raises(RTTTransportError):
+            s.send(ch, b"x" * 101)
+    finally:
+        a.shutdown()
+        b.shutdown()
 
 
 @pytest.mark.parametrize(
@@ -45,16 +67,40 @@ def test_bad_channel_config_is_a_config_error(kwargs: dict[str, object]) -> None
         ChannelConfig(**kwargs)  # type: ignore[arg-type]
 
 
-def test_core_rejects_unknown_or_mistyped_settings() -> None:
-    for bad in (
-        {"nope": 1},
-        {"knowledge.nope": 1},
-        {"heartbeat_interval": "x"},
-        {"video.policy": "block"},
-        {"state.policy": "sometimes"},
-    ):
-        with pytest.raises(ConfigError):
-            _core.RttNode(b"\x01" * 32, bad)
+def _forced(cfg: object, **fields: object) -> object:
+    """``cfg`` with ``fields`` set past its own validation (as a careless caller might)."""
+    for name, value in fields.items():
+        object.__setattr__(cfg, name, value)
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        (_forced(TransportConfig(), heartbeat_interval="x"), "heartbeat_interval"),
+        (_forced(TransportConfig(), heartbeat_interval=float("nan")), "seconds"),
+        (_forced(TransportConfig(), session_expiry=-1.0), "seconds"),
+        (_forced(TransportConfig(), max_message_size=-1), "max_message_size"),
+        (_forced(TransportConfig(), max_message_size=0), "max_message_size"),
+        (_forced(TransportConfig(), channels={"video": ChannelConfig()}), "video"),
+        (
+            TransportConfig(channels={"state": _forced(ChannelConfig(), policy="sometimes")}),  # type: ignore[dict-item]
+            "sometimes",
+        ),
+        (
+            TransportConfig(channels={"state": _forced(ChannelConfig(), recv_queue_msgs=0)}),  # type: ignore[dict-item]
+            "queue bounds",
+        ),
+        ({"heartbeat_interval": 1.0}, "max_message_size"),  # the old settings dict
+        (object(), "transport config"),
+    ],
+)
+def test_the_core_refuses_a_bad_config_with_a_config_error(config: object, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        _core.RttNode(b"\x01" * 32, config)  # type: ignore[arg-type]
+
+
+def test_the_core_refuses_a_bad_seed() -> None:
     with pytest.raises(ConfigError):
         _core.RttNode(b"\x01" * 31)
 

@@ -11,7 +11,9 @@ session (``web4.cip.service``), a telemetry pump, and the scripted proposals. ``
 (SIGINT/SIGTERM in the CLI, or ``exit_after``) makes every task finish within about one
 ``tick`` (a dial already under way: within its connect deadline; queued dials do not
 start); then the transport shuts down, sinks drain and the store closes. Every write is
-its own SQLite transaction, so a kill -9 loses nothing that was committed. Dials run one
+its own SQLite transaction, so a kill -9 loses nothing that was committed; the store
+fsyncs on a writer thread (group commit) and every send first waits until what was
+committed before it is on disk (``web4.node.durable_link``). Dials run one
 at a time (they once had to: concurrent RTT dials could lose a completion, fixed in the
 transport since; one at a time keeps start-up orderly). Two nodes that list each other
 as peers get one session (the transport settles simultaneous dials, RTT_SPEC §3); the
@@ -73,6 +75,7 @@ from web4.node import status
 from web4.node.agent_ports import NodePorts
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
+from web4.node.durable_link import DurableTransport
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
 from web4.node.link_state import LinkBook
 from web4.node.liveness import LinkWatch, dial_peer
@@ -93,7 +96,7 @@ from web4.observability import (
     forward_rtt_events,
 )
 from web4.router import Inbound, ProtocolRouter
-from web4.store import Store
+from web4.store import GroupCommit, Store
 from web4.trust import TrustBook
 
 __all__ = ["JsonLinesSink", "Node", "StoreMemory"]
@@ -237,7 +240,8 @@ class Node:
         self.bus = self.obs.bus
         if cfg.json_events:
             self.bus.add_sink(JsonLinesSink(self._stdout))
-        self.store = Store.in_data_dir(cfg.data_dir)
+        # fsyncs on a writer thread; every send waits for them (web4.node.durable_link)
+        self.store = Store.in_data_dir(cfg.data_dir, group_commit=GroupCommit())
         self.links = LinkWatch(  # who is connected / last seen, for `web4 peers`
             LinkBook(self.store),
             self.clock,
@@ -301,7 +305,7 @@ class Node:
         )
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.protocols.to_agent = self.loop.offer  # humans and LIP evidence: the agent's
-        self.transport = self._make_transport(self.identity)
+        self.transport = DurableTransport(self._make_transport(self.identity), self.store.durable)
 
     async def run(self) -> None:
         """Run until ``stop()`` or ``exit_after``, then close everything and release the

@@ -11,8 +11,12 @@ or rolls back as a whole; nested ``transaction()`` calls become SAVEPOINTs, so a
 can make its own writes atomic and still be composed into a caller's larger transaction.
 
 Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` by default: a committed
-transaction survives the process being killed (and power loss). ``busy_timeout`` bounds
-how long a writer waits for another process's lock: every wait has a deadline.
+transaction survives the process being killed (and power loss). With ``group_commit``
+(the node's store) a commit is written to the WAL on the caller's thread and fsynced by
+a writer thread, one fsync for every commit made meanwhile (``web4.store.group_commit``):
+it survives a killed process at once, and power loss once ``await store.durable()``
+returns, which the node awaits before anything it sends. ``busy_timeout`` bounds how
+long a writer waits for another process's lock: every wait has a deadline.
 
 Subsystems bring their own tables as a ``MigrationSet`` and call ``store.migrate(...)``
 when they are constructed (idempotent). Every ``sqlite3`` failure surfaces as
@@ -31,6 +35,7 @@ from typing import Any, Literal
 
 from web4.errors import StoreError
 from web4.private import check_private_file, make_private_dir
+from web4.store.group_commit import GroupCommit, Syncer
 from web4.store.migrations import MigrationSet
 
 __all__ = ["DB_FILE_NAME", "Store"]
@@ -57,6 +62,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._closed = False
+        self._syncer: Syncer | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -68,11 +74,14 @@ class Store:
         migrations: Sequence[MigrationSet] = (),
         synchronous: Literal["FULL", "NORMAL", "OFF"] = "FULL",
         busy_timeout_s: float = 5.0,
+        group_commit: GroupCommit | None = None,
     ) -> Store:
         """Open (creating if needed) the database at ``path`` and apply ``migrations``.
 
         ``":memory:"`` gives a private in-memory database (tests). ``synchronous="OFF"``
         (tests only) still survives a killed process, not an OS crash or power loss.
+        ``group_commit`` (with ``FULL``, on a file): fsyncs on a writer thread, see
+        ``durable()``.
         Raises ``StoreError`` when the file cannot be opened, is not a SQLite database,
         WAL cannot be enabled, or a subsystem's schema is newer than this code.
         """
@@ -93,11 +102,19 @@ class Store:
             mode = store.query_one("PRAGMA journal_mode=WAL")
             if where != ":memory:" and (mode is None or str(mode[0]).lower() != "wal"):
                 raise StoreError(f"the store could not switch to WAL mode (got {mode!r})")
-            store.execute(f"PRAGMA synchronous={synchronous}")
+            grouped = group_commit is not None and synchronous == "FULL" and where != ":memory:"
+            # grouped: the commit writes the WAL here, the writer thread fsyncs it (and
+            # checkpoints: an automatic one would fsync on this thread)
+            store.execute(f"PRAGMA synchronous={'NORMAL' if grouped else synchronous}")
+            if grouped:
+                store.execute("PRAGMA wal_autocheckpoint=0")
             store.execute("PRAGMA foreign_keys=ON")
             store.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             store.execute(_META)
             store.migrate(*migrations)
+            if grouped and group_commit is not None:
+                store._syncer = Syncer(where, group_commit)
+                store._syncer.commit()  # what open() wrote, fsynced like the rest
         except BaseException:
             store.close()
             raise
@@ -113,11 +130,27 @@ class Store:
         return self._path
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Make every commit durable, stop the writer thread, close the connection
+        (idempotent)."""
         with self._lock:
             if not self._closed:
                 self._closed = True
+                if self._syncer is not None:
+                    self._syncer.close()
                 self._conn.close()
+
+    async def durable(self) -> None:
+        """Return once every transaction committed before this call is on disk (at once
+        without ``group_commit``: each commit fsyncs itself). The node awaits it before
+        it acknowledges anything. Raises ``StoreError`` when the journal cannot be
+        fsynced (then no later call succeeds: fail closed) or the store is closing."""
+        if self._syncer is not None:
+            await self._syncer.durable()
+
+    @property
+    def group_fsyncs(self) -> int:
+        """fsyncs the writer thread ran so far (0 without ``group_commit``)."""
+        return self._syncer.fsyncs if self._syncer is not None else 0
 
     def __enter__(self) -> Store:
         return self
@@ -198,6 +231,8 @@ class Store:
                 cursor = self._conn.execute(sql, params)
             except (sqlite3.Error, sqlite3.Warning) as exc:
                 raise StoreError(f"store statement failed: {exc}") from exc
+            if self._depth == 0 and self._syncer is not None:
+                self._syncer.commit()  # a COMMIT, or a write in autocommit mode
             return cursor.rowcount
 
     def query(self, sql: str, params: Sequence[Param] = ()) -> list[Row]:

@@ -1,0 +1,197 @@
+"""Group commit: the store's fsyncs on a writer thread, one for many commits.
+
+Theory of operation: a store opened with ``group_commit`` runs its connection with
+``synchronous=NORMAL`` in WAL mode: a ``COMMIT`` on the caller's thread (the event loop)
+appends the transaction's frames to the ``-wal`` file with ``write()`` and returns,
+without an fsync. Written to the OS, a commit already survives the process being killed
+(``kill -9``); to survive an OS crash or power loss as ``synchronous=FULL`` does, the
+``-wal`` file must reach the disk. That is this thread's job: each commit bumps a
+sequence number (``committed``); the ``Syncer`` thread fsyncs the ``-wal`` file (fsync
+acts on the file, whichever descriptor asks) and then marks every commit up to the
+number it saw before the fsync as durable (``synced``). Commits that arrive during an
+fsync are covered by the next one: one fsync for a group of commits, however many.
+
+An acknowledgement waits for its commit to be durable: ``Store.durable()`` (async)
+returns once everything committed before the call is fsynced; the node awaits it before
+any byte leaves for a peer (``web4.node.durable_link``), so a peer never holds an answer
+to a message that a power cut could take back.
+
+Checkpoints move here too: the connection's automatic checkpoint is off (it would fsync
+the WAL and the database on the committing thread) and the thread runs a ``PASSIVE``
+checkpoint on its own connection once the ``-wal`` file passes ``checkpoint_bytes``.
+SQLite stays consistent under ``NORMAL`` (its documented WAL guarantee); only commits
+not yet durable can be lost, and nothing acknowledged is among them.
+
+An fsync that fails (``EIO``) leaves the file's pages in an unknown state: the syncer
+stops and every ``durable()`` from then on raises ``StoreError`` (fail closed: the node
+acknowledges nothing more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from web4.errors import StoreError
+
+__all__ = ["GroupCommit", "Syncer"]
+
+
+@dataclass(frozen=True)
+class GroupCommit:
+    """Settings of a store's writer thread (``Store.open(..., group_commit=...)``)."""
+
+    checkpoint_bytes: int = 4 << 20  # a -wal file past this is checkpointed (PASSIVE)
+    fsync: Callable[[int], None] = field(default=os.fsync)  # tests pass a slow or failing one
+
+
+_Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
+
+
+class Syncer:
+    """The writer thread of one store (see the module docstring)."""
+
+    def __init__(self, db_path: str, settings: GroupCommit) -> None:
+        self._db = db_path
+        self._wal = f"{db_path}-wal"
+        self._settings = settings
+        self._cv = threading.Condition()
+        self.committed = 0  # bumped by the store's thread after each commit
+        self.synced = 0  # every commit up to this one is on disk
+        self.fsyncs = 0  # how many fsyncs covered them (diagnostics, tests)
+        self._waiters: list[_Waiter] = []
+        self._error: StoreError | None = None
+        self._stopping = False
+        self._fd = -1
+        self._ino = -1
+        self._ckpt: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._run, name="web4-store-sync", daemon=True)
+        self._thread.start()
+
+    # --- the store's thread ---------------------------------------------------------
+
+    def commit(self) -> None:
+        """Count one commit (already written to the -wal file) and wake the thread."""
+        with self._cv:
+            self.committed += 1
+            self._cv.notify()
+
+    async def durable(self) -> None:
+        """Return once every commit counted so far is fsynced. Raises ``StoreError``
+        when the thread failed or stopped first."""
+        target = self.committed
+        if self.synced >= target and self._error is None:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._cv:
+            if self._error is not None:
+                raise self._error
+            if self.synced >= target:
+                return
+            if self._stopping:
+                raise StoreError("the store is closing: this commit was not made durable")
+            self._waiters.append((target, loop, fut))
+            self._cv.notify()
+        await fut
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Make every counted commit durable, stop the thread and release its files."""
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout)
+        with self._cv:
+            waiters, self._waiters = self._waiters, []
+        for _, loop, fut in waiters:  # none left unless the thread failed or hung
+            _settle(loop, fut, StoreError("the store closed before this commit was durable"))
+
+    # --- the thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._cv:
+                    while self.committed <= self.synced and not self._stopping:
+                        self._cv.wait()
+                    if self.committed <= self.synced:  # stopping, nothing left
+                        return
+                    target = self.committed
+                try:
+                    self._sync()
+                except OSError as exc:
+                    self._fail(StoreError(f"the store could not fsync its journal: {exc}"))
+                    return
+                with self._cv:
+                    self.synced = target
+                    self.fsyncs += 1
+                    done = [w for w in self._waiters if w[0] <= target]
+                    self._waiters = [w for w in self._waiters if w[0] > target]
+                for _, loop, fut in done:
+                    _settle(loop, fut, None)
+                self._maybe_checkpoint()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+            if self._ckpt is not None:
+                self._ckpt.close()
+
+    def _sync(self) -> None:
+        """fsync the -wal file as it is now (a new one after SQLite replaced it: then its
+        directory entry too, as SQLite does for a new journal)."""
+        try:
+            ino = os.stat(self._wal).st_ino
+        except FileNotFoundError:
+            return  # no WAL: the last checkpoint wrote everything to the database, synced
+        if ino != self._ino:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
+            self._fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+            self._ino = os.fstat(self._fd).st_ino
+            parent = os.open(os.path.dirname(self._wal) or ".", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                self._settings.fsync(parent)
+            finally:
+                os.close(parent)
+        self._settings.fsync(self._fd)
+
+    def _maybe_checkpoint(self) -> None:
+        try:
+            if os.stat(self._wal).st_size < self._settings.checkpoint_bytes:
+                return
+        except FileNotFoundError:
+            return
+        # A failed checkpoint is retried after the next group; the WAL keeps every commit.
+        with contextlib.suppress(sqlite3.Error):
+            if self._ckpt is None:
+                self._ckpt = sqlite3.connect(self._db, isolation_level=None, timeout=5.0)
+                self._ckpt.execute("PRAGMA synchronous=NORMAL")
+            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _fail(self, error: StoreError) -> None:
+        with self._cv:
+            self._error = error
+            waiters, self._waiters = self._waiters, []
+        for _, loop, fut in waiters:
+            _settle(loop, fut, error)
+
+
+def _settle(
+    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None], error: StoreError | None
+) -> None:
+    def done() -> None:
+        if fut.done():
+            return
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(done)

@@ -1,0 +1,154 @@
+"""Group commit: commits written on the caller's thread, fsynced by the writer thread,
+``durable()`` returning only after the fsync that covers them; one fsync for a group;
+a failed fsync fails closed; close makes everything durable; checkpoints off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from web4.errors import StoreError
+from web4.store import GroupCommit, Migration, MigrationSet, Store
+
+ITEMS = MigrationSet(
+    "gc", (Migration(1, "t", ("CREATE TABLE gc_t (k INTEGER PRIMARY KEY, v TEXT)",)),)
+)
+
+
+class GatedFsync:
+    """An fsync that waits for the test to open the gate, counting the calls."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self, fd: int) -> None:
+        self.entered.set()
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.calls += 1
+        if self.fail:
+            raise OSError(5, "Input/output error")
+        os.fsync(fd)
+
+
+def _open(path: Path, fsync: GatedFsync, **kw: int) -> Store:
+    return Store.open(path, migrations=[ITEMS], group_commit=GroupCommit(fsync=fsync, **kw))
+
+
+def _put(store: Store, k: int) -> None:
+    with store.transaction():
+        store.execute("INSERT INTO gc_t (k, v) VALUES (?, ?)", (k, "x" * 100))
+
+
+async def _pending(task: asyncio.Task[None], seconds: float = 0.2) -> bool:
+    await asyncio.sleep(seconds)
+    return not task.done()
+
+
+def test_commit_is_visible_at_once_and_durable_only_after_its_fsync(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    store = _open(tmp_path / "db", fsync)
+    assert store.query_one("PRAGMA synchronous") == (1,)  # NORMAL: the thread fsyncs
+
+    async def main() -> None:
+        _put(store, 1)
+        # committed: another connection (another process) sees it before any fsync
+        other = sqlite3.connect(store.path)
+        assert other.execute("SELECT COUNT(*) FROM gc_t").fetchone() == (1,)
+        other.close()
+        waiting = asyncio.create_task(store.durable())
+        assert await _pending(waiting)  # the fsync has not run: the ack must wait
+        fsync.gate.set()
+        await asyncio.wait_for(waiting, 5)
+
+    asyncio.run(main())
+    store.close()
+    assert fsync.calls >= 1
+
+
+def test_many_commits_share_one_fsync(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    store = _open(tmp_path / "db", fsync)
+
+    async def main() -> None:
+        assert await asyncio.to_thread(fsync.entered.wait, 5)  # open()'s own commits
+        waiters = []
+        for k in range(50):  # committed while the thread is inside an fsync
+            _put(store, k)
+            waiters.append(asyncio.create_task(store.durable()))
+        assert await _pending(waiters[-1])
+        fsync.gate.set()
+        await asyncio.wait_for(asyncio.gather(*waiters), 5)
+
+    asyncio.run(main())
+    # the one in progress when they committed, then one for all fifty (plus the new
+    # WAL's directory entry when SQLite made the file)
+    assert store.group_fsyncs <= 2
+    assert fsync.calls <= 3
+    store.close()
+
+
+def test_a_failed_fsync_fails_closed(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.fail = True
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync)
+
+    async def main() -> None:
+        _put(store, 1)
+        with pytest.raises(StoreError, match="could not fsync"):
+            await asyncio.wait_for(store.durable(), 5)
+        _put(store, 2)  # the data is still written; nothing more is acknowledged
+        with pytest.raises(StoreError, match="could not fsync"):
+            await asyncio.wait_for(store.durable(), 5)
+
+    asyncio.run(main())
+    store.close()
+
+
+def test_close_makes_every_commit_durable(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    store = _open(tmp_path / "db", fsync)
+    _put(store, 1)
+    closing = threading.Thread(target=store.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # close waits for the fsync of what was committed
+    fsync.gate.set()
+    closing.join(5)
+    assert not closing.is_alive()
+    with Store.open(tmp_path / "db") as again:
+        assert again.query_one("SELECT COUNT(*) FROM gc_t") == (1,)
+
+
+def test_the_thread_checkpoints_a_growing_wal(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync, checkpoint_bytes=64 << 10)
+    assert store.query_one("PRAGMA wal_autocheckpoint") == (0,)  # never on this thread
+
+    async def main() -> None:
+        for k in range(400):
+            _put(store, k)
+            await store.durable()
+
+    asyncio.run(main())
+    db = Path(store.path)
+    # the rows reached the database file: only a checkpoint copies them there
+    assert db.stat().st_size > 40 << 10
+    store.close()
+
+
+def test_without_group_commit_durable_returns_at_once(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "db", migrations=[ITEMS]) as store:
+        assert store.query_one("PRAGMA synchronous") == (2,)  # FULL: each commit fsyncs
+        _put(store, 1)
+        asyncio.run(asyncio.wait_for(store.durable(), 1))
+        assert store.group_fsyncs == 0

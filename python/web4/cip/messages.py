@@ -257,11 +257,14 @@ class DecisionShare(msgspec.Struct, frozen=True):
 
 
 class StateUpdate(msgspec.Struct, frozen=True):
+    """``intent``: ``""``, absent or ``null`` mean no intent; this node sends ``""`` then,
+    as the original's example always carries the member (``CIP_SPEC.sent_defaults``)."""
+
     presence: Presence
     lri: Lri
     ltppeerstate: ReceiverView
     kernel_signals: Signals = []
-    intent: Label | None = None
+    intent: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
 
 PAYLOADS: dict[str, type[msgspec.Struct]] = {
@@ -296,4 +299,5 @@ CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
     payloads=PAYLOADS,
     limits=Limits(max_bytes=256 * 1024, max_depth=8),
     normalise=_normalise,
+    sent_defaults={"STATE_UPDATE": {"intent": ""}},
 )

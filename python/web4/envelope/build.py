@@ -76,7 +76,10 @@ def build(
     env["state"] = _no_nulls(msgspec.to_builtins(state))
     for name, block in (extra or {}).items():
         env[name] = _no_nulls(msgspec.to_builtins(block))
-    env["payload"] = _no_nulls(msgspec.to_builtins(payload))
+    body = _no_nulls(msgspec.to_builtins(payload))
+    for name, value in spec.sent_defaults.get(msg_type, {}).items():
+        body.setdefault(name, value)
+    env["payload"] = body
     signed = sign_envelope(env, identity)
     _check_shape(spec, signed, msg_type)
     return signed

@@ -251,6 +251,9 @@ class ProtocolSpec(Generic[E]):
     # the UUIDs a payload names, turns an alternative payload into ``payloads[type]``.
     # May raise ``PayloadSchemaError``.
     normalise: Callable[[Any], Any] | None = None
+    # type -> payload members this node always sends, with this value when the payload
+    # has none (the original's examples always carry them; e.g. STATE_UPDATE `intent: ""`).
+    sent_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class TrustGate(Protocol):

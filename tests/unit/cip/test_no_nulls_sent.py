@@ -1,7 +1,8 @@
 """Strict in what we send (issue 16): no envelope this node builds carries ``null``
 anywhere (the original schemas type those members as strings; absent means none): a
-first HELLO has no ``challenge_response`` member, a STATE_UPDATE without an intent no
-``payload.intent``. The golden transcripts show it."""
+first HELLO has no ``challenge_response`` member (our addition, absent from the original),
+and a STATE_UPDATE without an intent carries ``payload.intent: ""`` (the original's
+example always has the member). The golden transcripts show it."""
 
 from __future__ import annotations
 
@@ -62,10 +63,12 @@ def test_first_hello_has_no_challenge_response_member() -> None:
     assert validator.validate(env).payload == FIRST_HELLO
 
 
-def test_state_update_without_intent_has_no_intent_member() -> None:
+def test_state_update_without_intent_sends_an_empty_string() -> None:
     env = cip(StateUpdate(presence="focused", lri=3, ltppeerstate="probing"))
-    assert "intent" not in env["payload"]
+    assert env["payload"]["intent"] == ""
     assert nulls(env) == []
+    validator = cip_validator(BOB.fingerprint, clock=FakeClock(), trust_of=lambda _: "probing")
+    assert validator.validate(env).payload.intent == ""
     env = cip(StateUpdate(presence="focused", lri=3, ltppeerstate="probing", intent="accept:x"))
     assert env["payload"]["intent"] == "accept:x"
 
@@ -91,3 +94,6 @@ def test_golden_transcripts_carry_no_null_anywhere(name: str) -> None:
     for env in envelopes:
         assert nulls(env) == [], env["type"]
     assert "challenge_response" not in envelopes[0]["payload"]  # the first HELLO
+    for env in envelopes:
+        if env["type"] == "STATE_UPDATE":
+            assert isinstance(env["payload"]["intent"], str)

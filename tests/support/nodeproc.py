@@ -239,12 +239,16 @@ class Peer:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, addr: str, identity: Identity, timeout: float = 20.0) -> Peer:
+    async def connect(
+        cls, addr: str, identity: Identity, timeout: float = 20.0, *, cip: bool = True
+    ) -> Peer:
+        """``cip=False``: no CIP handshake (a human client speaking HCP only)."""
         from web4.node.rtt_link import RttLink
 
         transport = RttLink(identity)
         session = await transport.connect(addr, timeout=timeout)
-        await cip_handshake(session, identity, SystemClock(), SystemRng(), timeout)
+        if cip:
+            await cip_handshake(session, identity, SystemClock(), SystemRng(), timeout)
         peer = cls(identity, transport, session)
         peer._task = asyncio.create_task(peer._read())
         return peer

@@ -13,9 +13,13 @@ mistake them for replays). Everything else, and ``control`` after the handshake,
 queued, each send under a deadline. Handshake events go to ``host.on_handshake`` (trust,
 observability, agent loop). The responder's handshake arms no timer before the first
 HELLO, so ``serve`` bounds that wait by ``hello_timeout``: a peer that opens a session and
-stays silent is dropped (a failed handshake, no trust event). The session ends when the
-link closes, the handshake fails, or the node stops; then the link is closed and
-``host.on_closed`` is called.
+stays silent is dropped (a failed handshake, no trust event). A human client may skip
+CIP altogether (``docs/HCP_SPEC.md`` §9): before the peer's first CIP HELLO, an HCP
+envelope on ``control`` goes to the router (whose HCP handler decides whether that key
+may steer the agent), and once one was routed the session is an HCP session: the hello
+bound no longer applies and it is never ``ready`` (no CIP traffic is sent to it). The
+session ends when the link closes, the handshake fails, or the node stops; then the link
+is closed and ``host.on_closed`` is called.
 
 Reactions (``CipService.on_handshake``/``on_fault``): a handshake event goes to
 observability first, then: ``PeerVerified`` is the trust event "valid handshake"
@@ -72,7 +76,7 @@ from web4.cip.events import (
 )
 from web4.cip.faults import FaultMeter, FaultVerdict
 from web4.clock import Rng
-from web4.envelope.validate import Receiver
+from web4.envelope.validate import Limits, Receiver, decode_json
 from web4.errors import (
     FingerprintMismatchError,
     InvalidEnvelopeError,
@@ -95,6 +99,7 @@ __all__ = [
     "PeerHost",
     "Session",
     "drive_handshake",
+    "is_hcp",
     "label",
     "sender_state",
     "serve",
@@ -180,6 +185,19 @@ async def _flush(hs: Handshake, session: Session, send_timeout: float) -> None:
 STOPPING = "node stopping"
 
 
+_PEEK = Limits(max_bytes=256 * 1024, max_depth=12)
+
+
+def is_hcp(data: bytes) -> bool:
+    """Is ``data`` an HCP envelope (a JSON object with an ``hcp`` member)? Bounded
+    decoding; anything unreadable is not."""
+    try:
+        doc = decode_json(data, _PEEK)
+    except InvalidEnvelopeError:
+        return False
+    return isinstance(doc, dict) and "hcp" in doc
+
+
 async def drive_handshake(
     hs: Handshake,
     session: Session,
@@ -188,6 +206,7 @@ async def drive_handshake(
     send_timeout: float,
     on_events: Callable[[list[HandshakeEvent]], None],
     route: Callable[[str, bytes], Awaitable[None]] | None = None,
+    hcp: Callable[[bytes], Awaitable[bool]] | None = None,
     tick: float = 0.25,
     running: Callable[[], bool] = lambda: True,
     hello_timeout: float | None = None,
@@ -196,6 +215,9 @@ async def drive_handshake(
     """Drive the CIP handshake ``hs`` over ``session`` until it ends: the one loop for a
     node's peers (``serve``) and for ``web4 human``. Starts it if we are the initiator;
     ``control`` input goes to the handshake, other input to ``route`` (None: dropped);
+    a responder's ``control`` input that is HCP, before the peer's first CIP HELLO, goes
+    to ``hcp`` (None: to the handshake, which drops it), which says whether it opened an
+    HCP session (then ``hello_timeout`` no longer applies);
     its timers are driven at least every ``tick`` seconds and whatever it queues is sent,
     each send under ``send_timeout``; its events go to ``on_events``. Returns None once
     the handshake has ended (``hs.step``: accepted, deferred or failed), else why it was
@@ -206,6 +228,7 @@ async def drive_handshake(
     loop = asyncio.get_running_loop()
     end = None if timeout is None else loop.time() + timeout
     started = now()
+    hcp_session = False
     if hs.role is Role.INITIATOR:
         on_events(hs.start(now()))
         await _flush(hs, session, send_timeout)
@@ -221,13 +244,22 @@ async def drive_handshake(
         t = now()
         if item is not None:
             channel, data = item
-            if channel == "control":
+            if (
+                channel == "control"
+                and hcp is not None
+                and hs.role is Role.RESPONDER
+                and hs.step is Step.WAIT_HELLO
+                and is_hcp(data)
+            ):
+                hcp_session = await hcp(data) or hcp_session
+            elif channel == "control":
                 on_events(hs.receive(data, t))
             elif route is not None:
                 await route(channel, data)
         on_events(hs.handle_timeout(t))
         if (
             hello_timeout is not None
+            and not hcp_session
             and hs.step not in _TERMINAL
             and hs.deadline is None
             and t - started >= hello_timeout
@@ -270,12 +302,17 @@ async def serve(
         conn.routed += 1
         await host.router.route(data, link_peer=conn.peer)
 
+    async def hcp(data: bytes) -> bool:  # HCP without CIP (HCP_SPEC §9)
+        conn.routed += 1
+        result = await host.router.route(data, link_peer=conn.peer)
+        return result.outcome == "routed"
+
     reason = STOPPING
     try:
         cut = await drive_handshake(
             hs, session, now=host.now, send_timeout=host.send_timeout,
-            on_events=lambda events: _apply(host, conn, events), route=route, tick=tick,
-            running=live, hello_timeout=hello_timeout,
+            on_events=lambda events: _apply(host, conn, events), route=route, hcp=hcp,
+            tick=tick, running=live, hello_timeout=hello_timeout,
         )  # fmt: skip
         if cut is not None and cut != STOPPING:
             conn.failed = True

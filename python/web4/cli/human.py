@@ -2,14 +2,16 @@
 
 Theory of operation: the human has an Ed25519 identity too (``--data-dir``, created if
 missing, or a temporary one). The client dials the node over RTT (encrypted, mutually
-authenticated, the node's only transport), authenticates with the CIP handshake as any
-peer does, then sends ``HCP_HELLO`` (name, role, consent scope, safety flags) and one HCP
-message per input line, in the grammar of ``HELP``. Every envelope carries the
-human-state vector the client keeps (``/state`` changes it). The agent's messages are
-validated (HCP schema, signature, receiver, timestamp, replay; only the dialled node's
-key is accepted) and printed readably: replies, questions, check-ins, decisions with
-rationale and alternatives. Input comes from a reader thread into a bounded queue, so a
-pipe, a file or a terminal all work; after each sent line the client waits up to
+authenticated: RTT proves the human's key, so no CIP handshake is needed, HCP_SPEC §9),
+then sends ``HCP_HELLO`` (name, role, consent scope, safety flags) and one HCP message per
+input line, in the grammar of ``HELP``. ``--cip-handshake`` runs the CIP handshake first,
+for nodes of earlier versions that admit HCP only after it. The agent is named by its
+first message's ``sender.agent_id`` (with ``--cip-handshake``: by its CIP HELLO). Every
+envelope carries the human-state vector the client keeps (``/state`` changes it). The
+agent's messages are validated (HCP schema, signature, receiver, timestamp, replay; only
+the dialled node's key is accepted) and printed readably: replies, questions, check-ins,
+decisions with rationale and alternatives. Input comes from a reader thread into a
+bounded queue, so a pipe, a file or a terminal all work; after each sent line the client waits up to
 ``--reply-wait`` seconds for the agent's answer, and at EOF or ``/quit`` it lingers
 ``--linger`` seconds, closes and exits 0. Every wait has a deadline; errors are one line
 (``web4 human: error: ...``).
@@ -218,7 +220,9 @@ class _Client:
         self.replies = 0
         self.got_reply = asyncio.Event()
         self.refused: str | None = None  # the agent refused this key (the reason)
-        self.agent = "agent"  # the agent's name, from its CIP HELLO
+        self.agent = "agent"  # the agent's name: its first message's sender (or CIP HELLO)
+        self.announced = False  # the "connected to ..." line was printed
+        self.held: list[str] = []  # our echo lines until then (they follow it)
         self.prompt: Prompt | None = None  # set when the human types at a terminal
 
     def say(self, line: str) -> None:
@@ -240,6 +244,16 @@ class _Client:
             session, self.identity, self.clock, self.rng, self.args.timeout
         )
 
+    def announce(self, session: LinkSession) -> None:
+        """The "connected" line, once, before the agent's first message is shown."""
+        if not self.announced:
+            self.announced = True
+            self.say(f"connected to {self.agent} ({session.peer[:16]}…) as {self.args.name} "
+                     f"(consent {self.state.consent}); /help for commands")  # fmt: skip
+            for line in self.held:
+                self.say(line)
+            self.held.clear()
+
     async def send(self, session: LinkSession, payload: Payload) -> None:
         """Raises ``ConfigError`` for a payload the HCP schema refuses (nothing is sent)."""
         try:
@@ -253,7 +267,10 @@ class _Client:
         )  # fmt: skip
         self.got_reply.clear()
         await session.send("control", canonicalize(env), timeout=self.args.timeout)
-        self.say(f"you -> {env['type']}")
+        if self.announced:
+            self.say(f"you -> {env['type']}")
+        else:  # the HELLO before the agent named itself: shown after "connected"
+            self.held.append(f"you -> {env['type']}")
 
     async def receive(self, session: LinkSession, stop: asyncio.Event) -> None:
         peer = session.peer
@@ -274,6 +291,9 @@ class _Client:
             except RemoteError as e:
                 self.say(f"(dropped a bad message from the agent: {type(e).__name__}: {e})")
                 continue
+            if not self.announced and not self.args.cip_handshake:
+                self.agent = env.sender.agent_id  # escaped by ``say``
+            self.announce(session)
             show(env.payload, self.say, self.agent)
             reason = refusal_of(env.payload)
             if reason == NOT_AUTHORIZED:  # this key: nothing it sends will be acted on
@@ -292,9 +312,9 @@ class _Client:
         transport = self.transport()
         try:
             session = await transport.connect(self.args.peer, timeout=self.args.timeout)
-            await self.handshake(session)
-            self.say(f"connected to {self.agent} ({session.peer[:16]}…) as {self.args.name} "
-                     f"(consent {self.state.consent}); /help for commands")  # fmt: skip
+            if self.args.cip_handshake:  # a node of an earlier version needs it
+                await self.handshake(session)
+                self.announce(session)
             stop = asyncio.Event()
             async with asyncio.TaskGroup() as tg:
                 reader = tg.create_task(self.receive(session, stop))
@@ -303,6 +323,7 @@ class _Client:
                 hello = HcpHello(HumanIdentity(self.args.name, self.args.role), scope, flags)  # type: ignore[arg-type]
                 await self.send(session, hello)
                 await self.wait_reply(self.args.reply_wait)
+                self.announce(session)  # the agent said nothing yet: name it by its key
                 if self.refused is None:  # a refused key's lines would all be refused too
                     await self._input(session, lines)
                     await self.wait_reply(self.args.linger)
@@ -485,6 +506,12 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="create the identity in --data-dir if missing, print its fingerprint for the "
         "agent's operator (`web4 human-key add`), and exit",
+    )
+    p.add_argument(
+        "--cip-handshake",
+        action="store_true",
+        help="run the CIP handshake before HCP (agent nodes of versions before 2026-12 "
+        "need it; current ones take HCP_HELLO directly)",
     )
     p.add_argument("--name", default="human", help="your name, sent in HCP_HELLO")
     p.add_argument("--role", default="user", help="your role, sent in HCP_HELLO")

@@ -106,8 +106,9 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
 def make_validators(
     me: str, clock: Clock, trust: TrustBook, store: Store | None = None
 ) -> dict[str, Validator[Any]]:
-    """The router's validators: CIP with its trust policy; HCP and LIP (when their specs
-    exist) from ``probing`` or ``trusted`` peers only. Each has its own replay cache,
+    """The router's validators: CIP with its trust policy; HCP from any key that is not
+    ``blacklisted`` (no CIP handshake needed: the HCP runtime checks authorisation); LIP
+    from ``probing`` or ``trusted`` peers only. Each has its own replay cache,
     persisted in ``store`` when given (the router's: replays are refused across restarts),
     in memory otherwise (a handshake's own validator). Raises ``StoreError``."""
 
@@ -124,9 +125,16 @@ def make_validators(
         from web4.hcp.messages import HCP_SPEC
         from web4.lip.messages import LIP_SPEC
 
-        gate = policy_gate(trust_of, {"probing": HCP_LIP_TYPES, "trusted": HCP_LIP_TYPES})
+        hcp = frozenset(t for t in HCP_LIP_TYPES if t.startswith("HCP_"))
+        lip = HCP_LIP_TYPES - hcp
+        # HCP needs no CIP handshake (HCP_SPEC §9): any key but a blacklisted one reaches
+        # the HCP runtime, which acts only for authorised humans and refuses the rest
+        gates = {
+            "hcp": policy_gate(trust_of, {"untrusted": hcp, "probing": hcp, "trusted": hcp}),
+            "lip": policy_gate(trust_of, {"probing": lip, "trusted": lip}),
+        }
         for name, spec in (("hcp", HCP_SPEC), ("lip", LIP_SPEC)):
             out[name] = Validator(
-                spec, our_fingerprint=me, clock=clock, replay=replay(name), trust_gate=gate
+                spec, our_fingerprint=me, clock=clock, replay=replay(name), trust_gate=gates[name]
             )
     return out

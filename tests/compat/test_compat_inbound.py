@@ -34,6 +34,9 @@ from compat_support import (
 from compat_wire import Loop, Wire
 
 from support.nodeproc import LOOPBACK, NodeProc, human_key, web4
+from web4.conformance.cases_original import CASES
+from web4.conformance.runner import run_cases
+from web4.conformance.wire import Target
 from web4.identity import Identity
 
 PROPOSALS = (
@@ -150,7 +153,8 @@ KNOWN_FAILING: dict[str, str] = {
     "LIP_REJECT": _NO_PUBKEY,
     "original handshake": "an original HELLO without sender.pubkey is dropped",
     "hcp without cip": "HCP before a CIP handshake goes to the handshake, which drops it",
-    "node sends STATE_UPDATE": "the node's STATE_UPDATE payload has no string intent",
+    "cip.original.hello": "an original HELLO without sender.pubkey is dropped",
+    "cip.original.handshake": "an original HELLO without sender.pubkey is dropped",
 }
 
 
@@ -322,6 +326,15 @@ def test_authorised_human_opens_hcp_with_hcp_hello_alone(world: World, name: str
     assert schema_errors(answer) == []
 
 
+@pytest.mark.parametrize("case", [_case(c.name) for c in CASES])
+def test_conformance_original_profile_case(world: World, case: str) -> None:
+    """The ``web4 conformance --profile original`` cases of issue 16 pass against the node."""
+    target = Target(world.node.addr(), timeout=10.0, quiet=1.0)
+    picked = [c for c in CASES if c.name == case]
+    [result] = world.loop.run(run_cases(picked, target), 30)
+    assert result.outcome == "pass", result.seen
+
+
 # What the node sent the peers of this module, by type; each must fit the original shapes.
 NODE_SENDS = ("HELLO", "STATE_UPDATE", "FACT_PROPOSE")
 
@@ -339,6 +352,6 @@ def test_every_original_type_is_sent() -> None:
     assert sorted([*INBOUND, "HELLO"]) == sorted(
         example_payloads(fact_ref="", earlier_msg_id="", corroborator="")
     )
-    cases = {*INBOUND, "HELLO", "original handshake", "hcp without cip"}
+    cases = {*INBOUND, "HELLO", "original handshake", "hcp without cip", *(c.name for c in CASES)}
     assert set(KNOWN_FAILING) <= cases | {f"node sends {t}" for t in NODE_SENDS}
     assert len(original_uuid(0)) == 36

@@ -214,16 +214,9 @@ OURS: dict[str, Callable[[], dict[str, Any]]] = {
 
 # Known to fail today, each for the reason given; envelope-compat (issue 16) is fixing the
 # sending side. strict: a case that starts passing fails here until its mark is removed.
-_NULL_INTENT = "STATE_UPDATE.payload.intent is null or absent; the original shows a string"
 KNOWN_FAILING: dict[str, str] = {
-    "STATE_UPDATE no intent": _NULL_INTENT,
     "LIP_EVIDENCE": "claims are objects and evidence an object; the original has string lists",
     "LIP_CONFLICT": "conflicts are objects; the original has a list of strings",
-    **{
-        f"{t}#{i} {who} STATE_UPDATE": f"golden: {_NULL_INTENT}"
-        for t in ("handshake_accept", "handshake_intent_deferred", "handshake_peer_overloaded")
-        for i, who in ((3, "B->A"), (4, "A->B"))
-    },
 }
 
 

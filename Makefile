@@ -88,11 +88,13 @@ scripts: build ## run every script under scripts/ once
 test: lint typecheck rust-test py-test trust-coverage scripts ## everything CI runs
 	@echo "make test: all checks passed"
 
-bench: build ## benchmarks, JSON results in build/bench/
+bench: build ## benchmarks: JSON results and report.md in build/bench/
 	@mkdir -p build/bench
 	$(PY) benches/bench_envelope.py --out build/bench/envelope.json
 	$(PY) benches/bench_rtt.py --out build/bench/rtt.json
 	$(PY) benches/bench_e2e.py --out build/bench/e2e.json
+	$(PY) benches/bench_store.py --out build/bench/store.json
+	$(PY) benches/bench_report.py --dir build/bench
 
 clean: ## remove .venv, build outputs and the built extension
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

@@ -237,6 +237,10 @@ async def measure(quick: bool) -> dict[str, Any]:
         lat = await fn(npp)
         out[side]["pingpong_64_p50_us"] = round(pct(lat, 50) * 1e6, 1)
         out[side]["pingpong_64_p99_us"] = round(pct(lat, 99) * 1e6, 1)
+        # 200 quantiles of the round trip, for the report's latency CDF
+        out.setdefault("pingpong_64_cdf_us", {})[side] = [
+            round(pct(lat, (i + 1) / 2) * 1e6, 1) for i in range(200)
+        ]
     handoff = statistics.median(_core.thread_handoff_round_trips_us(npp))
     out["floor"] = {
         "thread_handoff_rt_p50_us": round(handoff, 1),

@@ -1,5 +1,6 @@
 """``benches/bench_e2e.py --quick``: the end-to-end benchmark still runs (two real web4
-node processes, the A2A SDK's server and client, raw TCP) and writes a complete JSON."""
+node processes, the A2A SDK's server and client, raw TCP) and writes a complete JSON;
+``benches/bench_report.py`` turns it into ``report.md`` with its plots."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def test_bench_e2e_quick_writes_every_figure(tmp_path: Path) -> None:
         assert len(curve) == 200
         assert curve == sorted(curve)
     assert "one way msgs/s: web4" in done.stdout
+    report = subprocess.run(
+        [sys.executable, str(ROOT / "benches" / "bench_report.py"), "--dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (tmp_path / "report.md").read_text()
+    assert "## End to end: web4 vs the A2A Python SDK" in text
+    assert f"| round trip p50 (us) | {doc['web4']['p50_us']} |" in text
+    svg = (tmp_path / "latency_cdf.svg").read_text()
+    assert svg.count("<polyline") == 3  # web4, A2A, raw TCP (no rtt.json here)
+    assert "<svg" in (tmp_path / "throughput.svg").read_text()

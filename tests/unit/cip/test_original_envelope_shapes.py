@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from web4.cip.builder import CipBuilder
+from web4.cip.claims import claim_hash
 from web4.cip.messages import DmpTrace, Fact, FactPropose, Intent, SenderState
 from web4.cip.validator import cip_validator
 from web4.clock import FakeClock, SeededRng, rfc3339
@@ -151,3 +152,18 @@ def test_hcp_without_trust_is_accepted_but_state_human_is_required() -> None:
     partial = {k: v for k, v in HUMAN.items() if k != "consent"}
     with pytest.raises(InvalidEnvelopeError, match="consent"):
         hcp_validator(clock).validate(hcp_envelope(clock, state={"human": partial}))
+
+
+def test_unknown_members_are_not_part_of_the_claim_hash() -> None:
+    body = {
+        "fact": {"statement": "x", "domain": "d", "confidence": 1},
+        "dmp_trace": {"decision_id": "12345678-1234-4234-8234-123456789abc", "steps": ["a"]},
+    }
+    extra = {
+        **body,
+        "x_note": "ignored",
+        "fact": {**body["fact"], "x_unit": "C"},
+    }
+    # the CIP_SPEC §3 vector holds with and without members this node does not know
+    want = "175cc76d88eda22d69cf09968d2bbc31ca6eab9fb6cc028e92c2129a7885cf8b"
+    assert claim_hash("a" * 64, body) == claim_hash("a" * 64, extra) == want

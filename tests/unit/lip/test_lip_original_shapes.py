@@ -204,3 +204,27 @@ def test_query_is_any_string(node: Node) -> None:
     env = node.deliver(P1, "LIP_FETCH", payload)
     assert isinstance(env.payload, LipFetch)
     assert env.payload.query == payload["query"]
+
+
+def test_a_search_query_fails_its_fetch_and_the_runtime_goes_on(node: Node) -> None:
+    """LIP does not search: a free-text query is accepted, its fetch fails with a
+    ``lip.fetch_failed`` event for that peer (no network IO), and ``run`` keeps going."""
+    query = "boiling point of water at altitude"
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(node.rt.run(lambda: not stop.is_set(), tick=0.01))
+        data = node.envelope(P1, "LIP_FETCH", {"query": query, "constraints": []})
+        env = node.validator.validate(data, transport_key=P1.public_key)
+        fp = P1.fingerprint
+        await node.rt.on_lip(Inbound("lip", "LIP_FETCH", "knowledge", fp, env.msg_id, env, fp, 0))
+        async with asyncio.timeout(5):
+            while not any(k == "lip.fetch_failed" for k, _ in node.events):
+                await asyncio.sleep(0.01)
+        stop.set()
+        async with asyncio.timeout(5):
+            await task
+
+    asyncio.run(main())
+    failed = [kw for k, kw in node.events if k == "lip.fetch_failed"]
+    assert [(kw["peer"], kw["uri"]) for kw in failed] == [(P1.fingerprint, query)]

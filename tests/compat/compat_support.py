@@ -87,10 +87,16 @@ def protocol_of(envelope: Mapping[str, Any]) -> str:
     return found[0]
 
 
+def envelope_errors(envelope: Mapping[str, Any]) -> list[str]:
+    """Every way ``envelope`` breaks its protocol's original envelope schema (the one the
+    original repository publishes; its ``payload`` is any object)."""
+    return _errors(envelope_schema(protocol_of(envelope)), envelope, "")
+
+
 def schema_errors(envelope: Mapping[str, Any]) -> list[str]:
     """Every way ``envelope`` breaks the original schemas (empty: it validates): its
     protocol's envelope schema, then its type's payload schema."""
-    out = _errors(envelope_schema(protocol_of(envelope)), envelope, "")
+    out = envelope_errors(envelope)
     msg_type = envelope.get("type")
     if msg_type in ALL_TYPES:
         out += _errors(payload_schema(str(msg_type)), envelope.get("payload"), "/payload")

@@ -226,7 +226,7 @@ class Handshake:
             return _drop("HandshakeError", f"no handshake in {self.step.value}", now)
         self._clock.t = now
         try:
-            msg = self._validator.validate(envelope, now=now)
+            msg = self._validator.validate(envelope, now=now, transport_key=self._transport_key)
         except FingerprintMismatchError as e:
             return self._on_mismatch(envelope, str(e), now)
         except SignatureMismatchError as e:

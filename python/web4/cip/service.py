@@ -101,6 +101,7 @@ __all__ = [
     "drive_handshake",
     "is_hcp",
     "label",
+    "link_key",
     "sender_state",
     "serve",
 ]
@@ -186,6 +187,21 @@ STOPPING = "node stopping"
 
 
 _PEEK = Limits(max_bytes=256 * 1024, max_depth=12)
+
+
+def link_key(session: object) -> bytes | None:
+    """The raw Ed25519 key the transport authenticated for ``session`` (its ``peer_key``;
+    a wrapping session is looked through via its ``inner``), or None when the session
+    does not say (then the handshake runs its three-HELLO variant and envelopes must name
+    their key)."""
+    for _ in range(4):  # wrappers are shallow; a cycle must not hang us
+        key = getattr(session, "peer_key", None)
+        if isinstance(key, bytes) and len(key) == 32:
+            return key
+        session = getattr(session, "inner", None)
+        if session is None:
+            return None
+    return None
 
 
 def is_hcp(data: bytes) -> bool:
@@ -298,13 +314,15 @@ async def serve(
     def live() -> bool:
         return running() and not conn.stop.is_set()
 
+    key = link_key(session)  # envelopes may leave out the key the transport proved
+
     async def route(channel: str, data: bytes) -> None:
         conn.routed += 1
-        await host.router.route(data, link_peer=conn.peer)
+        await host.router.route(data, link_peer=conn.peer, link_key=key)
 
     async def hcp(data: bytes) -> bool:  # HCP without CIP (HCP_SPEC §9)
         conn.routed += 1
-        result = await host.router.route(data, link_peer=conn.peer)
+        result = await host.router.route(data, link_peer=conn.peer, link_key=key)
         return result.outcome == "routed"
 
     reason = STOPPING

@@ -59,7 +59,7 @@ from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import HandshakeEvent, PeerVerified
 from web4.cip.faults import FaultMeter
-from web4.cip.service import CipService, PeerConn, sender_state, serve
+from web4.cip.service import CipService, PeerConn, link_key, sender_state, serve
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
 from web4.errors import (
@@ -473,6 +473,7 @@ class Node:
             peer=Receiver(session.peer[:16], session.peer),
             intent=cm.Intent(goal=goal, topic=settings.topic[:256] or "general"),  # type: ignore[arg-type]
             config=HandshakeConfig(step_timeout=self.config.handshake_timeout / 3),
+            transport_key=link_key(session),  # RTT proved it: the original handshake works
         )
         self._drain_rtt()
         conn = PeerConn(session, hs, role)

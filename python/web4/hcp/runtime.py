@@ -7,10 +7,11 @@ peer's live session, ``peers()`` = fingerprints whose CIP handshake is done), ca
 ``bind(router, knowledge=<the CIP knowledge handler>)`` and runs ``run(running)`` in its
 TaskGroup.
 
-HCP (``docs/HCP_SPEC.md`` §9): a human client authenticates with the CIP handshake
-(it has an Ed25519 identity like any peer), then sends HCP on ``control``. Only keys the
-operator listed in ``DATA_DIR/authorized_humans`` (``web4.hcp.authorized``, re-read when
-it changes) steer the agent: a message signed by any other key gets a refusal back
+HCP (``docs/HCP_SPEC.md`` §9): a human client has an Ed25519 identity like any peer;
+RTT proves it, and the client sends HCP on ``control`` with no CIP handshake (the session
+loop, ``web4.cip.service.drive_handshake``, routes it; one CIP handshake first is fine).
+Only keys the operator listed in ``DATA_DIR/authorized_humans`` (``web4.hcp.authorized``,
+re-read when it changes) steer the agent: a message signed by any other key gets a refusal back
 (``not_authorized``, with the command the operator must run), an ``hcp.unauthorized``
 event, and nothing else: no session, no store write, no intent, no broadcast. Each human
 (by fingerprint) has an ``HcpSession`` and an ``Agenda``. A message goes through

@@ -57,6 +57,7 @@ from web4.envelope.crypto import (
 )
 from web4.envelope.replay import ReplayCache
 from web4.errors import (
+    CanonicalizationError,
     ConfigError,
     FingerprintMismatchError,
     InvalidEnvelopeError,
@@ -606,7 +607,10 @@ class Validator(Generic[E]):
             signature = base64.b64decode(sign["signature"], validate=True)
         except (ValueError, TypeError) as e:
             raise SignatureMismatchError("sign.signature is not base64") from e
-        signed = canonicalize({k: v for k, v in raw.items() if k != "sign"})
+        try:
+            signed = canonicalize({k: v for k, v in raw.items() if k != "sign"})
+        except CanonicalizationError as e:  # the peer's input (e.g. an integer > 2^53)
+            raise InvalidEnvelopeError(f"envelope has no canonical form: {e}") from e
         if not verify_signature(transport_key, signed, signature):
             raise SignatureMismatchError("signature does not verify under the transport key")
         return base64.b64encode(transport_key).decode("ascii")

@@ -42,7 +42,7 @@ from web4.envelope.validate import (
     Timestamp,
     Token,
 )
-from web4.errors import PayloadSchemaError
+from web4.errors import CanonicalizationError, PayloadSchemaError
 from web4.lip.extract import claim_id, normalize
 
 __all__ = [
@@ -211,9 +211,13 @@ def _normalise(env: Any) -> Any:
         return env
     if p.claims and not any(e.strip() for e in p.evidence):
         raise PayloadSchemaError("LIP_EVIDENCE payload: claims without evidence are refused")
-    if any(not normalize(c) for c in p.claims):
-        raise PayloadSchemaError("LIP_EVIDENCE payload: a claim has no words")
-    listed = canonicalize(p.evidence)
+    try:
+        if any(not normalize(c) for c in p.claims):
+            raise PayloadSchemaError("LIP_EVIDENCE payload: a claim has no words")
+        listed = canonicalize(p.evidence)
+        claims = [Claim(claim_id(c), c) for c in p.claims]
+    except (CanonicalizationError, UnicodeError) as e:  # e.g. a lone surrogate: the peer's
+        raise PayloadSchemaError(f"LIP_EVIDENCE payload is not valid text: {e}") from e
     source: Source = env.source
     evidence = Evidence(
         uri=source.uri,
@@ -223,7 +227,6 @@ def _normalise(env: Any) -> Any:
         content_type=ORIGINAL_EVIDENCE_TYPE,
         size=len(listed),
     )
-    claims = [Claim(claim_id(c), c) for c in p.claims]
     upgraded = LipEvidence(claims, evidence, p.confidence, p.extraction_notes)
     return msgspec.structs.replace(env, payload=upgraded)
 

@@ -175,3 +175,16 @@ def test_the_router_passes_the_link_key() -> None:
     assert routed.outcome == "routed", routed
     assert [m.peer for m in seen] == [ALICE.fingerprint]
     assert seen[0].raw == data
+
+
+@pytest.mark.parametrize("with_pubkey", [True, False])
+def test_an_envelope_without_canonical_form_is_the_peers_error(with_pubkey: bool) -> None:
+    # An unknown member is accepted, but RFC 8785 has no form for an integer beyond 2^53:
+    # the peer's fault (InvalidEnvelopeError, a RemoteError), never a local error.
+    clock = FakeClock()
+    env = without_pubkey(clock)
+    env["x_big"] = 2**60
+    if with_pubkey:
+        env["sender"]["pubkey"] = ALICE.public_key_b64
+    with pytest.raises(InvalidEnvelopeError):
+        validator(clock).validate(env, transport_key=ALICE.public_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,27 @@ def test_a_search_query_fails_its_fetch_and_the_runtime_goes_on(node: Node) -> N
     asyncio.run(main())
     failed = [kw for k, kw in node.events if k == "lip.fetch_failed"]
     assert [(kw["peer"], kw["uri"]) for kw in failed] == [(P1.fingerprint, query)]
+
+
+@pytest.mark.parametrize("where", ["claims", "evidence"])
+def test_a_lone_surrogate_is_the_peers_error(node: Node, where: str) -> None:
+    payload = original_evidence(["https://x.example"])
+    payload[where] = ["ok", "\ud800"]
+    with pytest.raises(PayloadSchemaError):
+        # the bytes as a peer would send them (JSON may escape a lone surrogate)
+        node.validator.validate(json.dumps(_unsigned(P1, "LIP_EVIDENCE", payload)).encode())
+
+
+def _unsigned(sender: Identity, msg_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    clock = FakeClock()
+    return {
+        "lip": "1.0",
+        "msg_id": "6f1c2b3a-0000-1000-8000-000000000001",
+        "type": msg_type,
+        "timestamp": rfc3339(clock.now()),
+        "sender": {"agent_id": sender.agent_id, "fingerprint": sender.fingerprint},
+        "receiver": {"agent_id": NODE.agent_id, "fingerprint": NODE.fingerprint},
+        "source": {"uri": SOURCE_URI, "trust_tier": "unknown", "retrieved_at": rfc3339(0)},
+        "payload": payload,
+        "sign": {"algo": "ed25519", "signature": "A" * 86 + "=="},
+    }

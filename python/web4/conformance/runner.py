@@ -39,6 +39,7 @@ __all__ = [
     "Outcome",
     "add_profile",
     "catalogue",
+    "catalogue_markdown",
     "register",
     "run_cases",
     "select",
@@ -129,12 +130,23 @@ def catalogue(profile: str = "web4") -> list[Case]:
     _load()
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r} (known: {', '.join(sorted(PROFILES))})")
-    return [c for c in _CASES if profile in c.profiles]
+    chosen = [c for c in _CASES if profile in c.profiles]
+    return sorted(chosen, key=lambda c: not c.name.startswith("rtt."))  # RTT first, stable
+
+
+def catalogue_markdown(profile: str = "web4") -> str:
+    """The case table of docs/conformance/README.md (a test keeps the copy there true)."""
+    rows = ["| case | kind | sends | a conforming implementation | spec |", "|---|---|---|---|---|"]
+    for c in catalogue(profile):
+        mirror = f" (vector `{c.vector}`)" if c.vector else ""
+        cells = [f"`{c.name}`", c.kind, c.title + mirror, c.expect, c.spec]
+        rows.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def _load() -> None:
     # the case modules register themselves on import
-    from web4.conformance import cases_cip  # noqa: F401
+    from web4.conformance import cases_cip, cases_rtt  # noqa: F401
 
 
 def matches(name: str, pattern: str) -> bool:

@@ -185,6 +185,7 @@ def binding() -> None:
     def init(self: Any, identity: Any, role: Any, **kw: Any) -> None:
         if role is Role.RESPONDER:
             kw["peer"] = None
+            kw.pop("transport_key", None)  # nor to the key the transport authenticated
         original(self, identity, role, **kw)
 
     handshake.Handshake.__init__ = init  # type: ignore[method-assign]

@@ -7,8 +7,9 @@ out), all started at once. The runner plays the whole catalogue against every br
 node concurrently; each flip must fail exactly the cases listed for it in ``BREAKS``
 (the case that tests that check, and the cases that depend on it, named there with the
 reason), and no other. A test also checks that every negative case is caught by some
-flip. RTT-level cases that need malformed frames are not in the catalogue yet (they
-wait for the raw-stream probe), so no RTT flip is here.
+flip. The RTT checks are Rust (web4-proto), which no Python monkeypatch reaches: the RTT
+negative cases are shown failing against ``wrong_rtt_peer.WrongRttPeer``, a peer scripted
+on the raw probe that answers each of them wrongly (and every RTT positive case rightly).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from pathlib import Path
 
 import pytest
 from broken_node import FLIPS
+from wrong_rtt_peer import WrongRttPeer
 
 import support.nodeproc as nodeproc
 from support.nodeproc import LOOPBACK, NodeProc, web4
-from web4.conformance.runner import CaseResult, catalogue, run_cases
+from web4.conformance.runner import CaseResult, catalogue, run_cases, select
 from web4.conformance.wire import Target
 from web4.identity import Identity
 
@@ -66,9 +68,11 @@ BREAKS: dict[str, set[str]] = {
     "skew": {"cip.hello.stale", "cip.hello.future"},
     "replay": {"cip.hello.replay_same_bytes", "cip.hello.replay_reformatted"},
     # an unbound responder cannot attribute a bad signature or fingerprint to the link's
-    # peer (CIP §6 Attribution), so those no longer fail the handshake
+    # peer (CIP §6 Attribution), so those no longer fail the handshake; without the
+    # transport's key it runs the three-HELLO variant, whose HELLO says `untrusted`
     "binding": _SIGNATURE
     | {
+        "cip.handshake.trust_views",
         "cip.hello.from_another_key",
         "cip.hello.wrong_fingerprint",
         "cip.trust.blacklisted_hello",
@@ -142,12 +146,12 @@ def test_every_case_passes_against_the_node(fleet: Fleet) -> None:
         "conformance", fleet.good.addr(), "--json", "--quiet-time", str(QUIET), "--jobs", "8",
         timeout=120,
     )  # fmt: skip
-    assert out.returncode == 0, out.stdout + out.stderr
     doc = json.loads(out.stdout)
+    failed = [(r["case"], r["seen"]) for r in doc["results"] if r["result"] != "pass"]
+    assert not failed, failed
+    assert out.returncode == 0, out.stderr
     assert doc["format"] == "web4-conformance/report/1"
     assert doc["summary"]["cases"] == len(catalogue()) == len(doc["results"])
-    failed = [r for r in doc["results"] if r["result"] != "pass"]
-    assert not failed, failed
     assert doc["summary"]["passed"] == len(catalogue())
 
 
@@ -165,14 +169,30 @@ def test_a_broken_node_fails_exactly_the_cases_it_breaks(
 def test_every_flip_is_listed_and_every_negative_case_is_caught() -> None:
     assert set(BREAKS) == set(FLIPS)
     negative = {c.name for c in catalogue() if c.kind == "negative"}
+    rtt = {n for n in negative if n.startswith("rtt.")}
     caught = set().union(*BREAKS.values())
-    assert negative <= caught, negative - caught
+    assert negative - rtt <= caught, (negative - rtt) - caught
     assert caught <= {c.name for c in catalogue()}
+    assert len(rtt) >= 10  # the wrong RTT peer below fails each of them
+
+
+def test_the_rtt_negative_cases_fail_against_a_peer_that_answers_wrongly() -> None:
+    peer = WrongRttPeer()
+    try:
+        cases = [c for c in select(catalogue(), ["rtt"]) if c.name != "rtt.session"]
+        target = Target(peer.addr, timeout=TIMEOUT, quiet=QUIET)
+        results = asyncio.run(run_cases(cases, target, jobs=8))
+    finally:
+        peer.stop()
+    by_kind = {r.case.name: (r.case.kind, r.outcome, r.seen) for r in results}
+    for name, (kind, outcome, seen) in by_kind.items():
+        assert outcome == ("pass" if kind == "positive" else "fail"), (name, seen)
+    assert {k for k, _, _ in by_kind.values()} == {"positive", "negative"}
 
 
 def test_the_cli_reports_what_was_expected_and_seen_and_exits_1(fleet: Fleet) -> None:
     out = web4(
-        "conformance", fleet.broken["receiver"].addr(), "--case", "rtt",
+        "conformance", fleet.broken["receiver"].addr(), "--case", "rtt.session",
         "--case", "cip.hello.wrong_receiver", "--quiet-time", str(QUIET), timeout=60,
     )  # fmt: skip
     assert out.returncode == 1, out.stdout + out.stderr

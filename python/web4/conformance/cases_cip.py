@@ -295,6 +295,49 @@ def _bad_hello_case(
     register(Case(f"cip.hello.{name}", title, expect, spec, kind, play, vector=vector))
 
 
+def _good_hello_case(name: str, title: str, mutate: Mutate, spec: str, vector: str | None) -> None:
+    async def play(target: Target) -> None:
+        async with Peer(target) as p:
+            hs, good = await _first_hello(p)
+            await _expect_answered(p, hs, mutate(p, _fresh(p, good)), 0, "the HELLO")
+
+    expect = "answered by a HELLO whose challenge response verifies"
+    register(Case(f"cip.hello.{name}", title, expect, spec, "positive", play, vector=vector))
+
+
+def _non_canonical(p: Peer, env: Env) -> bytes:
+    return json.dumps(dict(reversed(list(env.items()))), indent=1).encode("ascii")
+
+
+def _offset_timestamp(p: Peer, env: Env) -> bytes:
+    ts = str(env["timestamp"])  # YYYY-MM-DDTHH:MM:SS.mmmZ: the same instant at +02:00
+    hour = int(ts[11:13]) + 2
+    if hour >= 24:  # keep it simple: the same instant at -02:00 instead
+        hour -= 4
+        zone = "-02:00"
+    else:
+        zone = "+02:00"
+    env["timestamp"] = f"{ts[:11]}{hour:02d}{ts[13:-1]}{zone}"
+    return wire(p.sign(env))
+
+
+def _register_good_hellos() -> None:
+    _good_hello_case(
+        "non_canonical", "a first HELLO as indented JSON, its members in reverse order",
+        _non_canonical, "CIP_SPEC §1 Canonical form (the signature covers the RFC 8785 form)",
+        "non_canonical_wire_text",
+    )  # fmt: skip
+    _good_hello_case(
+        "non_ascii", "a first HELLO whose sender.agent_id is non-ASCII (outside the BMP too)",
+        _resigned("sender.agent_id", "Wasser 水 \U0001f321"), "CIP_SPEC §1 Canonical form",
+        "non_ascii_strings_and_small_number",
+    )  # fmt: skip
+    _good_hello_case(
+        "timestamp_offset", "a first HELLO whose timestamp has a numeric offset (+02:00)",
+        _offset_timestamp, "CIP_SPEC §1 Timestamps", None,
+    )  # fmt: skip
+
+
 def _register_bad_hellos() -> None:
     limit = CIP_SPEC.limits.max_bytes
     # check 1: size, syntax, structure (InvalidEnvelopeError: dropped)
@@ -682,4 +725,5 @@ def _register_others() -> None:
 
 
 _register_others()
+_register_good_hellos()
 _register_bad_hellos()

@@ -342,13 +342,23 @@ impl RawProbe {
         let t = deadline(timeout)?;
         let handle = &self.handle;
         py.detach(|| {
-            handle.block_on(async {
-                match tokio::time::timeout(t, fut).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ProbeError::Timeout(format!(
-                        "{what}: no result within {timeout} s"
-                    ))),
-                }
+            // A `close` from another thread between the check above and here shuts the
+            // runtime down under us; tokio then panics on the timer: report it as closed.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(async {
+                    match tokio::time::timeout(t, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(ProbeError::Timeout(format!(
+                            "{what}: no result within {timeout} s"
+                        ))),
+                    }
+                })
+            }))
+            .unwrap_or_else(|_| {
+                Err(ProbeError::Transport(
+                    "closed",
+                    "the probe is closed".into(),
+                ))
             })
         })
     }

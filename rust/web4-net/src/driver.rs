@@ -1,11 +1,12 @@
 //! The swarm task: listening, dialling, connection bookkeeping.
 //!
 //! Theory of operation: one tokio task owns the libp2p `Swarm` and reacts to commands
-//! (from the application and from session pumps) and to swarm events. It maps libp2p
-//! connections to (session, connection number): a new connection to a peer supersedes
-//! older ones (they are closed), is announced to the session (`on_connected`) and handed
-//! to its connection handler (`handler.rs`, [`Attach`](crate::handler::Attach)); a
-//! closed connection is reported (`on_connection_lost`). It never
+//! (from the application and from session pumps) and to swarm events. It decides
+//! nothing itself: it reports dials, connections and the handlers' events to the node's
+//! endpoint (`web4_proto::session::Endpoint`, in [`Shared`]), which picks the session
+//! and the current connection, settles simultaneous dials and restarts listeners, and
+//! carries out what the endpoint answers: hand a connection to its session's handler
+//! (`handler.rs`, [`Attach`](crate::handler::Attach)), close a connection. It never
 //! decides when to re-dial: the session layer asks (`Command::Redial`) after its own
 //! backoff. Ping and identify run for liveness measurement and interop hygiene; the
 //! RTT heartbeat itself is the session layer's.
@@ -14,18 +15,17 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use web4_proto::session::{ConnNumber, DialAction, DialFailed, OpId, SessionHandle};
+
+use crate::handler::{HandlerConfig, HandlerEvent, RttBehaviour, RttEvent};
+use crate::shared::{Shared, SwarmAction};
+use crate::{DialFailure, NetError};
 use futures::StreamExt;
 use libp2p::core::transport::TransportError;
-use libp2p::core::ConnectedPoint;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity::Keypair, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
-use web4_proto::session::Role;
-
-use crate::handler::RttBehaviour;
-use crate::shared::{lock, Shared};
-use crate::{DialFailure, NetError};
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -36,12 +36,14 @@ pub(crate) struct Behaviour {
 
 #[derive(Debug)]
 pub(crate) enum Command {
+    /// Listen on an address; the operation finishes when it is bound.
     Listen(Multiaddr, u64),
+    /// Open a session with the peer at an address (operation id last).
     Dial(PeerId, Multiaddr, u64),
     /// A session's backoff elapsed: dial its peer again.
-    Redial(u64),
-    /// The session gave up on its connection number `.1`.
-    CloseConn(PeerId, u64),
+    Redial(SessionHandle),
+    /// The session gave up on one of its connections.
+    DropConn(SessionHandle, ConnNumber),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
     Shutdown,
@@ -51,10 +53,8 @@ struct Driver {
     swarm: Swarm<Behaviour>,
     shared: Arc<Shared>,
     listen_ops: HashMap<libp2p::core::transport::ListenerId, u64>,
-    /// Outgoing dials in progress: connection id -> session id.
-    dials: HashMap<ConnectionId, u64>,
     /// Where each dialled session's peer lives.
-    addrs: HashMap<u64, (PeerId, Multiaddr)>,
+    addrs: HashMap<SessionHandle, Multiaddr>,
 }
 
 /// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; ping, identify, RTT streams).
@@ -87,7 +87,7 @@ pub(crate) fn build_swarm(
                 "/web4/rtt/1.0.0".into(),
                 key.public(),
             )),
-            rtt: RttBehaviour::new(shared.clone()),
+            rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| {
@@ -113,7 +113,6 @@ pub(crate) fn start(
         swarm,
         shared,
         listen_ops: HashMap::new(),
-        dials: HashMap::new(),
         addrs: HashMap::new(),
     };
     rt.spawn(driver.run(cmd_rx));
@@ -135,7 +134,32 @@ impl Driver {
         }
     }
 
-    fn dial(&mut self, session: u64, peer: PeerId, addr: Multiaddr) -> Result<(), DialError> {
+    /// Carry out what the endpoint asked of the swarm.
+    fn apply(&mut self, actions: Vec<SwarmAction>) {
+        for a in actions {
+            match a {
+                SwarmAction::Attach {
+                    conn,
+                    session,
+                    number,
+                } => {
+                    let peer = session.peer;
+                    self.swarm
+                        .behaviour_mut()
+                        .rtt
+                        .attach(peer, conn, session, number);
+                }
+                SwarmAction::Close(c) => {
+                    self.swarm.close_connection(c);
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, session: SessionHandle, peer: PeerId) -> Result<(), DialError> {
+        let Some(addr) = self.addrs.get(&session).cloned() else {
+            return Err(DialError::NoAddresses);
+        };
         // A fresh source port: with libp2p's default port reuse, two nodes dialling each
         // other from their listen ports produce one TCP connection by simultaneous open,
         // on which both sides start Noise as initiator and the handshake fails.
@@ -146,8 +170,20 @@ impl Driver {
             .build();
         let id = opts.connection_id();
         self.swarm.dial(opts)?;
-        self.dials.insert(id, session);
+        let _ = self
+            .shared
+            .with_endpoint(|ep, _| ep.dial_started(id, session));
         Ok(())
+    }
+
+    /// Fail the operations of an abandoned dial with `err`.
+    fn dial_failed(&mut self, failed: DialFailed, err: NetError) {
+        if let DialFailed::Abandoned { session, ops } = failed {
+            self.addrs.remove(&session);
+            for op in ops {
+                self.shared.finish_op(op.0, Err(err.clone()));
+            }
+        }
     }
 
     fn on_command(&mut self, cmd: Command) {
@@ -162,45 +198,42 @@ impl Driver {
                     .finish_op(op, Err(NetError::Transport(listen_error(&e)))),
             },
             Command::Dial(peer, addr, op) => {
-                if let Some(s) = self.shared.session_of(&peer) {
-                    // A dial to this peer still in progress, or the peer's own dial
-                    // not answered yet: finish when that session opens (or fails), so
-                    // every caller gets an open session or the same error.
-                    if self.shared.dial_pending(s.id) || !s.opened() {
-                        self.shared.add_dial_op(s.id, op);
-                    } else {
-                        self.shared.finish_op(op, Ok(s.id));
+                let (action, acts) = self
+                    .shared
+                    .with_endpoint(|ep, now| ep.dial(peer, OpId(op), now));
+                self.apply(acts);
+                if let DialAction::Dial(h) = action {
+                    self.addrs.insert(h, addr);
+                    if let Err(e) = self.dial(h, peer) {
+                        let (failed, acts) = self
+                            .shared
+                            .with_endpoint(|ep, now| ep.dial_not_started(h, now));
+                        self.apply(acts);
+                        self.dial_failed(failed, dial_error(&e));
                     }
-                    return;
-                }
-                let s = self.shared.add_session(peer, Role::Dialer);
-                self.shared.add_dial_op(s.id, op);
-                self.addrs.insert(s.id, (peer, addr.clone()));
-                if let Err(e) = self.dial(s.id, peer, addr) {
-                    self.shared.fail_dial(s.id, dial_error(&e));
-                    s.close(web4_proto::session::CloseReason::Normal, "dial failed");
                 }
             }
-            Command::Redial(id) => {
-                let Some(s) = self.shared.session(id).filter(|s| !s.is_closed()) else {
+            Command::Redial(h) => {
+                let peer = crate::shared::lock(&self.shared.endpoint)
+                    .redial(h)
+                    .copied();
+                let Some(peer) = peer else {
+                    self.addrs.remove(&h);
                     return;
                 };
-                let Some((peer, addr)) = self.addrs.get(&id).cloned() else {
-                    return;
-                };
-                if self.dial(id, peer, addr).is_err() {
-                    s.on_dial_failed();
+                if let Err(e) = self.dial(h, peer) {
+                    let (failed, acts) = self
+                        .shared
+                        .with_endpoint(|ep, now| ep.dial_not_started(h, now));
+                    self.apply(acts);
+                    self.dial_failed(failed, dial_error(&e));
                 }
             }
-            Command::CloseConn(peer, conn) => {
-                let ids: Vec<ConnectionId> = lock(&self.shared.conns)
-                    .iter()
-                    .filter(|(_, (p, c))| *p == peer && *c == conn)
-                    .map(|(id, _)| *id)
-                    .collect();
-                for id in ids {
-                    self.swarm.close_connection(id);
-                }
+            Command::DropConn(h, number) => {
+                let ((), acts) = self
+                    .shared
+                    .with_endpoint(|ep, _| ep.close_connection(h, number));
+                self.apply(acts);
             }
             Command::Disconnect(peer) => {
                 if self.shared.session_of(&peer).is_none() {
@@ -208,6 +241,26 @@ impl Driver {
                 }
             }
             Command::Shutdown => {}
+        }
+    }
+
+    /// A handler's event, passed on by the RTT behaviour.
+    fn on_rtt_event(&mut self, ev: RttEvent) {
+        match ev.event {
+            HandlerEvent::Rejected => {
+                self.shared.frames_rejected.fetch_add(1, Ordering::Relaxed);
+            }
+            HandlerEvent::Restart { open } => {
+                let (fresh, acts) = self
+                    .shared
+                    .with_endpoint(|ep, now| ep.restart_listener(ev.conn, &open, now));
+                self.apply(acts);
+                if fresh.is_none() {
+                    self.swarm.close_connection(ev.conn);
+                }
+            }
+            // The behaviour closes the connection itself (`ToSwarm::CloseConnection`).
+            HandlerEvent::Failed => {}
         }
     }
 
@@ -245,20 +298,19 @@ impl Driver {
                 endpoint,
                 ..
             } => {
-                self.on_established(peer_id, connection_id, &endpoint);
+                let outbound = endpoint.is_dialer();
+                let (_, acts) = self.shared.with_endpoint(|ep, now| {
+                    ep.connection_established(peer_id, connection_id, outbound, now)
+                });
+                self.apply(acts);
             }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                connection_id,
-                ..
-            } => {
-                let Some((_, conn)) = lock(&self.shared.conns).remove(&connection_id) else {
-                    return;
-                };
-                if let Some(s) = self.shared.session_of(&peer_id) {
-                    s.on_connection_lost(conn);
-                }
+            SwarmEvent::ConnectionClosed { connection_id, .. } => {
+                let ((), acts) = self
+                    .shared
+                    .with_endpoint(|ep, now| ep.connection_closed(connection_id, now));
+                self.apply(acts);
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Rtt(ev)) => self.on_rtt_event(ev),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,
@@ -274,19 +326,11 @@ impl Driver {
                         .handshake_failures
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                let Some(id) = self.dials.remove(&connection_id) else {
-                    return;
-                };
-                let Some(s) = self.shared.session(id) else {
-                    return;
-                };
-                if self.shared.fail_dial(id, err) {
-                    // The first dial failed: there is no session to keep.
-                    s.close(web4_proto::session::CloseReason::Normal, "dial failed");
-                    self.addrs.remove(&id);
-                } else {
-                    s.on_dial_failed();
-                }
+                let (failed, acts) = self
+                    .shared
+                    .with_endpoint(|ep, now| ep.dial_failed(connection_id, now));
+                self.apply(acts);
+                self.dial_failed(failed, err);
             }
             SwarmEvent::IncomingConnectionError { .. } => {
                 self.shared
@@ -295,80 +339,6 @@ impl Driver {
             }
             _ => {}
         }
-    }
-
-    fn on_established(&mut self, peer: PeerId, conn_id: ConnectionId, endpoint: &ConnectedPoint) {
-        let ours = self.dials.remove(&conn_id).is_some();
-        if endpoint.is_dialer() && !ours {
-            // A dial we gave up (see `simultaneous_dial`): keep the session's connection.
-            self.swarm.close_connection(conn_id);
-            return;
-        }
-        if !endpoint.is_dialer() && !self.simultaneous_dial(peer, conn_id) {
-            return;
-        }
-        // Older connections to this peer are stale (e.g. the peer re-dialled after a cut
-        // we have not noticed yet): close them so new streams go to the new one only.
-        let stale: Vec<ConnectionId> = {
-            let mut conns = lock(&self.shared.conns);
-            let ids: Vec<ConnectionId> = conns
-                .iter()
-                .filter(|(_, (p, _))| *p == peer)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in &ids {
-                conns.remove(id);
-            }
-            ids
-        };
-        for id in stale {
-            self.swarm.close_connection(id);
-        }
-        let s = match self.shared.session_of(&peer) {
-            Some(s) => s,
-            None if !endpoint.is_dialer() => self.shared.add_session(peer, Role::Listener),
-            None => {
-                // A connection we did not ask for (no session): do not keep it.
-                self.swarm.close_connection(conn_id);
-                return;
-            }
-        };
-        let conn = s.on_connected();
-        lock(&self.shared.conns).insert(conn_id, (peer, conn));
-        self.swarm
-            .behaviour_mut()
-            .rtt
-            .attach(peer, conn_id, s, conn);
-    }
-}
-
-impl Driver {
-    /// An inbound connection from `peer`: settle a simultaneous dial (both nodes dialled
-    /// each other and neither session has opened yet, so both would send OPEN). The
-    /// node with the smaller peer id keeps its dial and refuses the inbound connection;
-    /// the other gives its dial up and answers the peer's as listener, and its own dial
-    /// callers get that listener session once it opens. Returns whether to go on with
-    /// this connection.
-    fn simultaneous_dial(&mut self, peer: PeerId, conn_id: ConnectionId) -> bool {
-        let Some(s) = self.shared.session_of(&peer) else {
-            return true;
-        };
-        if !s.dialer || !self.shared.dial_pending(s.id) {
-            return true;
-        }
-        if *self.swarm.local_peer_id() < peer {
-            self.swarm.close_connection(conn_id);
-            return false;
-        }
-        let ops = self.shared.take_dial_ops(s.id);
-        self.addrs.remove(&s.id);
-        self.dials.retain(|_, id| *id != s.id);
-        // Replacing the session in the peer table closes ours (it never opened).
-        let listener = self.shared.add_session(peer, Role::Listener);
-        for op in ops {
-            self.shared.add_dial_op(listener.id, op);
-        }
-        true
     }
 }
 

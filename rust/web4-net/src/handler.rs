@@ -2,9 +2,14 @@
 //! that connection's own task.
 //!
 //! Theory of operation: libp2p runs one task per connection and polls its handler
-//! there. [`RttBehaviour`] gives every connection an [`RttHandler`]; once the driver has
-//! given the connection to a session (`on_connected`), it sends the handler an
-//! [`Attach`] with the session and the connection's number. The handler then opens one
+//! there. [`RttBehaviour`] gives every connection an [`RttHandler`]; once the node's
+//! endpoint has given the connection to a session (`web4_proto::session::Endpoint`), the
+//! driver sends the handler an [`Attach`] with the session and the connection's number.
+//! Like libp2p's ping handler, the handler talks to the rest of the node only through
+//! events: [`Attach`] in, [`HandlerEvent`] out (a failed stream: the behaviour closes the
+//! connection with `ToSwarm::CloseConnection`; a rejected frame: counted; a listener
+//! restart: the endpoint decides and attaches the fresh session). It shares no lock with
+//! the driver; the only state it shares is its session (the data path). The handler then opens one
 //! outbound stream per channel kind (`/web4/rtt/<kind>/1.0.0`, written only) and reads
 //! every inbound stream its peer opened (read only): streams stay unidirectional, so no
 //! stream is shared between reading and writing (rust-libp2p #5410 cannot bite), and an
@@ -23,11 +28,11 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::{ready, Ready};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::core::transport::PortUse;
 use libp2p::core::{Endpoint, InboundUpgrade, OutboundUpgrade, UpgradeInfo};
@@ -35,18 +40,16 @@ use libp2p::swarm::handler::{
     ConnectionEvent, DialUpgradeError, FullyNegotiatedInbound, FullyNegotiatedOutbound,
 };
 use libp2p::swarm::{
-    ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId, FromSwarm,
-    NetworkBehaviour, NotifyHandler, Stream, StreamProtocol, SubstreamProtocol, THandler,
-    THandlerInEvent, THandlerOutEvent, ToSwarm,
+    CloseConnection, ConnectionDenied, ConnectionHandler, ConnectionHandlerEvent, ConnectionId,
+    FromSwarm, NetworkBehaviour, NotifyHandler, Stream, StreamProtocol, SubstreamProtocol,
+    THandler, THandlerInEvent, THandlerOutEvent, ToSwarm,
 };
 use libp2p::{Multiaddr, PeerId};
-use web4_proto::session::{ChannelKind, CloseReason, Frame, SessionError, SessionState};
+use web4_proto::session::{ChannelKind, ConnNumber, ReadAction};
 
-use crate::config::protocol;
-use crate::driver::Command;
+use crate::config::{protocol, Config};
 use crate::framing::decode_prefix;
 use crate::session::Session;
-use crate::shared::{lock, Shared};
 
 /// Bytes asked of an inbound stream per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -97,13 +100,63 @@ fn kind_of(p: &StreamProtocol) -> Option<ChannelKind> {
 #[derive(Debug)]
 pub(crate) struct Attach {
     pub(crate) session: Arc<Session>,
-    pub(crate) conn: u64,
+    pub(crate) conn: ConnNumber,
 }
 
-/// Creates a handler per connection and delivers the driver's [`Attach`] messages.
+/// What a connection's handler reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HandlerEvent {
+    /// The connection can no longer carry everything its session counts as sent (a
+    /// stream failed): close it, so that the next connection's resume retransmits.
+    Failed,
+    /// A malformed frame or a stream too many was rejected (a node-wide counter).
+    Rejected,
+    /// The listener session on this connection closed because the dialler opened a new
+    /// session with `open`: the endpoint restarts it (a new [`Attach`] follows) or the
+    /// connection closes. Reading and writing pause meanwhile.
+    Restart { open: Bytes },
+}
+
+/// What the behaviour reports to the driver: a handler's event, with its connection.
+#[derive(Debug)]
+pub(crate) struct RttEvent {
+    pub(crate) conn: ConnectionId,
+    pub(crate) event: HandlerEvent,
+}
+
+/// What every handler needs to know of the node's configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandlerConfig {
+    /// Most bytes the session's stream buffers may hold before reading pauses.
+    pending_cap: usize,
+    max_frame: usize,
+    upgrade_timeout: Duration,
+}
+
+impl HandlerConfig {
+    pub(crate) fn new(cfg: &Config) -> Self {
+        // Everything the in-flight windows allow (payloads plus framing), plus 1 MiB of
+        // control frames.
+        let pending_cap = cfg
+            .session
+            .channels
+            .iter()
+            .map(|c| c.inflight_bytes + c.inflight_msgs * 64)
+            .sum::<usize>()
+            + (1 << 20);
+        Self {
+            pending_cap,
+            max_frame: cfg.max_frame(),
+            upgrade_timeout: cfg.connect_timeout,
+        }
+    }
+}
+
+/// Creates a handler per connection, delivers the driver's [`Attach`] messages, and
+/// turns the handlers' events into swarm actions (close a connection) or driver events.
 pub(crate) struct RttBehaviour {
-    shared: Arc<Shared>,
-    pending: VecDeque<ToSwarm<Infallible, Attach>>,
+    cfg: HandlerConfig,
+    pending: VecDeque<ToSwarm<RttEvent, Attach>>,
     waker: Option<Waker>,
 }
 
@@ -116,9 +169,9 @@ impl std::fmt::Debug for RttBehaviour {
 }
 
 impl RttBehaviour {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(cfg: HandlerConfig) -> Self {
         Self {
-            shared,
+            cfg,
             pending: VecDeque::new(),
             waker: None,
         }
@@ -130,13 +183,17 @@ impl RttBehaviour {
         peer: PeerId,
         id: ConnectionId,
         session: Arc<Session>,
-        conn: u64,
+        conn: ConnNumber,
     ) {
-        self.pending.push_back(ToSwarm::NotifyHandler {
+        self.push(ToSwarm::NotifyHandler {
             peer_id: peer,
             handler: NotifyHandler::One(id),
             event: Attach { session, conn },
         });
+    }
+
+    fn push(&mut self, ev: ToSwarm<RttEvent, Attach>) {
+        self.pending.push_back(ev);
         if let Some(w) = self.waker.take() {
             w.wake();
         }
@@ -145,38 +202,44 @@ impl RttBehaviour {
 
 impl NetworkBehaviour for RttBehaviour {
     type ConnectionHandler = RttHandler;
-    type ToSwarm = Infallible;
+    type ToSwarm = RttEvent;
 
     fn handle_established_inbound_connection(
         &mut self,
-        id: ConnectionId,
+        _: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(id, self.shared.clone()))
+        Ok(RttHandler::new(self.cfg))
     }
 
     fn handle_established_outbound_connection(
         &mut self,
-        id: ConnectionId,
+        _: ConnectionId,
         _: PeerId,
         _: &Multiaddr,
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(id, self.shared.clone()))
+        Ok(RttHandler::new(self.cfg))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
 
     fn on_connection_handler_event(
         &mut self,
-        _: PeerId,
-        _: ConnectionId,
-        ev: THandlerOutEvent<Self>,
+        peer: PeerId,
+        conn: ConnectionId,
+        event: THandlerOutEvent<Self>,
     ) {
-        match ev {}
+        match event {
+            HandlerEvent::Failed => self.push(ToSwarm::CloseConnection {
+                peer_id: peer,
+                connection: CloseConnection::One(conn),
+            }),
+            event => self.push(ToSwarm::GenerateEvent(RttEvent { conn, event })),
+        }
     }
 
     fn poll(
@@ -230,54 +293,23 @@ enum ReadOutcome {
 
 /// A connection's RTT streams (see the module documentation).
 pub(crate) struct RttHandler {
-    id: ConnectionId,
-    shared: Arc<Shared>,
-    /// Most bytes the session's stream buffers may hold before reading pauses.
-    pending_cap: usize,
+    cfg: HandlerConfig,
     attached: Option<(Arc<Session>, u64)>,
+    /// A listener restart was asked for: nothing moves until the next [`Attach`].
+    restarting: bool,
+    /// Events for the behaviour, oldest first.
+    events: VecDeque<HandlerEvent>,
     out: [Out; 3],
     inbound: Vec<Reader>,
 }
 
-/// The state of a listener session whose dialler started a new session (RTT_SPEC §5.5).
-const PEER_RESTARTED: SessionState = SessionState::Closed(CloseReason::PeerRestarted);
-
 impl RttHandler {
-    /// Replace listener session `old` (closed by the dialler's new OPEN, `frame`) on
-    /// this connection with a fresh one, and give it that OPEN.
-    fn restart_listener(
-        &mut self,
-        cx: &Context<'_>,
-        old: &Arc<Session>,
-        kind: ChannelKind,
-        frame: &bytes::Bytes,
-    ) {
-        let (fresh, conn) = self.shared.restart_listener(old);
-        // The driver must know this connection by the fresh session's number.
-        if let Some(entry) = lock(&self.shared.conns).get_mut(&self.id) {
-            *entry = (fresh.peer, conn);
-        }
-        fresh.set_io_waker(cx.waker());
-        self.attached = Some((fresh.clone(), conn));
-        let _ = fresh.handle_frame(conn, kind, frame);
-    }
-
-    fn new(id: ConnectionId, shared: Arc<Shared>) -> Self {
-        // Everything the in-flight windows allow (payloads plus framing), plus 1 MiB of
-        // control frames.
-        let pending_cap = shared
-            .cfg
-            .session
-            .channels
-            .iter()
-            .map(|c| c.inflight_bytes + c.inflight_msgs * 64)
-            .sum::<usize>()
-            + (1 << 20);
+    fn new(cfg: HandlerConfig) -> Self {
         Self {
-            id,
-            shared,
-            pending_cap,
+            cfg,
             attached: None,
+            restarting: false,
+            events: VecDeque::new(),
             out: [Out::Idle, Out::Idle, Out::Idle],
             inbound: Vec::new(),
         }
@@ -285,9 +317,9 @@ impl RttHandler {
 
     /// The connection can no longer carry everything the session counts as sent: have
     /// it dropped, so the resume exchange of the next one retransmits.
-    fn drop_connection(&self, s: &Session, conn: u64) {
-        if s.conn() == conn && !s.is_closed() {
-            self.shared.command(Command::CloseConn(s.peer, conn));
+    fn drop_connection(&mut self, s: &Session, conn: u64) {
+        if s.conn() == conn && !s.is_closed() && !self.events.contains(&HandlerEvent::Failed) {
+            self.events.push_back(HandlerEvent::Failed);
         }
     }
 
@@ -349,12 +381,15 @@ impl RttHandler {
 
     /// Read and deliver the frames of inbound stream `r`.
     fn read_step(&mut self, cx: &mut Context<'_>, r: &mut Reader) -> ReadOutcome {
-        let max = self.shared.cfg.max_frame();
+        let max = self.cfg.max_frame;
         let mut progress = false;
         loop {
             let Some((s, conn)) = self.attached.clone() else {
                 return ReadOutcome::Keep(progress);
             };
+            if self.restarting {
+                return ReadOutcome::Keep(progress);
+            }
             if s.is_closed() || s.conn() != conn {
                 return ReadOutcome::Drop;
             }
@@ -362,7 +397,7 @@ impl RttHandler {
                 s.kick.notify_one(); // let acks for what was delivered go out
                 return ReadOutcome::Keep(progress);
             }
-            if s.pending_bytes() > self.pending_cap {
+            if s.pending_bytes() > self.cfg.pending_cap {
                 // Our answers (acks, heartbeat acks) pile up because the peer does not
                 // read what we write: stop reading until the writer drains them (its
                 // progress polls this handler again). Data is bounded by the in-flight
@@ -376,37 +411,30 @@ impl RttHandler {
                     frame.advance(prefix);
                     let body = frame.freeze();
                     progress = true;
-                    match s.handle_frame(conn, r.kind, &body) {
-                        Ok(readable) => {
-                            if readable {
-                                s.changed();
-                            }
-                            // (OPEN travels on `control`: other frames skip the check.)
-                            if r.kind == ChannelKind::Control
-                                && !s.dialer
-                                && s.state() == PEER_RESTARTED
-                                && matches!(
-                                    Frame::decode(&body, usize::MAX),
-                                    Ok(Frame::Open { .. })
-                                )
-                            {
-                                // This frame was the dialler's OPEN of a new session: ours
-                                // closed; a fresh one answers it on this connection.
-                                self.restart_listener(cx, &s, r.kind, &body);
-                            }
-                        }
-                        Err(SessionError::Closed(_)) => return ReadOutcome::Drop,
-                        Err(SessionError::Frame(_) | SessionError::Protocol(_)) => {
+                    let (action, readable) = s.read_frame(conn, r.kind, &body);
+                    if readable {
+                        s.changed();
+                    }
+                    match action {
+                        ReadAction::Continue => {}
+                        ReadAction::StopStream => return ReadOutcome::Drop,
+                        ReadAction::DropConnection => {
                             s.kick.notify_one();
                             return ReadOutcome::Drop; // the session drops the connection
                         }
-                        Err(_) => {} // replays: dropped and counted by the session layer
+                        ReadAction::Restarted => {
+                            // The dialler's OPEN of a new session closed ours: the endpoint
+                            // gives this connection to a fresh listener that answers it.
+                            self.restarting = true;
+                            self.events.push_back(HandlerEvent::Restart { open: body });
+                            return ReadOutcome::Keep(true);
+                        }
                     }
                     continue;
                 }
                 Ok(_) => {} // the frame is not complete yet
                 Err(e) => {
-                    self.shared.frames_rejected.fetch_add(1, Ordering::Relaxed);
+                    self.events.push_back(HandlerEvent::Rejected);
                     s.emit(
                         "frame_rejected",
                         vec![
@@ -435,7 +463,7 @@ impl RttHandler {
 
 impl ConnectionHandler for RttHandler {
     type FromBehaviour = Attach;
-    type ToBehaviour = Infallible;
+    type ToBehaviour = HandlerEvent;
     type InboundProtocol = Channels;
     type OutboundProtocol = Channels;
     type InboundOpenInfo = ();
@@ -453,10 +481,16 @@ impl ConnectionHandler for RttHandler {
     fn poll(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<ConnectionHandlerEvent<Channels, ChannelKind, Infallible>> {
+    ) -> Poll<ConnectionHandlerEvent<Channels, ChannelKind, HandlerEvent>> {
+        if let Some(ev) = self.events.pop_front() {
+            return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(ev));
+        }
         let Some((s, conn)) = self.attached.clone() else {
             return Poll::Pending; // on_behaviour_event(Attach) comes with a poll
         };
+        if self.restarting {
+            return Poll::Pending; // the endpoint's answer (Attach) comes with a poll
+        }
         if s.conn() != conn {
             // Superseded by a newer connection: nothing more to do here.
             self.out = [Out::Done, Out::Done, Out::Done];
@@ -473,7 +507,7 @@ impl ConnectionHandler for RttHandler {
                 let upgrade = Channels(vec![protocol(kind)]);
                 return Poll::Ready(ConnectionHandlerEvent::OutboundSubstreamRequest {
                     protocol: SubstreamProtocol::new(upgrade, kind)
-                        .with_timeout(self.shared.cfg.connect_timeout),
+                        .with_timeout(self.cfg.upgrade_timeout),
                 });
             }
         }
@@ -492,16 +526,12 @@ impl ConnectionHandler for RttHandler {
             });
             readers.append(&mut self.inbound);
             self.inbound = readers;
-            if !progress {
-                return Poll::Pending;
+            if let Some(ev) = self.events.pop_front() {
+                // A failed stream, a rejected frame or a listener restart: tell the
+                // behaviour now (a restart pauses everything until it answers).
+                return Poll::Ready(ConnectionHandlerEvent::NotifyBehaviour(ev));
             }
-            // A listener restart may have attached a fresh session.
-            if self
-                .attached
-                .as_ref()
-                .is_some_and(|(a, _)| !Arc::ptr_eq(a, &s))
-            {
-                cx.waker().wake_by_ref();
+            if !progress {
                 return Poll::Pending;
             }
         }
@@ -511,7 +541,8 @@ impl ConnectionHandler for RttHandler {
     }
 
     fn on_behaviour_event(&mut self, ev: Attach) {
-        self.attached = Some((ev.session, ev.conn));
+        self.attached = Some((ev.session, ev.conn.0));
+        self.restarting = false;
     }
 
     fn on_connection_event(&mut self, ev: ConnectionEvent<Channels, Channels, (), ChannelKind>) {
@@ -525,7 +556,7 @@ impl ConnectionHandler for RttHandler {
                 };
                 if self.inbound.len() >= MAX_INBOUND_STREAMS {
                     // More streams than a peer needs: drop (reset) and count.
-                    self.shared.frames_rejected.fetch_add(1, Ordering::Relaxed);
+                    self.events.push_back(HandlerEvent::Rejected);
                     return;
                 }
                 self.inbound.push(Reader {

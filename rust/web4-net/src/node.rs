@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
-use web4_proto::session::{CloseReason, SplitMix64};
+use web4_proto::session::{CloseReason, SessionHandle};
 
 use crate::config::Config;
 use crate::driver::{self, Command};
@@ -70,21 +70,18 @@ impl Node {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0)
             ^ u64::from(std::process::id()) << 32;
+        let origin = Instant::now();
+        let endpoint = Shared::endpoint(peer_id, &cfg, seed, origin, waker.clone());
         let shared = Arc::new(Shared {
             cfg,
             waker,
             cmd: tx.clone(),
-            origin: Instant::now(),
-            rng: Mutex::new(SplitMix64::new(seed)),
-            sessions: Mutex::default(),
-            by_peer: Mutex::default(),
-            accepted: Mutex::default(),
-            dial_ops: Mutex::default(),
+            origin,
+            endpoint: Mutex::new(endpoint),
             ops: Mutex::default(),
             ops_cond: Condvar::new(),
-            next_id: AtomicU64::new(1),
+            next_op: AtomicU64::new(1),
             listen_addrs: Mutex::default(),
-            conns: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
         });
@@ -117,10 +114,10 @@ impl Node {
         self.shared.waker.drain(max)
     }
 
+    /// Errors: `Backpressure` when the driver's command queue is full, `Transport`
+    /// after shutdown.
     fn command(&self, c: Command) -> Result<(), NetError> {
-        self.cmd
-            .try_send(c)
-            .map_err(|_| NetError::Transport("the transport is shut down or overloaded".into()))
+        self.shared.command(c)
     }
 
     /// Start listening; returns an operation id that finishes with 0 once bound.
@@ -210,14 +207,7 @@ impl Node {
 
     /// The next session a peer opened to us, if any.
     pub fn try_accept(&self) -> Option<u64> {
-        let mut q = lock(&self.shared.accepted);
-        // Skip sessions that closed before the application took them.
-        while let Some(id) = q.pop_front() {
-            if self.shared.session(id).is_some() {
-                return Some(id);
-            }
-        }
-        None
+        self.shared.accept()
     }
 
     /// Wait up to `timeout` for a session a peer opened to us.
@@ -248,8 +238,9 @@ impl Node {
     /// Close a session (CLOSE goes to the peer, then the connection is dropped) and
     /// forget it. Unknown ids are ignored.
     pub fn close_session(&self, id: u64) {
-        if let Some(s) = lock(&self.shared.sessions).remove(&id) {
-            s.close(CloseReason::Normal, "closed by the application");
+        let s = lock(&self.shared.endpoint).forget(SessionHandle(id));
+        if let Some(s) = s {
+            s.0.close(CloseReason::Normal, "closed by the application");
         }
     }
 
@@ -266,7 +257,7 @@ impl Node {
             frames_rejected: self.shared.frames_rejected.load(Ordering::Relaxed),
             handshake_failures: self.shared.handshake_failures.load(Ordering::Relaxed),
             events_dropped: self.shared.waker.events_dropped(),
-            sessions: lock(&self.shared.sessions).len() as u64,
+            sessions: self.shared.session_count() as u64,
         }
     }
 
@@ -283,7 +274,9 @@ impl Node {
             // Let the writers put CLOSE on the wire (bounded).
             std::thread::sleep(Duration::from_millis(50));
         }
-        lock(&self.shared.sessions).clear();
+        for s in &sessions {
+            lock(&self.shared.endpoint).forget(s.handle());
+        }
         let _ = self.cmd.try_send(Command::Shutdown);
         rt.shutdown_timeout(Duration::from_secs(1));
         self.shared.waker.wake();

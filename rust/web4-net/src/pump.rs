@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use web4_proto::session::Event;
+use web4_proto::session::{CloseReason, ConnNumber, Event};
 
 use crate::driver::Command;
 use crate::session::Session;
@@ -36,7 +36,7 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
         if s.finished() {
             // A listener that never opened ends without a session_close event: dial
             // operations moved to it (simultaneous dial) must fail now, not hang.
-            shared.on_session_close(&s, &s.close_reason().unwrap_or_default());
+            shared.on_session_close(&s, s.close_code().unwrap_or(CloseReason::Normal));
             s.changed(); // blocked senders and receivers see the close now
             s.wake_io(); // the handler flushes CLOSE and half-closes its streams
             shared.forget_session(&s);
@@ -65,14 +65,16 @@ pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
 fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Command>) {
     match &e {
         Event::SessionOpen => shared.on_session_open(s),
-        Event::ReconnectAttempt { .. } => cmds.push(Command::Redial(s.id)),
-        Event::SessionClose { reason, .. } => shared.on_session_close(s, reason.as_str()),
+        Event::ReconnectAttempt { .. } => cmds.push(Command::Redial(s.handle())),
+        Event::SessionClose { reason, .. } => shared.on_session_close(s, *reason),
         Event::RekeyDue => {
             let conn = s.conn();
-            cmds.push(Command::CloseConn(s.peer, conn));
+            cmds.push(Command::DropConn(s.handle(), ConnNumber(conn)));
             s.on_connection_lost(conn);
         }
-        Event::DropConnection { conn } => cmds.push(Command::CloseConn(s.peer, *conn)),
+        Event::DropConnection { conn } => {
+            cmds.push(Command::DropConn(s.handle(), ConnNumber(*conn)));
+        }
         // Blocked callers and asyncio see the state change (and the event) at once.
         Event::Writable(_) | Event::Readable(_) | Event::Disconnected { .. } => s.changed(),
         Event::SessionResumed { .. }

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use libp2p::PeerId;
 use tokio::sync::Notify;
-use web4_proto::session::{self as proto, ChannelKind, Event, SessionError, SessionState, Unacked};
+use web4_proto::session::{
+    self as proto, ChannelKind, CloseReason, Event, ReadAction, SessionError, SessionHandle,
+    SessionState, Unacked,
+};
 
 use crate::wake::Waker;
 use crate::NetError;
@@ -32,7 +35,8 @@ pub(crate) struct Inner {
     pub(crate) pending: [Vec<u8>; 3],
     pub(crate) conn: u64,
     pub(crate) chan_open: [bool; 3],
-    pub(crate) closed: Option<String>,
+    /// Why the session ended, and the text that came with it.
+    pub(crate) closed: Option<(CloseReason, String)>,
     pub(crate) unacked: Vec<Unacked>,
     /// Events taken from the session outside the pump, for the pump to act on.
     pub(crate) stash: Vec<Event>,
@@ -45,6 +49,7 @@ pub(crate) struct Inner {
 /// One session with one peer; it outlives connections.
 #[derive(Debug)]
 pub struct Session {
+    /// The session's handle in its node's endpoint, as a plain number (Python's id).
     pub id: u64,
     pub peer: PeerId,
     pub dialer: bool,
@@ -72,14 +77,14 @@ pub fn session_err(e: SessionError) -> NetError {
 
 impl Session {
     pub fn new(
-        id: u64,
+        handle: SessionHandle,
         peer: PeerId,
         proto: proto::Session,
         origin: Instant,
         waker: Arc<Waker>,
     ) -> Self {
         Session {
-            id,
+            id: handle.0,
             peer,
             dialer: proto.role() == proto::Role::Dialer,
             origin,
@@ -99,6 +104,11 @@ impl Session {
             io_waker: Mutex::new(None),
             waker,
         }
+    }
+
+    /// The session's handle in its node's endpoint.
+    pub fn handle(&self) -> SessionHandle {
+        SessionHandle(self.id)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -138,8 +148,20 @@ impl Session {
         self.lock().closed.is_some()
     }
 
+    /// Why the session ended (`reason` or `reason: text`), once it has.
     pub fn close_reason(&self) -> Option<String> {
-        self.lock().closed.clone()
+        self.lock().closed.as_ref().map(|(reason, text)| {
+            if text.is_empty() {
+                reason.as_str().to_string()
+            } else {
+                format!("{}: {text}", reason.as_str())
+            }
+        })
+    }
+
+    /// Why the session ended, once it has.
+    pub fn close_code(&self) -> Option<CloseReason> {
+        self.lock().closed.as_ref().map(|(r, _)| *r)
     }
 
     /// True once the session has opened (it may be resuming now).
@@ -231,6 +253,27 @@ impl Session {
         r.map(|()| readable)
     }
 
+    /// Like [`Session::handle_frame`], for the connection handler: what its reader does
+    /// next (the error class of the result, or a listener restart, decided with the
+    /// session layer's state under the same lock) and whether `kind` has a message to
+    /// read.
+    pub(crate) fn read_frame(
+        &self,
+        conn: u64,
+        kind: ChannelKind,
+        bytes: &Bytes,
+    ) -> (ReadAction, bool) {
+        let now = self.now();
+        let mut g = self.lock();
+        let r = g.proto.handle_frame_shared(conn, kind, bytes, now);
+        let action = ReadAction::after(&r, g.proto.restarted_by_open());
+        let readable = g.proto.recv_len(kind) > 0;
+        let (ready, kick) = self.transmit(&mut g, now);
+        drop(g);
+        self.after_transmit(ready, kick);
+        (action, readable)
+    }
+
     /// True while the reader of stream `kind` may read another frame.
     pub fn recv_window_open(&self, kind: ChannelKind) -> bool {
         self.lock().proto.recv_window_open(kind)
@@ -258,12 +301,7 @@ impl Session {
                 unacked,
             } = &e
             {
-                g.closed = Some(format!(
-                    "{}{}{}",
-                    reason.as_str(),
-                    if text.is_empty() { "" } else { ": " },
-                    text
-                ));
+                g.closed = Some((*reason, text.clone()));
                 g.unacked.extend(unacked.iter().cloned());
             }
             if e == Event::SessionOpen {
@@ -277,7 +315,7 @@ impl Session {
         if g.closed.is_none() {
             // A listener session that never opened ends without a SessionClose event.
             if let SessionState::Closed(r) = g.proto.state() {
-                g.closed = Some(r.as_str().to_string());
+                g.closed = Some((r, String::new()));
             }
         }
         let earlier = match (g.proto.poll_timeout(), g.pump_deadline) {

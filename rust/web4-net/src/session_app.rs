@@ -16,10 +16,16 @@ use crate::session::{session_err, Session};
 use crate::NetError;
 
 impl Session {
+    fn closed_error(&self) -> NetError {
+        let why = self.close_reason().unwrap_or_default();
+        NetError::Transport(format!("session closed: {why}"))
+    }
+
     pub fn open_channel(&self, kind: ChannelKind) -> Result<(), NetError> {
         let mut g = self.lock();
-        if let Some(r) = &g.closed {
-            return Err(NetError::Transport(format!("session closed: {r}")));
+        if g.closed.is_some() {
+            drop(g);
+            return Err(self.closed_error());
         }
         g.chan_open[kind.index()] = true;
         Ok(())
@@ -141,8 +147,9 @@ impl Session {
             }
         }
         if out.is_empty() {
-            if let Some(r) = &g.closed {
-                return Err(NetError::Transport(format!("session closed: {r}")));
+            if g.closed.is_some() {
+                drop(g);
+                return Err(self.closed_error());
             }
             return Ok(out);
         }

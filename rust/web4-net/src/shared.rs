@@ -1,18 +1,27 @@
-//! State shared by the driver task, the IO tasks and the application threads.
+//! State shared by the driver task, the session pumps and the application threads.
 //!
-//! Theory of operation: one `Shared` per node holds the session table (by id and by
-//! peer), the accept queue, pending operations (listen, dial) with a condvar for blocking
-//! waiters, node-wide counters and the command queue into the driver. Every collection in it is bounded by the number of live sessions or by an
-//! explicit bound (accepts: 256; the command queue: 1024).
+//! Theory of operation: one `Shared` per node holds the [`Endpoint`] (every session of
+//! the node and every decision across sessions and connections: `web4_proto`), the
+//! pending operations (listen, dial) with a condvar for blocking waiters, node-wide
+//! counters and the command queue into the driver. Connection tasks never touch it:
+//! their handlers talk to the driver only through libp2p events (`handler.rs`). Lock
+//! order: the endpoint before a session, never the other way round. Every collection is
+//! bounded by the number of live sessions or by an explicit bound (accepts: 256, in the
+//! endpoint; the command queue: 1024).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
-use web4_proto::session::{CloseReason, Role, Session as ProtoSession, SplitMix64};
+use web4_proto::session::{
+    ChannelKind, CloseReason, ConnNumber, Endpoint, EndpointEvent, EndpointSession, Role,
+    SessionError, SessionHandle,
+};
 
 use crate::config::Config;
 use crate::driver::Command;
@@ -23,28 +32,44 @@ use crate::NetError;
 
 pub(crate) type OpResult = Result<u64, NetError>;
 
-/// State shared by the driver, the IO tasks and the application threads.
+/// The node's endpoint: peers by PeerId, connections by libp2p's id.
+pub(crate) type NodeEndpoint = Endpoint<PeerId, ConnectionId, SessionRef>;
+
+/// A session as the endpoint owns it: shared with the application and IO tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionRef(pub(crate) Arc<Session>);
+
+impl std::ops::Deref for SessionRef {
+    type Target = Arc<Session>;
+
+    fn deref(&self) -> &Arc<Session> {
+        &self.0
+    }
+}
+
+/// What the driver's swarm must do after an endpoint call (the rest, finishing
+/// operations and starting pumps, `Shared::carry_out` does itself).
+#[derive(Debug)]
+pub(crate) enum SwarmAction {
+    Attach {
+        conn: ConnectionId,
+        session: Arc<Session>,
+        number: ConnNumber,
+    },
+    Close(ConnectionId),
+}
+
+/// State shared by the driver, the session pumps and the application threads.
 pub struct Shared {
     pub(crate) cfg: Config,
     pub(crate) waker: Arc<Waker>,
     pub(crate) cmd: mpsc::Sender<Command>,
     pub(crate) origin: Instant,
-    pub(crate) rng: Mutex<SplitMix64>,
-    pub(crate) sessions: Mutex<HashMap<u64, Arc<Session>>>,
-    pub(crate) by_peer: Mutex<HashMap<PeerId, u64>>,
-    pub(crate) accepted: Mutex<VecDeque<u64>>,
-    /// Dial operations waiting for their session's OPEN to complete (several when the
-    /// application dials the same peer again before the first dial finished).
-    pub(crate) dial_ops: Mutex<HashMap<u64, Vec<u64>>>,
+    pub(crate) endpoint: Mutex<NodeEndpoint>,
     pub(crate) ops: Mutex<HashMap<u64, Option<OpResult>>>,
     pub(crate) ops_cond: Condvar,
-    pub(crate) next_id: AtomicU64,
+    pub(crate) next_op: AtomicU64,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
-    /// Established connections: libp2p connection id -> (peer, the connection's number
-    /// in its session). Written by the driver, and by a connection handler that hands
-    /// its connection to a fresh listener session (in the connection's own task, so the
-    /// driver sees the new number before it can see that connection close).
-    pub(crate) conns: Mutex<HashMap<libp2p::swarm::ConnectionId, (PeerId, u64)>>,
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
 }
@@ -57,26 +82,87 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-const MAX_PENDING_ACCEPTS: usize = 256;
-
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Shared {
-    /// Send `c` to the driver from code that cannot wait (a connection handler): at
-    /// once if the queue has room, else from a task, so that nothing is lost.
-    pub fn command(&self, c: Command) {
-        if let Err(mpsc::error::TrySendError::Full(c)) = self.cmd.try_send(c) {
-            let cmd = self.cmd.clone();
-            tokio::spawn(async move {
-                let _ = cmd.send(c).await;
-            });
+impl EndpointSession for SessionRef {
+    fn role(&self) -> Role {
+        if self.dialer {
+            Role::Dialer
+        } else {
+            Role::Listener
         }
+    }
+    fn is_closed(&self) -> bool {
+        Session::is_closed(self)
+    }
+    fn is_opened(&self) -> bool {
+        self.lock().proto.is_opened()
+    }
+    fn restarted_by_open(&self) -> bool {
+        self.lock().proto.restarted_by_open()
+    }
+    fn on_connected(&mut self, _now: Duration) -> ConnNumber {
+        ConnNumber(Session::on_connected(self))
+    }
+    fn on_connection_lost(&mut self, conn: ConnNumber, _now: Duration) {
+        Session::on_connection_lost(self, conn.0);
+    }
+    fn on_dial_failed(&mut self, _now: Duration) {
+        Session::on_dial_failed(self);
+    }
+    fn close(&mut self, reason: CloseReason, text: &str) {
+        Session::close(self, reason, text);
+    }
+    fn handle_frame(
+        &mut self,
+        conn: ConnNumber,
+        kind: ChannelKind,
+        frame: &Bytes,
+        _now: Duration,
+    ) -> Result<(), SessionError> {
+        Session::handle_frame(self, conn.0, kind, frame).map(|_| ())
+    }
+}
+
+impl Shared {
+    /// A new endpoint whose sessions report to `waker` (the clock is `origin`).
+    pub(crate) fn endpoint(
+        local: PeerId,
+        cfg: &Config,
+        seed: u64,
+        origin: Instant,
+        waker: Arc<Waker>,
+    ) -> NodeEndpoint {
+        Endpoint::new(local, cfg.session.clone(), seed, move |h, peer, proto| {
+            SessionRef(Arc::new(Session::new(
+                h,
+                *peer,
+                proto,
+                origin,
+                waker.clone(),
+            )))
+        })
+    }
+
+    /// Send `c` to the driver from code that cannot wait.
+    ///
+    /// Errors: `Backpressure` when the driver's queue (1024 commands) is full, and
+    /// `Transport` when the driver is gone (shutting down). Nothing is queued elsewhere.
+    pub fn command(&self, c: Command) -> Result<(), NetError> {
+        self.cmd.try_send(c).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => NetError::Backpressure(
+                "the transport's command queue is full (1024 commands): try again".into(),
+            ),
+            mpsc::error::TrySendError::Closed(_) => {
+                NetError::Transport("the transport shut down".into())
+            }
+        })
     }
 
     pub fn new_op(&self) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_op.fetch_add(1, Ordering::Relaxed);
         lock(&self.ops).insert(id, None);
         id
     }
@@ -89,126 +175,112 @@ impl Shared {
         self.waker.wake();
     }
 
+    pub(crate) fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Run `f` on the endpoint, then carry out its events: operations finish, new
+    /// sessions get their pump, accepts wake waiters. Returns `f`'s result and what the
+    /// swarm must do (only the driver task asks for calls that produce those).
+    pub(crate) fn with_endpoint<R>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut NodeEndpoint, Duration) -> R,
+    ) -> (R, Vec<SwarmAction>) {
+        let now = self.now();
+        let mut ep = lock(&self.endpoint);
+        let r = f(&mut ep, now);
+        let mut events = Vec::new();
+        while let Some(e) = ep.poll_event() {
+            let session = |h: SessionHandle| ep.session(h).map(|s| s.0.clone());
+            events.push(match e {
+                EndpointEvent::Created(h) => (e, session(h)),
+                EndpointEvent::Attach { session: h, .. } => (e, session(h)),
+                other => (other, None),
+            });
+        }
+        drop(ep);
+        let mut actions = Vec::new();
+        for (e, s) in events {
+            match e {
+                EndpointEvent::Created(_) => {
+                    if let Some(s) = s {
+                        tokio::spawn(pump::pump(self.clone(), s));
+                    }
+                }
+                EndpointEvent::Attach { conn, number, .. } => {
+                    if let Some(session) = s {
+                        actions.push(SwarmAction::Attach {
+                            conn,
+                            session,
+                            number,
+                        });
+                    }
+                }
+                EndpointEvent::CloseConnection(c) => actions.push(SwarmAction::Close(c)),
+                EndpointEvent::OpDone { op, result } => self.finish_op(
+                    op.0,
+                    result
+                        .map(|h| h.0)
+                        .map_err(|f| NetError::Transport(f.to_string())),
+                ),
+                EndpointEvent::Accepted(_) => {
+                    self.ops_cond.notify_all();
+                    self.waker.wake();
+                }
+            }
+        }
+        (r, actions)
+    }
+
     /// The live session with `peer`, if any.
     pub fn session_of(&self, peer: &PeerId) -> Option<Arc<Session>> {
-        let id = *lock(&self.by_peer).get(peer)?;
-        self.session(id).filter(|s| !s.is_closed())
+        let ep = lock(&self.endpoint);
+        ep.session_of(peer)
+            .and_then(|h| ep.session(h).map(|s| s.0.clone()))
     }
 
     pub fn session(&self, id: u64) -> Option<Arc<Session>> {
-        lock(&self.sessions).get(&id).cloned()
+        lock(&self.endpoint)
+            .session(SessionHandle(id))
+            .map(|s| s.0.clone())
     }
 
-    /// Create a session (dialler or listener), register it and start its pump.
-    pub fn add_session(self: &Arc<Self>, peer: PeerId, role: Role) -> Arc<Session> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let now = self.origin.elapsed();
-        let proto = {
-            let mut rng = lock(&self.rng);
-            match role {
-                Role::Dialer => ProtoSession::new_dialer(self.cfg.session.clone(), now, &mut *rng),
-                Role::Listener => {
-                    ProtoSession::new_listener(self.cfg.session.clone(), now, &mut *rng)
-                }
-            }
-        };
-        let s = Arc::new(Session::new(
-            id,
-            peer,
-            proto,
-            self.origin,
-            self.waker.clone(),
-        ));
-        lock(&self.sessions).insert(id, s.clone());
-        let old = lock(&self.by_peer).insert(peer, id);
-        if let Some(o) = old.filter(|o| *o != id).and_then(|o| self.session(o)) {
-            o.close(CloseReason::PeerRestarted, "replaced by a new session");
-        }
-        tokio::spawn(pump::pump(self.clone(), s.clone()));
-        s
-    }
-
-    /// The dialler restarted: replace listener session `old` by a fresh one on the
-    /// same connection and return it.
-    pub fn restart_listener(self: &Arc<Self>, old: &Arc<Session>) -> (Arc<Session>, u64) {
-        let fresh = self.add_session(old.peer, Role::Listener);
-        let conn = fresh.on_connected();
-        (fresh, conn)
-    }
-
-    pub fn on_session_open(&self, s: &Arc<Session>) {
-        let ops = lock(&self.dial_ops).remove(&s.id).unwrap_or_default();
-        if s.dialer || !ops.is_empty() {
-            // A dialler's session, or a listener that answered our own simultaneous dial
-            // (`driver.rs`): it belongs to whoever dialled, not to the accept queue.
-            for op in ops {
-                self.finish_op(op, Ok(s.id));
-            }
-        } else {
-            let mut q = lock(&self.accepted);
-            if q.len() < MAX_PENDING_ACCEPTS {
-                q.push_back(s.id);
-            } else {
-                drop(q);
-                s.close(CloseReason::Shutdown, "accept queue full");
-            }
-            self.ops_cond.notify_all();
-            self.waker.wake();
-        }
-    }
-
-    pub fn on_session_close(&self, s: &Arc<Session>, reason: &str) {
-        let ops = lock(&self.dial_ops).remove(&s.id).unwrap_or_default();
-        if ops.is_empty() {
-            return;
-        }
-        let err = if reason == "shutdown" {
-            NetError::Transport("the transport shut down".into())
-        } else {
-            NetError::Transport(format!("session closed before it opened: {reason}"))
-        };
-        for op in ops {
-            self.finish_op(op, Err(err.clone()));
-        }
-    }
-
-    /// Make `op` finish when `session` opens (or fails to).
-    pub fn add_dial_op(&self, session: u64, op: u64) {
-        lock(&self.dial_ops).entry(session).or_default().push(op);
-    }
-
-    /// Take the dial operations waiting for `session` (to move them to another).
-    pub fn take_dial_ops(&self, session: u64) -> Vec<u64> {
-        lock(&self.dial_ops).remove(&session).unwrap_or_default()
-    }
-
-    /// True while a dial operation waits for `session` to open.
-    pub fn dial_pending(&self, session: u64) -> bool {
-        lock(&self.dial_ops).contains_key(&session)
-    }
-
-    /// Fail the dial operations of `session`, if still pending; true if there were any.
-    pub fn fail_dial(&self, session: u64, err: NetError) -> bool {
-        let ops = lock(&self.dial_ops).remove(&session).unwrap_or_default();
-        for op in &ops {
-            self.finish_op(*op, Err(err.clone()));
-        }
-        !ops.is_empty()
-    }
-
-    /// A closed session no longer answers for its peer and leaves the session table
-    /// (the application's handles keep it alive for stats and unacked messages).
-    pub fn forget_session(&self, s: &Session) {
-        {
-            let mut bp = lock(&self.by_peer);
-            if bp.get(&s.peer) == Some(&s.id) {
-                bp.remove(&s.peer);
+    /// The next session a peer opened to us that is still there.
+    pub fn accept(&self) -> Option<u64> {
+        let mut ep = lock(&self.endpoint);
+        while let Some(h) = ep.accept() {
+            if ep.session(h).is_some() {
+                return Some(h.0);
             }
         }
-        lock(&self.sessions).remove(&s.id);
+        None
+    }
+
+    /// Session `s` opened: its dial operations finish, or it joins the accept queue.
+    pub(crate) fn on_session_open(self: &Arc<Self>, s: &Session) {
+        let _ = self.with_endpoint(|ep, _| ep.session_opened(s.handle()));
+    }
+
+    /// Session `s` ended: dial operations still waiting for it fail.
+    pub(crate) fn on_session_close(self: &Arc<Self>, s: &Session, reason: CloseReason) {
+        let _ = self.with_endpoint(|ep, _| ep.session_closed(s.handle(), reason));
+    }
+
+    /// A closed session leaves the endpoint (the application's handles keep it alive
+    /// for stats and unacked messages).
+    pub(crate) fn forget_session(self: &Arc<Self>, s: &Session) {
+        let _ = self.with_endpoint(|ep, _| ep.forget(s.handle()));
     }
 
     pub fn all_sessions(&self) -> Vec<Arc<Session>> {
-        lock(&self.sessions).values().cloned().collect()
+        lock(&self.endpoint)
+            .sessions()
+            .map(|(_, s)| s.0.clone())
+            .collect()
+    }
+
+    /// Sessions the endpoint still has.
+    pub fn session_count(&self) -> usize {
+        lock(&self.endpoint).sessions().count()
     }
 }

@@ -196,6 +196,24 @@ INBOUND: dict[str, tuple[str, str]] = {
     "LIP_REJECT": ("agent", "knowledge"),
 }
 VOTE_TARGET = {"FACT_CONFIRM": 0, "FACT_REJECT": 1, "FACT_CHALLENGE": 2}
+# What the handler did with it, as the node reports it (docs/EVENTS.md), for the types
+# whose handling names the msg_id (INTENT, DECISION_SHARE, HCP_STATE_UPDATE and LIP_REJECT
+# are only routed: nothing of theirs is reported by msg_id).
+EFFECTS: dict[str, str] = {
+    "STATE_UPDATE": "agent.peer_state",
+    "FACT_PROPOSE": "knowledge.claim_pending",
+    "FACT_CONFIRM": "knowledge.confirmation",
+    "FACT_REJECT": "knowledge.confirmation",
+    "FACT_CHALLENGE": "knowledge.confirmation",
+    "HCP_HELLO": "hcp.session_open",
+    "HCP_INTENT": "hcp.intent",
+    "HCP_CONTEXT": "agent.decision",
+    "HCP_DECISION": "agent.decision",
+    "HCP_FEEDBACK": "agent.decision",
+    "LIP_EVIDENCE": "lip.evidence",
+    "LIP_CONFLICT": "lip.conflict",
+    "LIP_ACCEPT": "lip.accepted",
+}
 
 
 def _hello(peer: OriginalPeer, world: World) -> dict[str, Any]:
@@ -243,6 +261,18 @@ def test_original_message_is_accepted(world: World, msg_type: str) -> None:
     assert "pubkey" not in env["sender"]
     wire.send(channel, env)
     assert_accepted(world.node, env["msg_id"])
+    mid = env["msg_id"].lower()
+    if msg_type in EFFECTS:
+        world.node.wait_for(
+            lambda e: e["kind"] == EFFECTS[msg_type] and str(e["msg_id"] or "").lower() == mid, 5
+        )
+    if msg_type == "LIP_FETCH":  # a free-text query: accepted, and its fetch fails (LIP L6)
+        world.node.wait_for(
+            lambda e: (
+                e["kind"] == "lip.fetch_failed" and e["attributes"]["uri"] == payload["query"]
+            ),
+            5,
+        )
     if msg_type == "FACT_PROPOSE":
         statement = payload["fact"]["statement"]
         facts = web4("facts", "--json", "--data-dir", str(world.node.data_dir))

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,10 +66,11 @@ def keygen(root: Path, name: str) -> tuple[Path, str]:
 class NodeProc:
     """A running ``web4 node``: its events as they come, waits with deadlines, stop."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, wrap: Sequence[str] = ()) -> None:
+        """``wrap``: a command prefix, e.g. ``ip netns exec NS`` (support.netns)."""
         self.data_dir = data_dir
         self.events_file = data_dir / "events.jsonl"
-        cmd = [*WEB4, "node", "--data-dir", str(data_dir), "--json"]
+        cmd = [*wrap, *WEB4, "node", "--data-dir", str(data_dir), "--json"]
         self.proc = subprocess.Popen(
             [*cmd, "--events", str(self.events_file), *args],
             stdout=subprocess.PIPE,

@@ -25,7 +25,7 @@ SCRIPTS := $(wildcard scripts/*.py)
 # not used: its PyPI wrapper downloads a binary at install time, which CI cannot.
 WORKFLOWS := $(wildcard .github/workflows/*.yml)
 
-.PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean trust-coverage
+.PHONY: help venv build demo test lint format typecheck rust-test py-test scripts bench clean trust-coverage soak
 
 help: ## list the targets
 	@echo "Web4 Runtime: make <target>"
@@ -94,7 +94,16 @@ bench: build ## benchmarks: JSON results and report.md in build/bench/
 	$(PY) benches/bench_rtt.py --out build/bench/rtt.json
 	$(PY) benches/bench_e2e.py --out build/bench/e2e.json
 	$(PY) benches/bench_store.py --out build/bench/store.json
+	$(PY) benches/bench_mesh.py --nodes 10 --out build/bench/mesh.json
 	$(PY) benches/bench_report.py --dir build/bench
+
+# Mesh sizes for `make soak`, in order; it stops at the first that does not hold.
+SOAK_NODES ?= 30 40
+
+soak: build ## fact propagation among 30, then 40 node processes: build/soak/mesh.json and mesh.md
+	@mkdir -p build/soak
+	$(PY) benches/bench_mesh.py --nodes $(SOAK_NODES) --out build/soak/mesh.json \
+	  --report build/soak/mesh.md
 
 clean: ## remove .venv, build outputs and the built extension
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

@@ -1,0 +1,131 @@
+"""Fact propagation through a mesh of real node processes: latency and amplification.
+
+The harness is ``tests/support/mesh.py`` (shared with the tests; its docstring says what
+is measured and how): ``N`` ``web4 node`` processes on loopback in the static full mesh
+``web4 mesh-demo`` builds, each believing the facts, and one of them proposing
+``--facts`` facts one second apart. For every size in ``--nodes`` (in order) it records
+propagation p50/p99/max (ms, from the nodes' ``--json`` event times) and the copies of
+each fact sent per node (amplification). It stops at the first size that does not hold
+(a node not reached, or a timeout): the sizes after it are not run, and the ones before
+it stand. This is the baseline the gossip work of issue 14 is compared against.
+
+    python benches/bench_mesh.py --nodes 10 --out build/bench/mesh.json       # make bench
+    python benches/bench_mesh.py --nodes 30 40 --out build/soak/mesh.json \\
+        --report build/soak/mesh.md                                           # make soak
+
+Exit status 1 when the first size does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# the harness lives with the tests (tests/support), which import it as `support`
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from support.mesh import Mesh
+
+TOPOLOGY = "static full mesh: each node dials every node started before it (web4 mesh-demo)"
+
+
+def run_size(n: int, facts: int, timeout: float) -> dict[str, Any]:
+    """One mesh of ``n`` nodes: its summary (``holds``: every node reached)."""
+    statements = [f"Mesh propagation fact {i} of {facts} holds" for i in range(facts)]
+    root = Path(tempfile.mkdtemp(prefix=f"web4-mesh{n}-"))
+    t0 = time.monotonic()
+    try:
+        with Mesh(root, n, start_timeout=max(60.0, 4.0 * n)) as mesh:
+            mesh.start(believe=statements)
+            print(f"mesh of {n}: linked in {mesh.mesh_setup_s:.1f} s", file=sys.stderr)
+            result = mesh.propagate(statements, timeout=timeout)
+        out = result.summary()
+        out["copies_sent_by_node"] = result.copies_sent
+        out["holds"] = not result.unreached
+    except AssertionError as e:  # a wait ran out: the size did not hold
+        out = {"nodes": n, "facts": facts, "holds": False, "error": str(e)[:2000]}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    out["wall_s"] = round(time.monotonic() - t0, 1)
+    return out
+
+
+def _f(x: Any) -> str:
+    return f"{x:.1f}" if isinstance(x, float) else str(x)
+
+
+def report(doc: dict[str, Any]) -> str:
+    lines = [
+        "# Fact propagation in a mesh of real node processes",
+        "",
+        f"Topology: {doc['topology']}. Machine: {doc['machine']['cpus']} CPUs, "
+        f"{doc['machine']['system']}. Command: `{doc['command']}`.",
+        "",
+        "| nodes | holds | facts | p50 ms | p99 ms | max ms | copies/fact | amplification "
+        "| max sent/node/fact | duplicates/fact | votes/fact | mesh setup s | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in doc["runs"]:
+        if "propagation_ms" not in r:
+            lines.append(f"| {r['nodes']} | no: {r.get('error', '')[:80]} |" + " |" * 11)
+            continue
+        p, c = r["propagation_ms"], r["copies"]
+        cells = [r["nodes"], "yes" if r["holds"] else f"no ({r['unreached']} unreached)",
+                 r["facts"], p["p50"], p["p99"], p["max"], c["total_per_fact"],
+                 c["amplification"], c["max_sent_per_node_per_fact"],
+                 c["duplicates_received_per_fact"], c["votes_per_fact"], r["mesh_setup_s"],
+                 r["wall_s"]]  # fmt: skip
+        lines.append("| " + " | ".join(_f(x) for x in cells) + " |")
+    lines += [
+        "",
+        "Propagation: from the proposer's first event naming a claim to each other node's "
+        "first one (event times: millisecond precision). Copies: FACT_PROPOSE envelopes "
+        "the routers handled or refused, by the peer that delivered them; amplification "
+        "= copies per fact / (nodes - 1). Votes: FACT_CONFIRM/CHALLENGE/REJECT envelopes.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--nodes", type=int, nargs="+", default=[10], help="mesh sizes, in order")
+    p.add_argument("--facts", type=int, default=5, help="facts proposed (1 s apart)")
+    p.add_argument("--timeout", type=float, default=120.0, help="propagation deadline (s)")
+    p.add_argument("--out", type=Path, required=True, help="JSON results")
+    p.add_argument("--report", type=Path, help="also a Markdown report")
+    a = p.parse_args()
+    if any(n < 2 for n in a.nodes) or a.facts < 1:
+        p.error("--nodes: each at least 2; --facts: at least 1")
+    doc: dict[str, Any] = {
+        "benchmark": "mesh_propagation",
+        "topology": TOPOLOGY,
+        "command": " ".join(["python", "benches/bench_mesh.py", *sys.argv[1:]]),
+        "machine": {"cpus": os.cpu_count(), "system": platform.platform(terse=True)},
+        "settings": {"nodes": a.nodes, "facts": a.facts, "timeout_s": a.timeout},
+        "runs": [],
+    }
+    for n in a.nodes:
+        run = run_size(n, a.facts, a.timeout)
+        doc["runs"].append(run)
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(json.dumps(doc, indent=2) + "\n")  # what holds so far, kept
+        print(json.dumps({k: run.get(k) for k in ("nodes", "holds", "propagation_ms")}))
+        if not run["holds"]:
+            break
+    if a.report is not None:
+        a.report.parent.mkdir(parents=True, exist_ok=True)
+        a.report.write_text(report(doc))
+        print(f"wrote {a.report}")
+    return 0 if doc["runs"][0]["holds"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

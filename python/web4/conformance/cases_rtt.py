@@ -233,26 +233,35 @@ def _gap(t: Target) -> None:
         raise Mismatch(f"RESUME after the gap got {_said(got)}, not delivered [0, 0, 0]")
 
 
-def _kept(send: Callable[[RawPeer, bytes], None], what: str) -> Callable[[Target], None]:
+def _kept(send: Callable[[RawPeer, bytes], int], what: str) -> Callable[[Target], None]:
+    """``send`` sends the frame to be dropped and returns the next seq on knowledge: that
+    DATA, right behind it on the same stream, must be acknowledged."""
+
     def play(t: Target) -> None:
         with RawPeer(t) as p:
             sid = p.open_session()
-            send(p, sid)
+            seq = send(p, sid)
+            p.send("knowledge", rf.data("knowledge", sid, seq, b"conformance"))
+            got = p.frame("state", lambda f: f.kind == "ACK" and f.seq == seq and f.sid == sid)
+            if got is None:
+                raise Mismatch(f"the DATA (seq {seq}) that followed {what} was not acknowledged")
             if not p.heartbeat_answered():
                 raise Mismatch(f"no HEARTBEAT_ACK after {what} (the connection was dropped?)")
 
     return play
 
 
-def _replayed(p: RawPeer, sid: bytes) -> None:
+def _replayed(p: RawPeer, sid: bytes) -> int:
     p.send("knowledge", rf.data("knowledge", sid, 1, b"conformance"))
     if p.frame("state", lambda f: f.kind == "ACK" and f.seq == 1) is None:
         raise Mismatch("DATA seq 1 was not acknowledged")
     p.send("knowledge", rf.data("knowledge", sid, 1, b"conformance"))
+    return 2
 
 
-def _foreign(p: RawPeer, sid: bytes) -> None:
+def _foreign(p: RawPeer, sid: bytes) -> int:
     p.send("knowledge", rf.data("knowledge", os.urandom(16), 1, b"conformance"))
+    return 1
 
 
 def _data_before_open(t: Target) -> None:
@@ -392,16 +401,16 @@ def _register() -> None:
     )
     _case(
         "frame.replay",
-        "DATA{knowledge, seq 1} twice",
-        "the second is dropped as a replay and the connection kept" + hb,
+        "DATA{knowledge, seq 1} twice, then seq 2",
+        "the second is dropped as a replay, the connection kept: seq 2 is acknowledged" + hb,
         "RTT_SPEC §5.7",
         neg,
         _kept(_replayed, "the replay"),
     )
     _case(
         "frame.foreign_session",
-        "DATA with another session's id",
-        "dropped as a replay, the connection kept" + hb,
+        "DATA with another session's id, then DATA{sid, seq 1}",
+        "dropped as a replay, the connection kept: seq 1 is acknowledged" + hb,
         "RTT_SPEC §5.7",
         neg,
         _kept(_foreign, "DATA of a foreign session"),

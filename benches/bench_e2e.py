@@ -181,7 +181,7 @@ def main() -> int:
     p.add_argument("--one-way", type=int, default=20000, help="one-way messages (web4)")
     p.add_argument("--a2a-one-way", type=int, default=5000, help="one-way messages (A2A)")
     p.add_argument("--window", type=int, default=192, help="web4: most unacknowledged")
-    p.add_argument("--a2a-window", type=int, default=64, help="A2A: requests in flight")
+    p.add_argument("--a2a-window", type=int, default=8, help="A2A: requests in flight")
     p.add_argument("--quick", action="store_true", help="a smoke run: 100 round trips")
     a = p.parse_args()
     if a.quick:

@@ -47,6 +47,7 @@ class GroupCommit:
     """Settings of a store's writer thread (``Store.open(..., group_commit=...)``)."""
 
     checkpoint_bytes: int = 4 << 20  # a -wal file past this is checkpointed (PASSIVE)
+    batch_s: float = 0.005  # on an event loop: transactions of this long share one COMMIT
     fsync: Callable[[int], None] = field(default=os.fsync)  # tests pass a slow or failing one
 
 

@@ -25,6 +25,8 @@ when they are constructed (idempotent). Every ``sqlite3`` failure surfaces as
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import sqlite3
 import threading
@@ -63,6 +65,10 @@ class Store:
         self._depth = 0
         self._closed = False
         self._syncer: Syncer | None = None
+        # group commit on an event loop: the open batch transaction's scheduled COMMIT
+        self._batch: asyncio.TimerHandle | None = None
+        self._batch_s = 0.0
+        self._lost: StoreError | None = None  # a batch whose COMMIT failed
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -113,6 +119,7 @@ class Store:
             store.execute(_META)
             store.migrate(*migrations)
             if grouped and group_commit is not None:
+                store._batch_s = group_commit.batch_s
                 store._syncer = Syncer(where, group_commit)
                 store._syncer.commit()  # what open() wrote, fsynced like the rest
         except BaseException:
@@ -134,18 +141,57 @@ class Store:
         (idempotent)."""
         with self._lock:
             if not self._closed:
-                self._closed = True
                 if self._syncer is not None:
+                    self.flush()
                     self._syncer.close()
+                self._closed = True
                 self._conn.close()
 
     async def durable(self) -> None:
-        """Return once every transaction committed before this call is on disk (at once
-        without ``group_commit``: each commit fsyncs itself). The node awaits it before
-        it acknowledges anything. Raises ``StoreError`` when the journal cannot be
-        fsynced (then no later call succeeds: fail closed) or the store is closing."""
+        """Return once every transaction that ended before this call is committed and on
+        disk (at once without ``group_commit``: each commit fsyncs itself). The node
+        awaits it before it acknowledges anything. Raises ``StoreError`` when a batch
+        could not be committed or the journal cannot be fsynced (then no later call
+        succeeds: fail closed), or the store is closing."""
         if self._syncer is not None:
+            self.flush()
+            if self._lost is not None:
+                raise self._lost
             await self._syncer.durable()
+
+    def _open_batch(self) -> None:
+        """On an event loop's thread, begin a batch: the transactions of the next
+        ``batch_s`` seconds become savepoints of one transaction, committed by ``flush``
+        (on that loop, or by ``durable()`` / ``close()`` first). Elsewhere: nothing, the
+        caller's transaction commits on its own."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.execute("BEGIN IMMEDIATE")
+        self._batch = loop.call_later(self._batch_s, self.flush)
+
+    def flush(self) -> None:
+        """COMMIT the open batch, if any (on the store's thread; the writer thread then
+        fsyncs it). A batch whose COMMIT fails is rolled back and remembered: every
+        later ``durable()`` raises (nothing more is acknowledged). Never raises."""
+        with self._lock:
+            batch = self._batch
+            if batch is None or self._closed:
+                return
+            if self._depth > 0:  # inside a transaction (one that awaits): later
+                with contextlib.suppress(RuntimeError):  # no loop here: the next flush
+                    loop = asyncio.get_running_loop()
+                    self._batch = loop.call_later(self._batch_s, self.flush)
+                return
+            batch.cancel()
+            self._batch = None
+            try:
+                self.execute("COMMIT")
+            except StoreError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.rollback()
+                self._lost = StoreError(f"a group of transactions could not commit: {exc}")
 
     @property
     def group_fsyncs(self) -> int:
@@ -198,21 +244,24 @@ class Store:
         """
         with self._lock:
             depth = self._depth
+            if depth == 0 and self._syncer is not None and self._batch is None:
+                self._open_batch()
+            outer = depth == 0 and self._batch is None  # else a savepoint (of a batch)
             savepoint = f"sp{depth}"
-            self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+            self.execute("BEGIN IMMEDIATE" if outer else f"SAVEPOINT {savepoint}")
             self._depth += 1
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
-                if depth == 0:
+                if outer:
                     self._conn.rollback()
                 else:
                     self.execute(f"ROLLBACK TO {savepoint}")
                     self.execute(f"RELEASE {savepoint}")
                 raise
             self._depth -= 1
-            if depth > 0:
+            if not outer:
                 self.execute(f"RELEASE {savepoint}")
                 return
             try:
@@ -231,7 +280,7 @@ class Store:
                 cursor = self._conn.execute(sql, params)
             except (sqlite3.Error, sqlite3.Warning) as exc:
                 raise StoreError(f"store statement failed: {exc}") from exc
-            if self._depth == 0 and self._syncer is not None:
+            if self._syncer is not None and self._depth == 0 and not self._conn.in_transaction:
                 self._syncer.commit()  # a COMMIT, or a write in autocommit mode
             return cursor.rowcount
 

@@ -1,6 +1,8 @@
-"""Group commit: commits written on the caller's thread, fsynced by the writer thread,
-``durable()`` returning only after the fsync that covers them; one fsync for a group;
-a failed fsync fails closed; close makes everything durable; checkpoints off the loop."""
+"""Group commit: on an event loop, transactions batched into one COMMIT (each still
+atomic: a savepoint), the COMMIT written on the caller's thread and fsynced by the writer
+thread, ``durable()`` returning only after the fsync that covers them; one fsync for a
+group; a failed fsync or COMMIT fails closed; close makes everything durable;
+checkpoints off the loop."""
 
 from __future__ import annotations
 
@@ -38,13 +40,19 @@ class GatedFsync:
         os.fsync(fd)
 
 
-def _open(path: Path, fsync: GatedFsync, **kw: int) -> Store:
+def _open(path: Path, fsync: GatedFsync, **kw: float) -> Store:
     return Store.open(path, migrations=[ITEMS], group_commit=GroupCommit(fsync=fsync, **kw))
 
 
 def _put(store: Store, k: int) -> None:
     with store.transaction():
         store.execute("INSERT INTO gc_t (k, v) VALUES (?, ?)", (k, "x" * 100))
+
+
+def _fail(store: Store) -> None:
+    with store.transaction():
+        store.execute("INSERT INTO gc_t (k, v) VALUES (2, 'no')")
+        raise RuntimeError("handler failed")
 
 
 async def _pending(task: asyncio.Task[None], seconds: float = 0.2) -> bool:
@@ -59,11 +67,12 @@ def test_commit_is_visible_at_once_and_durable_only_after_its_fsync(tmp_path: Pa
 
     async def main() -> None:
         _put(store, 1)
+        waiting = asyncio.create_task(store.durable())
+        await asyncio.sleep(0)  # durable() commits the batch, then waits for the fsync
         # committed: another connection (another process) sees it before any fsync
         other = sqlite3.connect(store.path)
         assert other.execute("SELECT COUNT(*) FROM gc_t").fetchone() == (1,)
         other.close()
-        waiting = asyncio.create_task(store.durable())
         assert await _pending(waiting)  # the fsync has not run: the ack must wait
         fsync.gate.set()
         await asyncio.wait_for(waiting, 5)
@@ -152,3 +161,58 @@ def test_without_group_commit_durable_returns_at_once(tmp_path: Path) -> None:
         _put(store, 1)
         asyncio.run(asyncio.wait_for(store.durable(), 1))
         assert store.group_fsyncs == 0
+
+
+def test_on_a_loop_transactions_share_one_commit_and_stay_atomic(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync)
+    other = sqlite3.connect(store.path)
+
+    def count() -> int:
+        return int(other.execute("SELECT COUNT(*) FROM gc_t").fetchone()[0])
+
+    async def main() -> None:
+        await store.durable()
+        _put(store, 1)
+        with pytest.raises(RuntimeError, match="handler failed"):
+            _fail(store)  # rolled back alone
+        _put(store, 3)
+        # this connection reads its own writes; another sees none of them yet
+        assert store.query("SELECT k FROM gc_t ORDER BY k") == [(1,), (3,)]
+        assert count() == 0
+        await asyncio.sleep(0.05)  # the batch's COMMIT is due after batch_s
+        assert count() == 2
+        _put(store, 4)
+        await store.durable()  # commits the open batch at once, then waits for its fsync
+        assert count() == 3
+
+    asyncio.run(main())
+    other.close()
+    store.close()
+
+
+def test_without_a_loop_each_transaction_commits_at_once(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync)
+    _put(store, 1)
+    other = sqlite3.connect(store.path)
+    assert other.execute("SELECT COUNT(*) FROM gc_t").fetchone() == (1,)
+    other.close()
+    store.close()
+
+
+def test_a_batch_left_open_is_committed_by_close(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync, batch_s=60.0)
+
+    async def main() -> None:
+        _put(store, 1)
+        _put(store, 2)
+
+    asyncio.run(main())  # the loop is gone; its flush never ran
+    store.close()
+    with Store.open(tmp_path / "db") as again:
+        assert again.query_one("SELECT COUNT(*) FROM gc_t") == (2,)

@@ -1,12 +1,12 @@
 """``build/bench/report.md``: the benchmarks' JSON files as a page a person can read.
 
-Reads whichever of ``envelope.json``, ``rtt.json``, ``e2e.json`` and ``store.json`` are in
-``--dir`` (``make bench`` writes them just before), and writes ``report.md`` beside them
-with a table per benchmark (figure, baseline, ratio, target) and two plots drawn as SVG
-by this file (no plotting dependency): ``latency_cdf.svg``, the round-trip latency CDFs
-(web4 end to end, A2A end to end, RTT transport ping-pong, raw TCP) on a log axis, and
-``throughput.svg``, messages per second of web4 and A2A one way and of the store's
-inline vs group commit.
+Reads whichever of ``envelope.json``, ``rtt.json``, ``e2e.json``, ``store.json`` and
+``mesh.json`` are in ``--dir`` (``make bench`` writes them just before), and writes
+``report.md`` beside them with a table per benchmark (figure, baseline, ratio, target)
+and two plots drawn as SVG by this file (no plotting dependency): ``latency_cdf.svg``,
+the round-trip latency CDFs (web4 end to end, A2A end to end, RTT transport ping-pong,
+raw TCP) on a log axis, and ``throughput.svg``, messages per second of web4 and A2A one
+way and of the store's inline vs group commit.
 """
 
 from __future__ import annotations
@@ -224,6 +224,18 @@ def report(d: Path) -> str:
                 _met(env["targets"].get("met")),
             ),
         ]  # fmt: skip
+    mesh = _load(d, "mesh")
+    if mesh is not None:  # benches/bench_mesh.py: the baseline of issue 14's gossip
+        lines += ["", "## Fact propagation among node processes (`mesh.json`)", "",
+                  f"{mesh['topology']}; command: `{mesh['command']}`", "",
+                  _row("nodes", "holds", "p50 ms", "p99 ms", "copies/fact", "amplification",
+                       "votes/fact"),
+                  _row("---", "---", "---", "---", "---", "---", "---")]  # fmt: skip
+        for r in mesh["runs"]:
+            p, c = r.get("propagation_ms", {}), r.get("copies", {})
+            lines.append(_row(r["nodes"], r["holds"], p.get("p50", "-"), p.get("p99", "-"),
+                              c.get("total_per_fact", "-"), c.get("amplification", "-"),
+                              c.get("votes_per_fact", "-")))  # fmt: skip
     curves: dict[str, list[float]] = {}
     if e2e is not None:
         curves["web4 end to end (signed, persisted)"] = e2e["cdf_us"]["web4"]

@@ -241,15 +241,18 @@ class Mesh:
 
     def _settle(self, claims: list[str], deadline: float, quiet: float = 0.5) -> None:
         """Until no node has logged an event about ``claims`` for ``quiet`` s."""
-        last = -1
+        wanted = set(claims)
+        seen = [0] * len(self.nodes)  # events looked at so far, per node
+        count, last = 0, -1
         since = time.monotonic()
         while time.monotonic() < deadline:
-            count = sum(
-                1
-                for n in self.nodes
-                for e in list(n.events)
-                if any(_names_claim(e, c) for c in claims)
-            )
+            for i, node in enumerate(self.nodes):
+                new = node.events[seen[i] :]  # appended only: a slice is a snapshot
+                seen[i] += len(new)
+                count += sum(
+                    1 for e in new if e.get("msg_id") in wanted or
+                    e["attributes"].get("claim_id") in wanted
+                )  # fmt: skip
             if count != last:
                 last, since = count, time.monotonic()
             elif time.monotonic() - since >= quiet:

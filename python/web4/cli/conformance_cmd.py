@@ -57,10 +57,10 @@ clock must be within a few seconds of this machine's (timestamps are checked to
 ±120 s; the stale/future cases send ±300 s)."""
 
 EPILOG = """\
-Examples:
-  web4 conformance /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW...
+Example: web4 conformance /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW...
+More:
   web4 conformance ADDR --case cip.hello          (every case under cip.hello)
-  web4 conformance ADDR --case 'cip.*.tampered_*' --json \
+  web4 conformance ADDR --case 'cip.*.tampered_*' --json \\
       | jq '.results[] | select(.result != "pass")'
   web4 conformance --list
 (a node's full address is what `web4 node` prints after `listening on`, or what
@@ -96,9 +96,11 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--profile",
-        choices=sorted(PROFILES),
+        type=_profile,
         default="web4",
-        help="which specifications the cases hold the target to (default: web4)",
+        metavar="|".join(sorted(PROFILES, key=lambda n: n != "web4")),
+        help="which specifications the cases hold the target to: web4 (docs/RTT_SPEC.md, "
+        "docs/CIP_SPEC.md; the default) or original (the original Web4 specifications)",
     )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout at the end")
     seconds = cli_args.positive_float
@@ -121,6 +123,14 @@ def add_parser(sub: Any) -> None:
         "--verbose", "-v", action="store_true", help="also show the expectation of passed cases"
     )
     p.set_defaults(func=_cmd)
+
+
+def _profile(value: str) -> str:
+    if value not in PROFILES:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a profile: {cli_args.words(sorted(PROFILES))}"
+        )
+    return value
 
 
 def _cmd(args: argparse.Namespace) -> int:

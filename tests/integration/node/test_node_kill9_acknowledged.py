@@ -45,6 +45,7 @@ def make():
 """
 KILL_AFTER = 60  # answers received before the kill
 RATE = 120.0  # intents per second: under the router's per-peer throttle (200/s)
+BURST = 30  # sent at once just before the kill (within the throttle's burst)
 
 
 def _answers(peer: Peer) -> set[str]:
@@ -85,7 +86,16 @@ def test_kill9_under_load_loses_nothing_acknowledged(tmp_path: Path) -> None:
                 await peer.session.send("control", builder.encode(env), timeout=10.0)
                 i += 1
                 await asyncio.sleep(max(0.0, start + i / RATE - time.monotonic()))
-            node.kill()  # SIGKILL mid-stream: intents are in flight, answers too
+            for j in range(i, i + BURST):  # then a burst, and SIGKILL while it is in flight
+                env = builder.build(
+                    cm.Intent(goal="ask", topic=f"k{j}"),
+                    receiver=receiver,
+                    sender_view="trusted",
+                    state=state,
+                )
+                sent[f"k{j}"] = str(env["msg_id"])
+                await peer.session.send("control", builder.encode(env), timeout=10.0)
+            node.kill()
             await asyncio.sleep(0.5)  # answers already on the wire still arrive
             return _answers(peer)
         finally:

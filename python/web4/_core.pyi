@@ -1,5 +1,5 @@
 # Type stub of the Rust extension (rust/web4-py). Kept true by mypy's stubtest.
-from typing import Any, final
+from typing import Any, Literal, final
 
 from web4.rtt.config import TransportConfig
 
@@ -12,6 +12,8 @@ __all__ = [
     "__version__",
     "canonicalize",
     "fingerprint",
+    "parse_multiaddr",
+    "peer_id_public_key",
     "thread_handoff_round_trips_us",
     "verify",
     "verify_envelope",
@@ -25,6 +27,13 @@ def fingerprint(public_key: bytes) -> str: ...
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 def verify_envelope(envelope: Any) -> None: ...
 def thread_handoff_round_trips_us(rounds: int) -> list[float]: ...
+
+# --- PeerIds and multiaddrs, by libp2p's own types (rust/web4-py/src/addr.rs) ---------
+
+def peer_id_public_key(peer_id: str) -> bytes: ...
+def parse_multiaddr(
+    addr: str,
+) -> tuple[Literal["ip4", "ip6"], str, int, str | None]: ...
 
 @final
 class SigningKey:

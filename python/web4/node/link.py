@@ -8,22 +8,23 @@ transport through one adapter: the RTT transport (``web4.rtt``: encrypted, mutua
 authenticated, resumable) behind ``web4.node.rtt_link.RttLink``, the only transport the
 product has.
 
-Multiaddrs: ``/ip4/<address>/tcp/<port>`` with an optional ``/p2p/<peer>``;
-``parse_multiaddr`` checks configured addresses before the node starts.
+Multiaddrs: ``/ip4/<address>/tcp/<port>`` (or ``/ip6/``) with an optional
+``/p2p/<peer>`` (an Ed25519 PeerId); ``parse_multiaddr`` checks configured addresses
+before the node starts, with libp2p's own parser (``web4._core.parse_multiaddr``), the
+one the transport dials with.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from web4 import _core
 from web4.errors import ConfigError
 
 __all__ = ["CHANNELS", "LinkSession", "LinkTransport", "parse_multiaddr"]
 
 CHANNELS = ("control", "state", "knowledge")
-_ADDR = re.compile(r"^/ip4/(\d{1,3}(?:\.\d{1,3}){3})/tcp/(\d{1,5})(?:/p2p/([A-Za-z0-9]+))?$")
 
 
 class LinkSession(Protocol):
@@ -82,8 +83,12 @@ class Multiaddr:
 
 
 def parse_multiaddr(addr: str) -> Multiaddr:
-    """Parse ``/ip4/A/tcp/P[/p2p/ID]``. Raises ``ConfigError`` for anything else."""
-    m = _ADDR.match(addr.strip())
-    if m is None or int(m.group(2)) > 65535 or any(int(o) > 255 for o in m.group(1).split(".")):
-        raise ConfigError(f"{addr!r} is not a multiaddr like /ip4/127.0.0.1/tcp/7001")
-    return Multiaddr(m.group(1), int(m.group(2)), m.group(3))
+    """Parse ``/ip4|ip6/A/tcp/P[/p2p/ID]`` (``ID`` an Ed25519 PeerId). Raises
+    ``ConfigError`` for anything else, saying which part is wrong."""
+    try:
+        _, host, port, peer = _core.parse_multiaddr(addr.strip())
+    except ConfigError as e:
+        raise ConfigError(
+            f"{addr!r} is not a multiaddr like /ip4/127.0.0.1/tcp/7001: {e}"
+        ) from None
+    return Multiaddr(host, port, peer)

@@ -2,10 +2,11 @@
 
 Theory of operation: RTT sessions are authenticated by Noise with the peers' Ed25519
 identity keys, and name the peer by its libp2p PeerId. An Ed25519 PeerId embeds the raw
-public key (identity multihash of the protobuf-encoded key: ``00 24 08 01 12 20`` then 32
-key bytes, base58btc), so ``fingerprint_of_peer_id`` recovers the key and the node's
+public key (RTT_SPEC §2), so ``fingerprint_of_peer_id`` recovers the key (libp2p's own
+``PeerId`` decoding, in Rust: ``web4._core.peer_id_public_key``) and the node's
 fingerprint (lowercase hex SHA-256 of the key) without trusting anything the peer says:
-the handshake, the router and the trust book all key peers by that fingerprint.
+the handshake, the router and the trust book all key peers by that fingerprint, and a
+session's ``peer_key`` is the key the transport authenticated.
 
 RTT reads per channel; the node reads a session as one stream of (channel, bytes). The
 adapter runs one reader task per channel, each putting into one bounded queue (a full
@@ -18,34 +19,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 from typing import Any
 
-from web4.errors import RTTError, RTTHandshakeError, RTTTransportError
+from web4 import _core
+from web4.errors import ConfigError, RTTError, RTTHandshakeError, RTTTransportError
 from web4.identity import Identity
 from web4.node.link import CHANNELS
 from web4.rtt import Channel, Session, Transport, TransportConfig
 
-__all__ = ["RttLink", "RttSession", "fingerprint_of_peer_id"]
+__all__ = ["RttLink", "RttSession", "fingerprint_of_peer_id", "peer_key_of_peer_id"]
 
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_ED25519_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
+
+def peer_key_of_peer_id(peer_id: str) -> bytes:
+    """The raw 32-byte Ed25519 public key inside an Ed25519 libp2p PeerId.
+    Raises ``RTTHandshakeError`` for anything else."""
+    try:
+        return _core.peer_id_public_key(peer_id)
+    except ConfigError as e:
+        raise RTTHandshakeError(f"peer id: {e}") from None
 
 
 def fingerprint_of_peer_id(peer_id: str) -> str:
     """The fingerprint of the Ed25519 key inside an Ed25519 libp2p PeerId.
     Raises ``RTTHandshakeError`` for anything else."""
-    n = 0
-    for ch in peer_id:
-        i = _B58.find(ch)
-        if i < 0:
-            raise RTTHandshakeError(f"peer id {peer_id[:20]!r} is not base58")
-        n = n * 58 + i
-    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    raw = b"\x00" * (len(peer_id) - len(peer_id.lstrip("1"))) + raw
-    if len(raw) != 38 or not raw.startswith(_ED25519_PREFIX):
-        raise RTTHandshakeError(f"peer id {peer_id[:20]!r} does not embed an Ed25519 key")
-    return hashlib.sha256(raw[6:]).hexdigest()
+    return _core.fingerprint(peer_key_of_peer_id(peer_id))
 
 
 class RttSession:
@@ -53,7 +50,8 @@ class RttSession:
 
     def __init__(self, session: Session, *, queue_bound: int = 256, tick: float = 0.25) -> None:
         self._s = session
-        self._peer = fingerprint_of_peer_id(session.peer_id)
+        self._key = peer_key_of_peer_id(session.peer_id)
+        self._peer = _core.fingerprint(self._key)
         self._tick = tick
         self._chans: dict[str, Channel] = {k: session.open_channel(k) for k in CHANNELS}
         self._inbox: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(queue_bound)
@@ -66,6 +64,12 @@ class RttSession:
     @property
     def peer(self) -> str:
         return self._peer
+
+    @property
+    def peer_key(self) -> bytes:
+        """The peer's raw 32-byte Ed25519 public key, as the transport authenticated it
+        (for envelopes that leave out ``sender.pubkey``)."""
+        return self._key
 
     @property
     def closed(self) -> bool:

@@ -4,6 +4,7 @@
 //! calls the pure core, and converts results and errors back. No protocol logic lives
 //! here; errors are mapped to `web4.errors` classes in one place (`error.rs`).
 
+mod addr;
 mod convert;
 mod error;
 mod probe;
@@ -120,6 +121,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
+    m.add_function(wrap_pyfunction!(addr::peer_id_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(addr::parse_multiaddr, m)?)?;
     m.add_class::<SigningKey>()?;
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;

@@ -16,25 +16,43 @@ from web4.identity import Identity
 from web4.node import NodeConfig, load_config
 from web4.node.link import parse_multiaddr
 from web4.node.parts import default_transport
-from web4.node.rtt_link import RttLink, fingerprint_of_peer_id
+from web4.node.rtt_link import RttLink, fingerprint_of_peer_id, peer_key_of_peer_id
 from web4.rtt import Transport
 
 ALICE = Identity(SeededRng(1).bytes(32), "alice")
 
 
 def test_parse_multiaddr() -> None:
-    ma = parse_multiaddr("/ip4/127.0.0.1/tcp/7001/p2p/abc")
-    assert (ma.host, ma.port, ma.peer) == ("127.0.0.1", 7001, "abc")
+    ma = parse_multiaddr(f"/ip4/127.0.0.1/tcp/7001/p2p/{ALICE.peer_id}")
+    assert (ma.host, ma.port, ma.peer) == ("127.0.0.1", 7001, ALICE.peer_id)
     assert parse_multiaddr("/ip4/10.0.0.1/tcp/0").peer is None
-    for bad in (
-        "127.0.0.1:7001",
-        "/ip4/127.0.0.1/udp/1",
-        "/ip4/300.0.0.1/tcp/1",
-        "/ip4/127.0.0.1/tcp/70000",
-        "/dns/localhost/tcp/1",
-        "",
+    assert parse_multiaddr(" /ip6/::1/tcp/7001 ").host == "::1"
+    for bad, words in (
+        ("127.0.0.1:7001", "starts with /"),
+        ("/ip4/127.0.0.1/udp/1", "/tcp/<port>"),
+        ("/ip4/300.0.0.1/tcp/1", "not an IPv4 address"),
+        ("/ip4/127.0.0.01/tcp/1", "not an IPv4 address"),
+        ("/ip6/::g/tcp/1", "not an IPv6 address"),
+        ("/ip4/127.0.0.1/tcp/70000", "TCP port"),
+        ("/ip4/127.0.0.1/tcp/-1", "TCP port"),
+        ("/ip4/127.0.0.1/tcp", "needs a value"),
+        ("/ip4/127.0.0.1/tcp/1/", "empty component"),
+        ("/ip4/127.0.0.1//tcp/1", "empty component"),
+        ("/dns/localhost/tcp/1", "/ip4/<address>"),
+        ("/ip4/127.0.0.1/tcp/1/tls", "only /ip4/"),
+        ("/ip4/127.0.0.1/tcp/1/p2p/abc", "not an Ed25519 peer id"),
+        ("/ip4/127.0.0.1/tcp/1/p2p/0OIl", "not an Ed25519 peer id"),
+        ("/ip4/127.0.0.1/tcp/1/p2p/" + ALICE.peer_id[:-1], "not an Ed25519 peer id"),
+        # a valid PeerId, but a hash of a key (not an inline Ed25519 key)
+        (
+            "/ip4/127.0.0.1/tcp/1/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
+            "not an Ed25519 peer id",
+        ),
+        (f"/ip4/127.0.0.1/tcp/1/p2p/{ALICE.peer_id}/p2p/{ALICE.peer_id}", "only /ip4/"),
+        ("/bogus/1", "unknown protocol"),
+        ("", "starts with /"),
     ):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match=words):
             parse_multiaddr(bad)
 
 
@@ -48,7 +66,17 @@ def test_fingerprint_of_peer_id_matches_the_rtt_transport() -> None:
 
     peer_id = asyncio.run(main())
     assert fingerprint_of_peer_id(peer_id) == ALICE.fingerprint
-    for bad in ("", "0OIl", "12D3KooW", "Qm" + "1" * 44):
+    assert peer_key_of_peer_id(peer_id) == ALICE.signing_key.public_key
+    for bad in (
+        "",
+        "0OIl",
+        "12D3KooW",
+        "Qm" + "1" * 44,
+        peer_id[:-1],
+        peer_id + "1",
+        "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",  # hashed: no key inside
+        "1" * 200,
+    ):
         with pytest.raises(RTTHandshakeError):
             fingerprint_of_peer_id(bad)
 

@@ -133,35 +133,10 @@ def assert_accepted(node: NodeProc, msg_id: str) -> None:
     assert verdict["kind"] == "router.routed", f"{verdict['kind']}: {verdict['attributes']}"
 
 
-# Known to fail today, each for the reason given; envelope-compat and handshake-compat
-# (issue 16) are fixing the receiving side. strict: a case that starts passing fails here
-# until its mark is removed.
-_NO_PUBKEY = "refused: no sender.pubkey (the key RTT authenticated is not used yet)"
-KNOWN_FAILING: dict[str, str] = {
-    "HELLO": "an original HELLO without sender.pubkey is dropped",
-    "STATE_UPDATE": _NO_PUBKEY,
-    "INTENT": _NO_PUBKEY,
-    "DECISION_SHARE": _NO_PUBKEY,
-    "FACT_PROPOSE": _NO_PUBKEY,
-    "FACT_CONFIRM": _NO_PUBKEY,
-    "FACT_REJECT": _NO_PUBKEY,
-    "FACT_CHALLENGE": _NO_PUBKEY,
-    "HCP_HELLO": _NO_PUBKEY,
-    "HCP_INTENT": _NO_PUBKEY,
-    "HCP_CONTEXT": _NO_PUBKEY,
-    "HCP_DECISION": _NO_PUBKEY,
-    "HCP_FEEDBACK": _NO_PUBKEY,
-    "HCP_STATE_UPDATE": _NO_PUBKEY,
-    "LIP_FETCH": _NO_PUBKEY,
-    "LIP_EVIDENCE": _NO_PUBKEY,
-    "LIP_CONFLICT": _NO_PUBKEY,
-    "LIP_ACCEPT": _NO_PUBKEY,
-    "LIP_REJECT": _NO_PUBKEY,
-    "original handshake": "an original HELLO without sender.pubkey is dropped",
-    "hcp without cip": "HCP before a CIP handshake goes to the handshake, which drops it",
-    "cip.original.hello": "an original HELLO without sender.pubkey is dropped",
-    "cip.original.handshake": "an original HELLO without sender.pubkey is dropped",
-}
+# Known to fail today, each for the reason given (strict: a case that starts passing fails
+# here until its mark is removed). Empty since the node passes the key RTT authenticated to
+# its handshake and router (issue 16).
+KNOWN_FAILING: dict[str, str] = {}
 
 
 def _xfail(name: str) -> list[pytest.MarkDecorator]:

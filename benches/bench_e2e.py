@@ -109,14 +109,18 @@ def run_client(args: list[str], timeout: float) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def bench_web4(n: int, one_way: int, window: int, timeout: float) -> dict[str, Any]:
+def bench_web4(
+    n: int, one_way: int, window: int, timeout: float, extra: tuple[str, ...] = ()
+) -> dict[str, Any]:
     from web4.identity import Identity
 
     with tempfile.TemporaryDirectory(prefix="web4-e2e-") as tmp:
         a = Identity.create_in_data_dir(Path(tmp) / "requester", "requester")
         b = Identity.create_in_data_dir(Path(tmp) / "responder", "responder")
         node = str(HERE / "e2e_node.py")
-        resp = start(node, "responder", "--data-dir", f"{tmp}/responder", "--trust", a.fingerprint)
+        resp = start(
+            node, "responder", "--data-dir", f"{tmp}/responder", "--trust", a.fingerprint, *extra
+        )
         try:
             assert resp.stdout is not None
             line = resp.stdout.readline()
@@ -126,7 +130,7 @@ def bench_web4(n: int, one_way: int, window: int, timeout: float) -> dict[str, A
             out = run_client(
                 [node, "requester", "--data-dir", f"{tmp}/requester", "--trust", b.fingerprint,
                  "--peer", addr, "--n", str(n), "--one-way", str(one_way),
-                 "--window", str(window), "--warmup", str(min(200, n))],
+                 "--window", str(window), "--warmup", str(min(200, n)), *extra],
                 timeout,
             )  # fmt: skip
         finally:
@@ -183,12 +187,18 @@ def main() -> int:
     p.add_argument("--window", type=int, default=192, help="web4: most unacknowledged")
     p.add_argument("--a2a-window", type=int, default=8, help="A2A: requests in flight")
     p.add_argument("--quick", action="store_true", help="a smoke run: 100 round trips")
+    p.add_argument(
+        "--inline-fsync",
+        action="store_true",
+        help="web4 nodes with the store as before group commit (a fsync per COMMIT)",
+    )
     a = p.parse_args()
     if a.quick:
         a.n, a.one_way, a.a2a_one_way = 100, 512, 200
     timeout = 600.0
     started = time.time()
-    web4 = bench_web4(a.n, a.one_way, a.window, timeout)
+    extra = ("--inline-fsync",) if a.inline_fsync else ()
+    web4 = bench_web4(a.n, a.one_way, a.window, timeout, extra)
     a2a = bench_a2a(a.n, a.a2a_one_way, a.a2a_window, timeout)
     raw = bench_raw(a.n, timeout)
     w, x, r = summary(web4["rtt_us"]), summary(a2a["rtt_us"]), summary(raw["rtt_us"])
@@ -207,6 +217,7 @@ def main() -> int:
     doc = {
         "benchmark": "e2e",
         "quick": a.quick,
+        "store": "inline fsync (before group commit)" if a.inline_fsync else "group commit",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
         "seconds": round(time.time() - started, 1),
         "machine": {"cpus": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)},

@@ -130,7 +130,8 @@ def report(d: Path) -> str:
             "",
             f"{e2e['when']}, {e2e['settings']['round_trips']} round trips each, "
             f"{e2e['machine']['cpus']} CPUs, load {e2e['machine']['loadavg_1m']}"
-            f"{' (quick run)' if e2e.get('quick') else ''}. web4: two node processes, a "
+            f"{' (quick run)' if e2e.get('quick') else ''}, store: {e2e.get('store', '-')}. "
+            "web4: two node processes, a "
             "signed CIP INTENT answered by the other agent's signed DECISION_SHARE, every "
             "message validated, trust-gated and persisted (replay cache, causal memory) "
             "before anything is acknowledged. A2A "

@@ -15,6 +15,8 @@ signature, receiver, timestamp, persistent replay cache, trust gate), the agent 
 (mission scoring, DMP trace in causal memory) and the store, with ``synchronous=FULL``.
 The router's per-peer throttle (200 msg/s by default, a policy against floods) is lifted
 on both nodes with ``--throttle-rate``: this measures the pipeline, not the policy.
+``--inline-fsync`` opens the store as the node did before group commit (every COMMIT
+fsyncs on the event loop; nothing to wait for before a send): the "before" figures.
 """
 
 from __future__ import annotations
@@ -135,6 +137,20 @@ async def requester(args: argparse.Namespace) -> None:
         print(json.dumps(out), flush=True)
 
 
+def _inline_fsync() -> None:
+    """The store as before group commit: ``Store.in_data_dir`` without ``group_commit``
+    (``synchronous=FULL``, ``durable()`` then returns at once)."""
+    import web4.node.node as node_module
+
+    opened = node_module.Store.in_data_dir
+
+    def inline(data_dir: Any, **kwargs: Any) -> Any:
+        kwargs.pop("group_commit", None)
+        return opened(data_dir, **kwargs)
+
+    node_module.Store.in_data_dir = inline  # type: ignore[method-assign]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("role", choices=["responder", "requester"])
@@ -146,7 +162,10 @@ def main() -> None:
     p.add_argument("--one-way", type=int, default=20000, help="one-way messages")
     p.add_argument("--window", type=int, default=192, help="one-way: most unacknowledged")
     p.add_argument("--throttle-rate", type=float, default=1e6)
+    p.add_argument("--inline-fsync", action="store_true", help="the store before group commit")
     args = p.parse_args()
+    if args.inline_fsync:
+        _inline_fsync()
     asyncio.run(responder(args) if args.role == "responder" else requester(args))
 
 

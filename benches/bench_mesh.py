@@ -55,6 +55,7 @@ def run_size(n: int, facts: int, timeout: float) -> dict[str, Any]:
     finally:
         shutil.rmtree(root, ignore_errors=True)
     out["wall_s"] = round(time.monotonic() - t0, 1)
+    out["loadavg_1m"] = round(os.getloadavg()[0], 1)  # the machine is shared: say how busy
     return out
 
 

@@ -37,9 +37,9 @@ pub(crate) struct Behaviour {
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Listen on an address; the operation finishes when it is bound.
-    Listen(Multiaddr, u64),
+    Listen(Multiaddr, OpId),
     /// Open a session with the peer at an address (operation id last).
-    Dial(PeerId, Multiaddr, u64),
+    Dial(PeerId, Multiaddr, OpId),
     /// A session's backoff elapsed: dial its peer again.
     Redial(SessionHandle),
     /// The session gave up on one of its connections.
@@ -52,7 +52,7 @@ pub(crate) enum Command {
 struct Driver {
     swarm: Swarm<Behaviour>,
     shared: Arc<Shared>,
-    listen_ops: HashMap<libp2p::core::transport::ListenerId, u64>,
+    listen_ops: HashMap<libp2p::core::transport::ListenerId, OpId>,
     /// Where each dialled session's peer lives.
     addrs: HashMap<SessionHandle, Multiaddr>,
 }
@@ -181,7 +181,7 @@ impl Driver {
         if let DialFailed::Abandoned { session, ops } = failed {
             self.addrs.remove(&session);
             for op in ops {
-                self.shared.finish_op(op.0, Err(err.clone()));
+                self.shared.finish_op(op, Err(err.clone()));
             }
         }
     }
@@ -198,9 +198,7 @@ impl Driver {
                     .finish_op(op, Err(NetError::Transport(listen_error(&e)))),
             },
             Command::Dial(peer, addr, op) => {
-                let (action, acts) = self
-                    .shared
-                    .with_endpoint(|ep, now| ep.dial(peer, OpId(op), now));
+                let (action, acts) = self.shared.with_endpoint(|ep, now| ep.dial(peer, op, now));
                 self.apply(acts);
                 if let DialAction::Dial(h) = action {
                     self.addrs.insert(h, addr);

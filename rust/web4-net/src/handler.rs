@@ -294,7 +294,7 @@ enum ReadOutcome {
 /// A connection's RTT streams (see the module documentation).
 pub(crate) struct RttHandler {
     cfg: HandlerConfig,
-    attached: Option<(Arc<Session>, u64)>,
+    attached: Option<(Arc<Session>, ConnNumber)>,
     /// A listener restart was asked for: nothing moves until the next [`Attach`].
     restarting: bool,
     /// Events for the behaviour, oldest first.
@@ -317,14 +317,20 @@ impl RttHandler {
 
     /// The connection can no longer carry everything the session counts as sent: have
     /// it dropped, so the resume exchange of the next one retransmits.
-    fn drop_connection(&mut self, s: &Session, conn: u64) {
+    fn drop_connection(&mut self, s: &Session, conn: ConnNumber) {
         if s.conn() == conn && !s.is_closed() && !self.events.contains(&HandlerEvent::Failed) {
             self.events.push_back(HandlerEvent::Failed);
         }
     }
 
     /// Write what the session has for stream `i`. Returns whether bytes moved.
-    fn write_step(&mut self, cx: &mut Context<'_>, i: usize, s: &Arc<Session>, conn: u64) -> bool {
+    fn write_step(
+        &mut self,
+        cx: &mut Context<'_>,
+        i: usize,
+        s: &Arc<Session>,
+        conn: ConnNumber,
+    ) -> bool {
         let Out::Open(w) = &mut self.out[i] else {
             return false;
         };
@@ -541,7 +547,7 @@ impl ConnectionHandler for RttHandler {
     }
 
     fn on_behaviour_event(&mut self, ev: Attach) {
-        self.attached = Some((ev.session, ev.conn.0));
+        self.attached = Some((ev.session, ev.conn));
         self.restarting = false;
     }
 

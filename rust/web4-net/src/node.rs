@@ -17,7 +17,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
-use web4_proto::session::{CloseReason, SessionHandle};
+use web4_proto::session::{CloseReason, OpId, SessionHandle};
 
 use crate::config::Config;
 use crate::driver::{self, Command};
@@ -130,7 +130,7 @@ impl Node {
         check_port_free(&addr)?;
         let op = self.shared.new_op();
         self.command(Command::Listen(addr, op))?;
-        Ok(op)
+        Ok(op.0)
     }
 
     /// Dial `/ip4/…/tcp/…/p2p/<peer-id>`; the operation finishes with the session id.
@@ -152,13 +152,14 @@ impl Node {
         }
         let op = self.shared.new_op();
         self.command(Command::Dial(peer, addr, op))?;
-        Ok(op)
+        Ok(op.0)
     }
 
     /// The result of an operation if it has finished (then it is forgotten).
     ///
     /// Errors: the operation's own error; `Config` for an unknown id.
     pub fn poll_op(&self, op: u64) -> Result<Option<u64>, NetError> {
+        let op = OpId(op);
         let mut ops = lock(&self.shared.ops);
         match ops.get(&op) {
             None => Err(NetError::Config(format!("unknown operation {op}"))),
@@ -174,6 +175,7 @@ impl Node {
     ///
     /// Errors: the operation's own error; `Timeout` when it does not finish in time.
     pub fn wait_op(&self, op: u64, timeout: Duration) -> Result<u64, NetError> {
+        let op = OpId(op);
         let deadline = Instant::now() + timeout;
         let mut ops = lock(&self.shared.ops);
         loop {
@@ -202,7 +204,7 @@ impl Node {
 
     /// Drop interest in an unfinished operation.
     pub fn cancel_op(&self, op: u64) {
-        lock(&self.shared.ops).remove(&op);
+        lock(&self.shared.ops).remove(&OpId(op));
     }
 
     /// The next session a peer opened to us, if any.

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use web4_proto::session::{CloseReason, ConnNumber, Event};
+use web4_proto::session::{CloseReason, Event};
 
 use crate::driver::Command;
 use crate::session::Session;
@@ -69,11 +69,11 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Com
         Event::SessionClose { reason, .. } => shared.on_session_close(s, *reason),
         Event::RekeyDue => {
             let conn = s.conn();
-            cmds.push(Command::DropConn(s.handle(), ConnNumber(conn)));
+            cmds.push(Command::DropConn(s.handle(), conn));
             s.on_connection_lost(conn);
         }
         Event::DropConnection { conn } => {
-            cmds.push(Command::DropConn(s.handle(), ConnNumber(*conn)));
+            cmds.push(Command::DropConn(s.handle(), *conn));
         }
         // Blocked callers and asyncio see the state change (and the event) at once.
         Event::Writable(_) | Event::Readable(_) | Event::Disconnected { .. } => s.changed(),

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use libp2p::PeerId;
 use tokio::sync::Notify;
 use web4_proto::session::{
-    self as proto, ChannelKind, CloseReason, Event, ReadAction, SessionError, SessionHandle,
-    SessionState, Unacked,
+    self as proto, ChannelKind, CloseReason, ConnNumber, Event, ReadAction, SessionError,
+    SessionHandle, SessionState, Unacked,
 };
 
 use crate::wake::Waker;
@@ -33,7 +33,7 @@ pub(crate) struct Inner {
     pub(crate) proto: proto::Session,
     /// Framed bytes waiting for the writer of each stream, for connection `conn`.
     pub(crate) pending: [Vec<u8>; 3],
-    pub(crate) conn: u64,
+    pub(crate) conn: ConnNumber,
     pub(crate) chan_open: [bool; 3],
     /// Why the session ended, and the text that came with it.
     pub(crate) closed: Option<(CloseReason, String)>,
@@ -91,7 +91,7 @@ impl Session {
             inner: Mutex::new(Inner {
                 proto,
                 pending: Default::default(),
-                conn: 0,
+                conn: ConnNumber::default(),
                 chan_open: [false; 3],
                 closed: None,
                 unacked: Vec::new(),
@@ -174,13 +174,13 @@ impl Session {
         self.lock().pending.iter().map(Vec::len).sum()
     }
 
-    pub fn conn(&self) -> u64 {
+    pub fn conn(&self) -> ConnNumber {
         self.lock().conn
     }
 
     /// A new connection carries the session from now on; returns its number. IO tasks
     /// of the previous connection stop.
-    pub fn on_connected(&self) -> u64 {
+    pub fn on_connected(&self) -> ConnNumber {
         let now = self.now();
         let mut g = self.lock();
         let conn = g.proto.on_connected(now);
@@ -192,7 +192,7 @@ impl Session {
     }
 
     /// Connection `conn` is gone.
-    pub fn on_connection_lost(&self, conn: u64) {
+    pub fn on_connection_lost(&self, conn: ConnNumber) {
         let now = self.now();
         self.lock().proto.on_connection_lost(conn, now);
         self.restart_io();
@@ -239,7 +239,7 @@ impl Session {
     /// counted and reported as events by the session layer).
     pub fn handle_frame(
         &self,
-        conn: u64,
+        conn: ConnNumber,
         kind: ChannelKind,
         bytes: &Bytes,
     ) -> Result<bool, SessionError> {
@@ -259,7 +259,7 @@ impl Session {
     /// read.
     pub(crate) fn read_frame(
         &self,
-        conn: u64,
+        conn: ConnNumber,
         kind: ChannelKind,
         bytes: &Bytes,
     ) -> (ReadAction, bool) {
@@ -354,7 +354,7 @@ impl Session {
 
     /// Writer side: the bytes waiting for stream `kind`, if `conn` is still current.
     /// `None`: this connection is over (or the session closed and flushed).
-    pub fn take_pending(&self, conn: u64, kind: ChannelKind, out: &mut Vec<u8>) -> bool {
+    pub fn take_pending(&self, conn: ConnNumber, kind: ChannelKind, out: &mut Vec<u8>) -> bool {
         let mut g = self.lock();
         if g.conn != conn {
             return false;

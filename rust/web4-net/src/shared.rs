@@ -19,7 +19,7 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::mpsc;
 use web4_proto::session::{
-    ChannelKind, CloseReason, ConnNumber, Endpoint, EndpointEvent, EndpointSession, Role,
+    ChannelKind, CloseReason, ConnNumber, Endpoint, EndpointEvent, EndpointSession, OpId, Role,
     SessionError, SessionHandle,
 };
 
@@ -66,7 +66,7 @@ pub struct Shared {
     pub(crate) cmd: mpsc::Sender<Command>,
     pub(crate) origin: Instant,
     pub(crate) endpoint: Mutex<NodeEndpoint>,
-    pub(crate) ops: Mutex<HashMap<u64, Option<OpResult>>>,
+    pub(crate) ops: Mutex<HashMap<OpId, Option<OpResult>>>,
     pub(crate) ops_cond: Condvar,
     pub(crate) next_op: AtomicU64,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
@@ -104,10 +104,10 @@ impl EndpointSession for SessionRef {
         self.lock().proto.restarted_by_open()
     }
     fn on_connected(&mut self, _now: Duration) -> ConnNumber {
-        ConnNumber(Session::on_connected(self))
+        Session::on_connected(self)
     }
     fn on_connection_lost(&mut self, conn: ConnNumber, _now: Duration) {
-        Session::on_connection_lost(self, conn.0);
+        Session::on_connection_lost(self, conn);
     }
     fn on_dial_failed(&mut self, _now: Duration) {
         Session::on_dial_failed(self);
@@ -122,7 +122,7 @@ impl EndpointSession for SessionRef {
         frame: &Bytes,
         _now: Duration,
     ) -> Result<(), SessionError> {
-        Session::handle_frame(self, conn.0, kind, frame).map(|_| ())
+        Session::handle_frame(self, conn, kind, frame).map(|_| ())
     }
 }
 
@@ -161,13 +161,13 @@ impl Shared {
         })
     }
 
-    pub fn new_op(&self) -> u64 {
-        let id = self.next_op.fetch_add(1, Ordering::Relaxed);
+    pub fn new_op(&self) -> OpId {
+        let id = OpId(self.next_op.fetch_add(1, Ordering::Relaxed));
         lock(&self.ops).insert(id, None);
         id
     }
 
-    pub fn finish_op(&self, op: u64, result: OpResult) {
+    pub fn finish_op(&self, op: OpId, result: OpResult) {
         if let Some(slot) = lock(&self.ops).get_mut(&op) {
             *slot = Some(result);
         }
@@ -218,7 +218,7 @@ impl Shared {
                 }
                 EndpointEvent::CloseConnection(c) => actions.push(SwarmAction::Close(c)),
                 EndpointEvent::OpDone { op, result } => self.finish_op(
-                    op.0,
+                    op,
                     result
                         .map(|h| h.0)
                         .map_err(|f| NetError::Transport(f.to_string())),

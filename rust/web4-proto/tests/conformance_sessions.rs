@@ -19,8 +19,8 @@ use std::time::Duration;
 use conformance_common::{check_or_write, hex, unhex};
 use serde_json::{json, Value};
 use web4_proto::session::{
-    ChannelKind, CloseReason, Event, Frame, Session, SessionConfig, SessionError, SessionState,
-    SplitMix64,
+    ChannelKind, CloseReason, ConnNumber, Event, Frame, Session, SessionConfig, SessionError,
+    SessionState, SplitMix64,
 };
 
 /// The session id the scripted dialler picks, and another one for stale frames.
@@ -152,7 +152,7 @@ struct Harness {
     cfg: SessionConfig,
     rng: SplitMix64,
     s: Session,
-    conn: Option<u64>,
+    conn: Option<ConnNumber>,
     now: Duration,
     start: Duration,
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use session_helpers::{drain, established, fast, number_of, numbered, Pair};
 use web4_proto::session::{
-    ChannelKind, CloseReason, ErrorClass, Event, Frame, Session, SessionError, SessionState,
-    SplitMix64, Unacked,
+    ChannelKind, CloseReason, ConnNumber, ErrorClass, Event, Frame, Session, SessionError,
+    SessionState, SplitMix64, Unacked,
 };
 
 const K: ChannelKind = ChannelKind::Knowledge;
@@ -186,14 +186,14 @@ fn close_reaches_the_peer_and_both_report_it() {
         Some(Event::SessionClose { reason: CloseReason::Normal, text, unacked }) if text == "done" && unacked.len() == 1
     ));
     assert!(matches!(
-        p.b.handle_frame(0, K, &[], p.now),
+        p.b.handle_frame(ConnNumber(0), K, &[], p.now),
         Err(SessionError::Closed(_))
     ));
     p.a.close(CloseReason::Normal, "again");
     assert_eq!(
         p.events_a
             .iter()
-            .filter(|e| e.name() == "session_close")
+            .filter(|e| matches!(e, Event::SessionClose { .. }))
             .count(),
         1
     );

@@ -11,7 +11,8 @@ use std::time::Duration;
 use session_helpers::Pair;
 
 use web4_proto::session::{
-    ChannelKind, CloseReason, Event, Frame, Session, SessionConfig, SessionRng, SplitMix64,
+    ChannelKind, CloseReason, ConnNumber, Event, Frame, Session, SessionConfig, SessionRng,
+    SplitMix64,
 };
 
 fn random_frame(rng: &mut SplitMix64, id: [u8; 16], s: &Session) -> Vec<u8> {
@@ -107,7 +108,7 @@ fn check_lifecycle(events: &[Event]) {
     }
     let closes = events
         .iter()
-        .filter(|e| e.name() == "session_close")
+        .filter(|e| matches!(e, Event::SessionClose { .. }))
         .count();
     assert!(closes <= 1, "{life:?}");
     if closes == 1 {
@@ -170,7 +171,7 @@ fn random_inputs_to_a_fresh_session_never_panic() {
     }
 }
 
-fn inject(s: &mut Session, rng: &mut SplitMix64, id: [u8; 16], conn: u64, now: Duration) {
+fn inject(s: &mut Session, rng: &mut SplitMix64, id: [u8; 16], conn: ConnNumber, now: Duration) {
     let f = random_frame(rng, id, s);
     let stream = match (f.get(1), f.get(2)) {
         // Mostly the right stream, sometimes a wrong one.
@@ -205,7 +206,7 @@ fn random_frames_injected_into_live_sessions_never_panic() {
                     .map(|l| if side { l.conn_a } else { l.conn_b });
                 let s = if side { &mut p.a } else { &mut p.b };
                 let id = s.id().unwrap_or([3; 16]);
-                inject(s, &mut rng, id, conn.unwrap_or(0), p.now);
+                inject(s, &mut rng, id, conn.unwrap_or_default(), p.now);
                 p.handle_events();
             }
             p.step_lossy(Duration::from_millis(20), 2_000);

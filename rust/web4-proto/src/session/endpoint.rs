@@ -90,10 +90,10 @@ impl EndpointSession for Session {
         Session::restarted_by_open(self)
     }
     fn on_connected(&mut self, now: Duration) -> ConnNumber {
-        ConnNumber(Session::on_connected(self, now))
+        Session::on_connected(self, now)
     }
     fn on_connection_lost(&mut self, conn: ConnNumber, now: Duration) {
-        Session::on_connection_lost(self, conn.0, now);
+        Session::on_connection_lost(self, conn, now);
     }
     fn on_dial_failed(&mut self, now: Duration) {
         Session::on_dial_failed(self, now);
@@ -108,7 +108,7 @@ impl EndpointSession for Session {
         frame: &Bytes,
         now: Duration,
     ) -> Result<(), SessionError> {
-        Session::handle_frame_shared(self, conn.0, kind, frame, now)
+        Session::handle_frame_shared(self, conn, kind, frame, now)
     }
 }
 

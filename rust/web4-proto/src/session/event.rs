@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{ChannelKind, CloseReason};
+use super::{ChannelKind, CloseReason, ConnNumber};
 
 /// A message that was never acknowledged by the peer, handed back when a session ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +99,7 @@ pub enum Event {
     RekeyDue,
     /// The session gave up on connection `conn` (heartbeat or handshake timeout, bad
     /// frame): the driver closes it. No `on_connection_lost` is needed for it.
-    DropConnection { conn: u64 },
+    DropConnection { conn: ConnNumber },
     /// The send queue of this channel has room again (after a `WouldBlock`).
     Writable(ChannelKind),
     /// The receive queue of this channel has a message for `recv`.

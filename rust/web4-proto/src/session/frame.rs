@@ -177,20 +177,56 @@ const T_HEARTBEAT: u8 = 0x07;
 const T_HEARTBEAT_ACK: u8 = 0x08;
 const T_CLOSE: u8 = 0x09;
 
-impl Frame<'_> {
-    /// The frame type's name, e.g. `RESUME_OK`.
-    pub fn name(&self) -> &'static str {
+/// The type of a [`Frame`], without its fields (compare these, not names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameType {
+    Data,
+    Ack,
+    Open,
+    Resume,
+    ResumeOk,
+    ResumeReject,
+    Heartbeat,
+    HeartbeatAck,
+    Close,
+}
+
+impl FrameType {
+    /// The type's name in the spec, e.g. `RESUME_OK`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Frame::Data { .. } => "DATA",
-            Frame::Ack { .. } => "ACK",
-            Frame::Open { .. } => "OPEN",
-            Frame::Resume { .. } => "RESUME",
-            Frame::ResumeOk { .. } => "RESUME_OK",
-            Frame::ResumeReject { .. } => "RESUME_REJECT",
-            Frame::Heartbeat { .. } => "HEARTBEAT",
-            Frame::HeartbeatAck { .. } => "HEARTBEAT_ACK",
-            Frame::Close { .. } => "CLOSE",
+            Self::Data => "DATA",
+            Self::Ack => "ACK",
+            Self::Open => "OPEN",
+            Self::Resume => "RESUME",
+            Self::ResumeOk => "RESUME_OK",
+            Self::ResumeReject => "RESUME_REJECT",
+            Self::Heartbeat => "HEARTBEAT",
+            Self::HeartbeatAck => "HEARTBEAT_ACK",
+            Self::Close => "CLOSE",
         }
+    }
+}
+
+impl Frame<'_> {
+    /// The frame's type.
+    pub fn frame_type(&self) -> FrameType {
+        match self {
+            Frame::Data { .. } => FrameType::Data,
+            Frame::Ack { .. } => FrameType::Ack,
+            Frame::Open { .. } => FrameType::Open,
+            Frame::Resume { .. } => FrameType::Resume,
+            Frame::ResumeOk { .. } => FrameType::ResumeOk,
+            Frame::ResumeReject { .. } => FrameType::ResumeReject,
+            Frame::Heartbeat { .. } => FrameType::Heartbeat,
+            Frame::HeartbeatAck { .. } => FrameType::HeartbeatAck,
+            Frame::Close { .. } => FrameType::Close,
+        }
+    }
+
+    /// The frame type's name, e.g. `RESUME_OK` (for messages and vectors).
+    pub fn name(&self) -> &'static str {
+        self.frame_type().as_str()
     }
 
     /// Append the encoding of this frame to `out`. Reason texts longer than

@@ -24,8 +24,8 @@ pub use super::channel::SendOutcome;
 use super::heartbeat::Heartbeat;
 use super::stats::RttWindow;
 use super::{
-    Backoff, ChannelKind, CloseReason, Event, Frame, LossCause, SessionConfig, SessionError,
-    SessionId, SessionRng, SessionStats, SplitMix64, Unacked,
+    Backoff, ChannelKind, CloseReason, ConnNumber, Event, Frame, LossCause, SessionConfig,
+    SessionError, SessionId, SessionRng, SessionStats, SplitMix64, Unacked,
 };
 
 /// Which end of the connection this session dialled from.
@@ -56,7 +56,7 @@ pub enum SessionState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// The connection it belongs to (as numbered by `on_connected`).
-    pub conn: u64,
+    pub conn: ConnNumber,
     /// The channel stream to write it on (as one varint-length-prefixed message).
     pub stream: ChannelKind,
 }
@@ -75,7 +75,7 @@ pub struct Session {
     restart_by_open: bool,
     rng: SplitMix64,
     channels: [Channel; 3],
-    conn: u64,
+    conn: ConnNumber,
     conn_since: Duration,
     conn_bytes: u64,
     rekey_pending: bool,
@@ -125,7 +125,7 @@ impl Session {
             restart_by_open: false,
             rng: SplitMix64::new(rng.next_u64()),
             channels,
-            conn: 0,
+            conn: ConnNumber::default(),
             conn_since: now,
             conn_bytes: 0,
             rekey_pending: false,
@@ -175,7 +175,7 @@ impl Session {
     }
 
     /// The number of the current connection (0 before the first).
-    pub fn connection(&self) -> u64 {
+    pub fn connection(&self) -> ConnNumber {
         self.conn
     }
 
@@ -263,8 +263,8 @@ impl Session {
 
     /// A new connection to the peer is up; returns its number. Supersedes any current
     /// connection (the driver closes the old one). The dialler sends OPEN or RESUME.
-    pub fn on_connected(&mut self, now: Duration) -> u64 {
-        self.conn += 1;
+    pub fn on_connected(&mut self, now: Duration) -> ConnNumber {
+        self.conn.0 += 1;
         if self.is_closed() {
             return self.conn;
         }
@@ -289,7 +289,7 @@ impl Session {
     }
 
     /// Connection `conn` is gone (ignored if it is not the current one).
-    pub fn on_connection_lost(&mut self, conn: u64, now: Duration) {
+    pub fn on_connection_lost(&mut self, conn: ConnNumber, now: Duration) {
         if conn == self.conn
             && matches!(
                 self.state,

@@ -85,7 +85,7 @@ pub use endpoint::{
 };
 pub use error::{ErrorClass, SessionError};
 pub use event::{Event, LossCause, Unacked};
-pub use frame::{CloseReason, Frame, FrameError, SessionId};
+pub use frame::{CloseReason, Frame, FrameError, FrameType, SessionId};
 pub use heartbeat::HeartbeatConfig;
 pub use ids::{ConnNumber, OpId, SessionHandle};
 pub use machine::{Role, SendOutcome, Session, SessionState, Transmit};

@@ -192,10 +192,10 @@ impl Net {
                 match &e {
                     Event::SessionOpen => ep.session_opened(h),
                     Event::SessionClose { reason, .. } => ep.session_closed(h, *reason),
-                    Event::DropConnection { conn } => ep.close_connection(h, ConnNumber(*conn)),
+                    Event::DropConnection { conn } => ep.close_connection(h, *conn),
                     Event::RekeyDue => {
-                        let n = ep.session(h).map(|s| s.connection()).unwrap_or(0);
-                        ep.close_connection(h, ConnNumber(n));
+                        let n = ep.session(h).map(|s| s.connection()).unwrap_or_default();
+                        ep.close_connection(h, n);
                     }
                     Event::ReconnectAttempt { .. } if ep.redial(h).is_some() => {
                         self.start_dial(i, h);
@@ -259,7 +259,7 @@ impl Net {
                     };
                     let conn = routes
                         .iter()
-                        .find(|(_, rh, n)| *rh == h && n.0 == t.conn)
+                        .find(|(_, rh, n)| *rh == h && *n == t.conn)
                         .map(|(c, _, _)| *c);
                     if let Some(link) = conn.and_then(|c| self.links.get_mut(&c)) {
                         let dir = usize::from(link.dialer != i);

@@ -14,14 +14,14 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use web4_proto::session::{
-    ChannelKind, Event, Session, SessionConfig, SessionRng, SessionState, SplitMix64,
+    ChannelKind, ConnNumber, Event, Session, SessionConfig, SessionRng, SessionState, SplitMix64,
 };
 
 /// Frames in flight on one connection: `[direction][stream]`, direction 0 is a to b.
 #[derive(Debug, Default)]
 pub struct Link {
-    pub conn_a: u64,
-    pub conn_b: u64,
+    pub conn_a: ConnNumber,
+    pub conn_b: ConnNumber,
     pub queues: [[VecDeque<Vec<u8>>; 3]; 2],
 }
 

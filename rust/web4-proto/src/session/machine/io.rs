@@ -11,7 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::super::heartbeat::Heartbeat;
-use super::super::{put_varint, ChannelKind, CloseReason, Event, Frame, LossCause, SessionError};
+use super::super::{
+    put_varint, ChannelKind, CloseReason, ConnNumber, Event, Frame, FrameType, LossCause,
+    SessionError,
+};
 use super::{Role, Session, SessionState, Transmit, MAX_CONTROL_QUEUE};
 
 impl Session {
@@ -24,7 +27,7 @@ impl Session {
     /// read past `recv_window_open`; frame not accepted); `Closed`.
     pub fn handle_frame(
         &mut self,
-        conn: u64,
+        conn: ConnNumber,
         stream: ChannelKind,
         bytes: &[u8],
         now: Duration,
@@ -36,7 +39,7 @@ impl Session {
     /// a DATA payload is kept as a slice of `frame` instead of being copied.
     pub fn handle_frame_shared(
         &mut self,
-        conn: u64,
+        conn: ConnNumber,
         stream: ChannelKind,
         frame: &Bytes,
         now: Duration,
@@ -46,7 +49,7 @@ impl Session {
 
     fn handle_frame_from(
         &mut self,
-        conn: u64,
+        conn: ConnNumber,
         stream: ChannelKind,
         bytes: &[u8],
         owner: Option<&Bytes>,
@@ -99,13 +102,14 @@ impl Session {
         owner: Option<&Bytes>,
         now: Duration,
     ) -> Result<(), SessionError> {
-        let name = frame.name();
+        let ty = frame.frame_type();
         let expect = |want: ChannelKind| -> Result<(), SessionError> {
             if stream == want {
                 Ok(())
             } else {
                 Err(SessionError::Protocol(format!(
-                    "{name} on the {} stream",
+                    "{} on the {} stream",
+                    ty.as_str(),
                     stream.as_str()
                 )))
             }
@@ -190,7 +194,7 @@ impl Session {
             Frame::Open { session, delivered } | Frame::Resume { session, delivered } => {
                 expect(ChannelKind::Control)?;
                 self.check_listener_handshake()?;
-                let is_open = name == "OPEN";
+                let is_open = ty == FrameType::Open;
                 let known = self.opened && Some(session) == self.id;
                 if !known && (self.opened || !is_open) {
                     if !is_open {

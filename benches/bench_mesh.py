@@ -42,6 +42,7 @@ def run_size(n: int, facts: int, timeout: float) -> dict[str, Any]:
     statements = [f"Mesh propagation fact {i} of {facts} holds" for i in range(facts)]
     root = Path(tempfile.mkdtemp(prefix=f"web4-mesh{n}-"))
     t0 = time.monotonic()
+    out: dict[str, Any]
     try:
         with Mesh(root, n, start_timeout=max(60.0, 4.0 * n)) as mesh:
             mesh.start(believe=statements)

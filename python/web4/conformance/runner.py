@@ -146,7 +146,9 @@ def catalogue_markdown(profile: str = "web4") -> str:
 
 def _load() -> None:
     # the case modules register themselves on import
-    from web4.conformance import cases_cip, cases_rtt  # noqa: F401
+    from web4.conformance import cases_cip, cases_original, cases_rtt  # noqa: F401
+
+    cases_original.register_all()  # compat-suite's cases of the original profile
 
 
 def matches(name: str, pattern: str) -> bool:

@@ -148,6 +148,38 @@ async def _handshake(target: Target) -> None:
             raise Mismatch(f"no STATE_UPDATE with intent {accept}; the target sent {seen}")
 
 
+async def _hcp_hello(target: Target) -> None:
+    async with Peer(target, "original-human") as p:
+        human = {
+            "presence": "engaged",
+            "affect": "calm",
+            "clarity": 75,
+            "pressure": 25,
+            "intent": "plan the week",
+            "consent": "granted",
+        }
+        receiver = p.target.receiver
+        env: Env = {
+            "hcp": "1.0",
+            "msg_id": _msg_id(),
+            "type": "HCP_HELLO",
+            "timestamp": _timestamp(time.time()),
+            "sender": {"agent_id": p.identity.agent_id, "fingerprint": p.fingerprint},
+            "receiver": {"agent_id": receiver.agent_id, "fingerprint": receiver.fingerprint},
+            "state": {"human": human},
+            "payload": {
+                "identity": {"name": "Alice", "role": "operator"},
+                "consent_scope": ["topic:work"],
+                "safety_flags": ["slow_pacing"],
+            },
+        }
+        await p.send(wire(p.sign(env)))
+        got = await p.wait(lambda g: g.envelope is not None and "hcp" in g.envelope, _step(target))
+        if got is None:
+            ended = " and ended the session" if p.closed else ""
+            raise Mismatch(f"no HCP message in answer to the original HCP_HELLO{ended}")
+
+
 _POS: Kind = "positive"
 CASES: tuple[Case, ...] = (
     Case(
@@ -170,6 +202,15 @@ CASES: tuple[Case, ...] = (
         "HELLO",
         "a HELLO, then a STATE_UPDATE whose payload intent is accept:<our INTENT's msg_id>",
         SPEC, _POS, _handshake, profiles=frozenset({"original"}),
+    ),
+    Case(
+        "hcp.original.hello",
+        "the original's HCP_HELLO as a human's first message: no CIP handshake, no "
+        "sender.pubkey, no trust block, an offset timestamp",
+        "an HCP answer (to a key the operator did not authorise: the signed not_authorized "
+        "refusal)",
+        "HCP_SPEC §9, §9.1 and §10; the original HCP_SPEC", _POS, _hcp_hello,
+        profiles=frozenset({"original"}),
     ),
 )  # fmt: skip
 

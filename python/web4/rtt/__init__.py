@@ -16,6 +16,7 @@ from web4.rtt.config import (
     POLICIES,
     ChannelConfig,
     ChannelKind,
+    CloseReason,
     Policy,
     TransportConfig,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "ChannelConfig",
     "ChannelKind",
     "ChannelStats",
+    "CloseReason",
     "NodeStats",
     "Policy",
     "Session",

@@ -15,7 +15,7 @@ from typing import Any
 from web4 import _core
 from web4.errors import ConfigError, RTTTransportError
 from web4.identity import Identity
-from web4.rtt.config import ChannelKind, TransportConfig, check_kind
+from web4.rtt.config import ChannelKind, CloseReason, TransportConfig, check_kind
 from web4.rtt.stats import NodeStats, SessionStats, Unacked
 
 __all__ = ["Channel"]
@@ -62,7 +62,13 @@ class _SessionBase:
 
     @property
     def close_reason(self) -> str | None:
+        """``reason`` or ``reason: text``, for a person; programs read ``close_code``."""
         return self._core.close_reason
+
+    @property
+    def close_code(self) -> CloseReason | None:
+        """Why the session ended (``None`` while it is open)."""
+        return self._core.close_code
 
     def open_channel(self, kind: str) -> Channel:
         """Open ``kind`` for sending and receiving.

@@ -15,16 +15,43 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Literal, get_args
 
 from web4.errors import ConfigError
 
-__all__ = ["CHANNEL_KINDS", "POLICIES", "ChannelConfig", "ChannelKind", "Policy", "TransportConfig"]
+__all__ = [
+    "CHANNEL_KINDS",
+    "POLICIES",
+    "ChannelConfig",
+    "ChannelKind",
+    "CloseReason",
+    "Policy",
+    "TransportConfig",
+]
 
 ChannelKind = Literal["state", "knowledge", "control"]
 Policy = Literal["block", "error", "drop_oldest", "drop_newest"]
 CHANNEL_KINDS: tuple[ChannelKind, ...] = get_args(ChannelKind)
 POLICIES: tuple[Policy, ...] = get_args(Policy)
+
+
+class CloseReason(StrEnum):
+    """Why a session ended (``Session.close_code``; the CLOSE frame's reason, RTT_SPEC
+    §5.3). Set by the Rust core; a ``str`` equal to its value."""
+
+    NORMAL = "normal"
+    """This side or the peer closed it."""
+    UNKNOWN_SESSION = "unknown_session"
+    """The peer did not know the session id (it restarted, or never had it)."""
+    EXPIRED = "expired"
+    """It stayed disconnected past ``session_expiry``."""
+    PEER_RESTARTED = "peer_restarted"
+    """The peer started a new session, so this one is gone."""
+    PROTOCOL_ERROR = "protocol_error"
+    """The peer broke the session protocol."""
+    SHUTDOWN = "shutdown"
+    """The transport shut down."""
 
 
 def check_kind(kind: str) -> ChannelKind:

@@ -14,9 +14,12 @@ use bytes::Bytes;
 use pyo3::exceptions::PyTimeoutError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyType};
 
-use web4_net::{parse_kind, ChannelKind, Config, DialFailure, NetError, Node, QueuePolicy};
+use web4_net::{
+    parse_kind, ChannelKind, CloseReason, Config, DialFailure, NetError, Node, QueuePolicy,
+};
 
 use crate::error::{
     rtt_error, ConfigError, RTTBackpressureError, RTTHandshakeError, RTTReplayError,
@@ -350,9 +353,29 @@ impl RttSession {
         }
     }
 
+    /// `reason` or `reason: text` (for a person; a program reads `close_code`).
     #[getter]
     fn close_reason(&self) -> Option<String> {
         self.inner.close_reason()
+    }
+
+    /// Why the session ended: a `web4.rtt.CloseReason` member, `None` while open.
+    #[getter]
+    fn close_code<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        let Some(reason) = self.inner.close_code() else {
+            return Ok(None);
+        };
+        let member = match reason {
+            CloseReason::Normal => "NORMAL",
+            CloseReason::UnknownSession => "UNKNOWN_SESSION",
+            CloseReason::Expired => "EXPIRED",
+            CloseReason::PeerRestarted => "PEER_RESTARTED",
+            CloseReason::ProtocolError => "PROTOCOL_ERROR",
+            CloseReason::Shutdown => "SHUTDOWN",
+        };
+        let cls = ENUM.import(py, "web4.rtt.config", "CloseReason")?;
+        Ok(Some(cls.getattr(member)?))
     }
 
     fn open_channel(&self, kind_name: &str) -> PyResult<()> {

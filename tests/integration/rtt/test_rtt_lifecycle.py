@@ -13,7 +13,7 @@ from rtt_helpers import Peer
 
 from web4.errors import RTTTransportError
 from web4.identity import Identity
-from web4.rtt import Transport, TransportConfig
+from web4.rtt import CloseReason, Transport, TransportConfig
 
 
 async def _rekey_is_a_planned_reconnect_that_loses_nothing() -> None:
@@ -88,8 +88,8 @@ async def _expired_session_hands_back_unacked_messages(
         while s.state != "closed":
             assert time.monotonic() < end, "session did not expire"
             await asyncio.sleep(0.05)
+        assert s.close_code is CloseReason.EXPIRED  # an enum member, not a text prefix
         assert s.close_reason is not None
-        assert s.close_reason.startswith("expired")
         unacked = s.unacked()
         # "echoed" was delivered, but its ack may not have left before the kill.
         payloads = [u.payload for u in unacked if u.payload != b"echoed"]

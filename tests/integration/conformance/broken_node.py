@@ -75,6 +75,51 @@ def timestamp_format() -> None:
     _structure_fix(fix)
 
 
+def sign_algo() -> None:
+    """Ignores sign.algo (it is not covered by the signature)."""
+
+    def fix(raw: dict[str, Any]) -> None:
+        if isinstance(raw.get("sign"), dict):
+            raw["sign"] = {**raw["sign"], "algo": "ed25519"}
+
+    _structure_fix(fix)
+
+
+def ranges() -> None:
+    """Does not bound state.lri (0..100)."""
+
+    def fix(raw: dict[str, Any]) -> None:
+        state = raw.get("state")
+        if isinstance(state, dict) and isinstance(state.get("lri"), int):
+            raw["state"] = {**state, "lri": max(0, min(100, state["lri"]))}
+
+    _structure_fix(fix)
+
+
+def calendar() -> None:
+    """Rolls fields over instead of refusing an impossible time (07:03:75 is 07:04:15)."""
+    import calendar as cal
+    import re
+
+    from web4.envelope import validate
+    from web4.errors import TimestampError
+
+    original = validate.parse_timestamp
+    shape = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?Z")
+
+    def parse_timestamp(value: str) -> float:
+        try:
+            return original(value)
+        except TimestampError:
+            m = shape.fullmatch(value)
+            if m is None:
+                raise
+            fields = tuple(int(m[i]) for i in range(1, 7))
+            return cal.timegm(fields) + float(m[7] or 0)  # type: ignore[arg-type]
+
+    validate.parse_timestamp = parse_timestamp
+
+
 def check_order() -> None:
     """Checks the signature before the payload shape (CIP §5: check 2 comes first)."""
     from web4.envelope import validate
@@ -277,7 +322,8 @@ def gate() -> None:
 FLIPS: dict[str, Callable[[], None]] = {
     f.__name__: f
     for f in (
-        size, version, duplicates, timestamp_format, check_order, fingerprint, signature,
+        size, version, duplicates, timestamp_format, sign_algo, ranges, calendar, check_order,
+        fingerprint, signature,
         lax_ed25519, receiver, skew, replay, binding, protocols, nonce_binding, challenge,
         after_signature, flood, gate,
     )

@@ -240,8 +240,11 @@ class Node:
         self.bus = self.obs.bus
         if cfg.json_events:
             self.bus.add_sink(JsonLinesSink(self._stdout))
-        # fsyncs on a writer thread; every send waits for them (web4.node.durable_link)
-        self.store = Store.in_data_dir(cfg.data_dir, group_commit=GroupCommit())
+        # fsyncs on a writer thread; every send waits for them (web4.node.durable_link).
+        # No batching of transactions (batch_s=0): a batch holds SQLite's write lock across
+        # loop callbacks, so an agent writing through its own connection on the loop thread
+        # (the librarian's index) waited busy_timeout and failed with "database is locked".
+        self.store = Store.in_data_dir(cfg.data_dir, group_commit=GroupCommit(batch_s=0.0))
         self.links = LinkWatch(  # who is connected / last seen, for `web4 peers`
             LinkBook(self.store),
             self.clock,

@@ -244,7 +244,12 @@ class Store:
         """
         with self._lock:
             depth = self._depth
-            if depth == 0 and self._syncer is not None and self._batch is None:
+            if (
+                depth == 0
+                and self._syncer is not None
+                and self._batch is None
+                and self._batch_s > 0
+            ):
                 self._open_batch()
             outer = depth == 0 and self._batch is None  # else a savepoint (of a batch)
             savepoint = f"sp{depth}"

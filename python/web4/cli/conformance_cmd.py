@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from web4 import __version__
 from web4.cli import args as cli_args
 from web4.conformance.runner import (
     PROFILES,
@@ -162,6 +163,7 @@ def _cmd(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "format": REPORT_FORMAT,
+            "runner": f"web4 {__version__}",
             "target": target.addr,
             "profile": args.profile,
             "summary": {

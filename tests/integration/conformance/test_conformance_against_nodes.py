@@ -154,6 +154,7 @@ def test_every_case_passes_against_the_node(fleet: Fleet) -> None:
     assert not failed, failed
     assert out.returncode == 0, out.stderr
     assert doc["format"] == "web4-conformance/report/1"
+    assert doc["runner"].startswith("web4 ")
     assert doc["summary"]["cases"] == len(catalogue()) == len(doc["results"])
     assert doc["summary"]["passed"] == len(catalogue())
 

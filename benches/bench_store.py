@@ -140,7 +140,9 @@ def main() -> None:
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(json.dumps({k: doc[k] for k in ("fsync_p50_us", "group_commit", "baseline_inline_fsync")}))
+    print(
+        json.dumps({k: doc[k] for k in ("fsync_p50_us", "group_commit", "baseline_inline_fsync")})
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,11 @@ returns once everything committed before the call is fsynced; the node awaits it
 any byte leaves for a peer (``web4.node.durable_link``), so a peer never holds an answer
 to a message that a power cut could take back.
 
+Optionally (``batch_s``) the commits themselves are batched on the event loop: the
+transactions of a few milliseconds become savepoints of one transaction, one ``COMMIT``
+for all (``durable()`` commits the open batch at once). Not for a file that other
+connections of the same thread write (see ``GroupCommit.batch_s``).
+
 Checkpoints move here too: the connection's automatic checkpoint is off (it would fsync
 the WAL and the database on the committing thread) and the thread runs a ``PASSIVE``
 checkpoint on its own connection once the ``-wal`` file passes ``checkpoint_bytes``.
@@ -47,7 +52,11 @@ class GroupCommit:
     """Settings of a store's writer thread (``Store.open(..., group_commit=...)``)."""
 
     checkpoint_bytes: int = 4 << 20  # a -wal file past this is checkpointed (PASSIVE)
-    batch_s: float = 0.005  # on an event loop: transactions of this long share one COMMIT
+    # > 0: on an event loop, the transactions of this many seconds share one COMMIT. Off
+    # by default (and in the node): the open batch holds SQLite's write lock across loop
+    # callbacks, so a second connection to the same file written on the loop thread (an
+    # agent's own index) waits its busy timeout and fails with "database is locked".
+    batch_s: float = 0.0
     fsync: Callable[[int], None] = field(default=os.fsync)  # tests pass a slow or failing one
 
 

@@ -166,7 +166,7 @@ def test_without_group_commit_durable_returns_at_once(tmp_path: Path) -> None:
 def test_on_a_loop_transactions_share_one_commit_and_stay_atomic(tmp_path: Path) -> None:
     fsync = GatedFsync()
     fsync.gate.set()
-    store = _open(tmp_path / "db", fsync)
+    store = _open(tmp_path / "db", fsync, batch_s=0.005)
     other = sqlite3.connect(store.path)
 
     def count() -> int:

@@ -8,8 +8,9 @@
 //! carries out what the endpoint answers: hand a connection to its session's handler
 //! (`handler.rs`, [`Attach`](crate::handler::Attach)), close a connection. It never
 //! decides when to re-dial: the session layer asks (`Command::Redial`) after its own
-//! backoff. Ping and identify run for liveness measurement and interop hygiene; the
-//! RTT heartbeat itself is the session layer's.
+//! backoff. Liveness and round-trip times are the session layer's heartbeat (libp2p's
+//! ping would only duplicate it); identify runs for interop hygiene and tells us the
+//! address peers see us at ([`Node::observed_addrs`](crate::Node::observed_addrs)).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -24,12 +25,11 @@ use futures::StreamExt;
 use libp2p::core::transport::TransportError;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, identity::Keypair, noise, ping, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
-    ping: ping::Behaviour,
     identify: identify::Behaviour,
     rtt: RttBehaviour,
 }
@@ -57,7 +57,7 @@ struct Driver {
     addrs: HashMap<SessionHandle, Multiaddr>,
 }
 
-/// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; ping, identify, RTT streams).
+/// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; identify, RTT streams).
 ///
 /// Errors: `Transport` when the swarm cannot be built.
 pub(crate) fn build_swarm(
@@ -67,7 +67,6 @@ pub(crate) fn build_swarm(
 ) -> Result<Swarm<Behaviour>, NetError> {
     let _guard = rt.enter();
     let cfg = &shared.cfg;
-    let hb = &cfg.session.heartbeat;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -78,11 +77,6 @@ pub(crate) fn build_swarm(
         )
         .map_err(|e| terr(&e))?
         .with_behaviour(|key| Behaviour {
-            ping: ping::Behaviour::new(
-                ping::Config::new()
-                    .with_interval(hb.interval)
-                    .with_timeout(hb.timeout),
-            ),
             identify: identify::Behaviour::new(identify::Config::new(
                 "/web4/rtt/1.0.0".into(),
                 key.public(),
@@ -309,6 +303,10 @@ impl Driver {
                 self.apply(acts);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rtt(ev)) => self.on_rtt_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                info,
+                ..
+            })) => self.shared.observed(info.observed_addr),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,

@@ -1,16 +1,21 @@
 //! Message framing on an RTT stream: unsigned-varint length prefix, then the body.
 //!
 //! Theory of operation: a stream carries a sequence of `uvarint(len) || body` records
-//! (the multiformats unsigned varint, little-endian base-128, at most 9 bytes, minimal
-//! encoding). The reader never trusts the prefix: it decodes at most
-//! `varint_len(max)` prefix bytes, rejects a non-minimal or over-long prefix, and compares
-//! the length against the configured maximum *before* a byte of the body is buffered.
-//! Any violation is a [`FrameError`]; the caller resets that one stream and counts it.
+//! (the multiformats unsigned varint, little-endian base-128, minimal encoding). There
+//! is one varint codec, the session layer's (`web4_proto::session::{put_varint,
+//! get_varint}`): writers prefix frames with it, and this reader uses it on a bounded
+//! slice. The reader never trusts the prefix: it decodes at most `varint_len(max)`
+//! prefix bytes, rejects a non-minimal or over-long prefix, and compares the length
+//! against the configured maximum *before* a byte of the body is buffered. Any violation
+//! is a [`FrameError`]; the caller resets that one stream and counts it.
+
+use web4_proto::session::{get_varint, FrameError as VarintError};
 
 /// Why a frame was refused or could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
-    /// The prefix announces more than the configured maximum message size.
+    /// The prefix announces more than the configured maximum message size (`len`: the
+    /// length announced, or the least length a prefix that long can announce).
     #[error("frame of {len} bytes exceeds the maximum of {max}")]
     Oversize { len: u64, max: usize },
     /// The prefix is not a valid minimal unsigned varint.
@@ -18,29 +23,10 @@ pub enum FrameError {
     Malformed,
 }
 
-/// Append `uvarint(value)` to `out`.
-pub fn encode_varint(mut value: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 /// Number of bytes `uvarint(value)` takes.
-pub fn varint_len(value: u64) -> usize {
+fn varint_len(value: u64) -> usize {
     let bits = 64 - value.max(1).leading_zeros() as usize;
     bits.div_ceil(7)
-}
-
-/// Append one frame (`uvarint(len) || body`) to `out`.
-pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) {
-    encode_varint(body.len() as u64, out);
-    out.extend_from_slice(body);
 }
 
 /// Decode the length prefix at the front of `buf`: `Ok(Some((prefix_len, body_len)))`,
@@ -50,29 +36,23 @@ pub fn encode_frame(body: &[u8], out: &mut Vec<u8>) {
 /// than any length up to `max` can), [`FrameError::Malformed`] for a non-minimal prefix.
 pub fn decode_prefix(buf: &[u8], max: usize) -> Result<Option<(usize, usize)>, FrameError> {
     let limit = varint_len(max as u64);
-    let mut value: u64 = 0;
-    for i in 0..limit {
-        let Some(&b) = buf.get(i) else {
-            return Ok(None);
-        };
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            if b == 0 && i > 0 {
-                return Err(FrameError::Malformed); // non-minimal encoding
-            }
-            if value > max as u64 {
-                return Err(FrameError::Oversize { len: value, max });
-            }
-            return Ok(Some((i + 1, value as usize)));
-        }
+    match get_varint(&buf[..buf.len().min(limit)], "length prefix") {
+        Ok((len, _)) if len > max as u64 => Err(FrameError::Oversize { len, max }),
+        Ok((len, used)) => Ok(Some((used, len as usize))),
+        Err(VarintError::Truncated(_)) if buf.len() < limit => Ok(None),
+        // Every byte up to the limit continues: more than any length <= max needs.
+        Err(VarintError::Truncated(_)) => Err(FrameError::Oversize {
+            len: 1u64.checked_shl(7 * limit as u32).unwrap_or(u64::MAX),
+            max,
+        }),
+        Err(_) => Err(FrameError::Malformed),
     }
-    // More continuation bytes than any length <= max can need: oversize or garbage.
-    Err(FrameError::Oversize { len: value, max })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use web4_proto::session::put_varint;
 
     /// Cut `bytes` into frames the way the connection handler does: `Ok(None)` at a clean
     /// end, an error for a bad prefix or a buffer that ends inside a frame.
@@ -98,8 +78,13 @@ mod tests {
         }
     }
 
+    fn frame(body: &[u8], out: &mut Vec<u8>) {
+        put_varint(out, body.len() as u64);
+        out.extend_from_slice(body);
+    }
+
     #[test]
-    fn varint_round_trip_and_lengths() {
+    fn varint_lengths_match_the_codec() {
         for v in [
             0u64,
             1,
@@ -112,20 +97,17 @@ mod tests {
             u64::from(u32::MAX),
         ] {
             let mut buf = Vec::new();
-            encode_varint(v, &mut buf);
+            put_varint(&mut buf, v);
             assert_eq!(buf.len(), varint_len(v), "{v}");
         }
-        let mut buf = Vec::new();
-        encode_varint(300, &mut buf);
-        assert_eq!(buf, [0xac, 0x02]);
     }
 
     #[test]
     fn frames_round_trip() {
         let mut wire = Vec::new();
-        encode_frame(b"hello", &mut wire);
-        encode_frame(b"", &mut wire);
-        encode_frame(&[7u8; 200], &mut wire);
+        frame(b"hello", &mut wire);
+        frame(b"", &mut wire);
+        frame(&[7u8; 200], &mut wire);
         let got = read_all(&wire, 1024);
         assert_eq!(got[0], Ok(Some(b"hello".to_vec())));
         assert_eq!(got[1], Ok(Some(Vec::new())));
@@ -134,13 +116,23 @@ mod tests {
     }
 
     #[test]
+    fn a_prefix_cut_short_waits_for_more() {
+        assert!(matches!(decode_prefix(&[0x9d], 1 << 20), Ok(None)));
+        assert!(matches!(decode_prefix(&[0x9d, 0x80], 1 << 20), Ok(None)));
+        assert!(matches!(
+            decode_prefix(&[0x9d, 0x80, 0x40], 1 << 21),
+            Ok(Some((3, 1_048_605)))
+        ));
+    }
+
+    #[test]
     fn oversize_prefix_is_refused_before_allocation() {
         let mut wire = Vec::new();
-        encode_varint(u64::MAX, &mut wire); // claims 16 EiB; must not allocate
+        put_varint(&mut wire, u64::MAX); // claims 16 EiB; must not allocate
         let got = read_all(&wire, 1 << 20);
         assert!(got[0].as_ref().unwrap_err().contains("exceeds"));
         let mut wire = Vec::new();
-        encode_varint(1025, &mut wire);
+        put_varint(&mut wire, 1025);
         let got = read_all(&wire, 1024);
         assert!(got[0].as_ref().unwrap_err().contains("exceeds"));
     }

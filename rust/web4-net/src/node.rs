@@ -82,6 +82,7 @@ impl Node {
             ops_cond: Condvar::new(),
             next_op: AtomicU64::new(1),
             listen_addrs: Mutex::default(),
+            observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
         });
@@ -249,6 +250,16 @@ impl Node {
     /// Listening addresses, each ending with `/p2p/<our peer id>`.
     pub fn listen_addrs(&self) -> Vec<String> {
         lock(&self.shared.listen_addrs)
+            .iter()
+            .map(|a| a.clone().with(Protocol::P2p(self.peer_id)).to_string())
+            .collect()
+    }
+
+    /// The addresses peers reported (identify) seeing this node at, oldest first (at
+    /// most 8, distinct): behind NAT, how the network reaches us. Each ends with
+    /// `/p2p/<our peer id>`.
+    pub fn observed_addrs(&self) -> Vec<String> {
+        lock(&self.shared.observed_addrs)
             .iter()
             .map(|a| a.clone().with(Protocol::P2p(self.peer_id)).to_string())
             .collect()

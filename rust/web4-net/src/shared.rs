@@ -9,7 +9,7 @@
 //! bounded by the number of live sessions or by an explicit bound (accepts: 256, in the
 //! endpoint; the command queue: 1024).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -70,6 +70,8 @@ pub struct Shared {
     pub(crate) ops_cond: Condvar,
     pub(crate) next_op: AtomicU64,
     pub(crate) listen_addrs: Mutex<Vec<Multiaddr>>,
+    /// The addresses peers told us (identify) they see us at, newest last, distinct.
+    pub(crate) observed_addrs: Mutex<VecDeque<Multiaddr>>,
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
 }
@@ -81,6 +83,9 @@ impl std::fmt::Debug for Shared {
             .finish_non_exhaustive()
     }
 }
+
+/// Observed addresses kept (a NAT or a multi-homed host shows a few).
+const MAX_OBSERVED_ADDRS: usize = 8;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -173,6 +178,16 @@ impl Shared {
         }
         self.ops_cond.notify_all();
         self.waker.wake();
+    }
+
+    /// A peer sees us at `addr` (identify): keep the last few distinct ones.
+    pub(crate) fn observed(&self, addr: Multiaddr) {
+        let mut seen = lock(&self.observed_addrs);
+        seen.retain(|a| *a != addr);
+        seen.push_back(addr);
+        while seen.len() > MAX_OBSERVED_ADDRS {
+            seen.pop_front();
+        }
     }
 
     pub(crate) fn now(&self) -> Duration {
@@ -282,5 +297,65 @@ impl Shared {
     /// Sessions the endpoint still has.
     pub fn session_count(&self) -> usize {
         lock(&self.endpoint).sessions().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(capacity: usize) -> (Shared, mpsc::Receiver<Command>) {
+        let cfg = Config::default();
+        let waker = Arc::new(Waker::new(16).unwrap());
+        let (tx, rx) = mpsc::channel(capacity);
+        let origin = Instant::now();
+        let local = PeerId::random();
+        let endpoint = Shared::endpoint(local, &cfg, 1, origin, waker.clone());
+        let s = Shared {
+            cfg,
+            waker,
+            cmd: tx,
+            origin,
+            endpoint: Mutex::new(endpoint),
+            ops: Mutex::default(),
+            ops_cond: Condvar::new(),
+            next_op: AtomicU64::new(1),
+            listen_addrs: Mutex::default(),
+            observed_addrs: Mutex::default(),
+            frames_rejected: AtomicU64::new(0),
+            handshake_failures: AtomicU64::new(0),
+        };
+        (s, rx)
+    }
+
+    #[test]
+    fn a_full_command_queue_is_backpressure_and_a_closed_one_is_shutdown() {
+        let (s, rx) = shared(1);
+        let peer = PeerId::random();
+        assert!(s.command(Command::Disconnect(peer)).is_ok());
+        assert!(matches!(
+            s.command(Command::Disconnect(peer)),
+            Err(NetError::Backpressure(_))
+        ));
+        drop(rx);
+        assert!(matches!(
+            s.command(Command::Disconnect(peer)),
+            Err(NetError::Transport(_))
+        ));
+    }
+
+    #[test]
+    fn observed_addresses_are_distinct_and_bounded() {
+        let (s, _rx) = shared(1);
+        for port in [1, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10] {
+            s.observed(format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap());
+        }
+        let seen: Vec<String> = lock(&s.observed_addrs)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(seen.len(), MAX_OBSERVED_ADDRS);
+        assert_eq!(seen.last().unwrap(), "/ip4/127.0.0.1/tcp/10");
+        assert!(!seen.contains(&"/ip4/127.0.0.1/tcp/2".to_string()));
     }
 }

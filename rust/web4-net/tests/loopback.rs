@@ -219,3 +219,33 @@ fn a_refused_dial_says_so_in_one_plain_line() {
     );
     assert!(message.contains("connection refused"), "{message}");
 }
+
+#[test]
+fn identify_tells_each_node_where_its_peer_sees_it() {
+    let (a, b, _, _) = pair(Config::default());
+    let deadline = Instant::now() + T;
+    while a.observed_addrs().is_empty() || b.observed_addrs().is_empty() {
+        assert!(Instant::now() < deadline, "no observed address");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let own = |n: &Node| format!("/p2p/{}", n.peer_id());
+    for n in [&a, &b] {
+        let seen = n.observed_addrs();
+        assert!(seen.len() <= 8);
+        assert!(
+            seen.iter()
+                .all(|s| s.starts_with("/ip4/127.0.0.1/tcp/") && s.ends_with(&own(n))),
+            "{seen:?}"
+        );
+    }
+}
+
+#[test]
+fn a_shut_down_node_refuses_commands_at_once() {
+    let a = Node::new(&[5u8; 32], Config::default()).unwrap();
+    a.shutdown();
+    assert!(matches!(
+        a.dial("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWLRPJAA5o6C14TPGYZjQM2sqW8Q5mBKvGbbEZSxUqVNVU"),
+        Err(NetError::Transport(_))
+    ));
+}

@@ -314,11 +314,6 @@ where
         self.sessions.get_mut(&h).map(|e| &mut e.session)
     }
 
-    /// The peer of session `h`.
-    pub fn peer_of(&self, h: SessionHandle) -> Option<&P> {
-        self.sessions.get(&h).map(|e| &e.peer)
-    }
-
     /// The live (not closed) session with `peer`, if any.
     pub fn session_of(&self, peer: &P) -> Option<SessionHandle> {
         let h = *self.by_peer.get(peer)?;
@@ -350,11 +345,6 @@ where
     /// The next listener session the application has not accepted yet.
     pub fn accept(&mut self) -> Option<SessionHandle> {
         self.accepted.pop_front()
-    }
-
-    /// Listener sessions waiting to be accepted.
-    pub fn pending_accepts(&self) -> usize {
-        self.accepted.len()
     }
 
     fn create(&mut self, peer: P, role: Role, now: Duration) -> SessionHandle {

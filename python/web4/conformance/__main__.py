@@ -11,6 +11,7 @@ from pathlib import Path
 
 from web4.conformance.cip_envelopes import render_cip_envelopes
 from web4.conformance.cip_handshake import render_cip_handshakes
+from web4.conformance.hcp_lip_envelopes import render_hcp_envelopes, render_lip_envelopes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     files = {
         "cip_envelopes.json": render_cip_envelopes(),
         "cip_handshakes.json": render_cip_handshakes(root / "tests" / "unit" / "cip" / "golden"),
+        "hcp_envelopes.json": render_hcp_envelopes(),
+        "lip_envelopes.json": render_lip_envelopes(),
     }
     for name, text in files.items():
         path = out / name

@@ -122,9 +122,11 @@ class _NodeBase:
     def stats(self) -> NodeStats:
         return NodeStats.from_core(self._core.stats())
 
-    def drain_events(self, max_events: int = 1024) -> list[dict[str, str]]:
+    def drain_events(self, max_events: int = 1024) -> list[dict[str, str | int | bool]]:
         """Up to ``max_events`` lifecycle/telemetry events, oldest first (bounded queue;
-        when nobody drains it the oldest are dropped and counted in ``stats``)."""
+        when nobody drains it the oldest are dropped and counted in ``stats``). Each is a
+        dict with ``kind`` and its fields as native values: counts, ids and
+        milliseconds are ``int``, flags ``bool``, names and texts ``str``."""
         return self._core.drain_events(max_events)
 
     def _check_open(self) -> None:

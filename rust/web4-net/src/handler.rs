@@ -445,7 +445,7 @@ impl RttHandler {
                         "frame_rejected",
                         vec![
                             ("channel", r.kind.as_str().into()),
-                            ("error", e.to_string()),
+                            ("error", e.to_string().into()),
                         ],
                     );
                     return ReadOutcome::Drop; // dropping the open stream resets it
@@ -591,7 +591,7 @@ impl ConnectionHandler for RttHandler {
                         "stream_error",
                         vec![
                             ("channel", kind.as_str().into()),
-                            ("error", error.to_string()),
+                            ("error", error.to_string().into()),
                         ],
                     );
                     self.drop_connection(&s, conn);

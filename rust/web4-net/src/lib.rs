@@ -32,7 +32,7 @@ pub use config::{parse_kind, Config};
 pub use driver::describe_dial_error;
 pub use node::{Node, NodeStats};
 pub use session::Session;
-pub use wake::Event;
+pub use wake::{Event, Field};
 pub use web4_proto::session::{
     ChannelKind, CloseReason, QueuePolicy, SessionConfig, SessionState, SessionStats,
 };

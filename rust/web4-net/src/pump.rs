@@ -16,6 +16,7 @@ use web4_proto::session::{CloseReason, Event};
 use crate::driver::Command;
 use crate::session::Session;
 use crate::shared::Shared;
+use crate::wake::Field;
 
 /// The session's pump: timers, transmits and events, until the session closes.
 pub(crate) async fn pump(shared: Arc<Shared>, s: Arc<Session>) {
@@ -85,45 +86,45 @@ fn on_event(shared: &Arc<Shared>, s: &Arc<Session>, e: Event, cmds: &mut Vec<Com
 }
 
 /// The observable event for `e` (name and fields, RTT_SPEC §9), if it has one.
-pub(crate) fn describe(e: &Event) -> Option<(&'static str, Vec<(&'static str, String)>)> {
+pub(crate) fn describe(e: &Event) -> Option<(&'static str, Vec<(&'static str, Field)>)> {
     let mut fields = Vec::new();
     match e {
         Event::SessionOpen | Event::HeartbeatTimeout | Event::RekeyDue => {}
         Event::SessionResumed { retransmitted } => {
-            fields.push(("retransmitted", retransmitted.to_string()));
+            fields.push(("retransmitted", (*retransmitted).into()));
         }
         Event::Disconnected { cause, expires_in } => {
-            fields.push(("cause", cause.as_str().to_string()));
-            fields.push(("expires_in_ms", expires_in.as_millis().to_string()));
+            fields.push(("cause", cause.as_str().into()));
+            fields.push(("expires_in_ms", (*expires_in).into()));
         }
         Event::ReconnectAttempt { attempt, delay } => {
-            fields.push(("attempt", attempt.to_string()));
-            fields.push(("delay_ms", delay.as_millis().to_string()));
+            fields.push(("attempt", (*attempt).into()));
+            fields.push(("delay_ms", (*delay).into()));
         }
         Event::SessionClose {
             reason,
             text,
             unacked,
         } => {
-            fields.push(("reason", reason.as_str().to_string()));
-            fields.push(("text", text.clone()));
-            fields.push(("unacked", unacked.len().to_string()));
+            fields.push(("reason", reason.as_str().into()));
+            fields.push(("text", text.as_str().into()));
+            fields.push(("unacked", unacked.len().into()));
         }
         Event::ReplayRejected {
             channel,
             seq,
             stale_session,
         } => {
-            fields.push(("channel", channel.as_str().to_string()));
-            fields.push(("seq", seq.to_string()));
-            fields.push(("stale_session", stale_session.to_string()));
-            fields.push(("error", "RTTReplayError".to_string()));
+            fields.push(("channel", channel.as_str().into()));
+            fields.push(("seq", (*seq).into()));
+            fields.push(("stale_session", (*stale_session).into()));
+            fields.push(("error", "RTTReplayError".into()));
         }
-        Event::DropConnection { conn } => fields.push(("conn", conn.to_string())),
+        Event::DropConnection { conn } => fields.push(("conn", conn.0.into())),
         Event::Writable(_) | Event::Readable(_) => return None,
         Event::Dropped { channel, count } => {
-            fields.push(("channel", channel.as_str().to_string()));
-            fields.push(("count", count.to_string()));
+            fields.push(("channel", channel.as_str().into()));
+            fields.push(("count", (*count).into()));
         }
     }
     Some((e.name(), fields))

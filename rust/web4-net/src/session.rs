@@ -25,7 +25,7 @@ use web4_proto::session::{
     SessionHandle, SessionState, Unacked,
 };
 
-use crate::wake::Waker;
+use crate::wake::{Field, Waker};
 use crate::NetError;
 
 #[derive(Debug)]
@@ -120,9 +120,9 @@ impl Session {
     }
 
     /// Queue an observable event about this session (wakes asyncio).
-    pub(crate) fn emit(&self, name: &'static str, mut fields: Vec<(&'static str, String)>) {
-        fields.insert(0, ("session", self.id.to_string()));
-        fields.insert(1, ("peer", self.peer.to_base58()));
+    pub(crate) fn emit(&self, name: &'static str, mut fields: Vec<(&'static str, Field)>) {
+        fields.insert(0, ("session", self.id.into()));
+        fields.insert(1, ("peer", self.peer.to_base58().into()));
         self.waker.emit(name, fields);
     }
 

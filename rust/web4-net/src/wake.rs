@@ -7,9 +7,9 @@
 //! byte and one loop wake-up; Python clears the flag, drains the socket, then re-polls
 //! every waiter with non-blocking calls. No thread hop per message.
 //!
-//! Events (lifecycle and telemetry, as flat string maps) go into a bounded queue: when
-//! it is full the oldest event is dropped and counted, so an idle observer cannot make
-//! memory grow.
+//! Events (lifecycle and telemetry: a name and typed fields, [`Field`]) go into a
+//! bounded queue: when it is full the oldest event is dropped and counted, so an idle
+//! observer cannot make memory grow.
 
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -17,11 +17,63 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// One event: a name plus string fields, in a fixed documented vocabulary.
+/// One event: a name plus typed fields, in a fixed documented vocabulary (RTT_SPEC §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub name: &'static str,
-    pub fields: Vec<(&'static str, String)>,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+/// The value of an event field, with its type (it reaches Python as `str`, `int` or
+/// `bool`, not as text to parse).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    Str(String),
+    Int(u64),
+    Bool(bool),
+}
+
+impl From<String> for Field {
+    fn from(v: String) -> Self {
+        Field::Str(v)
+    }
+}
+
+impl From<&str> for Field {
+    fn from(v: &str) -> Self {
+        Field::Str(v.to_string())
+    }
+}
+
+impl From<u64> for Field {
+    fn from(v: u64) -> Self {
+        Field::Int(v)
+    }
+}
+
+impl From<u32> for Field {
+    fn from(v: u32) -> Self {
+        Field::Int(v.into())
+    }
+}
+
+impl From<usize> for Field {
+    fn from(v: usize) -> Self {
+        Field::Int(v as u64)
+    }
+}
+
+impl From<bool> for Field {
+    fn from(v: bool) -> Self {
+        Field::Bool(v)
+    }
+}
+
+impl From<std::time::Duration> for Field {
+    /// Whole milliseconds (saturating).
+    fn from(d: std::time::Duration) -> Self {
+        Field::Int(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
 }
 
 /// Wake-up socket pair plus the bounded event queue.
@@ -83,7 +135,7 @@ impl Waker {
     /// polling (`drain_events`), and nothing waits on them; waking here would wake
     /// asyncio for a `session_open` a moment before the dial it completes is finished,
     /// costing a second wake-up on every dial.
-    pub fn emit(&self, name: &'static str, fields: Vec<(&'static str, String)>) {
+    pub fn emit(&self, name: &'static str, fields: Vec<(&'static str, Field)>) {
         {
             let mut q = self.events.lock().unwrap_or_else(|e| e.into_inner());
             if q.len() >= self.max_events {

@@ -18,7 +18,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
 use web4_net::{
-    parse_kind, ChannelKind, CloseReason, Config, DialFailure, NetError, Node, QueuePolicy,
+    parse_kind, ChannelKind, CloseReason, Config, DialFailure, Field, NetError, Node, QueuePolicy,
 };
 
 use crate::error::{
@@ -290,7 +290,8 @@ impl RttNode {
         Ok(d)
     }
 
-    /// Up to `max` events, oldest first, each a dict with `kind` and string fields.
+    /// Up to `max` events, oldest first, each a dict with `kind` and its fields as
+    /// native values (`str`, `int`, `bool`; RTT_SPEC §12).
     fn drain_events<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
         self.node
             .drain_events(max)
@@ -299,7 +300,11 @@ impl RttNode {
                 let d = PyDict::new(py);
                 d.set_item("kind", e.name)?;
                 for (k, v) in e.fields {
-                    d.set_item(k, v)?;
+                    match v {
+                        Field::Str(s) => d.set_item(k, s)?,
+                        Field::Int(n) => d.set_item(k, n)?,
+                        Field::Bool(b) => d.set_item(k, b)?,
+                    }
                 }
                 Ok(d)
             })

@@ -93,13 +93,14 @@ async def _drop_policies_count_drops(transports: list[Transport], policy: Policy
     assert st.dropped > 1000, st
     assert st.queue_high_water <= 16
     # The "dropped" events may trail the counters: collect them until they add up.
-    events: list[dict[str, str]] = []
+    events: list[dict[str, str | int | bool]] = []
     deadline = time.monotonic() + 10
     while sum(int(e["count"]) for e in events) < s.stats().knowledge.dropped:
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.02)
         events += [e for e in a.drain_events(10_000) if e["kind"] == "dropped"]
+    assert all(type(e["count"]) is int for e in events)  # native values, not text
     assert sum(int(e["count"]) for e in events) == s.stats().knowledge.dropped
 
 

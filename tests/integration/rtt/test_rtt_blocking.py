@@ -84,7 +84,11 @@ def test_session_close_is_seen_by_the_peer_with_events_in_order() -> None:
         assert names == ["session_open", "session_close"]
         close = next(e for e in a.drain_events() if e["kind"] == "session_close")
         assert close["reason"] == "normal"
-        assert close["unacked"] == "0"
+        assert close["unacked"] == 0
+        assert type(close["session"]) is int
+        assert close["session"] == sa.id
+        assert isinstance(close["peer"], str)
+        assert isinstance(close["text"], str)
         assert sa.unacked() == []
     finally:
         a.shutdown()

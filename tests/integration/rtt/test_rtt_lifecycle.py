@@ -97,7 +97,7 @@ async def _expired_session_hands_back_unacked_messages(
         assert all(u.channel == "knowledge" for u in unacked)
         close = [e for e in a.drain_events(10_000) if e["kind"] == "session_close"]
         assert close[-1]["reason"] == "expired"
-        assert close[-1]["unacked"] == str(len(unacked))
+        assert close[-1]["unacked"] == len(unacked)  # an int, not text
         with pytest.raises(RTTTransportError):
             await s.send(ch, b"after")
     finally:

@@ -114,6 +114,8 @@ async def _sigstop_heartbeat_timeout_backoff_then_resume(
                     timed_out_at = time.monotonic()
                 if e["kind"] == "reconnect_attempt":
                     attempts.append(e)
+                    assert type(e["delay_ms"]) is int
+                    assert type(e["attempt"]) is int
                     delays.append(int(e["delay_ms"]))
             await asyncio.sleep(0.01)
         assert timed_out_at is not None, "no heartbeat_timeout while the peer was stopped"

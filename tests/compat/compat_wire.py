@@ -4,9 +4,9 @@ synchronous tests.
 Theory of operation: ``Loop`` runs a private asyncio event loop in a daemon thread (RTT
 sessions live on the loop that made them), so tests stay synchronous and can wait on
 ``NodeProc`` events with plain calls. ``Wire`` is one key's RTT session with the node
-(``web4.node.rtt_link.RttLink``, the Python RTT API the node itself uses): it can run our
-own CIP handshake (``web4.cli.human.cip_handshake``, as ``web4 human`` does) or none, and
-then keeps every envelope the node sends (``received``), with a channel and arrival order.
+(``web4.node.rtt_link.RttLink``, the Python RTT API the node itself uses); it sends what
+the test gives it and keeps every envelope the node sends (``received``), with its channel,
+in arrival order.
 Every wait has a deadline.
 """
 
@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
-from web4.cli.human import cip_handshake
-from web4.clock import SystemClock, SystemRng
 from web4.envelope.crypto import canonicalize
 from web4.errors import RTTError
 from web4.identity import Identity
@@ -47,22 +45,6 @@ class Loop:
         self._thread.join(5)
 
 
-class _Recording:
-    """The session as our handshake sees it; what it reads is kept too."""
-
-    def __init__(self, session: RttSession, keep: Callable[[str, bytes], None]) -> None:
-        self._session, self._keep = session, keep
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
-
-    async def receive(self, *, timeout: float) -> tuple[str, bytes] | None:
-        item = await self._session.receive(timeout=timeout)
-        if item is not None:
-            self._keep(*item)
-        return item
-
-
 class Wire:
     """One identity's RTT session with a node, and what the node sent on it."""
 
@@ -79,17 +61,13 @@ class Wire:
         assert self._session is not None, "not connected"
         return self._session
 
-    def connect(self, addr: str, *, web4_handshake: bool) -> Wire:
-        """Dial ``addr``; with ``web4_handshake`` also complete our own CIP handshake as
-        initiator first (the key is then ``probing`` at the node, or ``trusted`` for one of
-        its trust anchors). Then read everything the node sends."""
+    def connect(self, addr: str) -> Wire:
+        """Dial ``addr`` (an RTT session: Noise authenticates both keys) and read
+        everything the node sends from then on."""
 
         async def go() -> None:
             self._link = RttLink(self.identity)
             self._session = await self._link.connect(addr, timeout=10)
-            if web4_handshake:
-                spy: Any = _Recording(self._session, self._keep)
-                await cip_handshake(spy, self.identity, SystemClock(), SystemRng(), 15)
             self._reader = asyncio.create_task(self._read())
 
         self.loop.run(go(), 30)

@@ -12,7 +12,9 @@ peers validates against the original schemas.
 
 One node serves the whole module: its trust anchor is the original-style agent (so
 ``DECISION_SHARE`` passes the trust gate), two humans are authorised, it proposes three
-facts (the votes' targets) and serves no ``LIP_FETCH`` (no network).
+facts (the votes' targets) and serves no ``LIP_FETCH`` (no network). Every peer speaks
+only the original protocols: the agent runs the original two-HELLO handshake, the humans
+open with ``HCP_HELLO`` alone.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ class World:
     root: Path
     node: NodeProc
     loop: Loop
-    agent: Wire  # original-style agent, the node's trust anchor (after our handshake)
-    human: Wire  # authorised human (after our CIP handshake, as `web4 human` does)
+    agent: Wire  # original-style agent, the node's trust anchor (original handshake done)
+    human: Wire  # original-style authorised human (its HCP_HELLO sent, no CIP)
     proposals: list[dict[str, Any]]  # the node's FACT_PROPOSEs, as the agent got them
     wires: list[Wire]
 
@@ -62,8 +64,8 @@ class World:
     def receiver(self) -> tuple[str, str]:
         return (self.node.identity.agent_id, self.node.fingerprint)
 
-    def wire(self, identity: Identity, *, web4_handshake: bool) -> Wire:
-        w = Wire(self.loop, identity).connect(self.node.addr(), web4_handshake=web4_handshake)
+    def wire(self, identity: Identity) -> Wire:
+        w = Wire(self.loop, identity).connect(self.node.addr())
         self.wires.append(w)
         return w
 
@@ -85,7 +87,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     try:
         node.kind("node.started", 20)
         w = World(root, node, loop, Wire(loop, agent), Wire(loop, human), [], wires)
-        w.agent = w.wire(agent, web4_handshake=True)
+        w.agent = w.wire(agent)
+        original_handshake(w, w.agent)
         node.wait_for(
             lambda e: (
                 e["kind"] == "trust.transition"
@@ -102,7 +105,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     )
                 )
             )
-        w.human = w.wire(human, web4_handshake=True)
+        w.human = w.wire(human)
+        original_hcp_hello(w, w.human)
         yield w
     finally:
         for wire in wires:
@@ -196,11 +200,50 @@ def _hello(peer: OriginalPeer, world: World) -> dict[str, Any]:
     return peer.envelope("HELLO", payload, receiver=world.receiver, now=time.time())
 
 
+def original_handshake(world: World, wire: Wire) -> str:
+    """The original CIP handshake as initiator over ``wire`` (HELLO; the node's HELLO,
+    which must validate against the original schema; STATE_UPDATE and INTENT, no third
+    HELLO) until the node accepts the intent; returns the INTENT's msg_id."""
+    peer = OriginalPeer(wire.identity)
+    wire.send("control", _hello(peer, world))
+    node_hello = wire.wait(lambda d: d.get("type") == "HELLO", 8)
+    assert schema_errors(node_hello) == []
+    payloads = example_payloads(fact_ref="", earlier_msg_id="", corroborator="")
+    now = time.time()
+    state = peer.envelope(
+        "STATE_UPDATE", payloads["STATE_UPDATE"], receiver=world.receiver, now=now
+    )
+    intent = peer.envelope("INTENT", payloads["INTENT"], receiver=world.receiver, now=now)
+    wire.send("control", state)
+    wire.send("control", intent)
+    accept = f"accept:{intent['msg_id']}".lower()
+    wire.wait(
+        lambda d: (
+            d.get("type") == "STATE_UPDATE"
+            and str(d["payload"].get("intent") or "").lower() == accept
+        ),
+        10,
+    )
+    return str(intent["msg_id"])
+
+
+def original_hcp_hello(world: World, wire: Wire) -> dict[str, Any]:
+    """An authorised human's first message, as the original HCP has it: HCP_HELLO (no
+    CIP handshake before it); returns the envelope once the node routed it."""
+    payload = example_payloads(fact_ref="", earlier_msg_id="", corroborator="")["HCP_HELLO"]
+    env = OriginalPeer(wire.identity).envelope(
+        "HCP_HELLO", payload, receiver=world.receiver, now=time.time()
+    )
+    wire.send("control", env)
+    assert_accepted(world.node, env["msg_id"])
+    return env
+
+
 @pytest.mark.parametrize("name", [_case("HELLO")])
 def test_original_hello_is_answered(world: World, name: str) -> None:
     """A peer's first HELLO, as the original writes it, gets the node's HELLO back."""
     me = Identity.generate("orig-hello")
-    wire = world.wire(me, web4_handshake=False)
+    wire = world.wire(me)
     before = earlier(world.node)
     wire.send("control", _hello(OriginalPeer(me), world))
     try:
@@ -294,34 +337,17 @@ def test_original_initiator_completes_the_handshake_and_exchanges_a_fact(
     accepts the intent; then a FACT_PROPOSE each way (ours is stored, the node's proposal
     reaches us) in the original shape."""
     me = Identity.generate("orig-initiator")
-    peer, wire = OriginalPeer(me), world.wire(me, web4_handshake=False)
-    wire.send("control", _hello(peer, world))
-    node_hello = wire.wait(lambda d: d.get("type") == "HELLO", 8)
-    assert schema_errors(node_hello) == []
-    payloads = example_payloads(fact_ref="", earlier_msg_id="", corroborator="")
-    now = time.time()
-    state = peer.envelope(
-        "STATE_UPDATE", payloads["STATE_UPDATE"], receiver=world.receiver, now=now
-    )
-    intent = peer.envelope("INTENT", payloads["INTENT"], receiver=world.receiver, now=now)
-    wire.send("control", state)
-    wire.send("control", intent)
-    accept = f"accept:{intent['msg_id']}".lower()
-    wire.wait(
-        lambda d: (
-            d.get("type") == "STATE_UPDATE"
-            and str(d["payload"].get("intent") or "").lower() == accept
-        ),
-        10,
-    )
+    peer, wire = OriginalPeer(me), world.wire(me)
+    intent_id = original_handshake(world, wire)
     done = world.node.wait_for(
         lambda e: e["kind"] == "cip.handshake.done" and e["peer"] == me.fingerprint, 5
     )
     assert done["attributes"]["outcome"] == "accepted"
 
+    payloads = example_payloads(fact_ref="", earlier_msg_id="", corroborator="")
     fact = payloads["FACT_PROPOSE"]
     fact["fact"]["statement"] = "Water freezes at 0 degrees Celsius at sea level"
-    fact["causal_links"] = [intent["msg_id"]]
+    fact["causal_links"] = [intent_id]
     env = peer.envelope("FACT_PROPOSE", fact, receiver=world.receiver, now=time.time())
     wire.send("knowledge", env)
     assert_accepted(world.node, env["msg_id"])
@@ -336,7 +362,7 @@ def test_original_initiator_completes_the_handshake_and_exchanges_a_fact(
 def test_authorised_human_opens_hcp_with_hcp_hello_alone(world: World, name: str) -> None:
     """An authorised human following the original HCP sends HCP_HELLO first (no CIP
     handshake), then HCP_INTENT, and gets the agent's answer."""
-    me, wire = SOLO_HUMAN, world.wire(SOLO_HUMAN, web4_handshake=False)
+    me, wire = SOLO_HUMAN, world.wire(SOLO_HUMAN)
     peer = OriginalPeer(me)
     payloads = example_payloads(fact_ref="", earlier_msg_id="", corroborator="")
     hello = peer.envelope(

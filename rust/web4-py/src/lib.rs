@@ -2,7 +2,8 @@
 //!
 //! Theory of operation: each function converts Python objects into `web4-proto` types,
 //! calls the pure core, and converts results and errors back. No protocol logic lives
-//! here; errors are mapped to `web4.errors` classes in one place (`error.rs`).
+//! here; errors are mapped to `web4.errors` classes in one place (`error.rs`, typed
+//! handles made by `import_exception!`).
 
 mod addr;
 mod convert;
@@ -15,7 +16,7 @@ use pyo3::types::PyBytes;
 
 use web4_proto::{crypto, envelope, jcs};
 
-use crate::error::{canonical_err, envelope_err, raise};
+use crate::error::{canonical_err, envelope_err, IdentityError};
 
 /// RFC 8785 canonical bytes of a JSON-like Python value.
 #[pyfunction]
@@ -29,10 +30,10 @@ fn canonicalize<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>) -> PyResult<Bound
 #[pyfunction]
 fn fingerprint(public_key: &[u8]) -> PyResult<String> {
     if public_key.len() != crypto::PUBLIC_KEY_LEN {
-        return Err(raise(
-            "IdentityError",
-            format!("public key is {} bytes, expected 32", public_key.len()),
-        ));
+        return Err(IdentityError::new_err(format!(
+            "public key is {} bytes, expected 32",
+            public_key.len()
+        )));
     }
     Ok(crypto::fingerprint(public_key))
 }
@@ -54,10 +55,7 @@ impl SigningKey {
     #[new]
     fn new(seed: &[u8]) -> PyResult<Self> {
         let seed: [u8; crypto::SEED_LEN] = seed.try_into().map_err(|_| {
-            raise(
-                "IdentityError",
-                format!("an Ed25519 seed is 32 bytes, got {}", seed.len()),
-            )
+            IdentityError::new_err(format!("an Ed25519 seed is 32 bytes, got {}", seed.len()))
         })?;
         Ok(SigningKey {
             inner: crypto::Keypair::from_seed(&seed),

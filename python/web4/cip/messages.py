@@ -280,6 +280,39 @@ PAYLOADS: dict[str, type[msgspec.Struct]] = {
 MESSAGE_TYPES: tuple[str, ...] = tuple(PAYLOADS)
 
 
+# The original's votes: as ours but without ``claim_hash`` (absent: a malformed one is an
+# ordinary schema error). Refused by design (D23), without counting against the sender.
+class _OriginalChallenge(msgspec.Struct, frozen=True):
+    fact_ref: MsgId
+    reason: Literal["conflict", "insufficient_evidence", "cannot_verify"]
+    notes: Text = ""
+    claim_hash: None = None
+
+
+class _OriginalConfirm(msgspec.Struct, frozen=True):
+    fact_ref: MsgId
+    decision: Literal["confirm"]
+    confidence: Confidence
+    notes: Text = ""
+    claim_hash: None = None
+
+
+class _OriginalReject(msgspec.Struct, frozen=True):
+    fact_ref: MsgId
+    decision: Literal["reject"]
+    confidence: Confidence
+    notes: Text = ""
+    claim_hash: None = None
+
+
+_D23 = "CIP D23, a vote must carry claim_hash"
+DECLINED: dict[str, tuple[type[msgspec.Struct], str]] = {
+    "FACT_CHALLENGE": (_OriginalChallenge, _D23),
+    "FACT_CONFIRM": (_OriginalConfirm, _D23),
+    "FACT_REJECT": (_OriginalReject, _D23),
+}
+
+
 def _normalise(env: Any) -> Any:
     """``fact_ref`` in lower case, as ``msg_id`` is (``norm_uuid``), so a vote names its
     claim whatever case the voter wrote it in (the signature covers the text as sent)."""
@@ -300,4 +333,5 @@ CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
     limits=Limits(max_bytes=256 * 1024, max_depth=8),
     normalise=_normalise,
     sent_defaults={"STATE_UPDATE": {"intent": ""}},
+    declined=DECLINED,
 )

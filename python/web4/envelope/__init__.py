@@ -15,6 +15,7 @@ from web4.envelope.crypto import (
 )
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import (
+    DeclinedShapeError,
     Limits,
     MissingPublicKeyError,
     ProtocolSpec,
@@ -26,6 +27,7 @@ from web4.envelope.validate import (
 
 __all__ = [
     "SIGN_ALGO",
+    "DeclinedShapeError",
     "Limits",
     "MissingPublicKeyError",
     "ProtocolSpec",

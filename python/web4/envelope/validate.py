@@ -8,7 +8,9 @@ of the first check that fails, in this order:
 
 1. limits and structure: size, nesting depth, JSON well-formedness (no duplicate keys,
    no NaN), then the envelope Struct               -> ``InvalidEnvelopeError``
-2. the payload Struct for ``type``                 -> ``PayloadSchemaError``
+2. the payload Struct for ``type``                 -> ``PayloadSchemaError`` (a shape
+   the original specification allows and this protocol declines by design, a
+   documented departure: ``DeclinedShapeError``, which is not the sender's fault)
 3. fingerprint against the key, then the signature -> ``FingerprintMismatchError`` /
    ``SignatureMismatchError``; the key is ``sender.pubkey``, or when the sender left it
    out (the original specifications make it optional) the key the transport
@@ -75,6 +77,7 @@ __all__ = [
     "TIMESTAMP_PATTERN",
     "UUID_PATTERN",
     "AgentId",
+    "DeclinedShapeError",
     "Fingerprint",
     "Limits",
     "MissingPublicKeyError",
@@ -103,6 +106,18 @@ PROTOCOL_MEMBERS: tuple[str, ...] = ("cip", "hcp", "lip")
 class MissingPublicKeyError(InvalidEnvelopeError):
     """The envelope has no ``sender.pubkey`` and the transport authenticated no key for
     its link, so there is nothing to verify the signature with."""
+
+
+class DeclinedShapeError(PayloadSchemaError):
+    """The payload has a shape the original specification allows and this node refuses
+    by design (``departure`` names the documented departure, e.g. ``CIP D23``: a vote
+    without ``claim_hash``). A peer that follows the original sends it in good faith, so
+    it is refused without counting against the sender (no trust anomaly, no flood
+    fault: ``web4.router``)."""
+
+    def __init__(self, message: str, *, departure: str) -> None:
+        super().__init__(message)
+        self.departure = departure
 
 
 # --- field types every protocol's envelope shares ------------------------------------
@@ -255,6 +270,10 @@ class ProtocolSpec(Generic[E]):
     # type -> payload members this node always sends, with this value when the payload
     # has none (the original's examples always carry them; e.g. STATE_UPDATE `intent: ""`).
     sent_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # type -> (a payload shape the original specification allows, the departure that
+    # refuses it): a payload that fits neither ``payloads[type]`` nor an alternative but
+    # fits this shape is refused with ``DeclinedShapeError`` naming the departure.
+    declined: Mapping[str, tuple[type[msgspec.Struct], str]] = field(default_factory=dict)
 
 
 class TrustGate(Protocol):
@@ -571,10 +590,12 @@ class Validator(Generic[E]):
         except msgspec.ValidationError as e:
             alternative = self.spec.alternatives.get(h.type)
             if alternative is None:
+                self._declined(h, e)
                 raise PayloadSchemaError(f"{h.type} payload: {e}") from e
             try:
                 payload = msgspec.convert(h.payload, alternative)
             except msgspec.ValidationError as e2:
+                self._declined(h, e)
                 raise PayloadSchemaError(
                     f"{h.type} payload: {e}; as the original specification's shape: {e2}"
                 ) from e2
@@ -582,6 +603,23 @@ class Validator(Generic[E]):
         if self.spec.normalise is not None:
             typed = self.spec.normalise(typed)
         return typed
+
+    def _declined(self, h: _Head, error: msgspec.ValidationError) -> None:
+        """Raise ``DeclinedShapeError`` if the payload has the original specification's
+        shape that this protocol declines by design (``ProtocolSpec.declined``)."""
+        declined = self.spec.declined.get(h.type)
+        if declined is None:
+            return
+        shape, departure = declined
+        try:
+            msgspec.convert(h.payload, shape)
+        except msgspec.ValidationError:
+            return  # not even the original's shape: an ordinary schema error
+        raise DeclinedShapeError(
+            f"{h.type} payload: {error} (the original specification's shape, refused by "
+            f"design: {departure}; not counted against the sender)",
+            departure=departure,
+        ) from error
 
     @staticmethod
     def _verify(raw: Mapping[str, Any], transport_key: bytes | None) -> str | None:

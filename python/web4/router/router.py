@@ -14,7 +14,10 @@ they came off an RTT channel and walks a fixed pipeline:
 
 Every refusal is an event, never an exception out of ``route``, so one bad peer cannot
 stop the node serving the others. Faults that are the remote's (a ``RemoteError``) are
-also reported through ``on_fault`` so the node can turn them into trust anomalies.
+also reported through ``on_fault`` so the node can turn them into trust anomalies,
+except a ``DeclinedShapeError``: a shape the original specification allows and this node
+refuses by design (e.g. a vote without ``claim_hash``, CIP D23), which a peer following
+the original sends in good faith; its event names the departure.
 Time comes from the injected clock; the router itself does no IO.
 """
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from web4.clock import Clock
-from web4.envelope.validate import Limits, Validator, decode_json
+from web4.envelope.validate import DeclinedShapeError, Limits, Validator, decode_json
 from web4.errors import (
     ConfigError,
     InvalidEnvelopeError,
@@ -248,6 +251,7 @@ class ProtocolRouter:
         authenticated: bool,
         sender: str | None = None,
     ) -> RouteResult:
+        declined = isinstance(error, DeclinedShapeError)
         self._emit(
             "router.rejected",
             peer=link_peer,
@@ -256,9 +260,11 @@ class ProtocolRouter:
             type=str(msg_type),
             reason=type(error).__name__,
             message=str(error)[:200],
+            **({"departure": error.departure} if isinstance(error, DeclinedShapeError) else {}),
         )
         blamed = sender if authenticated and sender else link_peer
-        if isinstance(error, RemoteError) and self._on_fault is not None and blamed:
+        # a shape refused by design was sent in good faith: not the peer's fault
+        if not declined and isinstance(error, RemoteError) and self._on_fault and blamed:
             self._on_fault(Fault(blamed, authenticated, error, msg_id, "validate"))
         return self._count(RouteResult("rejected", protocol, msg_type, error))
 

@@ -26,7 +26,7 @@ from web4.cip.events import PeerBlacklisted, PeerUntrusted, PeerVerified
 from web4.cip.messages import DmpTrace, Fact, FactPropose, Hello, Intent, SenderState
 from web4.cip.validator import cip_validator
 from web4.clock import FakeClock, SeededRng, rfc3339
-from web4.envelope import canonicalize, sign_envelope
+from web4.envelope import DeclinedShapeError, canonicalize, sign_envelope
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Receiver, Validator
 from web4.errors import (
@@ -361,11 +361,44 @@ def test_timestamps_of_the_respelling_are_real_rfc3339() -> None:
     assert parse_timestamp(offset_spelling(ts)) == parse_timestamp(ts)
 
 
-def test_original_vote_refusal_is_typed() -> None:
-    # The original's vote (no claim_hash) is refused by its schema (D23).
-    clock = FakeClock(1_700_000_000.0)
-    b = body(built(clock))
+def _vote(clock: FakeClock, **payload: Any) -> bytes:
+    b = body(built(clock, seed=len(payload) + 20))
     b["type"] = "FACT_CONFIRM"
     b["payload"] = {"fact_ref": b["msg_id"], "decision": "confirm", "confidence": 0.9}
-    with pytest.raises(PayloadSchemaError, match="claim_hash"):
-        validator(clock).validate(sign_envelope(b, HONEST))
+    b["payload"].update(payload)
+    return canonicalize(sign_envelope(b, HONEST))
+
+
+def test_the_original_vote_is_declined_without_blaming_its_sender() -> None:
+    # D23: a vote as the original writes it (no claim_hash) is refused by design, and a
+    # peer following the original sent it in good faith: no fault, so no trust anomaly
+    # and no flood count (an operator anchor speaking the original is not demoted).
+    clock = FakeClock(1_700_000_000.0)
+    router, routed, faults = _router(clock)
+    with pytest.raises(DeclinedShapeError, match="claim_hash") as declined:
+        validator(clock).validate(_vote(clock))
+    assert declined.value.departure.startswith("CIP D23")
+    assert isinstance(declined.value, PayloadSchemaError)
+    result = asyncio.run(router.route(_vote(clock), link_peer=HONEST.fingerprint))
+    assert isinstance(result.error, DeclinedShapeError)
+    assert (routed, faults) == ([], [])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"claim_hash": "not hex"},  # a malformed claim_hash is no original shape
+        {"claim_hash": 7},
+        {"confidence": 1.5},  # neither shape: an ordinary schema error
+        {"decision": "reject"},
+        {"fact_ref": "nope"},
+    ],
+    ids=str,
+)
+def test_a_broken_vote_is_still_the_senders_fault(payload: dict[str, Any]) -> None:
+    clock = FakeClock(1_700_000_000.0)
+    router, _, faults = _router(clock)
+    result = asyncio.run(router.route(_vote(clock, **payload), link_peer=HONEST.fingerprint))
+    assert isinstance(result.error, PayloadSchemaError)
+    assert not isinstance(result.error, DeclinedShapeError)
+    assert [f.peer for f in faults] == [HONEST.fingerprint]

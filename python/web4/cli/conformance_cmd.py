@@ -16,6 +16,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from web4 import __version__
@@ -31,6 +32,7 @@ from web4.conformance.runner import (
 )
 from web4.conformance.wire import Peer, Target
 from web4.errors import ConfigError
+from web4.identity import Identity
 from web4.observability import colour_wanted
 
 __all__ = ["add_parser"]
@@ -41,7 +43,7 @@ REPORT_FORMAT = "web4-conformance/report/1"
 
 HELP = """\
 Every case dials MULTIADDR with a fresh Ed25519 key (libp2p: TCP, Noise, yamux), opens an
-RTT session and talks CIP over it, as an independent implementation would. Kinds:
+RTT session and talks CIP, HCP or LIP over it, as an independent implementation would. Kinds:
   positive    the target must do something (open a session, finish the CIP handshake)
   negative    the target must refuse something, observably: each sends a message that
               gets an answer when accepted (a first HELLO is answered by a HELLO), so
@@ -55,7 +57,8 @@ Cases are described in docs/conformance/README.md; --list prints them.
 
 The target must accept CIP from a key it has never seen (as `web4 node` does) and its
 clock must be within a few seconds of this machine's (timestamps are checked to
-±120 s; the stale/future cases send ±300 s)."""
+±120 s; the stale/future cases send ±300 s). HCP cases talk to it as humans; one of
+them (hcp.hello.authorised) needs a human key its operator authorised: --human-key."""
 
 EPILOG = """\
 Example: web4 conformance /ip4/127.0.0.1/tcp/7001/p2p/12D3KooW...
@@ -119,6 +122,13 @@ def add_parser(sub: Any) -> None:
         default=4,
         help="cases played at once (default 4; each uses its own key and session)",
     )
+    p.add_argument(
+        "--human-key",
+        metavar="DATA_DIR",
+        help="the data directory of a human key the target's operator authorised (`web4 "
+        "human --data-dir DATA_DIR --print-key` makes one and prints its fingerprint; on "
+        "the target: web4 human-key add <fingerprint>); without it hcp.hello.authorised fails",
+    )
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.add_argument(
         "--verbose", "-v", action="store_true", help="also show the expectation of passed cases"
@@ -144,7 +154,10 @@ def _cmd(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.target is None:
         raise cli_args.UsageError("give the MULTIADDR of the implementation to test")
-    target = Target(args.target, timeout=args.timeout, quiet=args.quiet_time)
+    human = None
+    if args.human_key is not None:
+        human = Identity.in_data_dir(Path(args.human_key).expanduser())
+    target = Target(args.target, timeout=args.timeout, quiet=args.quiet_time, human=human)
     colour = not args.json and colour_wanted(sys.stdout)
     start = time.monotonic()
 

@@ -11,11 +11,12 @@ that can be told apart from outside; the case checks what is observable: the tar
 it and keeps serving). Every case uses fresh identities, so cases are independent and run
 concurrently (``jobs``); each runs under its own deadline (``Target.timeout``).
 
-Profiles name a set of specifications: ``web4`` (this repository's docs/RTT_SPEC.md and
-docs/CIP_SPEC.md, the default) and ``original`` (the original Web4 specifications; the
-compatibility work of issue 16 adds its cases). A module adds cases with ``register`` and
-profiles with ``add_profile``; ``catalogue`` returns the cases of a profile in a fixed
-order (``cases_cip``, ``cases_rtt``).
+Profiles name a set of specifications: ``web4`` (this repository's docs/RTT_SPEC.md,
+docs/CIP_SPEC.md, docs/HCP_SPEC.md and docs/LIP_SPEC.md, the default) and ``original``
+(the original Web4 specifications; the compatibility work of issue 16 adds its cases).
+A module adds cases with ``register`` and profiles with ``add_profile``; ``catalogue``
+returns the cases of a profile in a fixed order (``cases_cip``, ``cases_hcp_lip``,
+``cases_rtt``).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ class Case:
     kind: Kind
     play: Callable[[Target], Awaitable[None]]
     profiles: frozenset[str] = frozenset({"web4"})
-    # the cip_envelopes.json case the sent envelope mirrors (re-targeted at the target)
+    # the case of <area>_envelopes.json (cip, hcp or lip, by the name's first part) the
+    # sent envelope mirrors, re-targeted at the target
     vector: str | None = None
 
 
@@ -118,7 +120,10 @@ def register(case: Case) -> Case:
     return case
 
 
-add_profile("web4", "this repository's specs: docs/RTT_SPEC.md and docs/CIP_SPEC.md (default)")
+add_profile(
+    "web4",
+    "this repository's specs: docs/RTT_SPEC.md, CIP_SPEC.md, HCP_SPEC.md, LIP_SPEC.md (default)",
+)
 add_profile(
     "original",
     "the original Web4 specifications (safal207/LS): the cases whose expectations hold there too",
@@ -146,7 +151,12 @@ def catalogue_markdown(profile: str = "web4") -> str:
 
 def _load() -> None:
     # the case modules register themselves on import
-    from web4.conformance import cases_cip, cases_original, cases_rtt  # noqa: F401
+    from web4.conformance import (  # noqa: F401
+        cases_cip,
+        cases_hcp_lip,
+        cases_original,
+        cases_rtt,
+    )
 
     cases_original.register_all()  # compat-suite's cases of the original profile
 

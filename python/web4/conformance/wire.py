@@ -48,6 +48,9 @@ class Target:
     addr: str  # /ip4/A/tcp/P/p2p/PEER_ID
     timeout: float = 10.0  # per case
     quiet: float = 1.0  # how long "no answer" is waited for
+    # a human key the target's operator authorised (HCP_SPEC §9.1), for the HCP cases
+    # that need an answer from the agent; None: those cases fail with the setup hint
+    human: Identity | None = None
 
     @property
     def fingerprint(self) -> str:

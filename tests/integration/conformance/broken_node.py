@@ -49,11 +49,12 @@ def size() -> None:
 
 
 def version() -> None:
-    """Takes any cip version for 1.0."""
+    """Takes any cip, hcp or lip version for 1.0."""
 
     def fix(raw: dict[str, Any]) -> None:
-        if "cip" in raw:
-            raw["cip"] = "1.0"
+        for member in ("cip", "hcp", "lip"):
+            if member in raw:
+                raw[member] = "1.0"
 
     _structure_fix(fix)
 
@@ -83,6 +84,58 @@ def sign_algo() -> None:
             raw["sign"] = {**raw["sign"], "algo": "ed25519"}
 
     _structure_fix(fix)
+
+
+def sign_members() -> None:
+    """Ignores unknown members of sign (the one block the signature does not cover)."""
+
+    def fix(raw: dict[str, Any]) -> None:
+        sign = raw.get("sign")
+        if isinstance(sign, dict):
+            raw["sign"] = {k: v for k, v in sign.items() if k in ("algo", "signature")}
+
+    _structure_fix(fix)
+
+
+def hcp_vocabulary() -> None:
+    """Drops HCP safety flags it does not know instead of refusing the HCP_HELLO."""
+    from web4.envelope.validate import Validator
+
+    original = Validator._payload
+
+    def _payload(self: Any, head: Any) -> Any:
+        payload = head.payload
+        if head.type == "HCP_HELLO" and isinstance(payload, dict):
+            flags = payload.get("safety_flags")
+            if isinstance(flags, list):
+                known = [f for f in flags if f in ("avoid_conflict", "slow_pacing")]
+                head = msgspec.structs.replace(head, payload={**payload, "safety_flags": known})
+        return original(self, head)
+
+    Validator._payload = _payload  # type: ignore[method-assign]
+
+
+def lip_evidence() -> None:
+    """Takes the original LIP_EVIDENCE's claims without evidence."""
+    from web4.lip import messages
+
+    original = messages.LIP_SPEC.normalise
+    assert original is not None
+
+    def normalise(env: Any) -> Any:
+        p = env.payload
+        if isinstance(p, messages.LipEvidenceOriginal) and not any(e.strip() for e in p.evidence):
+            env = msgspec.structs.replace(env, payload=msgspec.structs.replace(p, evidence=["-"]))
+        return original(env)
+
+    object.__setattr__(messages.LIP_SPEC, "normalise", normalise)
+
+
+def authorisation() -> None:
+    """Acts on HCP from every key (no authorized_humans check)."""
+    from web4.hcp.runtime import HcpLipRuntime
+
+    HcpLipRuntime._authorized = lambda self, fp: True  # type: ignore[method-assign]
 
 
 def ranges() -> None:
@@ -325,7 +378,8 @@ FLIPS: dict[str, Callable[[], None]] = {
         size, version, duplicates, timestamp_format, sign_algo, ranges, calendar, check_order,
         fingerprint, signature,
         lax_ed25519, receiver, skew, replay, binding, protocols, nonce_binding, challenge,
-        after_signature, flood, gate,
+        after_signature, flood, gate, sign_members, hcp_vocabulary, lip_evidence,
+        authorisation,
     )
 }  # fmt: skip
 

@@ -29,9 +29,10 @@ from broken_node import FLIPS
 from wrong_rtt_peer import WrongRttPeer
 
 import support.nodeproc as nodeproc
-from support.nodeproc import LOOPBACK, NodeProc, web4
+from support.nodeproc import LOOPBACK, NodeProc, human_key, web4
 from web4.conformance.runner import CaseResult, catalogue, run_cases, select
 from web4.conformance.wire import Target
+from web4.hcp.authorized import add_authorized, authorized_path
 from web4.identity import Identity
 
 BROKEN_NODE = Path(__file__).with_name("broken_node.py")
@@ -51,7 +52,11 @@ _SIGNATURE = {
 # flip -> the cases it must fail (and why the related ones fail too)
 BREAKS: dict[str, set[str]] = {
     "size": {"cip.hello.oversize"},
-    "version": {"cip.hello.version_2_0", "cip.hello.version_2_0_bad_signature"},
+    "version": {
+        "cip.hello.version_2_0",
+        "cip.hello.version_2_0_bad_signature",
+        "hcp.hello.version_2_0",
+    },
     "duplicates": {"cip.hello.duplicate_key"},
     "timestamp_format": {"cip.hello.timestamp_space"},
     "sign_algo": {"cip.hello.wrong_sign_algo"},
@@ -65,11 +70,15 @@ BREAKS: dict[str, set[str]] = {
         "cip.after.wrong_fingerprint",
     },
     # a bad signature after the handshake is accepted too, so no demotion follows
-    "signature": _SIGNATURE | {"cip.after.bad_signature"},
+    "signature": _SIGNATURE | {"cip.after.bad_signature", "hcp.hello.tampered_state"},
     "lax_ed25519": {"cip.hello.signature_s_not_reduced"},
-    "receiver": {"cip.hello.wrong_receiver"},
-    "skew": {"cip.hello.stale", "cip.hello.future"},
-    "replay": {"cip.hello.replay_same_bytes", "cip.hello.replay_reformatted"},
+    "receiver": {"cip.hello.wrong_receiver", "hcp.hello.wrong_receiver"},
+    "skew": {"cip.hello.stale", "cip.hello.future", "hcp.hello.stale"},
+    "replay": {
+        "cip.hello.replay_same_bytes",
+        "cip.hello.replay_reformatted",
+        "hcp.hello.replay",
+    },
     # an unbound responder cannot attribute a bad signature or fingerprint to the link's
     # peer (CIP §6 Attribution), so those no longer fail the handshake; without the
     # transport's key it runs the three-HELLO variant, whose HELLO says `untrusted`
@@ -84,9 +93,14 @@ BREAKS: dict[str, set[str]] = {
     "nonce_binding": {"cip.confirm.changed_nonce"},
     "challenge": {"cip.confirm.bad_challenge_response"},
     "after_signature": {"cip.after.bad_signature"},
-    "flood": {"cip.after.flood"},
+    # LIP refusals are observed through the fault meter
+    "flood": {"cip.after.flood", "lip.evidence.without_evidence"},
     # a blacklisted key's HELLO is answered
     "gate": {"cip.trust.blacklisted_hello", "cip.after.wrong_fingerprint"},
+    "sign_members": {"hcp.hello.sign_extra_member"},
+    "hcp_vocabulary": {"hcp.hello.unknown_safety_flag"},
+    "lip_evidence": {"lip.evidence.without_evidence"},
+    "authorisation": {"hcp.hello.unknown_human"},
 }
 
 
@@ -94,10 +108,19 @@ BREAKS: dict[str, set[str]] = {
 class Fleet:
     good: NodeProc
     broken: dict[str, NodeProc]
+    human: Path  # the data dir of the runner's human key, authorised on every node
 
 
-def _spawn(root: Path, name: str, prefix: list[str]) -> NodeProc:
+def _spawn(root: Path, name: str, prefix: list[str], human: str, cli: bool = False) -> NodeProc:
+    """A node in ``root/name`` whose operator authorised the human key ``human`` (the HCP
+    cases need one): with ``web4 human-key add`` when ``cli``, else the same function
+    called in-process (one CLI start per broken node would cost seconds)."""
     Identity.create_in_data_dir(root / name, name)
+    if cli:
+        added = human_key("add", human, "--name", "conformance", "--data-dir", str(root / name))
+        assert added.returncode == 0, added.stderr
+    else:
+        add_authorized(authorized_path(root / name), human, "conformance")
     with pytest.MonkeyPatch.context() as mp:  # NodeProc runs `*WEB4 node ...`
         mp.setattr(nodeproc, "WEB4", prefix)
         return NodeProc(root / name, *LOOPBACK)
@@ -106,17 +129,19 @@ def _spawn(root: Path, name: str, prefix: list[str]) -> NodeProc:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     root = tmp_path_factory.mktemp("conformance")
+    human = root / "human"
+    fp = Identity.create_in_data_dir(human, "conformance-human").fingerprint
     procs: list[NodeProc] = []
     try:
-        good = _spawn(root, "good", nodeproc.WEB4)
+        good = _spawn(root, "good", nodeproc.WEB4, fp, cli=True)
         procs.append(good)
         broken = {}
         for flip in FLIPS:  # all started before any is waited for
-            broken[flip] = _spawn(root, flip, [sys.executable, str(BROKEN_NODE), flip])
+            broken[flip] = _spawn(root, flip, [sys.executable, str(BROKEN_NODE), flip], fp)
             procs.append(broken[flip])
         for p in procs:
             p.addr(60)
-        yield Fleet(good, broken)
+        yield Fleet(good, broken, human)
     finally:
         for p in procs:  # SIGTERM to all first: they stop in parallel
             if p.proc.poll() is None:
@@ -128,11 +153,16 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 @pytest.fixture(scope="module")
 def broken_results(fleet: Fleet) -> dict[str, dict[str, CaseResult]]:
     cases = catalogue()
+    human = Identity.in_data_dir(fleet.human)
 
     async def everyone() -> list[list[CaseResult]]:
         return await asyncio.gather(
             *(
-                run_cases(cases, Target(node.addr(), timeout=TIMEOUT, quiet=QUIET), jobs=4)
+                run_cases(
+                    cases,
+                    Target(node.addr(), timeout=TIMEOUT, quiet=QUIET, human=human),
+                    jobs=4,
+                )
                 for node in fleet.broken.values()
             )
         )
@@ -147,7 +177,7 @@ def broken_results(fleet: Fleet) -> dict[str, dict[str, CaseResult]]:
 def test_every_case_passes_against_the_node(fleet: Fleet) -> None:
     out = web4(
         "conformance", fleet.good.addr(), "--json", "--quiet-time", str(QUIET), "--jobs", "8",
-        timeout=120,
+        "--human-key", str(fleet.human), timeout=120,
     )  # fmt: skip
     doc = json.loads(out.stdout)
     failed = [(r["case"], r["seen"]) for r in doc["results"] if r["result"] != "pass"]
@@ -206,6 +236,24 @@ def test_the_cli_reports_what_was_expected_and_seen_and_exits_1(fleet: Fleet) ->
     assert "; seen an answer to the bad HELLO: HELLO on control" in lines[1]
     assert lines[2].startswith("2 cases against ")
     assert "1 passed, 1 failed, 0 errors" in lines[2]
+
+
+def test_the_authorised_human_case_says_how_to_set_it_up(fleet: Fleet, tmp_path: Path) -> None:
+    """Without --human-key, or with a key the target's operator did not authorise, the
+    one case that needs it fails and says what to do."""
+    stranger = tmp_path / "stranger"
+    Identity.create_in_data_dir(stranger, "stranger")
+    for extra in ([], ["--human-key", str(stranger)]):
+        out = web4(
+            "conformance", fleet.good.addr(), "--case", "hcp.hello.authorised", *extra,
+            timeout=60,
+        )  # fmt: skip
+        assert out.returncode == 1, out.stdout + out.stderr
+        line = out.stdout.splitlines()[0]
+        assert line.startswith("FAIL  hcp.hello.authorised: "), line
+        assert "web4 human-key add" in line
+        assert "--human-key" in line
+    assert "not authorised on the target" in line
 
 
 def test_an_address_where_nothing_listens_is_one_line_and_exit_1(fleet: Fleet) -> None:

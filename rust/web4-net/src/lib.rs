@@ -1,7 +1,7 @@
 //! web4-net: the IO driver of the RTT transport, on rust-libp2p and tokio.
 //!
 //! Theory of operation: a [`Node`] owns a tokio runtime (one worker thread) and one
-//! libp2p swarm (TCP + Noise XX + yamux, with ping and identify) whose identity is the
+//! libp2p swarm (TCP + Noise XX + yamux, with identify) whose identity is the
 //! node's Ed25519 key. Each RTT channel kind is a libp2p protocol
 //! (`/web4/rtt/<kind>/1.0.0`) carried on *unidirectional* streams that our own
 //! connection handler opens and reads inside each connection's task: every side writes

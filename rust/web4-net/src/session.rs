@@ -21,8 +21,8 @@ use bytes::Bytes;
 use libp2p::PeerId;
 use tokio::sync::Notify;
 use web4_proto::session::{
-    self as proto, ChannelKind, CloseReason, ConnNumber, Event, ReadAction, SessionError,
-    SessionHandle, SessionState, Unacked,
+    self as proto, ChannelKind, CloseReason, ConnNumber, ErrorClass, Event, ReadAction,
+    SessionError, SessionHandle, SessionState, Unacked,
 };
 
 use crate::wake::{Field, Waker};
@@ -66,12 +66,13 @@ pub struct Session {
 
 /// Map a session-layer error to the transport's error kinds.
 pub fn session_err(e: SessionError) -> NetError {
-    match e {
-        SessionError::WouldBlock(k) | SessionError::QueueFull(k) => {
+    match (e.class(), &e) {
+        (ErrorClass::Backpressure, SessionError::WouldBlock(k) | SessionError::QueueFull(k)) => {
             NetError::Backpressure(format!("send queue of channel {} is full", k.as_str()))
         }
-        SessionError::Replay { .. } => NetError::Replay(e.to_string()),
-        other => NetError::Transport(other.to_string()),
+        (ErrorClass::Backpressure, _) => NetError::Backpressure(e.to_string()),
+        (ErrorClass::Replay, _) => NetError::Replay(e.to_string()),
+        (ErrorClass::Transport, _) => NetError::Transport(e.to_string()),
     }
 }
 

@@ -10,7 +10,8 @@ peer can see a byte. Many sends waiting at once share one fsync (group commit).
 ``DurableTransport`` wraps the node's ``LinkTransport`` and hands out one
 ``DurableSession`` per underlying session (the node compares sessions by identity: a
 dial can return the session the peer opened), each the session with that wait in front
-of ``send``. A failed fsync raises ``StoreError`` from ``send``: the node then sends
+of ``send``; every other attribute is the session's. A failed fsync raises
+``StoreError`` from ``send``: the node then sends
 nothing (fail closed) and reports it as it reports any send error.
 """
 
@@ -57,6 +58,13 @@ class DurableSession:
 
     async def receive(self, *, timeout: float) -> tuple[str, bytes] | None:
         return await self.inner.receive(timeout=timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        # what a transport's session offers beyond LinkSession (RTT's ``peer_key``, the
+        # key it authenticated, read by ``web4.cip.service.link_key``) passes through
+        if name == "inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.inner, name)
 
     async def close(self) -> None:
         await self.inner.close()

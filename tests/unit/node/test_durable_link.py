@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from web4.cip.service import link_key
 from web4.node.durable_link import DurableTransport
 
 
@@ -13,6 +14,7 @@ class FakeSession:
     def __init__(self, peer: str) -> None:
         self.peer, self.closed, self.connected, self.dialled = peer, False, True, True
         self.sent: list[tuple[str, bytes]] = []
+        self.peer_key = b"k" * 32  # RTT's authenticated key: read through the wrapper
 
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         self.sent.append((channel, data))
@@ -63,6 +65,8 @@ def test_send_waits_for_durable_and_sessions_keep_their_identity() -> None:
         accepted = await t.accept(timeout=1)
         assert accepted is dialled  # the same session: the same wrapper
         assert (dialled.peer, dialled.connected, dialled.dialled) == ("a", True, True)
+        assert link_key(dialled) == b"k" * 32  # the CIP service finds the transport's key
+        assert getattr(dialled, "no_such_attribute", None) is None
         sending = asyncio.create_task(dialled.send("knowledge", b"ack", timeout=1))
         await asyncio.sleep(0.05)
         assert not sending.done()

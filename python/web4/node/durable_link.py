@@ -10,9 +10,10 @@ peer can see a byte. Many sends waiting at once share one fsync (group commit).
 ``DurableTransport`` wraps the node's ``LinkTransport`` and hands out one
 ``DurableSession`` per underlying session (the node compares sessions by identity: a
 dial can return the session the peer opened), each the session with that wait in front
-of ``send``; every other attribute is the session's. A failed fsync raises
-``StoreError`` from ``send``: the node then sends
-nothing (fail closed) and reports it as it reports any send error.
+of ``send``; every other attribute is the session's. After a failed fsync every
+``send`` raises ``StoreError`` (a local fault, not the peer's): the node acknowledges
+nothing more (fail closed); a ``StoreError`` that reaches the node's task group stops the
+node with that error.
 """
 
 from __future__ import annotations

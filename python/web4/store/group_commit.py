@@ -57,7 +57,9 @@ class GroupCommit:
     # callbacks, so a second connection to the same file written on the loop thread (an
     # agent's own index) waits its busy timeout and fails with "database is locked".
     batch_s: float = 0.0
-    fsync: Callable[[int], None] = field(default=os.fsync)  # tests pass a slow or failing one
+    # what makes the -wal file durable: fdatasync where there is one (as SQLite's own
+    # synchronous=FULL does on Linux: the data and the size, not the timestamps)
+    fsync: Callable[[int], None] = field(default=getattr(os, "fdatasync", os.fsync))
 
 
 _Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
@@ -166,7 +168,7 @@ class Syncer:
             self._ino = os.fstat(self._fd).st_ino
             parent = os.open(os.path.dirname(self._wal) or ".", os.O_RDONLY | os.O_CLOEXEC)
             try:
-                self._settings.fsync(parent)
+                os.fsync(parent)  # a directory: the entry of the new file
             finally:
                 os.close(parent)
         self._settings.fsync(self._fd)

@@ -68,3 +68,16 @@ def test_tests_import_shared_helpers_without_editing_sys_path() -> None:
         if re.search(r"sys\.path\.(insert|append)\(", path.read_text())
     ]
     assert edits == []
+
+
+def test_test_module_basenames_are_unique() -> None:
+    # pytest's default import mode puts each test directory on sys.path and imports the
+    # module by its basename: two test files with one name stop the whole collection
+    # ("import file mismatch"), which is how CI once failed before running a test.
+    seen: dict[str, Path] = {}
+    clashes: list[str] = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        first = seen.setdefault(path.name, path)
+        if first != path:
+            clashes.append(f"{first.relative_to(ROOT)} and {path.relative_to(ROOT)}")
+    assert not clashes, clashes

@@ -13,6 +13,7 @@ __all__ = [
     "canonicalize",
     "fingerprint",
     "parse_multiaddr",
+    "peer_id_of",
     "peer_id_public_key",
     "thread_handoff_round_trips_us",
     "verify",
@@ -31,6 +32,7 @@ def thread_handoff_round_trips_us(rounds: int) -> list[float]: ...
 # --- PeerIds and multiaddrs, by libp2p's own types (rust/web4-py/src/addr.rs) ---------
 
 def peer_id_public_key(peer_id: str) -> bytes: ...
+def peer_id_of(public_key: bytes) -> str: ...
 def parse_multiaddr(
     addr: str,
 ) -> tuple[Literal["ip4", "ip6"], str, int, str | None]: ...

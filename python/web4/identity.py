@@ -27,9 +27,6 @@ __all__ = ["KEY_FILE_NAME", "Identity"]
 KEY_FILE_NAME = "identity.json"
 _FORMAT = "web4-identity/1"
 _MAX_KEY_FILE = 4096  # a key file is ~300 bytes; never read an arbitrarily large file
-_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-# identity multihash (0x00, length 36) of the protobuf PublicKey {type: Ed25519, data: 32 B}
-_ED25519_PEER_ID_PREFIX = bytes([0x00, 0x24, 0x08, 0x01, 0x12, 0x20])
 
 
 class Identity:
@@ -72,14 +69,8 @@ class Identity:
     def peer_id(self) -> str:
         """The libp2p PeerId of this key (what ``/p2p/...`` in a multiaddr names): the
         identity multihash of the protobuf-encoded Ed25519 key, base58btc ("12D3KooW...").
-        Computed here so ``web4 id`` needs no transport."""
-        raw = _ED25519_PEER_ID_PREFIX + self._public_key
-        n = int.from_bytes(raw, "big")
-        out = ""
-        while n:
-            n, r = divmod(n, 58)
-            out = _B58[r] + out
-        return "1" * (len(raw) - len(raw.lstrip(b"\x00"))) + out
+        libp2p's own encoding (``web4._core.peer_id_of``), without starting a transport."""
+        return _core.peer_id_of(self._public_key)
 
     @property
     def signing_key(self) -> _core.SigningKey:

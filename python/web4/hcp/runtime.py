@@ -114,7 +114,9 @@ class HcpLipRuntime:
         self._send, self._peers = send, peers
         self.social = SocialTrust(store)
         self.humans: dict[str, _Human] = {}
-        self.refused: dict[str, str] = {}  # unauthorised human -> its link, while it lasts
+        # unauthorised human -> its link, while it lasts: only a session's own key (the
+        # link's), so the table is bounded by the sessions, not by the keys they relay
+        self.refused: dict[str, str] = {}
         if authorized is None:
             db = Path(store.path)
             authorized = AuthorizedHumans(
@@ -238,7 +240,10 @@ class HcpLipRuntime:
         fp, env = msg.peer, msg.envelope
         link = msg.link_peer or fp
         self.humans.pop(fp, None)  # a key removed mid-session loses its session at once
-        self.refused[fp] = link
+        # remember only the session's own key: one session may carry HCP signed by any
+        # number of fresh keys, and one entry per such key would grow without bound
+        if fp == link:
+            self.refused[fp] = link
         command = f"web4 human-key add {fp} --data-dir "
         where = self.authorized.path.parent if self.authorized.path else None
         attrs = {"type": msg.type, "agent_id": env.sender.agent_id[:64]}

@@ -14,7 +14,7 @@ use libp2p::PeerId;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::error::ConfigError;
+use crate::error::{ConfigError, IdentityError};
 
 const ED25519_PEER_ID: &str = "an Ed25519 peer id (52 characters, starting 12D3KooW)";
 
@@ -55,6 +55,16 @@ fn key_of_text(text: &str) -> Result<[u8; 32], String> {
 pub fn peer_id_public_key<'py>(py: Python<'py>, peer_id: &str) -> PyResult<Bound<'py, PyBytes>> {
     let key = key_of_text(peer_id).map_err(ConfigError::new_err)?;
     Ok(PyBytes::new(py, &key))
+}
+
+/// The libp2p PeerId (base58btc, `12D3KooW...`) of a raw 32-byte Ed25519 public key.
+///
+/// Raises `IdentityError` when the bytes are not an Ed25519 public key.
+#[pyfunction]
+pub fn peer_id_of(public_key: &[u8]) -> PyResult<String> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(public_key)
+        .map_err(|e| IdentityError::new_err(format!("not an Ed25519 public key: {e}")))?;
+    Ok(PeerId::from_public_key(&PublicKey::from(key)).to_base58())
 }
 
 /// A parsed TCP multiaddr: `("ip4" | "ip6", host, port, peer id or None)`.
@@ -164,6 +174,10 @@ mod tests {
         let kp = libp2p::identity::Keypair::ed25519_from_bytes([7u8; 32]).unwrap();
         let raw = kp.public().try_into_ed25519().unwrap().to_bytes();
         assert_eq!(key_of_text(&kp.public().to_peer_id().to_base58()), Ok(raw));
+        assert_eq!(
+            peer_id_of(&raw).unwrap(),
+            kp.public().to_peer_id().to_base58()
+        );
         for bad in [
             "",
             "0OIl",

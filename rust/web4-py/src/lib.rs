@@ -121,6 +121,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(addr::parse_multiaddr, m)?)?;
+    m.add_function(wrap_pyfunction!(addr::peer_id_of, m)?)?;
     m.add_class::<SigningKey>()?;
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;

@@ -7,19 +7,23 @@ floods the node? Real node process; human sessions from this process over RTT.
 from __future__ import annotations
 
 import asyncio
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import query
 
-from support.nodeproc import NodeProc, Peer, new_human, web4
-from web4.clock import SystemClock
+from support.nodeproc import CALM, NodeProc, Peer, new_human, web4
+from web4.clock import SystemClock, SystemRng
+from web4.envelope import canonicalize
 from web4.envelope.replay import ReplayCache
 from web4.envelope.validate import Validator
 from web4.hcp import HCP_SPEC, HcpHello, HcpIntent, HumanIdentity
-from web4.hcp.builder import refusal_of
+from web4.hcp.builder import build_hcp, refusal_of
 from web4.identity import Identity
+from web4.node import Node, NodeConfig
+from web4.node.rtt_link import RttLink
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -132,3 +136,46 @@ def test_an_unknown_human_flooding_hcp_gets_refusals_only(tmp_path: Path) -> Non
         asyncio.run(_flood(alice, Identity.in_data_dir(dana_dir)))
     finally:
         assert alice.stop() == 0
+
+
+RELAYED = 300  # under the router's burst (400 per link)
+
+
+async def _relay_many_keys(tmp_path: Path) -> None:
+    """One RTT session (key M, no CIP) carrying HCP signed by ``RELAYED`` other fresh
+    keys (each names its own pubkey, so each verifies): what the node keeps per key."""
+    data = tmp_path / "node"
+    Identity.create_in_data_dir(data, "node")
+    node = Node(NodeConfig(data_dir=data, console=False), stdout=io.StringIO(), tick=0.1)
+    run = asyncio.create_task(node.run())
+    link = RttLink(Identity.generate("mallory"))
+    try:
+        async with asyncio.timeout(60):
+            while not node.listen_addrs:
+                await asyncio.sleep(0.05)
+            session = await link.connect(node.listen_addrs[0], timeout=10)
+            keys = [Identity.generate(f"k{i}") for i in range(RELAYED)]
+            for key in keys:
+                env = build_hcp(
+                    key, receiver_id="node", receiver_fingerprint=session.peer,
+                    payload=HcpHello(HumanIdentity("Mallory", "owner"), [], []),
+                    human=CALM, clock=SystemClock(), rng=SystemRng(),
+                )  # fmt: skip
+                await session.send("control", canonicalize(env), timeout=10)
+            while node.router.counts.get("routed", 0) < RELAYED:  # each one refused
+                await asyncio.sleep(0.05)
+            # every key got its refusal, but the node keeps nothing per relayed key: the
+            # table of refused keys holds at most the session's own key
+            assert len(node.protocols.refused) <= 1
+            assert not node.protocols.humans
+    finally:
+        node.stop()
+        async with asyncio.timeout(10):
+            await run
+        await link.shutdown()
+
+
+def test_hcp_signed_by_many_keys_over_one_session_costs_no_memory_per_key(
+    tmp_path: Path,
+) -> None:
+    asyncio.run(_relay_many_keys(tmp_path))

@@ -62,8 +62,13 @@ pub fn peer_id_public_key<'py>(py: Python<'py>, peer_id: &str) -> PyResult<Bound
 /// Raises `IdentityError` when the bytes are not an Ed25519 public key.
 #[pyfunction]
 pub fn peer_id_of(public_key: &[u8]) -> PyResult<String> {
+    peer_id_text_of(public_key).map_err(IdentityError::new_err)
+}
+
+/// Pure part of [`peer_id_of`] (unit tests link no Python, so they call this one).
+fn peer_id_text_of(public_key: &[u8]) -> Result<String, String> {
     let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(public_key)
-        .map_err(|e| IdentityError::new_err(format!("not an Ed25519 public key: {e}")))?;
+        .map_err(|e| format!("not an Ed25519 public key: {e}"))?;
     Ok(PeerId::from_public_key(&PublicKey::from(key)).to_base58())
 }
 
@@ -175,9 +180,10 @@ mod tests {
         let raw = kp.public().try_into_ed25519().unwrap().to_bytes();
         assert_eq!(key_of_text(&kp.public().to_peer_id().to_base58()), Ok(raw));
         assert_eq!(
-            peer_id_of(&raw).unwrap(),
+            peer_id_text_of(&raw).unwrap(),
             kp.public().to_peer_id().to_base58()
         );
+        assert!(peer_id_text_of(&[0u8; 31]).is_err());
         for bad in [
             "",
             "0OIl",

@@ -40,7 +40,11 @@ first. A bad signature/response from the bound peer fails the handshake with
 fails verification counts against a peer only if that peer was given at construction
 (the authenticated link's peer), never one bound by its first HELLO, since anyone can
 forge a claim to be it. Other bad input is dropped alone (``MessageDropped``). A
-repeated inbound step is answered again.
+repeated inbound step is answered again, at most ``max_retries`` times. After the end
+only one step is still answered: the responder's decision, on a repeat of the INTENT
+that ended the handshake (a lost decision is recovered), until the peer sends another
+INTENT; ``takes_repeat`` tells the node which post-handshake message that is, so it
+reaches the handshake and not the agent (``docs/CIP_SPEC.md`` §6, Timers and retries).
 """
 
 from __future__ import annotations
@@ -172,7 +176,10 @@ class Handshake:
         self._sent_intents: list[str] = []  # msg_ids of our INTENT (and retransmissions)
         self._verified_ids: list[str] = []
         self._last_in: tuple[str, Any] | None = None
-        self._last_out: list[msgspec.Struct] = []
+        self._last_out: list[msgspec.Struct] = []  # our answer to _last_in ([]: none)
+        # After the end: may a repeat of the final INTENT still get the decision again?
+        # Closed by any other INTENT from the peer (it has its decision and moved on).
+        self._repeat_window = True
         self._retries = 0
         self._repeats = 0
         self._out: deque[bytes] = deque(maxlen=self.config.queue_bound)
@@ -235,10 +242,12 @@ class Handshake:
             return _drop(type(e).__name__, str(e), now)
         if self._peer is not None and msg.sender.fingerprint != self._peer.fingerprint:
             return _drop("HandshakeError", "sender is not this handshake's peer", now)
+        if self.step in TERMINAL:
+            if self.takes_repeat(msg.type, msg.payload):  # our decision was lost
+                return self._answer_repeat(now)
+            return _drop("HandshakeError", f"the handshake is over ({self.step.value})", now)
         if self._last_in == (msg.type, msg.payload):  # our answer was lost: answer again
             return self._answer_repeat(now)
-        if self.step in TERMINAL:
-            return _drop("HandshakeError", f"the handshake is over ({self.step.value})", now)
         if msg.type not in EXPECTED_TYPE.get((self.role, self.step), frozenset()):
             return _drop("HandshakeError", f"{msg.type} in {self.step.value}", now)
         if isinstance(msg.payload, Hello):
@@ -247,6 +256,27 @@ class Handshake:
             return self._on_state(msg, msg.payload, now)
         assert isinstance(msg.payload, Intent)
         return self._on_intent(msg, msg.payload, now)
+
+    def takes_repeat(self, msg_type: str, payload: object) -> bool:
+        """After the handshake ended: is a (validated) message of ``msg_type`` with
+        ``payload`` from the peer a retransmission of the INTENT that ended it, which
+        belongs to the handshake and not to the application? Only a responder that ended
+        on the peer's INTENT (accepted, or deferred because the peer is overloaded) has
+        such a step: feed the message to ``receive``, which re-sends the decision at most
+        ``max_retries`` times and drops it after. False for everything else, and false
+        for good once another INTENT came from the peer (it has its decision and moved
+        on: an INTENT equal to the first after that is a new one). Before the end: False
+        (``receive`` takes every message then)."""
+        if self.step not in (Step.ACCEPTED, Step.DEFERRED) or self._last_in is None:
+            return False
+        if self.role is not Role.RESPONDER or self._last_in[0] != "INTENT" or not self._last_out:
+            return False
+        if msg_type != "INTENT" or not self._repeat_window:
+            return False
+        if self._last_in[1] != payload:
+            self._repeat_window = False  # the peer's next intent: the window closes
+            return False
+        return True
 
     # --- inbound steps ------------------------------------------------------------------
 
@@ -370,6 +400,8 @@ class Handshake:
             event = Input.STATE_UPDATE
         before = self.step
         self._accept_in(msg, event, now)
+        if self.step in TERMINAL:
+            self._last_out = []  # ended with no answer of ours (unless one is sent below)
         if event is Input.DECISION_ACCEPT:
             events.append(self._done("accepted", "peer accepted the intent", now))
         elif event is Input.DECISION_DEFER:

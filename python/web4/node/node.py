@@ -20,10 +20,13 @@ as peers get one session (the transport settles simultaneous dials, RTT_SPEC §3
 node serves it once, and a dial that returns it waits for it to end.
 
 Routing (``web4.router.ROUTES``): ``knowledge`` -> ``KnowledgeDesk``; ``peer_state`` and
-``intent`` -> the agent loop; ``handshake`` -> the peer's handshake (it answers a repeated
-step); ``human``, ``agent``, ``lip`` and LIP's part of ``knowledge`` -> ``HcpLipRuntime``
-(``web4.hcp.runtime``). Router faults become trust events for the link's
-authenticated peer (``web4.cip.service.CipService``, which also sends our CIP messages).
+``intent`` -> the agent loop, except a retransmission of the INTENT that ended the
+handshake (``Handshake.takes_repeat``), which goes to the handshake: it re-sends its
+decision (bounded) and the agent does not see the intent twice; ``handshake`` -> the
+peer's handshake (a HELLO after the end is dropped there); ``human``, ``agent``, ``lip``
+and LIP's part of ``knowledge`` -> ``HcpLipRuntime`` (``web4.hcp.runtime``). Router
+faults become trust events for the link's authenticated peer
+(``web4.cip.service.CipService``, which also sends our CIP messages).
 
 No module of ``web4.node`` imports this one or takes the node: each gets narrow ports
 (callables, or a Protocol of what it reads: ``ProposalHost``, ``DialHost``, ``PortsHost``).
@@ -292,7 +295,7 @@ class Node:
         )
         self.router.bind("knowledge", self.desk.on_message)
         self.router.bind("peer_state", lambda m: self._to_loop(m))
-        self.router.bind("intent", lambda m: self._to_loop(m))
+        self.router.bind("intent", self._on_intent)
         self.router.bind("handshake", self._repeat_step)
         self.protocols = HcpLipRuntime(
             self.identity,
@@ -512,6 +515,19 @@ class Node:
 
     def _to_loop(self, msg: Inbound) -> None:
         self.loop.offer(InboundMessage.from_routed(msg))
+
+    def _on_intent(self, msg: Inbound) -> None:
+        """A peer's INTENT after its handshake: the agent's, unless it repeats the INTENT
+        that ended the handshake (the peer lost our decision; CIP §6 Timers and retries)."""
+        conn = self.conns.get(msg.link_peer or "")
+        if (
+            conn is not None
+            and msg.peer == conn.peer
+            and conn.handshake.takes_repeat(msg.type, msg.envelope.payload)
+        ):
+            self._repeat_step(msg)
+        else:
+            self._to_loop(msg)
 
     def _repeat_step(self, msg: Inbound) -> None:
         conn = self.conns.get(msg.link_peer or "")

@@ -11,6 +11,7 @@ use std::time::Duration;
 use libp2p::StreamProtocol;
 use web4_proto::session::{frame::DATA_OVERHEAD, ChannelKind, SessionConfig};
 
+use crate::discovery::DiscoveryConfig;
 use crate::NetError;
 
 /// The libp2p protocol of a channel kind, `/web4/rtt/<kind>/1.0.0`.
@@ -33,10 +34,14 @@ pub struct Config {
     pub session: SessionConfig,
     /// Bound on the TCP + Noise + yamux upgrade of a new connection.
     pub connect_timeout: Duration,
-    /// Connections without streams are kept this long (long: heartbeats keep them busy).
+    /// A connection no handler keeps alive is closed after this long. A connection
+    /// carrying an RTT session is always kept (RTT closes it itself); this closes the
+    /// others: Kademlia's, and inbound ones that never opened an RTT stream.
     pub idle_timeout: Duration,
     /// Bound of the event queue Python drains (oldest dropped beyond it).
     pub max_events: usize,
+    /// mDNS and Kademlia (both off by default; `discovery.rs`).
+    pub discovery: DiscoveryConfig,
 }
 
 impl Default for Config {
@@ -44,8 +49,9 @@ impl Default for Config {
         Config {
             session: SessionConfig::default(),
             connect_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(30),
             max_events: 4096,
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -98,7 +104,7 @@ impl Config {
         if self.max_events == 0 {
             return Err(NetError::Config("max_events must be positive".into()));
         }
-        Ok(())
+        self.discovery.validate()
     }
 }
 

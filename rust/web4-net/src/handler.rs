@@ -115,6 +115,10 @@ pub(crate) enum HandlerEvent {
     /// session with `open`: the endpoint restarts it (a new [`Attach`] follows) or the
     /// connection closes. Reading and writing pause meanwhile.
     Restart { open: Bytes },
+    /// The first RTT stream arrived on an inbound connection not yet given to a
+    /// session: now it is the endpoint's (a connection that never opens one, such as
+    /// a peer's Kademlia queries, makes no session).
+    Opened,
 }
 
 /// What the behaviour reports to the driver: a handler's event, with its connection.
@@ -211,7 +215,7 @@ impl NetworkBehaviour for RttBehaviour {
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(self.cfg))
+        Ok(RttHandler::new(self.cfg, true))
     }
 
     fn handle_established_outbound_connection(
@@ -222,7 +226,7 @@ impl NetworkBehaviour for RttBehaviour {
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(self.cfg))
+        Ok(RttHandler::new(self.cfg, false))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}
@@ -297,6 +301,9 @@ pub(crate) struct RttHandler {
     attached: Option<(Arc<Session>, ConnNumber)>,
     /// A listener restart was asked for: nothing moves until the next [`Attach`].
     restarting: bool,
+    /// An inbound connection whose first RTT stream is not reported yet
+    /// ([`HandlerEvent::Opened`]).
+    unannounced: bool,
     /// Events for the behaviour, oldest first.
     events: VecDeque<HandlerEvent>,
     out: [Out; 3],
@@ -304,11 +311,12 @@ pub(crate) struct RttHandler {
 }
 
 impl RttHandler {
-    fn new(cfg: HandlerConfig) -> Self {
+    fn new(cfg: HandlerConfig, inbound: bool) -> Self {
         Self {
             cfg,
             attached: None,
             restarting: false,
+            unannounced: inbound,
             events: VecDeque::new(),
             out: [Out::Idle, Out::Idle, Out::Idle],
             inbound: Vec::new(),
@@ -480,8 +488,9 @@ impl ConnectionHandler for RttHandler {
     }
 
     fn connection_keep_alive(&self) -> bool {
-        // Connections are closed explicitly (session over, superseded, or failed).
-        true
+        // A session's connections are closed explicitly (session over, superseded, or
+        // failed); one without RTT streams (Kademlia's) is left to the idle timeout.
+        self.attached.is_some() || !self.inbound.is_empty()
     }
 
     fn poll(
@@ -571,6 +580,10 @@ impl ConnectionHandler for RttHandler {
                     buf: BytesMut::new(),
                     filled: 0,
                 });
+                if self.unannounced {
+                    self.unannounced = false;
+                    self.events.push_back(HandlerEvent::Opened);
+                }
             }
             ConnectionEvent::FullyNegotiatedOutbound(FullyNegotiatedOutbound {
                 protocol: (stream, _),

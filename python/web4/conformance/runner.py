@@ -15,8 +15,8 @@ Profiles name a set of specifications: ``web4`` (this repository's docs/RTT_SPEC
 docs/CIP_SPEC.md, docs/HCP_SPEC.md and docs/LIP_SPEC.md, the default) and ``original``
 (the original Web4 specifications; the compatibility work of issue 16 adds its cases).
 A module adds cases with ``register`` and profiles with ``add_profile``; ``catalogue``
-returns the cases of a profile in a fixed order (``cases_cip``, ``cases_hcp_lip``,
-``cases_rtt``).
+returns the cases of a profile in a fixed order (``cases_cip``, ``cases_cip_repeat``,
+``cases_hcp_lip``, ``cases_rtt``).
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ def _load() -> None:
     # the case modules register themselves on import
     from web4.conformance import (  # noqa: F401
         cases_cip,
+        cases_cip_repeat,
         cases_hcp_lip,
         cases_original,
         cases_rtt,

@@ -40,12 +40,12 @@ def size() -> None:
     """No size limit on envelope bytes."""
     from web4.envelope import validate
 
-    original = validate.decode_json
+    original = validate.parse_envelope
 
-    def decode_json(data: bytes, limits: Any) -> Any:
+    def parse_envelope(data: bytes, limits: Any) -> Any:
         return original(data, dataclasses.replace(limits, max_bytes=64 << 20))
 
-    validate.decode_json = decode_json
+    validate.parse_envelope = parse_envelope
 
 
 def version() -> None:
@@ -61,9 +61,23 @@ def version() -> None:
 
 def duplicates() -> None:
     """Duplicate JSON keys: the last one wins (as most JSON parsers do)."""
-    from web4.envelope import validate
+    import json
 
-    validate._no_duplicates = dict
+    from web4.envelope import validate
+    from web4.errors import InvalidEnvelopeError
+
+    original = validate.parse_envelope
+
+    def parse_envelope(data: bytes, limits: Any) -> Any:
+        try:
+            return original(data, limits)
+        except InvalidEnvelopeError as e:
+            if "duplicate" not in str(e):
+                raise
+            # what a last-wins parser would have seen, parsed again without the duplicates
+            return original(json.dumps(json.loads(data)).encode(), limits)
+
+    validate.parse_envelope = parse_envelope
 
 
 def timestamp_format() -> None:
@@ -175,37 +189,39 @@ def calendar() -> None:
 
 def check_order() -> None:
     """Checks the signature before the payload shape (CIP §5: check 2 comes first)."""
-    from web4.envelope import validate
     from web4.envelope.validate import Validator
 
     original = Validator.validate
 
     def validate_(self: Any, data: Any, *, now: float | None = None, **kw: Any) -> Any:
-        raw = self._untyped(data)
-        self._structure(raw)
-        validate.verify_envelope(raw)  # first; then every check again, in the usual order
+        received = self._untyped(data)
+        self._structure(received.value)
+        # first; then every check again, in the usual order
+        self._verify(received, kw.get("transport_key"))
         return original(self, data, now=now, **kw)
 
     Validator.validate = validate_  # type: ignore[method-assign]
 
 
 def _verify(check_fingerprint: bool, check_signature: bool, reduce_s: bool = False) -> None:
-    from web4.envelope import validate
     from web4.envelope.crypto import canonicalize, fingerprint_of, verify_signature
+    from web4.envelope.validate import ReceivedEnvelope, Validator
     from web4.errors import FingerprintMismatchError, SignatureMismatchError
 
-    original = validate.verify_envelope
+    original = Validator._verify
 
-    def verify_envelope(envelope: Mapping[str, Any]) -> None:
+    def verify(received: Any, transport_key: bytes | None) -> str | None:
+        envelope = received.value
         sender = envelope["sender"]
+        if "pubkey" not in sender:
+            return original(received, transport_key)
         key = base64.b64decode(sender["pubkey"])
         if reduce_s:
             sig = base64.b64decode(envelope["sign"]["signature"])
             s = int.from_bytes(sig[32:], "little") % ED25519_L
             reduced = base64.b64encode(sig[:32] + s.to_bytes(32, "little")).decode()
             sign = {**envelope["sign"], "signature": reduced}
-            original({**envelope, "sign": sign})
-            return
+            return original(ReceivedEnvelope.of({**envelope, "sign": sign}), transport_key)
         if check_fingerprint and fingerprint_of(key) != sender["fingerprint"]:
             raise FingerprintMismatchError("fingerprint is not the pubkey's")
         if check_signature:
@@ -213,8 +229,9 @@ def _verify(check_fingerprint: bool, check_signature: bool, reduce_s: bool = Fal
             sig = base64.b64decode(envelope["sign"]["signature"])
             if not verify_signature(key, canonicalize(body), sig):
                 raise SignatureMismatchError("signature does not verify")
+        return None
 
-    validate.verify_envelope = verify_envelope
+    Validator._verify = staticmethod(verify)  # type: ignore[method-assign,assignment]
 
 
 def fingerprint() -> None:
@@ -372,6 +389,40 @@ def gate() -> None:
     validator.CIP_TRUST_POLICY = policy
 
 
+def repeat_after_end() -> None:
+    """Gives no INTENT after the handshake to the handshake (every one goes to the agent,
+    so a lost decision is never sent again)."""
+    from web4.cip import handshake
+
+    handshake.Handshake.takes_repeat = lambda self, msg_type, payload: False  # type: ignore[method-assign]
+
+
+def repeat_unbounded() -> None:
+    """Answers every repeat of a step (no max_retries bound)."""
+    from web4.cip import handshake
+
+    original = handshake.Handshake._answer_repeat
+
+    def answer_repeat(self: Any, now: float) -> Any:
+        self._repeats = 0
+        return original(self, now)
+
+    handshake.Handshake._answer_repeat = answer_repeat  # type: ignore[method-assign]
+
+
+def repeat_window() -> None:
+    """Takes an INTENT equal to the handshake's for a repeat even after another INTENT."""
+    from web4.cip import handshake
+
+    original = handshake.Handshake.takes_repeat
+
+    def takes_repeat(self: Any, msg_type: str, payload: object) -> bool:
+        self._repeat_window = True  # never closed
+        return original(self, msg_type, payload)
+
+    handshake.Handshake.takes_repeat = takes_repeat  # type: ignore[method-assign]
+
+
 FLIPS: dict[str, Callable[[], None]] = {
     f.__name__: f
     for f in (
@@ -379,7 +430,7 @@ FLIPS: dict[str, Callable[[], None]] = {
         fingerprint, signature,
         lax_ed25519, receiver, skew, replay, binding, protocols, nonce_binding, challenge,
         after_signature, flood, gate, sign_members, hcp_vocabulary, lip_evidence,
-        authorisation,
+        authorisation, repeat_after_end, repeat_unbounded, repeat_window,
     )
 }  # fmt: skip
 

@@ -101,6 +101,10 @@ BREAKS: dict[str, set[str]] = {
     "hcp_vocabulary": {"hcp.hello.unknown_safety_flag"},
     "lip_evidence": {"lip.evidence.without_evidence"},
     "authorisation": {"hcp.hello.unknown_human"},
+    # no repeat is answered after the end, so the bound on answers cannot be seen either
+    "repeat_after_end": {"cip.after.repeat_intent", "cip.after.repeat_intent_bounded"},
+    "repeat_unbounded": {"cip.after.repeat_intent_bounded"},
+    "repeat_window": {"cip.after.intent_changed_back"},
 }
 
 

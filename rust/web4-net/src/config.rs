@@ -11,7 +11,7 @@ use std::time::Duration;
 use libp2p::StreamProtocol;
 use web4_proto::session::{frame::DATA_OVERHEAD, ChannelKind, SessionConfig};
 
-use crate::discovery::DiscoveryConfig;
+use crate::gossip::GossipConfig;
 use crate::NetError;
 
 /// The libp2p protocol of a channel kind, `/web4/rtt/<kind>/1.0.0`.
@@ -34,14 +34,12 @@ pub struct Config {
     pub session: SessionConfig,
     /// Bound on the TCP + Noise + yamux upgrade of a new connection.
     pub connect_timeout: Duration,
-    /// A connection no handler keeps alive is closed after this long. A connection
-    /// carrying an RTT session is always kept (RTT closes it itself); this closes the
-    /// others: Kademlia's, and inbound ones that never opened an RTT stream.
+    /// Connections without streams are kept this long (long: heartbeats keep them busy).
     pub idle_timeout: Duration,
     /// Bound of the event queue Python drains (oldest dropped beyond it).
     pub max_events: usize,
-    /// mDNS and Kademlia (both off by default; `discovery.rs`).
-    pub discovery: DiscoveryConfig,
+    /// Gossip bounds (`gossip.rs`).
+    pub gossip: GossipConfig,
 }
 
 impl Default for Config {
@@ -49,9 +47,9 @@ impl Default for Config {
         Config {
             session: SessionConfig::default(),
             connect_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(3600),
             max_events: 4096,
-            discovery: DiscoveryConfig::default(),
+            gossip: GossipConfig::default(),
         }
     }
 }
@@ -101,10 +99,17 @@ impl Config {
                 "timeouts and expiry must be positive".into(),
             ));
         }
+        let g = &self.gossip;
+        let rates = g.rate_per_s.is_finite() && g.rate_per_s > 0.0 && g.burst.is_finite();
+        if g.max_message == 0 || g.inbox == 0 || !rates || g.burst < 1.0 {
+            return Err(NetError::Config(
+                "gossip: message size, inbox, rate and burst must be positive".into(),
+            ));
+        }
         if self.max_events == 0 {
             return Err(NetError::Config("max_events must be positive".into()));
         }
-        self.discovery.validate()
+        Ok(())
     }
 }
 

@@ -12,7 +12,7 @@
 //! ping would only duplicate it); identify runs for interop hygiene and tells us the
 //! address peers see us at ([`Node::observed_addrs`](crate::Node::observed_addrs)).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::{DialFailure, NetError};
 use futures::StreamExt;
 use libp2p::core::transport::TransportError;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 
@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 pub(crate) struct Behaviour {
     identify: identify::Behaviour,
     rtt: RttBehaviour,
-    discovery: crate::discovery::Discovery,
+    gossipsub: crate::gossip::GossipBehaviour,
 }
 
 #[derive(Debug)]
@@ -47,10 +47,8 @@ pub(crate) enum Command {
     DropConn(SessionHandle, ConnNumber),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
-    /// Seed the DHT with a peer's address (`--bootstrap`); finishes with 0.
-    Bootstrap(PeerId, Multiaddr, OpId),
-    /// Look a peer up in the DHT; finishes with its number of addresses.
-    Lookup(PeerId, OpId),
+    /// Topic pub/sub (`gossip.rs`).
+    Gossip(crate::gossip::GossipCommand),
     Shutdown,
 }
 
@@ -60,15 +58,6 @@ struct Driver {
     listen_ops: HashMap<libp2p::core::transport::ListenerId, OpId>,
     /// Where each dialled session's peer lives.
     addrs: HashMap<SessionHandle, Multiaddr>,
-    /// Connections dialled for RTT sessions, until established or failed: any other
-    /// outbound connection (Kademlia's) is none of the endpoint's business.
-    rtt_dials: HashSet<ConnectionId>,
-    /// Inbound connections that opened no RTT stream yet: the endpoint hears of one
-    /// when its first RTT stream arrives (`HandlerEvent::Opened`), so a peer that came
-    /// only for the DHT makes no session.
-    pending_inbound: HashMap<ConnectionId, PeerId>,
-    lookups: crate::discovery::Lookups,
-    local: PeerId,
 }
 
 /// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; identify, RTT streams).
@@ -82,8 +71,7 @@ pub(crate) fn build_swarm(
     let _guard = rt.enter();
     let cfg = &shared.cfg;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
-    let discovery =
-        crate::discovery::Discovery::new(keypair.public().to_peer_id(), &cfg.discovery)?;
+    let gossipsub = crate::gossip::behaviour(&cfg.gossip, shared.gossip.counters.clone())?;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -98,7 +86,7 @@ pub(crate) fn build_swarm(
                 key.public(),
             )),
             rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
-            discovery,
+            gossipsub,
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| {
@@ -120,16 +108,11 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     cmd_rx: mpsc::Receiver<Command>,
 ) {
-    let local = *swarm.local_peer_id();
     let driver = Driver {
         swarm,
         shared,
         listen_ops: HashMap::new(),
         addrs: HashMap::new(),
-        rtt_dials: HashSet::new(),
-        pending_inbound: HashMap::new(),
-        lookups: crate::discovery::Lookups::default(),
-        local,
     };
     rt.spawn(driver.run(cmd_rx));
 }
@@ -138,10 +121,14 @@ impl Driver {
     /// Swarm events first (`biased`): connection changes are applied before commands
     /// that depend on them.
     async fn run(mut self, mut cmd_rx: mpsc::Receiver<Command>) {
+        let mut view = tokio::time::interval(self.shared.cfg.gossip.heartbeat);
         loop {
             tokio::select! {
                 biased;
                 ev = self.swarm.select_next_some() => self.on_event(ev),
+                _ = view.tick() => {
+                    crate::gossip::refresh(&self.swarm.behaviour().gossipsub, &self.shared);
+                }
                 cmd = cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
                     Some(c) => self.on_command(c),
@@ -186,7 +173,6 @@ impl Driver {
             .build();
         let id = opts.connection_id();
         self.swarm.dial(opts)?;
-        self.rtt_dials.insert(id);
         let _ = self
             .shared
             .with_endpoint(|ep, _| ep.dial_started(id, session));
@@ -255,16 +241,12 @@ impl Driver {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
             }
-            Command::Bootstrap(peer, addr, op) => {
-                let d = &mut self.swarm.behaviour_mut().discovery;
-                let r = crate::discovery::bootstrap(d, peer, &addr).map(|()| 0);
-                self.shared.finish_op(op, r);
-            }
-            Command::Lookup(peer, op) => {
-                let d = &mut self.swarm.behaviour_mut().discovery;
-                if let Err(e) = crate::discovery::lookup(d, &mut self.lookups, peer, op) {
-                    self.shared.finish_op(op, Err(e));
-                }
+            Command::Gossip(c) => {
+                crate::gossip::on_command(
+                    &mut self.swarm.behaviour_mut().gossipsub,
+                    &self.shared,
+                    c,
+                );
             }
             Command::Shutdown => {}
         }
@@ -287,14 +269,6 @@ impl Driver {
             }
             // The behaviour closes the connection itself (`ToSwarm::CloseConnection`).
             HandlerEvent::Failed => {}
-            HandlerEvent::Opened => {
-                if let Some(peer) = self.pending_inbound.remove(&ev.conn) {
-                    let (_, acts) = self.shared.with_endpoint(|ep, now| {
-                        ep.connection_established(peer, ev.conn, false, now)
-                    });
-                    self.apply(acts);
-                }
-            }
         }
     }
 
@@ -309,7 +283,6 @@ impl Driver {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(address);
-                crate::discovery::on_listening(&mut self.swarm.behaviour_mut().discovery);
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
                     self.shared.finish_op(op, Ok(0));
                 }
@@ -334,47 +307,34 @@ impl Driver {
                 ..
             } => {
                 let outbound = endpoint.is_dialer();
-                if outbound && !self.rtt_dials.remove(&connection_id) {
-                    return; // Kademlia's: not for a session
-                }
-                if !outbound {
-                    self.pending_inbound.insert(connection_id, peer_id);
-                    return;
-                }
                 let (_, acts) = self.shared.with_endpoint(|ep, now| {
                     ep.connection_established(peer_id, connection_id, outbound, now)
                 });
                 self.apply(acts);
             }
             SwarmEvent::ConnectionClosed { connection_id, .. } => {
-                self.pending_inbound.remove(&connection_id);
                 let ((), acts) = self
                     .shared
                     .with_endpoint(|ep, now| ep.connection_closed(connection_id, now));
                 self.apply(acts);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Rtt(ev)) => self.on_rtt_event(ev),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(ev)) => {
+                crate::gossip::on_event(
+                    &mut self.swarm.behaviour_mut().gossipsub,
+                    &self.shared,
+                    ev,
+                );
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
                 info,
                 ..
-            })) => {
-                let d = &mut self.swarm.behaviour_mut().discovery;
-                crate::discovery::on_identify(d, &self.shared.cfg.discovery, peer_id, &info);
-                self.shared.observed(info.observed_addr);
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Discovery(ev)) => {
-                let d = &mut self.swarm.behaviour_mut().discovery;
-                crate::discovery::on_event(d, &mut self.lookups, &self.shared, self.local, ev);
-            }
+            })) => self.shared.observed(info.observed_addr),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,
                 ..
             } => {
-                if !self.rtt_dials.remove(&connection_id) {
-                    return; // Kademlia's dial: its query copes
-                }
                 let err = dial_error(&error);
                 if let NetError::Dial {
                     kind: DialFailure::Handshake | DialFailure::PeerIdMismatch,

@@ -16,10 +16,10 @@
 //! a thread hop per message.
 
 pub mod config;
-pub mod discovery;
 mod driver;
 pub mod floor;
 pub mod framing;
+pub mod gossip;
 mod handler;
 pub mod keys;
 mod node;
@@ -30,7 +30,6 @@ mod shared;
 pub mod wake;
 
 pub use config::{parse_kind, Config};
-pub use discovery::{DiscoveryConfig, Source, KAD_PROTOCOL};
 pub use driver::describe_dial_error;
 pub use node::{Node, NodeStats};
 pub use session::Session;

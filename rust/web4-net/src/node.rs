@@ -21,6 +21,7 @@ use web4_proto::session::{CloseReason, OpId, SessionHandle};
 
 use crate::config::Config;
 use crate::driver::{self, Command};
+use crate::gossip::{self, GossipCommand, Verdict};
 use crate::keys;
 use crate::session::Session;
 use crate::shared::{lock, Shared};
@@ -34,13 +35,6 @@ pub struct NodeStats {
     pub handshake_failures: u64,
     pub events_dropped: u64,
     pub sessions: u64,
-    /// Peers in the discovery book now, and how many it evicted (LRU).
-    pub discovered: u64,
-    pub discovered_evicted: u64,
-    /// `peer_discovered` events not emitted (over the per-second budget).
-    pub discovery_events_suppressed: u64,
-    /// libp2p-mdns tables rebuilt for passing their cap (a flood of announcements).
-    pub mdns_resets: u64,
 }
 
 /// An RTT node endpoint.
@@ -78,7 +72,7 @@ impl Node {
             .unwrap_or(0)
             ^ u64::from(std::process::id()) << 32;
         let origin = Instant::now();
-        let book = crate::discovery::Book::new(&cfg.discovery);
+        let cfg_gossip = cfg.gossip.clone();
         let endpoint = Shared::endpoint(peer_id, &cfg, seed, origin, waker.clone());
         let shared = Arc::new(Shared {
             cfg,
@@ -93,8 +87,7 @@ impl Node {
             observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
-            book: Mutex::new(book),
-            mdns_resets: AtomicU64::new(0),
+            gossip: crate::gossip::GossipState::new(&cfg_gossip),
         });
         let swarm = driver::build_swarm(&runtime, keypair, &shared)?;
         driver::start(&runtime, swarm, shared.clone(), rx);
@@ -164,74 +157,6 @@ impl Node {
         let op = self.shared.new_op();
         self.command(Command::Dial(peer, addr, op))?;
         Ok(op.0)
-    }
-
-    /// Seed the DHT with `/ip4/…/tcp/…/p2p/<peer-id>` (`--bootstrap`) and start its
-    /// bootstrap; the operation finishes with 0.
-    ///
-    /// Errors: `Config` for an address without `/p2p/<peer-id>` (the operation: `Config`
-    /// when the DHT is off); `Transport` after shutdown.
-    pub fn add_bootstrap(&self, addr: &str) -> Result<u64, NetError> {
-        let (peer, addr) = self.peer_addr(addr)?;
-        let op = self.shared.new_op();
-        self.command(Command::Bootstrap(peer, addr, op))?;
-        Ok(op.0)
-    }
-
-    /// Look a peer id up in the DHT; the operation finishes with how many addresses
-    /// were found (then in [`Node::addrs_of`]), bounded by the lookup timeout.
-    ///
-    /// Errors: `Config` for a bad peer id (the operation: `Config` when the DHT is off,
-    /// `Backpressure` when too many lookups run, `Transport` when nothing was found).
-    pub fn lookup(&self, peer: &str) -> Result<u64, NetError> {
-        let peer = parse_peer(peer)?;
-        let op = self.shared.new_op();
-        self.command(Command::Lookup(peer, op))?;
-        Ok(op.0)
-    }
-
-    /// The discovered addresses of `peer` (mDNS, DHT), each ending with `/p2p/<peer>`.
-    ///
-    /// Errors: `Config` for a bad peer id.
-    pub fn addrs_of(&self, peer: &str) -> Result<Vec<String>, NetError> {
-        let peer = parse_peer(peer)?;
-        Ok(lock(&self.shared.book)
-            .addrs_of(&peer)
-            .into_iter()
-            .map(|a| a.with(Protocol::P2p(peer)).to_string())
-            .collect())
-    }
-
-    /// Every discovered peer, most recently heard of first: (peer id, addresses each
-    /// ending with `/p2p/<peer>`, source). Bounded by the discovery config.
-    pub fn discovered(&self) -> Vec<(String, Vec<String>, crate::Source)> {
-        lock(&self.shared.book)
-            .snapshot()
-            .into_iter()
-            .map(|(p, addrs, src)| {
-                let full = addrs
-                    .into_iter()
-                    .map(|a| a.with(Protocol::P2p(p)).to_string())
-                    .collect();
-                (p.to_base58(), full, src)
-            })
-            .collect()
-    }
-
-    /// Errors: `Config` for a bad multiaddr or one without a final `/p2p/<peer-id>`.
-    fn peer_addr(&self, addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
-        let parsed: Multiaddr = addr
-            .parse()
-            .map_err(|e| NetError::Config(format!("bad multiaddr {addr:?}: {e}")))?;
-        let Some(Protocol::P2p(peer)) = parsed.iter().last() else {
-            return Err(NetError::Config(format!(
-                "{addr} does not end with /p2p/<peer-id>; the peer's key must be known"
-            )));
-        };
-        if peer == self.peer_id {
-            return Err(NetError::Config("that address is this node's own".into()));
-        }
-        Ok((peer, parsed))
     }
 
     /// The result of an operation if it has finished (then it is forgotten).
@@ -343,17 +268,85 @@ impl Node {
             .collect()
     }
 
+    /// Subscribe to a gossip topic (it must start with `/web4/` and be at most 256 bytes).
+    ///
+    /// Errors: `Config` for another topic; `Backpressure`/`Transport` as every command.
+    pub fn gossip_subscribe(&self, topic: &str) -> Result<(), NetError> {
+        check_topic(topic)?;
+        self.command(Command::Gossip(GossipCommand::Subscribe(topic.into())))
+    }
+
+    /// Errors: `Config` for a topic we could not have subscribed to.
+    pub fn gossip_unsubscribe(&self, topic: &str) -> Result<(), NetError> {
+        check_topic(topic)?;
+        self.command(Command::Gossip(GossipCommand::Unsubscribe(topic.into())))
+    }
+
+    /// Publish one envelope on a topic; the operation finishes with 0, or fails with
+    /// `Transport` (no peer subscribes, over the size limit, queues full, published
+    /// already). Its gossip message id is [`gossip::message_id`] of `data`.
+    ///
+    /// Errors: `Config` for a bad topic; `Transport` when `data` is over the size limit.
+    pub fn gossip_publish(&self, topic: &str, data: Vec<u8>) -> Result<u64, NetError> {
+        check_topic(topic)?;
+        if data.len() > self.shared.cfg.gossip.max_message {
+            return Err(NetError::Transport(format!(
+                "a gossip message is at most {} bytes, this one is {}",
+                self.shared.cfg.gossip.max_message,
+                data.len()
+            )));
+        }
+        let op = self.shared.new_op();
+        self.command(Command::Gossip(GossipCommand::Publish(
+            topic.into(),
+            data,
+            op,
+        )))?;
+        Ok(op.0)
+    }
+
+    /// Up to `max` received gossip messages, oldest first; each needs one
+    /// [`gossip_report`](Self::gossip_report).
+    pub fn gossip_take(&self, max: usize) -> Vec<gossip::GossipMessage> {
+        lock(&self.shared.gossip.inbox).take(max)
+    }
+
+    /// The verdict on a received message (from `gossip_take`): `Accept` forwards it,
+    /// `Reject` scores its forwarder down, `Ignore` drops it.
+    ///
+    /// Errors: `Config` for a bad id or peer id.
+    pub fn gossip_report(&self, id: &str, source: &str, verdict: Verdict) -> Result<(), NetError> {
+        let id = gossip::parse_message_id(id)?;
+        let source = parse_peer(source)?;
+        self.command(Command::Gossip(GossipCommand::Report(id, source, verdict)))
+    }
+
+    /// The application's score of a peer (from its trust), added to gossipsub's own.
+    ///
+    /// Errors: `Config` for a bad peer id or a score that is not finite.
+    pub fn gossip_app_score(&self, peer: &str, score: f64) -> Result<(), NetError> {
+        if !score.is_finite() {
+            return Err(NetError::Config("a gossip score must be finite".into()));
+        }
+        let peer = parse_peer(peer)?;
+        self.command(Command::Gossip(GossipCommand::AppScore(peer, score)))
+    }
+
+    pub fn gossip_stats(&self) -> gossip::GossipStats {
+        self.shared.gossip.counters.snapshot()
+    }
+
+    /// Scores, meshes and known subscribers as of the last heartbeat.
+    pub fn gossip_view(&self) -> gossip::GossipView {
+        lock(&self.shared.gossip.view).clone()
+    }
+
     pub fn stats(&self) -> NodeStats {
-        let book = lock(&self.shared.book);
         NodeStats {
             frames_rejected: self.shared.frames_rejected.load(Ordering::Relaxed),
             handshake_failures: self.shared.handshake_failures.load(Ordering::Relaxed),
             events_dropped: self.shared.waker.events_dropped(),
             sessions: self.shared.session_count() as u64,
-            discovered: book.len() as u64,
-            discovered_evicted: book.evicted,
-            discovery_events_suppressed: book.suppressed,
-            mdns_resets: self.shared.mdns_resets.load(Ordering::Relaxed),
         }
     }
 
@@ -381,6 +374,18 @@ impl Node {
     pub fn is_shut_down(&self) -> bool {
         lock(&self.runtime).is_none()
     }
+}
+
+/// Errors: `Config` unless the topic starts with `/web4/` and has at most 256 bytes.
+fn check_topic(topic: &str) -> Result<(), NetError> {
+    if !topic.starts_with(gossip::TOPIC_PREFIX) || topic.len() > 256 {
+        return Err(NetError::Config(format!(
+            "a gossip topic starts with {} and has at most 256 bytes: {:?}",
+            gossip::TOPIC_PREFIX,
+            topic.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(())
 }
 
 /// Errors: `Config` for a malformed peer id.

@@ -24,7 +24,6 @@ use web4_proto::session::{
 };
 
 use crate::config::Config;
-use crate::discovery::Book;
 use crate::driver::Command;
 use crate::pump;
 use crate::session::Session;
@@ -75,10 +74,7 @@ pub struct Shared {
     pub(crate) observed_addrs: Mutex<VecDeque<Multiaddr>>,
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
-    /// Discovered peers (mDNS, Kademlia), bounded (`discovery.rs`).
-    pub(crate) book: Mutex<Book>,
-    /// Times libp2p-mdns's own table passed its cap and was rebuilt empty.
-    pub(crate) mdns_resets: AtomicU64,
+    pub(crate) gossip: crate::gossip::GossipState,
 }
 
 impl std::fmt::Debug for Shared {
@@ -316,7 +312,9 @@ mod tests {
         let origin = Instant::now();
         let local = PeerId::random();
         let endpoint = Shared::endpoint(local, &cfg, 1, origin, waker.clone());
+        let gossip = crate::gossip::GossipState::new(&cfg.gossip);
         let s = Shared {
+            gossip,
             cfg,
             waker,
             cmd: tx,
@@ -329,8 +327,6 @@ mod tests {
             observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
-            book: Mutex::new(Book::new(&Default::default())),
-            mdns_resets: AtomicU64::new(0),
         };
         (s, rx)
     }

@@ -18,7 +18,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
 use web4_net::{
-    parse_kind, ChannelKind, CloseReason, Config, DialFailure, Field, NetError, Node, QueuePolicy,
+    gossip::Verdict, parse_kind, ChannelKind, CloseReason, Config, DialFailure, Field, NetError,
+    Node, QueuePolicy,
 };
 
 use crate::error::{
@@ -309,6 +310,86 @@ impl RttNode {
                 Ok(d)
             })
             .collect()
+    }
+
+    /// Subscribe to a gossip topic (`/web4/...`, at most 256 bytes; RTT_SPEC §15).
+    fn gossip_subscribe(&self, topic: &str) -> PyResult<()> {
+        self.node.gossip_subscribe(topic).map_err(net_err)
+    }
+
+    fn gossip_unsubscribe(&self, topic: &str) -> PyResult<()> {
+        self.node.gossip_unsubscribe(topic).map_err(net_err)
+    }
+
+    /// Publish one envelope on a topic: an operation id (finishes with 0, or fails).
+    fn gossip_publish(&self, topic: &str, data: &[u8]) -> PyResult<u64> {
+        self.node
+            .gossip_publish(topic, data.to_vec())
+            .map_err(net_err)
+    }
+
+    /// Up to `max` received gossip messages, each a dict: `id` (hex), `source` (the
+    /// forwarder's PeerId), `topic` (str), `data` (bytes). Each needs one `gossip_report`.
+    fn gossip_take<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        self.node
+            .gossip_take(max)
+            .into_iter()
+            .map(|m| {
+                let d = PyDict::new(py);
+                d.set_item("id", m.id)?;
+                d.set_item("source", m.source.to_base58())?;
+                d.set_item("topic", m.topic)?;
+                d.set_item("data", PyBytes::new(py, &m.data))?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// `verdict`: `accept`, `reject` or `ignore` (`web4.rtt.GossipVerdict`).
+    fn gossip_report(&self, id: &str, source: &str, verdict: &str) -> PyResult<()> {
+        let v = Verdict::parse(verdict).map_err(net_err)?;
+        self.node.gossip_report(id, source, v).map_err(net_err)
+    }
+
+    fn gossip_app_score(&self, peer: &str, score: f64) -> PyResult<()> {
+        self.node.gossip_app_score(peer, score).map_err(net_err)
+    }
+
+    /// Gossip counters (ints).
+    fn gossip_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.node.gossip_stats();
+        let d = PyDict::new(py);
+        d.set_item("published", s.published)?;
+        d.set_item("publish_failed", s.publish_failed)?;
+        d.set_item("received", s.received)?;
+        d.set_item("duplicates", s.duplicates)?;
+        d.set_item("accepted", s.accepted)?;
+        d.set_item("rejected", s.rejected)?;
+        d.set_item("ignored", s.ignored)?;
+        d.set_item("dropped", s.dropped)?;
+        Ok(d)
+    }
+
+    /// `{"scores": {peer: float}, "mesh": {topic: [peer]}, "subscribers": {topic: [peer]}}`
+    /// as of the last gossip heartbeat.
+    fn gossip_view<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let v = self.node.gossip_view();
+        let scores = PyDict::new(py);
+        for (p, s) in v.scores {
+            scores.set_item(p.to_base58(), s)?;
+        }
+        let peers = |rows: Vec<(String, Vec<libp2p::PeerId>)>| -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            for (t, ps) in rows {
+                d.set_item(t, ps.iter().map(|p| p.to_base58()).collect::<Vec<_>>())?;
+            }
+            Ok(d)
+        };
+        let d = PyDict::new(py);
+        d.set_item("scores", scores)?;
+        d.set_item("mesh", peers(v.mesh)?)?;
+        d.set_item("subscribers", peers(v.subscribers)?)?;
+        Ok(d)
     }
 
     fn shutdown(&self, py: Python<'_>) {

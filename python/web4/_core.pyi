@@ -6,12 +6,14 @@ from web4.rtt.config import CloseReason, TransportConfig
 __all__ = [
     "MAX_DEPTH",
     "RawProbe",
+    "ReceivedEnvelope",
     "RttNode",
     "RttSession",
     "SigningKey",
     "__version__",
     "canonicalize",
     "fingerprint",
+    "parse_envelope",
     "parse_multiaddr",
     "peer_id_of",
     "peer_id_public_key",
@@ -28,6 +30,21 @@ def fingerprint(public_key: bytes) -> str: ...
 def verify(public_key: bytes, message: bytes, signature: bytes) -> bool: ...
 def verify_envelope(envelope: Any) -> None: ...
 def thread_handoff_round_trips_us(rounds: int) -> list[float]: ...
+
+# --- received envelopes: parsed once, verified from the same tree (src/received.rs) ----
+
+def parse_envelope(data: bytes, max_bytes: int, max_depth: int) -> ReceivedEnvelope: ...
+@final
+class ReceivedEnvelope:
+    @staticmethod
+    def of(value: Any) -> ReceivedEnvelope: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def depth(self) -> int: ...
+    def verify(self, transport_key: bytes | None = None) -> str | None: ...
 
 # --- PeerIds and multiaddrs, by libp2p's own types (rust/web4-py/src/addr.rs) ---------
 

@@ -28,6 +28,7 @@ __all__ = [
     "LIPQueueError",
     "LocalError",
     "MessageBuildError",
+    "MissingPublicKeyError",
     "ObservabilityError",
     "PayloadSchemaError",
     "QuotaError",
@@ -126,6 +127,11 @@ class InvalidEnvelopeError(RemoteError, ValueError):
 
 class PayloadSchemaError(InvalidEnvelopeError):
     """The payload does not have the shape its message type requires."""
+
+
+class MissingPublicKeyError(InvalidEnvelopeError):
+    """The envelope has no ``sender.pubkey`` and the transport authenticated no key for
+    its link, so there is nothing to verify the signature with."""
 
 
 class SignatureMismatchError(RemoteError):

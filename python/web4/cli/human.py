@@ -44,7 +44,7 @@ from web4.cli.prompt import HISTORY_FILE_NAME, Prompt, interactive
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope import canonicalize
 from web4.envelope.replay import ReplayCache
-from web4.envelope.validate import Receiver, Validator, decode_json
+from web4.envelope.validate import Receiver, Validator, parse_envelope
 from web4.errors import (
     ConfigError,
     DecisionError,
@@ -284,10 +284,10 @@ class _Client:
             if item is None:
                 continue
             try:
-                doc = decode_json(item[1], HCP_SPEC.limits)
-                if not isinstance(doc, dict) or "hcp" not in doc:
+                received = parse_envelope(item[1], HCP_SPEC.limits)  # parsed once
+                if not isinstance(received.value, dict) or "hcp" not in received.value:
                     continue  # the agent's CIP state and knowledge traffic: not for a human
-                env = validator.validate(doc, now=self.clock.now())
+                env = validator.validate(received, now=self.clock.now())
             except RemoteError as e:
                 self.say(f"(dropped a bad message from the agent: {type(e).__name__}: {e})")
                 continue

@@ -30,8 +30,13 @@ ambiguous). UUIDs (``msg_id`` and the ids a protocol names) are accepted in any 
 and case; the typed envelope carries them in lower case, and the replay cache keys on
 that form, so the same id in upper case is a replay.
 
-Depth and size are checked before anything recursive runs, so hostile input costs at
-most a few linear passes over at most ``Limits.max_bytes`` bytes. Each failure leaves
+Bytes are parsed once, in Rust (``parse_envelope``: size, UTF-8, depth, duplicate keys
+and numbers checked as it goes, so hostile input costs one linear pass over at most
+``Limits.max_bytes`` bytes); steps 1 and 2 read the parsed value, and step 3
+canonicalizes and verifies the same parsed tree: nothing is parsed or canonicalized
+twice. The router parses once to route and hands the parsed envelope on
+(``ReceivedEnvelope``). An already-decoded dict is walked once for its limits and
+converted to a tree only when its signature is checked. Each failure leaves
 the validator as it was (only step 6 records state, and only for authenticated input),
 so one bad peer never stops the validator from serving the others. Time is injected
 (``Clock``, or ``now=`` per call); nothing here does IO.
@@ -39,9 +44,6 @@ so one bad peer never stops the validator from serving the others. Time is injec
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,22 +52,16 @@ from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar, cast
 
 import msgspec
 
+from web4 import _core
+from web4._core import ReceivedEnvelope
 from web4.clock import Clock
-from web4.envelope.crypto import (
-    canonicalize,
-    fingerprint_of,
-    verify_envelope,
-    verify_signature,
-)
 from web4.envelope.replay import ReplayCache
 from web4.errors import (
-    CanonicalizationError,
     ConfigError,
-    FingerprintMismatchError,
     InvalidEnvelopeError,
+    MissingPublicKeyError,
     PayloadSchemaError,
     ReceiverMismatchError,
-    SignatureMismatchError,
     TimestampError,
     TrustViolationError,
 )
@@ -84,6 +80,7 @@ __all__ = [
     "MsgId",
     "ProtocolSpec",
     "PublicKeyB64",
+    "ReceivedEnvelope",
     "Receiver",
     "Sender",
     "Sign",
@@ -93,7 +90,9 @@ __all__ = [
     "TrustGate",
     "Uuid",
     "Validator",
+    "decode_json",
     "norm_uuid",
+    "parse_envelope",
     "parse_timestamp",
     "policy_gate",
 ]
@@ -101,11 +100,6 @@ __all__ = [
 MAX_SKEW_SECONDS = 120.0
 # The version members that name a protocol; an envelope carries exactly one.
 PROTOCOL_MEMBERS: tuple[str, ...] = ("cip", "hcp", "lip")
-
-
-class MissingPublicKeyError(InvalidEnvelopeError):
-    """The envelope has no ``sender.pubkey`` and the transport authenticated no key for
-    its link, so there is nothing to verify the signature with."""
 
 
 class DeclinedShapeError(PayloadSchemaError):
@@ -321,68 +315,23 @@ class _Head(Protocol):
 
 # --- limits and untyped decoding ----------------------------------------------------
 
-_STRING = re.compile(r'"[^"]*"')
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\[\]|\{\}")
 
+def parse_envelope(data: bytes, limits: Limits) -> ReceivedEnvelope:
+    """Envelope bytes parsed once, in Rust, within ``limits``: the parsed value
+    (``.value``: plain Python values, as ``json.loads`` gives them) and the tree its
+    signature is verified from (``.verify``).
 
-def _check_text_depth(text: str, max_depth: int) -> None:
-    """Refuse JSON text nested deeper than ``max_depth`` in linear-time C passes: drop
-    escape pairs (left to right, as JSON pairs them), then strings, then everything but
-    brackets, then peel one level of innermost pairs per pass. Unbalanced brackets are
-    refused too (the JSON would be malformed anyway)."""
-    unescaped = text.replace("\\\\", "").replace('\\"', "")
-    brackets = _NOT_BRACKETS.sub("", _STRING.sub("", unescaped))
-    for _ in range(max_depth):
-        if not brackets:
-            return
-        brackets = _INNERMOST.sub("", brackets)
-    if brackets:
-        raise InvalidEnvelopeError(f"nested deeper than {max_depth} (or unbalanced)")
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise InvalidEnvelopeError("duplicate object key")
-    return obj
-
-
-def _refuse_constant(name: str) -> Any:
-    raise InvalidEnvelopeError(f"{name} is not JSON")
-
-
-def _finite_float(literal: str) -> float:
-    value = float(literal)
-    if not math.isfinite(value):  # e.g. 1e400: no double carries it
-        raise InvalidEnvelopeError(f"number {literal[:32]} overflows a double")
-    return value
+    Raises ``InvalidEnvelopeError`` for oversize input, bad UTF-8, excessive nesting,
+    malformed JSON, duplicate keys, NaN or infinities, a number that overflows a double,
+    an integer of more than 4300 digits, an object key with a lone surrogate.
+    """
+    return _core.parse_envelope(bytes(data), limits.max_bytes, limits.max_depth)
 
 
 def decode_json(data: bytes, limits: Limits) -> Any:
-    """Untyped, bounded decoding of envelope bytes.
-
-    Raises ``InvalidEnvelopeError`` for oversize input, bad UTF-8, excessive nesting,
-    malformed JSON, duplicate keys, NaN or infinities.
-    """
-    if len(data) > limits.max_bytes:
-        raise InvalidEnvelopeError(f"envelope is {len(data)} bytes, limit {limits.max_bytes}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InvalidEnvelopeError("envelope is not UTF-8") from e
-    _check_text_depth(text, limits.max_depth)
-    try:
-        return json.loads(
-            text,
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-            parse_float=_finite_float,
-        )
-    except InvalidEnvelopeError:
-        raise
-    except (ValueError, RecursionError) as e:  # JSONDecodeError, or an int of > 4300 digits
-        raise InvalidEnvelopeError(f"envelope is not JSON: {e}") from e
+    """Untyped, bounded decoding of envelope bytes: ``parse_envelope(...).value``.
+    Raises ``InvalidEnvelopeError`` as ``parse_envelope`` does."""
+    return parse_envelope(data, limits).value
 
 
 def _check_tree(obj: Any, limits: Limits) -> None:
@@ -528,7 +477,7 @@ class Validator(Generic[E]):
 
     def validate(
         self,
-        data: bytes | Mapping[str, Any],
+        data: bytes | Mapping[str, Any] | ReceivedEnvelope,
         *,
         now: float | None = None,
         transport_key: bytes | None = None,
@@ -544,10 +493,10 @@ class Validator(Generic[E]):
         ``SignatureMismatchError``, ``ReceiverMismatchError``, ``TimestampError``,
         ``ReplayError``, ``TrustViolationError``.
         """
-        raw = self._untyped(data)
-        head = self._structure(raw)
+        received = self._untyped(data)
+        head = self._structure(received.value)
         typed = self._payload(head)
-        key = self._verify(raw, transport_key)
+        key = self._verify(received, transport_key)
         self._rest(cast(_Head, typed), self._clock.now() if now is None else now)
         if key is not None:  # verified with the transport's key: say so on the envelope
             sender = msgspec.structs.replace(cast(Any, typed).sender, pubkey=key)
@@ -556,16 +505,25 @@ class Validator(Generic[E]):
 
     # The steps, separately callable for tests and for protocols that need to interleave.
 
-    def _untyped(self, data: bytes | Mapping[str, Any]) -> dict[str, Any]:
+    def _untyped(self, data: bytes | Mapping[str, Any] | ReceivedEnvelope) -> ReceivedEnvelope:
         limits = self.spec.limits
-        if isinstance(data, bytes | bytearray | memoryview):
-            raw = decode_json(bytes(data), limits)
+        if isinstance(data, ReceivedEnvelope):
+            # Parsed already (by the router, within the largest protocol's limits).
+            if data.size > limits.max_bytes:
+                raise InvalidEnvelopeError(
+                    f"envelope is {data.size} bytes, limit {limits.max_bytes}"
+                )
+            if data.depth > limits.max_depth:
+                raise InvalidEnvelopeError(f"nested deeper than {limits.max_depth}")
+            received = data
+        elif isinstance(data, bytes | bytearray | memoryview):
+            received = parse_envelope(bytes(data), limits)
         else:
             _check_tree(data, limits)
-            raw = data
-        if not isinstance(raw, Mapping):
+            received = ReceivedEnvelope.of(dict(data) if isinstance(data, Mapping) else data)
+        if not isinstance(received.value, Mapping):
             raise InvalidEnvelopeError("an envelope is a JSON object")
-        return dict(raw)
+        return received
 
     def _structure(self, raw: Mapping[str, Any]) -> E:
         others = [p for p in PROTOCOL_MEMBERS if p != self.spec.name and p in raw]
@@ -622,36 +580,12 @@ class Validator(Generic[E]):
         ) from error
 
     @staticmethod
-    def _verify(raw: Mapping[str, Any], transport_key: bytes | None) -> str | None:
-        """Step 3 over ``raw`` (the envelope as received, unknown members included).
-        Returns the base64 of the transport key when it was the key used, else None."""
-        sender = raw.get("sender")
-        if not isinstance(sender, Mapping) or "pubkey" in sender:
-            verify_envelope(raw)
-            return None
-        if transport_key is None:
-            raise MissingPublicKeyError(
-                "sender.pubkey is absent and the transport authenticated no key for this "
-                "link: nothing to verify the signature with"
-            )
-        actual = fingerprint_of(transport_key)  # raises IdentityError for a non-32-byte key
-        if sender.get("fingerprint") != actual:
-            raise FingerprintMismatchError(
-                f"sender.fingerprint {str(sender.get('fingerprint'))[:16]}… is not the "
-                f"transport-authenticated key's {actual[:16]}…"
-            )
-        sign = raw["sign"]  # present and shaped: step 1 checked it
-        try:
-            signature = base64.b64decode(sign["signature"], validate=True)
-        except (ValueError, TypeError) as e:
-            raise SignatureMismatchError("sign.signature is not base64") from e
-        try:
-            signed = canonicalize({k: v for k, v in raw.items() if k != "sign"})
-        except CanonicalizationError as e:  # the peer's input (e.g. an integer > 2^53)
-            raise InvalidEnvelopeError(f"envelope has no canonical form: {e}") from e
-        if not verify_signature(transport_key, signed, signature):
-            raise SignatureMismatchError("signature does not verify under the transport key")
-        return base64.b64encode(transport_key).decode("ascii")
+    def _verify(received: ReceivedEnvelope, transport_key: bytes | None) -> str | None:
+        """Step 3 over the envelope as received (unknown members included), from the
+        tree parsed in step 1 (``ReceivedEnvelope.verify``: the key, the fingerprint
+        binding, RFC 8785 without ``sign``, strict Ed25519). Returns the base64 of the
+        transport key when it was the key used, else None."""
+        return received.verify(transport_key)
 
     def _rest(self, head: _Head, now: float) -> None:
         if head.receiver.fingerprint != self.our_fingerprint:

@@ -5,10 +5,12 @@ they came off an RTT channel and walks a fixed pipeline:
 
 1. throttle: the link peer's token bucket (before any parsing, so a flood costs little)
    -> ``router.throttled``;
-2. bounded JSON decoding, then the protocol by its version member (``cip``/``hcp``/
-   ``lip``) and the (protocol, type) route -> ``router.unknown_type`` (``RoutingError``);
-3. the protocol's ``Validator`` (schema, signature, receiver, timestamp, replay, trust
-   gate) -> ``router.rejected`` with the error class;
+2. bounded JSON parsing, once, in Rust (``parse_envelope``), then the protocol by its
+   version member (``cip``/``hcp``/``lip``) and the (protocol, type) route ->
+   ``router.unknown_type`` (``RoutingError``);
+3. the protocol's ``Validator`` on that parsed envelope (its limits, schema, signature
+   over the same parsed tree, receiver, timestamp, replay, trust gate) ->
+   ``router.rejected`` with the error class;
 4. the handler bound to the route's destination -> ``router.routed``; a handler that
    raises is isolated: ``router.handler_error``, the message is dropped.
 
@@ -29,7 +31,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from web4.clock import Clock
-from web4.envelope.validate import DeclinedShapeError, Limits, Validator, decode_json
+from web4.envelope.validate import (
+    DeclinedShapeError,
+    Limits,
+    ReceivedEnvelope,
+    Validator,
+    parse_envelope,
+)
 from web4.errors import (
     ConfigError,
     InvalidEnvelopeError,
@@ -137,12 +145,19 @@ class ProtocolRouter:
         return self._buckets.dropped_total
 
     async def route(
-        self, data: bytes, *, link_peer: str | None = None, link_key: bytes | None = None
+        self,
+        data: bytes,
+        *,
+        link_peer: str | None = None,
+        link_key: bytes | None = None,
+        topic: str | None = None,
     ) -> RouteResult:
         """Route one envelope; never raises for bad input (see module docstring).
         ``link_key``: the raw Ed25519 key the transport authenticated for the link (over
         RTT, the key in the PeerId), which verifies an envelope without ``sender.pubkey``
-        (the original specifications make it optional)."""
+        (the original specifications make it optional). ``topic``: the gossip topic
+        the bytes came on (the validator checks the envelope is bound to it; CIP_SPEC
+        §11), None for point to point."""
         now = self._clock.monotonic()
         if link_peer is not None and not self._buckets.admit(link_peer, now):
             self._emit(
@@ -152,9 +167,10 @@ class ProtocolRouter:
             )
             return self._count(RouteResult("throttled"))
         try:
-            raw = self._decode(data)
+            received = self._decode(data)
         except InvalidEnvelopeError as e:
             return self._reject(None, None, None, link_peer, e, authenticated=False)
+        raw: dict[str, Any] = received.value
         protocol = next((p for p in self._validators if p in raw), None)
         msg_type = raw.get("type") if isinstance(raw.get("type"), str) else None
         msg_id = raw.get("msg_id") if isinstance(raw.get("msg_id"), str) else None
@@ -170,7 +186,9 @@ class ProtocolRouter:
             )
             return self._count(RouteResult("unknown", protocol, msg_type, err))
         try:
-            envelope = self._validators[protocol].validate(raw, transport_key=link_key)
+            envelope = self._validators[protocol].validate(
+                received, transport_key=link_key, topic=topic
+            )
         except _AFTER_SIGNATURE as e:
             # These checks run after the signature verified: the sender is proven.
             sender = raw.get("sender", {}).get("fingerprint")
@@ -194,11 +212,15 @@ class ProtocolRouter:
 
     # --- internals --------------------------------------------------------------------
 
-    def _decode(self, data: bytes) -> dict[str, Any]:
-        raw = decode_json(data, Limits(max_bytes=self._max_bytes, max_depth=self._max_depth))
-        if not isinstance(raw, dict):
+    def _decode(self, data: bytes) -> ReceivedEnvelope:
+        """Parsed once, within the largest protocol's limits (each validator applies its
+        own to the same parse)."""
+        received = parse_envelope(
+            data, Limits(max_bytes=self._max_bytes, max_depth=self._max_depth)
+        )
+        if not isinstance(received.value, dict):
             raise InvalidEnvelopeError("an envelope is a JSON object")
-        return raw
+        return received
 
     async def _dispatch(self, msg: Inbound) -> RouteResult:
         handler = self._handlers.get(msg.destination)

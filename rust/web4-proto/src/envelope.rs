@@ -28,19 +28,13 @@ pub fn sign(envelope: &Value, key: &Keypair) -> Result<[u8; crypto::SIGNATURE_LE
     Ok(key.sign(&signed))
 }
 
-/// Verify the fingerprint binding and the signature of `envelope`.
+/// Verify the fingerprint binding and the signature of `envelope` under its
+/// `sender.pubkey`.
 pub fn verify(envelope: &Value) -> Result<(), EnvelopeError> {
     let sender = field(envelope, "sender")?;
     let pubkey_b64 = string_field(sender, "sender", "pubkey")?;
     let claimed = string_field(sender, "sender", "fingerprint")?;
-    let sign = field(envelope, "sign")?;
-    let algo = string_field(sign, "sign", "algo")?;
-    let signature_b64 = string_field(sign, "sign", "signature")?;
-    if algo != SIGN_ALGO {
-        return Err(EnvelopeError::BadSignature(format!(
-            "unsupported algorithm {algo:?}"
-        )));
-    }
+    let signature = signature_of(envelope)?;
     let pubkey = B64
         .decode(pubkey_b64)
         .map_err(|_| EnvelopeError::BadSignature("sender.pubkey is not base64".into()))?;
@@ -50,18 +44,69 @@ pub fn verify(envelope: &Value) -> Result<(), EnvelopeError> {
             pubkey.len()
         )));
     }
-    let actual = crypto::fingerprint(&pubkey);
+    bound(claimed, &pubkey)?;
+    verify_signed(envelope, &pubkey, &signature)
+}
+
+/// The key an envelope was verified with (see [`verify_received`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUsed {
+    /// Its own `sender.pubkey`.
+    Pubkey,
+    /// The key the transport authenticated (the envelope names none).
+    Transport,
+}
+
+/// Verify a received `envelope` as it came (unknown members included): with its
+/// `sender.pubkey` when it names one (as [`verify`]), else with `transport_key`, the
+/// raw key the transport authenticated for its link (over RTT the PeerId is the
+/// Ed25519 key; the original specifications make `pubkey` optional), whose fingerprint
+/// `sender.fingerprint` must then be. Neither: [`EnvelopeError::MissingKey`].
+pub fn verify_received(
+    envelope: &Value,
+    transport_key: Option<&[u8; crypto::PUBLIC_KEY_LEN]>,
+) -> Result<KeyUsed, EnvelopeError> {
+    let sender = field(envelope, "sender")?;
+    if sender.get("pubkey").is_some() {
+        return verify(envelope).map(|()| KeyUsed::Pubkey);
+    }
+    let key = transport_key.ok_or(EnvelopeError::MissingKey)?;
+    let claimed = string_field(sender, "sender", "fingerprint")?;
+    bound(claimed, key)?;
+    let signature = signature_of(envelope)?;
+    verify_signed(envelope, key, &signature)?;
+    Ok(KeyUsed::Transport)
+}
+
+/// `claimed` is the fingerprint of `pubkey`.
+fn bound(claimed: &str, pubkey: &[u8]) -> Result<(), EnvelopeError> {
+    let actual = crypto::fingerprint(pubkey);
     if claimed != actual.as_str() {
         return Err(EnvelopeError::FingerprintMismatch {
             claimed: claimed.to_owned(),
             actual,
         });
     }
-    let signature = B64
-        .decode(signature_b64)
-        .map_err(|_| EnvelopeError::BadSignature("sign.signature is not base64".into()))?;
+    Ok(())
+}
+
+/// The raw signature of `sign` (whose algorithm must be ours).
+fn signature_of(envelope: &Value) -> Result<Vec<u8>, EnvelopeError> {
+    let sign = field(envelope, "sign")?;
+    let algo = string_field(sign, "sign", "algo")?;
+    let signature_b64 = string_field(sign, "sign", "signature")?;
+    if algo != SIGN_ALGO {
+        return Err(EnvelopeError::BadSignature(format!(
+            "unsupported algorithm {algo:?}"
+        )));
+    }
+    B64.decode(signature_b64)
+        .map_err(|_| EnvelopeError::BadSignature("sign.signature is not base64".into()))
+}
+
+fn verify_signed(envelope: &Value, pubkey: &[u8], signature: &[u8]) -> Result<(), EnvelopeError> {
     let signed = jcs::canonicalize_without(envelope, "sign")?;
-    crypto::verify(&pubkey, &signed, &signature)
+    crypto::verify(pubkey, &signed, signature)
         .map_err(|e| EnvelopeError::BadSignature(e.to_string()))
 }
 
@@ -156,6 +201,47 @@ mod tests {
             verify(&env),
             Err(EnvelopeError::FingerprintMismatch { .. })
         ));
+    }
+
+    fn without_pubkey(env: &mut Value) {
+        if let Value::Object(m) = env {
+            if let Value::Object(s) = &mut m[2].1 {
+                s.retain(|(k, _)| k != "pubkey");
+            }
+        }
+    }
+
+    #[test]
+    fn received_without_pubkey_verifies_with_the_transport_key_only() {
+        let key = Keypair::from_seed(&[1u8; 32]);
+        let other = Keypair::from_seed(&[2u8; 32]);
+        // signed without pubkey, as a peer following the original may send it
+        let mut env = envelope(&key);
+        without_pubkey(&mut env);
+        let sig = sign(&env, &key).unwrap();
+        if let Value::Object(m) = &mut env {
+            m.push((
+                "sign".into(),
+                Value::Object(vec![
+                    ("algo".into(), Value::String("ed25519".into())),
+                    ("signature".into(), Value::String(b64encode(&sig))),
+                ]),
+            ));
+        }
+        assert_eq!(
+            verify_received(&env, Some(&key.public_key())),
+            Ok(KeyUsed::Transport)
+        );
+        assert_eq!(verify_received(&env, None), Err(EnvelopeError::MissingKey));
+        assert!(matches!(
+            verify_received(&env, Some(&other.public_key())),
+            Err(EnvelopeError::FingerprintMismatch { .. })
+        ));
+        // with its pubkey the transport key plays no part
+        assert_eq!(
+            verify_received(&signed(&key), Some(&other.public_key())),
+            Ok(KeyUsed::Pubkey)
+        );
     }
 
     #[test]

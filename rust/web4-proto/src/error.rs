@@ -14,6 +14,32 @@ pub enum CanonicalError {
     DuplicateKey(String),
     #[error("nesting deeper than {0} levels")]
     TooDeep(usize),
+    #[error("string is not valid Unicode (lone surrogate)")]
+    LoneSurrogate,
+}
+
+/// Why received JSON text was refused (docs/CIP_SPEC.md §2). All of it is the sender's
+/// fault; the messages are the ones the validator has always given.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ParseError {
+    #[error("envelope is {size} bytes, limit {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("envelope is not UTF-8")]
+    NotUtf8,
+    #[error("nested deeper than {0}")]
+    TooDeep(usize),
+    #[error("duplicate object key {0:?}")]
+    DuplicateKey(String),
+    #[error("number {0} overflows a double")]
+    Overflow(String),
+    #[error("envelope is not JSON: an integer of more than {0} digits")]
+    IntegerTooLong(usize),
+    #[error("{0} is not JSON")]
+    NotJson(&'static str),
+    #[error("object key is not valid Unicode (lone surrogate)")]
+    KeyNotUnicode,
+    #[error("envelope is not JSON: {message} at byte {at}")]
+    Syntax { message: &'static str, at: usize },
 }
 
 /// Why an envelope could not be signed or verified.
@@ -31,4 +57,10 @@ pub enum EnvelopeError {
     /// The signature does not verify under the sender's key, or is malformed.
     #[error("signature does not verify: {0}")]
     BadSignature(String),
+    /// The envelope names no `sender.pubkey` and no transport-authenticated key was given.
+    #[error(
+        "sender.pubkey is absent and the transport authenticated no key for this link: \
+         nothing to verify the signature with"
+    )]
+    MissingKey,
 }

@@ -23,9 +23,15 @@ pub enum Value {
     Bool(bool),
     /// An integer; must satisfy |n| <= [`MAX_SAFE_INTEGER`] to be canonicalized.
     Int(i64),
+    /// An integer literal beyond i64, as its decimal text (as parsed: [`crate::json`]);
+    /// never canonicalized (it is beyond [`MAX_SAFE_INTEGER`]).
+    BigInt(String),
     /// A double; must be finite.
     Float(f64),
     String(String),
+    /// A string with a lone surrogate (JSON text can escape one, e.g. `"\ud800"`), as
+    /// UTF-16 code units; never canonicalized (RFC 8785 output is UTF-8).
+    Utf16(Vec<u16>),
     Array(Vec<Value>),
     /// Members in insertion order; canonicalization sorts them and refuses duplicates.
     Object(Vec<(String, Value)>),
@@ -78,8 +84,10 @@ fn write_value(
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Int(n) => write_int(*n, out)?,
+        Value::BigInt(text) => return Err(CanonicalError::IntegerOutOfRange(text.clone())),
         Value::Float(f) => write_float(*f, out)?,
         Value::String(s) => write_string(s, out),
+        Value::Utf16(_) => return Err(CanonicalError::LoneSurrogate),
         Value::Array(items) => {
             check_depth(depth)?;
             out.push(b'[');
@@ -207,6 +215,14 @@ mod tests {
             Err(CanonicalError::IntegerOutOfRange(_))
         ));
         assert_eq!(canon(&Value::Int(-MAX_SAFE_INTEGER)), "-9007199254740991");
+        assert!(matches!(
+            canonicalize(&Value::BigInt("1".repeat(30))),
+            Err(CanonicalError::IntegerOutOfRange(_))
+        ));
+        assert_eq!(
+            canonicalize(&Value::Utf16(vec![0xd800])),
+            Err(CanonicalError::LoneSurrogate)
+        );
         let dup = Value::Object(vec![("a".into(), Value::Null), ("a".into(), Value::Null)]);
         assert_eq!(
             canonicalize(&dup),

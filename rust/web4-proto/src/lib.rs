@@ -7,6 +7,7 @@
 //!
 //! Modules:
 //! - [`jcs`]: RFC 8785 canonical JSON over a small [`jcs::Value`] tree.
+//! - [`json`]: strict, bounded parsing of received JSON text into that tree (once).
 //! - [`crypto`]: Ed25519 keys, signing and the strict verification policy.
 //! - [`envelope`]: signing and verifying Web4 envelopes (CIP/HCP/LIP) and fingerprints.
 //! - [`session`]: the RTT session layer (frames, seq/ack, resume, replay, heartbeat,
@@ -16,6 +17,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod jcs;
+pub mod json;
 pub mod session;
 
-pub use error::{CanonicalError, EnvelopeError};
+pub use error::{CanonicalError, EnvelopeError, ParseError};

@@ -1,8 +1,9 @@
-//! Python object -> `jcs::Value`, refusing what JSON cannot carry.
+//! Python object <-> `jcs::Value`: into a tree, refusing what JSON cannot carry; out of
+//! a parsed tree, as the plain Python values `json.loads` would give.
 
 use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use web4_proto::jcs::{Value, MAX_DEPTH};
 use web4_proto::CanonicalError;
@@ -86,4 +87,36 @@ fn convert(obj: &Bound<'_, PyAny>, depth: usize, skip: Option<&str>) -> PyResult
         "{} has no JSON form",
         obj.get_type().name()?
     )))
+}
+
+/// The Python form of a parsed tree: None, bool, int, float, str, list, dict (members in
+/// their order). A lone surrogate stays one (a `str` with a surrogate code point), as
+/// `json.loads` gives it; an integer beyond i64 becomes the Python int of its text.
+pub fn to_python<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(n) => n.into_pyobject(py)?.into_any(),
+        Value::BigInt(text) => py.get_type::<PyInt>().call1((text.as_str(),))?,
+        Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Utf16(units) => {
+            let le: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+            PyBytes::new(py, &le).call_method1("decode", ("utf-16-le", "surrogatepass"))?
+        }
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(to_python(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(members) => {
+            let dict = PyDict::new(py);
+            for (k, v) in members {
+                dict.set_item(PyString::new(py, k), to_python(py, v)?)?;
+            }
+            dict.into_any()
+        }
+    })
 }

@@ -11,12 +11,13 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyType};
 use pyo3::PyTypeInfo;
 
-use web4_proto::{CanonicalError, EnvelopeError};
+use web4_proto::{CanonicalError, EnvelopeError, ParseError};
 
 pyo3::import_exception!(web4.errors, CanonicalizationError);
 pyo3::import_exception!(web4.errors, ConfigError);
 pyo3::import_exception!(web4.errors, IdentityError);
 pyo3::import_exception!(web4.errors, InvalidEnvelopeError);
+pyo3::import_exception!(web4.errors, MissingPublicKeyError);
 pyo3::import_exception!(web4.errors, MessageBuildError);
 pyo3::import_exception!(web4.errors, SignatureMismatchError);
 pyo3::import_exception!(web4.errors, FingerprintMismatchError);
@@ -139,7 +140,13 @@ pub fn envelope_err(e: EnvelopeError, remote: bool) -> PyErr {
             FingerprintMismatchError::new_err(e.to_string())
         }
         EnvelopeError::BadSignature(m) => SignatureMismatchError::new_err(m),
+        e @ EnvelopeError::MissingKey => MissingPublicKeyError::new_err(e.to_string()),
     }
+}
+
+/// Received JSON text that was refused: always the sender's fault.
+pub fn parse_err(e: ParseError) -> PyErr {
+    InvalidEnvelopeError::new_err(e.to_string())
 }
 
 /// A conversion failure on a peer's envelope is the peer's fault.

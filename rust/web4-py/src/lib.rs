@@ -9,6 +9,7 @@ mod addr;
 mod convert;
 mod error;
 mod probe;
+mod received;
 mod rtt;
 
 use pyo3::prelude::*;
@@ -118,11 +119,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(received::parse_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(addr::parse_multiaddr, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_of, m)?)?;
     m.add_class::<SigningKey>()?;
+    m.add_class::<received::ReceivedEnvelope>()?;
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;
     m.add_class::<probe::RawProbe>()?;

@@ -129,8 +129,18 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("cip.handshake.failed", "warning", ("reason",), "handshake failed; reason = error class"),
     ("cip.handshake.state_received", "info", ("presence", "lri"), "the first STATE_UPDATE"),
     ("cip.handshake.done", "info", ("outcome",), "handshake over: intent accepted/deferred"),
-    ("cip.handshake.dropped", "warning", ("error",), "a message refused mid-handshake"),
-    ("cip.handshake.retransmitted", "debug", ("step", "attempt"), "a step timer resent"),
+    (
+        "cip.handshake.dropped",
+        "warning",
+        ("error",),
+        "a message refused mid-handshake (or a repeat after the end past max_retries)",
+    ),
+    (
+        "cip.handshake.retransmitted",
+        "debug",
+        ("step", "attempt"),
+        "a step timer resent, or a repeated step answered again (after the end: the decision)",
+    ),
     ("cip.intent.received", "info", ("goal",), "a peer declared an INTENT"),
     ("cip.intent.deferred", "info", ("reason",), "we deferred a peer's INTENT"),
     # trust

@@ -316,6 +316,13 @@ class _Head(Protocol):
 # --- limits and untyped decoding ----------------------------------------------------
 
 
+# What a schema conversion raises for a value of the wrong shape. msgspec raises
+# UnicodeEncodeError, not ValidationError, where it must encode a string with a lone
+# surrogate (e.g. to match it against a Literal); JSON text can carry one ("\ud800"), so
+# that too is the peer's malformed input, never a local crash.
+_SHAPE_ERRORS = (msgspec.ValidationError, UnicodeEncodeError)
+
+
 def parse_envelope(data: bytes, limits: Limits) -> ReceivedEnvelope:
     """Envelope bytes parsed once, in Rust, within ``limits``: the parsed value
     (``.value``: plain Python values, as ``json.loads`` gives them) and the tree its
@@ -533,7 +540,7 @@ class Validator(Generic[E]):
             )
         try:
             head = msgspec.convert(raw, self.spec.envelope)
-        except msgspec.ValidationError as e:
+        except _SHAPE_ERRORS as e:
             raise InvalidEnvelopeError(f"{self.spec.name} envelope: {e}") from e
         msg_id = cast(_Head, head).msg_id
         return msgspec.structs.replace(head, msg_id=norm_uuid(msg_id))
@@ -545,14 +552,14 @@ class Validator(Generic[E]):
             raise InvalidEnvelopeError(f"{self.spec.name}: unknown message type {h.type!r}")
         try:
             payload: Any = msgspec.convert(h.payload, payload_type)
-        except msgspec.ValidationError as e:
+        except _SHAPE_ERRORS as e:
             alternative = self.spec.alternatives.get(h.type)
             if alternative is None:
                 self._declined(h, e)
                 raise PayloadSchemaError(f"{h.type} payload: {e}") from e
             try:
                 payload = msgspec.convert(h.payload, alternative)
-            except msgspec.ValidationError as e2:
+            except _SHAPE_ERRORS as e2:
                 self._declined(h, e)
                 raise PayloadSchemaError(
                     f"{h.type} payload: {e}; as the original specification's shape: {e2}"
@@ -562,7 +569,7 @@ class Validator(Generic[E]):
             typed = self.spec.normalise(typed)
         return typed
 
-    def _declined(self, h: _Head, error: msgspec.ValidationError) -> None:
+    def _declined(self, h: _Head, error: msgspec.ValidationError | UnicodeEncodeError) -> None:
         """Raise ``DeclinedShapeError`` if the payload has the original specification's
         shape that this protocol declines by design (``ProtocolSpec.declined``)."""
         declined = self.spec.declined.get(h.type)
@@ -571,7 +578,7 @@ class Validator(Generic[E]):
         shape, departure = declined
         try:
             msgspec.convert(h.payload, shape)
-        except msgspec.ValidationError:
+        except _SHAPE_ERRORS:
             return  # not even the original's shape: an ordinary schema error
         raise DeclinedShapeError(
             f"{h.type} payload: {error} (the original specification's shape, refused by "

@@ -91,6 +91,7 @@ test: lint typecheck rust-test py-test trust-coverage scripts ## everything CI r
 bench: build ## benchmarks: JSON results and report.md in build/bench/
 	@mkdir -p build/bench
 	$(PY) benches/bench_envelope.py --out build/bench/envelope.json
+	$(PY) benches/bench_validate.py --out build/bench/validate.json
 	$(PY) benches/bench_rtt.py --out build/bench/rtt.json
 	$(PY) benches/bench_e2e.py --out build/bench/e2e.json
 	$(PY) benches/bench_store.py --out build/bench/store.json

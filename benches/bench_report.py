@@ -1,11 +1,12 @@
 """``build/bench/report.md``: the benchmarks' JSON files as a page a person can read.
 
-Reads whichever of ``envelope.json``, ``rtt.json``, ``e2e.json``, ``store.json`` and
-``mesh.json`` are in ``--dir`` (``make bench`` writes them just before), and writes
-``report.md`` beside them with a table per benchmark (figure, baseline, ratio, target)
-and two plots drawn as SVG by this file (no plotting dependency): ``latency_cdf.svg``,
-the round-trip latency CDFs (web4 end to end, A2A end to end, RTT transport ping-pong,
-raw TCP) on a log axis, and ``throughput.svg``, messages per second of web4 and A2A one
+Reads whichever of ``envelope.json``, ``validate.json``, ``rtt.json``, ``e2e.json``,
+``store.json`` and ``mesh.json`` are in ``--dir`` (``make bench`` writes them just
+before), and writes ``report.md`` beside them with a table per benchmark (figure,
+baseline, ratio, target) and two plots drawn as SVG by this file (no plotting
+dependency): ``latency_cdf.svg``, the round-trip latency CDFs (web4 end to end, A2A end
+to end, RTT transport ping-pong, raw TCP) on a log axis, and ``throughput.svg``,
+messages per second of web4 and A2A one
 way and of the store's inline vs group commit.
 """
 
@@ -225,6 +226,20 @@ def report(d: Path) -> str:
                 _met(env["targets"].get("met")),
             ),
         ]  # fmt: skip
+    val = _load(d, "validate")
+    if val is not None:  # benches/bench_validate.py: one signed envelope from its bytes
+        new, old, x = val["parse_once"], val["baseline_python_parse"], val["speedup_vs_baseline"]
+        steps = val["steps_us"]
+        lines += ["", "## Validating one signed CIP envelope from its bytes (`validate.json`)", "",
+                  f"{val['envelope']['bytes']} B; us per envelope; Ed25519 verify alone "
+                  f"{steps['ed25519_verify_only']} us, parse once {steps['parse_once_rust']} us "
+                  f"(json.loads with the former hooks {steps['python_decode_old']} us)", "",
+                  _row("path", "parse once (Rust)", "Python parse (before)", "speedup"),
+                  _row("---", "---", "---", "---"),
+                  _row("Validator.validate(bytes)", new["validate_bytes_us"],
+                       old["validate_bytes_us"], x["validate_bytes"]),
+                  _row("router (parse, route, validate)", new["router_path_us"],
+                       old["router_path_us"], x["router_path"])]  # fmt: skip
     mesh = _load(d, "mesh")
     if mesh is not None:  # benches/bench_mesh.py: the baseline of issue 14's gossip
         lines += ["", "## Fact propagation among node processes (`mesh.json`)", "",

@@ -15,6 +15,7 @@ __all__ = [
     "fingerprint",
     "parse_envelope",
     "parse_multiaddr",
+    "parse_timestamp",
     "peer_id_of",
     "peer_id_public_key",
     "thread_handoff_round_trips_us",
@@ -34,6 +35,7 @@ def thread_handoff_round_trips_us(rounds: int) -> list[float]: ...
 # --- received envelopes: parsed once, verified from the same tree (src/received.rs) ----
 
 def parse_envelope(data: bytes, max_bytes: int, max_depth: int) -> ReceivedEnvelope: ...
+def parse_timestamp(value: str) -> float: ...
 @final
 class ReceivedEnvelope:
     @staticmethod

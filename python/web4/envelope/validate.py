@@ -44,10 +44,8 @@ so one bad peer never stops the validator from serving the others. Time is injec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar, cast
 
 import msgspec
@@ -368,45 +366,6 @@ def _check_tree(obj: Any, limits: Limits) -> None:
         raise InvalidEnvelopeError(f"envelope is {size} bytes of JSON, limit {limits.max_bytes}")
 
 
-_RFC3339 = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
-    r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
-)
-
-
-def _leap_year(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-
-
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        return 29 if _leap_year(year) else 28
-    return 30 if month in (4, 6, 9, 11) else 31
-
-
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (any year, 0000 included)."""
-    y = year - (month <= 2)
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """The inverse of ``_days_from_civil``: (year, month, day)."""
-    z = days + 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    day = doy - (153 * mp + 2) // 5 + 1
-    month = mp + 3 if mp < 10 else mp - 9
-    return yoe + era * 400 + (month <= 2), month, day
-
-
 def parse_timestamp(value: str) -> float:
     """Seconds since the epoch (POSIX time, UTC) of an RFC 3339 ``date-time``.
 
@@ -420,35 +379,11 @@ def parse_timestamp(value: str) -> float:
     second was actually inserted then (the skew check decides anyway).
 
     Raises ``TimestampError`` if it is not such a timestamp, or a field is out of range
-    (not a real date or time, offset beyond 23:59).
+    (not a real date or time, offset beyond 23:59). Runs in Rust
+    (``web4_proto::rfc3339``): the exact instant is built as decimal text and rounded
+    once, as ``float(Fraction(...))`` would.
     """
-    match = _RFC3339.fullmatch(value) if len(value) <= TIMESTAMP_MAX_LENGTH else None
-    if match is None:
-        raise TimestampError(f"timestamp {value[:80]!r} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    fraction, sign, off_h, off_m = match.groups()[6:]
-    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
-        raise TimestampError(f"timestamp {value!r} is not a real date")
-    if hour > 23 or minute > 59 or second > 60:
-        raise TimestampError(f"timestamp {value!r} is not a real time of day")
-    offset = 0
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise TimestampError(f"timestamp {value!r} has an offset beyond 23:59")
-        offset = (int(off_h) * 3600 + int(off_m) * 60) * (1 if sign == "+" else -1)
-    local = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60
-    utc = local - offset + min(second, 59)
-    if second == 60:
-        utc_day, utc_second = divmod(utc, 86400)
-        y, m, d = _civil_from_days(utc_day)
-        if utc_second != 86399 or d != _days_in_month(y, m):
-            raise TimestampError(
-                f"timestamp {value!r}: second 60 only at 23:59:60 UTC on a month's last day"
-            )
-        utc += 1
-    if not fraction:
-        return float(utc)
-    return float(utc + Fraction(int(fraction), 10 ** len(fraction)))
+    return _core.parse_timestamp(value)
 
 
 # --- the validator ------------------------------------------------------------------

@@ -64,3 +64,19 @@ pub enum EnvelopeError {
     )]
     MissingKey,
 }
+
+/// Why a timestamp was refused (docs/CIP_SPEC.md §1, "Timestamps"; the validator's
+/// step 5). Each carries the text as received (the syntax error at most 80 characters).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum TimestampError {
+    #[error("timestamp {0:?} is not an RFC 3339 date-time")]
+    NotRfc3339(String),
+    #[error("timestamp {0:?} is not a real date")]
+    NotRealDate(String),
+    #[error("timestamp {0:?} is not a real time of day")]
+    NotRealTime(String),
+    #[error("timestamp {0:?} has an offset beyond 23:59")]
+    OffsetBeyond(String),
+    #[error("timestamp {0:?}: second 60 only at 23:59:60 UTC on a month's last day")]
+    LeapSecond(String),
+}

@@ -8,6 +8,7 @@
 //! Modules:
 //! - [`jcs`]: RFC 8785 canonical JSON over a small [`jcs::Value`] tree.
 //! - [`json`]: strict, bounded parsing of received JSON text into that tree (once).
+//! - [`rfc3339`]: RFC 3339 timestamps to POSIX seconds (the validator's skew check).
 //! - [`crypto`]: Ed25519 keys, signing and the strict verification policy.
 //! - [`envelope`]: signing and verifying Web4 envelopes (CIP/HCP/LIP) and fingerprints.
 //! - [`session`]: the RTT session layer (frames, seq/ack, resume, replay, heartbeat,
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod error;
 pub mod jcs;
 pub mod json;
+pub mod rfc3339;
 pub mod session;
 
-pub use error::{CanonicalError, EnvelopeError, ParseError};
+pub use error::{CanonicalError, EnvelopeError, ParseError, TimestampError};

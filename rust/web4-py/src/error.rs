@@ -20,6 +20,7 @@ pyo3::import_exception!(web4.errors, InvalidEnvelopeError);
 pyo3::import_exception!(web4.errors, MissingPublicKeyError);
 pyo3::import_exception!(web4.errors, MessageBuildError);
 pyo3::import_exception!(web4.errors, SignatureMismatchError);
+pyo3::import_exception!(web4.errors, TimestampError);
 pyo3::import_exception!(web4.errors, FingerprintMismatchError);
 pyo3::import_exception!(web4.errors, RTTHandshakeError);
 pyo3::import_exception!(web4.errors, RTTTransportError);
@@ -142,6 +143,11 @@ pub fn envelope_err(e: EnvelopeError, remote: bool) -> PyErr {
         EnvelopeError::BadSignature(m) => SignatureMismatchError::new_err(m),
         e @ EnvelopeError::MissingKey => MissingPublicKeyError::new_err(e.to_string()),
     }
+}
+
+/// A received timestamp that was refused: the sender's fault.
+pub fn timestamp_err(e: web4_proto::TimestampError) -> PyErr {
+    TimestampError::new_err(e.to_string())
 }
 
 /// Received JSON text that was refused: always the sender's fault.

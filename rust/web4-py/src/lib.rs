@@ -120,6 +120,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(received::parse_envelope, m)?)?;
+    m.add_function(wrap_pyfunction!(received::parse_timestamp, m)?)?;
     m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(addr::parse_multiaddr, m)?)?;

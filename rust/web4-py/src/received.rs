@@ -16,9 +16,10 @@ use web4_proto::crypto::PUBLIC_KEY_LEN;
 use web4_proto::envelope::{self, KeyUsed};
 use web4_proto::jcs::Value;
 use web4_proto::json::{self, Limits};
+use web4_proto::rfc3339;
 
 use crate::convert;
-use crate::error::{self, envelope_err, parse_err, IdentityError};
+use crate::error::{self, envelope_err, parse_err, timestamp_err, IdentityError};
 
 #[derive(Debug)]
 enum Tree {
@@ -141,4 +142,11 @@ pub fn parse_envelope(
         size: data.len(),
         depth: parsed.depth,
     })
+}
+
+/// Seconds since the epoch (POSIX time, UTC) of an RFC 3339 `date-time` (step 5 of the
+/// validator; `web4_proto::rfc3339`). Raises `TimestampError`.
+#[pyfunction]
+pub fn parse_timestamp(value: &str) -> PyResult<f64> {
+    rfc3339::parse(value).map_err(timestamp_err)
 }

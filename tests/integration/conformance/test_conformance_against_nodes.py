@@ -195,8 +195,13 @@ def test_every_case_passes_against_the_node(fleet: Fleet) -> None:
 
 @pytest.mark.parametrize("flip", sorted(BREAKS))
 def test_a_broken_node_fails_exactly_the_cases_it_breaks(
-    flip: str, broken_results: dict[str, dict[str, CaseResult]]
+    flip: str, fleet: Fleet, broken_results: dict[str, dict[str, CaseResult]]
 ) -> None:
+    node = fleet.broken[flip]
+    # a node that died mid-run fails every later case with "connection refused": say why
+    # it died instead (its exit code and the end of its stderr)
+    died = node.proc.poll()
+    assert died is None, f"the {flip} node exited with {died}:\n{node.stderr()[-4000:]}"
     results = broken_results[flip]
     failed = {name for name, r in results.items() if r.outcome != "pass"}
     detail = {name: results[name].seen for name in failed ^ BREAKS[flip] if name in results}

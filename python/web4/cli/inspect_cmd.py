@@ -128,6 +128,8 @@ class PeerRow:
     down_reason: str | None
     cooldown_until: float | None
     this_node: bool
+    found_by: str | None = None
+    """configured, mdns or dht; None: it dialled us (shown as ``inbound``)."""
 
 
 def peer_rows(ctx: _Ctx, now: float) -> list[PeerRow]:
@@ -154,6 +156,7 @@ def peer_rows(ctx: _Ctx, now: float) -> list[PeerRow]:
                 down_reason=link.reason if link else None,
                 cooldown_until=cool,
                 this_node=fp == ctx.me,
+                found_by=link.found_by if link else None,
             )
         )
     return rows
@@ -169,7 +172,9 @@ def _cmd_peers(args: argparse.Namespace) -> int:
     if not rows:
         print("no peers yet")
         return EXIT_OK
-    print(f"{'FINGERPRINT':<64}  {'TRUST':<11}  {'LINK':<9}  {'LAST SEEN':<20}  AGENT")
+    print(
+        f"{'FINGERPRINT':<64}  {'TRUST':<11}  {'LINK':<9}  {'FOUND':<10}  {'LAST SEEN':<20}  AGENT"
+    )
     for r in rows:
         link = "-" if r.last_seen is None else "connected" if r.connected else "down"
         notes = []
@@ -181,8 +186,10 @@ def _cmd_peers(args: argparse.Namespace) -> int:
             notes.append("this node")
         agent = printable(r.agent_id) if r.agent_id else "-"
         extra = f"  ({'; '.join(notes)})" if notes else ""
+        found = printable(r.found_by) if r.found_by else "-" if r.last_seen is None else "inbound"
         print(
-            f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {_when(r.last_seen):<20}  {agent}{extra}"
+            f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {found:<10}  "
+            f"{_when(r.last_seen):<20}  {agent}{extra}"
         )
     return EXIT_OK
 

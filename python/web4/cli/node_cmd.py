@@ -64,6 +64,10 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         exit_after=args.exit_after,
         listen=tuple(args.listen) if args.listen else None,
         peers=(*cfg.peers, *args.peer) if args.peer else None,
+        bootstrap=(*cfg.bootstrap, *args.bootstrap) if args.bootstrap else None,
+        mdns=False if args.no_mdns else None,
+        min_peers=args.min_peers,
+        max_peers=args.max_peers,
         metrics_port=args.metrics_port,
         events_file=Path(args.events).expanduser() if args.events else None,
         trust_anchors=anchors if args.trust else None,
@@ -207,7 +211,36 @@ def _node_parser(sub: Any) -> None:
         action="append",
         type=cli_args.peer_addr,
         metavar="MULTIADDR",
-        help="dial a peer at /ip4/A/tcp/P/p2p/PEER_ID (repeat)",
+        help="dial a peer at /ip4/A/tcp/P/p2p/PEER_ID, or by its PEER_ID alone (12D3KooW..., "
+        "found through mDNS or the DHT); redialled until the node stops (repeat)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        action="append",
+        type=cli_args.peer_addr,
+        metavar="MULTIADDR",
+        help="a DHT entry point, /ip4/A/tcp/P/p2p/PEER_ID: the node finds peers by id "
+        "through it (repeat); discovery names peers, it never trusts them",
+    )
+    p.add_argument(
+        "--no-mdns",
+        action="store_true",
+        help="do not announce or look for peers on the local network (mDNS is on by "
+        "default; a node listening on loopback only announces nothing: use --listen "
+        "/ip4/0.0.0.0/tcp/0 to be found on the LAN)",
+    )
+    p.add_argument(
+        "--min-peers",
+        type=cli_args.int_range(0, 1024),
+        metavar="N",
+        help="dial discovered peers while fewer than N sessions are up (default 4)",
+    )
+    p.add_argument(
+        "--max-peers",
+        type=cli_args.int_range(0, 1024),
+        metavar="N",
+        help="above N sessions close the least useful (never a --peer or a --trust "
+        "anchor; untrusted and idle first; default 32)",
     )
     p.add_argument(
         "--metrics-port",

@@ -31,7 +31,18 @@ def _tcp(value: str, what: str, example: str) -> str | None:
 
 
 def check_peer_addr(value: str) -> str:
-    """``/ip4/A/tcp/P/p2p/PEER_ID`` with an Ed25519 peer id; returns it stripped."""
+    """``/ip4/A/tcp/P/p2p/PEER_ID`` with an Ed25519 peer id, or a bare Ed25519 PeerId
+    (``12D3KooW...``, resolved through discovery); returns it stripped."""
+    bare = value.strip()
+    if bare and not bare.startswith("/"):
+        try:
+            _core.peer_id_public_key(bare)
+        except ConfigError as e:
+            raise ConfigError(
+                f"{value!r} is neither a peer address nor an Ed25519 peer id: {e}; "
+                f"e.g. {PEER_EXAMPLE}, or 12D3KooW... alone (found through discovery)"
+            ) from None
+        return bare
     if _tcp(value, "a peer address", PEER_EXAMPLE) is None:
         raise ConfigError(
             f"{value!r} has no /p2p/PEER_ID (the peer's key must be known): give the full "

@@ -25,6 +25,10 @@ Example file::
     trust_anchors = ["<64-hex fingerprint of a peer the operator vouches for>"]
     believe = ["water boils at 100 degrees celsius at sea level"]
     propose = ["Water boils at 100 degrees Celsius at sea level|physics|0.9"]
+    mdns = true                # find peers on the LAN (false: --no-mdns)
+    bootstrap = ["/ip4/203.0.113.7/tcp/7001/p2p/12D3KooW..."]  # DHT entry points
+    min_peers = 4              # dial discovered peers below this many sessions
+    max_peers = 32             # close the least useful sessions above this many
     json_events = false        # --json
     console = true             # false: --quiet
     exit_after = 3600          # seconds; omit to run until stopped
@@ -58,7 +62,7 @@ from typing import Any
 
 from web4.errors import ConfigError
 from web4.lip import LipSettings
-from web4.node.addrs import check_listen_addr, check_peer_addr
+from web4.node.addrs import PEER_EXAMPLE, check_listen_addr, check_peer_addr
 from web4.node.proposals import Proposal
 from web4.observability.events import LEVELS, Level
 
@@ -86,6 +90,10 @@ FLAG_KEYS = {
     "-v": '[node] log_level = "debug"',
     "--propose": "[node] propose",
     "--believe": "[node] believe",
+    "--no-mdns": "[node] mdns = false",
+    "--bootstrap": "[node] bootstrap",
+    "--min-peers": "[node] min_peers",
+    "--max-peers": "[node] max_peers",
     "--exit-after": "[node] exit_after",
     "--agent": "[node] agent",
     "--agent-opt": "[agent.options]",
@@ -126,6 +134,11 @@ class NodeConfig:
     exit_after: float | None = None  # stop after this many seconds (--exit-after)
     agent: AgentSettings = field(default_factory=AgentSettings)
     lip: LipSettings = field(default_factory=LipSettings)
+    # discovery (RTT_SPEC §14): mDNS on the LAN, DHT entry points, the session watermarks
+    mdns: bool = True
+    bootstrap: tuple[str, ...] = ()
+    min_peers: int = 4
+    max_peers: int = 32
 
     def __post_init__(self) -> None:
         if self.metrics_port is not None and (
@@ -137,8 +150,20 @@ class NodeConfig:
                 raise ConfigError(f"trust anchor {fp!r} is not a 64-hex-digit fingerprint")
         for addr in self.listen:
             check_listen_addr(addr)
-        for addr in self.peers:
+        for addr in (*self.peers, *self.bootstrap):
             check_peer_addr(addr)
+        for addr in self.bootstrap:
+            if not addr.startswith("/"):
+                raise ConfigError(f"bootstrap {addr!r}: give the full address, {PEER_EXAMPLE}")
+        for name in ("min_peers", "max_peers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+                raise ConfigError(f"{name} must be an integer in 0..1024, got {value!r}")
+        if self.max_peers < 1 or self.min_peers > self.max_peers:
+            raise ConfigError(
+                f"need min_peers <= max_peers and max_peers >= 1 "
+                f"(got {self.min_peers} and {self.max_peers})"
+            )
         for name in ("heartbeat_interval", "handshake_timeout", "exit_after"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -170,6 +195,9 @@ _NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "metrics_port": ("an integer", (int,)),
     "console": ("true or false", (bool,)),
     "json_events": ("true or false", (bool,)),
+    "mdns": ("true or false", (bool,)),
+    "min_peers": ("an integer", (int,)),
+    "max_peers": ("an integer", (int,)),
     "heartbeat_interval": ("a number", (int, float)),
     "handshake_timeout": ("a number", (int, float)),
     "exit_after": ("a number", (int, float)),
@@ -286,7 +314,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         raise ConfigError(f"{p}: no data_dir (set [node] data_dir or pass --data-dir)")
     try:
         kwargs: dict[str, Any] = {k: v for k, v in node.items() if k != "data_dir"}
-        for key in ("listen", "peers", "trust_anchors", "believe", "propose"):
+        for key in ("listen", "peers", "bootstrap", "trust_anchors", "believe", "propose"):
             if key in kwargs:
                 kwargs[key] = _strings(kwargs[key], f"{p} [node] {key}")
         if "events_file" in kwargs:

@@ -89,6 +89,11 @@ class DurableTransport:
             self._sessions[id(session)] = wrapped
         return wrapped
 
+    @property
+    def discovery(self) -> Any:
+        """The transport's discovery port (``web4.node.discovery``), None without one."""
+        return getattr(self.inner, "discovery", None)
+
     async def listen(self, addr: str) -> list[str]:
         return await self.inner.listen(addr)
 

@@ -38,6 +38,11 @@ MIGRATIONS = MigrationSet(
                 ) STRICT""",
             ),
         ),
+        Migration(
+            2,
+            "links: how each peer was found (configured, mdns, dht; NULL: it dialled us)",
+            ("ALTER TABLE links_peers ADD COLUMN found_by TEXT",),
+        ),
     ),
 )
 
@@ -51,6 +56,7 @@ class LinkRecord:
     connected: bool
     last_seen: float
     reason: str | None
+    found_by: str | None = None
 
 
 class LinkBook:
@@ -105,6 +111,16 @@ class LinkBook:
             (now, peer),
         )
 
+    def found(self, peer: str, source: str, now: float) -> None:
+        """``peer`` was found by ``source`` (``configured``, ``mdns``, ``dht``). Raises
+        ``StoreError``."""
+        self._store.execute(
+            "INSERT INTO links_peers (peer, agent_id, connected, last_seen, reason, found_by) "
+            "VALUES (?, NULL, 0, ?, NULL, ?) ON CONFLICT(peer) DO UPDATE SET "
+            "found_by = excluded.found_by",
+            (peer, now, source),
+        )
+
     def mark_all_down(self, reason: str, now: float) -> None:
         """Every connected row goes down with ``reason`` (node start and stop).
 
@@ -121,7 +137,7 @@ class LinkBook:
     def all(self) -> list[LinkRecord]:
         """Every known peer, connected first, then most recently seen first."""
         rows = self._store.query(
-            "SELECT peer, agent_id, connected, last_seen, reason FROM links_peers "
+            "SELECT peer, agent_id, connected, last_seen, reason, found_by FROM links_peers "
             "ORDER BY connected DESC, last_seen DESC, peer"
         )
         return [
@@ -131,6 +147,7 @@ class LinkBook:
                 connected=bool(r[2]),
                 last_seen=float(r[3]),
                 reason=None if r[4] is None else str(r[4]),
+                found_by=None if r[5] is None else str(r[5]),
             )
             for r in rows
         ]

@@ -116,6 +116,11 @@ class LinkWatch:
         """The CIP handshake proved the peer's key; its HELLO named ``agent_id``."""
         self._do(lambda: self.book.up(peer, agent_id, self._clock.now()))
 
+    def found(self, peer: str, source: str | None) -> None:
+        """How ``peer`` was found (None: it dialled us; nothing to record)."""
+        if source is not None:
+            self._do(lambda: self.book.found(peer, source, self._clock.now()))
+
     def closed(self, peer: str, reason: str) -> None:
         self._do(lambda: self.book.down(peer, reason[:200], self._clock.now()))
 

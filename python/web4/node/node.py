@@ -78,6 +78,7 @@ from web4.node import status
 from web4.node.agent_ports import NodePorts
 from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
+from web4.node.discovery import PeerFinder, fingerprint_of, is_peer_id
 from web4.node.durable_link import DurableTransport
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
 from web4.node.link_state import LinkBook
@@ -150,8 +151,11 @@ class Node:
             raise IdentityError(
                 f"no identity in {data_dir}: run `web4 keygen --data-dir {data_dir}` first"
             )
-        for addr in (*config.listen, *config.peers):
+        for addr in (*config.listen, *config.bootstrap):
             parse_multiaddr(addr)
+        for addr in config.peers:
+            if not is_peer_id(addr):  # a bare PeerId is resolved through discovery
+                parse_multiaddr(addr)
         if exit_after is not None and not exit_after > 0:
             raise ConfigError("--exit-after needs a positive number of seconds")
         self.config = config
@@ -312,6 +316,16 @@ class Node:
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.protocols.to_agent = self.loop.offer  # humans and LIP evidence: the agent's
         self.transport = DurableTransport(self._make_transport(self.identity), self.store.durable)
+        self.finder: PeerFinder | None = None
+        disco = self.discovery = self.transport.discovery
+        if disco is not None:  # discovered peers, under the watermarks (RTT_SPEC §14)
+            ids = [p if is_peer_id(p) else parse_multiaddr(p).peer for p in cfg.peers]
+            configured = [fp for fp in (fingerprint_of(i) for i in ids if i) if fp]
+            self.finder = PeerFinder(
+                self, disco, self.transport.connect,
+                min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
+                anchors=cfg.trust_anchors, trust_of=self.trust.state_of,
+            )  # fmt: skip
 
     async def run(self) -> None:
         """Run until ``stop()`` or ``exit_after``, then close everything and release the
@@ -365,6 +379,8 @@ class Node:
                     tg.create_task(self._accept_loop(), name="accept")
                     tg.create_task(self._pump(), name="telemetry")
                     tg.create_task(self.protocols.run(self.running, self.tick), name="hcp-lip")
+                    if self.finder is not None:
+                        tg.create_task(self._discover(self.finder), name="discovery")
                     for addr in self.config.peers:
                         tg.create_task(self._dial(addr), name=f"dial {addr}")
                     if self.proposals:
@@ -426,7 +442,25 @@ class Node:
     async def _dial(self, addr: str) -> None:
         """Dial ``addr`` until the node stops, serve its session, redial when it ends:
         one policy (``web4.node.liveness.dial_peer``)."""
+        if is_peer_id(addr):  # a bare PeerId: its addresses from discovery first
+            if self.finder is None:
+                self.bus.emit("error", error="ConfigError", detail=f"{addr}: no discovery")
+                return
+            found = await self.finder.resolve(addr, timeout=10.0)
+            if not found:
+                return
+            addr = found[0]
         await dial_peer(self, addr)
+
+    async def _discover(self, finder: PeerFinder) -> None:
+        """Seed the DHT (``--bootstrap``), then keep the session count between the
+        watermarks (``web4.node.discovery``)."""
+        for addr in self.config.bootstrap:
+            try:
+                await self.discovery.add_bootstrap(addr)
+            except Web4Error as e:
+                self.bus.emit("error", error=type(e).__name__, addr=addr, detail=str(e)[:200])
+        await finder.run()
 
     async def sleep(self, seconds: float) -> None:
         """Wait ``seconds`` or until a stop is asked. Always yields to the loop: a set
@@ -484,6 +518,7 @@ class Node:
         self._drain_rtt()
         conn = PeerConn(session, hs, role)
         self.conns[session.peer] = conn
+        self.links.found(session.peer, self.finder.source_of(session.peer) if self.finder else None)
         if role is Role.INITIATOR:
             self.bus.emit("cip.handshake.hello_sent", peer=session.peer)
         if not serve_inline:

@@ -98,7 +98,14 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         from web4.node.rtt_link import RttLink
         from web4.rtt import TransportConfig
 
-        return RttLink(identity, TransportConfig(heartbeat_interval=hb, heartbeat_timeout=3 * hb))
+        # discovery (RTT_SPEC §14): mDNS as configured; the DHT always (lookups of a bare
+        # --peer, --bootstrap), a server once the node listens
+        return RttLink(
+            identity,
+            TransportConfig(
+                heartbeat_interval=hb, heartbeat_timeout=3 * hb, mdns=config.mdns, dht=True
+            ),
+        )
 
     return rtt
 

@@ -163,6 +163,26 @@ class RttLink:
         self._sessions = [x for x in self._sessions if not x.closed] + [s]
         return s
 
+    @property
+    def discovery(self) -> RttLink:
+        """Discovered peers and DHT lookups (``web4.node.discovery.Discovering``)."""
+        return self
+
+    def discovered(self) -> list[tuple[str, list[str], str]]:
+        return self._t.discovered()
+
+    def addrs_of(self, peer_id: str) -> list[str]:
+        """Raises ``ConfigError`` for a bad peer id."""
+        return self._t.addrs_of(peer_id)
+
+    async def lookup(self, peer_id: str, *, timeout: float) -> list[str]:
+        """Raises ``ConfigError``, ``RTTError`` (not found, too many lookups)."""
+        return await self._t.lookup(peer_id, timeout=timeout)
+
+    async def add_bootstrap(self, addr: str) -> None:
+        """Raises ``ConfigError`` (bad address), ``RTTTransportError``."""
+        await self._t._op(self._t.add_bootstrap(addr), None)
+
     def drain_events(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for raw in self._t.drain_events():

@@ -168,6 +168,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ),
     # RTT lifecycle and telemetry
     ("rtt.session_open", "info", (), "an RTT session to a peer is established"),
+    (
+        "rtt.peer_discovered",
+        "info",
+        ("source", "addrs"),
+        "mDNS or the DHT named a peer or a new address of it (rate-limited)",
+    ),
     ("rtt.session_resumed", "info", (), "a session resumed after a reconnect"),
     ("rtt.heartbeat_timeout", "warning", (), "the peer missed heartbeats"),
     (
@@ -225,6 +231,21 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     # node and observability itself
     ("node.started", "info", (), "the node is up"),
     ("node.stopped", "info", (), "the node shut down"),
+    # discovery (RTT_SPEC §14): names peers, never trusts them
+    (
+        "node.peer_dial",
+        "info",
+        ("source", "addr"),
+        "dialling a discovered peer (below the low watermark): source = mdns or dht",
+    ),
+    ("node.peer_dial_failed", "debug", ("source", "addr"), "a discovered peer's address failed"),
+    (
+        "node.peer_pruned",
+        "info",
+        ("reason",),
+        "a session closed above the high watermark (least useful first)",
+    ),
+    ("node.peer_lookup", "info", ("peer_id", "found"), "a bare --peer PeerId looked up"),
     ("observability.sink_error", "error", ("sink", "error"), "a sink raised; event lost there"),
     (
         "observability.contract_violation",

@@ -122,6 +122,21 @@ class _NodeBase:
     def stats(self) -> NodeStats:
         return NodeStats.from_core(self._core.stats())
 
+    def add_bootstrap(self, addr: str) -> int:
+        """Seed the DHT with ``addr`` (``/ip4/.../tcp/.../p2p/<peer id>``); returns the
+        operation (finishes once queued). Raises ``ConfigError`` for a bad address."""
+        return self._core.add_bootstrap(addr)
+
+    def discovered(self) -> list[tuple[str, list[str], str]]:
+        """Peers found by mDNS or the DHT, most recently heard of first: (peer id,
+        dialable addresses ending with ``/p2p/<peer id>``, ``mdns`` or ``dht``). Bounded
+        (RTT_SPEC §14); discovery names peers, it authenticates and trusts nobody."""
+        return self._core.discovered()
+
+    def addrs_of(self, peer_id: str) -> list[str]:
+        """``peer_id``'s discovered addresses. Raises ``ConfigError`` for a bad id."""
+        return self._core.addrs_of(peer_id)
+
     def drain_events(self, max_events: int = 1024) -> list[dict[str, str | int | bool]]:
         """Up to ``max_events`` lifecycle/telemetry events, oldest first (bounded queue;
         when nobody drains it the oldest are dropped and counted in ``stats``). Each is a

@@ -98,6 +98,13 @@ class TransportConfig:
     rekey_after_time: float | None = 3600.0
     rekey_after_bytes: int | None = 1 << 30
     max_events: int = 4096
+    mdns: bool = False
+    """Announce and find peers on the local network (mDNS; RTT_SPEC §14)."""
+    dht: bool = False
+    """Run the Kademlia DHT (``/web4/kad/1.0.0``): bootstrap, peer lookups."""
+    discovery_loopback: bool = False
+    """Accept loopback addresses from discovery (nodes on one machine; off: a LAN or
+    DHT peer cannot make this node dial its own loopback services)."""
     send_timeout: float = 5.0
     """How long ``send`` waits for queue space under the ``block`` policy by default."""
     receive_timeout: float = 60.0

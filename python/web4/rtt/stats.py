@@ -92,6 +92,13 @@ class NodeStats:
     handshake_failures: int
     events_dropped: int
     sessions: int
+    discovered: int = 0
+    """Peers in the discovery book (bounded, least recently heard of evicted)."""
+    discovered_evicted: int = 0
+    discovery_events_suppressed: int = 0
+    """``peer_discovered`` events over the per-second budget, not emitted."""
+    mdns_resets: int = 0
+    """Times the mDNS table passed its cap (a flood of announcements) and restarted."""
 
     @classmethod
     def from_core(cls, d: dict[str, int]) -> NodeStats:

@@ -196,6 +196,15 @@ class Transport(_NodeBase):
         op = self._core.dial(addr)
         return self._session(await self._op(op, timeout))
 
+    async def lookup(self, peer_id: str, timeout: float | None = None) -> list[str]:
+        """Find ``peer_id``'s addresses through the DHT (each ending with its
+        ``/p2p/``). Raises ``ConfigError`` (bad id, DHT off), ``RTTTransportError``
+        (nothing found), ``RTTBackpressureError`` (too many lookups at once) or
+        ``TimeoutError``."""
+        self._check_open()
+        await self._op(self._core.lookup(peer_id), timeout)
+        return self._core.addrs_of(peer_id)
+
     async def _op(self, op: int, timeout: float | None) -> int:
         t = 2 * self.config.connect_timeout if timeout is None else timeout
         try:

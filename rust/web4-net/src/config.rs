@@ -11,6 +11,7 @@ use std::time::Duration;
 use libp2p::StreamProtocol;
 use web4_proto::session::{frame::DATA_OVERHEAD, ChannelKind, SessionConfig};
 
+use crate::discovery::DiscoveryConfig;
 use crate::gossip::GossipConfig;
 use crate::NetError;
 
@@ -34,12 +35,16 @@ pub struct Config {
     pub session: SessionConfig,
     /// Bound on the TCP + Noise + yamux upgrade of a new connection.
     pub connect_timeout: Duration,
-    /// Connections without streams are kept this long (long: heartbeats keep them busy).
+    /// A connection no handler keeps alive is closed after this long. A connection
+    /// carrying an RTT session is always kept (RTT closes it itself); this closes the
+    /// others: Kademlia's, and inbound ones that never opened an RTT stream.
     pub idle_timeout: Duration,
     /// Bound of the event queue Python drains (oldest dropped beyond it).
     pub max_events: usize,
     /// Gossip bounds (`gossip.rs`).
     pub gossip: GossipConfig,
+    /// mDNS and Kademlia (both off by default; `discovery.rs`).
+    pub discovery: DiscoveryConfig,
 }
 
 impl Default for Config {
@@ -47,9 +52,10 @@ impl Default for Config {
         Config {
             session: SessionConfig::default(),
             connect_timeout: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(3600),
+            idle_timeout: Duration::from_secs(30),
             max_events: 4096,
             gossip: GossipConfig::default(),
+            discovery: DiscoveryConfig::default(),
         }
     }
 }
@@ -109,7 +115,7 @@ impl Config {
         if self.max_events == 0 {
             return Err(NetError::Config("max_events must be positive".into()));
         }
-        Ok(())
+        self.discovery.validate()
     }
 }
 

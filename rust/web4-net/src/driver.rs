@@ -12,7 +12,7 @@
 //! ping would only duplicate it); identify runs for interop hygiene and tells us the
 //! address peers see us at ([`Node::observed_addrs`](crate::Node::observed_addrs)).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::{DialFailure, NetError};
 use futures::StreamExt;
 use libp2p::core::transport::TransportError;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{DialError, NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{identify, identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 
@@ -33,6 +33,7 @@ pub(crate) struct Behaviour {
     identify: identify::Behaviour,
     rtt: RttBehaviour,
     gossipsub: crate::gossip::GossipBehaviour,
+    discovery: crate::discovery::Discovery,
 }
 
 #[derive(Debug)]
@@ -49,6 +50,10 @@ pub(crate) enum Command {
     Disconnect(PeerId),
     /// Topic pub/sub (`gossip.rs`).
     Gossip(crate::gossip::GossipCommand),
+    /// Seed the DHT with a peer's address (`--bootstrap`); finishes with 0.
+    Bootstrap(PeerId, Multiaddr, OpId),
+    /// Look a peer up in the DHT; finishes with its number of addresses.
+    Lookup(PeerId, OpId),
     Shutdown,
 }
 
@@ -58,6 +63,15 @@ struct Driver {
     listen_ops: HashMap<libp2p::core::transport::ListenerId, OpId>,
     /// Where each dialled session's peer lives.
     addrs: HashMap<SessionHandle, Multiaddr>,
+    /// Connections dialled for RTT sessions, until established or failed: any other
+    /// outbound connection (Kademlia's) is none of the endpoint's business.
+    rtt_dials: HashSet<ConnectionId>,
+    /// Inbound connections that opened no RTT stream yet: the endpoint hears of one
+    /// when its first RTT stream arrives (`HandlerEvent::Opened`), so a peer that came
+    /// only for the DHT makes no session.
+    pending_inbound: HashMap<ConnectionId, PeerId>,
+    lookups: crate::discovery::Lookups,
+    local: PeerId,
 }
 
 /// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; identify, RTT streams).
@@ -71,6 +85,8 @@ pub(crate) fn build_swarm(
     let _guard = rt.enter();
     let cfg = &shared.cfg;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
+    let discovery =
+        crate::discovery::Discovery::new(keypair.public().to_peer_id(), &cfg.discovery)?;
     let gossipsub = crate::gossip::behaviour(&cfg.gossip, shared.gossip.counters.clone())?;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
@@ -87,6 +103,7 @@ pub(crate) fn build_swarm(
             )),
             rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
             gossipsub,
+            discovery,
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| {
@@ -108,11 +125,16 @@ pub(crate) fn start(
     shared: Arc<Shared>,
     cmd_rx: mpsc::Receiver<Command>,
 ) {
+    let local = *swarm.local_peer_id();
     let driver = Driver {
         swarm,
         shared,
         listen_ops: HashMap::new(),
         addrs: HashMap::new(),
+        rtt_dials: HashSet::new(),
+        pending_inbound: HashMap::new(),
+        lookups: crate::discovery::Lookups::default(),
+        local,
     };
     rt.spawn(driver.run(cmd_rx));
 }
@@ -173,6 +195,7 @@ impl Driver {
             .build();
         let id = opts.connection_id();
         self.swarm.dial(opts)?;
+        self.rtt_dials.insert(id);
         let _ = self
             .shared
             .with_endpoint(|ep, _| ep.dial_started(id, session));
@@ -248,6 +271,17 @@ impl Driver {
                     c,
                 );
             }
+            Command::Bootstrap(peer, addr, op) => {
+                let d = &mut self.swarm.behaviour_mut().discovery;
+                let r = crate::discovery::bootstrap(d, peer, &addr).map(|()| 0);
+                self.shared.finish_op(op, r);
+            }
+            Command::Lookup(peer, op) => {
+                let d = &mut self.swarm.behaviour_mut().discovery;
+                if let Err(e) = crate::discovery::lookup(d, &mut self.lookups, peer, op) {
+                    self.shared.finish_op(op, Err(e));
+                }
+            }
             Command::Shutdown => {}
         }
     }
@@ -269,6 +303,14 @@ impl Driver {
             }
             // The behaviour closes the connection itself (`ToSwarm::CloseConnection`).
             HandlerEvent::Failed => {}
+            HandlerEvent::Opened => {
+                if let Some(peer) = self.pending_inbound.remove(&ev.conn) {
+                    let (_, acts) = self.shared.with_endpoint(|ep, now| {
+                        ep.connection_established(peer, ev.conn, false, now)
+                    });
+                    self.apply(acts);
+                }
+            }
         }
     }
 
@@ -283,6 +325,7 @@ impl Driver {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(address);
+                crate::discovery::on_listening(&mut self.swarm.behaviour_mut().discovery);
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
                     self.shared.finish_op(op, Ok(0));
                 }
@@ -307,12 +350,20 @@ impl Driver {
                 ..
             } => {
                 let outbound = endpoint.is_dialer();
+                if outbound && !self.rtt_dials.remove(&connection_id) {
+                    return; // Kademlia's: not for a session
+                }
+                if !outbound {
+                    self.pending_inbound.insert(connection_id, peer_id);
+                    return;
+                }
                 let (_, acts) = self.shared.with_endpoint(|ep, now| {
                     ep.connection_established(peer_id, connection_id, outbound, now)
                 });
                 self.apply(acts);
             }
             SwarmEvent::ConnectionClosed { connection_id, .. } => {
+                self.pending_inbound.remove(&connection_id);
                 let ((), acts) = self
                     .shared
                     .with_endpoint(|ep, now| ep.connection_closed(connection_id, now));
@@ -327,14 +378,26 @@ impl Driver {
                 );
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
                 info,
                 ..
-            })) => self.shared.observed(info.observed_addr),
+            })) => {
+                let d = &mut self.swarm.behaviour_mut().discovery;
+                crate::discovery::on_identify(d, &self.shared.cfg.discovery, peer_id, &info);
+                self.shared.observed(info.observed_addr);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Discovery(ev)) => {
+                let d = &mut self.swarm.behaviour_mut().discovery;
+                crate::discovery::on_event(d, &mut self.lookups, &self.shared, self.local, ev);
+            }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,
                 ..
             } => {
+                if !self.rtt_dials.remove(&connection_id) {
+                    return; // Kademlia's dial: its query copes
+                }
                 let err = dial_error(&error);
                 if let NetError::Dial {
                     kind: DialFailure::Handshake | DialFailure::PeerIdMismatch,

@@ -16,6 +16,7 @@
 //! a thread hop per message.
 
 pub mod config;
+pub mod discovery;
 mod driver;
 pub mod floor;
 pub mod framing;
@@ -30,6 +31,7 @@ mod shared;
 pub mod wake;
 
 pub use config::{parse_kind, Config};
+pub use discovery::{DiscoveryConfig, Source, KAD_PROTOCOL};
 pub use driver::describe_dial_error;
 pub use node::{Node, NodeStats};
 pub use session::Session;

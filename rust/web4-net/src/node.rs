@@ -35,6 +35,13 @@ pub struct NodeStats {
     pub handshake_failures: u64,
     pub events_dropped: u64,
     pub sessions: u64,
+    /// Peers in the discovery book now, and how many it evicted (LRU).
+    pub discovered: u64,
+    pub discovered_evicted: u64,
+    /// `peer_discovered` events not emitted (over the per-second budget).
+    pub discovery_events_suppressed: u64,
+    /// libp2p-mdns tables rebuilt for passing their cap (a flood of announcements).
+    pub mdns_resets: u64,
 }
 
 /// An RTT node endpoint.
@@ -73,6 +80,7 @@ impl Node {
             ^ u64::from(std::process::id()) << 32;
         let origin = Instant::now();
         let cfg_gossip = cfg.gossip.clone();
+        let book = crate::discovery::Book::new(&cfg.discovery);
         let endpoint = Shared::endpoint(peer_id, &cfg, seed, origin, waker.clone());
         let shared = Arc::new(Shared {
             cfg,
@@ -88,6 +96,8 @@ impl Node {
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
             gossip: crate::gossip::GossipState::new(&cfg_gossip),
+            book: Mutex::new(book),
+            mdns_resets: AtomicU64::new(0),
         });
         let swarm = driver::build_swarm(&runtime, keypair, &shared)?;
         driver::start(&runtime, swarm, shared.clone(), rx);
@@ -157,6 +167,74 @@ impl Node {
         let op = self.shared.new_op();
         self.command(Command::Dial(peer, addr, op))?;
         Ok(op.0)
+    }
+
+    /// Seed the DHT with `/ip4/…/tcp/…/p2p/<peer-id>` (`--bootstrap`) and start its
+    /// bootstrap; the operation finishes with 0.
+    ///
+    /// Errors: `Config` for an address without `/p2p/<peer-id>` (the operation: `Config`
+    /// when the DHT is off); `Transport` after shutdown.
+    pub fn add_bootstrap(&self, addr: &str) -> Result<u64, NetError> {
+        let (peer, addr) = self.peer_addr(addr)?;
+        let op = self.shared.new_op();
+        self.command(Command::Bootstrap(peer, addr, op))?;
+        Ok(op.0)
+    }
+
+    /// Look a peer id up in the DHT; the operation finishes with how many addresses
+    /// were found (then in [`Node::addrs_of`]), bounded by the lookup timeout.
+    ///
+    /// Errors: `Config` for a bad peer id (the operation: `Config` when the DHT is off,
+    /// `Backpressure` when too many lookups run, `Transport` when nothing was found).
+    pub fn lookup(&self, peer: &str) -> Result<u64, NetError> {
+        let peer = parse_peer(peer)?;
+        let op = self.shared.new_op();
+        self.command(Command::Lookup(peer, op))?;
+        Ok(op.0)
+    }
+
+    /// The discovered addresses of `peer` (mDNS, DHT), each ending with `/p2p/<peer>`.
+    ///
+    /// Errors: `Config` for a bad peer id.
+    pub fn addrs_of(&self, peer: &str) -> Result<Vec<String>, NetError> {
+        let peer = parse_peer(peer)?;
+        Ok(lock(&self.shared.book)
+            .addrs_of(&peer)
+            .into_iter()
+            .map(|a| a.with(Protocol::P2p(peer)).to_string())
+            .collect())
+    }
+
+    /// Every discovered peer, most recently heard of first: (peer id, addresses each
+    /// ending with `/p2p/<peer>`, source). Bounded by the discovery config.
+    pub fn discovered(&self) -> Vec<(String, Vec<String>, crate::Source)> {
+        lock(&self.shared.book)
+            .snapshot()
+            .into_iter()
+            .map(|(p, addrs, src)| {
+                let full = addrs
+                    .into_iter()
+                    .map(|a| a.with(Protocol::P2p(p)).to_string())
+                    .collect();
+                (p.to_base58(), full, src)
+            })
+            .collect()
+    }
+
+    /// Errors: `Config` for a bad multiaddr or one without a final `/p2p/<peer-id>`.
+    fn peer_addr(&self, addr: &str) -> Result<(PeerId, Multiaddr), NetError> {
+        let parsed: Multiaddr = addr
+            .parse()
+            .map_err(|e| NetError::Config(format!("bad multiaddr {addr:?}: {e}")))?;
+        let Some(Protocol::P2p(peer)) = parsed.iter().last() else {
+            return Err(NetError::Config(format!(
+                "{addr} does not end with /p2p/<peer-id>; the peer's key must be known"
+            )));
+        };
+        if peer == self.peer_id {
+            return Err(NetError::Config("that address is this node's own".into()));
+        }
+        Ok((peer, parsed))
     }
 
     /// The result of an operation if it has finished (then it is forgotten).
@@ -342,11 +420,16 @@ impl Node {
     }
 
     pub fn stats(&self) -> NodeStats {
+        let book = lock(&self.shared.book);
         NodeStats {
             frames_rejected: self.shared.frames_rejected.load(Ordering::Relaxed),
             handshake_failures: self.shared.handshake_failures.load(Ordering::Relaxed),
             events_dropped: self.shared.waker.events_dropped(),
             sessions: self.shared.session_count() as u64,
+            discovered: book.len() as u64,
+            discovered_evicted: book.evicted,
+            discovery_events_suppressed: book.suppressed,
+            mdns_resets: self.shared.mdns_resets.load(Ordering::Relaxed),
         }
     }
 

@@ -24,6 +24,7 @@ use web4_proto::session::{
 };
 
 use crate::config::Config;
+use crate::discovery::Book;
 use crate::driver::Command;
 use crate::pump;
 use crate::session::Session;
@@ -75,6 +76,10 @@ pub struct Shared {
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     pub(crate) gossip: crate::gossip::GossipState,
+    /// Discovered peers (mDNS, Kademlia), bounded (`discovery.rs`).
+    pub(crate) book: Mutex<Book>,
+    /// Times libp2p-mdns's own table passed its cap and was rebuilt empty.
+    pub(crate) mdns_resets: AtomicU64,
 }
 
 impl std::fmt::Debug for Shared {
@@ -327,6 +332,8 @@ mod tests {
             observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
+            book: Mutex::new(Book::new(&Default::default())),
+            mdns_resets: AtomicU64::new(0),
         };
         (s, rx)
     }

@@ -131,6 +131,9 @@ struct TransportSettings {
     rekey_after_time: Option<Duration>,
     rekey_after_bytes: Option<u64>,
     max_events: usize,
+    mdns: bool,
+    dht: bool,
+    discovery_loopback: bool,
     #[pyo3(from_py_with = channels)]
     channels: Vec<(ChannelKind, ChannelSettings)>,
 }
@@ -151,6 +154,9 @@ impl TransportSettings {
         s.rekey_after_bytes = self.rekey_after_bytes.filter(|b| *b > 0); // 0: never
         c.connect_timeout = self.connect_timeout;
         c.max_events = self.max_events;
+        c.discovery.mdns = self.mdns;
+        c.discovery.dht = self.dht;
+        c.discovery.allow_loopback = self.discovery_loopback;
         for (k, cs) in self.channels {
             let ch = &mut c.session.channels[k.index()];
             if let Some(p) = cs.policy {
@@ -280,6 +286,32 @@ impl RttNode {
         self.node.listen_addrs()
     }
 
+    /// Seed the DHT with `/ip4/.../tcp/.../p2p/<peer id>`: an operation id.
+    fn add_bootstrap(&self, addr: &str) -> PyResult<u64> {
+        self.node.add_bootstrap(addr).map_err(net_err)
+    }
+
+    /// Look a peer id up in the DHT: an operation id (finishes with how many
+    /// addresses were found, then in `addrs_of`).
+    fn lookup(&self, peer_id: &str) -> PyResult<u64> {
+        self.node.lookup(peer_id).map_err(net_err)
+    }
+
+    /// A peer's discovered addresses, each ending with `/p2p/<peer id>`.
+    fn addrs_of(&self, peer_id: &str) -> PyResult<Vec<String>> {
+        self.node.addrs_of(peer_id).map_err(net_err)
+    }
+
+    /// Every discovered peer, most recently heard of first: `(peer id, addresses,
+    /// source)`, source `mdns` or `dht`.
+    fn discovered(&self) -> Vec<(String, Vec<String>, &'static str)> {
+        self.node
+            .discovered()
+            .into_iter()
+            .map(|(p, a, s)| (p, a, s.as_str()))
+            .collect()
+    }
+
     /// Node-wide counters.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.node.stats();
@@ -288,6 +320,10 @@ impl RttNode {
         d.set_item("handshake_failures", s.handshake_failures)?;
         d.set_item("events_dropped", s.events_dropped)?;
         d.set_item("sessions", s.sessions)?;
+        d.set_item("discovered", s.discovered)?;
+        d.set_item("discovered_evicted", s.discovered_evicted)?;
+        d.set_item("discovery_events_suppressed", s.discovery_events_suppressed)?;
+        d.set_item("mdns_resets", s.mdns_resets)?;
         Ok(d)
     }
 

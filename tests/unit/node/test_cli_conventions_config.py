@@ -28,6 +28,10 @@ VALUES = {  # a valid TOML value for each key
     "fetch_for": '"none"',
     "log_level": '"debug"',
     "agent": '"belief"',
+    "mdns": "false",
+    "bootstrap": '["/ip4/10.0.0.1/tcp/1/p2p/12D3KooWAQ24A1mdcb5vw3UjFDXYYvkrvtiWN9Mzr2BySyUp6h3N"]',
+    "min_peers": "2",
+    "max_peers": "8",
 }
 
 

@@ -134,7 +134,7 @@ class NodeConfig:
     exit_after: float | None = None  # stop after this many seconds (--exit-after)
     agent: AgentSettings = field(default_factory=AgentSettings)
     lip: LipSettings = field(default_factory=LipSettings)
-    # discovery (RTT_SPEC §14): mDNS on the LAN, DHT entry points, the session watermarks
+    # discovery (RTT_SPEC §16): mDNS on the LAN, DHT entry points, the session watermarks
     mdns: bool = True
     bootstrap: tuple[str, ...] = ()
     min_peers: int = 4

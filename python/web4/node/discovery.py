@@ -1,7 +1,7 @@
 """Discovered peers for the node: whom to dial, whom to drop, and how each was found.
 
 Theory of operation: the transport names peers (mDNS on the LAN, the Kademlia DHT
-beyond it; RTT_SPEC §14) in a bounded book; it never opens a session or trusts anyone.
+beyond it; RTT_SPEC §16) in a bounded book; it never opens a session or trusts anyone.
 ``PeerFinder`` is the node's connection manager over that book. Every ``interval`` it
 counts the live sessions: below ``min_peers`` (the low watermark) it dials discovered
 peers it is not connected to, at most the shortfall at once, one dial at a time per

@@ -318,7 +318,7 @@ class Node:
         self.transport = DurableTransport(self._make_transport(self.identity), self.store.durable)
         self.finder: PeerFinder | None = None
         disco = self.discovery = self.transport.discovery
-        if disco is not None:  # discovered peers, under the watermarks (RTT_SPEC §14)
+        if disco is not None:  # discovered peers, under the watermarks (RTT_SPEC §16)
             ids = [p if is_peer_id(p) else parse_multiaddr(p).peer for p in cfg.peers]
             configured = [fp for fp in (fingerprint_of(i) for i in ids if i) if fp]
             self.finder = PeerFinder(

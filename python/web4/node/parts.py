@@ -98,7 +98,7 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         from web4.node.rtt_link import RttLink
         from web4.rtt import TransportConfig
 
-        # discovery (RTT_SPEC §14): mDNS as configured; the DHT always (lookups of a bare
+        # discovery (RTT_SPEC §16): mDNS as configured; the DHT always (lookups of a bare
         # --peer, --bootstrap), a server once the node listens
         return RttLink(
             identity,

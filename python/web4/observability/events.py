@@ -231,7 +231,7 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     # node and observability itself
     ("node.started", "info", (), "the node is up"),
     ("node.stopped", "info", (), "the node shut down"),
-    # discovery (RTT_SPEC §14): names peers, never trusts them
+    # discovery (RTT_SPEC §16): names peers, never trusts them
     (
         "node.peer_dial",
         "info",

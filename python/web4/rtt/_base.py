@@ -130,7 +130,7 @@ class _NodeBase:
     def discovered(self) -> list[tuple[str, list[str], str]]:
         """Peers found by mDNS or the DHT, most recently heard of first: (peer id,
         dialable addresses ending with ``/p2p/<peer id>``, ``mdns`` or ``dht``). Bounded
-        (RTT_SPEC §14); discovery names peers, it authenticates and trusts nobody."""
+        (RTT_SPEC §16); discovery names peers, it authenticates and trusts nobody."""
         return self._core.discovered()
 
     def addrs_of(self, peer_id: str) -> list[str]:

@@ -99,7 +99,7 @@ class TransportConfig:
     rekey_after_bytes: int | None = 1 << 30
     max_events: int = 4096
     mdns: bool = False
-    """Announce and find peers on the local network (mDNS; RTT_SPEC §14)."""
+    """Announce and find peers on the local network (mDNS; RTT_SPEC §16)."""
     dht: bool = False
     """Run the Kademlia DHT (``/web4/kad/1.0.0``): bootstrap, peer lookups."""
     discovery_loopback: bool = False

@@ -45,6 +45,7 @@ __all__ = [
     "SignatureMismatchError",
     "StoreError",
     "TimestampError",
+    "TopicMismatchError",
     "TrustError",
     "TrustViolationError",
     "UnknownClaimError",
@@ -145,6 +146,11 @@ class FingerprintMismatchError(SignatureMismatchError):
 
 class ReceiverMismatchError(RemoteError):
     """The envelope was addressed (and signed) for another agent."""
+
+
+class TopicMismatchError(ReceiverMismatchError):
+    """A broadcast envelope arrived on another topic than the one it is signed for, a
+    topic-bound envelope arrived point to point, or a receiver-bound one on a topic."""
 
 
 class TimestampError(RemoteError):

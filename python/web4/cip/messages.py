@@ -17,6 +17,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import msgspec
 
+from web4.cip.topics import topic_check
 from web4.envelope.validate import (
     Limits,
     MsgId,
@@ -107,6 +108,8 @@ Texts = Annotated[list[Text], msgspec.Meta(max_length=64)]
 # The original's `causal_links`: an array of strings. This node sends msg_ids; what a
 # link names is the knowledge layer's business (`web4.knowledge.model.CausalLink`).
 Link = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# A gossip topic (CIP_SPEC §11): `/web4/...`, at most 256 characters.
+Topic = Annotated[str, msgspec.Meta(min_length=7, max_length=256, pattern="^/web4/")]
 Links = Annotated[list[Link], msgspec.Meta(max_length=64)]
 ClaimHash = Annotated[
     str,
@@ -166,7 +169,10 @@ class CipEnvelope(msgspec.Struct, Generic[P], frozen=True, kw_only=True):
     type: MessageType
     timestamp: Timestamp
     sender: Sender
-    receiver: Receiver
+    # Exactly one of the two (CIP_SPEC §11): ``receiver`` point to point, ``topic`` for a
+    # broadcast on a gossip topic; both are covered by the signature.
+    receiver: Receiver | None = None
+    topic: Topic | None = None
     trust: TrustViews | None = None
     state: PeerState | None = None
     payload: P
@@ -334,4 +340,5 @@ CIP_SPEC: ProtocolSpec[CipEnvelope[object]] = ProtocolSpec(
     normalise=_normalise,
     sent_defaults={"STATE_UPDATE": {"intent": ""}},
     declined=DECLINED,
+    topic_check=topic_check,
 )

@@ -86,6 +86,7 @@ from web4.errors import (
     SignatureMismatchError,
     TimestampError,
     TrustError,
+    Web4Error,
 )
 from web4.observability import EventBus, emit_handshake_event, emit_trust_audit
 from web4.router import Fault, ProtocolRouter
@@ -402,6 +403,8 @@ class CipService:
         # while that peer was still in its handshake was lost before). Bounded.
         self._recent: OrderedDict[str, _Broadcast] = OrderedDict()
         self._catching_up: set[asyncio.Task[None]] = set()
+        # a broadcast of knowledge is also published on its gossip topic (web4.cip.gossip)
+        self.publish: Callable[[str, Any, str], Awaitable[None]] | None = None
 
     # --- reactions ---------------------------------------------------------------------
 
@@ -569,6 +572,8 @@ class CipService:
             copies.append(self._send_copy(conn, channel, data, msg_id, msg_type))
         if peer is None and msg_type in _KNOWLEDGE:
             self._remember(msg_id, msg_type, struct, sent_to)
+            if self.publish is not None:
+                copies.append(self._publish(msg_type, struct, msg_id))
         if copies:
             await asyncio.gather(*copies)
         return msg_id
@@ -598,6 +603,17 @@ class CipService:
                     "error", peer=peer, msg_id=msg_id, error=type(e).__name__,
                     detail=str(e)[:200], source="catch_up",
                 )  # fmt: skip
+
+    async def _publish(self, msg_type: str, struct: Any, msg_id: str) -> None:
+        """The gossip copy of a broadcast; a failure is an ``error`` event."""
+        assert self.publish is not None
+        try:
+            await self.publish(msg_type, struct, msg_id)
+        except (Web4Error, TimeoutError) as e:
+            self.bus.emit(
+                "error", msg_id=msg_id, error=type(e).__name__, detail=str(e)[:200],
+                source="gossip", type=msg_type,
+            )  # fmt: skip
 
     async def _send_copy(
         self, conn: PeerConn, channel: str, data: bytes, msg_id: str, msg_type: str

@@ -76,6 +76,8 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         log_level=args.log_level,
         lip=_lip(cfg, args),
         agent=_agent(cfg, args),
+        gossip=False if args.no_gossip else None,
+        gossip_domains=(*cfg.gossip_domains, *args.gossip_domain) if args.gossip_domain else None,
     )
 
 
@@ -292,6 +294,18 @@ def _node_parser(sub: Any) -> None:
         action="append",
         metavar="STATEMENT",
         help="a statement the agent holds true (confirms it, challenges its negation)",
+    )
+    p.add_argument(
+        "--gossip-domain",
+        action="append",
+        metavar="DOMAIN",
+        help="follow this knowledge domain's gossip topic (repeat; our own proposals' "
+        "domains are followed anyway)",
+    )
+    p.add_argument(
+        "--no-gossip",
+        action="store_true",
+        help="knowledge only to directly connected peers (no gossip topics)",
     )
     p.add_argument(
         "--agent",

@@ -53,11 +53,13 @@ def build(
     extra: Mapping[str, Any] | None = None,
     now: float | None = None,
     msg_id: str | None = None,
+    topic: str | None = None,
 ) -> dict[str, Any]:
     """A signed ``spec`` envelope carrying ``payload`` (its type is derived from it).
 
     ``extra`` adds protocol blocks beside ``trust``/``state``/``payload`` (Structs are
-    encoded). ``now`` and ``msg_id`` default to the clock and a fresh UUID v4 from ``rng``.
+    encoded). ``topic`` binds it to a gossip topic instead of the receiver. ``now``
+    and ``msg_id`` default to the clock and a fresh UUID v4 from ``rng``.
     Raises ``MessageBuildError`` if the payload is not the protocol's or the finished
     envelope breaks its schema, and ``CanonicalizationError`` if it has no canonical form.
     """
@@ -71,6 +73,7 @@ def build(
         capabilities=capabilities,
         now=clock.now() if now is None else now,
         msg_id=new_msg_id(rng) if msg_id is None else msg_id,
+        topic=topic,
     )
     env["trust"] = _no_nulls(msgspec.to_builtins(trust))
     env["state"] = _no_nulls(msgspec.to_builtins(state))

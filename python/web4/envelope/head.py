@@ -34,10 +34,12 @@ def envelope_head(
     capabilities: Sequence[str],
     now: float,
     msg_id: str,
+    topic: str | None = None,
 ) -> dict[str, Any]:
     """The shared head of a ``protocol`` 1.0 envelope (unsigned, without trust/state/
-    payload)."""
-    return {
+    payload). With ``topic`` it is bound to that gossip topic instead of a receiver
+    (CIP_SPEC §11; the receiver arguments are then ignored)."""
+    head = {
         protocol: "1.0",
         "msg_id": msg_id,
         "type": msg_type,
@@ -50,3 +52,7 @@ def envelope_head(
         },
         "receiver": {"agent_id": receiver_id, "fingerprint": receiver_fingerprint},
     }
+    if topic is not None:
+        del head["receiver"]
+        head["topic"] = topic
+    return head

@@ -16,7 +16,11 @@ of the first check that fails, in this order:
    out (the original specifications make it optional) the key the transport
    authenticated (``transport_key``; over RTT the PeerId is the Ed25519 key); neither
    -> ``MissingPublicKeyError``
-4. receiver binding: ``receiver.fingerprint`` is ours -> ``ReceiverMismatchError``
+4. receiver binding: ``receiver.fingerprint`` is ours -> ``ReceiverMismatchError``;
+   or, for an envelope that came on a gossip topic (``topic=``), topic binding: it
+   carries that ``topic`` and no ``receiver``, and the protocol admits it there
+   (``ProtocolSpec.topic_check``) -> ``TopicMismatchError``; a topic-bound envelope
+   that came point to point -> ``TopicMismatchError`` too
 5. timestamp within ``max_skew`` of local time     -> ``TimestampError``
 6. ``(sender.fingerprint, msg_id)`` not seen inside the window -> ``ReplayError``
 7. the trust gate admits ``type`` for the sender   -> ``TrustViolationError``
@@ -61,6 +65,7 @@ from web4.errors import (
     PayloadSchemaError,
     ReceiverMismatchError,
     TimestampError,
+    TopicMismatchError,
     TrustViolationError,
 )
 
@@ -266,6 +271,10 @@ class ProtocolSpec(Generic[E]):
     # refuses it): a payload that fits neither ``payloads[type]`` nor an alternative but
     # fits this shape is refused with ``DeclinedShapeError`` naming the departure.
     declined: Mapping[str, tuple[type[msgspec.Struct], str]] = field(default_factory=dict)
+    # Broadcast (CIP_SPEC §11): None: every envelope names a ``receiver``. Else the
+    # envelope has exactly one of ``receiver`` and ``topic``, and this says why a typed
+    # envelope may not be on a topic (None: it may).
+    topic_check: Callable[[Any, str], str | None] | None = None
 
 
 class TrustGate(Protocol):
@@ -306,7 +315,7 @@ class _Head(Protocol):
     @property
     def sender(self) -> _Party: ...
     @property
-    def receiver(self) -> _Party: ...
+    def receiver(self) -> _Party | None: ...
     @property
     def payload(self) -> Any: ...
 
@@ -423,6 +432,7 @@ class Validator(Generic[E]):
         *,
         now: float | None = None,
         transport_key: bytes | None = None,
+        topic: str | None = None,
     ) -> E:
         """A typed, frozen envelope whose ``payload`` is the Struct for its ``type``.
 
@@ -433,13 +443,14 @@ class Validator(Generic[E]):
         fingerprint. Raises, by the first failing check: ``InvalidEnvelopeError``,
         ``PayloadSchemaError``, ``MissingPublicKeyError``, ``FingerprintMismatchError``,
         ``SignatureMismatchError``, ``ReceiverMismatchError``, ``TimestampError``,
-        ``ReplayError``, ``TrustViolationError``.
+        ``ReplayError``, ``TrustViolationError``, ``TopicMismatchError``.
+        ``topic``: the gossip topic ``data`` arrived on (None: point to point).
         """
         received = self._untyped(data)
         head = self._structure(received.value)
         typed = self._payload(head)
         key = self._verify(received, transport_key)
-        self._rest(cast(_Head, typed), self._clock.now() if now is None else now)
+        self._rest(cast(_Head, typed), self._clock.now() if now is None else now, topic)
         if key is not None:  # verified with the transport's key: say so on the envelope
             sender = msgspec.structs.replace(cast(Any, typed).sender, pubkey=key)
             typed = msgspec.structs.replace(typed, sender=sender)
@@ -477,6 +488,12 @@ class Validator(Generic[E]):
             head = msgspec.convert(raw, self.spec.envelope)
         except _SHAPE_ERRORS as e:
             raise InvalidEnvelopeError(f"{self.spec.name} envelope: {e}") from e
+        # null is absent (section 1 of CIP_SPEC: inbound null, "" or absent mean the same)
+        bound = raw.get("topic") is not None, raw.get("receiver") is not None
+        if self.spec.topic_check is not None and bound[0] == bound[1]:
+            raise InvalidEnvelopeError(
+                f"{self.spec.name} envelope: exactly one of receiver and topic is required"
+            )
         msg_id = cast(_Head, head).msg_id
         return msgspec.structs.replace(head, msg_id=norm_uuid(msg_id))
 
@@ -529,10 +546,30 @@ class Validator(Generic[E]):
         transport key when it was the key used, else None."""
         return received.verify(transport_key)
 
-    def _rest(self, head: _Head, now: float) -> None:
-        if head.receiver.fingerprint != self.our_fingerprint:
+    def _binding(self, head: _Head, topic: str | None) -> None:
+        """Step 4's topic half: a topic-bound envelope is valid on its topic only, a
+        receiver-bound one only point to point (neither can be turned into the other:
+        the signature covers both members)."""
+        bound = getattr(head, "topic", None)
+        if topic is None:
+            if bound is not None:
+                raise TopicMismatchError(f"bound to topic {bound[:64]!r}, came point to point")
+            return
+        if bound is None or getattr(head, "receiver", None) is not None:
+            raise TopicMismatchError("addressed to one receiver, came on a gossip topic")
+        if bound != topic:
+            raise TopicMismatchError(f"bound to topic {bound[:64]!r}, came on {topic[:64]!r}")
+        check = self.spec.topic_check
+        reason = "this protocol has no topics" if check is None else check(head, topic)
+        if reason is not None:
+            raise TopicMismatchError(reason)
+
+    def _rest(self, head: _Head, now: float, topic: str | None = None) -> None:
+        self._binding(head, topic)
+        receiver = head.receiver
+        if topic is None and (receiver is None or receiver.fingerprint != self.our_fingerprint):
             raise ReceiverMismatchError(
-                f"addressed to {head.receiver.fingerprint[:16]}…, we are "
+                f"addressed to {receiver.fingerprint[:16] if receiver else 'nobody'}…, we are "
                 f"{self.our_fingerprint[:16]}…"
             )
         sent = parse_timestamp(head.timestamp)

@@ -311,6 +311,23 @@ class KnowledgeExchange:
 
     # --- internals ------------------------------------------------------------------
 
+    def has_claim(self, claim_hash: str, sender: str, msg_id: str) -> bool:
+        """Is this very proposal (hash, proposer, ``msg_id``) stored? A broadcast reaches
+        a node twice, point to point and by gossip (CIP_SPEC §11)."""
+        row = self._store.query_one(
+            "SELECT 1 FROM knowledge_claims WHERE claim_hash = ? AND sender = ? "
+            "AND wire_msg_id = ?",
+            (claim_hash, sender, msg_id),
+        )
+        return row is not None
+
+    def has_vote(self, voter: str, msg_id: str) -> bool:
+        """Is the vote ``msg_id`` of ``voter`` stored (the other copy of a broadcast)?"""
+        row = self._store.query_one(
+            "SELECT 1 FROM knowledge_votes WHERE voter = ? AND msg_id = ?", (voter, msg_id)
+        )
+        return row is not None
+
     def _row(self, msg_id: str) -> tuple[Any, ...] | None:
         return self._store.query_one(_SELECT + " WHERE msg_id = ?", (msg_id,))
 
@@ -403,6 +420,9 @@ class KnowledgeExchange:
         if claim.state in TERMINAL:
             return ClaimOutcome(claim_id, claim.state, claim.state, claim.reason)
         own = claim.sender == self.me
+        # a sender met only through gossip (no trust record: CIP_SPEC §11) is judged like
+        # a probing peer: one handshake would make it that; it has no record to charge
+        unmet = self.policy.unmet_as_probing and not own and not self._trust.known(claim.sender)
         voters = self.counted_voters(claim)
         objection = next((v for v in voters if v[1] != "confirm"), None)
         dmp, dmp_reason = check_dmp(claim.fact, claim.trace)
@@ -411,7 +431,9 @@ class KnowledgeExchange:
         state, reason = decide(
             Assessment(
                 # our own claim is judged like a probing peer's: it needs the confirmations
-                sender_trust=TrustState.PROBING if own else self._trust.state_of(claim.sender),
+                sender_trust=(
+                    TrustState.PROBING if own or unmet else self._trust.state_of(claim.sender)
+                ),
                 trusted_confirmers=len(confirmers),
                 trusted_objection=objection is not None,
                 local_allows=local.allows_new_work(self.policy),
@@ -451,7 +473,7 @@ class KnowledgeExchange:
             event = TrustEvent.UNVERIFIABLE_CLAIM if unverifiable else TrustEvent.CONFLICT
             evidence.append(objection[2])
             parties = [v[0] for v in voters if v[1] != "confirm"]
-        if own or (parties and not self._senior_among(claim.sender, parties)):
+        if own or unmet or (parties and not self._senior_among(claim.sender, parties)):
             event = None
         trust: tuple[TrustOutcome, ...] = ()
         if event is not None:

@@ -184,6 +184,10 @@ class KnowledgePolicy:
     # share one pool, so minting keys cannot multiply the disk a node gives them.
     max_open_bytes_untrusted: int = 64 * 1024 * 1024
     claim_ttl_s: float = 86_400.0
+    # A sender with no trust record (a key met only through gossip, CIP_SPEC §11) is
+    # judged like a probing peer, not rejected as untrusted: one handshake would make it
+    # probing anyway, and only trusted voters count. A node with gossip sets it.
+    unmet_as_probing: bool = False
 
     def __post_init__(self) -> None:
         if self.min_confirmations < 2:

@@ -29,6 +29,8 @@ Example file::
     bootstrap = ["/ip4/203.0.113.7/tcp/7001/p2p/12D3KooW..."]  # DHT entry points
     min_peers = 4              # dial discovered peers below this many sessions
     max_peers = 32             # close the least useful sessions above this many
+    gossip_domains = ["physics"]  # knowledge topics to follow (CIP_SPEC §11)
+    gossip = true              # false: --no-gossip
     json_events = false        # --json
     console = true             # false: --quiet
     exit_after = 3600          # seconds; omit to run until stopped
@@ -94,6 +96,8 @@ FLAG_KEYS = {
     "--bootstrap": "[node] bootstrap",
     "--min-peers": "[node] min_peers",
     "--max-peers": "[node] max_peers",
+    "--gossip-domain": "[node] gossip_domains",
+    "--no-gossip": "[node] gossip = false",
     "--exit-after": "[node] exit_after",
     "--agent": "[node] agent",
     "--agent-opt": "[agent.options]",
@@ -139,6 +143,10 @@ class NodeConfig:
     bootstrap: tuple[str, ...] = ()
     min_peers: int = 4
     max_peers: int = 32
+    # knowledge on gossip topics (CIP_SPEC §11): on, and the domains subscribed to
+    # besides those of our own proposals (--gossip-domain, --no-gossip)
+    gossip: bool = True
+    gossip_domains: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.metrics_port is not None and (
@@ -172,6 +180,10 @@ class NodeConfig:
             Proposal.parse(text)
         if any(not b.strip() for b in self.believe):
             raise ConfigError("believe: a belief is a non-empty statement")
+        if len(self.gossip_domains) > 64 or any(
+            not d.strip() or len(d) > 256 for d in self.gossip_domains
+        ):
+            raise ConfigError("gossip_domains: at most 64 domains of 1..256 characters")
         if self.log_level not in LEVELS:
             raise ConfigError(f"log_level {self.log_level!r} is not one of {', '.join(LEVELS)}")
 
@@ -198,6 +210,7 @@ _NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "mdns": ("true or false", (bool,)),
     "min_peers": ("an integer", (int,)),
     "max_peers": ("an integer", (int,)),
+    "gossip": ("true or false", (bool,)),
     "heartbeat_interval": ("a number", (int, float)),
     "handshake_timeout": ("a number", (int, float)),
     "exit_after": ("a number", (int, float)),
@@ -314,7 +327,15 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
         raise ConfigError(f"{p}: no data_dir (set [node] data_dir or pass --data-dir)")
     try:
         kwargs: dict[str, Any] = {k: v for k, v in node.items() if k != "data_dir"}
-        for key in ("listen", "peers", "bootstrap", "trust_anchors", "believe", "propose"):
+        for key in (
+            "listen",
+            "peers",
+            "bootstrap",
+            "trust_anchors",
+            "believe",
+            "propose",
+            "gossip_domains",
+        ):
             if key in kwargs:
                 kwargs[key] = _strings(kwargs[key], f"{p} [node] {key}")
         if "events_file" in kwargs:

@@ -152,6 +152,8 @@ class KnowledgeDesk:
             )
             return
         p = msg.envelope.payload
+        if self._duplicate(msg):
+            return
         if msg.type == "FACT_PROPOSE":
             links = CausalLink.parse_all(list(p.causal_links))
             # the agent sees the proposal before the waiting votes it let through
@@ -183,6 +185,24 @@ class KnowledgeDesk:
                 retrospective=p.retrospective,
             )
             self._offer(InboundMessage.from_routed(msg))
+
+    def _duplicate(self, msg: Inbound) -> bool:
+        """Is ``msg`` the second copy of a broadcast (its point-to-point copy and its
+        gossip copy: CIP_SPEC §11)? Then it is dropped with a ``knowledge.duplicate``
+        event: not a fault, the same message came by two paths."""
+        p = msg.envelope.payload
+        if msg.type == "FACT_PROPOSE":
+            seen = self.kx.has_claim(claim_hash(msg.peer, p), msg.peer, msg.msg_id)
+        elif msg.type in _VOTES:
+            waiting = self._waiting.get((msg.peer, p.claim_hash))
+            seen = (waiting is not None and waiting.msg_id == msg.msg_id) or self.kx.has_vote(
+                msg.peer, msg.msg_id
+            )
+        else:
+            return False  # a shared decision is stored once by msg_id anyway
+        if seen:
+            self._bus.emit("knowledge.duplicate", peer=msg.peer, msg_id=msg.msg_id, type=msg.type)
+        return seen
 
     # --- our own claims and votes -------------------------------------------------------
 

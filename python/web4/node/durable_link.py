@@ -90,6 +90,12 @@ class DurableTransport:
         return wrapped
 
     @property
+    def gossip(self) -> Any:
+        """The transport's gossip (``web4.rtt.gossip.Gossip``), None if it has none; its
+        publisher waits for the store itself (``web4.cip.gossip``)."""
+        return getattr(self.inner, "gossip", None)
+
+    @property
     def discovery(self) -> Any:
         """The transport's discovery port (``web4.node.discovery``), None without one."""
         return getattr(self.inner, "discovery", None)

@@ -62,6 +62,7 @@ from web4.cip import CipBuilder, Handshake, HandshakeConfig, Role
 from web4.cip import messages as cm
 from web4.cip.events import HandshakeEvent, PeerVerified
 from web4.cip.faults import FaultMeter
+from web4.cip.gossip import GossipService
 from web4.cip.service import CipService, PeerConn, link_key, sender_state, serve
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
@@ -73,7 +74,7 @@ from web4.errors import (
 )
 from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.knowledge import KnowledgeExchange, LocalState
+from web4.knowledge import KnowledgeExchange, KnowledgePolicy, LocalState
 from web4.node import status
 from web4.node.agent_ports import NodePorts
 from web4.node.config import NodeConfig
@@ -89,9 +90,11 @@ from web4.node.parts import (
     JsonLinesSink,
     StoreMemory,
     default_transport,
+    gossip_validator,
     make_validators,
 )
 from web4.node.proposals import Proposal, propose_all
+from web4.node.rtt_link import fingerprint_of_peer_id
 from web4.observability import (
     EventBus,
     Observability,
@@ -258,7 +261,9 @@ class Node:
             lambda e: self.bus.emit("error", error="StoreError", detail=f"link book: {e}"[:200]),
         )
         self.trust = TrustBook(self.store, self.clock)
-        self.kx = KnowledgeExchange(self.store, self.trust, self.clock, me=self.fingerprint)
+        # with gossip, claims of keys we never met arrive (CIP_SPEC §11): judged as probing
+        policy = KnowledgePolicy(unmet_as_probing=cfg.gossip)
+        self.kx = KnowledgeExchange(self.store, self.trust, self.clock, policy, me=self.fingerprint)
         validators = make_validators(self.fingerprint, self.clock, self.trust, self.store)
         self.builder = CipBuilder(self.identity, clock=self.clock, rng=self.rng)
         self.cip = CipService(  # the loop and the desk come next: late-bound ports
@@ -326,6 +331,28 @@ class Node:
                 min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
                 anchors=cfg.trust_anchors, trust_of=self.trust.state_of,
             )  # fmt: skip
+        self.gossip: GossipService | None = None
+        port = self.transport.gossip
+        if cfg.gossip and port is not None:  # knowledge on topics too (CIP_SPEC §11)
+            grouter = ProtocolRouter(
+                {"cip": gossip_validator(self.fingerprint, self.clock, self.trust, self.store)},
+                emit=self.bus.emit,
+                clock=self.clock,
+            )
+            grouter.bind("knowledge", self.desk.on_message)
+            self.gossip = GossipService(
+                gossip=port,
+                router=grouter,
+                builder=self.builder,
+                trust=self.trust,
+                bus=self.bus,
+                state=lambda: self.loop.state(),
+                durable=self.store.durable,
+                claim_domain=self._claim_domain,
+                fingerprint_of=fingerprint_of_peer_id,
+                on_fault=self.cip.on_fault,
+            )
+            self.cip.publish = self.gossip.publish
 
     async def run(self) -> None:
         """Run until ``stop()`` or ``exit_after``, then close everything and release the
@@ -381,6 +408,10 @@ class Node:
                     tg.create_task(self.protocols.run(self.running, self.tick), name="hcp-lip")
                     if self.finder is not None:
                         tg.create_task(self._discover(self.finder), name="discovery")
+                    if self.gossip is not None:
+                        domains = (*self.config.gossip_domains, *(p.domain for p in self.proposals))
+                        self.gossip.follow(domains)
+                        tg.create_task(self.gossip.run(self.running, self.tick), name="gossip")
                     for addr in self.config.peers:
                         tg.create_task(self._dial(addr), name=f"dial {addr}")
                     if self.proposals:
@@ -548,6 +579,16 @@ class Node:
 
     # --- routed handlers ----------------------------------------------------------------
 
+    def _claim_domain(self, fact_ref: str, claim_hash: str | None) -> str | None:
+        """The domain of the claim a vote names (its gossip topic), None if unknown."""
+        try:
+            claim = self.kx.claim(fact_ref)
+        except Web4Error:
+            return None
+        if claim_hash is not None and claim.claim_hash not in (None, claim_hash):
+            return None
+        return claim.fact.domain
+
     def _to_loop(self, msg: Inbound) -> None:
         self.loop.offer(InboundMessage.from_routed(msg))
 
@@ -602,6 +643,8 @@ class Node:
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
+                if self.gossip is not None:
+                    self.gossip.emit_stats()
 
     def _drain_rtt(self) -> None:
         """Forward the transport's events to the bus and the link book."""

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from web4.agent.types import DecisionRecord
-from web4.cip import cip_validator
+from web4.cip import CIP_SPEC, cip_validator
+from web4.cip.topics import BROADCAST_TYPES
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
 from web4.envelope.replay_store import PersistentReplayCache
@@ -25,7 +26,7 @@ from web4.node.link import LinkTransport
 from web4.observability import Event, encode_event
 from web4.observability.escape import ascii_json
 from web4.store import Store
-from web4.trust import TrustBook
+from web4.trust import TrustBook, TrustState
 
 __all__ = [
     "GOALS",
@@ -33,6 +34,7 @@ __all__ = [
     "JsonLinesSink",
     "StoreMemory",
     "default_transport",
+    "gossip_validator",
 ]
 
 
@@ -145,3 +147,34 @@ def make_validators(
                 spec, our_fingerprint=me, clock=clock, replay=replay(name), trust_gate=gates[name]
             )
     return out
+
+
+def gossip_validator(me: str, clock: Clock, trust: TrustBook, store: Store) -> Validator[Any]:
+    """The CIP validator of the gossip router (CIP_SPEC §11): topic-bound envelopes, its
+    own persistent replay cache (scope ``cip-gossip``: a broadcast's point-to-point copy
+    and its gossip copy are two envelopes), and a gate for senders we may never have
+    met: proposals and votes from anyone but a blacklisted peer or one we recorded as
+    ``untrusted`` (a key met only through gossip has no record; it gains nothing a
+    handshake would not give it: only trusted voters count), shared decisions from
+    trusted peers only. Raises ``StoreError``."""
+
+    def gate(sender_fingerprint: str, msg_type: str) -> str | None:
+        sender = sender_fingerprint
+        state = trust.state_of(sender)
+        if msg_type not in BROADCAST_TYPES:
+            return f"{msg_type} is never broadcast"
+        if state is TrustState.BLACKLISTED or (
+            state is TrustState.UNTRUSTED and trust.known(sender)
+        ):
+            return f"{msg_type} is not admitted from a {state.value} peer"
+        if msg_type == "DECISION_SHARE" and state is not TrustState.TRUSTED:
+            return f"DECISION_SHARE is admitted from trusted peers only, not {state.value}"
+        return None
+
+    return Validator(
+        CIP_SPEC,
+        our_fingerprint=me,
+        clock=clock,
+        replay=PersistentReplayCache(store, "cip-gossip"),
+        trust_gate=gate,
+    )

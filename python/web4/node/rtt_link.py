@@ -26,6 +26,7 @@ from web4.errors import ConfigError, RTTError, RTTHandshakeError, RTTTransportEr
 from web4.identity import Identity
 from web4.node.link import CHANNELS
 from web4.rtt import Channel, Session, Transport, TransportConfig
+from web4.rtt.gossip import Gossip
 
 __all__ = ["RttLink", "RttSession", "fingerprint_of_peer_id", "peer_key_of_peer_id"]
 
@@ -130,6 +131,7 @@ class RttLink:
         """Raises ``ConfigError``/``RTTTransportError`` from the transport."""
         self._t = Transport(identity, config)
         self._sessions: list[RttSession] = []
+        self.gossip = Gossip(self._t)  # topics on the same swarm (web4.rtt.gossip)
 
     async def listen(self, addr: str) -> list[str]:
         return await self._t.listen(addr)

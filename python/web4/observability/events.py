@@ -166,6 +166,45 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
         ("claim_id", "reason"),
         "a fact this node proposed before (same content): not proposed again",
     ),
+    (
+        "knowledge.duplicate",
+        "debug",
+        ("type",),
+        "the second copy of a broadcast (point to point and by gossip): dropped, no fault",
+    ),
+    # gossip (CIP_SPEC §11)
+    ("cip.gossip.subscribed", "info", ("topic",), "we follow a gossip topic"),
+    ("cip.gossip.published", "info", ("topic", "type"), "a broadcast went out on its gossip topic"),
+    (
+        "cip.gossip.publish_failed",
+        "warning",
+        ("topic", "reason"),
+        "a broadcast reached no gossip peer (none subscribed yet, queues full)",
+    ),
+    (
+        "cip.gossip.delivered",
+        "debug",
+        ("topic", "type"),
+        "a gossip message was valid: applied, forwarded",
+    ),
+    (
+        "cip.gossip.invalid",
+        "warning",
+        ("topic", "reason"),
+        "a gossip message refused for its content; its forwarder (peer) is scored down",
+    ),
+    (
+        "cip.gossip.ignored",
+        "debug",
+        ("topic", "reason"),
+        "a gossip message dropped without penalty (our trust, a quota, throttling)",
+    ),
+    (
+        "cip.gossip.stats",
+        "debug",
+        ("delivered", "invalid", "duplicates"),
+        "gossip counters every 2 s, peers scored below zero (negative), our mesh peers",
+    ),
     # RTT lifecycle and telemetry
     ("rtt.session_open", "info", (), "an RTT session to a peer is established"),
     (

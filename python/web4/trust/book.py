@@ -237,6 +237,14 @@ class TrustBook:
             None if row[4] is None else float(row[4]),
         )
 
+    def known(self, peer: str) -> bool:
+        """Has ``peer`` a stored record (met in a handshake, or any trust event)? A key
+        seen only through gossip has none. Raises ``TrustError`` on a malformed id."""
+        _check_peer(peer)
+        return (
+            self._store.query_one("SELECT 1 FROM trust_peers WHERE peer = ?", (peer,)) is not None
+        )
+
     def state_of(self, peer: str) -> TrustState:
         """The trust state of ``peer``. Raises ``TrustError`` on a malformed peer id."""
         return self.peer(peer).state

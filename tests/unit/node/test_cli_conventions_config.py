@@ -32,6 +32,8 @@ VALUES = {  # a valid TOML value for each key
     "bootstrap": '["/ip4/10.0.0.1/tcp/1/p2p/12D3KooWAQ24A1mdcb5vw3UjFDXYYvkrvtiWN9Mzr2BySyUp6h3N"]',
     "min_peers": "2",
     "max_peers": "8",
+    "gossip_domains": '["physics"]',
+    "gossip": "false",
 }
 
 

@@ -1,0 +1,275 @@
+"""CIP over gossip: broadcast knowledge on topics, and the validation loop (CIP_SPEC §11).
+
+Theory of operation, outbound: a proposal, vote or shared decision that the node sends
+to everyone (``CipService.send`` without a peer) is also published once on its gossip
+topic (``web4.cip.topics``), as one envelope bound to that topic (``topic`` instead of
+``receiver``, covered by the signature), under the same ``msg_id`` as its point-to-point
+copies, so it names the same claim everywhere. Before it leaves, every commit made so
+far is durable (as for any send: ``web4.node.durable_link``).
+
+Inbound: the transport holds each received gossip message until we give a verdict, and
+forwards it to the mesh only on ``ACCEPT``. ``run`` takes the messages in batches and
+routes each through the gossip router (a ``ProtocolRouter`` whose CIP validator checks
+the topic binding and keeps its own replay cache, scope ``cip-gossip``), with the
+forwarder's fingerprint as the link peer (throttled per forwarder). The verdict comes
+from the route's outcome (``verdict_of``): valid and applied -> ``ACCEPT``; refused for
+its content (schema, signature, topic, timestamp, replay, an unknown type, a handler
+fault of the sender's making) -> ``REJECT``, which scores the forwarder down in gossipsub
+(an honest forwarder validated it before forwarding, so the fault is the forwarder's);
+refused for local reasons (our trust in the sender, a shape declined by design, a quota,
+throttling, our own bug) -> ``IGNORE``, no penalty, so an honest relay of a Sybil's
+valid claims is never punished for our quotas. Faults go to the node's fault handler
+blamed on the forwarder, never on the envelope's signer (a replay re-published by a
+third party is not the signer's fault). A forwarder's application score follows our
+trust in it (a blacklisted peer is graylisted at once). Acceptance is decided by the
+knowledge rules as for any claim: only votes of peers this node trusts count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from web4.cip import messages as cm
+from web4.cip.builder import CipBuilder
+from web4.cip.topics import DECISIONS_TOPIC, VOTE_TYPES, knowledge_topic
+from web4.envelope.validate import DeclinedShapeError
+from web4.errors import (
+    QuotaError,
+    RemoteError,
+    RTTError,
+    TrustError,
+    TrustViolationError,
+    Web4Error,
+)
+from web4.observability import EventBus
+from web4.router import Fault, ProtocolRouter, RouteResult
+from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView
+from web4.trust import TrustBook, TrustState
+
+__all__ = ["GossipPort", "GossipService", "verdict_of"]
+
+_LOCAL_REFUSALS = (TrustViolationError, DeclinedShapeError, QuotaError)
+_APP_SCORES = {
+    TrustState.TRUSTED: 5.0,
+    TrustState.PROBING: 0.0,
+    TrustState.UNTRUSTED: 0.0,
+    TrustState.BLACKLISTED: -1000.0,  # below gossipsub's graylist threshold (-80)
+}
+_SCORED_BOUND = 4096  # forwarders whose last application score we remember
+
+
+class GossipPort(Protocol):
+    """What the service needs of the transport's gossip (``web4.rtt.gossip.Gossip``)."""
+
+    def subscribe(self, topic: str) -> None: ...
+
+    async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str: ...
+
+    async def receive(
+        self, max_messages: int = 64, timeout: float = 1.0
+    ) -> list[GossipMessage]: ...
+
+    def report(self, msg: GossipMessage, verdict: GossipVerdict) -> None: ...
+
+    def set_app_score(self, peer_id: str, score: float) -> None: ...
+
+    def stats(self) -> GossipStats: ...
+
+    def view(self) -> GossipView: ...
+
+
+def verdict_of(result: RouteResult) -> GossipVerdict:
+    """The gossip verdict for a route's outcome (see the module docstring)."""
+    if result.outcome == "routed":
+        return GossipVerdict.ACCEPT
+    err = result.error
+    if result.outcome in ("rejected", "handler_error"):
+        if isinstance(err, _LOCAL_REFUSALS) or not isinstance(err, RemoteError):
+            return GossipVerdict.IGNORE
+        return GossipVerdict.REJECT
+    if result.outcome == "unknown":
+        return GossipVerdict.REJECT
+    return GossipVerdict.IGNORE  # throttled
+
+
+class GossipService:
+    """The node's gossip side over narrow ports (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        gossip: GossipPort,
+        router: ProtocolRouter,
+        builder: CipBuilder,
+        trust: TrustBook,
+        bus: EventBus,
+        state: Callable[[], cm.SenderState],
+        durable: Callable[[], Awaitable[None]],
+        claim_domain: Callable[[str, str | None], str | None],
+        fingerprint_of: Callable[[str], str],
+        on_fault: Callable[[Fault], None],
+        publish_timeout: float = 5.0,
+    ) -> None:
+        self.gossip, self.router, self.builder = gossip, router, builder
+        self.trust, self.bus, self._state, self._durable = trust, bus, state, durable
+        self._claim_domain, self._fp_of, self._on_fault = claim_domain, fingerprint_of, on_fault
+        self.publish_timeout = publish_timeout
+        self.topics: set[str] = set()
+        self._forwarder: str | None = None  # the fingerprint of the message being routed
+        self._scored: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        router._on_fault = self._fault  # faults are the forwarder's (module docstring)
+
+    # --- topics and publishing ------------------------------------------------------
+
+    def follow(self, domains: tuple[str, ...] | list[str]) -> None:
+        """Subscribe to the topics of ``domains`` and to the decisions topic."""
+        for topic in (DECISIONS_TOPIC, *(knowledge_topic(d) for d in domains)):
+            if topic not in self.topics:
+                self.gossip.subscribe(topic)
+                self.topics.add(topic)
+                self.bus.emit("cip.gossip.subscribed", topic=topic)
+
+    def topic_for(self, msg_type: str, struct: Any) -> str | None:
+        """The topic a broadcast of ``msg_type`` goes on; None: none (a vote on a claim
+        we do not know the domain of)."""
+        if msg_type == "FACT_PROPOSE":
+            return knowledge_topic(struct.fact.domain)
+        if msg_type == "DECISION_SHARE":
+            return DECISIONS_TOPIC
+        if msg_type in VOTE_TYPES:
+            domain = self._claim_domain(struct.fact_ref, getattr(struct, "claim_hash", None))
+            return None if domain is None else knowledge_topic(domain)
+        return None
+
+    async def publish(self, msg_type: str, struct: Any, msg_id: str) -> None:
+        """Publish one topic-bound envelope of a broadcast. Never raises for the
+        network: a publish that reaches nobody is a ``cip.gossip.publish_failed`` event."""
+        topic = self.topic_for(msg_type, struct)
+        if topic is None:
+            return
+        env = self.builder.build(
+            struct,
+            receiver=None,
+            topic=topic,
+            sender_view="probing",  # ignored: a topic-bound envelope has no trust views
+            state=_sender_state(self._state()),
+            msg_id=msg_id,
+        )
+        data = self.builder.encode(env)
+        await self._durable()
+        try:
+            gid = await self.gossip.publish(topic, data, self.publish_timeout)
+        except RTTError as e:
+            self._count("publish_failed")
+            self.bus.emit(
+                "cip.gossip.publish_failed", msg_id=msg_id, topic=topic, type=msg_type,
+                reason=str(e)[:200],
+            )  # fmt: skip
+            return
+        self._count("published")
+        self.bus.emit("cip.gossip.published", msg_id=msg_id, topic=topic, type=msg_type, id=gid)
+
+    # --- the verdict loop ---------------------------------------------------------------
+
+    async def run(self, running: Callable[[], bool], tick: float = 0.25) -> None:
+        """Validate received messages until ``running()`` turns False."""
+        while running():
+            for msg in await self.gossip.receive(64, timeout=tick):
+                await self.handle(msg)
+
+    async def handle(self, msg: GossipMessage) -> GossipVerdict:
+        """Route one message and report its verdict (see the module docstring)."""
+        try:
+            forwarder = self._fp_of(msg.source)
+        except Web4Error:  # not an Ed25519 peer: it cannot be a node of ours
+            self.gossip.report(msg, GossipVerdict.REJECT)
+            return GossipVerdict.REJECT
+        self._score(msg.source, forwarder)
+        self._forwarder = forwarder
+        try:
+            result = await self.router.route(msg.data, link_peer=forwarder, topic=msg.topic)
+        finally:
+            self._forwarder = None
+        verdict = verdict_of(result)
+        self.gossip.report(msg, verdict)
+        name = {"accept": "delivered", "reject": "invalid", "ignore": "ignored"}[verdict.value]
+        self._count(name)
+        self.bus.emit(
+            f"cip.gossip.{name}",
+            level="warning" if verdict is GossipVerdict.REJECT else None,
+            peer=forwarder,
+            topic=msg.topic,
+            type=str(result.type),
+            id=msg.id,
+            reason="" if result.error is None else type(result.error).__name__,
+        )
+        return verdict
+
+    def emit_stats(self) -> None:
+        """One ``cip.gossip.stats`` event: the transport's counters (``duplicates``: copies
+        gossipsub dropped itself), ours, the peers whose gossipsub score is below zero
+        (pruned from our meshes; below -80 ignored altogether) and our mesh per topic,
+        peers by fingerprint (at most 32 of each; ``min_score``: the lowest score)."""
+        try:
+            stats, view = self.gossip.stats(), self.gossip.view()
+        except Web4Error:
+            return
+
+        def fp(peer_id: str) -> str:
+            try:
+                return self._fp_of(peer_id)
+            except Web4Error:
+                return peer_id
+
+        negative = sorted(fp(p) for p, s in view.scores.items() if s < 0)[:32]
+        mesh = sorted({fp(p) for ps in view.mesh.values() for p in ps})[:32]
+        low = min(view.scores.values(), default=0.0)
+        self.bus.emit(
+            "cip.gossip.stats",
+            topics=len(self.topics),
+            published=stats.published,
+            publish_failed=stats.publish_failed,
+            received=stats.received,
+            duplicates=stats.duplicates,
+            delivered=stats.accepted,
+            invalid=stats.rejected,
+            ignored=stats.ignored,
+            dropped=stats.dropped,
+            negative=negative,
+            min_score=round(low, 3),
+            mesh=mesh,
+        )
+
+    def _fault(self, fault: Fault) -> None:
+        if self._forwarder is None or isinstance(fault.error, _LOCAL_REFUSALS):
+            return
+        self._on_fault(Fault(self._forwarder, False, fault.error, fault.msg_id, fault.stage))
+
+    def _score(self, peer_id: str, fingerprint: str) -> None:
+        """Keep the forwarder's application score in step with our trust in it."""
+        try:
+            score = _APP_SCORES[self.trust.state_of(fingerprint)]
+        except TrustError:
+            return
+        if self._scored.get(peer_id) == score:
+            return
+        if len(self._scored) >= _SCORED_BOUND:
+            self._scored.clear()
+        self._scored[peer_id] = score
+        with contextlib.suppress(Web4Error):
+            self.gossip.set_app_score(peer_id, score)
+
+    def _count(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+
+def _sender_state(s: cm.SenderState) -> cm.SenderState:
+    return cm.SenderState(
+        presence=s.presence,
+        lri=s.lri,
+        kernel_signals=list(s.kernel_signals),
+        intent=None if not s.intent else s.intent[:256],
+    )

@@ -134,7 +134,7 @@ impl<'a> Parser<'a> {
 
     fn array(&mut self, depth: usize) -> Result<Value, ParseError> {
         self.enter(depth)?;
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(4);
         if self.peek() == Some(b']') {
             self.i += 1;
             return Ok(Value::Array(items));
@@ -158,7 +158,7 @@ impl<'a> Parser<'a> {
 
     fn object(&mut self, depth: usize) -> Result<Value, ParseError> {
         self.enter(depth)?;
-        let mut members: Vec<(String, Value)> = Vec::new();
+        let mut members: Vec<(String, Value)> = Vec::with_capacity(8);
         if self.peek() == Some(b'}') {
             self.i += 1;
             return Ok(Value::Object(members));
@@ -256,18 +256,20 @@ impl<'a> Parser<'a> {
     fn string(&mut self) -> Result<Value, ParseError> {
         self.i += 1;
         let start = self.i;
-        loop {
-            match self.peek() {
-                Some(b'"') => {
-                    let s = self.text[start..self.i].to_owned();
-                    self.i += 1;
-                    return Ok(Value::String(s));
-                }
-                Some(b'\\') => break,
-                Some(0x00..=0x1f) => return Err(self.syntax("control character in a string")),
-                Some(_) => self.i += 1,
-                None => return Err(self.syntax("unterminated string")),
+        // the plain run: up to a quote, a backslash or a control character
+        self.i += self.b[start..]
+            .iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .unwrap_or(self.b.len() - start);
+        match self.peek() {
+            Some(b'"') => {
+                let s = self.text[start..self.i].to_owned();
+                self.i += 1;
+                return Ok(Value::String(s));
             }
+            Some(b'\\') => {}
+            Some(_) => return Err(self.syntax("control character in a string")),
+            None => return Err(self.syntax("unterminated string")),
         }
         // With escapes: decode into a String, or into UTF-16 code units once a lone
         // surrogate shows up (Unicode text cannot hold one).

@@ -57,20 +57,23 @@ def seeded(tmp_path: Path) -> Path:
         links.up(BOB, "bob", now - 100)
         links.down(BOB, "heartbeat timeout", now - 50)
         links.up(TWIN_A, HOSTILE, now - 200)
+        links.found(ALICE, "configured", now)
+        links.found(BOB, "mdns", now)
     return data
 
 
-def test_peers_lists_a_header_names_trust_link_and_last_seen(tmp_path: Path) -> None:
+def test_peers_lists_a_header_names_trust_link_found_and_last_seen(tmp_path: Path) -> None:
     data = seeded(tmp_path)
     got = run("peers", "--data-dir", str(data))
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
-    assert lines[0].split() == ["FINGERPRINT", "TRUST", "LINK", "LAST", "SEEN", "AGENT"]
+    assert lines[0].split() == ["FINGERPRINT", "TRUST", "LINK", "FOUND", "LAST", "SEEN", "AGENT"]
     rows = {line.split()[0]: line for line in lines[1:]}
     assert lines[1].startswith(ALICE)  # the connected peer first
-    assert rows[ALICE].split()[1:3] == ["trusted", "connected"]
-    assert rows[ALICE].split()[4] == "alice"
-    assert rows[BOB].split()[1:3] == ["probing", "down"]
+    assert rows[ALICE].split()[1:4] == ["trusted", "connected", "configured"]
+    assert rows[ALICE].split()[5] == "alice"
+    assert rows[BOB].split()[1:4] == ["probing", "down", "mdns"]
+    assert rows[TWIN_A].split()[3] == "inbound"  # linked, found by nobody: it dialled us
     assert "bob" in rows[BOB]
     assert "heartbeat timeout" in rows[BOB]
     assert rows[CAROL].split()[1:5] == ["untrusted", "-", "-", "-"]  # never linked
@@ -88,6 +91,8 @@ def test_peers_lists_a_header_names_trust_link_and_last_seen(tmp_path: Path) -> 
     assert peers[BOB]["down_reason"] == "heartbeat timeout"
     assert peers[CAROL]["last_seen"] is None
     assert peers[TWIN_A]["agent_id"] == HOSTILE
+    assert (peers[ALICE]["found_by"], peers[BOB]["found_by"]) == ("configured", "mdns")
+    assert peers[TWIN_A]["found_by"] is None
 
 
 def test_a_fingerprint_prefix_or_agent_name_names_a_peer_and_a_bad_one_is_one_line(

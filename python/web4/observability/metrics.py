@@ -150,6 +150,16 @@ class MetricsSink:
         self.claims = Counter(
             "web4_knowledge_claims", "Claims reaching a state", ["state"], registry=r
         )
+        # discovery (RTT_SPEC §16): what found peers, whom we dialled, whom we dropped
+        self.discovered = Counter(
+            "web4_discovery_found", "Peers (or new addresses) discovered", ["source"], registry=r
+        )
+        self.discovery_dials = Counter(
+            "web4_discovery_dials", "Dials of discovered peers", ["source"], registry=r
+        )
+        self.discovery_pruned = Counter(
+            "web4_discovery_pruned", "Sessions closed above the high watermark", registry=r
+        )
         if stats_provider is not None:
             r.register(_BusCollector(stats_provider))
 
@@ -195,6 +205,12 @@ class MetricsSink:
                 self.verification_failures.labels(source="rtt").inc(delta)
         elif kind == "rtt.reconnect_attempt":
             self.reconnects.labels(peer=peer).inc()
+        elif kind == "rtt.peer_discovered":
+            self.discovered.labels(source=self._label("source", a.get("source"))).inc()
+        elif kind == "node.peer_dial":
+            self.discovery_dials.labels(source=self._label("source", a.get("source"))).inc()
+        elif kind == "node.peer_pruned":
+            self.discovery_pruned.inc()
         elif kind in ("rtt.disconnected", "rtt.session_close") and event.peer:
             self._forget_peer(peer)
         elif kind == "cip.handshake.failed":

@@ -486,6 +486,42 @@ where
         Some(self.attach(peer, conn, h, now))
     }
 
+    /// A better connection to `peer` is up that nobody dialled for a session: a direct
+    /// connection hole-punched next to a relayed one (DCUtR). The session's dialler
+    /// moves its session onto it (supersedes the older connections and resumes there,
+    /// as after any reconnect); the listener side takes it once the dialler's first
+    /// stream arrives on it (`connection_established`, as for any inbound connection).
+    /// Returns the session and connection number, or `None` when nothing moves: no live
+    /// session, not its dialler, or the connection is already the session's.
+    pub fn connection_upgraded(
+        &mut self,
+        peer: P,
+        conn: C,
+        now: Duration,
+    ) -> Option<(SessionHandle, ConnNumber)> {
+        if self.conns.contains_key(&conn) {
+            return None;
+        }
+        let h = self.session_of(&peer)?;
+        let s = self.session(h)?;
+        // A dial still pending makes its own connection; a listener waits for the
+        // dialler to choose.
+        if s.role() != Role::Dialer || !s.is_opened() || self.dial_pending(h) {
+            return None;
+        }
+        let stale: Vec<C> = self
+            .conns
+            .iter()
+            .filter(|(_, r)| r.peer == peer)
+            .map(|(c, _)| *c)
+            .collect();
+        for c in stale {
+            self.conns.remove(&c);
+            self.events.push_back(EndpointEvent::CloseConnection(c));
+        }
+        Some(self.attach(peer, conn, h, now))
+    }
+
     fn attach(
         &mut self,
         peer: P,

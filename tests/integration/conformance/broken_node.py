@@ -253,8 +253,10 @@ def _rest(receiver: bool = True, skew: bool = True) -> None:
     from web4.envelope.validate import Validator, parse_timestamp
     from web4.errors import ReceiverMismatchError, TimestampError, TrustViolationError
 
-    def rest(self: Any, head: Any, now: float) -> None:
-        if receiver and head.receiver.fingerprint != self.our_fingerprint:
+    def rest(self: Any, head: Any, now: float, topic: str | None = None) -> None:
+        self._binding(head, topic)  # the topic half of check 4 is not what these flip
+        to_us = head.receiver is not None and head.receiver.fingerprint == self.our_fingerprint
+        if receiver and topic is None and not to_us:
             raise ReceiverMismatchError("not for us")
         sent = parse_timestamp(head.timestamp)
         if skew and abs(now - sent) > self.max_skew:

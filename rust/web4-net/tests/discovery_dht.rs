@@ -1,6 +1,8 @@
 //! Kademlia on real nodes (loopback, so `allow_loopback`): a node that knows only a
 //! bootstrap peer finds a third node's addresses by its peer id and opens a session;
-//! a peer that came only for the DHT makes no session.
+//! a peer that came only for the DHT makes no session; a DHT peer that knows 3000 bogus
+//! peers (fresh ids) costs a lookup at most one answer's worth of dials (k = 20), no
+//! book entry and no session (measured: 120 dials for a bootstrap and 5 lookups).
 
 use std::time::{Duration, Instant};
 
@@ -83,4 +85,95 @@ fn lookups_fail_cleanly_without_the_dht_or_an_answer() {
     let other = Node::new(&[24; 32], Config::default()).unwrap();
     let op = lonely.lookup(&other.peer_id().to_base58()).unwrap();
     assert!(lonely.wait_op(op, T).is_err());
+}
+
+/// A Kademlia server that knows `fakes` peers, all "at" `sink` (a TCP port the test
+/// counts connections on), and answers every FIND_NODE with the closest 20 of them.
+fn bogus_dht(fakes: usize, sink: u16) -> (tokio::runtime::Runtime, String) {
+    use futures::StreamExt;
+    use libp2p::{kad, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    rt.spawn(async move {
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default(),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .unwrap()
+            .with_behaviour(|key| {
+                let mut c = kad::Config::new(StreamProtocol::new(web4_net::KAD_PROTOCOL));
+                c.set_kbucket_size(std::num::NonZeroUsize::new(4096).unwrap());
+                let id = key.public().to_peer_id();
+                let mut k = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), c);
+                k.set_mode(Some(kad::Mode::Server));
+                k
+            })
+            .unwrap()
+            .build();
+        for _ in 0..fakes {
+            let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{sink}").parse().unwrap();
+            swarm.behaviour_mut().add_address(&PeerId::random(), addr);
+        }
+        swarm
+            .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+            .unwrap();
+        let me = *swarm.local_peer_id();
+        loop {
+            if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } =
+                swarm.select_next_some().await
+            {
+                let _ = tx.send(format!("{address}/p2p/{me}"));
+            }
+        }
+    });
+    let addr = rx.recv_timeout(T).unwrap();
+    (rt, addr)
+}
+
+#[test]
+fn a_peer_feeding_bogus_records_costs_bounded_dials_memory_and_no_session() {
+    // Every fake peer's address is this listener: each dial the victim makes to one
+    // of them is one accepted connection (closed at once: not a libp2p peer).
+    let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let sink_port = sink.local_addr().unwrap().port();
+    let dials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = dials.clone();
+    std::thread::spawn(move || {
+        for c in sink.incoming() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            drop(c);
+        }
+    });
+    let (_rt, attacker) = bogus_dht(3000, sink_port);
+    let victim = listening(31);
+    victim
+        .wait_op(victim.add_bootstrap(&attacker).unwrap(), T)
+        .unwrap();
+    let lookups = 5;
+    for _ in 0..lookups {
+        let target = Node::new(&[32; 32], Config::default()).unwrap();
+        let started = Instant::now();
+        let op = victim.lookup(&target.peer_id().to_base58()).unwrap();
+        assert!(victim.wait_op(op, T).is_err()); // nobody knows it
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    let s = victim.stats();
+    // A FIND_NODE answer names at most k = 20 peers; each fake is dialled once per
+    // lookup at most (the bootstrap walks once more).
+    let n = dials.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n >= 20, "the bogus records were never tried: {n} dials");
+    assert!(n <= 20 * (lookups + 2), "{n} dials");
+    assert!(s.discovered <= 256);
+    assert_eq!(s.sessions, 0);
+    assert!(victim
+        .discovered()
+        .iter()
+        .all(|(_, addrs, _)| addrs.len() <= 8));
 }

@@ -74,3 +74,37 @@ def test_a_lone_surrogate_is_refused_and_the_router_keeps_serving(old: bytes, ne
     assert refused.outcome in ("rejected", "unknown"), refused
     assert served.outcome == "routed", served
     assert [m.type for m in seen] == ["INTENT"]
+
+
+def test_a_routed_envelope_is_parsed_once_and_never_by_python_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One Rust parse per envelope, whatever the router and the validator do with it;
+    the Python JSON decoder and the dict-to-tree conversion are not on the path."""
+    import web4.envelope.validate as validate_module
+    from web4 import _core
+
+    calls: list[int] = []
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_core, name)
+
+        @staticmethod
+        def parse_envelope(data: bytes, max_bytes: int, max_depth: int) -> Any:
+            calls.append(len(data))
+            return _core.parse_envelope(data, max_bytes, max_depth)
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("not on the inbound path")
+
+    monkeypatch.setattr(validate_module, "_core", Counting())
+    monkeypatch.setattr(json, "loads", refuse)
+    monkeypatch.setattr(validate_module.ReceivedEnvelope, "of", refuse, raising=False)
+    clock = FakeClock()
+    seen: list[Inbound] = []
+    router = _router(clock, seen, [])
+    data = _intent(clock, 3)
+    assert asyncio.run(router.route(data)).outcome == "routed"
+    assert calls == [len(data)]
+    assert [m.type for m in seen] == ["INTENT"]

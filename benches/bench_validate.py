@@ -241,12 +241,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
     parser.add_argument("--seconds", type=float, default=0.5, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
 
     v, data, now = setup()
     fns = paths(v, data, now)
     samples: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():  # warm every path first (the first one measured paid for it)
+        per_call_us(fn, 0.05)
     for _ in range(args.rounds):  # interleave so drift affects all alike
         for name, fn in fns.items():
             samples[name].append(per_call_us(fn, args.seconds))

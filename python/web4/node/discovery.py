@@ -8,10 +8,12 @@ peers it is not connected to, at most the shortfall at once, one dial at a time 
 peer, each address tried once per round, and a peer whose dial failed waits a growing
 cooldown (bounded table); above ``max_peers`` (the high watermark) it closes the least
 useful sessions until back at the mark: never a configured ``--peer`` nor a trust
-anchor; untrusted before probing before trusted, and among equals the one that routed
-fewest messages (idle) first. A dialled discovered peer is an ordinary session: the CIP
-handshake and the trust gate apply as to any other (``Node.start_peer``); discovery
-grants nothing.
+anchor, nor a session younger than ``grace`` (30 s: a new session has had no chance to
+be useful; a burst of short sessions, such as a conformance run, is not cut); then
+untrusted before probing before trusted, a handshake not done first, and among equals
+the one that routed fewest messages (idle) first. A dialled discovered peer is an
+ordinary session: the CIP handshake and the trust gate apply as to any other
+(``Node.start_peer``); discovery grants nothing.
 
 ``resolve`` turns a bare PeerId (``web4 node --peer 12D3KooW...``) into addresses: the
 book first (mDNS may know it), else a DHT lookup, retried with backoff until found.
@@ -122,6 +124,7 @@ class PeerFinder:
         anchors: Iterable[str],
         trust_of: Callable[[str], TrustState],
         interval: float = 1.0,
+        grace: float = 30.0,
     ) -> None:
         """``configured``: fingerprints of the ``--peer`` peers; ``anchors``: trust
         anchors' fingerprints (neither is ever pruned). Raises ``ConfigError`` for bad
@@ -139,6 +142,8 @@ class PeerFinder:
         self._keep = frozenset(configured) | frozenset(anchors)
         self._trust_of = trust_of
         self._interval = interval
+        self._grace = grace
+        self._since: dict[str, float] = {}  # live peer -> when this finder first saw it
         self._sources: _Lru = _Lru()
         self._cooldown: _Lru = _Lru()  # fingerprint -> (failures, retry_at)
         self._dialling: set[str] = set()
@@ -236,8 +241,13 @@ class PeerFinder:
         fingerprints closed."""
         excess = len(live) - self.max_peers
         if excess <= 0:
+            self._since = {c.peer: self._since.get(c.peer, self._host.now()) for c in live}
             return []
-        candidates = [c for c in live if c.peer not in self._keep]
+        now = self._host.now()
+        self._since = {c.peer: self._since.get(c.peer, now) for c in live}
+        candidates = [
+            c for c in live if c.peer not in self._keep and now - self._since[c.peer] >= self._grace
+        ]
         candidates.sort(key=lambda c: (_RANK.get(self._trust(c.peer), 1), c.ready, c.routed))
         closed = []
         for c in candidates[:excess]:
@@ -249,6 +259,36 @@ class PeerFinder:
             c.stop.set()
             closed.append(c.peer)
         return closed
+
+    async def dial_by_id(self, peer_id: str, *, timeout: float = 10.0) -> None:
+        """The whole life of a bare-PeerId ``--peer``: resolve it, dial its addresses in
+        turn, serve the session; when the session ends or no address answers, resolve
+        again (it may have moved) after a growing delay (1 s doubling to 60 s, reset by
+        a session). Runs until the node stops."""
+        host = self._host
+        fp = fingerprint_of(peer_id)
+        delay = 1.0
+        while host.running():
+            for addr in await self.resolve(peer_id, timeout=timeout):
+                try:
+                    session = await self._connect(addr, timeout=host.send_timeout)
+                except (RTTError, ConfigError) as e:
+                    host.bus.emit(
+                        "node.peer_dial_failed", level="debug", peer=fp, source="configured",
+                        addr=addr, error_kind=getattr(e, "kind", "config"), error=str(e)[:200],
+                    )  # fmt: skip
+                    continue
+                delay = 1.0
+                role = Role.INITIATOR if session.dialled else Role.RESPONDER
+                conn = host.start_peer(session, role, serve_inline=True)
+                if conn is not None:
+                    await host.serve_peer(conn)
+                else:  # already served (the peer dialled us): wait for that one to end
+                    while host.running() and not session.closed:
+                        await host.sleep(1.0)
+                break
+            await host.sleep(delay)
+            delay = min(60.0, delay * 2)
 
     async def resolve(self, peer_id: str, *, timeout: float) -> list[str]:
         """Addresses of a bare PeerId: the book first, else a DHT lookup, retried with

@@ -473,14 +473,12 @@ class Node:
     async def _dial(self, addr: str) -> None:
         """Dial ``addr`` until the node stops, serve its session, redial when it ends:
         one policy (``web4.node.liveness.dial_peer``)."""
-        if is_peer_id(addr):  # a bare PeerId: its addresses from discovery first
+        if is_peer_id(addr):  # a bare PeerId: found (and found again) through discovery
             if self.finder is None:
                 self.bus.emit("error", error="ConfigError", detail=f"{addr}: no discovery")
                 return
-            found = await self.finder.resolve(addr, timeout=10.0)
-            if not found:
-                return
-            addr = found[0]
+            await self.finder.dial_by_id(addr)
+            return
         await dial_peer(self, addr)
 
     async def _discover(self, finder: PeerFinder) -> None:

@@ -98,7 +98,7 @@ def test_peer_ids_and_their_fingerprints() -> None:
     assert fingerprint_of("nope") is None
 
 
-def test_above_the_high_watermark_the_least_useful_go_and_the_kept_never() -> None:
+def test_above_the_high_watermark_the_least_useful_go_and_the_kept_and_new_never() -> None:
     async def main() -> None:
         host = _Host()
         trust: dict[str, TrustState] = {}
@@ -119,6 +119,8 @@ def test_above_the_high_watermark_the_least_useful_go_and_the_kept_never() -> No
             host, _Book([]), connect=_no_connect, min_peers=0, max_peers=3,
             configured=[names["configured"]], anchors=[names["anchor"]], trust_of=trust.__getitem__,
         )  # fmt: skip
+        assert finder.prune(list(host.conns.values())) == []  # all new: within the grace
+        host.clock.advance(31.0)
         closed = finder.prune(list(host.conns.values()))
         assert closed == [names["untrusted"], names["idle"], names["busy"]]
         assert all(host.conns[fp].stop.is_set() for fp in closed)
@@ -164,7 +166,7 @@ def test_below_the_low_watermark_it_dials_the_shortfall_and_cools_failures_down(
             finder.step(tg)
         dialled = [kw["peer"] for k, kw in host.bus.events if k == "node.peer_dial"]
         assert dialled == [peers[2][1], peers[3][1]]
-        # never ourselves, a connected peer or a blacklisted one
+        # never a connected peer or a blacklisted one
         assert connected[1] not in dialled
         assert blacklisted[1] not in dialled
 

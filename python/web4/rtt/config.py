@@ -109,6 +109,14 @@ class TransportConfig:
     """How long ``send`` waits for queue space under the ``block`` policy by default."""
     receive_timeout: float = 60.0
     """How long ``receive`` waits by default."""
+    spin_max: float = 50e-6
+    """Longest bounded, adaptive spin (seconds, at most 0.001; 0: never) at a hand-off
+    between the IO thread and the application before the waiting side sleeps
+    (RTT_SPEC §12): the budget halves on every spin that waits in vain and is off below
+    4 us, so a slow peer costs a few spins and then none."""
+    own_runtime: bool = False
+    """Give this node an IO thread of its own instead of the process's shared one
+    (the earlier design; a node with ``mdns`` always has its own)."""
     channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +144,8 @@ class TransportConfig:
             raise ConfigError("reconnect_max must be at least reconnect_initial")
         if self.max_events <= 0:
             raise ConfigError("max_events must be positive")
+        if not isinstance(self.spin_max, int | float) or not 0 <= self.spin_max <= 0.001:
+            raise ConfigError(f"spin_max must be in 0..0.001 seconds, got {self.spin_max!r}")
 
     def channel(self, kind: ChannelKind) -> ChannelConfig:
         return self.channels.get(kind, ChannelConfig())

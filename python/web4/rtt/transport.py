@@ -155,6 +155,13 @@ class Transport(_NodeBase):
         if r is not None:
             return r
         loop = self._bind()
+        if not getattr(loop, "_ready", True) and self._core.spin_until_armed():
+            # The loop had nothing else to run, so it would have slept in select() and
+            # been woken by the IO thread (a cross-CPU wake-up); the bounded spin saw a
+            # wake fd armed instead: our result may be here already.
+            r = poll()
+            if r is not None:
+                return r
         fut: asyncio.Future[object] = loop.create_future()
         key = next(self._ids)
         self._waiters[key] = (poll, fut)

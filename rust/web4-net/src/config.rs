@@ -45,6 +45,12 @@ pub struct Config {
     pub gossip: GossipConfig,
     /// mDNS and Kademlia (both off by default; `discovery.rs`).
     pub discovery: DiscoveryConfig,
+    /// Run this node's IO on a runtime of its own instead of the process's shared IO
+    /// thread (`runtime.rs`; a node with mDNS always gets its own).
+    pub own_runtime: bool,
+    /// Longest bounded, adaptive spin at a hand-off between the IO thread and the
+    /// application before the waiting side parks (`spin.rs`); zero: never spin.
+    pub spin_max: Duration,
 }
 
 impl Default for Config {
@@ -56,6 +62,8 @@ impl Default for Config {
             max_events: 4096,
             gossip: GossipConfig::default(),
             discovery: DiscoveryConfig::default(),
+            own_runtime: false,
+            spin_max: Duration::from_micros(50),
         }
     }
 }
@@ -111,6 +119,9 @@ impl Config {
             return Err(NetError::Config(
                 "gossip: message size, inbox, rate and burst must be positive".into(),
             ));
+        }
+        if self.spin_max > Duration::from_millis(1) {
+            return Err(NetError::Config("spin_max must be at most 1 ms".into()));
         }
         if self.max_events == 0 {
             return Err(NetError::Config("max_events must be positive".into()));

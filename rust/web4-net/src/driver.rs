@@ -78,7 +78,7 @@ struct Driver {
 ///
 /// Errors: `Transport` when the swarm cannot be built.
 pub(crate) fn build_swarm(
-    rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Handle,
     keypair: Keypair,
     shared: &Arc<Shared>,
 ) -> Result<Swarm<Behaviour>, NetError> {
@@ -118,13 +118,13 @@ pub(crate) fn build_swarm(
     Ok(swarm)
 }
 
-/// Spawn the driver task.
+/// Spawn the driver task (its handle finishes once the swarm is dropped).
 pub(crate) fn start(
-    rt: &tokio::runtime::Runtime,
+    rt: &tokio::runtime::Handle,
     swarm: Swarm<Behaviour>,
     shared: Arc<Shared>,
     cmd_rx: mpsc::Receiver<Command>,
-) {
+) -> tokio::task::JoinHandle<()> {
     let local = *swarm.local_peer_id();
     let driver = Driver {
         swarm,
@@ -136,7 +136,7 @@ pub(crate) fn start(
         lookups: crate::discovery::Lookups::default(),
         local,
     };
-    rt.spawn(driver.run(cmd_rx));
+    rt.spawn(driver.run(cmd_rx))
 }
 
 impl Driver {

@@ -425,10 +425,9 @@ impl RttHandler {
                     frame.advance(prefix);
                     let body = frame.freeze();
                     progress = true;
-                    let (action, readable) = s.read_frame(conn, r.kind, &body);
-                    if readable {
-                        s.changed();
-                    }
+                    // A message for the application wakes its waiters inside
+                    // `read_frame` (the session layer's `Readable`).
+                    let (action, _) = s.read_frame(conn, r.kind, &body);
                     match action {
                         ReadAction::Continue => {}
                         ReadAction::StopStream => return ReadOutcome::Drop,

@@ -25,9 +25,11 @@ mod handler;
 pub mod keys;
 mod node;
 mod pump;
+mod runtime;
 pub mod session;
 mod session_app;
 mod shared;
+pub mod spin;
 pub mod wake;
 
 pub use config::{parse_kind, Config};

@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::driver::{self, Command};
 use crate::gossip::{self, GossipCommand, Verdict};
 use crate::keys;
+use crate::runtime::Io;
 use crate::session::Session;
 use crate::shared::{lock, Shared};
 use crate::wake::Waker;
@@ -47,7 +48,8 @@ pub struct NodeStats {
 /// An RTT node endpoint.
 #[derive(Debug)]
 pub struct Node {
-    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Where the IO runs, and the driver task (`None` once shut down).
+    io: Mutex<Option<(Io, tokio::task::JoinHandle<()>)>>,
     cmd: mpsc::Sender<Command>,
     shared: Arc<Shared>,
     peer_id: PeerId,
@@ -62,14 +64,10 @@ impl Node {
         cfg.validate()?;
         let keypair = keys::keypair_from_seed(seed)?;
         let peer_id = keypair.public().to_peer_id();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("web4-rtt")
-            .enable_all()
-            .build()
-            .map_err(|e| NetError::Transport(format!("cannot start the runtime: {e}")))?;
+        // mDNS spawns tasks the swarm does not stop: only a runtime's shutdown does.
+        let io = Io::get(cfg.own_runtime || cfg.discovery.mdns, cfg.spin_max)?;
         let waker = Arc::new(
-            Waker::new(cfg.max_events)
+            Waker::with_spin(cfg.max_events, io.spin.clone(), cfg.spin_max)
                 .map_err(|e| NetError::Transport(format!("cannot create the wake fd: {e}")))?,
         );
         let (tx, rx) = mpsc::channel(1024);
@@ -99,10 +97,10 @@ impl Node {
             book: Mutex::new(book),
             mdns_resets: AtomicU64::new(0),
         });
-        let swarm = driver::build_swarm(&runtime, keypair, &shared)?;
-        driver::start(&runtime, swarm, shared.clone(), rx);
+        let swarm = driver::build_swarm(&io.handle, keypair, &shared)?;
+        let task = driver::start(&io.handle, swarm, shared.clone(), rx);
         Ok(Node {
-            runtime: Mutex::new(Some(runtime)),
+            io: Mutex::new(Some((io, task))),
             cmd: tx,
             shared,
             peer_id,
@@ -419,6 +417,17 @@ impl Node {
         lock(&self.shared.gossip.view).clone()
     }
 
+    /// Spin outcomes, (caught, ran out): the application side's, then the IO thread's.
+    pub fn spin_outcomes(&self) -> [(u64, u64); 2] {
+        self.shared.waker.spin_outcomes()
+    }
+
+    /// asyncio is about to block with nothing else to run: spin (bounded, adaptive)
+    /// until a wake fd of the process is armed. See `Waker::spin_until_armed`.
+    pub fn spin_until_armed(&self) -> bool {
+        self.shared.waker.spin_until_armed()
+    }
+
     pub fn stats(&self) -> NodeStats {
         let book = lock(&self.shared.book);
         NodeStats {
@@ -435,7 +444,7 @@ impl Node {
 
     /// Close every session, stop the swarm and the runtime (bounded by one second).
     pub fn shutdown(&self) {
-        let Some(rt) = lock(&self.runtime).take() else {
+        let Some((io, mut task)) = lock(&self.io).take() else {
             return;
         };
         let sessions = self.shared.all_sessions();
@@ -450,12 +459,26 @@ impl Node {
             lock(&self.shared.endpoint).forget(s.handle());
         }
         let _ = self.cmd.try_send(Command::Shutdown);
-        rt.shutdown_timeout(Duration::from_secs(1));
+        match io.own {
+            Some(rt) => rt.shutdown_timeout(Duration::from_secs(1)),
+            None => {
+                // The shared runtime goes on: stop this node's tasks. The driver drops
+                // the swarm, which ends its connections' tasks; the sessions' pumps end
+                // with their sessions, closed above.
+                if tokio::runtime::Handle::try_current().is_err() {
+                    let wait = async {
+                        let _ = tokio::time::timeout(Duration::from_secs(1), &mut task).await;
+                    };
+                    io.handle.block_on(wait);
+                }
+                task.abort();
+            }
+        }
         self.shared.waker.wake();
     }
 
     pub fn is_shut_down(&self) -> bool {
-        lock(&self.runtime).is_none()
+        lock(&self.io).is_none()
     }
 }
 

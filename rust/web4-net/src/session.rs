@@ -13,6 +13,7 @@
 //! Those buffers are bounded by the session's in-flight window, so no queue here is
 //! unbounded. Time is a `Duration` since the node started (monotonic).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker as TaskWaker;
 use std::time::{Duration, Instant};
@@ -46,6 +47,17 @@ pub(crate) struct Inner {
     pub(crate) opened: bool,
 }
 
+/// What [`Session::transmit`] found, for [`Session::after_transmit`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Transmitted {
+    /// Streams with bytes to write.
+    pub(crate) ready: [bool; 3],
+    /// A queue became readable or writable.
+    pub(crate) changed: bool,
+    /// The pump must run.
+    pub(crate) kick: bool,
+}
+
 /// One session with one peer; it outlives connections.
 #[derive(Debug)]
 pub struct Session {
@@ -56,12 +68,14 @@ pub struct Session {
     origin: Instant,
     inner: Mutex<Inner>,
     pub(crate) cond: Condvar,
+    /// Callers blocked on `cond` (no futex syscall per message when there are none).
+    pub(crate) waiters: AtomicUsize,
     /// Wakes the pump task (timers, transmit, events).
     pub kick: Notify,
     /// Wakes the connection handler of the current connection: bytes to write, room to
     /// read, or a change of connection or state (`handler.rs`).
     io_waker: Mutex<Option<TaskWaker>>,
-    waker: Arc<Waker>,
+    pub(crate) waker: Arc<Waker>,
 }
 
 /// Map a session-layer error to the transport's error kinds.
@@ -101,6 +115,7 @@ impl Session {
                 opened: false,
             }),
             cond: Condvar::new(),
+            waiters: AtomicUsize::new(0),
             kick: Notify::new(),
             io_waker: Mutex::new(None),
             waker,
@@ -127,10 +142,30 @@ impl Session {
         self.waker.emit(name, fields);
     }
 
-    /// Wake blocked callers and asyncio.
+    /// Wake blocked callers and asyncio. (A blocked caller counts itself in `waiters`
+    /// under the session lock before it waits, and every change is made under that
+    /// lock before this runs, so skipping the notify when there are none loses none.)
     pub fn changed(&self) {
-        self.cond.notify_all();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.cond.notify_all();
+        }
         self.waker.wake();
+    }
+
+    /// Wait on `cond` until notified or `timeout`, counted in `waiters`.
+    pub(crate) fn wait<'a>(
+        &self,
+        g: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let g = self
+            .cond
+            .wait_timeout(g, timeout)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        g
     }
 
     pub fn state(&self) -> SessionState {
@@ -216,6 +251,7 @@ impl Session {
 
     /// Wake the connection handler (cheap when it is already scheduled).
     pub(crate) fn wake_io(&self) {
+        self.waker.kicked_io();
         if let Some(w) = self
             .io_waker
             .lock()
@@ -248,9 +284,9 @@ impl Session {
         let mut g = self.lock();
         let r = g.proto.handle_frame_shared(conn, kind, bytes, now);
         let readable = g.proto.recv_len(kind) > 0;
-        let (ready, kick) = self.transmit(&mut g, now);
+        let t = self.transmit(&mut g, now);
         drop(g);
-        self.after_transmit(ready, kick);
+        self.after_transmit(t);
         r.map(|()| readable)
     }
 
@@ -269,9 +305,9 @@ impl Session {
         let r = g.proto.handle_frame_shared(conn, kind, bytes, now);
         let action = ReadAction::after(&r, g.proto.restarted_by_open());
         let readable = g.proto.recv_len(kind) > 0;
-        let (ready, kick) = self.transmit(&mut g, now);
+        let t = self.transmit(&mut g, now);
         drop(g);
-        self.after_transmit(ready, kick);
+        self.after_transmit(t);
         (action, readable)
     }
 
@@ -281,10 +317,13 @@ impl Session {
     }
 
     /// Move the session's transmits into the stream buffers and its events into the
-    /// stash, under the lock. Returns which streams got bytes and whether the pump must
-    /// run (events to act on, or a timer earlier than the one the pump sleeps on).
-    pub(crate) fn transmit(&self, g: &mut Inner, now: Duration) -> ([bool; 3], bool) {
+    /// stash, under the lock. Returns which streams got bytes, whether waiters must look
+    /// again (a queue became readable or writable: handled here, with no pump run per
+    /// message) and whether the pump must run (events to act on, or a timer earlier
+    /// than the one the pump sleeps on).
+    pub(crate) fn transmit(&self, g: &mut Inner, now: Duration) -> Transmitted {
         let mut ready = [false; 3];
+        let mut changed = false;
         // Frames go straight into the stream buffers, already length-prefixed (one copy
         // of each payload on the way out). They are always for the current connection:
         // the session layer numbers connections exactly as `on_connected` records them,
@@ -311,6 +350,10 @@ impl Session {
             if let Some((name, fields)) = crate::pump::describe(&e) {
                 self.emit(name, fields);
             }
+            if matches!(e, Event::Writable(_) | Event::Readable(_)) {
+                changed = true;
+                continue;
+            }
             g.stash.push(e);
         }
         if g.closed.is_none() {
@@ -324,14 +367,22 @@ impl Session {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        (ready, !g.stash.is_empty() || earlier)
+        Transmitted {
+            ready,
+            changed,
+            kick: !g.stash.is_empty() || earlier,
+        }
     }
 
-    pub(crate) fn after_transmit(&self, ready: [bool; 3], kick: bool) {
-        if ready.iter().any(|r| *r) {
+    /// Outside the lock: wake the writer, the waiters and the pump as `t` says.
+    pub(crate) fn after_transmit(&self, t: Transmitted) {
+        if t.ready.iter().any(|r| *r) {
             self.wake_io();
         }
-        if kick {
+        if t.changed {
+            self.changed();
+        }
+        if t.kick {
             self.kick.notify_one();
         }
     }
@@ -344,12 +395,12 @@ impl Session {
         if g.proto.poll_timeout().is_some_and(|t| t <= now) {
             g.proto.handle_timeout(now);
         }
-        let (ready, _) = self.transmit(&mut g, now);
+        let t = self.transmit(&mut g, now);
         events.append(&mut g.stash);
         let deadline = g.proto.poll_timeout();
         g.pump_deadline = deadline;
         drop(g);
-        self.after_transmit(ready, false);
+        self.after_transmit(Transmitted { kick: false, ..t });
         deadline
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use web4_proto::session::{ChannelKind, CloseReason, SessionError, SessionStats, Unacked};
 
-use crate::session::{session_err, Session};
+use crate::session::{session_err, Session, Transmitted};
 use crate::NetError;
 
 impl Session {
@@ -50,9 +50,9 @@ impl Session {
         }
         match g.proto.send(kind, msg) {
             Ok(_) => {
-                let (ready, kick) = self.transmit(&mut g, self.now());
+                let t = self.transmit(&mut g, self.now());
                 drop(g);
-                self.after_transmit(ready, kick);
+                self.after_transmit(t);
                 Ok(true)
             }
             Err(SessionError::WouldBlock(_)) => Ok(false),
@@ -87,9 +87,9 @@ impl Session {
                 }
             }
         }
-        let (ready, kick) = self.transmit(&mut g, self.now());
+        let t = self.transmit(&mut g, self.now());
         drop(g);
-        self.after_transmit(ready, kick);
+        self.after_transmit(t);
         match result {
             Err(e) if n == 0 => Err(e),
             _ => Ok(n),
@@ -122,7 +122,7 @@ impl Session {
                     kind.as_str()
                 )));
             }
-            let _ = self.cond.wait_timeout(g, deadline - now);
+            drop(self.wait(g, deadline - now));
         }
     }
 
@@ -170,9 +170,19 @@ impl Session {
         timeout: Duration,
     ) -> Result<Option<Bytes>, NetError> {
         let deadline = Instant::now() + timeout;
+        let mut spun = false;
         loop {
+            let seen = self.waker.wakes();
             if let Some(m) = self.try_recv(kind, 1)?.pop() {
                 return Ok(Some(m));
+            }
+            if !spun {
+                // Once per call: watch for the IO thread's wake-up (bounded, adaptive)
+                // rather than sleep through it.
+                spun = true;
+                if self.waker.spin_until_woken(seen) {
+                    continue;
+                }
             }
             let g = self.lock();
             if g.proto.recv_len(kind) > 0 || g.closed.is_some() {
@@ -182,7 +192,7 @@ impl Session {
             if now >= deadline {
                 return Ok(None);
             }
-            let _ = self.cond.wait_timeout(g, deadline - now);
+            drop(self.wait(g, deadline - now));
         }
     }
 
@@ -190,9 +200,9 @@ impl Session {
     pub fn close(&self, reason: CloseReason, text: &str) {
         let mut g = self.lock();
         g.proto.close(reason, text);
-        let (ready, _) = self.transmit(&mut g, self.now());
+        let t = self.transmit(&mut g, self.now());
         drop(g);
-        self.after_transmit(ready, true);
+        self.after_transmit(Transmitted { kick: true, ..t });
         self.changed();
     }
 

@@ -7,6 +7,12 @@
 //! byte and one loop wake-up; Python clears the flag, drains the socket, then re-polls
 //! every waiter with non-blocking calls. No thread hop per message.
 //!
+//! Each hand-off through here may be met by a bounded, adaptive spin (`spin.rs`): a wake
+//! from the IO thread asks that thread to keep polling for the application's answer
+//! ([`IoSpin::expect_answer`]), and a waiting application thread may watch for the wake
+//! instead of parking ([`Waker::spin_until_armed`] for asyncio, [`Waker::spin_until_woken`]
+//! for blocking calls). [`armed_now`] counts the armed wake fds of the process.
+//!
 //! Events (lifecycle and telemetry: a name and typed fields, [`Field`]) go into a
 //! bounded queue: when it is full the oldest event is dropped and counted, so an idle
 //! observer cannot make memory grow.
@@ -14,8 +20,20 @@
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::spin::{Adaptive, IoSpin};
+
+/// Wake fds of this process that are armed now (readable, or about to be).
+static ARMED: AtomicI64 = AtomicI64::new(0);
+
+/// How many wake fds of this process are armed: an event loop watching them would not
+/// sleep now.
+pub fn armed_now() -> i64 {
+    ARMED.load(Ordering::Acquire)
+}
 
 /// One event: a name plus typed fields, in a fixed documented vocabulary (RTT_SPEC §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,11 +103,31 @@ pub struct Waker {
     events: Mutex<VecDeque<Event>>,
     max_events: usize,
     events_dropped: AtomicU64,
+    /// Wake-ups so far (blocking waiters spin on it).
+    wakes: AtomicU64,
+    /// The IO thread's spin, asked for at each wake-up.
+    io_spin: Arc<IoSpin>,
+    /// The application side's spin budget.
+    app_spin: Adaptive,
 }
 
 impl Waker {
+    /// A waker without spinning.
+    ///
     /// Errors: the OS refused to create a socket pair.
     pub fn new(max_events: usize) -> std::io::Result<Self> {
+        Self::with_spin(max_events, IoSpin::new(Duration::ZERO), Duration::ZERO)
+    }
+
+    /// A waker whose wake-ups ask `io_spin` to spin, and whose waiters spin up to
+    /// `spin_max` (adaptive) before parking.
+    ///
+    /// Errors: the OS refused to create a socket pair.
+    pub(crate) fn with_spin(
+        max_events: usize,
+        io_spin: Arc<IoSpin>,
+        spin_max: Duration,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = UnixStream::pair()?;
         tx.set_nonblocking(true)?;
         rx.set_nonblocking(true)?;
@@ -100,6 +138,9 @@ impl Waker {
             events: Mutex::new(VecDeque::new()),
             max_events: max_events.max(1),
             events_dropped: AtomicU64::new(0),
+            wakes: AtomicU64::new(0),
+            io_spin,
+            app_spin: Adaptive::new(spin_max),
         })
     }
 
@@ -111,10 +152,42 @@ impl Waker {
 
     /// Signal progress. Cheap when already armed.
     pub fn wake(&self) {
+        self.wakes.fetch_add(1, Ordering::Release);
         if !self.armed.swap(true, Ordering::AcqRel) {
+            ARMED.fetch_add(1, Ordering::AcqRel);
             // A full socket buffer already means "readable"; ignore WouldBlock.
             let _ = (&self.tx).write(&[1u8]);
         }
+        self.io_spin.expect_answer();
+    }
+
+    /// An application thread woke an IO task (the IO thread's spin may end).
+    pub(crate) fn kicked_io(&self) {
+        self.io_spin.kicked();
+    }
+
+    /// Wake-ups so far.
+    pub(crate) fn wakes(&self) -> u64 {
+        self.wakes.load(Ordering::Acquire)
+    }
+
+    /// asyncio is about to wait with nothing else to run: spin (bounded, adaptive) until
+    /// some wake fd of the process is armed, so the loop finds it readable instead of
+    /// sleeping through the IO thread's wake-up. Returns whether one is.
+    pub fn spin_until_armed(&self) -> bool {
+        armed_now() > 0 || self.app_spin.spin(|| armed_now() > 0)
+    }
+
+    /// A blocking caller is about to park: spin (bounded, adaptive) until a wake-up
+    /// after the `seen`-th. Returns whether one came.
+    pub(crate) fn spin_until_woken(&self, seen: u64) -> bool {
+        self.wakes() != seen || self.app_spin.spin(|| self.wakes() != seen)
+    }
+
+    /// (spins that caught their hand-off, spins that ran out), application side then
+    /// IO side.
+    pub fn spin_outcomes(&self) -> [(u64, u64); 2] {
+        [self.app_spin.outcomes(), self.io_spin.outcomes()]
     }
 
     /// Empty the socket, then disarm. Call before re-polling the waiters. (In this
@@ -128,7 +201,9 @@ impl Waker {
                 break;
             }
         }
-        self.armed.store(false, Ordering::Release);
+        if self.armed.swap(false, Ordering::AcqRel) {
+            ARMED.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Queue an event (dropping the oldest when full). No wake-up: events are drained by
@@ -155,6 +230,14 @@ impl Waker {
 
     pub fn events_dropped(&self) -> u64 {
         self.events_dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Waker {
+    fn drop(&mut self) {
+        if *self.armed.get_mut() {
+            ARMED.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 

@@ -134,6 +134,9 @@ struct TransportSettings {
     mdns: bool,
     dht: bool,
     discovery_loopback: bool,
+    #[pyo3(from_py_with = duration)]
+    spin_max: Duration,
+    own_runtime: bool,
     #[pyo3(from_py_with = channels)]
     channels: Vec<(ChannelKind, ChannelSettings)>,
 }
@@ -157,6 +160,8 @@ impl TransportSettings {
         c.discovery.mdns = self.mdns;
         c.discovery.dht = self.dht;
         c.discovery.allow_loopback = self.discovery_loopback;
+        c.spin_max = self.spin_max;
+        c.own_runtime = self.own_runtime;
         for (k, cs) in self.channels {
             let ch = &mut c.session.channels[k.index()];
             if let Some(p) = cs.policy {
@@ -240,6 +245,19 @@ impl RttNode {
 
     fn clear_wake(&self) {
         self.node.clear_wake();
+    }
+
+    /// asyncio is about to block with nothing else to run: spin (GIL released, bounded
+    /// and adaptive, `TransportConfig.spin_max`) until a wake fd of the process is
+    /// armed. Returns whether one is.
+    fn spin_until_armed(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.node.spin_until_armed())
+    }
+
+    /// Spin outcomes, `((caught, ran_out) application side, (caught, ran_out) IO side)`.
+    fn spin_outcomes(&self) -> ((u64, u64), (u64, u64)) {
+        let [app, io] = self.node.spin_outcomes();
+        (app, io)
     }
 
     fn listen(&self, addr: &str) -> PyResult<u64> {

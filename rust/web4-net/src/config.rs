@@ -13,6 +13,7 @@ use web4_proto::session::{frame::DATA_OVERHEAD, ChannelKind, SessionConfig};
 
 use crate::discovery::DiscoveryConfig;
 use crate::gossip::GossipConfig;
+use crate::relay::RelayConfig;
 use crate::NetError;
 
 /// The libp2p protocol of a channel kind, `/web4/rtt/<kind>/1.0.0`.
@@ -45,6 +46,8 @@ pub struct Config {
     pub gossip: GossipConfig,
     /// mDNS and Kademlia (both off by default; `discovery.rs`).
     pub discovery: DiscoveryConfig,
+    /// Relay server (off by default) and client, hole punching (`relay.rs`).
+    pub relay: RelayConfig,
     /// Run this node's IO on a runtime of its own instead of the process's shared IO
     /// thread (`runtime.rs`; a node with mDNS always gets its own).
     pub own_runtime: bool,
@@ -62,6 +65,7 @@ impl Default for Config {
             max_events: 4096,
             gossip: GossipConfig::default(),
             discovery: DiscoveryConfig::default(),
+            relay: RelayConfig::default(),
             own_runtime: false,
             spin_max: Duration::from_micros(50),
         }
@@ -126,6 +130,7 @@ impl Config {
         if self.max_events == 0 {
             return Err(NetError::Config("max_events must be positive".into()));
         }
+        self.relay.validate()?;
         self.discovery.validate()
     }
 }

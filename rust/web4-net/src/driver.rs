@@ -23,9 +23,12 @@ use crate::shared::{Shared, SwarmAction};
 use crate::{DialFailure, NetError};
 use futures::StreamExt;
 use libp2p::core::transport::TransportError;
+use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
-use libp2p::{identify, identity::Keypair, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use libp2p::{
+    dcutr, identify, identity::Keypair, noise, relay, tcp, yamux, Multiaddr, PeerId, Swarm,
+};
 use tokio::sync::mpsc;
 
 #[derive(NetworkBehaviour)]
@@ -34,6 +37,11 @@ pub(crate) struct Behaviour {
     rtt: RttBehaviour,
     gossipsub: crate::gossip::GossipBehaviour,
     discovery: crate::discovery::Discovery,
+    /// Reachability (`relay.rs`): dial and listen through relays, hole punching, and
+    /// the relay server when configured.
+    relay_client: relay::client::Behaviour,
+    dcutr: dcutr::Behaviour,
+    relay_server: Toggle<relay::Behaviour>,
 }
 
 #[derive(Debug)]
@@ -72,6 +80,12 @@ struct Driver {
     pending_inbound: HashMap<ConnectionId, PeerId>,
     lookups: crate::discovery::Lookups,
     local: PeerId,
+    /// Established connections that go through a relay (`/p2p-circuit`).
+    relayed: HashSet<ConnectionId>,
+    /// Relay listeners (`…/p2p-circuit`) by listener, with the address and how many
+    /// times in a row it was lost; and lost ones waiting to be listened on again.
+    relay_listens: HashMap<libp2p::core::transport::ListenerId, (Multiaddr, u32)>,
+    relisten: Vec<(std::time::Instant, Multiaddr, u32)>,
 }
 
 /// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; identify, RTT streams).
@@ -88,6 +102,12 @@ pub(crate) fn build_swarm(
     let discovery =
         crate::discovery::Discovery::new(keypair.public().to_peer_id(), &cfg.discovery)?;
     let gossipsub = crate::gossip::behaviour(&cfg.gossip, shared.gossip.counters.clone())?;
+    let local = keypair.public().to_peer_id();
+    let relay_server = cfg
+        .relay
+        .server
+        .as_ref()
+        .map(|s| crate::relay::server(local, s, &shared.relay));
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -96,7 +116,11 @@ pub(crate) fn build_swarm(
             yamux::Config::default,
         )
         .map_err(|e| terr(&e))?
-        .with_behaviour(|key| Behaviour {
+        // Circuit relay v2 as a transport: `/…/p2p/RELAY/p2p-circuit[/p2p/PEER]`, with
+        // Noise end to end through the relay and yamux, as on a direct connection.
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| terr(&e))?
+        .with_behaviour(|key, relay_client| Behaviour {
             identify: identify::Behaviour::new(identify::Config::new(
                 "/web4/rtt/1.0.0".into(),
                 key.public(),
@@ -104,6 +128,9 @@ pub(crate) fn build_swarm(
             rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
             gossipsub,
             discovery,
+            relay_client,
+            dcutr: dcutr::Behaviour::new(local),
+            relay_server: relay_server.into(),
         })
         .map_err(|e| terr(&e))?
         .with_swarm_config(|c| {
@@ -135,6 +162,9 @@ pub(crate) fn start(
         pending_inbound: HashMap::new(),
         lookups: crate::discovery::Lookups::default(),
         local,
+        relayed: HashSet::new(),
+        relay_listens: HashMap::new(),
+        relisten: Vec::new(),
     };
     rt.spawn(driver.run(cmd_rx))
 }
@@ -150,6 +180,7 @@ impl Driver {
                 ev = self.swarm.select_next_some() => self.on_event(ev),
                 _ = view.tick() => {
                     crate::gossip::refresh(&self.swarm.behaviour().gossipsub, &self.shared);
+                    self.relisten_due();
                 }
                 cmd = cmd_rx.recv() => match cmd {
                     None | Some(Command::Shutdown) => break,
@@ -169,6 +200,7 @@ impl Driver {
                     number,
                 } => {
                     let peer = session.peer;
+                    self.shared.set_path(&session, self.relayed.contains(&conn));
                     self.swarm
                         .behaviour_mut()
                         .rtt
@@ -214,8 +246,11 @@ impl Driver {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
-            Command::Listen(addr, op) => match self.swarm.listen_on(addr) {
+            Command::Listen(addr, op) => match self.swarm.listen_on(addr.clone()) {
                 Ok(id) => {
+                    if crate::relay::is_relayed(&addr) {
+                        self.relay_listens.insert(id, (addr, 0));
+                    }
                     self.listen_ops.insert(id, op);
                 }
                 // The Python face prefixes the address.
@@ -286,6 +321,79 @@ impl Driver {
         }
     }
 
+    /// A direct connection `conn` to `peer` is up while the peer's session goes through
+    /// a relay: if this node dialled the session, the endpoint moves it there (the
+    /// relayed connection closes, the session resumes); the peer's side follows when
+    /// our first stream arrives.
+    fn try_upgrade(&mut self, peer: PeerId, conn: ConnectionId) {
+        let Some(s) = self.shared.session_of(&peer) else {
+            return;
+        };
+        if self.shared.relayed(s.id) != Some(true) || self.relayed.contains(&conn) {
+            return;
+        }
+        let (moved, acts) = self
+            .shared
+            .with_endpoint(|ep, now| ep.connection_upgraded(peer, conn, now));
+        if moved.is_some() {
+            self.pending_inbound.remove(&conn);
+            self.shared.relay.count(crate::relay::Count::Upgrades);
+        }
+        self.apply(acts);
+    }
+
+    /// A relay listener that had a reservation closed (the relay went away or refused a
+    /// renewal): reported, and listened on again after a backoff (`lost` times before).
+    fn relay_listener_lost(
+        &mut self,
+        addr: Multiaddr,
+        lost: u32,
+        reason: &Result<(), std::io::Error>,
+    ) {
+        let r = &self.shared.cfg.relay;
+        let delay = r
+            .relisten_base
+            .saturating_mul(1 << lost.min(16))
+            .min(r.relisten_cap);
+        self.shared.relay.count(crate::relay::Count::ListenersLost);
+        let error = match reason {
+            Ok(()) => "closed".to_string(),
+            Err(e) => one_line(&e.to_string()),
+        };
+        self.shared.waker.emit(
+            "relay_reservation",
+            vec![
+                ("relay", crate::wake::Field::Str(addr.to_string())),
+                ("role", "client".into()),
+                ("outcome", "lost".into()),
+                ("error", crate::wake::Field::Str(error)),
+                ("retry_ms", (delay.as_millis() as u64).into()),
+            ],
+        );
+        self.relisten
+            .push((std::time::Instant::now() + delay, addr, lost + 1));
+    }
+
+    /// Listen again on the relays whose backoff elapsed.
+    fn relisten_due(&mut self) {
+        let now = std::time::Instant::now();
+        let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut self.relisten)
+            .into_iter()
+            .partition(|(t, _, _)| *t <= now);
+        self.relisten = wait;
+        for (_, addr, lost) in due {
+            match self.swarm.listen_on(addr.clone()) {
+                Ok(id) => {
+                    self.relay_listens.insert(id, (addr, lost));
+                }
+                Err(e) => {
+                    let err = Err(std::io::Error::other(listen_error(&e)));
+                    self.relay_listener_lost(addr, lost, &err);
+                }
+            }
+        }
+    }
+
     /// A handler's event, passed on by the RTT behaviour.
     fn on_rtt_event(&mut self, ev: RttEvent) {
         match ev.event {
@@ -324,7 +432,13 @@ impl Driver {
                     .listen_addrs
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push(address);
+                    .push(address.clone());
+                if let Some(l) = self.relay_listens.get_mut(&listener_id) {
+                    l.1 = 0; // a reservation again
+                } else if self.shared.cfg.relay.server.is_some() {
+                    // A relay's reservations tell clients where it is: its own addresses.
+                    self.swarm.add_external_address(address);
+                }
                 crate::discovery::on_listening(&mut self.swarm.behaviour_mut().discovery);
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
                     self.shared.finish_op(op, Ok(0));
@@ -335,6 +449,11 @@ impl Driver {
                 reason,
                 ..
             } => {
+                let relay = self.relay_listens.remove(&listener_id);
+                let first = self.listen_ops.contains_key(&listener_id);
+                if let (Some((addr, lost)), false) = (relay, first) {
+                    self.relay_listener_lost(addr, lost, &reason);
+                }
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
                     let msg = match reason {
                         Ok(()) => "the listener closed".to_string(),
@@ -350,11 +469,19 @@ impl Driver {
                 ..
             } => {
                 let outbound = endpoint.is_dialer();
-                if outbound && !self.rtt_dials.remove(&connection_id) {
-                    return; // Kademlia's: not for a session
+                let relayed = endpoint.is_relayed();
+                if relayed {
+                    self.relayed.insert(connection_id);
                 }
-                if !outbound {
+                if !outbound || !self.rtt_dials.remove(&connection_id) {
+                    // Not dialled for a session (an inbound one, Kademlia's, a relay
+                    // reservation's, a hole-punched one): the endpoint hears of it when
+                    // the peer's first RTT stream arrives on it, or, for a direct one
+                    // next to a session's relayed connection, at once (an upgrade).
                     self.pending_inbound.insert(connection_id, peer_id);
+                    if !relayed {
+                        self.try_upgrade(peer_id, connection_id);
+                    }
                     return;
                 }
                 let (_, acts) = self.shared.with_endpoint(|ep, now| {
@@ -364,6 +491,7 @@ impl Driver {
             }
             SwarmEvent::ConnectionClosed { connection_id, .. } => {
                 self.pending_inbound.remove(&connection_id);
+                self.relayed.remove(&connection_id);
                 let ((), acts) = self
                     .shared
                     .with_endpoint(|ep, now| ep.connection_closed(connection_id, now));
@@ -385,6 +513,20 @@ impl Driver {
                 let d = &mut self.swarm.behaviour_mut().discovery;
                 crate::discovery::on_identify(d, &self.shared.cfg.discovery, peer_id, &info);
                 self.shared.observed(info.observed_addr);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(ev)) => {
+                crate::relay::on_server_event(&self.shared.relay, &self.shared.waker, ev);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => {
+                crate::relay::on_client_event(&self.shared.relay, &self.shared.waker, ev);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => {
+                let waker = &self.shared.waker;
+                if let Some((peer, conn)) =
+                    crate::relay::on_dcutr_event(&self.shared.relay, waker, ev)
+                {
+                    self.try_upgrade(peer, conn);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Discovery(ev)) => {
                 let d = &mut self.swarm.behaviour_mut().discovery;

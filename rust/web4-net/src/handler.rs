@@ -226,7 +226,9 @@ impl NetworkBehaviour for RttBehaviour {
         _: Endpoint,
         _: PortUse,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        Ok(RttHandler::new(self.cfg, false))
+        // Announced too: an outbound connection nobody dialled for a session (a
+        // hole-punched one, DCUtR) becomes a session's when the peer's streams arrive.
+        Ok(RttHandler::new(self.cfg, true))
     }
 
     fn on_swarm_event(&mut self, _: FromSwarm) {}

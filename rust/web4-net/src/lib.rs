@@ -25,6 +25,7 @@ mod handler;
 pub mod keys;
 mod node;
 mod pump;
+pub mod relay;
 mod runtime;
 pub mod session;
 mod session_app;
@@ -36,6 +37,7 @@ pub use config::{parse_kind, Config};
 pub use discovery::{DiscoveryConfig, Source, KAD_PROTOCOL};
 pub use driver::describe_dial_error;
 pub use node::{Node, NodeStats};
+pub use relay::{RelayConfig, RelayServerConfig, RelayStats};
 pub use session::Session;
 pub use wake::{Event, Field};
 pub use web4_proto::session::{

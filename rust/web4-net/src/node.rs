@@ -78,6 +78,7 @@ impl Node {
             ^ u64::from(std::process::id()) << 32;
         let origin = Instant::now();
         let cfg_gossip = cfg.gossip.clone();
+        let cfg_relay = cfg.relay.clone();
         let book = crate::discovery::Book::new(&cfg.discovery);
         let endpoint = Shared::endpoint(peer_id, &cfg, seed, origin, waker.clone());
         let shared = Arc::new(Shared {
@@ -96,6 +97,8 @@ impl Node {
             gossip: crate::gossip::GossipState::new(&cfg_gossip),
             book: Mutex::new(book),
             mdns_resets: AtomicU64::new(0),
+            relay: Arc::new(crate::relay::RelayState::new(&cfg_relay)),
+            paths: Mutex::default(),
         });
         let swarm = driver::build_swarm(&io.handle, keypair, &shared)?;
         let task = driver::start(&io.handle, swarm, shared.clone(), rx);
@@ -330,7 +333,11 @@ impl Node {
     pub fn listen_addrs(&self) -> Vec<String> {
         lock(&self.shared.listen_addrs)
             .iter()
-            .map(|a| a.clone().with(Protocol::P2p(self.peer_id)).to_string())
+            // A relayed listen address ends with our peer id already.
+            .map(|a| {
+                let a = a.clone().with_p2p(self.peer_id).unwrap_or_else(|a| a);
+                a.to_string()
+            })
             .collect()
     }
 
@@ -428,6 +435,28 @@ impl Node {
         self.shared.waker.spin_until_armed()
     }
 
+    /// Relay and hole-punch counters (`relay.rs`).
+    pub fn relay_stats(&self) -> crate::RelayStats {
+        self.shared.relay.stats()
+    }
+
+    /// Admit (`Some(true)`: in `trusted_only` mode, only such peers may) or refuse
+    /// (`Some(false)`) `peer` as a user of this node's relay; `None` forgets it. A
+    /// refused peer's next reservation or circuit is denied (bounded lists; the Python
+    /// node feeds them from the trust book).
+    ///
+    /// Errors: `Config` for a malformed peer id.
+    pub fn relay_access(&self, peer: &str, allow: Option<bool>) -> Result<(), NetError> {
+        self.shared.relay.set_access(parse_peer(peer)?, allow);
+        Ok(())
+    }
+
+    /// Whether session `id` is carried by a relayed connection now (`None`: it has no
+    /// connection yet, or is unknown).
+    pub fn relayed(&self, id: u64) -> Option<bool> {
+        self.shared.relayed(id)
+    }
+
     pub fn stats(&self) -> NodeStats {
         let book = lock(&self.shared.book);
         NodeStats {
@@ -507,6 +536,9 @@ fn parse_peer(peer: &str) -> Result<PeerId, NetError> {
 ///
 /// Errors: `Transport` when the port is taken.
 fn check_port_free(addr: &Multiaddr) -> Result<(), NetError> {
+    if crate::relay::is_relayed(addr) {
+        return Ok(()); // a reservation on a relay: no local port
+    }
     let mut parts = addr.iter();
     let ip: std::net::IpAddr = match parts.next() {
         Some(Protocol::Ip4(ip)) => ip.into(),

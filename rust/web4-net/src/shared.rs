@@ -80,6 +80,10 @@ pub struct Shared {
     pub(crate) book: Mutex<Book>,
     /// Times libp2p-mdns's own table passed its cap and was rebuilt empty.
     pub(crate) mdns_resets: AtomicU64,
+    /// Relay policy and counters (`relay.rs`).
+    pub(crate) relay: Arc<crate::relay::RelayState>,
+    /// Whether each session's current connection is relayed, by session id.
+    pub(crate) paths: Mutex<HashMap<u64, bool>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -291,6 +295,24 @@ impl Shared {
     /// for stats and unacked messages).
     pub(crate) fn forget_session(self: &Arc<Self>, s: &Session) {
         let _ = self.with_endpoint(|ep, _| ep.forget(s.handle()));
+        lock(&self.paths).remove(&s.id);
+    }
+
+    /// Session `s` is now carried by a relayed (`true`) or direct connection: recorded,
+    /// and reported (`connection_path`) when it changed.
+    pub(crate) fn set_path(&self, s: &Session, relayed: bool) {
+        let before = lock(&self.paths).insert(s.id, relayed);
+        if before != Some(relayed) {
+            s.emit(
+                "connection_path",
+                vec![("path", if relayed { "relayed" } else { "direct" }.into())],
+            );
+        }
+    }
+
+    /// Whether session `id`'s current connection is relayed (`None`: never connected).
+    pub fn relayed(&self, id: u64) -> Option<bool> {
+        lock(&self.paths).get(&id).copied()
     }
 
     pub fn all_sessions(&self) -> Vec<Arc<Session>> {
@@ -334,6 +356,8 @@ mod tests {
             handshake_failures: AtomicU64::new(0),
             book: Mutex::new(Book::new(&Default::default())),
             mdns_resets: AtomicU64::new(0),
+            relay: Arc::new(crate::relay::RelayState::new(&Default::default())),
+            paths: Mutex::default(),
         };
         (s, rx)
     }

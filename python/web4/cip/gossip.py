@@ -27,6 +27,7 @@ knowledge rules as for any claim: only votes of peers this node trusts count.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ _APP_SCORES = {
     TrustState.BLACKLISTED: -1000.0,  # below gossipsub's graylist threshold (-80)
 }
 _SCORED_BOUND = 4096  # forwarders whose last application score we remember
+SUBSCRIBE_WAIT_S = 2.0  # how long a publish waits for a peer that follows its topic
 
 
 class GossipPort(Protocol):
@@ -65,7 +67,9 @@ class GossipPort(Protocol):
 
     def subscribe(self, topic: str) -> None: ...
 
-    async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str: ...
+    async def publish(
+        self, topic: str, data: bytes, timeout: float | None = None
+    ) -> str | None: ...
 
     async def receive(
         self, max_messages: int = 64, timeout: float = 1.0
@@ -161,7 +165,7 @@ class GossipService:
         data = self.builder.encode(env)
         await self._durable()
         try:
-            gid = await self.gossip.publish(topic, data, self.publish_timeout)
+            gid = await self._publish(topic, data)
         except RTTError as e:
             self._count("publish_failed")
             self.bus.emit(
@@ -169,8 +173,27 @@ class GossipService:
                 reason=str(e)[:200],
             )  # fmt: skip
             return
+        if gid is None:  # nobody we are connected to follows the domain: normal
+            self._count("publish_failed")
+            self.bus.emit(
+                "cip.gossip.publish_failed", level="debug", msg_id=msg_id, topic=topic,
+                type=msg_type, reason="no connected peer follows the topic",
+            )  # fmt: skip
+            return
         self._count("published")
         self.bus.emit("cip.gossip.published", msg_id=msg_id, topic=topic, type=msg_type, id=gid)
+
+    async def _publish(self, topic: str, data: bytes) -> str | None:
+        """Publish, retrying while no connected peer is known to follow the topic: a
+        peer's subscriptions arrive just after its connection, and a proposal goes out
+        as soon as its handshake ends (at most ``SUBSCRIBE_WAIT_S``)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + SUBSCRIBE_WAIT_S
+        while True:
+            gid = await self.gossip.publish(topic, data, self.publish_timeout)
+            if gid is not None or loop.time() >= end:
+                return gid
+            await asyncio.sleep(0.25)
 
     # --- the verdict loop ---------------------------------------------------------------
 

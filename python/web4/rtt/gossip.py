@@ -20,6 +20,8 @@ from enum import StrEnum
 from web4.errors import RTTErrorKind, RTTTransportError
 from web4.rtt.transport import Transport
 
+NO_SUBSCRIBER = 1  # a publish operation's result: no connected peer follows the topic
+
 __all__ = ["Gossip", "GossipMessage", "GossipStats", "GossipVerdict", "GossipView", "message_id"]
 
 
@@ -81,20 +83,21 @@ class Gossip:
     def unsubscribe(self, topic: str) -> None:
         self._core.gossip_unsubscribe(topic)
 
-    async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str:
-        """Publish ``data`` on ``topic``; returns its message id. Raises
-        ``RTTTransportError`` (no peer subscribes, too big, queues full, published
-        already), ``ConfigError`` (bad topic)."""
+    async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str | None:
+        """Publish ``data`` on ``topic``; returns its message id, or None when no
+        connected peer subscribes to the topic (nothing was sent). Raises
+        ``RTTTransportError`` (too big, queues full, published already), ``ConfigError``
+        (bad topic)."""
         op = self._core.gossip_publish(topic, data)
         t = self._t.config.connect_timeout if timeout is None else timeout
         try:
-            await self._t._wait(lambda: self._core.poll_op(op), t)
+            sent = await self._t._wait(lambda: self._core.poll_op(op), t)
         except TimeoutError:
             self._core.cancel_op(op)
             raise RTTTransportError(
                 f"gossip publish did not complete within {t} s", kind=RTTErrorKind.TIMEOUT
             ) from None
-        return message_id(data)
+        return None if sent == NO_SUBSCRIBER else message_id(data)
 
     def take(self, max_messages: int = 64) -> list[GossipMessage]:
         """Received messages, oldest first, without waiting; each needs one ``report``."""

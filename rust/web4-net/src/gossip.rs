@@ -336,12 +336,19 @@ impl GossipState {
     }
 }
 
+/// The result of a publish operation: sent to at least one peer.
+pub const PUBLISHED: u64 = 0;
+/// The result of a publish operation: no connected peer subscribes to the topic (yet);
+/// nothing was sent.
+pub const NO_SUBSCRIBER: u64 = 1;
+
 /// What the application asks of gossipsub (carried out by the driver task).
 #[derive(Debug)]
 pub(crate) enum GossipCommand {
     Subscribe(String),
     Unsubscribe(String),
-    /// Publish one envelope; the operation finishes with 0, or fails.
+    /// Publish one envelope; the operation finishes with [`PUBLISHED`] or
+    /// [`NO_SUBSCRIBER`], or fails.
     Publish(String, Vec<u8>, OpId),
     Report(MessageId, PeerId, Verdict),
     /// The application's score for a peer (its trust), added to gossipsub's.
@@ -366,7 +373,12 @@ pub(crate) fn on_command(b: &mut GossipBehaviour, shared: &Shared, cmd: GossipCo
             let result = match b.publish(gossipsub::IdentTopic::new(t), data) {
                 Ok(_) => {
                     counters.published.fetch_add(1, Ordering::Relaxed);
-                    Ok(0)
+                    Ok(PUBLISHED)
+                }
+                // normal, not an error: nobody we are connected to follows the topic (yet)
+                Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                    counters.publish_failed.fetch_add(1, Ordering::Relaxed);
+                    Ok(NO_SUBSCRIBER)
                 }
                 Err(e) => {
                     counters.publish_failed.fetch_add(1, Ordering::Relaxed);

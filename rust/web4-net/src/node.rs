@@ -365,9 +365,11 @@ impl Node {
         self.command(Command::Gossip(GossipCommand::Unsubscribe(topic.into())))
     }
 
-    /// Publish one envelope on a topic; the operation finishes with 0, or fails with
-    /// `Transport` (no peer subscribes, over the size limit, queues full, published
-    /// already). Its gossip message id is [`gossip::message_id`] of `data`.
+    /// Publish one envelope on a topic; the operation finishes with
+    /// [`gossip::PUBLISHED`], or [`gossip::NO_SUBSCRIBER`] when no connected peer
+    /// subscribes to the topic (yet), or fails with `Transport` (over the size limit,
+    /// queues full, published already). Its gossip message id is
+    /// [`gossip::message_id`] of `data`.
     ///
     /// Errors: `Config` for a bad topic; `Transport` when `data` is over the size limit.
     pub fn gossip_publish(&self, topic: &str, data: Vec<u8>) -> Result<u64, NetError> {

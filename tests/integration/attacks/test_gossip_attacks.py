@@ -18,6 +18,7 @@ the same connection), publishing on the nodes' knowledge topic by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Mapping
@@ -80,12 +81,11 @@ def publish(key: Key, data: list[bytes], topic: str = PHYSICS) -> int:
         sent = 0
         for d in data:
             for _ in range(40):  # until our swarm knows a peer on the topic
-                try:
-                    await gossip.publish(topic, d, timeout=5)
-                    sent += 1
-                    break
-                except RTTError:  # no subscribed peer yet (or cut off): try again
-                    await asyncio.sleep(0.1)
+                with contextlib.suppress(RTTError):
+                    if await gossip.publish(topic, d, timeout=5) is not None:
+                        sent += 1
+                        break
+                await asyncio.sleep(0.1)  # no peer known to subscribe yet: try again
         return sent
 
     return key.attacker.run(go(), 120)

@@ -47,7 +47,7 @@ from typing import Any
 from support.nodeproc import LOOPBACK, Event, NodeProc
 from web4.identity import Identity
 
-__all__ = ["Mesh", "MeshResult", "full_mesh", "percentile"]
+__all__ = ["Mesh", "MeshResult", "full_mesh", "gossip_copies", "percentile", "sparse"]
 
 FACT_TYPES = frozenset({"FACT_PROPOSE"})
 VOTE_TYPES = frozenset({"FACT_CONFIRM", "FACT_CHALLENGE", "FACT_REJECT"})
@@ -56,6 +56,26 @@ VOTE_TYPES = frozenset({"FACT_CONFIRM", "FACT_CHALLENGE", "FACT_REJECT"})
 def full_mesh(i: int, addrs: Sequence[str]) -> list[str]:
     """Node ``i`` dials every node started before it: ``addrs[:i]``."""
     return list(addrs[:i])
+
+
+def sparse(i: int, addrs: Sequence[str]) -> list[str]:
+    """Node ``i`` dials node ``i - 1`` and node ``(i - 1) // 2``: a chain with a binary
+    tree over it, connected, at most four links per node, most pairs several hops apart
+    (what gossip must cross; issue 14)."""
+    return [addrs[j] for j in sorted({i - 1, (i - 1) // 2}) if 0 <= j < i]
+
+
+def gossip_copies(nodes: Sequence[NodeProc]) -> dict[str, int]:
+    """Per node, the gossip messages that reached it so far, from its last
+    ``cip.gossip.stats``: those handed to it (``received``) plus the copies gossipsub
+    dropped as already seen (``duplicates``)."""
+    out: dict[str, int] = {}
+    for node in nodes:
+        stats = [e for e in list(node.events) if e["kind"] == "cip.gossip.stats"]
+        if stats:
+            a = stats[-1]["attributes"]
+            out[node.data_dir.name] = int(a.get("received", 0)) + int(a.get("duplicates", 0))
+    return out
 
 
 def percentile(xs: Sequence[float], q: float) -> float:

@@ -2,16 +2,22 @@
 
 The harness is ``tests/support/mesh.py`` (shared with the tests; its docstring says what
 is measured and how): ``N`` ``web4 node`` processes on loopback in the static full mesh
-``web4 mesh-demo`` builds, each believing the facts, and one of them proposing
-``--facts`` facts one second apart. For every size in ``--nodes`` (in order) it records
+``web4 mesh-demo`` builds (``--topology full``, gossip off: the nodes of today), or a
+sparse mesh where each node dials at most two earlier ones and the facts travel by
+gossip (``--topology gossip``, issue 14: ``support.mesh.sparse``, every node following
+the facts' domain), each believing the facts, and one of them proposing ``--facts``
+facts one second apart. For every size in ``--nodes`` (in order) it records
 propagation p50/p99/max (ms, from the nodes' ``--json`` event times) and the copies of
 each fact sent per node (amplification). It stops at the first size that does not hold
 (a node not reached, or a timeout): the sizes after it are not run, and the ones before
-it stand. This is the baseline the gossip work of issue 14 is compared against.
+it stand. With gossip, the copies that reached each node by gossip (delivered to it, or
+dropped by gossipsub as already seen) are counted too (``gossip_copies``), from each
+node's last ``cip.gossip.stats``.
 
     python benches/bench_mesh.py --nodes 10 --out build/bench/mesh.json       # make bench
     python benches/bench_mesh.py --nodes 30 40 --out build/soak/mesh.json \\
         --report build/soak/mesh.md                                           # make soak
+    python benches/bench_mesh.py --topology gossip --nodes 10 30 --out build/soak/gossip.json
 
 Exit status 1 when the first size does not hold.
 """
@@ -32,22 +38,41 @@ from typing import Any
 # the harness lives with the tests (tests/support), which import it as `support`
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from support.mesh import Mesh
+from support.mesh import Mesh, full_mesh, gossip_copies, sparse
 
-TOPOLOGY = "static full mesh: each node dials every node started before it (web4 mesh-demo)"
+TOPOLOGIES = {
+    "full": "static full mesh: each node dials every node started before it (web4 "
+    "mesh-demo), gossip off",
+    "gossip": "sparse: each node dials nodes i-1 and (i-1)//2; facts by gossip (every node "
+    "follows their domain) and point to point to direct peers",
+}
 
 
-def run_size(n: int, facts: int, timeout: float) -> dict[str, Any]:
+def run_size(n: int, facts: int, timeout: float, topology: str = "full") -> dict[str, Any]:
     """One mesh of ``n`` nodes: its summary (``holds``: every node reached)."""
     statements = [f"Mesh propagation fact {i} of {facts} holds" for i in range(facts)]
     root = Path(tempfile.mkdtemp(prefix=f"web4-mesh{n}-"))
     t0 = time.monotonic()
     out: dict[str, Any]
     try:
-        with Mesh(root, n, start_timeout=max(60.0, 4.0 * n)) as mesh:
+        gossip = topology == "gossip"
+        peers_of = sparse if gossip else full_mesh
+        args = ("--gossip-domain", "mesh") if gossip else ("--no-gossip",)
+        with Mesh(
+            root, n, peers_of=peers_of, node_args=args, start_timeout=max(60.0, 4.0 * n)
+        ) as mesh:
             mesh.start(believe=statements)
             print(f"mesh of {n}: linked in {mesh.mesh_setup_s:.1f} s", file=sys.stderr)
             result = mesh.propagate(statements, timeout=timeout)
+            if gossip:
+                time.sleep(2.5)  # one more cip.gossip.stats from every node
+                per_node = gossip_copies(mesh.nodes)
+                result.extra["gossip_copies"] = {
+                    "per_fact": sum(per_node.values()) / facts,
+                    "per_node_per_fact": sum(per_node.values()) / facts / n,
+                    "max_per_node_per_fact": max(per_node.values(), default=0) / facts,
+                    "by_node": per_node,
+                }
         out = result.summary()
         out["copies_sent_by_node"] = result.copies_sent
         out["holds"] = not result.unreached
@@ -72,18 +97,20 @@ def report(doc: dict[str, Any]) -> str:
         f"{doc['machine']['system']}. Command: `{doc['command']}`.",
         "",
         "| nodes | holds | facts | p50 ms | p99 ms | max ms | copies/fact | amplification "
-        "| max sent/node/fact | duplicates/fact | votes/fact | mesh setup s | wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| max sent/node/fact | duplicates/fact | votes/fact | gossip/fact | mesh setup s "
+        "| wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in doc["runs"]:
         if "propagation_ms" not in r:
-            lines.append(f"| {r['nodes']} | no: {r.get('error', '')[:80]} |" + " |" * 11)
+            lines.append(f"| {r['nodes']} | no: {r.get('error', '')[:80]} |" + " |" * 12)
             continue
         p, c = r["propagation_ms"], r["copies"]
         cells = [r["nodes"], "yes" if r["holds"] else f"no ({r['unreached']} unreached)",
                  r["facts"], p["p50"], p["p99"], p["max"], c["total_per_fact"],
                  c["amplification"], c["max_sent_per_node_per_fact"],
-                 c["duplicates_received_per_fact"], c["votes_per_fact"], r["mesh_setup_s"],
+                 c["duplicates_received_per_fact"], c["votes_per_fact"],
+                 r.get("gossip_copies", {}).get("per_fact", "-"), r["mesh_setup_s"],
                  r["wall_s"]]  # fmt: skip
         lines.append("| " + " | ".join(_f(x) for x in cells) + " |")
     lines += [
@@ -91,7 +118,10 @@ def report(doc: dict[str, Any]) -> str:
         "Propagation: from the proposer's first event naming a claim to each other node's "
         "first one (event times: millisecond precision). Copies: FACT_PROPOSE envelopes "
         "the routers handled or refused, by the peer that delivered them; amplification "
-        "= copies per fact / (nodes - 1). Votes: FACT_CONFIRM/CHALLENGE/REJECT envelopes.",
+        "= copies per fact / (nodes - 1). Votes: FACT_CONFIRM/CHALLENGE/REJECT envelopes. "
+        "Copies a router handled are counted for the envelope's sender; gossip copies "
+        "(delivered or dropped as seen by gossipsub, proposals and votes alike) per node: "
+        "gossip/fact.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -103,19 +133,22 @@ def main() -> int:
     p.add_argument("--timeout", type=float, default=120.0, help="propagation deadline (s)")
     p.add_argument("--out", type=Path, required=True, help="JSON results")
     p.add_argument("--report", type=Path, help="also a Markdown report")
+    p.add_argument("--topology", choices=sorted(TOPOLOGIES), default="full",
+                   help="full: the static full mesh without gossip (the baseline); gossip: "
+                   "a sparse mesh, facts by gossip")  # fmt: skip
     a = p.parse_args()
     if any(n < 2 for n in a.nodes) or a.facts < 1:
         p.error("--nodes: each at least 2; --facts: at least 1")
     doc: dict[str, Any] = {
         "benchmark": "mesh_propagation",
-        "topology": TOPOLOGY,
+        "topology": TOPOLOGIES[a.topology],
         "command": " ".join(["python", "benches/bench_mesh.py", *sys.argv[1:]]),
         "machine": {"cpus": os.cpu_count(), "system": platform.platform(terse=True)},
         "settings": {"nodes": a.nodes, "facts": a.facts, "timeout_s": a.timeout},
         "runs": [],
     }
     for n in a.nodes:
-        run = run_size(n, a.facts, a.timeout)
+        run = run_size(n, a.facts, a.timeout, a.topology)
         doc["runs"].append(run)
         a.out.parent.mkdir(parents=True, exist_ok=True)
         a.out.write_text(json.dumps(doc, indent=2) + "\n")  # what holds so far, kept

@@ -114,6 +114,13 @@ def _met(ok: Any) -> str:
     return "met" if ok is True else "NOT met" if ok is False else "-"
 
 
+def _rtt_target(rtt: dict[str, Any], key: str) -> str:
+    target = rtt.get("targets", {}).get(key)
+    if target is None:
+        return ""
+    return f"{target}: {_met(rtt.get('met', {}).get(key))}"
+
+
 def report(d: Path) -> str:
     env, rtt, e2e, store = (_load(d, n) for n in ("envelope", "rtt", "e2e", "store"))
     lines = ["# Benchmarks", ""]
@@ -208,9 +215,16 @@ def report(d: Path) -> str:
                     ra[key],
                     rb.get(key, ""),
                     ratio.get(key, ""),
-                    rtt.get("targets", {}).get(key, ""),
+                    _rtt_target(rtt, key),
                 )
             )
+        floor = rtt.get("floor", {})
+        lines += [
+            "",
+            f"Design: {rtt.get('design', {})}; idle CPU of two connected nodes: "
+            f"{rtt.get('idle', {}).get('cpu_s_per_s', '-')} CPU-s/s; bare thread hand-off "
+            f"round trip {floor.get('thread_handoff_rt_p50_us', '-')} us (p50).",
+        ]
     if env is not None:
         lines += [
             "",

@@ -230,7 +230,8 @@ async def measure(quick: bool) -> dict[str, Any]:
     n64k, n256, npp, nsetup = int(4000 * k), int(200_000 * k), int(5000 * k), int(50 * k)
     out: dict[str, Any] = {"rtt": {}, "raw_asyncio_tcp": {}}
     for name, rtt, raw in (("setup_p50_ms", rtt_setup(nsetup), raw_setup(nsetup)),):
-        out["rtt"][name], out["raw_asyncio_tcp"][name] = await rtt, await raw
+        out["rtt"][name] = round(await rtt, 3)
+        out["raw_asyncio_tcp"][name] = round(await raw, 3)
     for name, size, count, batch in (
         ("one_way_64k_MBps", 65536, n64k, True),
         ("msgs_256_single_per_s", 256, n256, False),

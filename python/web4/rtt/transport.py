@@ -122,7 +122,12 @@ class Transport(_NodeBase):
         super().__init__(identity, config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ids = itertools.count()
-        self._waiters: dict[int, tuple[Callable[[], object | None], asyncio.Future[object]]] = {}
+        # key -> (poll, future, deadline in loop time)
+        self._waiters: dict[int, tuple[Callable[[], object | None], asyncio.Future[object], float]]
+        self._waiters = {}
+        # One timer for every waiter's deadline (at the earliest), not one per wait:
+        # arming and cancelling a timer per message cost more than the message.
+        self._timer: asyncio.TimerHandle | None = None
         self._sessions: dict[int, Session] = {}
 
     # --- waiting ----------------------------------------------------------------------
@@ -139,7 +144,7 @@ class Transport(_NodeBase):
 
     def _on_wake(self) -> None:
         self._core.clear_wake()
-        for poll, fut in list(self._waiters.values()):
+        for poll, fut, _ in list(self._waiters.values()):
             if fut.done():
                 continue
             try:
@@ -164,17 +169,37 @@ class Transport(_NodeBase):
                 return r
         fut: asyncio.Future[object] = loop.create_future()
         key = next(self._ids)
-        self._waiters[key] = (poll, fut)
+        deadline = loop.time() + timeout
+        self._waiters[key] = (poll, fut, deadline)
+        if self._timer is None or deadline < self._timer.when():
+            self._arm(loop, deadline)
         try:
-            async with asyncio.timeout(timeout):
-                return await fut  # type: ignore[return-value]
-        except TimeoutError:
-            # A result that landed in the same loop turn as the deadline is not lost.
-            if fut.done() and not fut.cancelled() and fut.exception() is None:
-                return fut.result()  # type: ignore[return-value]
-            raise
+            return await fut  # type: ignore[return-value]
         finally:
             self._waiters.pop(key, None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        """Fail the waits whose deadline passed (a result that landed first is kept);
+        re-arm for the earliest deadline left."""
+        self._timer = None
+        loop = self._loop
+        if loop is None:
+            return
+        now, nxt = loop.time(), None
+        for _, fut, deadline in list(self._waiters.values()):
+            if fut.done():
+                continue
+            if deadline <= now:
+                fut.set_exception(TimeoutError())
+            elif nxt is None or deadline < nxt:
+                nxt = deadline
+        if nxt is not None:
+            self._arm(loop, nxt)
 
     # --- nodes and sessions -----------------------------------------------------------
 
@@ -280,7 +305,10 @@ class Transport(_NodeBase):
         if self._loop is not None and not self._loop.is_closed():
             self._loop.remove_reader(self._core.wake_fd())
         await asyncio.to_thread(self._core.shutdown)
-        for _, fut in self._waiters.values():
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for _, fut, _ in self._waiters.values():
             if not fut.done():
                 fut.set_exception(RTTTransportError("the transport is shut down"))
         self._loop = None

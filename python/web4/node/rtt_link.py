@@ -155,6 +155,8 @@ class RttLink:
             session = await self._t.accept_one(timeout)
         except TimeoutError:
             return None
+        except RTTTransportError:  # it opened and was gone before we picked it up
+            return None
         try:
             return self._keep(RttSession(session))
         except RTTError:  # not an Ed25519 peer, or it left before its channels opened

@@ -10,6 +10,8 @@ Label values that come from the network (protocol, type, reason) are capped: aft
 ``MAX_LABEL_VALUES`` distinct values of one label, further ones become ``other``, so a
 peer sending random types cannot grow memory without bound.
 
+``web4_gossip_messages_total{outcome}`` counts gossip messages by outcome (CIP_SPEC §11).
+
 ``web4_knowledge_claims_total{state}`` counts claims, each once per state it reaches: a
 pending claim reported again with one more confirmation is the same claim in the same
 state (the last ``CLAIMS_REMEMBERED`` (claim, state) pairs are remembered for that).
@@ -56,6 +58,8 @@ PRESENCES: Final = ("focused", "engaged", "diffuse", "overloaded")
 _SIGNATURE_REASONS: Final = frozenset(
     {"SignatureMismatchError", "FingerprintMismatchError", "RTTHandshakeError"}
 )
+
+GOSSIP_OUTCOMES = frozenset({"published", "publish_failed", "delivered", "invalid", "ignored"})
 
 
 class _BusCollector:
@@ -160,6 +164,18 @@ class MetricsSink:
         self.discovery_pruned = Counter(
             "web4_discovery_pruned", "Sessions closed above the high watermark", registry=r
         )
+        # gossip (CIP_SPEC §11): every message by outcome; duplicates and dropped from
+        # the transport's cumulative counts in cip.gossip.stats
+        self.gossip = Counter(
+            "web4_gossip_messages", "Gossip messages by outcome", ["outcome"], registry=r
+        )
+        # isolation (web4.isolation): every per-peer task failure, reported one by one or not
+        self.peer_task_failures = Counter(
+            "web4_node_peer_task_failures",
+            "Unexpected exceptions isolated to one peer's task",
+            ["task"],
+            registry=r,
+        )
         if stats_provider is not None:
             r.register(_BusCollector(stats_provider))
 
@@ -211,8 +227,15 @@ class MetricsSink:
             self.discovery_dials.labels(source=self._label("source", a.get("source"))).inc()
         elif kind == "node.peer_pruned":
             self.discovery_pruned.inc()
+        elif kind in ("node.peer_task_failed", "node.peer_task_failures"):
+            count = a.get("count", 1) if kind == "node.peer_task_failures" else 1
+            if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+                task = self._label("task", a.get("task"))
+                self.peer_task_failures.labels(task=task).inc(count)
         elif kind in ("rtt.disconnected", "rtt.session_close") and event.peer:
             self._forget_peer(peer)
+        elif kind.startswith("cip.gossip.") or kind == "knowledge.duplicate":
+            self._gossip(kind, a)
         elif kind == "cip.handshake.failed":
             self.verification_failures.labels(source="cip_handshake").inc()
         elif kind in ("trust.transition", "trust.override"):
@@ -240,6 +263,18 @@ class MetricsSink:
             claim = str(a.get("claim_id") or event.msg_id or "")
             if self._first_time(claim, state):
                 self.claims.labels(state=state).inc()
+
+    def _gossip(self, kind: str, a: Mapping[str, object]) -> None:
+        outcome = kind.removeprefix("cip.gossip.")
+        if kind == "knowledge.duplicate":
+            self.gossip.labels(outcome="second_copy").inc()  # point to point and gossip
+        elif outcome in GOSSIP_OUTCOMES:
+            self.gossip.labels(outcome=outcome).inc()
+        elif outcome == "stats":
+            for attr, label in (("duplicates", "duplicate"), ("dropped", "dropped")):
+                delta = self._cumulative_delta("", f"gossip_{attr}", a.get(attr))
+                if delta > 0:
+                    self.gossip.labels(outcome=label).inc(delta)
 
     def _first_time(self, claim: str, state: str) -> bool:
         """Has ``claim`` not been counted in ``state`` yet? (A claim without an id counts

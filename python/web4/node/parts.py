@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from web4.agent.types import DecisionRecord
 from web4.cip import CIP_SPEC, cip_validator
-from web4.cip.topics import BROADCAST_TYPES
+from web4.cip.topics import BROADCAST_TYPES, VOTE_TYPES
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
 from web4.envelope.replay_store import PersistentReplayCache
@@ -153,10 +153,11 @@ def gossip_validator(me: str, clock: Clock, trust: TrustBook, store: Store) -> V
     """The CIP validator of the gossip router (CIP_SPEC §11): topic-bound envelopes, its
     own persistent replay cache (scope ``cip-gossip``: a broadcast's point-to-point copy
     and its gossip copy are two envelopes), and a gate for senders we may never have
-    met: proposals and votes from anyone but a blacklisted peer or one we recorded as
-    ``untrusted`` (a key met only through gossip has no record; it gains nothing a
-    handshake would not give it: only trusted voters count), shared decisions from
-    trusted peers only. Raises ``StoreError``."""
+    met: proposals from anyone but a blacklisted peer or one we recorded as ``untrusted``
+    (a key met only through gossip has no record; it gains nothing a handshake would not
+    give it: only trusted voters count), votes only from keys we have a record of (one
+    we never met can never count here), shared decisions from trusted peers only.
+    Raises ``StoreError``."""
 
     def gate(sender_fingerprint: str, msg_type: str) -> str | None:
         sender = sender_fingerprint
@@ -167,6 +168,10 @@ def gossip_validator(me: str, clock: Clock, trust: TrustBook, store: Store) -> V
             state is TrustState.UNTRUSTED and trust.known(sender)
         ):
             return f"{msg_type} is not admitted from a {state.value} peer"
+        if msg_type in VOTE_TYPES and not trust.known(sender):
+            # it could never count here (only peers trusted before the claim do), and
+            # storing it would let fresh keys grow the vote table without bound
+            return f"{msg_type} from a key this node never met: it could never count"
         if msg_type == "DECISION_SHARE" and state is not TrustState.TRUSTED:
             return f"DECISION_SHARE is admitted from trusted peers only, not {state.value}"
         return None

@@ -11,8 +11,9 @@ the same connection), publishing on the nodes' knowledge topic by hand.
   graylist threshold, drops whatever else it sends unread; an honest fact proposed then
   crosses the relay to a node its proposer never met.
 * A Sybil swarm of fresh keys proposes a lie and confirms it by gossip: every node gets
-  the claim and all the votes, none accepts it, and no node keeps a trust record for a
-  key it met only through gossip.
+  the claim; the relay, which met the keys, applies their votes and counts none; the
+  victim, which never met them, neither stores nor forwards their votes; nobody accepts
+  the lie, and no node keeps a trust record for a key it met only through gossip.
 """
 
 from __future__ import annotations
@@ -183,9 +184,21 @@ def test_a_sybil_swarm_gets_no_claim_accepted_through_gossip(tmp_path: Path) -> 
         for k in swarm[1:]:
             vote = topic_envelope(k, "FACT_CONFIRM", _vote_payload("FACT_CONFIRM", mid, h, "", ""))
             assert publish(k, [canonicalize(vote)]) == 1
-        for node in (r, v):  # every vote arrived by gossip and was applied, none counted
-            for k in swarm[1:]:
-                node.kind("knowledge.confirmation", peer=k.fp, claim_id=mid, timeout=30)
+        for k in swarm[1:]:  # the relay met them: votes applied, none counted
+            r.kind("knowledge.confirmation", peer=k.fp, claim_id=mid, timeout=30)
+        # the victim never met them: their votes could never count there, so it neither
+        # stores nor forwards them
+        ignored = v.wait_for(
+            lambda e: (
+                e["kind"] == "cip.gossip.ignored"
+                and e["attributes"]["type"] == "FACT_CONFIRM"
+                and len(v.events("cip.gossip.ignored", type="FACT_CONFIRM")) == len(swarm) - 1
+            ),
+            timeout=30,
+        )
+        assert ignored["attributes"]["reason"] == "TrustViolationError"
+        assert query(v.data, "SELECT COUNT(*) FROM knowledge_votes") == [(0,)]
+        for node in (r, v):
             rows = query(node.data, "SELECT state FROM knowledge_claims WHERE wire_msg_id = ?", mid)
             assert rows == [("pending",)], (node.agent_id, rows)
             assert node.events("knowledge.claim_accepted", claim_id=mid) == []

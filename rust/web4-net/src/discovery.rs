@@ -6,7 +6,8 @@
 //! [`KAD_PROTOCOL`], in server mode once the node listens. What they report lands in a
 //! [`Book`]: at most `max_peers` peers (least recently heard of evicted first), each with
 //! at most `max_addrs` dialable addresses (`/ip4|ip6/.../tcp/...`, loopback, unspecified
-//! and multicast refused). The application reads the book (`Node::discovered`) and
+//! and multicast refused): mDNS answers, the peers a lookup found, and the peers the DHT's
+//! routing table takes in. The application reads the book (`Node::discovered`) and
 //! decides whom to dial (the Python node's watermarks); a `peer_discovered` event says
 //! what changed, at most [`EVENTS_PER_SEC`] a second (the rest are counted, never
 //! queued: a flood must not push the transport's own events out of the bounded queue).
@@ -499,6 +500,13 @@ pub(crate) fn on_event(
                 };
                 shared.finish_op(op, r);
             }
+        }
+        DiscoveryEvent::Kad(kad::Event::RoutingUpdated {
+            peer, addresses, ..
+        }) => {
+            // A DHT peer we (or it) reached: a candidate for the node's watermark too.
+            let mut book = crate::shared::lock(&shared.book);
+            book.report(&shared.waker, peer, addresses.into_vec(), Source::Dht);
         }
         DiscoveryEvent::Kad(_) => {}
     }

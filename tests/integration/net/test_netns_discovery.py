@@ -75,10 +75,13 @@ def test_three_nodes_without_peers_find_each_other_by_mdns(net: TestNet, tmp_pat
 
 def test_a_bare_peer_id_is_resolved_through_a_bootstrap_peer(net: TestNet, tmp_path: Path) -> None:
     a_host, b_host, c_host = net.host("a"), net.host("b"), net.host("c")
-    b = start_node(b_host, tmp_path, "b", "--no-mdns")
+    # A and B dial no discovered peer (--min-peers 0): B serves the DHT and nothing else.
+    b = start_node(b_host, tmp_path, "b", "--no-mdns", "--min-peers", "0")
     nodes = [b]
     try:
-        a = start_node(a_host, tmp_path, "a", "--no-mdns", "--bootstrap", b.addr())
+        a = start_node(
+            a_host, tmp_path, "a", "--no-mdns", "--min-peers", "0", "--bootstrap", b.addr()
+        )
         nodes.append(a)
         time.sleep(1.0)  # A's identify reaches B's routing table
         c = start_node(
@@ -89,6 +92,16 @@ def test_a_bare_peer_id_is_resolved_through_a_bootstrap_peer(net: TestNet, tmp_p
         lookup = c.kind("node.peer_lookup", 20, peer_id=_peer_id(a))
         assert lookup["attributes"]["found"] >= 1
         assert _found(c)[a.fingerprint] == "configured"
+        # C (default --min-peers 4) also dials the DHT peer it met, B: found by dht
+        c.wait_for(
+            lambda e: (
+                e["kind"] == "node.peer_dial"
+                and e["peer"] == b.fingerprint
+                and e["attributes"]["source"] == "dht"
+            )
+        )
+        _met(c, b)
+        assert _found(c)[b.fingerprint] == "dht"
         # B answered Kademlia queries from A and C and has no RTT session with A.
         assert not [e for e in b.kinds("rtt.session_open") if e["peer"] == a.fingerprint]
     finally:

@@ -203,6 +203,23 @@ pub struct Book {
     pub(crate) evicted: u64,
 }
 
+/// A private-use address: RFC 1918, shared (100.64/10), link-local, IPv6 unique-local
+/// and link-local.
+pub fn is_private(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => {
+            ip.is_private()
+                || ip.is_link_local()
+                || (ip.octets()[0] == 100 && ip.octets()[1] & 0xc0 == 64)
+        }
+        Some(Protocol::Ip6(ip)) => {
+            let first = ip.segments()[0];
+            first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
+        }
+        _ => false,
+    }
+}
+
 /// What one report changed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
@@ -311,16 +328,23 @@ impl Book {
     }
 
     /// Record and report (`peer_discovered`, rate-limited) what a source found.
+    ///
+    /// `private_ok`: keep private addresses (see [`is_private`]). mDNS answers always
+    /// may (the LAN, and libp2p-mdns puts the sender's own address in); DHT records only
+    /// when this node itself listens on a private address: a node on the public
+    /// internet is not sent by a stranger's record to probe hosts of its own LAN.
     pub(crate) fn report(
         &mut self,
         waker: &Waker,
         peer: PeerId,
         raw: impl IntoIterator<Item = Multiaddr>,
         source: Source,
+        private_ok: bool,
     ) {
         let addrs: Vec<Multiaddr> = raw
             .into_iter()
             .filter_map(|a| dialable(&a, &peer, self.loopback))
+            .filter(|a| private_ok || source == Source::Mdns || !is_private(a))
             .take(self.max_addrs)
             .collect();
         if self.add(peer, &addrs, source) == Change::Nothing || !self.take_event() {
@@ -336,6 +360,13 @@ impl Book {
             ],
         );
     }
+}
+
+/// Whether this node listens on a private address (then DHT records may name some).
+fn listens_privately(shared: &crate::shared::Shared) -> bool {
+    crate::shared::lock(&shared.listen_addrs)
+        .iter()
+        .any(is_private)
 }
 
 /// Lookups under way, by Kademlia query.
@@ -449,7 +480,7 @@ pub(crate) fn on_event(
             {
                 let mut book = crate::shared::lock(&shared.book);
                 for (peer, addr) in found {
-                    book.report(&shared.waker, peer, [addr], Source::Mdns);
+                    book.report(&shared.waker, peer, [addr], Source::Mdns, true);
                 }
             }
             let over = d
@@ -479,10 +510,11 @@ pub(crate) fn on_event(
                 })) => peers,
                 _ => return,
             };
+            let private_ok = listens_privately(shared);
             let mut book = crate::shared::lock(&shared.book);
             for p in peers.into_iter().take(book.max_peers) {
                 if p.peer_id != local {
-                    book.report(&shared.waker, p.peer_id, p.addrs, Source::Dht);
+                    book.report(&shared.waker, p.peer_id, p.addrs, Source::Dht, private_ok);
                 }
             }
             if !step.last {
@@ -505,8 +537,10 @@ pub(crate) fn on_event(
             peer, addresses, ..
         }) => {
             // A DHT peer we (or it) reached: a candidate for the node's watermark too.
+            let private_ok = listens_privately(shared);
             let mut book = crate::shared::lock(&shared.book);
-            book.report(&shared.waker, peer, addresses.into_vec(), Source::Dht);
+            let addrs = addresses.into_vec();
+            book.report(&shared.waker, peer, addrs, Source::Dht, private_ok);
         }
         DiscoveryEvent::Kad(_) => {}
     }
@@ -581,6 +615,33 @@ mod tests {
     }
 
     #[test]
+    fn dht_records_name_private_addresses_only_to_a_node_on_a_private_network() {
+        let mut b = Book::new(&cfg(8, 8));
+        let w = Waker::new(64).unwrap();
+        let p = PeerId::random();
+        let addrs = || {
+            [
+                "/ip4/192.168.1.1/tcp/22",
+                "/ip4/10.1.2.3/tcp/22",
+                "/ip4/100.64.0.1/tcp/22",
+                "/ip4/169.254.1.1/tcp/22",
+                "/ip6/fd00::1/tcp/22",
+                "/ip4/203.0.113.9/tcp/7001",
+            ]
+            .map(a)
+        };
+        b.report(&w, p, addrs(), Source::Dht, false);
+        assert_eq!(b.addrs_of(&p), vec![a("/ip4/203.0.113.9/tcp/7001")]);
+        b.report(&w, p, addrs(), Source::Dht, true);
+        assert_eq!(b.addrs_of(&p).len(), 6);
+        let q = PeerId::random();
+        b.report(&w, q, [a("/ip4/192.168.1.1/tcp/7001")], Source::Mdns, false);
+        assert_eq!(b.addrs_of(&q).len(), 1); // the LAN's own answer
+        assert!(!is_private(&a("/ip4/172.32.0.1/tcp/1")));
+        assert!(is_private(&a("/ip4/172.31.0.1/tcp/1")));
+    }
+
+    #[test]
     fn a_flood_of_fresh_peers_costs_the_bound_and_few_events() {
         let c = cfg(16, 2);
         let mut b = Book::new(&c);
@@ -588,7 +649,7 @@ mod tests {
         for i in 0..1000u32 {
             let p = PeerId::random();
             let addrs = (0..50).map(|j| a(&format!("/ip4/10.{}.{}.{j}/tcp/9", i >> 8, i & 255)));
-            b.report(&w, p, addrs, Source::Mdns);
+            b.report(&w, p, addrs, Source::Mdns, true);
         }
         assert_eq!(b.len(), 16);
         assert!(b.snapshot().iter().all(|(_, a, _)| a.len() <= 2));

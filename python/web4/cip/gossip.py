@@ -235,7 +235,9 @@ class GossipService:
         """One ``cip.gossip.stats`` event: the transport's counters (``duplicates``: copies
         gossipsub dropped itself), ours, the peers whose gossipsub score is below zero
         (pruned from our meshes; below -80 ignored altogether) and our mesh per topic,
-        peers by fingerprint (at most 32 of each; ``min_score``: the lowest score)."""
+        peers by fingerprint (at most 32 of each; ``min_score``: the lowest score). Also
+        brings every known peer's application score in step with our trust in it, so a
+        peer blacklisted meanwhile is graylisted even if it sends nothing."""
         try:
             stats, view = self.gossip.stats(), self.gossip.view()
         except Web4Error:
@@ -247,6 +249,9 @@ class GossipService:
             except Web4Error:
                 return peer_id
 
+        for peer_id in list(view.scores)[:_SCORED_BOUND]:  # trust changes reach gossip too
+            with contextlib.suppress(Web4Error):
+                self._score(peer_id, self._fp_of(peer_id))
         negative = sorted(fp(p) for p, s in view.scores.items() if s < 0)[:32]
         mesh = sorted({fp(p) for ps in view.mesh.values() for p in ps})[:32]
         low = min(view.scores.values(), default=0.0)

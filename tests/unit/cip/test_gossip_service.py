@@ -1,0 +1,149 @@
+"""The gossip verdict loop over a real router, validator and trust book (CIP_SPEC §11),
+with the transport's gossip replaced by a recording port: verdicts reported per message,
+faults blamed on the forwarder never the signer, application scores following trust."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from web4.cip.builder import CipBuilder
+from web4.cip.gossip import GossipService
+from web4.cip.messages import DmpTrace, Fact, FactPropose, SenderState
+from web4.cip.topics import knowledge_topic
+from web4.clock import FakeClock, SeededRng
+from web4.envelope import canonicalize
+from web4.identity import Identity
+from web4.node.parts import gossip_validator
+from web4.node.rtt_link import fingerprint_of_peer_id
+from web4.observability import EventBus
+from web4.router import Fault, ProtocolRouter
+from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView, message_id
+from web4.store import Store
+from web4.trust import TrustBook, TrustEvent
+
+ME, AUTHOR, RELAY = (Identity(bytes([i]) * 32, n) for i, n in ((1, "me"), (2, "au"), (3, "re")))
+TOPIC = knowledge_topic("physics")
+T0 = 1_700_000_000.0
+
+
+class Port:
+    """The transport's gossip, recorded."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, GossipVerdict]] = []
+        self.scores: dict[str, float] = {}
+        self.known: dict[str, float] = {}
+
+    def subscribe(self, topic: str) -> None: ...
+
+    async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str | None:
+        return message_id(data)
+
+    async def receive(self, max_messages: int = 64, timeout: float = 1.0) -> list[GossipMessage]:
+        return []
+
+    def report(self, msg: GossipMessage, verdict: GossipVerdict) -> None:
+        self.reports.append((msg.id, verdict))
+
+    def set_app_score(self, peer_id: str, score: float) -> None:
+        self.scores[peer_id] = score
+
+    def stats(self) -> GossipStats:
+        return GossipStats(0, 0, 0, 0, 0, 0, 0, 0)
+
+    def view(self) -> GossipView:
+        return GossipView(dict(self.known), {}, {})
+
+
+class World:
+    def __init__(self, store: Store) -> None:
+        self.clock = FakeClock(T0)
+        self.trust = TrustBook(store, self.clock)
+        self.bus = EventBus("me", clock=self.clock)
+        self.port = Port()
+        self.faults: list[Fault] = []
+        self.routed: list[Any] = []
+        router = ProtocolRouter(
+            {"cip": gossip_validator(ME.fingerprint, self.clock, self.trust, store)},
+            emit=self.bus.emit,
+            clock=self.clock,
+        )
+        router.bind("knowledge", self.routed.append)
+
+        async def durable() -> None: ...
+
+        self.service = GossipService(
+            gossip=self.port, router=router, builder=CipBuilder(ME, clock=self.clock,
+            rng=SeededRng(1)), trust=self.trust, bus=self.bus,
+            state=lambda: SenderState(presence="focused", lri=1), durable=durable,
+            claim_domain=lambda ref, h: None, fingerprint_of=fingerprint_of_peer_id,
+            on_fault=self.faults.append,
+        )  # fmt: skip
+
+    def message(self, data: bytes, topic: str = TOPIC) -> GossipMessage:
+        return GossipMessage(message_id(data), RELAY.peer_id, topic, data)
+
+
+@pytest.fixture
+def world() -> Iterator[World]:
+    store = Store.open(":memory:")
+    yield World(store)
+    store.close()
+
+
+def handle(world: World, msg: GossipMessage) -> GossipVerdict:
+    return asyncio.run(world.service.handle(msg))
+
+
+def proposal() -> bytes:
+    p = FactPropose(
+        fact=Fact(statement="Water is wet", domain="physics", confidence=0.9, sources=["s"]),
+        dmp_trace=DmpTrace(decision_id="12345678-1234-4234-8234-123456789abc", steps=["a"],
+                           evidence=["s"]),
+    )  # fmt: skip
+    b = CipBuilder(AUTHOR, clock=FakeClock(T0), rng=SeededRng(2))
+    env = b.build(
+        p,
+        receiver=None,
+        topic=TOPIC,
+        sender_view="probing",
+        state=SenderState(presence="focused", lri=1),
+    )
+    return canonicalize(env)
+
+
+def test_valid_then_replayed_then_garbage(world: World) -> None:
+    data = proposal()
+    assert handle(world, world.message(data)) is GossipVerdict.ACCEPT
+    assert [m.peer for m in world.routed] == [AUTHOR.fingerprint]  # a key never met
+    respelled = data.replace(b",", b" ,", 1)
+    assert handle(world, world.message(respelled)) is GossipVerdict.REJECT
+    assert handle(world, world.message(b"{not json")) is GossipVerdict.REJECT
+    assert [v for _, v in world.port.reports] == [
+        GossipVerdict.ACCEPT, GossipVerdict.REJECT, GossipVerdict.REJECT,
+    ]  # fmt: skip
+    # the replay was signed by AUTHOR, but RELAY forwarded it: the fault is RELAY's
+    assert [f.peer for f in world.faults] == [RELAY.fingerprint, RELAY.fingerprint]
+    assert not any(f.authenticated for f in world.faults)
+
+
+def test_wrong_topic_rejected_and_local_refusals_ignored(world: World) -> None:
+    data = proposal()
+    other = knowledge_topic("chemistry")
+    assert handle(world, world.message(data, other)) is GossipVerdict.REJECT
+    world.trust.record(AUTHOR.fingerprint, TrustEvent.FINGERPRINT_MISMATCH, "test")  # blacklisted
+    assert handle(world, world.message(data)) is GossipVerdict.IGNORE
+    assert world.routed == []
+
+
+def test_application_scores_follow_trust(world: World) -> None:
+    world.port.known = {RELAY.peer_id: 0.0}
+    world.service.emit_stats()
+    assert world.port.scores == {RELAY.peer_id: 0.0}
+    world.trust.record(RELAY.fingerprint, TrustEvent.FINGERPRINT_MISMATCH, "test")
+    world.service.emit_stats()  # no message from it needed
+    assert world.port.scores == {RELAY.peer_id: -1000.0}

@@ -88,6 +88,7 @@ from web4.errors import (
     TrustError,
     Web4Error,
 )
+from web4.isolation import INTERNAL_ERROR
 from web4.observability import EventBus, emit_handshake_event, emit_trust_audit
 from web4.router import Fault, ProtocolRouter
 from web4.trust import TrustBook, TrustEvent, TrustState
@@ -304,12 +305,15 @@ async def serve(
     tick: float = 0.25,
     running: Callable[[], bool] = lambda: True,
     hello_timeout: float | None = None,
+    isolate: Callable[[Exception], bool] | None = None,
 ) -> None:
     """Run one peer session until it ends (see the module docstring): the handshake
     (``drive_handshake``), then routing. Never raises for the peer's or the link's
     faults: they end the session with a reason. ``hello_timeout``: seconds the handshake
     may wait with no timer armed (a responder before the peer's first HELLO); None: no
-    bound."""
+    bound. ``isolate``: called with any other exception (a bug met serving this peer);
+    when it returns True the session ends with the reason ``internal error: <class>``
+    instead of raising (``web4.isolation``); None: it propagates."""
     hs, session = conn.handshake, conn.session
 
     def live() -> bool:
@@ -351,6 +355,10 @@ async def serve(
         reason = f"link closed: {e}"
     except TimeoutError:
         reason = "send deadline passed"
+    except Exception as e:
+        if isolate is None or not isolate(e):
+            raise
+        reason = f"{INTERNAL_ERROR}: {type(e).__name__}"
     finally:
         await session.close()
         host.on_closed(conn, reason)

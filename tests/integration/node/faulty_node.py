@@ -1,0 +1,43 @@
+"""A ``web4 node`` with a bug planted on the path that serves a peer (tests only).
+
+Usage: ``python faulty_node.py node ARGS...`` runs ``web4 node ARGS...`` as the CLI would,
+with ``ProtocolRouter.route`` patched: an envelope whose bytes contain ``CRASH`` raises a
+``TypeError`` (a bug in our own code, met while serving the peer that sent it), one that
+contains ``STORE_FAILS`` raises ``StoreError`` (what the store raises once an fsync
+failed, which must stop the node). Everything else is the real node.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+CRASH = b"crash-the-serving-task"
+STORE_FAILS = b"the-store-failed-an-fsync"
+
+
+def plant() -> None:
+    from web4.errors import StoreError
+    from web4.router.router import ProtocolRouter
+
+    original = ProtocolRouter.route
+
+    async def route(self: Any, data: bytes, **kw: Any) -> Any:
+        if CRASH in data:
+            raise TypeError("planted bug: route() got an unexpected keyword argument")
+        if STORE_FAILS in data:
+            raise StoreError("planted: fsync failed; the node acknowledges nothing more")
+        return await original(self, data, **kw)
+
+    ProtocolRouter.route = route  # type: ignore[method-assign]
+
+
+def main() -> int:
+    plant()
+    from web4.cli.main import main as web4
+
+    return web4(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -59,6 +59,7 @@ def seeded(tmp_path: Path) -> Path:
         links.up(TWIN_A, HOSTILE, now - 200)
         links.found(ALICE, "configured", now)
         links.found(BOB, "mdns", now)
+        links.path(ALICE, "relayed")
     return data
 
 
@@ -67,16 +68,17 @@ def test_peers_lists_a_header_names_trust_link_found_and_last_seen(tmp_path: Pat
     got = run("peers", "--data-dir", str(data))
     assert got.returncode == 0, got.stderr
     lines = got.stdout.splitlines()
-    assert lines[0].split() == ["FINGERPRINT", "TRUST", "LINK", "FOUND", "LAST", "SEEN", "AGENT"]
+    header = ["FINGERPRINT", "TRUST", "LINK", "PATH", "FOUND", "LAST", "SEEN", "AGENT"]
+    assert lines[0].split() == header
     rows = {line.split()[0]: line for line in lines[1:]}
     assert lines[1].startswith(ALICE)  # the connected peer first
-    assert rows[ALICE].split()[1:4] == ["trusted", "connected", "configured"]
-    assert rows[ALICE].split()[5] == "alice"
-    assert rows[BOB].split()[1:4] == ["probing", "down", "mdns"]
-    assert rows[TWIN_A].split()[3] == "inbound"  # linked, found by nobody: it dialled us
+    assert rows[ALICE].split()[1:5] == ["trusted", "connected", "relayed", "configured"]
+    assert rows[ALICE].split()[6] == "alice"
+    assert rows[BOB].split()[1:5] == ["probing", "down", "-", "mdns"]
+    assert rows[TWIN_A].split()[4] == "inbound"  # linked, found by nobody: it dialled us
     assert "bob" in rows[BOB]
     assert "heartbeat timeout" in rows[BOB]
-    assert rows[CAROL].split()[1:5] == ["untrusted", "-", "-", "-"]  # never linked
+    assert rows[CAROL].split()[1:6] == ["untrusted", "-", "-", "-", "-"]  # never linked
     assert "cooldown until" in rows[CAROL]
     assert "\x1b" not in got.stdout  # a peer's name cannot drive the terminal
     assert "\\x1b]0;pwned" in rows[TWIN_A]
@@ -92,6 +94,7 @@ def test_peers_lists_a_header_names_trust_link_found_and_last_seen(tmp_path: Pat
     assert peers[CAROL]["last_seen"] is None
     assert peers[TWIN_A]["agent_id"] == HOSTILE
     assert (peers[ALICE]["found_by"], peers[BOB]["found_by"]) == ("configured", "mdns")
+    assert (peers[ALICE]["path"], peers[BOB]["path"]) == ("relayed", None)
     assert peers[TWIN_A]["found_by"] is None
 
 

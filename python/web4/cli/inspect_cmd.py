@@ -130,6 +130,8 @@ class PeerRow:
     this_node: bool
     found_by: str | None = None
     """configured, mdns or dht; None: it dialled us (shown as ``inbound``)."""
+    path: str | None = None
+    """direct or relayed: the connection that carried the session last (RTT_SPEC §17)."""
 
 
 def peer_rows(ctx: _Ctx, now: float) -> list[PeerRow]:
@@ -157,6 +159,7 @@ def peer_rows(ctx: _Ctx, now: float) -> list[PeerRow]:
                 cooldown_until=cool,
                 this_node=fp == ctx.me,
                 found_by=link.found_by if link else None,
+                path=link.path if link else None,
             )
         )
     return rows
@@ -173,7 +176,8 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         print("no peers yet")
         return EXIT_OK
     print(
-        f"{'FINGERPRINT':<64}  {'TRUST':<11}  {'LINK':<9}  {'FOUND':<10}  {'LAST SEEN':<20}  AGENT"
+        f"{'FINGERPRINT':<64}  {'TRUST':<11}  {'LINK':<9}  {'PATH':<7}  {'FOUND':<10}  "
+        f"{'LAST SEEN':<20}  AGENT"
     )
     for r in rows:
         link = "-" if r.last_seen is None else "connected" if r.connected else "down"
@@ -187,8 +191,9 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         agent = printable(r.agent_id) if r.agent_id else "-"
         extra = f"  ({'; '.join(notes)})" if notes else ""
         found = printable(r.found_by) if r.found_by else "-" if r.last_seen is None else "inbound"
+        path = printable(r.path) if r.path else "-"
         print(
-            f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {found:<10}  "
+            f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {path:<7}  {found:<10}  "
             f"{_when(r.last_seen):<20}  {agent}{extra}"
         )
     return EXIT_OK

@@ -66,6 +66,9 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         peers=(*cfg.peers, *args.peer) if args.peer else None,
         bootstrap=(*cfg.bootstrap, *args.bootstrap) if args.bootstrap else None,
         mdns=False if args.no_mdns else None,
+        relays=(*cfg.relays, *args.relay) if args.relay else None,
+        relay_server=True if args.relay_server else None,
+        relay_trusted_only=True if args.relay_trusted_only else None,
         min_peers=args.min_peers,
         max_peers=args.max_peers,
         metrics_port=args.metrics_port,
@@ -219,10 +222,32 @@ def _node_parser(sub: Any) -> None:
     p.add_argument(
         "--bootstrap",
         action="append",
-        type=cli_args.peer_addr,
+        type=cli_args.bootstrap_addr,
         metavar="MULTIADDR",
         help="a DHT entry point, /ip4/A/tcp/P/p2p/PEER_ID: the node finds peers by id "
         "through it (repeat); discovery names peers, it never trusts them",
+    )
+    p.add_argument(
+        "--relay",
+        action="append",
+        type=cli_args.peer_addr,
+        metavar="MULTIADDR",
+        help="reserve a slot on the relay at /ip4/A/tcp/P/p2p/RELAY_ID and be reachable "
+        "through it (…/p2p/RELAY_ID/p2p-circuit/p2p/OUR_ID, printed with the listen "
+        "addresses) when behind NAT; a direct connection replaces it where the NAT allows "
+        "(repeat, at most 8)",
+    )
+    p.add_argument(
+        "--relay-server",
+        action="store_true",
+        help="serve as a circuit relay for nodes behind NAT, within fixed bounds "
+        "(reservations, circuits, their duration and bytes; RTT_SPEC §17); peers this "
+        "node holds untrusted or blacklisted are refused",
+    )
+    p.add_argument(
+        "--relay-trusted-only",
+        action="store_true",
+        help="with --relay-server: serve only peers the operator trusts",
     )
     p.add_argument(
         "--no-mdns",

@@ -27,6 +27,9 @@ Example file::
     propose = ["Water boils at 100 degrees Celsius at sea level|physics|0.9"]
     mdns = true                # find peers on the LAN (false: --no-mdns)
     bootstrap = ["/ip4/203.0.113.7/tcp/7001/p2p/12D3KooW..."]  # DHT entry points
+    relays = ["/ip4/203.0.113.7/tcp/7001/p2p/12D3KooW..."]  # reachable through these
+    relay_server = false       # serve as a bounded relay for nodes behind NAT
+    relay_trusted_only = false # as a relay, serve only peers the operator trusts
     min_peers = 4              # dial discovered peers below this many sessions
     max_peers = 32             # close the least useful sessions above this many
     gossip_domains = ["physics"]  # knowledge topics to follow (CIP_SPEC §11)
@@ -64,7 +67,7 @@ from typing import Any
 
 from web4.errors import ConfigError
 from web4.lip import LipSettings
-from web4.node.addrs import PEER_EXAMPLE, check_listen_addr, check_peer_addr
+from web4.node.addrs import PEER_EXAMPLE, check_bootstrap_addr, check_listen_addr, check_peer_addr
 from web4.node.proposals import Proposal
 from web4.observability.events import LEVELS, Level
 
@@ -94,6 +97,9 @@ FLAG_KEYS = {
     "--believe": "[node] believe",
     "--no-mdns": "[node] mdns = false",
     "--bootstrap": "[node] bootstrap",
+    "--relay": "[node] relays",
+    "--relay-server": "[node] relay_server = true",
+    "--relay-trusted-only": "[node] relay_trusted_only = true",
     "--min-peers": "[node] min_peers",
     "--max-peers": "[node] max_peers",
     "--gossip-domain": "[node] gossip_domains",
@@ -147,6 +153,11 @@ class NodeConfig:
     # besides those of our own proposals (--gossip-domain, --no-gossip)
     gossip: bool = True
     gossip_domains: tuple[str, ...] = ()
+    # reachability (RTT_SPEC §17): relays to reserve a slot on and be reached through,
+    # and whether this node serves as a (bounded) relay, to everyone or trusted peers only
+    relays: tuple[str, ...] = ()
+    relay_server: bool = False
+    relay_trusted_only: bool = False
 
     def __post_init__(self) -> None:
         if self.metrics_port is not None and (
@@ -158,11 +169,18 @@ class NodeConfig:
                 raise ConfigError(f"trust anchor {fp!r} is not a 64-hex-digit fingerprint")
         for addr in self.listen:
             check_listen_addr(addr)
-        for addr in (*self.peers, *self.bootstrap):
+        for addr in self.peers:
             check_peer_addr(addr)
         for addr in self.bootstrap:
-            if not addr.startswith("/"):
-                raise ConfigError(f"bootstrap {addr!r}: give the full address, {PEER_EXAMPLE}")
+            check_bootstrap_addr(addr)
+        for addr in self.relays:
+            check_peer_addr(addr)
+            if not addr.startswith("/") or "/p2p-circuit" in addr:
+                raise ConfigError(f"relay {addr!r}: give the relay's own address, {PEER_EXAMPLE}")
+        if len(self.relays) > 8:
+            raise ConfigError("relays: at most 8")
+        if self.relay_trusted_only and not self.relay_server:
+            raise ConfigError("relay_trusted_only needs relay_server")
         for name in ("min_peers", "max_peers"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
@@ -211,6 +229,8 @@ _NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "min_peers": ("an integer", (int,)),
     "max_peers": ("an integer", (int,)),
     "gossip": ("true or false", (bool,)),
+    "relay_server": ("true or false", (bool,)),
+    "relay_trusted_only": ("true or false", (bool,)),
     "heartbeat_interval": ("a number", (int, float)),
     "handshake_timeout": ("a number", (int, float)),
     "exit_after": ("a number", (int, float)),
@@ -335,6 +355,7 @@ def load_config(path: str | Path, *, data_dir: str | Path | None = None) -> Node
             "believe",
             "propose",
             "gossip_domains",
+            "relays",
         ):
             if key in kwargs:
                 kwargs[key] = _strings(kwargs[key], f"{p} [node] {key}")

@@ -100,6 +100,11 @@ class DurableTransport:
         """The transport's discovery port (``web4.node.discovery``), None without one."""
         return getattr(self.inner, "discovery", None)
 
+    @property
+    def relay(self) -> Any:
+        """The transport's relay controls (``web4.node.relaying.RelayPort``), or None."""
+        return getattr(self.inner, "relay", None)
+
     async def listen(self, addr: str) -> list[str]:
         return await self.inner.listen(addr)
 

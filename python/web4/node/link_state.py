@@ -43,6 +43,11 @@ MIGRATIONS = MigrationSet(
             "links: how each peer was found (configured, mdns, dht; NULL: it dialled us)",
             ("ALTER TABLE links_peers ADD COLUMN found_by TEXT",),
         ),
+        Migration(
+            3,
+            "links: whether the connection is direct or through a relay (RTT_SPEC §17)",
+            ("ALTER TABLE links_peers ADD COLUMN path TEXT",),
+        ),
     ),
 )
 
@@ -57,6 +62,8 @@ class LinkRecord:
     last_seen: float
     reason: str | None
     found_by: str | None = None
+    path: str | None = None
+    """``direct`` or ``relayed``: the connection carrying the session last (None: unknown)."""
 
 
 class LinkBook:
@@ -121,6 +128,11 @@ class LinkBook:
             (peer, now, source),
         )
 
+    def path(self, peer: str, path: str) -> None:
+        """``peer``'s session is now carried by a ``direct`` or ``relayed`` connection
+        (an existing row only). Raises ``StoreError``."""
+        self._store.execute("UPDATE links_peers SET path = ? WHERE peer = ?", (path, peer))
+
     def mark_all_down(self, reason: str, now: float) -> None:
         """Every connected row goes down with ``reason`` (node start and stop).
 
@@ -137,7 +149,7 @@ class LinkBook:
     def all(self) -> list[LinkRecord]:
         """Every known peer, connected first, then most recently seen first."""
         rows = self._store.query(
-            "SELECT peer, agent_id, connected, last_seen, reason, found_by FROM links_peers "
+            "SELECT peer, agent_id, connected, last_seen, reason, found_by, path FROM links_peers "
             "ORDER BY connected DESC, last_seen DESC, peer"
         )
         return [
@@ -148,6 +160,7 @@ class LinkBook:
                 last_seen=float(r[3]),
                 reason=None if r[4] is None else str(r[4]),
                 found_by=None if r[5] is None else str(r[5]),
+                path=None if r[6] is None else str(r[6]),
             )
             for r in rows
         ]

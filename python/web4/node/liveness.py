@@ -111,6 +111,8 @@ class LinkWatch:
             elif kind == "session_close":
                 why = f"session closed ({ev.get('reason') or 'closed'})"
                 self._do(functools.partial(self.book.down, peer, why, now))
+            elif kind == "connection_path" and ev.get("path") in ("direct", "relayed"):
+                self._do(functools.partial(self.book.path, peer, str(ev["path"])))
 
     def verified(self, peer: str, agent_id: str) -> None:
         """The CIP handshake proved the peer's key; its HELLO named ``agent_id``."""

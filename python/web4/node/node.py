@@ -74,7 +74,6 @@ from web4.errors import (
 )
 from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.isolation import PeerTaskFailures
 from web4.knowledge import KnowledgeExchange, KnowledgePolicy, LocalState
 from web4.node import status
 from web4.node.agent_ports import NodePorts
@@ -95,6 +94,7 @@ from web4.node.parts import (
     make_validators,
 )
 from web4.node.proposals import Proposal, propose_all
+from web4.node.relaying import RelayGate, listen_through
 from web4.node.rtt_link import fingerprint_of_peer_id
 from web4.observability import (
     EventBus,
@@ -249,8 +249,6 @@ class Node:
             metrics_port=cfg.metrics_port,
         )
         self.bus = self.obs.bus
-        # a bug met serving one peer ends that peer's session, not the node (web4.isolation)
-        self.failures = PeerTaskFailures(self.bus.emit, self.clock.monotonic)
         if cfg.json_events:
             self.bus.add_sink(JsonLinesSink(self._stdout))
         # fsyncs on a writer thread; every send waits for them (web4.node.durable_link).
@@ -334,6 +332,13 @@ class Node:
                 min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
                 anchors=cfg.trust_anchors, trust_of=self.trust.state_of,
             )  # fmt: skip
+        relay = self.transport.relay
+        # as a relay: the access lists follow the trust book (RTT_SPEC §17)
+        self.relay_gate = (
+            RelayGate(relay, self.trust.state_of)
+            if cfg.relay_server and relay is not None
+            else None
+        )
         self.gossip: GossipService | None = None
         port = self.transport.gossip
         if cfg.gossip and port is not None:  # knowledge on topics too (CIP_SPEC §11)
@@ -390,6 +395,10 @@ class Node:
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
+            if self.config.relays:  # reachable through relays (RTT_SPEC §17)
+                self.listen_addrs += await listen_through(
+                    self.transport, self.config.relays, self.identity.peer_id, self.bus.emit
+                )
             self._announce()  # listen addresses + metrics URL, printed and in status.json
             self.bus.emit(
                 "node.started",
@@ -433,7 +442,6 @@ class Node:
                     await self.transport.shutdown()
             self._drain_rtt()
             self.links.node_stopped()
-            self.failures.close()
             self.bus.emit(
                 "node.stopped",
                 peers=len(self.conns),
@@ -521,20 +529,6 @@ class Node:
     def start_peer(
         self, session: LinkSession, role: Role, *, serve_inline: bool = False
     ) -> PeerConn | None:
-        """The ``PeerConn`` that serves ``session`` (in a task of its own unless
-        ``serve_inline``), or None when it is not served: served already, refused, or a
-        bug met starting it (isolated: the session is closed, ``web4.isolation``)."""
-        try:
-            return self._start_peer(session, role, serve_inline)
-        except Exception as e:
-            if not self.failures.isolate(session.peer, "start", e):
-                raise
-            if (conn := self.conns.get(session.peer)) is not None and conn.session is session:
-                del self.conns[session.peer]
-            self._tg.create_task(session.close())
-            return None
-
-    def _start_peer(self, session: LinkSession, role: Role, serve_inline: bool) -> PeerConn | None:
         old = self.conns.get(session.peer)
         if old is not None and old.session is session:
             return None  # already served by `old`
@@ -546,9 +540,6 @@ class Node:
                 "error", peer=session.peer, error="FloodError",
                 detail="session refused: recently disconnected for a flood of faults",
             )  # fmt: skip
-            self._tg.create_task(session.close())
-            return None
-        if self.failures.refused(session.peer):  # its sessions kept failing: a cool-down
             self._tg.create_task(session.close())
             return None
         state = sender_state(self.loop.state())
@@ -577,10 +568,7 @@ class Node:
 
     async def serve_peer(self, conn: PeerConn) -> None:
         hello = self.config.handshake_timeout  # a silent peer's session ends after it
-        await serve(
-            self, conn, tick=self.tick, running=self.running, hello_timeout=hello,
-            isolate=lambda e: self.failures.isolate(conn.peer, "serve", e),
-        )  # fmt: skip
+        await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
         self.cip.flush_faults([conn.peer], "before the session closed")
@@ -661,13 +649,16 @@ class Node:
             await self.sleep(0.5)
             self._drain_rtt()
             self.links.seen(c.peer for c in self.conns.values() if c.session.connected)
-            self.failures.flush()
             n += 1
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
                 if self.gossip is not None:
                     self.gossip.emit_stats()
+                if self.relay_gate is not None:
+                    conns = list(self.conns.values())
+                    ids = ((getattr(c.session, "peer_id", None), c.peer) for c in conns)
+                    self.relay_gate.sync([(i, fp) for i, fp in ids if isinstance(i, str)])
 
     def _drain_rtt(self) -> None:
         """Forward the transport's events to the bus and the link book."""

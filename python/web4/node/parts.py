@@ -105,7 +105,12 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         return RttLink(
             identity,
             TransportConfig(
-                heartbeat_interval=hb, heartbeat_timeout=3 * hb, mdns=config.mdns, dht=True
+                heartbeat_interval=hb,
+                heartbeat_timeout=3 * hb,
+                mdns=config.mdns,
+                dht=True,
+                relay_server=config.relay_server,
+                relay_trusted_only=config.relay_trusted_only,
             ),
         )
 

@@ -67,6 +67,11 @@ class RttSession:
         return self._peer
 
     @property
+    def peer_id(self) -> str:
+        """The peer's libp2p PeerId."""
+        return self._s.peer_id
+
+    @property
     def peer_key(self) -> bytes:
         """The peer's raw 32-byte Ed25519 public key, as the transport authenticated it
         (for envelopes that leave out ``sender.pubkey``)."""
@@ -166,6 +171,15 @@ class RttLink:
     def _keep(self, s: RttSession) -> RttSession:
         self._sessions = [x for x in self._sessions if not x.closed] + [s]
         return s
+
+    @property
+    def relay(self) -> RttLink:
+        """Relay access controls (``web4.node.relaying.RelayPort``)."""
+        return self
+
+    def relay_access(self, peer_id: str, allow: bool | None) -> None:
+        """Raises ``ConfigError`` for a bad peer id."""
+        self._t.relay_access(peer_id, allow)
 
     @property
     def discovery(self) -> RttLink:

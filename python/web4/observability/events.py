@@ -214,6 +214,32 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
         "mDNS or the DHT named a peer or a new address of it (rate-limited)",
     ),
     ("rtt.session_resumed", "info", (), "a session resumed after a reconnect"),
+    (
+        "rtt.connection_path",
+        "info",
+        ("path",),
+        "a session is now carried by a direct or a relayed connection (RTT_SPEC §17)",
+    ),
+    (
+        "rtt.relay_reservation",
+        "info",
+        ("role", "outcome"),
+        "a relay reservation: as server accepted/denied (denials rate-limited), as "
+        "client accepted, or lost (then tried again after retry_ms)",
+    ),
+    (
+        "rtt.relay_circuit",
+        "info",
+        ("role", "outcome", "dst"),
+        "as a relay server: a circuit from peer to dst accepted, denied (rate-limited) "
+        "or closed (ended, or past its duration or byte limit)",
+    ),
+    (
+        "rtt.hole_punch",
+        "info",
+        ("outcome",),
+        "DCUtR: a relayed connection was upgraded to a direct one, or the attempt failed",
+    ),
     ("rtt.heartbeat_timeout", "warning", (), "the peer missed heartbeats"),
     (
         "rtt.disconnected",
@@ -279,26 +305,18 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ),
     ("node.peer_dial_failed", "debug", ("source", "addr"), "a discovered peer's address failed"),
     (
+        "node.relay",
+        "info",
+        ("relay", "outcome"),
+        "the node listens through a relay (--relay): reserved, or unavailable (retried)",
+    ),
+    (
         "node.peer_pruned",
         "info",
         ("reason",),
         "a session closed above the high watermark (least useful first)",
     ),
     ("node.peer_lookup", "info", ("peer_id", "found"), "a bare --peer PeerId looked up"),
-    # isolation (web4.isolation, CIP_SPEC §9): a bug meets one peer, not the node
-    (
-        "node.peer_task_failed",
-        "error",
-        ("task", "error", "message", "traceback"),
-        "an unexpected exception in one peer's task: that session ended (or that message "
-        "dropped), the node serves the others; rate-limited per peer and window",
-    ),
-    (
-        "node.peer_task_failures",
-        "warning",
-        ("task", "count"),
-        "peer task failures past the event limits, summed per task when the window ends",
-    ),
     ("observability.sink_error", "error", ("sink", "error"), "a sink raised; event lost there"),
     (
         "observability.contract_violation",

@@ -137,6 +137,21 @@ class _NodeBase:
         """``peer_id``'s discovered addresses. Raises ``ConfigError`` for a bad id."""
         return self._core.addrs_of(peer_id)
 
+    def relay_access(self, peer_id: str, allow: bool | None) -> None:
+        """Admit (``True``), refuse (``False``) or forget (``None``) ``peer_id`` as a user
+        of this node's relay server (RTT_SPEC §17). Raises ``ConfigError`` for a bad id."""
+        self._core.relay_access(peer_id, allow)
+
+    def relayed(self, session_id: int) -> bool | None:
+        """Whether the session is carried by a relayed connection now (``None``: it has
+        no connection yet)."""
+        return self._core.relayed(session_id)
+
+    def relay_stats(self) -> dict[str, int]:
+        """Relay server and client counters, hole punches and relayed-to-direct
+        upgrades (RTT_SPEC §17)."""
+        return self._core.relay_stats()
+
     def drain_events(self, max_events: int = 1024) -> list[dict[str, str | int | bool]]:
         """Up to ``max_events`` lifecycle/telemetry events, oldest first (bounded queue;
         when nobody drains it the oldest are dropped and counted in ``stats``). Each is a

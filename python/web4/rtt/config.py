@@ -117,6 +117,13 @@ class TransportConfig:
     own_runtime: bool = False
     """Give this node an IO thread of its own instead of the process's shared one
     (the earlier design; a node with ``mdns`` always has its own)."""
+    relay_server: bool = False
+    """Serve as a circuit relay v2 for nodes behind NAT, within fixed bounds (RTT_SPEC
+    §17: reservations and circuits in all, per peer and per IP, circuit duration and
+    bytes); peers refused with ``relay_access(peer, False)`` are turned away."""
+    relay_trusted_only: bool = False
+    """With ``relay_server``: serve only peers admitted with ``relay_access(peer, True)``
+    (the node admits the peers its operator trusts)."""
     channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

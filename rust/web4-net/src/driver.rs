@@ -342,8 +342,9 @@ impl Driver {
         self.apply(acts);
     }
 
-    /// A relay listener that had a reservation closed (the relay went away or refused a
-    /// renewal): reported, and listened on again after a backoff (`lost` times before).
+    /// A relay listener closed (the relay refused the reservation or its renewal, or
+    /// went away): reported, and listened on again after a backoff (`lost` times in a
+    /// row before), until the node shuts down.
     fn relay_listener_lost(
         &mut self,
         addr: Multiaddr,
@@ -449,9 +450,9 @@ impl Driver {
                 reason,
                 ..
             } => {
-                let relay = self.relay_listens.remove(&listener_id);
-                let first = self.listen_ops.contains_key(&listener_id);
-                if let (Some((addr, lost)), false) = (relay, first) {
+                // A relay listener is kept: refused or lost, it is tried again later
+                // (its first attempt's operation still fails, so the caller knows).
+                if let Some((addr, lost)) = self.relay_listens.remove(&listener_id) {
                     self.relay_listener_lost(addr, lost, &reason);
                 }
                 if let Some(op) = self.listen_ops.remove(&listener_id) {

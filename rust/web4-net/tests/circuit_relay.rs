@@ -105,7 +105,8 @@ fn a_denied_peer_cannot_reserve() {
     r2.relay_access(&b.peer_id().to_string(), Some(true))
         .unwrap();
     b.wait_op(b.listen(&circuit2).unwrap(), T).unwrap();
-    assert_eq!(r2.relay_stats().reservations_accepted, 1);
+    // (the refused listener is retried in the background too: at least one)
+    assert!(r2.relay_stats().reservations_accepted >= 1);
 }
 
 #[test]

@@ -117,17 +117,33 @@ fn parse(addr: &str) -> Result<Parsed, String> {
         Some(Protocol::Tcp(p)) => *p,
         _ => return Err(format!("/{ip}/{host} must be followed by /tcp/<port>")),
     };
-    let peer = match protocols.get(2) {
-        None => None,
-        Some(Protocol::P2p(peer)) if protocols.len() == 3 => {
+    let peer = match (protocols.get(2), protocols.len()) {
+        (None, _) => None,
+        (Some(Protocol::P2p(peer)), 3) => {
             if ed25519_key(peer).is_none() {
                 return Err(peer_error(&peer.to_base58()));
             }
             Some(peer.to_base58())
         }
-        Some(_) => {
+        // Through a relay (RTT_SPEC §17): the relay's address, then the peer's id; the
+        // address and port returned are the relay's.
+        (Some(Protocol::P2p(relay)), 5)
+            if protocols[3] == Protocol::P2pCircuit && matches!(protocols[4], Protocol::P2p(_)) =>
+        {
+            let Protocol::P2p(peer) = &protocols[4] else {
+                unreachable!("matched above")
+            };
+            for p in [relay, peer] {
+                if ed25519_key(p).is_none() {
+                    return Err(peer_error(&p.to_base58()));
+                }
+            }
+            Some(peer.to_base58())
+        }
+        (Some(_), _) => {
             return Err(format!(
-                "only /{ip}/<address>/tcp/<port> with an optional /p2p/<peer id> is supported"
+                "only /{ip}/<address>/tcp/<port> with an optional /p2p/<peer id> (or \
+                 /p2p/<relay id>/p2p-circuit/p2p/<peer id>) is supported"
             ))
         }
     };
@@ -157,6 +173,12 @@ mod tests {
         );
         let with_peer = parse(&format!("/ip6/::1/tcp/0/p2p/{PEER}")).unwrap();
         assert_eq!(with_peer, ("ip6", "::1".into(), 0, Some(PEER.into())));
+        let relayed = format!("/ip4/10.0.0.1/tcp/4001/p2p/{PEER}/p2p-circuit/p2p/{PEER}");
+        assert_eq!(
+            parse(&relayed).unwrap(),
+            ("ip4", "10.0.0.1".into(), 4001, Some(PEER.into()))
+        );
+        assert!(parse(&format!("/ip4/10.0.0.1/tcp/1/p2p/{PEER}/p2p-circuit")).is_err());
         for bad in [
             "",
             "ip4/127.0.0.1/tcp/1",

@@ -137,6 +137,8 @@ struct TransportSettings {
     #[pyo3(from_py_with = duration)]
     spin_max: Duration,
     own_runtime: bool,
+    relay_server: bool,
+    relay_trusted_only: bool,
     #[pyo3(from_py_with = channels)]
     channels: Vec<(ChannelKind, ChannelSettings)>,
 }
@@ -162,6 +164,12 @@ impl TransportSettings {
         c.discovery.allow_loopback = self.discovery_loopback;
         c.spin_max = self.spin_max;
         c.own_runtime = self.own_runtime;
+        if self.relay_server {
+            c.relay.server = Some(web4_net::RelayServerConfig {
+                trusted_only: self.relay_trusted_only,
+                ..Default::default()
+            });
+        }
         for (k, cs) in self.channels {
             let ch = &mut c.session.channels[k.index()];
             if let Some(p) = cs.policy {
@@ -328,6 +336,41 @@ impl RttNode {
             .into_iter()
             .map(|(p, a, s)| (p, a, s.as_str()))
             .collect()
+    }
+
+    /// Admit (`True`), refuse (`False`) or forget (`None`) a peer as a user of this
+    /// node's relay server. Raises `ConfigError` for a malformed peer id.
+    #[pyo3(signature = (peer_id, allow))]
+    fn relay_access(&self, peer_id: &str, allow: Option<bool>) -> PyResult<()> {
+        self.node.relay_access(peer_id, allow).map_err(net_err)
+    }
+
+    /// Whether session `id` is carried by a relayed connection now (`None`: no
+    /// connection yet, or unknown).
+    fn relayed(&self, id: u64) -> Option<bool> {
+        self.node.relayed(id)
+    }
+
+    /// Relay and hole-punch counters.
+    fn relay_stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.node.relay_stats();
+        let d = PyDict::new(py);
+        for (k, v) in [
+            ("reservations_accepted", s.reservations_accepted),
+            ("reservations_denied", s.reservations_denied),
+            ("circuits_accepted", s.circuits_accepted),
+            ("circuits_denied", s.circuits_denied),
+            ("circuits_closed", s.circuits_closed),
+            ("reservations_made", s.reservations_made),
+            ("relay_listeners_lost", s.relay_listeners_lost),
+            ("relayed_connections", s.relayed_connections),
+            ("hole_punch_ok", s.hole_punch_ok),
+            ("hole_punch_failed", s.hole_punch_failed),
+            ("upgrades", s.upgrades),
+        ] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
     }
 
     /// Node-wide counters.

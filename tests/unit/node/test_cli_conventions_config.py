@@ -34,6 +34,9 @@ VALUES = {  # a valid TOML value for each key
     "max_peers": "8",
     "gossip_domains": '["physics"]',
     "gossip": "false",
+    "relays": '["/ip4/10.0.0.1/tcp/1/p2p/12D3KooWAQ24A1mdcb5vw3UjFDXYYvkrvtiWN9Mzr2BySyUp6h3N"]',
+    "relay_server": "true",
+    "relay_trusted_only": "true",
 }
 
 

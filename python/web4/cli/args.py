@@ -21,11 +21,12 @@ from pathlib import Path
 
 from web4.errors import ConfigError, IdentityError
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.node.addrs import check_listen_addr, check_peer_addr
+from web4.node.addrs import check_bootstrap_addr, check_listen_addr, check_peer_addr
 from web4.node.config import data_dir_of, default_config_path
 
 __all__ = [
     "UsageError",
+    "bootstrap_addr",
     "consent_scope",
     "data_dir",
     "fingerprint",
@@ -66,6 +67,7 @@ def _flag(check: Callable[[str], str]) -> Callable[[str], str]:
 
 peer_addr = _flag(check_peer_addr)  # /ip4/A/tcp/P/p2p/PEER_ID, an Ed25519 peer id
 listen_addr = _flag(check_listen_addr)  # /ip4/A/tcp/P
+bootstrap_addr = _flag(check_bootstrap_addr)  # /ip4/A/tcp/P/p2p/PEER_ID only
 
 
 def fingerprint(value: str) -> str:

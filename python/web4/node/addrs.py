@@ -14,7 +14,7 @@ from __future__ import annotations
 from web4 import _core
 from web4.errors import ConfigError
 
-__all__ = ["PEER_EXAMPLE", "check_listen_addr", "check_peer_addr"]
+__all__ = ["PEER_EXAMPLE", "check_bootstrap_addr", "check_listen_addr", "check_peer_addr"]
 
 PEER_EXAMPLE = (
     "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW... (what the peer's node prints after `listening on`)"
@@ -49,6 +49,17 @@ def check_peer_addr(value: str) -> str:
             f"address, e.g. {PEER_EXAMPLE}"
         )
     return value.strip()
+
+
+def check_bootstrap_addr(value: str) -> str:
+    """A DHT entry point: a full ``/ip4/A/tcp/P/p2p/PEER_ID`` (a bare peer id cannot be
+    found before the DHT is joined); returns it stripped."""
+    if not value.strip().startswith("/"):
+        raise ConfigError(
+            f"{value!r}: a bootstrap peer needs its full address (the DHT cannot find it "
+            f"before it is joined), e.g. {PEER_EXAMPLE}"
+        )
+    return check_peer_addr(value)
 
 
 def check_listen_addr(value: str) -> str:

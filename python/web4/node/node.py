@@ -74,6 +74,7 @@ from web4.errors import (
 )
 from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
+from web4.isolation import PeerTaskFailures
 from web4.knowledge import KnowledgeExchange, KnowledgePolicy, LocalState
 from web4.node import status
 from web4.node.agent_ports import NodePorts
@@ -249,6 +250,8 @@ class Node:
             metrics_port=cfg.metrics_port,
         )
         self.bus = self.obs.bus
+        # a bug met serving one peer ends that peer's session, not the node (web4.isolation)
+        self.failures = PeerTaskFailures(self.bus.emit, self.clock.monotonic)
         if cfg.json_events:
             self.bus.add_sink(JsonLinesSink(self._stdout))
         # fsyncs on a writer thread; every send waits for them (web4.node.durable_link).
@@ -442,6 +445,7 @@ class Node:
                     await self.transport.shutdown()
             self._drain_rtt()
             self.links.node_stopped()
+            self.failures.close()
             self.bus.emit(
                 "node.stopped",
                 peers=len(self.conns),
@@ -529,6 +533,20 @@ class Node:
     def start_peer(
         self, session: LinkSession, role: Role, *, serve_inline: bool = False
     ) -> PeerConn | None:
+        """The ``PeerConn`` that serves ``session`` (in a task of its own unless
+        ``serve_inline``), or None when it is not served: served already, refused, or a
+        bug met starting it (isolated: the session is closed, ``web4.isolation``)."""
+        try:
+            return self._start_peer(session, role, serve_inline)
+        except Exception as e:
+            if not self.failures.isolate(session.peer, "start", e):
+                raise
+            if (conn := self.conns.get(session.peer)) is not None and conn.session is session:
+                del self.conns[session.peer]
+            self._tg.create_task(session.close())
+            return None
+
+    def _start_peer(self, session: LinkSession, role: Role, serve_inline: bool) -> PeerConn | None:
         old = self.conns.get(session.peer)
         if old is not None and old.session is session:
             return None  # already served by `old`
@@ -540,6 +558,9 @@ class Node:
                 "error", peer=session.peer, error="FloodError",
                 detail="session refused: recently disconnected for a flood of faults",
             )  # fmt: skip
+            self._tg.create_task(session.close())
+            return None
+        if self.failures.refused(session.peer):  # its sessions kept failing: a cool-down
             self._tg.create_task(session.close())
             return None
         state = sender_state(self.loop.state())
@@ -568,7 +589,10 @@ class Node:
 
     async def serve_peer(self, conn: PeerConn) -> None:
         hello = self.config.handshake_timeout  # a silent peer's session ends after it
-        await serve(self, conn, tick=self.tick, running=self.running, hello_timeout=hello)
+        await serve(
+            self, conn, tick=self.tick, running=self.running, hello_timeout=hello,
+            isolate=lambda e: self.failures.isolate(conn.peer, "serve", e),
+        )  # fmt: skip
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
         self.cip.flush_faults([conn.peer], "before the session closed")
@@ -649,6 +673,7 @@ class Node:
             await self.sleep(0.5)
             self._drain_rtt()
             self.links.seen(c.peer for c in self.conns.values() if c.session.connected)
+            self.failures.flush()
             n += 1
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):

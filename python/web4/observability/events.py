@@ -317,6 +317,20 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
         "a session closed above the high watermark (least useful first)",
     ),
     ("node.peer_lookup", "info", ("peer_id", "found"), "a bare --peer PeerId looked up"),
+    # isolation (web4.isolation, CIP_SPEC §9): a bug meets one peer, not the node
+    (
+        "node.peer_task_failed",
+        "error",
+        ("task", "error", "message", "traceback"),
+        "an unexpected exception in one peer's task: that session ended (or that message "
+        "dropped), the node serves the others; rate-limited per peer and window",
+    ),
+    (
+        "node.peer_task_failures",
+        "warning",
+        ("task", "count"),
+        "peer task failures past the event limits, summed per task when the window ends",
+    ),
     ("observability.sink_error", "error", ("sink", "error"), "a sink raised; event lost there"),
     (
         "observability.contract_violation",

@@ -1,14 +1,18 @@
 """Isolation of per-peer work: a bug met while serving one peer ends that peer's session
 (or drops that one message), never the node.
 
-Theory of operation: the node runs one task per peer session (``web4.cip.service.serve``)
-and handles gossip messages, discovered-peer dials and LIP jobs one peer at a time. Bad
-input we recognise is a typed ``RemoteError`` and is handled where it is met (dropped,
-audited, metered: ``web4.cip.faults``). Anything else that escapes such a unit of work
-(a ``TypeError`` from our own bug, an exception out of a check, the agent or a library)
-is *unexpected*: the unit ends (the session is closed with the reason ``internal
-error: <class>``, a gossip message gets no verdict but ``ignore``) and
-``PeerTaskFailures.isolate`` reports it; the node keeps serving everyone else.
+Theory of operation: the node runs one task per peer session
+(``web4.cip.service.serve``, task ``serve``; starting it: ``start``) and does other work
+one peer at a time: a gossip message (``gossip``), a discovered peer's dial
+(``discovery``), a ``--peer`` dialler (``dial``), an agent loop item (``agent``), a LIP
+fetch job (``lip``), a human's agenda (``hcp``). Bad input we recognise is a typed
+``RemoteError`` and is handled where it is met (dropped, audited, metered:
+``web4.cip.faults``). Anything else that escapes such a unit of work (a ``TypeError``
+from our own bug, an exception out of a check, the agent or a library) is *unexpected*:
+the unit ends (the session is closed with the reason ``internal error: <class>``, a
+gossip message gets the verdict ``ignore``, an item or a job is dropped, a dialler
+starts again 5 s later) and ``PeerTaskFailures.isolate`` reports it; the node keeps
+serving everyone else.
 
 What must stop the node still does (``is_fatal``): anything that is not an ``Exception``
 (``KeyboardInterrupt``, ``SystemExit``, ``asyncio.CancelledError``), ``StoreError`` (the
@@ -21,9 +25,9 @@ nothing towards the ``FaultMeter`` and blacklists nobody: a local bug must not c
 honest peer its standing. It is still bounded, because a peer that found a bug can
 trigger it again: ``refuse_at`` failed sessions of one peer within ``window_s`` refuse its
 new sessions for ``refuse_s`` seconds (a cool-down, not a trust state: it expires, and
-an honest peer loses nothing, since its sessions were failing anyway). Gossip and LIP
-failures do not count towards it (the content may come from anyone through an honest
-forwarder).
+an honest peer loses nothing, since its sessions were failing anyway). Only session
+failures (``serve``, ``start``) count towards it: a gossip message or a LIP page may come
+from anyone through an honest forwarder.
 
 Bounded reporting: each failure is counted, but only the first ``log_each`` per peer and
 window, and ``log_max`` per window for all peers together (a thousand fresh keys), get

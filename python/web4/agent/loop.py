@@ -24,9 +24,11 @@ Every await has a deadline: hooks ``hook_timeout`` (``act``: ``act_timeout``), s
 runs inline and must be quick (it cannot be interrupted). A hook that raises or times out
 is isolated: ``agent.hook_error``, the item is dropped, the loop goes on. A failing
 ``Memory`` call is reported the same way but does not end the cycle (the action already
-happened). ``stop()`` makes both tasks finish their current step and return, so ``run()``
-returns within about max(idle_poll, one cycle); items still in the inbox are counted as
-dropped in ``agent.stopped``.
+happened). Anything else a cycle raises (a result the loop cannot use, a bug) goes to
+``isolate`` when given (``web4.isolation``: the item is dropped, the loop goes on, unless
+it is fatal, e.g. ``StoreError``), else out of ``run()``. ``stop()`` makes both tasks
+finish their current step and return, so ``run()`` returns within about max(idle_poll,
+one cycle); items still in the inbox are counted as dropped in ``agent.stopped``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from web4.agent.types import (
 )
 from web4.clock import Clock, SystemClock
 from web4.errors import ConfigError
+from web4.isolation import Isolate
 
 __all__ = ["AgentLoop"]
 
@@ -99,6 +102,7 @@ class AgentLoop:
         scorer: Scorer | None = None,
         clock: Clock | None = None,
         config: AgentLoopConfig | None = None,
+        isolate: Isolate | None = None,
     ) -> None:
         if not isinstance(getattr(agent, "mission", None), str) or not agent.mission.strip():
             raise ConfigError("an agent declares a non-empty mission")
@@ -109,6 +113,7 @@ class AgentLoop:
         self._state_sender = state_sender
         self._outbound_sender = outbound_sender
         self._intent_sender = intent_sender
+        self._isolate = isolate  # a bug met outside a hook drops that item (web4.isolation)
         self._scorer = scorer or TokenOverlapScorer()
         self._clock = clock or SystemClock()
         self._inbox: asyncio.Queue[InboundItem | AgentEvent] = asyncio.Queue(
@@ -212,6 +217,10 @@ class AgentLoop:
                 await self._cycle(item)
             except _HookError as failed:
                 self._report(failed, item)
+            except Exception as exc:  # not a hook's: an unusable result, or a bug of ours
+                peer = getattr(item, "peer", None)
+                if self._isolate is None or not self._isolate(peer, "agent", exc):
+                    raise
             self.processed += 1
 
     def _report(self, failed: _HookError, item: object) -> None:

@@ -44,6 +44,7 @@ from web4.errors import (
     TrustViolationError,
     Web4Error,
 )
+from web4.isolation import Isolate
 from web4.observability import EventBus
 from web4.router import Fault, ProtocolRouter, RouteResult
 from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView
@@ -115,11 +116,13 @@ class GossipService:
         fingerprint_of: Callable[[str], str],
         on_fault: Callable[[Fault], None],
         publish_timeout: float = 5.0,
+        isolate: Isolate | None = None,
     ) -> None:
         self.gossip, self.router, self.builder = gossip, router, builder
         self.trust, self.bus, self._state, self._durable = trust, bus, state, durable
         self._claim_domain, self._fp_of, self._on_fault = claim_domain, fingerprint_of, on_fault
         self.publish_timeout = publish_timeout
+        self._isolate = isolate  # a bug met on one message drops it (web4.isolation)
         self.topics: set[str] = set()
         self._forwarder: str | None = None  # the fingerprint of the message being routed
         self._scored: dict[str, float] = {}
@@ -201,7 +204,23 @@ class GossipService:
         """Validate received messages until ``running()`` turns False."""
         while running():
             for msg in await self.gossip.receive(64, timeout=tick):
-                await self.handle(msg)
+                try:
+                    await self.handle(msg)
+                except Exception as e:  # noqa: BLE001 - re-raised there when fatal
+                    self._isolated(msg, e)
+
+    def _isolated(self, msg: GossipMessage, exc: Exception) -> None:
+        """A bug met on one message: reported through ``isolate`` (then the message is
+        ignored: no penalty, the fault is ours), or raised when there is no ``isolate``
+        or it is fatal."""
+        try:
+            forwarder: str | None = self._fp_of(msg.source)
+        except Web4Error:
+            forwarder = None
+        if self._isolate is None or not self._isolate(forwarder, "gossip", exc):
+            raise exc
+        with contextlib.suppress(Web4Error):  # it may have had its verdict already
+            self.gossip.report(msg, GossipVerdict.IGNORE)
 
     async def handle(self, msg: GossipMessage) -> GossipVerdict:
         """Route one message and report its verdict (see the module docstring)."""

@@ -59,6 +59,7 @@ from web4.hcp.builder import (
 from web4.hcp.messages import HcpHello, HcpIntent
 from web4.hcp.responder import Agenda, Outcome, Planned, plan_for
 from web4.identity import Identity
+from web4.isolation import Isolate
 from web4.lip.runtime import LipRuntime, LipSettings
 from web4.router import Emit, Inbound, ProtocolRouter
 from web4.store import Store
@@ -104,14 +105,18 @@ class HcpLipRuntime:
         peers: Callable[[], Sequence[str]],
         settings: LipSettings | None = None,
         authorized: AuthorizedHumans | None = None,
+        isolate: Isolate | None = None,
     ) -> None:
         """``authorized``: the human keys that may steer the agent (default: the
         ``authorized_humans`` file beside the store; an in-memory store: nobody).
+        ``isolate``: a bug met serving one human or one LIP job ends that piece of work
+        only (``web4.isolation``); None: it propagates.
         Raises ``ConfigError`` (bad tier policy; a bad ``authorized_humans`` file),
         ``StoreError``."""
         self.identity, self.store, self.trust, self.loop = identity, store, trust, loop
         self.emit, self.clock, self.rng = emit, clock, rng
         self._send, self._peers = send, peers
+        self._isolate = isolate
         self.social = SocialTrust(store)
         self.humans: dict[str, _Human] = {}
         # unauthorised human -> its link, while it lasts: only a session's own key (the
@@ -130,7 +135,7 @@ class HcpLipRuntime:
         self.lip = LipRuntime(
             identity, store, emit, clock, rng, send=send, peers=self.agent_peers,
             trust_of=lambda fp: trust.state_of(fp).value, presence=lambda: loop.presence,
-            lri=lambda: loop.lri, settings=settings,
+            lri=lambda: loop.lri, settings=settings, isolate=isolate,
         )  # fmt: skip
 
     def bind(self, router: ProtocolRouter, *, knowledge: Callable[[Inbound], Any]) -> None:
@@ -384,3 +389,6 @@ class HcpLipRuntime:
                         except Web4Error as e:
                             self.emit("error", peer=fp, error=type(e).__name__,
                                       detail=str(e)[:300], source="hcp")  # fmt: skip
+                        except Exception as e:
+                            if self._isolate is None or not self._isolate(fp, "hcp", e):
+                                raise

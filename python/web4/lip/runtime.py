@@ -39,6 +39,7 @@ from web4.clock import Clock, Rng
 from web4.envelope import canonicalize
 from web4.errors import ConfigError, LIPFetchError, LIPQueueError, RTTError, Web4Error
 from web4.identity import Identity
+from web4.isolation import Isolate
 from web4.lip.builder import build_lip
 from web4.lip.fetcher import FetchPolicy
 from web4.lip.hosts import host_of
@@ -118,8 +119,11 @@ class LipRuntime:
         presence: Callable[[], str],
         lri: Callable[[], int],
         settings: LipSettings | None = None,
+        isolate: Isolate | None = None,
     ) -> None:
-        """Raises ``ConfigError`` (unreadable or bad tier policy), ``StoreError``."""
+        """``isolate``: a bug met in one fetch job ends that job only (``web4.isolation``;
+        None: it propagates). Raises ``ConfigError`` (unreadable or bad tier policy),
+        ``StoreError``."""
         self.identity, self.store, self.emit, self.clock, self.rng = (
             identity,
             store,
@@ -129,6 +133,7 @@ class LipRuntime:
         )
         self._send, self._peers, self._trust_of = send, peers, trust_of
         self._presence, self._lri = presence, lri
+        self._isolate = isolate
         self.settings = settings or LipSettings()
         policy = TierPolicy.load(self.settings.tiers) if self.settings.tiers else TierPolicy()
         self.tiers = SourceTiers(store, policy)
@@ -381,6 +386,9 @@ class LipRuntime:
                     await (self._do_learn(uri) if peer is None else self._answer(uri, peer))
             except (Web4Error, TimeoutError) as e:
                 self.emit("error", error=type(e).__name__, detail=str(e)[:300], source="lip")
+            except Exception as e:
+                if self._isolate is None or not self._isolate(peer, "lip", e):
+                    raise
             finally:
                 self._work.done(peer)
                 self._wake.set()  # that peer may run its next job now

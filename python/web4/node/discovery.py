@@ -32,6 +32,7 @@ from web4 import _core
 from web4.cip import Role
 from web4.cip.service import PeerConn
 from web4.errors import ConfigError, RTTError, TrustError
+from web4.isolation import Isolate
 from web4.node.link import LinkSession
 from web4.observability import EventBus
 from web4.trust import TrustState
@@ -125,10 +126,12 @@ class PeerFinder:
         trust_of: Callable[[str], TrustState],
         interval: float = 1.0,
         grace: float = 30.0,
+        isolate: Isolate | None = None,
     ) -> None:
         """``configured``: fingerprints of the ``--peer`` peers; ``anchors``: trust
-        anchors' fingerprints (neither is ever pruned). Raises ``ConfigError`` for bad
-        watermarks."""
+        anchors' fingerprints (neither is ever pruned); ``isolate``: a bug met dialling
+        one discovered peer ends that dial only (``web4.isolation``; None: it propagates).
+        Raises ``ConfigError`` for bad watermarks."""
         if not 0 <= min_peers <= max_peers or max_peers < 1:
             raise ConfigError(
                 f"need 0 <= min_peers <= max_peers and max_peers >= 1 "
@@ -143,6 +146,7 @@ class PeerFinder:
         self._trust_of = trust_of
         self._interval = interval
         self._grace = grace
+        self._isolate = isolate
         self._since: dict[str, float] = {}  # live peer -> when this finder first saw it
         self._sources: _Lru = _Lru()
         self._cooldown: _Lru = _Lru()  # fingerprint -> (failures, retry_at)
@@ -233,6 +237,9 @@ class PeerFinder:
             self._dialling.discard(fp)
             if conn is not None:
                 await host.serve_peer(conn)
+        except Exception as e:
+            if self._isolate is None or not self._isolate(fp, "discovery", e):
+                raise
         finally:
             self._dialling.discard(fp)
 

@@ -69,6 +69,7 @@ from web4.envelope.validate import Receiver
 from web4.errors import (
     ConfigError,
     IdentityError,
+    RTTError,
     RTTTransportError,
     Web4Error,
 )
@@ -302,6 +303,7 @@ class Node:
                 hook_timeout=handler_timeout,
                 act_timeout=max(30.0, 2 * handler_timeout),
             ),
+            isolate=self.failures.isolate,
         )
         self.desk = KnowledgeDesk(
             self.kx, self.trust, self.bus, offer=self.loop.offer, local=self.local_state
@@ -321,6 +323,7 @@ class Node:
             send=self._send_raw,
             settings=cfg.lip,
             peers=lambda: [c.peer for c in self.ready_peers()],
+            isolate=self.failures.isolate,
         )
         self.protocols.bind(self.router, knowledge=self.desk.on_message)
         self.protocols.to_agent = self.loop.offer  # humans and LIP evidence: the agent's
@@ -334,6 +337,7 @@ class Node:
                 self, disco, self.transport.connect,
                 min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
                 anchors=cfg.trust_anchors, trust_of=self.trust.state_of,
+                isolate=self.failures.isolate,
             )  # fmt: skip
         relay = self.transport.relay
         # as a relay: the access lists follow the trust book (RTT_SPEC §17)
@@ -362,6 +366,7 @@ class Node:
                 claim_domain=self._claim_domain,
                 fingerprint_of=fingerprint_of_peer_id,
                 on_fault=self.cip.on_fault,
+                isolate=self.failures.isolate,
             )
             self.cip.publish = self.gossip.publish
 
@@ -487,6 +492,23 @@ class Node:
                 self.start_peer(session, Role.RESPONDER)
 
     async def _dial(self, addr: str) -> None:
+        """``_dial_once``, with a bug met in it isolated (``web4.isolation``, task
+        ``dial``): dialling starts again 5 s later. ``RTTError``/``ConfigError`` are the
+        policy's own end (a permanent failure on a node that does not listen)."""
+        while self._running:
+            try:
+                await self._dial_once(addr)
+                return
+            except (RTTError, ConfigError):
+                raise
+            except Exception as e:
+                peer_id = addr if is_peer_id(addr) else parse_multiaddr(addr).peer
+                peer = fingerprint_of(peer_id) if peer_id else None
+                if not self.failures.isolate(peer, "dial", e):
+                    raise
+                await self.sleep(5.0)
+
+    async def _dial_once(self, addr: str) -> None:
         """Dial ``addr`` until the node stops, serve its session, redial when it ends:
         one policy (``web4.node.liveness.dial_peer``)."""
         if is_peer_id(addr):  # a bare PeerId: found (and found again) through discovery

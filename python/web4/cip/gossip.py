@@ -14,15 +14,17 @@ the topic binding and keeps its own replay cache, scope ``cip-gossip``), with th
 forwarder's fingerprint as the link peer (throttled per forwarder). The verdict comes
 from the route's outcome (``verdict_of``): valid and applied -> ``ACCEPT``; refused for
 its content (schema, signature, topic, timestamp, replay, an unknown type, a handler
-fault of the sender's making) -> ``REJECT``, which scores the forwarder down in gossipsub
-(an honest forwarder validated it before forwarding, so the fault is the forwarder's);
-refused for local reasons (our trust in the sender, a shape declined by design, a quota,
-throttling, our own bug) -> ``IGNORE``, no penalty, so an honest relay of a Sybil's
-valid claims is never punished for our quotas. Faults go to the node's fault handler
-blamed on the forwarder, never on the envelope's signer (a replay re-published by a
-third party is not the signer's fault). A forwarder's application score follows our
-trust in it (a blacklisted peer is graylisted at once). Acceptance is decided by the
-knowledge rules as for any claim: only votes of peers this node trusts count.
+fault of the sender's making) -> ``REJECT``, which scores the forwarder down in
+gossipsub (an honest forwarder validated it before forwarding, so the fault is the
+forwarder's); refused for local reasons (our trust in the sender, a shape declined by
+design, a quota, throttling, our own bug, and a replay of the very bytes we accepted
+before: a neighbour re-sending after our restart, ``web4.cip.gossip_seen``) ->
+``IGNORE``, no penalty, so an honest relay of a Sybil's valid claims is never punished
+for our quotas. Faults go to the node's fault handler blamed on the forwarder, never on
+the envelope's signer (a replay re-published by a third party is not the signer's
+fault). A forwarder's application score follows our trust in it (a blacklisted peer is
+graylisted at once). Acceptance is decided by the knowledge rules as for any claim: only
+votes of peers this node trusts count.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from web4.envelope.validate import DeclinedShapeError
 from web4.errors import (
     QuotaError,
     RemoteError,
+    ReplayError,
     RTTError,
     TrustError,
     TrustViolationError,
@@ -50,7 +53,7 @@ from web4.router import Fault, ProtocolRouter, RouteResult
 from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView
 from web4.trust import TrustBook, TrustState
 
-__all__ = ["GossipPort", "GossipService", "verdict_of"]
+__all__ = ["GossipPort", "GossipService", "SeenIds", "verdict_of"]
 
 _LOCAL_REFUSALS = (TrustViolationError, DeclinedShapeError, QuotaError)
 _APP_SCORES = {
@@ -61,6 +64,14 @@ _APP_SCORES = {
 }
 _SCORED_BOUND = 4096  # forwarders whose last application score we remember
 SUBSCRIBE_WAIT_S = 2.0  # how long a publish waits for a peer that follows its topic
+
+
+class SeenIds(Protocol):
+    """Accepted gossip message ids (``web4.cip.gossip_seen.SeenGossip``)."""
+
+    def add(self, message_id: str, now: float) -> None: ...
+
+    def __contains__(self, message_id: object) -> bool: ...
 
 
 class GossipPort(Protocol):
@@ -116,12 +127,18 @@ class GossipService:
         fingerprint_of: Callable[[str], str],
         on_fault: Callable[[Fault], None],
         publish_timeout: float = 5.0,
+        seen: SeenIds | None = None,
+        now: Callable[[], float] | None = None,
         isolate: Isolate | None = None,
     ) -> None:
         self.gossip, self.router, self.builder = gossip, router, builder
         self.trust, self.bus, self._state, self._durable = trust, bus, state, durable
         self._claim_domain, self._fp_of, self._on_fault = claim_domain, fingerprint_of, on_fault
         self.publish_timeout = publish_timeout
+        # the ids of the messages we accepted, across restarts (web4.cip.gossip_seen): a
+        # neighbour re-sending one after our restart is not blamed for the replay
+        self._seen, self._now = seen, now
+        self._current: GossipMessage | None = None
         self._isolate = isolate  # a bug met on one message drops it (web4.isolation)
         self.topics: set[str] = set()
         self._forwarder: str | None = None  # the fingerprint of the message being routed
@@ -230,12 +247,17 @@ class GossipService:
             self.gossip.report(msg, GossipVerdict.REJECT)
             return GossipVerdict.REJECT
         self._score(msg.source, forwarder)
-        self._forwarder = forwarder
+        self._forwarder, self._current = forwarder, msg
         try:
             result = await self.router.route(msg.data, link_peer=forwarder, topic=msg.topic)
         finally:
-            self._forwarder = None
+            self._forwarder = self._current = None
         verdict = verdict_of(result)
+        if verdict is GossipVerdict.REJECT and self._redelivered(msg, result.error):
+            verdict = GossipVerdict.IGNORE
+        elif verdict is GossipVerdict.ACCEPT and self._seen is not None and self._now:
+            with contextlib.suppress(Web4Error):  # a lost id only costs a penalty later
+                self._seen.add(msg.id, self._now())
         self.gossip.report(msg, verdict)
         name = {"accept": "delivered", "reject": "invalid", "ignore": "ignored"}[verdict.value]
         self._count(name)
@@ -290,8 +312,20 @@ class GossipService:
             mesh=mesh,
         )
 
+    def _redelivered(self, msg: GossipMessage | None, error: object) -> bool:
+        """Is this replay the very bytes we accepted before (a neighbour re-sending
+        after our restart), not a respelling? (``web4.cip.gossip_seen``)"""
+        if msg is None or self._seen is None or not isinstance(error, ReplayError):
+            return False
+        try:
+            return msg.id in self._seen
+        except Web4Error:
+            return False
+
     def _fault(self, fault: Fault) -> None:
         if self._forwarder is None or isinstance(fault.error, _LOCAL_REFUSALS):
+            return
+        if self._redelivered(self._current, fault.error):
             return
         self._on_fault(Fault(self._forwarder, False, fault.error, fault.msg_id, fault.stage))
 

@@ -63,6 +63,7 @@ from web4.cip import messages as cm
 from web4.cip.events import HandshakeEvent, PeerVerified
 from web4.cip.faults import FaultMeter
 from web4.cip.gossip import GossipService
+from web4.cip.gossip_seen import SeenGossip
 from web4.cip.service import CipService, PeerConn, link_key, sender_state, serve
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
@@ -366,6 +367,8 @@ class Node:
                 claim_domain=self._claim_domain,
                 fingerprint_of=fingerprint_of_peer_id,
                 on_fault=self.cip.on_fault,
+                seen=SeenGossip(self.store),
+                now=self.now,
                 isolate=self.failures.isolate,
             )
             self.cip.publish = self.gossip.publish

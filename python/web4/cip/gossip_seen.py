@@ -1,0 +1,71 @@
+"""The gossip messages this node accepted, by id, across restarts (CIP_SPEC §11).
+
+Theory of operation: gossipsub remembers the ids of the messages it has seen only in
+memory. After a restart, a neighbour may send us again, byte for byte, a message we
+accepted just before (its gossip advertises what it still holds, and we ask for what we
+do not remember); our persistent replay cache then refuses it as a replay. That is no
+fault of the honest neighbour, so the verdict must be ``ignore``, not ``reject``. A
+*respelled* replay (the same signed envelope with other bytes, e.g. added whitespace) is
+deliberate: an honest node forwards bytes as it got them. The message id is the SHA-256
+of the bytes, so remembering the ids we accepted tells the two apart: a replay whose id
+we accepted is a re-delivery, any other replay is the forwarder's fault.
+
+Bounded: ids are kept ``WINDOW_S`` (longer than the replay window plus the skew, after
+which the timestamp check refuses the envelope anyway) and at most ``MAX_IDS`` of them;
+each ``add`` deletes what fell out of either bound, oldest first. One small write per
+accepted gossip message, in the store's ``gossip`` migration set.
+"""
+
+from __future__ import annotations
+
+from web4.store import Migration, MigrationSet, Store
+
+__all__ = ["GOSSIP_MIGRATIONS", "MAX_IDS", "WINDOW_S", "SeenGossip"]
+
+WINDOW_S = 600.0
+MAX_IDS = 65_536
+
+GOSSIP_MIGRATIONS = MigrationSet(
+    "gossip",
+    (
+        Migration(
+            1,
+            "ids of the gossip messages accepted in the last window",
+            (
+                "CREATE TABLE gossip_seen (id TEXT PRIMARY KEY, at REAL NOT NULL) "
+                "STRICT, WITHOUT ROWID",
+                "CREATE INDEX gossip_seen_at ON gossip_seen (at)",
+            ),
+        ),
+    ),
+)
+
+
+class SeenGossip:
+    """Accepted gossip message ids in ``store`` (see the module docstring)."""
+
+    def __init__(self, store: Store, *, window_s: float = WINDOW_S, max_ids: int = MAX_IDS) -> None:
+        """Applies the migrations. Raises ``StoreError``."""
+        self._store = store
+        self.window_s, self.max_ids = window_s, max_ids
+        store.migrate(GOSSIP_MIGRATIONS)
+
+    def add(self, message_id: str, now: float) -> None:
+        """Remember an accepted message; forget what fell out of the bounds. Raises
+        ``StoreError``."""
+        with self._store.transaction():
+            self._store.execute(
+                "INSERT OR REPLACE INTO gossip_seen (id, at) VALUES (?, ?)", (message_id, now)
+            )
+            self._store.execute("DELETE FROM gossip_seen WHERE at < ?", (now - self.window_s,))
+            self._store.execute(
+                "DELETE FROM gossip_seen WHERE id IN (SELECT id FROM gossip_seen "
+                "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                (self.max_ids,),
+            )
+
+    def __contains__(self, message_id: object) -> bool:
+        if not isinstance(message_id, str):
+            return False
+        row = self._store.query_one("SELECT 1 FROM gossip_seen WHERE id = ?", (message_id,))
+        return row is not None

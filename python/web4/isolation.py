@@ -42,6 +42,7 @@ Pure apart from ``emit``: the time is an argument (``now``); memory is bounded
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable
@@ -56,6 +57,7 @@ __all__ = [
     "Isolate",
     "PeerTaskFailures",
     "is_fatal",
+    "stop_reason",
 ]
 
 FATAL: tuple[type[BaseException], ...] = (StoreError, MemoryError)
@@ -73,6 +75,27 @@ def is_fatal(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
         return any(is_fatal(e) for e in exc.exceptions)
     return not isinstance(exc, Exception) or isinstance(exc, FATAL)
+
+
+def stop_reason(exc: BaseException | None) -> dict[str, Any]:
+    """What ``node.stopped`` says about an exception that stopped the node: level
+    ``error``, the class (an exception group: its members' classes), a short ``detail``
+    and the ``traceback``; nothing for a normal stop (None, or a cancellation)."""
+    if exc is None or isinstance(exc, asyncio.CancelledError):
+        return {}
+    leaves = _leaves(exc)
+    return {
+        "level": "error",
+        "error": ",".join(sorted({type(e).__name__ for e in leaves}))[:200],
+        "detail": "; ".join(str(e)[:200] for e in leaves[:4])[:400],
+        "traceback": _traceback(exc),
+    }
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for e in exc.exceptions for leaf in _leaves(e)]
+    return [exc]
 
 
 def where(exc: BaseException) -> str:

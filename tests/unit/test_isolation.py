@@ -8,7 +8,7 @@ import pytest
 
 from web4.clock import FakeClock
 from web4.errors import ConfigError, InvalidEnvelopeError, StoreError
-from web4.isolation import PeerTaskFailures, is_fatal
+from web4.isolation import PeerTaskFailures, is_fatal, stop_reason
 from web4.observability import Observability
 from web4.observability.events import Event
 
@@ -154,3 +154,14 @@ def test_the_metric_counts_every_failure_written_or_summed() -> None:
         assert failed.level == "error"
     finally:
         obs.close()
+
+
+def test_node_stopped_says_why_the_node_stopped() -> None:
+    assert stop_reason(None) == {}
+    assert stop_reason(asyncio.CancelledError()) == {}
+    group = _boom(ExceptionGroup("tasks", [StoreError("fsync failed"), _boom(TypeError("x"))]))
+    reason = stop_reason(group)
+    assert reason["level"] == "error"
+    assert reason["error"] == "StoreError,TypeError"
+    assert reason["detail"] == "fsync failed; x"
+    assert "Traceback" in reason["traceback"]

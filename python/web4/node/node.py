@@ -76,7 +76,7 @@ from web4.errors import (
 )
 from web4.hcp.runtime import HcpLipRuntime
 from web4.identity import KEY_FILE_NAME, Identity
-from web4.isolation import PeerTaskFailures
+from web4.isolation import PeerTaskFailures, stop_reason
 from web4.knowledge import KnowledgeExchange, KnowledgePolicy, LocalState
 from web4.node import status
 from web4.node.agent_ports import NodePorts
@@ -403,6 +403,7 @@ class Node:
         self._lock.release()
 
     async def _run(self) -> None:
+        stopped_by: BaseException | None = None  # node.stopped says why (web4.isolation)
         try:
             for addr in self.config.listen:
                 self.listen_addrs += await self.transport.listen(addr)
@@ -446,6 +447,9 @@ class Node:
             except* Web4Error as group:
                 self._shutdown_tasks()
                 raise group.exceptions[0] from None
+        except BaseException as e:
+            stopped_by = e
+            raise
         finally:
             self._running = False
             with contextlib.suppress(Exception):
@@ -458,6 +462,7 @@ class Node:
                 "node.stopped",
                 peers=len(self.conns),
                 attributes={f"route_{k}": v for k, v in self.router.counts.items()},
+                **stop_reason(stopped_by),
             )
             self.obs.close()
             self.store.close()

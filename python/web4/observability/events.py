@@ -295,7 +295,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("lip.asked", "info", ("uri", "peers"), "peers were asked to corroborate a fetch"),
     # node and observability itself
     ("node.started", "info", (), "the node is up"),
-    ("node.stopped", "info", (), "the node shut down"),
+    (
+        "node.stopped",
+        "info",
+        (),
+        "the node shut down; stopped by an error: level error, with error, detail, traceback",
+    ),
     # discovery (RTT_SPEC §16): names peers, never trusts them
     (
         "node.peer_dial",

@@ -199,3 +199,8 @@ def test_a_store_failure_on_the_same_path_still_stops_the_node(faulty: NodeProc)
     assert faulty.proc.returncode == 1, faulty.stderr()
     assert "StoreError" in faulty.stderr() or "fsync failed" in faulty.stderr()
     assert faulty.kinds("node.peer_task_failed") == []
+    (stopped,) = faulty.kinds("node.stopped")  # the events say why it stopped
+    assert stopped["level"] == "error"
+    assert stopped["attributes"]["error"] == "StoreError"
+    assert "fsync failed" in stopped["attributes"]["detail"]
+    assert "faulty_node.py" in stopped["attributes"]["traceback"]

@@ -194,7 +194,7 @@ class Transport(_NodeBase):
         for _, fut, deadline in list(self._waiters.values()):
             if fut.done():
                 continue
-            if deadline <= now:
+            if deadline <= now + 1e-6:  # the loop may run a timer a hair early
                 fut.set_exception(TimeoutError())
             elif nxt is None or deadline < nxt:
                 nxt = deadline

@@ -32,6 +32,7 @@ peer trust book.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -324,9 +325,18 @@ class KnowledgeExchange:
     def has_vote(self, voter: str, msg_id: str) -> bool:
         """Is the vote ``msg_id`` of ``voter`` stored (the other copy of a broadcast)?"""
         row = self._store.query_one(
-            "SELECT 1 FROM knowledge_votes WHERE voter = ? AND msg_id = ?", (voter, msg_id)
+            "SELECT 1 FROM knowledge_votes WHERE voter = ? AND msg_id IN (?, ?)",
+            (voter, msg_id, _taken_id(voter, msg_id)),
         )
         return row is not None
+
+    def _vote_id(self, msg_id: str, voter: str) -> str:
+        """The row id of a vote: its ``msg_id``, or, when another voter's vote holds that
+        id already (a key that saw the vote, e.g. by gossip, and planted its own under the
+        same ``msg_id`` first), an id derived from the voter and the ``msg_id``, so the
+        honest vote is not lost."""
+        row = self._store.query_one("SELECT voter FROM knowledge_votes WHERE msg_id = ?", (msg_id,))
+        return msg_id if row is None or row[0] == voter else _taken_id(voter, msg_id)
 
     def _row(self, msg_id: str) -> tuple[Any, ...] | None:
         return self._store.query_one(_SELECT + " WHERE msg_id = ?", (msg_id,))
@@ -409,8 +419,9 @@ class KnowledgeExchange:
             self._store.execute(
                 "INSERT INTO knowledge_votes (msg_id, claim_id, voter, kind, reason, "
                 "confidence, notes, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (msg_id, claim.msg_id, voter, kind, reason, conf, notes, now),
-            )
+                (self._vote_id(msg_id, voter), claim.msg_id, voter, kind, reason, conf, notes,
+                 now),
+            )  # fmt: skip
             return self._evaluate(claim.msg_id, local, now)
 
     def _evaluate(self, claim_id: str, local: LocalState, now: float) -> ClaimOutcome:
@@ -551,6 +562,10 @@ def _wire_payload(fact: Fact, trace: DmpTrace, links: Sequence[CausalLink]) -> d
 
 def _polar(subject: str, negated: bool) -> Normalized:
     return Normalized((), subject, negated)
+
+
+def _taken_id(voter: str, msg_id: str) -> str:
+    return "vote:" + hashlib.sha256(f"{voter}:{msg_id}".encode()).hexdigest()
 
 
 def _check_ids(msg_id: str, sender: str) -> None:

@@ -4,7 +4,10 @@ Usage: ``python faulty_node.py node ARGS...`` runs ``web4 node ARGS...`` as the 
 with ``ProtocolRouter.route`` patched: an envelope whose bytes contain ``CRASH`` raises a
 ``TypeError`` (a bug in our own code, met while serving the peer that sent it), one that
 contains ``STORE_FAILS`` raises ``StoreError`` (what the store raises once an fsync
-failed, which must stop the node). Everything else is the real node.
+failed, which must stop the node). And ``Validator.validate``: bytes that contain
+``CRASH_CHECK`` raise ``TypeError`` in a check, as a monkeypatched check with the wrong
+signature once did (the handshake validates its messages itself, before any routing).
+Everything else is the real node.
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from typing import Any
 
 CRASH = b"crash-the-serving-task"
 STORE_FAILS = b"the-store-failed-an-fsync"
+CRASH_CHECK = b"crash-a-check-in-the-handshake"
 
 
 def plant() -> None:
+    from web4.envelope.validate import Validator
     from web4.errors import StoreError
     from web4.router.router import ProtocolRouter
 
@@ -30,6 +35,14 @@ def plant() -> None:
         return await original(self, data, **kw)
 
     ProtocolRouter.route = route  # type: ignore[method-assign]
+    check = Validator.validate
+
+    def validate(self: Any, data: Any, **kw: Any) -> Any:
+        if isinstance(data, bytes) and CRASH_CHECK in data:
+            raise TypeError("planted bug: rest() takes 3 positional arguments but 4 were given")
+        return check(self, data, **kw)
+
+    Validator.validate = validate  # type: ignore[method-assign]
 
 
 def main() -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faulty_node import CRASH, STORE_FAILS
+from faulty_node import CRASH, CRASH_CHECK, STORE_FAILS
 
 import support.nodeproc as nodeproc
 from support.nodeproc import NodeProc
@@ -116,6 +116,22 @@ def test_a_bug_serving_one_peer_ends_its_session_and_the_others_keep_talking(
             assert "faulty_node.py" in a["traceback"]
             assert event["level"] == "error"
             assert await bad.wait_closed(10.0), "the faulty peer's session is closed"
+
+            # a bug in a check the handshake runs (its INTENT names the marker): the same
+            odd = await Peer(target, "odd").connect()
+            try:
+                hs = handshake_for(odd, topic=CRASH_CHECK.decode())
+                hs.start(SystemClock().now())
+                with contextlib.suppress(RTTError):  # closed while we send
+                    await odd.drive(hs, 10.0)
+                assert hs.step is not Step.ACCEPTED
+                assert await odd.wait_closed(10.0)
+            finally:
+                await odd.close()
+            event = faulty.wait_for(lambda e: _failures(faulty, odd.fingerprint) != [])
+            (event,) = _failures(faulty, odd.fingerprint)
+            assert event["attributes"]["task"] == "serve"
+            assert "rest() takes 3 positional" in event["attributes"]["message"]
 
             # the node still serves the honest peer, on the same session
             await _exchange(honest, FACTS[1])

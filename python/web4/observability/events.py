@@ -208,6 +208,12 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     # RTT lifecycle and telemetry
     ("rtt.session_open", "info", (), "an RTT session to a peer is established"),
     (
+        "rtt.mdns_unavailable",
+        "warning",
+        ("error",),
+        "mDNS could not start (no UDP port 5353 or interface watcher): the node runs without it",
+    ),
+    (
         "rtt.peer_discovered",
         "info",
         ("source", "addrs"),

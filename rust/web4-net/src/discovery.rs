@@ -113,10 +113,17 @@ pub(crate) struct Discovery {
 }
 
 impl Discovery {
-    /// Errors: `Transport` when mDNS cannot start (no UDP socket, no interface watcher).
-    pub(crate) fn new(local: PeerId, cfg: &DiscoveryConfig) -> Result<Self, NetError> {
+    /// mDNS that cannot start (no UDP port 5353, no interface watcher: a sandbox) is
+    /// left off and reported (`mdns_unavailable`): the node runs without it.
+    pub(crate) fn new(local: PeerId, cfg: &DiscoveryConfig, waker: &Waker) -> Self {
         let mdns = if cfg.mdns {
-            Some(new_mdns(local)?)
+            match new_mdns(local) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    waker.emit("mdns_unavailable", vec![("error", e.to_string().into())]);
+                    None
+                }
+            }
         } else {
             None
         };
@@ -141,10 +148,10 @@ impl Discovery {
             k.set_mode(Some(kad::Mode::Client));
             k
         });
-        Ok(Discovery {
+        Discovery {
             mdns: mdns.into(),
             kad: kad.into(),
-        })
+        }
     }
 }
 

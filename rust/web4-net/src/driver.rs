@@ -99,8 +99,11 @@ pub(crate) fn build_swarm(
     let _guard = rt.enter();
     let cfg = &shared.cfg;
     let terr = |e: &dyn std::fmt::Display| NetError::Transport(format!("swarm setup: {e}"));
-    let discovery =
-        crate::discovery::Discovery::new(keypair.public().to_peer_id(), &cfg.discovery)?;
+    let discovery = crate::discovery::Discovery::new(
+        keypair.public().to_peer_id(),
+        &cfg.discovery,
+        &shared.waker,
+    );
     let gossipsub = crate::gossip::behaviour(&cfg.gossip, shared.gossip.counters.clone())?;
     let local = keypair.public().to_peer_id();
     let relay_server = cfg

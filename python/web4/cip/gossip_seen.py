@@ -11,8 +11,9 @@ of the bytes, so remembering the ids we accepted tells the two apart: a replay w
 we accepted is a re-delivery, any other replay is the forwarder's fault.
 
 Bounded: ids are kept ``WINDOW_S`` (longer than the replay window plus the skew, after
-which the timestamp check refuses the envelope anyway) and at most ``MAX_IDS`` of them;
-each ``add`` deletes what fell out of either bound, oldest first. One small write per
+which the timestamp check refuses the envelope anyway) and at most ``MAX_IDS`` of them
+(checked every ``COUNT_EVERY`` adds, so at most that many more for a moment); each
+``add`` deletes what fell out of the window, oldest first. One small write per
 accepted gossip message, in the store's ``gossip`` migration set.
 """
 
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 from web4.store import Migration, MigrationSet, Store
 
-__all__ = ["GOSSIP_MIGRATIONS", "MAX_IDS", "WINDOW_S", "SeenGossip"]
+__all__ = ["COUNT_EVERY", "GOSSIP_MIGRATIONS", "MAX_IDS", "WINDOW_S", "SeenGossip"]
 
 WINDOW_S = 600.0
 MAX_IDS = 65_536
+COUNT_EVERY = 256  # the count bound is enforced every this many adds
 
 GOSSIP_MIGRATIONS = MigrationSet(
     "gossip",
@@ -44,10 +46,18 @@ GOSSIP_MIGRATIONS = MigrationSet(
 class SeenGossip:
     """Accepted gossip message ids in ``store`` (see the module docstring)."""
 
-    def __init__(self, store: Store, *, window_s: float = WINDOW_S, max_ids: int = MAX_IDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        window_s: float = WINDOW_S,
+        max_ids: int = MAX_IDS,
+        count_every: int = COUNT_EVERY,
+    ) -> None:
         """Applies the migrations. Raises ``StoreError``."""
         self._store = store
-        self.window_s, self.max_ids = window_s, max_ids
+        self.window_s, self.max_ids, self.count_every = window_s, max_ids, count_every
+        self._adds = 0
         store.migrate(GOSSIP_MIGRATIONS)
 
     def add(self, message_id: str, now: float) -> None:
@@ -58,11 +68,13 @@ class SeenGossip:
                 "INSERT OR REPLACE INTO gossip_seen (id, at) VALUES (?, ?)", (message_id, now)
             )
             self._store.execute("DELETE FROM gossip_seen WHERE at < ?", (now - self.window_s,))
-            self._store.execute(
-                "DELETE FROM gossip_seen WHERE id IN (SELECT id FROM gossip_seen "
-                "ORDER BY at DESC LIMIT -1 OFFSET ?)",
-                (self.max_ids,),
-            )
+            self._adds += 1
+            if self._adds % self.count_every == 0:  # it walks the index: not on every add
+                self._store.execute(
+                    "DELETE FROM gossip_seen WHERE id IN (SELECT id FROM gossip_seen "
+                    "ORDER BY at DESC LIMIT -1 OFFSET ?)",
+                    (self.max_ids,),
+                )
 
     def __contains__(self, message_id: object) -> bool:
         if not isinstance(message_id, str):

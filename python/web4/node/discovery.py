@@ -207,6 +207,12 @@ class PeerFinder:
         except TrustError:
             return TrustState.UNTRUSTED
 
+    def _cool(self, fp: str) -> None:
+        """``fp`` failed: not dialled again for 5 s, doubling per failure up to 5 min."""
+        failures = (self._cooldown.get(fp) or (0, 0.0))[0] + 1
+        delay = min(COOLDOWN_CAP_S, COOLDOWN_BASE_S * 2 ** (failures - 1))
+        self._cooldown.put(fp, (failures, self._host.now() + delay))
+
     async def _dial(self, fp: str, peer_id: str, addrs: list[str], source: str) -> None:
         host = self._host
         try:
@@ -224,19 +230,20 @@ class PeerFinder:
                         addr=addr, error_kind=getattr(e, "kind", "config"), error=str(e)[:200],
                     )  # fmt: skip
             if session is None:
-                failures = (self._cooldown.get(fp) or (0, 0.0))[0] + 1
-                delay = min(COOLDOWN_CAP_S, COOLDOWN_BASE_S * 2 ** (failures - 1))
-                self._cooldown.put(fp, (failures, host.now() + delay))
+                self._cool(fp)
                 return
-            self._cooldown.pop(fp, None)
             if session.peer != fp:  # the transport authenticated another key: drop it
                 await session.close()
+                self._cool(fp)
                 return
             role = Role.INITIATOR if session.dialled else Role.RESPONDER
             conn = host.start_peer(session, role, serve_inline=True)
             self._dialling.discard(fp)
             if conn is not None:
+                self._cooldown.pop(fp, None)
                 await host.serve_peer(conn)
+            elif fp not in host.conns:  # refused (a peer banned for a flood): no redial loop
+                self._cool(fp)
         except Exception as e:
             if self._isolate is None or not self._isolate(fp, "discovery", e):
                 raise

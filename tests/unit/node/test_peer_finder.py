@@ -171,3 +171,36 @@ def test_below_the_low_watermark_it_dials_the_shortfall_and_cools_failures_down(
         assert blacklisted[1] not in dialled
 
     asyncio.run(main())
+
+
+def test_a_peer_the_node_refuses_is_not_redialled_every_round() -> None:
+    async def main() -> None:
+        host = _Host()  # start_peer answers None: refused (banned for a flood)
+        pid, fp = _peer()
+
+        class _Link:
+            peer = fp
+            dialled = True
+            closed = True
+
+            async def close(self) -> None:
+                return None
+
+        async def connect(addr: str, *, timeout: float) -> Any:
+            return _Link()
+
+        finder = PeerFinder(
+            host, _Book([(pid, [f"/ip4/10.0.0.9/tcp/1/p2p/{pid}"], "mdns")]), connect=connect,
+            min_peers=1, max_peers=4, configured=[], anchors=[],
+            trust_of=lambda _: TrustState.UNTRUSTED,
+        )  # fmt: skip
+        for _ in range(3):
+            async with asyncio.TaskGroup() as tg:
+                finder.step(tg)
+        assert finder.dials == 1  # then cooling down
+        host.clock.advance(6.0)
+        async with asyncio.TaskGroup() as tg:
+            finder.step(tg)
+        assert finder.dials == 2
+
+    asyncio.run(main())

@@ -419,6 +419,8 @@ class Node:
                 listen=self.listen_addrs,
                 peers=list(self.config.peers),
                 anchors=len(self.config.trust_anchors),
+                mdns=self._mdns_state(),
+                bootstrap=len(self.config.bootstrap),
             )
             self.links.node_started()
             self._running = True
@@ -480,6 +482,15 @@ class Node:
             now=self.now(),
             emit=self.bus.emit,
         )
+
+    def _mdns_state(self) -> str:
+        """For ``node.started``: mDNS on or off, and whether anyone can find us by it
+        (libp2p-mdns announces no loopback address, RTT_SPEC §16)."""
+        if not self.config.mdns or self.finder is None:
+            return "off"
+        if all(a.startswith(("/ip4/127.", "/ip6/::1/")) for a in self.listen_addrs):
+            return "on (loopback only: not announced; --listen /ip4/0.0.0.0/tcp/0 to be found)"
+        return "on"
 
     def _shutdown_tasks(self) -> None:
         self._running = False

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -64,6 +66,8 @@ _APP_SCORES = {
 }
 _SCORED_BOUND = 4096  # forwarders whose last application score we remember
 SUBSCRIBE_WAIT_S = 2.0  # how long a publish waits for a peer that follows its topic
+RETRY_FOR_S = 90.0  # a broadcast nobody followed is published again this long (skew: 120)
+UNPUBLISHED_BOUND = 256  # broadcasts kept for that
 
 
 class SeenIds(Protocol):
@@ -138,6 +142,8 @@ class GossipService:
         # the ids of the messages we accepted, across restarts (web4.cip.gossip_seen): a
         # neighbour re-sending one after our restart is not blamed for the replay
         self._seen, self._now = seen, now
+        self._clock = now or time.monotonic
+        self._unpublished: OrderedDict[str, tuple[str, bytes, float, str]] = OrderedDict()
         self._current: GossipMessage | None = None
         self._isolate = isolate  # a bug met on one message drops it (web4.isolation)
         self.topics: set[str] = set()
@@ -194,6 +200,9 @@ class GossipService:
             )  # fmt: skip
             return
         if gid is None:  # nobody we are connected to follows the domain: normal
+            self._unpublished[msg_id] = (topic, data, self._clock(), msg_type)
+            while len(self._unpublished) > UNPUBLISHED_BOUND:
+                self._unpublished.popitem(last=False)
             self._count("publish_failed")
             self.bus.emit(
                 "cip.gossip.publish_failed", level="debug", msg_id=msg_id, topic=topic,
@@ -202,6 +211,29 @@ class GossipService:
             return
         self._count("published")
         self.bus.emit("cip.gossip.published", msg_id=msg_id, topic=topic, type=msg_type, id=gid)
+
+    async def retry_unpublished(self) -> None:
+        """Publish again the broadcasts that found no follower (a peer following the
+        domain may have connected since), while receivers would still take them
+        (``RETRY_FOR_S``, below the 120 s skew bound); the same bytes, so a copy that did
+        go out meanwhile is refused as a duplicate and dropped here."""
+        now = self._clock()
+        for msg_id, (topic, data, at, msg_type) in list(self._unpublished.items()):
+            if now - at > RETRY_FOR_S:
+                del self._unpublished[msg_id]
+                continue
+            try:
+                gid = await self.gossip.publish(topic, data, self.publish_timeout)
+            except RTTError:
+                del self._unpublished[msg_id]  # published already, or cannot be
+                continue
+            if gid is not None:
+                del self._unpublished[msg_id]
+                self._count("published")
+                self.bus.emit(
+                    "cip.gossip.published", msg_id=msg_id, topic=topic, type=msg_type, id=gid,
+                    retried=True,
+                )  # fmt: skip
 
     async def _publish(self, topic: str, data: bytes) -> str | None:
         """Publish, retrying while no connected peer is known to follow the topic: a

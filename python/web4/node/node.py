@@ -721,6 +721,7 @@ class Node:
                     emit_telemetry(self.bus, self.transport.telemetry())
                 if self.gossip is not None:
                     self.gossip.emit_stats()
+                    await self.gossip.retry_unpublished()
                 if self.relay_gate is not None:
                     conns = list(self.conns.values())
                     ids = ((getattr(c.session, "peer_id", None), c.peer) for c in conns)

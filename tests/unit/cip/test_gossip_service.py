@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from web4.cip import gossip as g
 from web4.cip.builder import CipBuilder
 from web4.cip.gossip import GossipService
 from web4.cip.messages import DmpTrace, Fact, FactPropose, SenderState
@@ -34,6 +35,8 @@ class Port:
     """The transport's gossip, recorded."""
 
     def __init__(self) -> None:
+        self.followers = 0  # peers known to subscribe: 0 = a publish reaches nobody
+        self.published: list[bytes] = []
         self.reports: list[tuple[str, GossipVerdict]] = []
         self.scores: dict[str, float] = {}
         self.known: dict[str, float] = {}
@@ -41,6 +44,9 @@ class Port:
     def subscribe(self, topic: str) -> None: ...
 
     async def publish(self, topic: str, data: bytes, timeout: float | None = None) -> str | None:
+        if not self.followers:
+            return None
+        self.published.append(data)
         return message_id(data)
 
     async def receive(self, max_messages: int = 64, timeout: float = 1.0) -> list[GossipMessage]:
@@ -147,3 +153,24 @@ def test_application_scores_follow_trust(world: World) -> None:
     world.trust.record(RELAY.fingerprint, TrustEvent.FINGERPRINT_MISMATCH, "test")
     world.service.emit_stats()  # no message from it needed
     assert world.port.scores == {RELAY.peer_id: -1000.0}
+
+
+def test_a_broadcast_nobody_followed_goes_out_once_someone_does(world: World) -> None:
+    fact = FactPropose(
+        fact=Fact(statement="Ice is cold", domain="physics", confidence=0.9, sources=["s"]),
+        dmp_trace=DmpTrace(decision_id="12345678-1234-4234-8234-123456789abd", steps=["a"],
+                           evidence=["s"]),
+    )  # fmt: skip
+    g.SUBSCRIBE_WAIT_S, saved = 0.0, g.SUBSCRIBE_WAIT_S
+    try:
+        asyncio.run(
+            world.service.publish("FACT_PROPOSE", fact, "12345678-1234-4234-8234-123456789abe")
+        )
+    finally:
+        g.SUBSCRIBE_WAIT_S = saved
+    assert world.port.published == []
+    world.port.followers = 1  # a follower connected meanwhile
+    asyncio.run(world.service.retry_unpublished())
+    assert len(world.port.published) == 1
+    asyncio.run(world.service.retry_unpublished())  # once only
+    assert len(world.port.published) == 1

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +28,7 @@ import pytest
 from faulty_node import CRASH, CRASH_CHECK, STORE_FAILS
 
 import support.nodeproc as nodeproc
-from support.nodeproc import NodeProc
+from support.nodeproc import NodeProc, web4
 from web4.cip import Step
 from web4.cip.messages import DmpTrace, Fact, FactPropose
 from web4.clock import SystemClock
@@ -91,6 +93,21 @@ def _count(node: NodeProc, kind: str, fp: str) -> int:
     return sum(1 for e in node.kinds(kind) if e["peer"] == fp)
 
 
+def _peer_row(node: NodeProc, fp: str, reason: str) -> dict[str, Any]:
+    """``fp``'s row of ``web4 peers --json`` once its ``down_reason`` starts with
+    ``reason`` (the link book is written as the session closes)."""
+    deadline = time.monotonic() + 15.0
+    row: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        got = web4("peers", "--data-dir", str(node.data_dir), "--json")
+        assert got.returncode == 0, got.stderr
+        row = next((p for p in json.loads(got.stdout) if p["fingerprint"] == fp), {})
+        if str(row.get("down_reason") or "").startswith(reason):
+            return row
+        time.sleep(0.3)
+    return row
+
+
 def _failures(node: NodeProc, fp: str) -> list[dict[str, Any]]:
     return [e for e in node.kinds("node.peer_task_failed") if e["peer"] == fp]
 
@@ -116,6 +133,10 @@ def test_a_bug_serving_one_peer_ends_its_session_and_the_others_keep_talking(
             assert "faulty_node.py" in a["traceback"]
             assert event["level"] == "error"
             assert await bad.wait_closed(10.0), "the faulty peer's session is closed"
+            # with its reason, for the operator: `web4 peers` says down: internal error
+            row = await asyncio.to_thread(_peer_row, faulty, bad.fingerprint, "internal error")
+            assert row["down_reason"] == "internal error: TypeError", row
+            assert row["trust"] == "probing"  # the handshake's, nothing taken away
 
             # a bug in a check the handshake runs (its INTENT names the marker): the same
             odd = await Peer(target, "odd").connect()

@@ -32,11 +32,15 @@ const PARSE_REFUSALS: &[(&str, &str)] = &[
     ("lip", "nested_too_deep"),
 ];
 
+/// Read at run time, not baked in with `env!`: the Makefile shares one cargo target dir
+/// between clones, so the binary that runs may have been built in another clone.
 fn load(name: &str) -> Value {
-    let path = format!(
-        "{}/../../docs/conformance/{name}_envelopes.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let package = match std::env::var_os("CARGO_MANIFEST_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::env::current_dir().expect("current dir"),
+    };
+    let path = package.join(format!("../../docs/conformance/{name}_envelopes.json"));
+    let path = path.display().to_string();
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("vector file is JSON")
 }

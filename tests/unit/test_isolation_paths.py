@@ -207,6 +207,7 @@ def test_a_bug_dialling_one_discovered_peer_ends_that_dial_only() -> None:
     (failed,) = rec.failed()
     assert (failed["peer"], failed["task"]) == (PEER.fingerprint, "discovery")
     assert PEER.fingerprint not in finder._dialling
+    assert PEER.fingerprint in finder._cooldown  # not dialled again at the next round
     bare = _finder(None)  # without isolation (a library user): it propagates as before
     with pytest.raises(TypeError):
         _run(lambda: bare._dial(PEER.fingerprint, PEER.peer_id, [addr], "mdns"))

@@ -247,6 +247,7 @@ class PeerFinder:
         except Exception as e:
             if self._isolate is None or not self._isolate(fp, "discovery", e):
                 raise
+            self._cool(fp)  # as after a failed dial: a bug met again is met later
         finally:
             self._dialling.discard(fp)
 

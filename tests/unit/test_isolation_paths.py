@@ -332,3 +332,63 @@ def test_a_bug_in_one_lip_job_ends_that_job_and_the_worker_takes_the_next(
     assert done == ["https://example.org/fine"]
     (failed,) = rec.failed()
     assert (failed["task"], failed["error"]) == ("lip", "KeyError")
+
+
+# --- HCP: one human's agenda --------------------------------------------------------
+
+
+class _Agenda:
+    def __init__(self) -> None:
+        self.cleared = 0
+
+    def due(self, now: float) -> bool:
+        return self.cleared == 0
+
+    def clear(self) -> None:
+        self.cleared += 1
+
+
+def test_a_bug_draining_one_humans_agenda_is_isolated_and_not_met_every_tick(
+    tmp_path: Path,
+) -> None:
+    from web4.agent import AgentLoop as Loop
+    from web4.hcp.runtime import HcpLipRuntime, _Human
+
+    rec = Recorder()
+    failures = PeerTaskFailures(rec, FakeClock().monotonic)
+    identity = Identity.create_in_data_dir(tmp_path / "n", "n")
+    store = Store.in_data_dir(tmp_path / "n", synchronous="OFF")
+
+    async def send(peer: str, channel: str, data: bytes) -> None: ...
+
+    agent = _Unusable()
+    loop: Loop = _loop(agent, None)
+    rt = HcpLipRuntime(
+        identity, store, TrustBook(store, SystemClock()), loop, rec, SystemClock(), SystemRng(),
+        send=send, peers=list, isolate=failures.isolate,
+    )  # fmt: skip
+    human = _Human(None, "link", "dana")  # type: ignore[arg-type]
+    agenda = _Agenda()
+    human.agenda = agenda  # type: ignore[assignment]
+    rt.humans[PEER.fingerprint] = human
+    rt._authorized = lambda fp: True  # type: ignore[method-assign]
+    drains: list[str] = []
+
+    async def drain(fp: str, h: Any, now: float) -> list[Any]:
+        drains.append(fp)
+        raise AttributeError("planted: 'NoneType' object has no attribute 'gate'")
+
+    rt._drain = drain  # type: ignore[method-assign]
+    ticks = iter(range(20))
+    try:
+        _run(lambda: rt.run(lambda: next(ticks, None) is not None, tick=0.01))
+    finally:
+        store.close()
+    assert drains == [PEER.fingerprint]  # once: the agenda that met the bug is dropped
+    assert agenda.cleared == 1
+    (failed,) = rec.failed()
+    assert (failed["peer"], failed["task"], failed["error"]) == (
+        PEER.fingerprint,
+        "hcp",
+        "AttributeError",
+    )

@@ -392,3 +392,4 @@ class HcpLipRuntime:
                         except Exception as e:
                             if self._isolate is None or not self._isolate(fp, "hcp", e):
                                 raise
+                            human.agenda.clear()  # else it is met again every tick

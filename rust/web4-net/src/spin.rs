@@ -20,10 +20,16 @@
 //! [`PROBE_EVERY`] spins the maximum to notice a peer that became fast again. A slow
 //! peer therefore costs a few wasted spins and then 1/[`PROBE_EVERY`] of one per wait,
 //! and an idle node never spins: spins only follow traffic.
+//!
+//! Spinning pays only while a CPU would otherwise go idle. When the machine has more
+//! runnable threads than CPUs, a wake-up is cheap (no CPU is halted) and a spinning
+//! thread takes CPU time from the thread it waits for; so no spin starts while the
+//! kernel's count of runnable threads (`/proc/loadavg`, sampled at most every
+//! [`LOAD_SAMPLE`]) exceeds the CPUs this process may use ([`cpus_idle`]).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -32,6 +38,46 @@ use tokio::sync::Notify;
 pub const MIN_SPIN: Duration = Duration::from_micros(4);
 /// While spinning is off, one wait in this many spins the maximum (a probe).
 pub const PROBE_EVERY: u64 = 64;
+
+/// How often the runnable-thread count is sampled.
+pub const LOAD_SAMPLE: Duration = Duration::from_millis(20);
+
+/// Nanoseconds since `EPOCH` of the last sample, and its verdict.
+static LOAD_AT: AtomicU64 = AtomicU64::new(0);
+static LOAD_IDLE: AtomicBool = AtomicBool::new(true);
+static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// True when a CPU may go idle: the runnable threads of the machine (the kernel's count,
+/// which includes the caller) do not exceed the CPUs available to this process. Sampled
+/// at most every [`LOAD_SAMPLE`]; true where `/proc/loadavg` cannot be read.
+pub fn cpus_idle() -> bool {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let now = u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let last = LOAD_AT.load(Ordering::Relaxed);
+    let period = u64::try_from(LOAD_SAMPLE.as_nanos()).unwrap_or(0);
+    if now.saturating_sub(last) >= period
+        && LOAD_AT
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        LOAD_IDLE.store(sample_idle(), Ordering::Relaxed);
+    }
+    LOAD_IDLE.load(Ordering::Relaxed)
+}
+
+fn sample_idle() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/loadavg") else {
+        return true;
+    };
+    // "0.50 0.60 0.70 RUNNABLE/TOTAL LASTPID"
+    let runnable = text
+        .split_whitespace()
+        .nth(3)
+        .and_then(|f| f.split('/').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    runnable.is_none_or(|r| r <= cpus)
+}
 
 thread_local! {
     static ON_IO_THREAD: Cell<bool> = const { Cell::new(false) };
@@ -177,6 +223,9 @@ impl IoSpin {
     pub(crate) async fn run(self: Arc<Self>) {
         loop {
             self.notify.notified().await;
+            if !cpus_idle() {
+                continue;
+            }
             let budget = self.adaptive.budget();
             if budget.is_zero() {
                 continue;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::spin::{Adaptive, IoSpin};
+use crate::spin::{cpus_idle, Adaptive, IoSpin};
 
 /// Wake fds of this process that are armed now (readable, or about to be).
 static ARMED: AtomicI64 = AtomicI64::new(0);
@@ -175,13 +175,13 @@ impl Waker {
     /// some wake fd of the process is armed, so the loop finds it readable instead of
     /// sleeping through the IO thread's wake-up. Returns whether one is.
     pub fn spin_until_armed(&self) -> bool {
-        armed_now() > 0 || self.app_spin.spin(|| armed_now() > 0)
+        armed_now() > 0 || (cpus_idle() && self.app_spin.spin(|| armed_now() > 0))
     }
 
     /// A blocking caller is about to park: spin (bounded, adaptive) until a wake-up
     /// after the `seen`-th. Returns whether one came.
     pub(crate) fn spin_until_woken(&self, seen: u64) -> bool {
-        self.wakes() != seen || self.app_spin.spin(|| self.wakes() != seen)
+        self.wakes() != seen || (cpus_idle() && self.app_spin.spin(|| self.wakes() != seen))
     }
 
     /// (spins that caught their hand-off, spins that ran out), application side then

@@ -45,8 +45,8 @@ def test_peers_names_a_connected_peer_and_shows_it_down_after_it_stops(tmp_path:
         text = web4("peers", "--data-dir", str(a_dir))
         line = next(line for line in text.stdout.splitlines() if line.startswith(b_fp))
         assert line.split()[1:3] == ["probing", "connected"]
-        assert line.split()[3] == "inbound"  # FOUND: bob dialled alice
-        assert line.split()[5] == "bob"
+        assert line.split()[4] == "inbound"  # FOUND (after PATH): bob dialled alice
+        assert line.split()[6] == "bob"
         assert bob.stop() == 0
         wait_peer(a_dir, b_fp, connected=False)
     finally:

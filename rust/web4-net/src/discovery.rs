@@ -346,11 +346,15 @@ impl Book {
         peer: PeerId,
         raw: impl IntoIterator<Item = Multiaddr>,
         source: Source,
-        private_ok: bool,
+        scope: Scope,
     ) {
+        let Scope {
+            private: private_ok,
+            loopback,
+        } = scope;
         let addrs: Vec<Multiaddr> = raw
             .into_iter()
-            .filter_map(|a| dialable(&a, &peer, self.loopback))
+            .filter_map(|a| dialable(&a, &peer, self.loopback || loopback))
             .filter(|a| private_ok || source == Source::Mdns || !is_private(a))
             .take(self.max_addrs)
             .collect();
@@ -369,11 +373,37 @@ impl Book {
     }
 }
 
-/// Whether this node listens on a private address (then DHT records may name some).
-fn listens_privately(shared: &crate::shared::Shared) -> bool {
-    crate::shared::lock(&shared.listen_addrs)
-        .iter()
-        .any(is_private)
+/// Which addresses of others this node may be sent to dial, by where it listens itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Scope {
+    /// It listens on a private address: DHT records may name private addresses.
+    pub(crate) private: bool,
+    /// It listens on loopback only (or `allow_loopback`): loopback addresses of others
+    /// are kept. Such a node is reachable from this machine only, so a record naming a
+    /// loopback address can only point it at this machine's own nodes.
+    pub(crate) loopback: bool,
+}
+
+impl Scope {
+    /// Everything (mDNS answers: the LAN's, with the sender's own address).
+    pub(crate) const LAN: Scope = Scope {
+        private: true,
+        loopback: false,
+    };
+
+    pub(crate) fn of(shared: &crate::shared::Shared) -> Scope {
+        let listen = crate::shared::lock(&shared.listen_addrs);
+        let is_loopback = |a: &Multiaddr| match a.iter().next() {
+            Some(Protocol::Ip4(ip)) => ip.is_loopback(),
+            Some(Protocol::Ip6(ip)) => ip.is_loopback(),
+            _ => false,
+        };
+        Scope {
+            private: listen.iter().any(is_private),
+            loopback: shared.cfg.discovery.allow_loopback
+                || (!listen.is_empty() && listen.iter().all(is_loopback)),
+        }
+    }
 }
 
 /// Lookups under way, by Kademlia query.
@@ -398,9 +428,10 @@ impl Lookups {
 
 /// Kademlia learns a connected peer's listen addresses from identify (when it speaks
 /// our DHT): replaced, not accumulated, so a peer re-sending identify cannot grow them.
+/// The same [`Scope`] as the book's: what this node could dial, by where it listens.
 pub(crate) fn on_identify(
     d: &mut Discovery,
-    cfg: &DiscoveryConfig,
+    shared: &crate::shared::Shared,
     peer: PeerId,
     info: &libp2p::identify::Info,
 ) {
@@ -410,11 +441,13 @@ pub(crate) fn on_identify(
     if !info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) {
         return;
     }
+    let scope = Scope::of(shared);
     let addrs: Vec<Multiaddr> = info
         .listen_addrs
         .iter()
-        .filter_map(|a| dialable(a, &peer, cfg.allow_loopback))
-        .take(cfg.max_addrs)
+        .filter_map(|a| dialable(a, &peer, scope.loopback))
+        .filter(|a| scope.private || !is_private(a))
+        .take(shared.cfg.discovery.max_addrs)
         .collect();
     if addrs.is_empty() {
         return;
@@ -487,7 +520,7 @@ pub(crate) fn on_event(
             {
                 let mut book = crate::shared::lock(&shared.book);
                 for (peer, addr) in found {
-                    book.report(&shared.waker, peer, [addr], Source::Mdns, true);
+                    book.report(&shared.waker, peer, [addr], Source::Mdns, Scope::LAN);
                 }
             }
             let over = d
@@ -517,11 +550,11 @@ pub(crate) fn on_event(
                 })) => peers,
                 _ => return,
             };
-            let private_ok = listens_privately(shared);
+            let scope = Scope::of(shared);
             let mut book = crate::shared::lock(&shared.book);
             for p in peers.into_iter().take(book.max_peers) {
                 if p.peer_id != local {
-                    book.report(&shared.waker, p.peer_id, p.addrs, Source::Dht, private_ok);
+                    book.report(&shared.waker, p.peer_id, p.addrs, Source::Dht, scope);
                 }
             }
             if !step.last {
@@ -544,10 +577,10 @@ pub(crate) fn on_event(
             peer, addresses, ..
         }) => {
             // A DHT peer we (or it) reached: a candidate for the node's watermark too.
-            let private_ok = listens_privately(shared);
+            let scope = Scope::of(shared);
             let mut book = crate::shared::lock(&shared.book);
             let addrs = addresses.into_vec();
-            book.report(&shared.waker, peer, addrs, Source::Dht, private_ok);
+            book.report(&shared.waker, peer, addrs, Source::Dht, scope);
         }
         DiscoveryEvent::Kad(_) => {}
     }
@@ -623,6 +656,10 @@ mod tests {
 
     #[test]
     fn dht_records_name_private_addresses_only_to_a_node_on_a_private_network() {
+        const PUBLIC: Scope = Scope {
+            private: false,
+            loopback: false,
+        };
         let mut b = Book::new(&cfg(8, 8));
         let w = Waker::new(64).unwrap();
         let p = PeerId::random();
@@ -637,12 +674,18 @@ mod tests {
             ]
             .map(a)
         };
-        b.report(&w, p, addrs(), Source::Dht, false);
+        b.report(&w, p, addrs(), Source::Dht, PUBLIC);
         assert_eq!(b.addrs_of(&p), vec![a("/ip4/203.0.113.9/tcp/7001")]);
-        b.report(&w, p, addrs(), Source::Dht, true);
+        b.report(&w, p, addrs(), Source::Dht, Scope::LAN);
         assert_eq!(b.addrs_of(&p).len(), 6);
         let q = PeerId::random();
-        b.report(&w, q, [a("/ip4/192.168.1.1/tcp/7001")], Source::Mdns, false);
+        b.report(
+            &w,
+            q,
+            [a("/ip4/192.168.1.1/tcp/7001")],
+            Source::Mdns,
+            PUBLIC,
+        );
         assert_eq!(b.addrs_of(&q).len(), 1); // the LAN's own answer
         assert!(!is_private(&a("/ip4/172.32.0.1/tcp/1")));
         assert!(is_private(&a("/ip4/172.31.0.1/tcp/1")));
@@ -656,7 +699,7 @@ mod tests {
         for i in 0..1000u32 {
             let p = PeerId::random();
             let addrs = (0..50).map(|j| a(&format!("/ip4/10.{}.{}.{j}/tcp/9", i >> 8, i & 255)));
-            b.report(&w, p, addrs, Source::Mdns, true);
+            b.report(&w, p, addrs, Source::Mdns, Scope::LAN);
         }
         assert_eq!(b.len(), 16);
         assert!(b.snapshot().iter().all(|(_, a, _)| a.len() <= 2));

@@ -515,7 +515,7 @@ impl Driver {
                 ..
             })) => {
                 let d = &mut self.swarm.behaviour_mut().discovery;
-                crate::discovery::on_identify(d, &self.shared.cfg.discovery, peer_id, &info);
+                crate::discovery::on_identify(d, &self.shared, peer_id, &info);
                 self.shared.observed(info.observed_addr);
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayServer(ev)) => {

@@ -19,7 +19,11 @@ fn dht_config() -> Config {
 }
 
 fn listening(seed: u8) -> Node {
-    let n = Node::new(&[seed; 32], dht_config()).unwrap();
+    listening_with(seed, dht_config())
+}
+
+fn listening_with(seed: u8, cfg: Config) -> Node {
+    let n = Node::new(&[seed; 32], cfg).unwrap();
     let op = n.listen("/ip4/127.0.0.1/tcp/0").unwrap();
     n.wait_op(op, T).unwrap();
     n
@@ -67,6 +71,28 @@ fn a_peer_id_is_resolved_through_a_bootstrap_peer_and_dialled() {
     assert!(discovered
         .iter()
         .any(|(p, _, s)| *p == a_id && s.as_str() == "dht"));
+}
+
+#[test]
+fn nodes_listening_on_loopback_only_find_each_other_without_allow_loopback() {
+    // Reachable from this machine only, they may be sent to this machine's own nodes.
+    let mut cfg = dht_config();
+    cfg.discovery.allow_loopback = false;
+    let (a, b, c) = (
+        listening_with(41, cfg.clone()),
+        listening_with(42, cfg.clone()),
+        listening_with(43, cfg),
+    );
+    let b_addr = b.listen_addrs()[0].clone();
+    a.wait_op(a.add_bootstrap(&b_addr).unwrap(), T).unwrap();
+    c.wait_op(c.add_bootstrap(&b_addr).unwrap(), T).unwrap();
+    let a_id = a.peer_id().to_base58();
+    eventually(|| c.wait_op(c.lookup(&a_id).unwrap(), T).ok());
+    assert!(c
+        .addrs_of(&a_id)
+        .unwrap()
+        .iter()
+        .any(|x| a.listen_addrs().contains(x)));
 }
 
 #[test]

@@ -253,8 +253,9 @@ def _node_parser(sub: Any) -> None:
         "--no-mdns",
         action="store_true",
         help="do not announce or look for peers on the local network (mDNS is on by "
-        "default; a node listening on loopback only announces nothing: use --listen "
-        "/ip4/0.0.0.0/tcp/0 to be found on the LAN)",
+        "default for a node that listens beyond loopback; a node listening on loopback "
+        "only, the default, stays off the LAN: use --listen /ip4/0.0.0.0/tcp/0 to find "
+        "and be found there)",
     )
     p.add_argument(
         "--min-peers",

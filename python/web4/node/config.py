@@ -116,6 +116,11 @@ FLAG_KEYS = {
 _FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 
 
+def _is_loopback(addr: str) -> bool:
+    """A listen multiaddr on 127.0.0.0/8 or ::1."""
+    return addr.startswith(("/ip4/127.", "/ip6/::1/"))
+
+
 @dataclass(frozen=True)
 class AgentSettings:
     mission: str = "exchange and verify knowledge with peers"
@@ -158,6 +163,14 @@ class NodeConfig:
     relays: tuple[str, ...] = ()
     relay_server: bool = False
     relay_trusted_only: bool = False
+
+    @property
+    def mdns_active(self) -> bool:
+        """mDNS runs only when asked for and the node listens beyond loopback: a node
+        listening on loopback alone cannot be reached from the LAN (libp2p-mdns announces
+        no loopback address), so it neither announces nor queries there; local nodes,
+        demos and tests stay off the network (RTT_SPEC §16)."""
+        return self.mdns and any(not _is_loopback(addr) for addr in self.listen)
 
     def __post_init__(self) -> None:
         if self.metrics_port is not None and (

@@ -488,8 +488,8 @@ class Node:
         (libp2p-mdns announces no loopback address, RTT_SPEC §16)."""
         if not self.config.mdns or self.finder is None:
             return "off"
-        if all(a.startswith(("/ip4/127.", "/ip6/::1/")) for a in self.listen_addrs):
-            return "on (loopback only: not announced; --listen /ip4/0.0.0.0/tcp/0 to be found)"
+        if not self.config.mdns_active:
+            return "off (listening on loopback only; --listen /ip4/0.0.0.0/tcp/0 for the LAN)"
         return "on"
 
     def _shutdown_tasks(self) -> None:

@@ -100,14 +100,15 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
         from web4.node.rtt_link import RttLink
         from web4.rtt import TransportConfig
 
-        # discovery (RTT_SPEC §16): mDNS as configured; the DHT always (lookups of a bare
-        # --peer, --bootstrap), a server once the node listens
+        # discovery (RTT_SPEC §16): mDNS as configured, when the node listens beyond
+        # loopback; the DHT always (lookups of a bare --peer, --bootstrap), a server
+        # once the node listens
         return RttLink(
             identity,
             TransportConfig(
                 heartbeat_interval=hb,
                 heartbeat_timeout=3 * hb,
-                mdns=config.mdns,
+                mdns=config.mdns_active,
                 dht=True,
                 relay_server=config.relay_server,
                 relay_trusted_only=config.relay_trusted_only,

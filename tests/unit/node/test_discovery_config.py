@@ -49,3 +49,12 @@ def test_a_config_file_sets_discovery(tmp_path: Path) -> None:
     path.write_text(f'[node]\ndata_dir = "{tmp_path}"\nmdns = "yes"\n')
     with pytest.raises(ConfigError, match="mdns"):
         load_config(path)
+
+
+def test_mdns_runs_only_for_a_node_listening_beyond_loopback(tmp_path: Path) -> None:
+    # a loopback-only node (the default, the demos, the tests) sends nothing on the LAN
+    assert NodeConfig(data_dir=tmp_path).mdns_active is False
+    assert NodeConfig(data_dir=tmp_path, listen=("/ip6/::1/tcp/0",)).mdns_active is False
+    lan = ("/ip4/127.0.0.1/tcp/0", "/ip4/0.0.0.0/tcp/0")
+    assert NodeConfig(data_dir=tmp_path, listen=lan).mdns_active is True
+    assert NodeConfig(data_dir=tmp_path, listen=lan, mdns=False).mdns_active is False

@@ -1,6 +1,8 @@
 //! web4-net: the IO driver of the RTT transport, on rust-libp2p and tokio.
 //!
-//! Theory of operation: a [`Node`] owns a tokio runtime (one worker thread) and one
+//! Theory of operation: a [`Node`] runs on a tokio runtime with one worker thread, shared
+//! by every node of the process (`runtime.rs`; bounded adaptive spinning at
+//! the hand-offs between that IO thread and the application: [`spin`]) and owns one
 //! libp2p swarm (TCP + Noise XX + yamux, with identify) whose identity is the
 //! node's Ed25519 key. Each RTT channel kind is a libp2p protocol
 //! (`/web4/rtt/<kind>/1.0.0`) carried on *unidirectional* streams that our own

@@ -1,13 +1,15 @@
-//! The node: a tokio runtime, the swarm task, and the application-facing calls.
+//! The node: its IO runtime, the swarm task, and the application-facing calls.
 //!
-//! Theory of operation: [`Node::new`] builds a one-worker tokio runtime (on 2 cores,
-//! fewer threads contend less and task hand-offs stay on one thread) and the swarm, and
-//! spawns the driver task (`driver.rs`).
+//! Theory of operation: [`Node::new`] takes the process's shared one-worker IO runtime
+//! (`runtime.rs`: two nodes of one process talk without crossing threads, and a small
+//! machine has fewer threads to wake) or builds one of its own (`Config::own_runtime`),
+//! builds the swarm, and spawns the driver task (`driver.rs`).
 //! Application calls never block a tokio thread: they either enqueue a command for the
 //! driver (listen, dial, disconnect) and get an *operation id* back, or touch the shared
 //! session queues directly. Operations finish in the shared operation table; callers poll them
 //! (`poll_op`, used by asyncio after a wake-up) or wait on them (`wait_op`, blocking).
-//! [`Node::shutdown`] closes every session, stops the driver and the runtime.
+//! [`Node::shutdown`] closes every session and stops the driver (and the node's own
+//! runtime, if it has one).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -215,10 +215,19 @@ class TestNet:
         self.hosts[label] = host
         return host
 
-    def nat(self, router: str = "nat", inside: str = "inside") -> tuple[Host, Host]:
+    def nat(
+        self, router: str = "nat", inside: str = "inside", *, full_cone: bool = False
+    ) -> tuple[Host, Host]:
         """A NAT router on the LAN (masquerading) and a host behind it; returns both
         (the router's ``addr`` is its LAN address, the one the LAN sees the inside host
-        connect from)."""
+        connect from).
+
+        The masquerade keeps the inside source port when it is free (Linux's default), so
+        the mapping is endpoint-independent, and conntrack lets in only the replies of
+        connections made from inside (a port-restricted cone). ``full_cone``: once the
+        inside host has sent from a port, anyone on the LAN may connect to that port of
+        the router and is forwarded to it (endpoint-independent filtering: a dynamic set
+        of the ports seen leaving, 5 min each)."""
         why = unavailable(nat=True)
         if why is not None:
             raise NetnsError(why)
@@ -233,19 +242,32 @@ class TestNet:
         _in(ins, "ip", "link", "set", "eth0", "up")
         _in(ins, "ip", "route", "add", "default", "via", f"{PRIVATE}.1")
         _in(rns, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
-        rules = (
-            "table ip w4nat {\n"
+        cone = (
+            "  set mapped { type inet_service; flags dynamic,timeout; timeout 5m; }\n"
+            "  chain pre {\n"
+            "    type nat hook prerouting priority dstnat; policy accept;\n"
+            f'    iifname "wan" tcp dport @mapped counter dnat to {PRIVATE}.2\n'
+            "  }\n"
+            "  chain seen {\n"
+            "    type filter hook postrouting priority 200; policy accept;\n"
+            '    oifname "wan" ip protocol tcp update @mapped { tcp sport }\n'
+            "  }\n"
+        )
+        post = (
             "  chain post {\n"
             "    type nat hook postrouting priority srcnat; policy accept;\n"
             '    oifname "wan" counter masquerade\n'
             "  }\n"
+        )
+        dnat = "    ct status dnat accept\n" if full_cone else ""
+        inbound = (
             "  chain inbound {\n"
             "    type filter hook forward priority filter; policy drop;\n"
-            "    ct state established,related accept\n"
+            f"    ct state established,related accept\n{dnat}"
             '    iifname "priv" oifname "wan" accept\n'
             "  }\n"
-            "}\n"
         )
+        rules = "table ip w4nat {\n" + (cone if full_cone else "") + post + inbound + "}\n"
         made = subprocess.run(["ip", "netns", "exec", rns, "nft", "-f", "-"], input=rules,
                               capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
         if made.returncode != 0:

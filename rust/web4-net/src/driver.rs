@@ -86,6 +86,8 @@ struct Driver {
     /// times in a row it was lost; and lost ones waiting to be listened on again.
     relay_listens: HashMap<libp2p::core::transport::ListenerId, (Multiaddr, u32)>,
     relisten: Vec<(std::time::Instant, Multiaddr, u32)>,
+    /// Hole punches tried again per peer (`relay::PUNCH_RETRIES`).
+    punch_retries: HashMap<PeerId, u32>,
 }
 
 /// Build the swarm (TCP with TCP_NODELAY, Noise XX, yamux; identify, RTT streams).
@@ -168,6 +170,7 @@ pub(crate) fn start(
         relayed: HashSet::new(),
         relay_listens: HashMap::new(),
         relisten: Vec::new(),
+        punch_retries: HashMap::new(),
     };
     rt.spawn(driver.run(cmd_rx))
 }
@@ -343,6 +346,35 @@ impl Driver {
             self.shared.relay.count(crate::relay::Count::Upgrades);
         }
         self.apply(acts);
+    }
+
+    /// A hole punch with `peer` failed while its session is still relayed: close the
+    /// relayed connection (at most `PUNCH_RETRIES` times per peer), so that the
+    /// session's dialler re-dials through the relay, the session resumes, and DCUtR runs
+    /// again on the new relayed connection.
+    fn retry_punch(&mut self, peer: PeerId) {
+        let Some(s) = self.shared.session_of(&peer) else {
+            return;
+        };
+        if self.shared.relayed(s.id) != Some(true) {
+            return;
+        }
+        if self.punch_retries.len() >= crate::relay::PUNCH_PEERS {
+            self.punch_retries.clear();
+        }
+        let n = self.punch_retries.entry(peer).or_insert(0);
+        if *n >= crate::relay::PUNCH_RETRIES {
+            return;
+        }
+        *n += 1;
+        let relayed: Vec<ConnectionId> = crate::shared::lock(&self.shared.endpoint)
+            .connections()
+            .filter(|(c, p, _, _)| **p == peer && self.relayed.contains(c))
+            .map(|(c, _, _, _)| c)
+            .collect();
+        for c in relayed {
+            self.swarm.close_connection(c);
+        }
     }
 
     /// A relay listener closed (the relay refused the reservation or its renewal, or
@@ -526,10 +558,9 @@ impl Driver {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(ev)) => {
                 let waker = &self.shared.waker;
-                if let Some((peer, conn)) =
-                    crate::relay::on_dcutr_event(&self.shared.relay, waker, ev)
-                {
-                    self.try_upgrade(peer, conn);
+                match crate::relay::on_dcutr_event(&self.shared.relay, waker, ev) {
+                    Ok((peer, conn)) => self.try_upgrade(peer, conn),
+                    Err(peer) => self.retry_punch(peer),
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Discovery(ev)) => {

@@ -34,6 +34,14 @@ use crate::shared::lock;
 use crate::wake::{Field, Waker};
 use crate::NetError;
 
+/// A failed hole punch is tried again this many times per peer: the relayed connection
+/// is closed, the session's dialler re-dials through the relay (the session resumes)
+/// and the new relayed connection starts DCUtR afresh. TCP simultaneous open is a race
+/// one attempt can lose where the NAT would allow it.
+pub const PUNCH_RETRIES: u32 = 3;
+/// Peers whose punch retries are remembered (beyond: forgotten, retried again).
+pub(crate) const PUNCH_PEERS: usize = 1024;
+
 /// Denial events emitted per second at most (the rest are only counted).
 const DENIAL_EVENTS_PER_SEC: u32 = 8;
 /// Peers each of the policy's lists holds (oldest forgotten first).
@@ -437,12 +445,13 @@ pub(crate) fn on_client_event(state: &RelayState, waker: &Waker, ev: relay::clie
     }
 }
 
-/// A DCUtR outcome: counted and reported. Returns the direct connection on success.
+/// A DCUtR outcome: counted and reported. Returns the direct connection, or the peer
+/// the punch failed with.
 pub(crate) fn on_dcutr_event(
     state: &RelayState,
     waker: &Waker,
     ev: dcutr::Event,
-) -> Option<(PeerId, libp2p::swarm::ConnectionId)> {
+) -> Result<(PeerId, libp2p::swarm::ConnectionId), PeerId> {
     let peer = ev.remote_peer_id;
     match ev.result {
         Ok(conn) => {
@@ -454,7 +463,7 @@ pub(crate) fn on_dcutr_event(
                     ("outcome", "direct".into()),
                 ],
             );
-            Some((peer, conn))
+            Ok((peer, conn))
         }
         Err(e) => {
             state.count(Count::HolePunchFailed);
@@ -466,7 +475,7 @@ pub(crate) fn on_dcutr_event(
                     ("error", Field::Str(e.to_string())),
                 ],
             );
-            None
+            Err(peer)
         }
     }
 }

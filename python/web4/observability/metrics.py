@@ -50,6 +50,17 @@ __all__ = [
     "MetricsSink",
 ]
 
+# Events counted in web4_relay_events_total (RTT_SPEC §17).
+_RELAY_KINDS = frozenset(
+    {
+        "rtt.relay_reservation",
+        "rtt.relay_circuit",
+        "rtt.hole_punch",
+        "rtt.connection_path",
+        "node.relay",
+    }
+)
+
 MAX_LABEL_VALUES: Final = 64
 CLAIMS_REMEMBERED: Final = 65536  # (claim, state) pairs kept to count each once
 METRICS_PATH: Final = "/metrics"
@@ -169,6 +180,14 @@ class MetricsSink:
         self.gossip = Counter(
             "web4_gossip_messages", "Gossip messages by outcome", ["outcome"], registry=r
         )
+        # reachability (RTT_SPEC §17): relay reservations and circuits, hole punches and
+        # sessions changing path, by what happened
+        self.relay = Counter(
+            "web4_relay_events",
+            "Relay and hole-punch events by kind and outcome",
+            ["event", "outcome"],
+            registry=r,
+        )
         # isolation (web4.isolation): every per-peer task failure, reported one by one or not
         self.peer_task_failures = Counter(
             "web4_node_peer_task_failures",
@@ -227,6 +246,12 @@ class MetricsSink:
             self.discovery_dials.labels(source=self._label("source", a.get("source"))).inc()
         elif kind == "node.peer_pruned":
             self.discovery_pruned.inc()
+        elif kind in _RELAY_KINDS:
+            outcome = a.get("path") if kind == "rtt.connection_path" else a.get("outcome")
+            self.relay.labels(
+                event=kind.removeprefix("rtt.").removeprefix("node."),
+                outcome=self._label("relay_outcome", outcome),
+            ).inc()
         elif kind in ("node.peer_task_failed", "node.peer_task_failures"):
             count = a.get("count", 1) if kind == "node.peer_task_failures" else 1
             if isinstance(count, int) and not isinstance(count, bool) and count > 0:

@@ -2,12 +2,21 @@
 a librarian that answers from what the mesh accepted.
 
 Theory of operation: N-1 *established* agents (real node processes on loopback) form a
-full mesh: each dials every one started before it, and each names all the others as
-operator trust anchors, so after the handshakes they trust each other. In a source
+full mesh with no dial list: the first one is the DHT's bootstrap, every other one gets
+only its address (``--bootstrap``) and finds the rest through the DHT, dialling them up
+to ``--min-peers`` (all of them; mDNS is off on loopback, docs/RTT_SPEC.md section 16).
+Each names all the others as operator trust anchors, so after the handshakes they trust
+each other. Every agent follows the ``physics`` gossip topic (docs/CIP_SPEC.md section 11),
+so knowledge travels both directly and by gossip; the end of the output shows how each
+agent found each peer (``node.peer_dial`` source, else inbound) and whether the
+newcomer's fact first reached it directly or by gossip (and from whom). The mesh must be
+full: a vote counts only from a peer trusted before the claim arrived, and trust comes
+from an anchor's handshake, so the newcomer (``--bootstrap``, no ``--peer``) proposes
+once ``--min-peers`` handshakes are done (``web4.node.proposals.proposal_quorum``). In a source
 checkout a librarian (``lib``, one more process) joins them: it dials and anchors every
 established agent (its operator trusts the mesh), nobody anchors it, and it votes on
 nothing. Once every one of them has finished its handshake with every other one, a
-*newcomer* joins: it dials every established agent (and the librarian) and anchors the
+*newcomer* joins: it meets every established agent (and the librarian) and anchors the
 established agents (its operator joins a known network), but nobody anchors it, so
 everywhere it starts as ``probing``. It proposes a fact every established agent
 believes, then a statement that contradicts it. Each established agent confirms the
@@ -93,7 +102,13 @@ def add_parser(sub: Any) -> None:
         "agents that anchor each other, and a newcomer whose fact is accepted by their "
         "consensus while it stays probing, and whose contradicting statement is disputed "
         "and demotes it. In a source checkout a librarian (examples/librarian) listens in "
-        "and answers a scripted human's question with the fact the mesh accepted.",
+        "and answers a scripted human's question with the fact the mesh accepted. Nobody "
+        "is given a peer to dial: the first agent is the DHT's bootstrap, every other one "
+        "gets only its address (--bootstrap) and finds the rest through the DHT (--min-peers: "
+        "all of them); knowledge travels directly and by gossip. The end of the output says "
+        "how each agent found each peer (dht: it dialled a peer the DHT named; inbound: the "
+        "peer dialled it) and how the newcomer's fact first reached each agent (directly, "
+        "or by gossip and from whom). mDNS stays off: the agents listen on loopback only.",
         epilog="Example: web4 mesh-demo --agents 5",
     )
     p.add_argument(
@@ -121,6 +136,8 @@ class _Seen:
     accepted: set[str] = field(default_factory=set)
     disputed: set[str] = field(default_factory=set)
     met: dict[str, set[str]] = field(default_factory=dict)  # handshakes done, by agent
+    dialled: dict[str, dict[str, str]] = field(default_factory=dict)  # agent: {peer: source}
+    fact_path: dict[str, str] = field(default_factory=dict)  # agent: first copy's forwarder
     ended: set[str] = field(default_factory=set)  # output streams that closed
     answer: str | None = None  # the librarian's decision, as Dana read it
     rationale: str | None = None
@@ -171,7 +188,12 @@ def run_mesh_demo(
             else:
                 args = [*life, "--agent", belief, "--believe", FACT]
             args += [x for b in others for x in ("--trust", b.identity.fingerprint)]
-            args += [x for b in nodes[:i] for x in ("--peer", seen.addrs[b.name])]
+            # no dial list: the first node is the DHT's entry point, the others find the
+            # rest there and dial them up to --min-peers (everyone: a vote counts only
+            # from a peer met, and trusted, before the claim arrived)
+            args += ["--gossip-domain", "physics", "--min-peers", str(len(nodes) - 1)]
+            if i:
+                args += ["--bootstrap", seen.addrs[nodes[0].name]]
             if a is new:  # the mesh first: every agent before it met every other one
                 args += ["--propose", f"{FACT}|physics|0.9", "--propose", f"{LIE}|physics|0.9"]
                 while time.monotonic() < deadline and not _meshed(nodes[:i], seen):
@@ -204,7 +226,8 @@ def run_mesh_demo(
             a.stop(signal.SIGTERM)
         _drain(nodes, lines, printer, time.monotonic() + 8.0)
         asked = _Asked(lib, seen.answer, seen.rationale, skipped)
-        return _summary(est, new, agents, asked, as_json, missing, timed_out)
+        return _summary(est, new, agents, asked, _paths(nodes, new, seen), as_json, missing,
+                        timed_out)  # fmt: skip
     finally:
         if asker is not None and asker.poll() is None:
             asker.kill()
@@ -249,10 +272,71 @@ def _step(
         seen.disputed.add(who)
     elif ev["kind"] == "cip.handshake.done" and ev.get("peer"):
         seen.met[who].add(str(ev["peer"]))
+    elif ev["kind"] == "node.peer_dial" and ev.get("peer"):  # dht (or mdns, configured)
+        seen.dialled.setdefault(who, {}).setdefault(str(ev["peer"]), str(ev.get("source")))
+    elif ev.get("type") == "FACT_PROPOSE" and who not in seen.fact_path:
+        # the fact comes first (the lie a second later); its first copy by gossip is
+        # delivered, a gossip copy after the direct one is a duplicate dropped first
+        if ev["kind"] == "cip.gossip.delivered":
+            seen.fact_path[who] = str(ev.get("peer"))
+        elif ev["kind"] == "knowledge.duplicate":
+            seen.fact_path[who] = ""
+
+
+@dataclass(frozen=True)
+class _Paths:
+    """How each agent found its peers, and how the newcomer's fact reached it."""
+
+    found: dict[str, dict[str, str]]  # agent: {peer: dht (we dialled it), inbound, ...}
+    fact: dict[str, str]  # agent: "direct from new", "gossip, forwarded by NAME", ...
+
+
+def _paths(nodes: list[_Agent], new: _Agent, seen: _Seen) -> _Paths:
+    name = {a.identity.fingerprint: a.name for a in nodes}
+    found = {
+        a.name: {
+            name.get(fp, fp[:12]): seen.dialled.get(a.name, {}).get(fp, "inbound")
+            for fp in sorted(seen.met[a.name], key=lambda f: name.get(f, f))
+        }
+        for a in nodes
+    }
+    fact = {}
+    for a in nodes:
+        if a is not new:
+            via = seen.fact_path.get(a.name, "")
+            by = name.get(via, via[:12])
+            fact[a.name] = (
+                "direct from new"
+                if not via
+                else "gossip, published by new"
+                if by == new.name
+                else f"gossip, forwarded by {by}"
+            )
+    return _Paths(found, fact)
 
 
 def _names(names: set[str]) -> str:
     return cli_args.words(sorted(names), "and") if names else "none"
+
+
+def _print_paths(nodes: list[_Agent], new: _Agent, paths: _Paths) -> None:
+    print(f"\n== how they found each other (nobody had a --peer; {nodes[0].name} was the "
+          "DHT's bootstrap)")  # fmt: skip
+    for a in nodes:
+        by: dict[str, list[str]] = {}
+        for peer, source in paths.found[a.name].items():
+            by.setdefault(source, []).append(peer)
+        how = "; ".join(
+            f"{'dialled them, found through the DHT' if src == 'dht' else src}: {', '.join(peers)}"
+            for src, peers in sorted(by.items())
+        )
+        print(f"{a.name:<4} met {len(paths.found[a.name])}: {how or 'nobody'}")
+    print("\n== how the newcomer's fact reached each agent (the first of its copies)")
+    dialled = {p for p, src in paths.found[new.name].items() if src != "inbound"}
+    for a in nodes:
+        if a is not new:
+            who = "new dialled it" if a.name in dialled else "new never dialled it"
+            print(f"{a.name:<4} {paths.fact[a.name]} ({who})")
 
 
 @dataclass(frozen=True)
@@ -270,6 +354,7 @@ def _summary(
     new: _Agent,
     agents: int,
     asked: _Asked,
+    paths: _Paths,
     as_json: bool,
     missing: list[str],
     timed_out: float | None,
@@ -306,6 +391,8 @@ def _summary(
     else:
         report["librarian"] = {"skipped": asked.skipped}
     ok = ok and not missing
+    report["found"] = paths.found
+    report["fact_path"] = paths.fact
     report["result"] = "ok" if ok else "FAIL"
     report["missing"] = list(missing)
     report["timed_out"] = timed_out is not None
@@ -313,6 +400,7 @@ def _summary(
         print(json.dumps({"mesh_summary": report}, sort_keys=True), flush=True)
         return 0 if ok else 1
     also = "; and lib, a librarian" if lib is not None else ""
+    _print_paths(nodes, new, paths)
     print(f"\n== summary ({agents} agents: {len(est)} established, 1 newcomer{also})")
     for a in nodes:
         r = report[a.name]

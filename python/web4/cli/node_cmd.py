@@ -313,7 +313,9 @@ def _node_parser(sub: Any) -> None:
         action="append",
         type=_proposal,
         metavar="'STATEMENT|DOMAIN|CONFIDENCE'",
-        help="propose a fact to peers once the first handshake is done (repeat)",
+        help="propose a fact to peers once every --peer (with none but a --bootstrap: "
+        "--min-peers found ones; else the first peer) has done the handshake, or after "
+        "10 s at least one (repeat)",
     )
     p.add_argument(
         "--believe",

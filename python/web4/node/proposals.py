@@ -2,8 +2,9 @@
 
 Theory of operation: an operator (or the demo) gives the node facts to put to its peers.
 ``Proposal.parse`` checks the text form up front, so a typo is a one-line error before the
-node starts. Once every peer it dials has finished the CIP handshake (or, after the
-handshake timeout, at least one), ``propose_all`` puts each fact, ``gap`` seconds apart:
+node starts. Once every peer it dials has finished the CIP handshake (every ``--peer``;
+with none but a ``--bootstrap``, ``--min-peers`` discovered ones), or, after the
+handshake timeout, at least one, ``propose_all`` puts each fact, ``gap`` seconds apart:
 it records the claim locally first (the proposer's own copy, judged by the same rules: it
 stays pending until trusted peers confirm it), then broadcasts one ``FACT_PROPOSE`` with
 the same ``msg_id`` to every ready peer, so every confirmation's ``fact_ref`` names the
@@ -35,7 +36,7 @@ from web4.knowledge.model import to_json
 from web4.node.desk import KnowledgeDesk
 from web4.observability import EventBus
 
-__all__ = ["Proposal", "ProposalHost", "already_proposed", "propose_all"]
+__all__ = ["Proposal", "ProposalHost", "already_proposed", "proposal_quorum", "propose_all"]
 
 EXAMPLE = "'Water boils at 100 degrees Celsius at sea level|physics|0.9'"
 
@@ -89,6 +90,12 @@ class _Config(Protocol):
     def peers(self) -> tuple[str, ...]: ...
 
     @property
+    def bootstrap(self) -> tuple[str, ...]: ...
+
+    @property
+    def min_peers(self) -> int: ...
+
+    @property
     def handshake_timeout(self) -> float: ...
 
 
@@ -136,8 +143,19 @@ def already_proposed(
     return next((c for c in claims if c.sender == me and _content(c.fact) == want), None)
 
 
+def proposal_quorum(config: _Config) -> int:
+    """How many ready peers ``propose_all`` waits for (until the handshake timeout): every
+    ``--peer``; with none but a ``--bootstrap``, ``--min-peers`` (the peers it dials are the
+    ones it discovers: a claim counts only the votes of peers trusted before it was made,
+    so proposing to the first one met would leave it pending); else one (peers that dial
+    us). Pure."""
+    if config.peers:
+        return len(config.peers)
+    return max(1, config.min_peers) if config.bootstrap else 1
+
+
 async def propose_all(node: ProposalHost, proposals: tuple[Proposal, ...], gap: float = 1.0) -> int:
-    """Wait until every configured ``--peer`` is ready (or, after ``handshake_timeout``,
+    """Wait until ``proposal_quorum`` peers are ready (or, after ``handshake_timeout``,
     at least one peer is), then propose each fact this node has not proposed before;
     returns how many were sent."""
     source = f"operator of {node.identity.agent_id}"
@@ -157,7 +175,7 @@ async def propose_all(node: ProposalHost, proposals: tuple[Proposal, ...], gap: 
         return 0
     loop = asyncio.get_running_loop()
     deadline = loop.time() + node.config.handshake_timeout
-    want = max(1, len(node.config.peers))
+    want = proposal_quorum(node.config)
     while node.running():
         ready = len(node.ready_peers())
         if ready >= want or (ready and loop.time() >= deadline):

@@ -2,12 +2,17 @@
 the librarian); the newcomer's fact is accepted by the consensus of anchored peers, which
 earns the newcomer no trust; its contradicting statement is disputed and demotes it; a
 scripted human asks the librarian and gets the fact the mesh accepted, with its
-provenance. Without `examples/` (an installed package) the belief agent is built in and
-the librarian step is skipped, saying why."""
+provenance. Nobody is given a peer to dial: the first node is the DHT's bootstrap and the
+others find the mesh through the DHT; knowledge travels directly and by gossip, and the
+output says how each node found each peer and how the fact first reached it. Without
+`examples/` (an installed package) the belief agent is built in and the librarian step is
+skipped, saying why."""
 
 from __future__ import annotations
 
 import json
+import re
+from itertools import combinations
 from pathlib import Path
 
 import jsonschema
@@ -82,6 +87,58 @@ def test_mesh_demo_accepts_by_consensus_and_knowledge_buys_no_trust() -> None:
         FACT: "accepted",
         "Light is not faster than sound in air": "disputed",
     }
+    # no dial list: ann is the DHT's bootstrap, the others know only its address
+    started = {e["node"]: e["attributes"] for e in events if e["kind"] == "node.started"}
+    assert all(a["peers"] == [] for a in started.values())
+    assert {n: a["bootstrap"] for n, a in started.items()} == {
+        "ann": 0, "bo": 1, "cy": 1, "lib": 1, "new": 1,
+    }  # fmt: skip
+    assert all(a["mdns"].startswith("off") for a in started.values())  # loopback: no LAN
+    found = summary["found"]
+    names = {"ann", "bo", "cy", "lib", "new"}
+    for name in names:  # a full mesh, every peer found by the DHT or dialling in
+        assert set(found[name]) == names - {name}
+        assert set(found[name].values()) <= {"dht", "inbound"}
+    for a, b in combinations(sorted(names), 2):  # each session was a DHT-found dial
+        assert "dht" in (found[a][b], found[b][a])
+    dials = [e for e in events if e["kind"] == "node.peer_dial"]
+    assert {e["attributes"]["source"] for e in dials} == {"dht"}
+    # the fact went out on its domain's gossip topic and reached every agent by gossip
+    # (first, or as a second copy after the direct one, which the desk drops)
+    assert summary["fact_path"].keys() == names - {"new"}
+    for path in summary["fact_path"].values():
+        assert re.fullmatch(r"direct from new|gossip, (published by new|forwarded by \w+)", path)
+    by_gossip = {
+        e["node"]
+        for e in events
+        if e["kind"] == "cip.gossip.delivered"
+        and e["attributes"]["type"] == "FACT_PROPOSE"
+        and e["attributes"]["topic"] == "/web4/cip/1.0/knowledge/physics"
+    }
+    assert by_gossip == names - {"new"}
+
+
+def test_mesh_demo_says_how_each_agent_found_its_peers_and_how_the_fact_travelled() -> None:
+    run = web4("mesh-demo", "--agents", "3", timeout=80)  # the readable output
+    assert run.returncode == 0, run.stdout[-3000:]
+    out = run.stdout.splitlines()
+    head = out.index(
+        "== how they found each other (nobody had a --peer; ann was the DHT's bootstrap)"
+    )
+    met = out[head + 1 : head + 5]
+    assert [line.split()[0] for line in met] == ["ann", "bo", "lib", "new"]
+    for line in met:
+        assert re.match(r"\w+ +met 3: ", line), line
+        assert "dialled them, found through the DHT: " in line or "inbound: " in line
+    assert "dialled them, found through the DHT" in " ".join(met)
+    head = out.index("== how the newcomer's fact reached each agent (the first of its copies)")
+    for name, line in zip(("ann", "bo", "lib"), out[head + 1 : head + 4], strict=True):
+        assert re.fullmatch(
+            name + r" +(direct from new|gossip, (published by new|forwarded by \w+)) "
+            r"\(new (never )?dialled it\)",
+            line,
+        ), line
+    assert out[-1] == "result: ok"
 
 
 def test_mesh_demo_refuses_a_size_out_of_range() -> None:

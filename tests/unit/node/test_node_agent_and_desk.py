@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,9 @@ from web4.clock import FakeClock
 from web4.errors import ConfigError
 from web4.knowledge import ClaimState, KnowledgeExchange, LocalState
 from web4.node.believer import BeliefAgent
+from web4.node.config import NodeConfig
 from web4.node.desk import KnowledgeDesk
-from web4.node.proposals import Proposal
+from web4.node.proposals import Proposal, proposal_quorum
 from web4.observability import EventBus, MemoryRing
 from web4.store import Store
 from web4.trust import TrustBook, TrustEvent, TrustState
@@ -36,6 +38,19 @@ def test_belief_agent_judges_by_normalised_beliefs_and_refuses_bad_ones() -> Non
             BeliefAgent("m", bad)
     with pytest.raises(ConfigError):
         BeliefAgent(" ")
+
+
+def test_a_proposal_waits_for_the_peers_the_node_dials_or_discovers(tmp_path: Path) -> None:
+    # a claim counts only votes of peers trusted before it: propose once they are met
+    boot = "/ip4/127.0.0.1/tcp/7001/p2p/12D3KooWJ8VtwaNiLuPC5TTrwx1ZVqxtRfquK3PiCg84x3hCAKTp"
+    peer = boot.replace("7001", "7002")
+    assert proposal_quorum(NodeConfig(data_dir=tmp_path)) == 1  # peers dial us: the first
+    assert proposal_quorum(NodeConfig(data_dir=tmp_path, peers=(boot, peer))) == 2
+    found = NodeConfig(data_dir=tmp_path, bootstrap=(boot,), min_peers=6)
+    assert proposal_quorum(found) == 6  # no --peer: --min-peers discovered ones
+    assert proposal_quorum(NodeConfig(data_dir=tmp_path, bootstrap=(boot,), min_peers=0)) == 1
+    configured = NodeConfig(data_dir=tmp_path, peers=(peer,), bootstrap=(boot,), min_peers=6)
+    assert proposal_quorum(configured) == 1  # the --peer list says whom it waits for
 
 
 def test_proposal_parse() -> None:

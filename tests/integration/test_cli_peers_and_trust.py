@@ -74,7 +74,7 @@ def test_peers_lists_a_header_names_trust_link_found_and_last_seen(tmp_path: Pat
     assert lines[1].startswith(ALICE)  # the connected peer first
     assert rows[ALICE].split()[1:5] == ["trusted", "connected", "relayed", "configured"]
     assert rows[ALICE].split()[6] == "alice"
-    assert rows[BOB].split()[1:5] == ["probing", "down", "-", "mdns"]
+    assert rows[BOB].split()[1:5] == ["probing", "down", "direct", "mdns"]  # never relayed
     assert rows[TWIN_A].split()[4] == "inbound"  # linked, found by nobody: it dialled us
     assert "bob" in rows[BOB]
     assert "heartbeat timeout" in rows[BOB]

@@ -131,7 +131,7 @@ class PeerRow:
     found_by: str | None = None
     """configured, mdns or dht; None: it dialled us (shown as ``inbound``)."""
     path: str | None = None
-    """direct or relayed: the connection that carried the session last (RTT_SPEC §17)."""
+    """relayed, or direct after having been relayed (RTT_SPEC §17); None: never relayed."""
 
 
 def peer_rows(ctx: _Ctx, now: float) -> list[PeerRow]:
@@ -191,7 +191,8 @@ def _cmd_peers(args: argparse.Namespace) -> int:
         agent = printable(r.agent_id) if r.agent_id else "-"
         extra = f"  ({'; '.join(notes)})" if notes else ""
         found = printable(r.found_by) if r.found_by else "-" if r.last_seen is None else "inbound"
-        path = printable(r.path) if r.path else "-"
+        # a session never relayed reports no path: it was direct
+        path = printable(r.path) if r.path else "-" if r.last_seen is None else "direct"
         print(
             f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {path:<7}  {found:<10}  "
             f"{_when(r.last_seen):<20}  {agent}{extra}"

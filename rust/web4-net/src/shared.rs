@@ -299,10 +299,12 @@ impl Shared {
     }
 
     /// Session `s` is now carried by a relayed (`true`) or direct connection: recorded,
-    /// and reported (`connection_path`) when it changed.
+    /// and reported (`connection_path`) when a relay is involved: the session starts
+    /// relayed, or changes path (a session direct from the start, the common case, says
+    /// nothing).
     pub(crate) fn set_path(&self, s: &Session, relayed: bool) {
         let before = lock(&self.paths).insert(s.id, relayed);
-        if before != Some(relayed) {
+        if before != Some(relayed) && (relayed || before.is_some()) {
             s.emit(
                 "connection_path",
                 vec![("path", if relayed { "relayed" } else { "direct" }.into())],

@@ -222,3 +222,34 @@ fn a_session_moves_from_the_relay_to_a_direct_connection_and_resumes() {
     assert!(names.contains(&"session_resumed"), "{names:?}");
     assert!(!names.contains(&"session_close"), "{names:?}");
 }
+
+#[test]
+fn fresh_keys_from_one_address_get_only_the_per_ip_rate_of_reservations() {
+    // Keys are free: twelve fresh ones from one IP ask at once; the relay's per-IP rate
+    // (8 a minute by default) admits eight, refuses the rest, and goes on serving.
+    let (r, raddr) = relay_node(50, RelayServerConfig::default());
+    let circuit = format!("{raddr}/p2p-circuit");
+    let keys: Vec<Node> = (0..12u8)
+        .map(|i| Node::new(&[60 + i; 32], fast()).unwrap())
+        .collect();
+    let ops: Vec<u64> = keys.iter().map(|k| k.listen(&circuit).unwrap()).collect();
+    let ok = keys
+        .iter()
+        .zip(ops)
+        .filter(|(k, op)| k.wait_op(*op, T).is_ok())
+        .count();
+    assert_eq!(ok, 8);
+    let s = r.relay_stats();
+    assert_eq!(s.reservations_accepted, 8, "{s:?}");
+    assert!(s.reservations_denied >= 4, "{s:?}");
+    // Still serving: a reserved key is reachable through it.
+    let reserved = keys
+        .iter()
+        .find(|k| k.listen_addrs().iter().any(|a| a.contains("/p2p-circuit")))
+        .unwrap();
+    let a = Node::new(&[90; 32], fast()).unwrap();
+    let sa = a
+        .wait_op(a.dial(&circuit_addr(reserved)).unwrap(), T)
+        .unwrap();
+    assert_eq!(a.relayed(sa), Some(true));
+}

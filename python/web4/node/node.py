@@ -489,7 +489,7 @@ class Node:
         if not self.config.mdns or self.finder is None:
             return "off"
         if not self.config.mdns_active:
-            return "off (listening on loopback only; --listen /ip4/0.0.0.0/tcp/0 for the LAN)"
+            return "off (loopback only; --listen /ip4/0.0.0.0/tcp/0 for the LAN)"
         return "on"
 
     def _shutdown_tasks(self) -> None:

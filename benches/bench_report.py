@@ -223,7 +223,9 @@ def report(d: Path) -> str:
             "",
             f"Design: {rtt.get('design', {})}; idle CPU of two connected nodes: "
             f"{rtt.get('idle', {}).get('cpu_s_per_s', '-')} CPU-s/s; bare thread hand-off "
-            f"round trip {floor.get('thread_handoff_rt_p50_us', '-')} us (p50).",
+            f"round trip {floor.get('thread_handoff_rt_p50_us', '-')} us (p50); bare "
+            f"TCP + Noise XX + yamux dial {floor.get('setup_stack_p50_ms', '-')} ms "
+            f"({floor.get('setup_stack_over_raw', '-')}x raw setup), the floor under setup.",
         ]
     if env is not None:
         lines += [

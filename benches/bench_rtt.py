@@ -16,9 +16,11 @@ hand-off (application -> IO thread -> application), while the raw baseline runs 
 thread. ``thread_handoff_rt_p50_us`` times two bare hand-offs between idle threads (a
 condvar ping-pong, measured in Rust in this run); ``pingpong_floor_p50_us`` is two of
 those, the four hand-offs of a ping-pong between two nodes of one process on the shared
-IO thread when no side spins. ``idle`` is the CPU the process uses with two connected,
-idle nodes (heartbeats only). ``--spin-max`` and ``--own-runtime`` select the design
-measured (``design`` in the JSON): defaults are the transport's.
+IO thread when no side spins; ``setup_stack_p50_ms`` is a bare libp2p dial (TCP, Noise
+XX, yamux; no behaviour, no stream) on one thread, the floor under the setup figure.
+``idle`` is the CPU the process uses with two connected, idle nodes (heartbeats only).
+``--spin-max`` and ``--own-runtime`` select the design measured (``design`` in the
+JSON): defaults are the transport's.
 """
 
 from __future__ import annotations
@@ -250,9 +252,13 @@ async def measure(quick: bool) -> dict[str, Any]:
             round(pct(lat, (i + 1) / 2) * 1e6, 1) for i in range(200)
         ]
     handoff = statistics.median(_core.thread_handoff_round_trips_us(npp))
+    stack = statistics.median(_core.stack_setups_us(nsetup))
     out["floor"] = {
         "thread_handoff_rt_p50_us": round(handoff, 1),
         "pingpong_floor_p50_us": round(2 * handoff, 1),
+        # TCP + Noise XX + yamux alone, no behaviour or stream, one thread (ms).
+        "setup_stack_p50_ms": round(stack / 1e3, 3),
+        "setup_stack_over_raw": round(stack / 1e3 / out["raw_asyncio_tcp"]["setup_p50_ms"], 2),
     }
     out["idle"] = await idle_cpu(2.0 if quick else 10.0)
     ratios = {key: round(out["rtt"][key] / out["raw_asyncio_tcp"][key], 3) for key in out["rtt"]}

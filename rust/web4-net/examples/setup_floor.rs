@@ -9,25 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use libp2p::swarm::{dummy, SwarmEvent};
-use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
-use web4_net::{ChannelKind, Config, Node};
-
-fn swarm() -> Swarm<dummy::Behaviour> {
-    SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("tcp")
-        .with_behaviour(|_| dummy::Behaviour)
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build()
-}
+use web4_net::{floor, ChannelKind, Config, Node};
 
 fn p50(mut v: Vec<Duration>) -> f64 {
     v.sort();
@@ -43,61 +25,34 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        let mut b = swarm();
-        b.listen_on("/ip4/127.0.0.1/tcp/0".parse::<Multiaddr>().expect("addr"))
-            .expect("listen");
-        let addr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
-                break address;
-            }
-        };
-        let tcp_addr = match addr.iter().nth(1) {
-            Some(libp2p::multiaddr::Protocol::Tcp(p)) => p,
-            _ => unreachable!("a tcp listen address"),
-        };
-        // The listener runs as its own task on this thread.
+    let tcp = rt.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
         tokio::spawn(async move {
-            loop {
-                b.select_next_some().await;
+            while let Ok((s, _)) = l.accept().await {
+                drop(s);
             }
         });
-        let mut a = swarm();
-        let mut times = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let t0 = Instant::now();
-            a.dial(addr.clone()).expect("dial");
-            let peer = loop {
-                match a.select_next_some().await {
-                    SwarmEvent::ConnectionEstablished { peer_id, .. } => break peer_id,
-                    SwarmEvent::OutgoingConnectionError { error, .. } => panic!("{error}"),
-                    _ => {}
-                }
-            };
-            times.push(t0.elapsed());
-            let _ = a.disconnect_peer_id(peer);
-            loop {
-                if let SwarmEvent::ConnectionClosed { .. } = a.select_next_some().await {
-                    break;
-                }
-            }
-        }
         let mut tcp = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             let t0 = Instant::now();
-            let s = tokio::net::TcpStream::connect(("127.0.0.1", tcp_addr))
+            let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .expect("connect");
             tcp.push(t0.elapsed());
             drop(s);
         }
-        println!(
-            "rounds={rounds} tcp_connect_p50_us={:.0} tcp_noise_yamux_p50_us={:.0}",
-            p50(tcp),
-            p50(times)
-        );
+        tcp
     });
     drop(rt);
+    let stack = floor::stack_setups(rounds).expect("bare dials");
+    println!(
+        "rounds={rounds} tcp_connect_p50_us={:.0} tcp_noise_yamux_p50_us={:.0}",
+        p50(tcp),
+        p50(stack)
+    );
     println!("rtt_node_setup_p50_us={:.0}", p50(node_setup(rounds)));
 }
 

@@ -6,10 +6,16 @@
 //! two nodes therefore contains six hand-offs. [`handoff_round_trips`] times the
 //! cheapest possible version of two of them (a mutex and condvar ping-pong between two
 //! idle threads), so `make bench` can report the floor under the transport's latency
-//! figures in the same run.
+//! figures in the same run. [`stack_setups`] is the floor under the setup figure: a
+//! bare libp2p dial (TCP, multistream-select, Noise XX, yamux) with no behaviour and no
+//! stream, both ends on one thread as on RTT's shared IO thread.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::swarm::{dummy, SwarmEvent};
+use libp2p::{identity::Keypair, noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 
 /// `rounds` round trips between this thread and a helper thread (each round trip is two
 /// hand-offs: wake the helper, be woken by it), sorted ascending.
@@ -46,12 +52,87 @@ pub fn handoff_round_trips(rounds: usize) -> Vec<Duration> {
     out
 }
 
+fn bare_swarm() -> Result<Swarm<dummy::Behaviour>, String> {
+    Ok(
+        SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| e.to_string())?
+            .with_behaviour(|_| dummy::Behaviour)
+            .map_err(|e| e.to_string())?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build(),
+    )
+}
+
+/// `rounds` bare libp2p dials over loopback (TCP + Noise XX + yamux, until the dialler
+/// sees the connection established), both ends on one current-thread runtime; sorted.
+///
+/// Errors: the runtime, a swarm or a dial failed (text).
+pub fn stack_setups(rounds: usize) -> Result<Vec<Duration>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut out = rt.block_on(async {
+        let mut b = bare_swarm()?;
+        let any: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().map_err(|e| format!("{e}"))?;
+        b.listen_on(any).map_err(|e| e.to_string())?;
+        let addr = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
+                break address;
+            }
+        };
+        let listener = tokio::spawn(async move {
+            loop {
+                b.select_next_some().await;
+            }
+        });
+        let mut a = bare_swarm()?;
+        let mut out = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let t0 = Instant::now();
+            a.dial(addr.clone()).map_err(|e| e.to_string())?;
+            let peer = loop {
+                match a.select_next_some().await {
+                    SwarmEvent::ConnectionEstablished { peer_id, .. } => break peer_id,
+                    SwarmEvent::OutgoingConnectionError { error, .. } => {
+                        return Err(error.to_string())
+                    }
+                    _ => {}
+                }
+            };
+            out.push(t0.elapsed());
+            let _ = a.disconnect_peer_id(peer);
+            while !matches!(
+                a.select_next_some().await,
+                SwarmEvent::ConnectionClosed { .. }
+            ) {}
+        }
+        listener.abort();
+        Ok::<_, String>(out)
+    })?;
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
     fn returns_one_sorted_duration_per_round() {
         let d = super::handoff_round_trips(50);
         assert_eq!(d.len(), 50);
+        assert!(d.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn stack_setups_dial_for_real() {
+        let d = super::stack_setups(3).unwrap();
+        assert_eq!(d.len(), 3);
         assert!(d.windows(2).all(|w| w[0] <= w[1]));
     }
 }

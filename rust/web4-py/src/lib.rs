@@ -111,6 +111,19 @@ fn thread_handoff_round_trips_us(py: Python<'_>, rounds: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Benchmark floor under the setup figure: `rounds` bare libp2p dials (TCP + Noise XX +
+/// yamux, no behaviour, one thread) in microseconds, sorted (see `web4_net::floor`).
+/// Releases the GIL.
+///
+/// Errors: `RuntimeError` when a dial fails.
+#[pyfunction]
+fn stack_setups_us(py: Python<'_>, rounds: usize) -> PyResult<Vec<f64>> {
+    let d = py
+        .detach(|| web4_net::floor::stack_setups(rounds))
+        .map_err(pyo3::exceptions::PyRuntimeError::new_err)?;
+    Ok(d.into_iter().map(|d| d.as_secs_f64() * 1e6).collect())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -122,6 +135,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(received::parse_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(received::parse_timestamp, m)?)?;
     m.add_function(wrap_pyfunction!(thread_handoff_round_trips_us, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_setups_us, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_public_key, m)?)?;
     m.add_function(wrap_pyfunction!(addr::parse_multiaddr, m)?)?;
     m.add_function(wrap_pyfunction!(addr::peer_id_of, m)?)?;

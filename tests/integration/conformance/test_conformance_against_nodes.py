@@ -38,6 +38,7 @@ from web4.identity import Identity
 BROKEN_NODE = Path(__file__).with_name("broken_node.py")
 QUIET = 0.5  # "no answer" wait: loopback answers take milliseconds, even on a busy box
 TIMEOUT = 10.0
+BROKEN_AT_ONCE = 6
 
 _SIGNATURE = {
     "cip.hello.tampered_payload",
@@ -159,17 +160,18 @@ def broken_results(fleet: Fleet) -> dict[str, dict[str, CaseResult]]:
     cases = catalogue()
     human = Identity.in_data_dir(fleet.human)
 
+    # A negative case passes on silence within QUIET: a broken node whose wrong answer is
+    # late (a loaded box) looks conforming. So at most BROKEN_AT_ONCE nodes are played at
+    # once, not all of them (about 120 cases in flight on 2 cores made such answers late).
+    at_once = asyncio.Semaphore(BROKEN_AT_ONCE)
+
+    async def one(node: NodeProc) -> list[CaseResult]:
+        async with at_once:
+            target = Target(node.addr(), timeout=TIMEOUT, quiet=QUIET, human=human)
+            return await run_cases(cases, target, jobs=4)
+
     async def everyone() -> list[list[CaseResult]]:
-        return await asyncio.gather(
-            *(
-                run_cases(
-                    cases,
-                    Target(node.addr(), timeout=TIMEOUT, quiet=QUIET, human=human),
-                    jobs=4,
-                )
-                for node in fleet.broken.values()
-            )
-        )
+        return await asyncio.gather(*(one(node) for node in fleet.broken.values()))
 
     runs = asyncio.run(everyone())
     return {

@@ -75,7 +75,9 @@ fn sample_idle() -> bool {
         .nth(3)
         .and_then(|f| f.split('/').next())
         .and_then(|n| n.parse::<usize>().ok());
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // available_parallelism reads cgroup files: once is enough.
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    let cpus = *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     runnable.is_none_or(|r| r <= cpus)
 }
 

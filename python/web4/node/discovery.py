@@ -7,11 +7,14 @@ counts the live sessions: below ``min_peers`` (the low watermark) it dials disco
 peers it is not connected to, at most the shortfall at once, one dial at a time per
 peer, each address tried once per round, and a peer whose dial failed waits a growing
 cooldown (bounded table); above ``max_peers`` (the high watermark) it closes the least
-useful sessions until back at the mark: never a configured ``--peer`` nor a trust
-anchor, nor a session younger than ``grace`` (30 s: a new session has had no chance to
-be useful; a burst of short sessions, such as a conformance run, is not cut); then
-untrusted before probing before trusted, a handshake not done first, and among equals
-the one that routed fewest messages (idle) first. A dialled discovered peer is an
+useful sessions until back at the mark: never a configured ``--peer``, a trust anchor
+nor an authorised human (``protected``); untrusted before probing before trusted, a
+handshake not done first, and among equals the one that routed fewest messages (idle)
+first. The sessions chosen are the least useful of *all* sessions, young ones included,
+but one younger than ``grace`` (30 s: it has had no chance to be useful; a burst of
+short sessions, such as a conformance run, is not cut) is spared for now rather than
+replaced by an older, more useful one: a flood of fresh keys' sessions, each younger
+than the grace, must not evict the trusted peers in their place. A dialled discovered peer is an
 ordinary session: the CIP handshake and the trust gate apply as to any other
 (``Node.start_peer``); discovery grants nothing.
 
@@ -127,11 +130,13 @@ class PeerFinder:
         interval: float = 1.0,
         grace: float = 30.0,
         isolate: Isolate | None = None,
+        protected: Callable[[str], bool] | None = None,
     ) -> None:
         """``configured``: fingerprints of the ``--peer`` peers; ``anchors``: trust
-        anchors' fingerprints (neither is ever pruned); ``isolate``: a bug met dialling
-        one discovered peer ends that dial only (``web4.isolation``; None: it propagates).
-        Raises ``ConfigError`` for bad watermarks."""
+        anchors' fingerprints; ``protected``: asked at each prune (an authorised human);
+        none of them is ever pruned. ``isolate``: a bug met dialling one discovered peer
+        ends that dial only (``web4.isolation``; None: it propagates). Raises
+        ``ConfigError`` for bad watermarks."""
         if not 0 <= min_peers <= max_peers or max_peers < 1:
             raise ConfigError(
                 f"need 0 <= min_peers <= max_peers and max_peers >= 1 "
@@ -147,6 +152,7 @@ class PeerFinder:
         self._interval = interval
         self._grace = grace
         self._isolate = isolate
+        self._protected = protected
         self._since: dict[str, float] = {}  # live peer -> when this finder first saw it
         self._sources: _Lru = _Lru()
         self._cooldown: _Lru = _Lru()  # fingerprint -> (failures, retry_at)
@@ -260,12 +266,13 @@ class PeerFinder:
             return []
         now = self._host.now()
         self._since = {c.peer: self._since.get(c.peer, now) for c in live}
-        candidates = [
-            c for c in live if c.peer not in self._keep and now - self._since[c.peer] >= self._grace
-        ]
+        protected = self._protected or (lambda _: False)
+        candidates = [c for c in live if c.peer not in self._keep and not protected(c.peer)]
         candidates.sort(key=lambda c: (_RANK.get(self._trust(c.peer), 1), c.ready, c.routed))
+        # the least useful of all; the young among them are spared, not replaced
+        victims = [c for c in candidates[:excess] if now - self._since[c.peer] >= self._grace]
         closed = []
-        for c in candidates[:excess]:
+        for c in victims:
             self._host.bus.emit(
                 "node.peer_pruned", peer=c.peer, trust=str(self._trust(c.peer)),
                 routed=c.routed, source=self.source_of(c.peer) or "inbound",

@@ -339,6 +339,7 @@ class Node:
                 min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
                 anchors=cfg.trust_anchors, trust_of=self.trust.state_of,
                 isolate=self.failures.isolate,
+                protected=lambda fp: self.protocols.authorized.get(fp) is not None,
             )  # fmt: skip
         relay = self.transport.relay
         # as a relay: the access lists follow the trust book (RTT_SPEC §17)

@@ -204,3 +204,35 @@ def test_a_peer_the_node_refuses_is_not_redialled_every_round() -> None:
         assert finder.dials == 2
 
     asyncio.run(main())
+
+
+def test_a_flood_of_young_sessions_does_not_evict_older_more_useful_ones() -> None:
+    """Fresh keys are free: sessions younger than the grace are spared, but they must
+    not make the finder close the trusted peers and authorised humans in their place."""
+
+    async def main() -> None:
+        host = _Host()
+        trust: dict[str, TrustState] = {}
+        trusted, human, idle = _peer()[1], _peer()[1], _peer()[1]
+        trust.update({trusted: TrustState.TRUSTED, human: TrustState.UNTRUSTED})
+        trust[idle] = TrustState.UNTRUSTED
+        for fp in (trusted, human, idle):
+            host.conns[fp] = _Conn(_Session(fp), routed=0)
+        finder = PeerFinder(
+            host, _Book([]), connect=_no_connect, min_peers=0, max_peers=2,
+            configured=[], anchors=[], trust_of=lambda fp: trust.get(fp, TrustState.UNTRUSTED),
+            protected=lambda fp: fp == human,
+        )  # fmt: skip
+        finder.prune(list(host.conns.values()))
+        host.clock.advance(31.0)
+        flood = [_peer()[1] for _ in range(20)]  # each busier than the old ones
+        for fp in flood:
+            host.conns[fp] = _Conn(_Session(fp), routed=1000)
+        # the 21 least useful: the idle one and the flood; the young flood is spared for
+        # now, and the trusted peer and the human are not closed in its place
+        assert finder.prune(list(host.conns.values())) == [idle]
+        host.clock.advance(31.0)  # the flood is past its grace now: it goes, they stay
+        closed = finder.prune([c for c in host.conns.values() if not c.stop.is_set()])
+        assert sorted(closed) == sorted(flood)
+
+    asyncio.run(main())

@@ -201,7 +201,8 @@ class PeerFinder:
             with_trust = self._trust(fp)
             if with_trust is TrustState.BLACKLISTED:
                 continue
-            self._sources.setdefault(fp, source)
+            if fp not in self._sources:  # put: setdefault would bypass the LRU bound
+                self._sources.put(fp, source)
             self._dialling.add(fp)
             want -= 1
             self.dials += 1

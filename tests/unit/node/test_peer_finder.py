@@ -14,7 +14,7 @@ from web4 import _core
 from web4.clock import FakeClock
 from web4.errors import RTTTransportError
 from web4.identity import Identity
-from web4.node.discovery import PeerFinder, fingerprint_of, is_peer_id
+from web4.node.discovery import MEMORY, PeerFinder, fingerprint_of, is_peer_id
 from web4.trust import TrustState
 
 
@@ -234,5 +234,24 @@ def test_a_flood_of_young_sessions_does_not_evict_older_more_useful_ones() -> No
         host.clock.advance(31.0)  # the flood is past its grace now: it goes, they stay
         closed = finder.prune([c for c in host.conns.values() if not c.stop.is_set()])
         assert sorted(closed) == sorted(flood)
+
+    asyncio.run(main())
+
+
+def test_the_source_memory_stays_bounded_under_fresh_keys() -> None:
+    async def main() -> None:
+        host = _Host()
+        found = [
+            (pid, [f"/ip4/10.0.{i >> 8}.{i & 255}/tcp/1/p2p/{pid}"], "dht")
+            for i, (pid, _) in enumerate(_peer() for _ in range(MEMORY + 50))
+        ]
+        finder = PeerFinder(
+            host, _Book(found), connect=_no_connect, min_peers=len(found), max_peers=len(found),
+            configured=[], anchors=[], trust_of=lambda _: TrustState.UNTRUSTED,
+        )  # fmt: skip
+        async with asyncio.TaskGroup() as tg:
+            finder.step(tg)
+        assert finder.dials == len(found)
+        assert len(finder._sources) <= MEMORY
 
     asyncio.run(main())

@@ -227,6 +227,18 @@ pub fn is_private(addr: &Multiaddr) -> bool {
     }
 }
 
+/// A link-local address (169.254/16, fe80::/10): meaningful on one link only, so never
+/// taken from a DHT record or identify (it names whatever answers on *our* link: the
+/// cloud metadata service at 169.254.169.254, a router); mDNS answers, from the link
+/// itself, keep theirs.
+pub fn is_link_local(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_link_local(),
+        Some(Protocol::Ip6(ip)) => ip.segments()[0] & 0xffc0 == 0xfe80,
+        _ => false,
+    }
+}
+
 /// What one report changed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
@@ -356,6 +368,7 @@ impl Book {
             .into_iter()
             .filter_map(|a| dialable(&a, &peer, self.loopback || loopback))
             .filter(|a| private_ok || source == Source::Mdns || !is_private(a))
+            .filter(|a| source == Source::Mdns || !is_link_local(a))
             .take(self.max_addrs)
             .collect();
         if self.add(peer, &addrs, source) == Change::Nothing || !self.take_event() {
@@ -447,6 +460,7 @@ pub(crate) fn on_identify(
         .iter()
         .filter_map(|a| dialable(a, &peer, scope.loopback))
         .filter(|a| scope.private || !is_private(a))
+        .filter(|a| !is_link_local(a))
         .take(shared.cfg.discovery.max_addrs)
         .collect();
     if addrs.is_empty() {
@@ -677,7 +691,18 @@ mod tests {
         b.report(&w, p, addrs(), Source::Dht, PUBLIC);
         assert_eq!(b.addrs_of(&p), vec![a("/ip4/203.0.113.9/tcp/7001")]);
         b.report(&w, p, addrs(), Source::Dht, Scope::LAN);
-        assert_eq!(b.addrs_of(&p).len(), 6);
+        // link-local never from the DHT, even to a node on a private network
+        assert_eq!(b.addrs_of(&p).len(), 5);
+        assert!(!b.addrs_of(&p).contains(&a("/ip4/169.254.1.1/tcp/22")));
+        let m = PeerId::random();
+        b.report(
+            &w,
+            m,
+            [a("/ip4/169.254.169.254/tcp/80"), a("/ip6/fe80::1/tcp/80")],
+            Source::Dht,
+            Scope::LAN,
+        );
+        assert!(b.addrs_of(&m).is_empty());
         let q = PeerId::random();
         b.report(
             &w,

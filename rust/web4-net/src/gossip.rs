@@ -14,7 +14,12 @@
 //! message size (`max_transmit_size`), topics a remote may subscribe to (prefix
 //! `/web4/`, at most [`MAX_REMOTE_TOPICS`]), the inbox ([`GossipConfig::inbox`]; a full
 //! inbox or a forwarder over its rate is answered `Ignore` at once and counted) and the
-//! per-forwarder token buckets (bounded by [`MAX_BUCKETS`]).
+//! per-forwarder token buckets (bounded by [`MAX_BUCKETS`]). The second half of the
+//! inbox is kept for forwarders the application scores above zero (its trusted peers):
+//! fresh keys are free, so a swarm of them, each under its rate with messages that are
+//! ignored without penalty (votes of keys we never met), could otherwise keep the inbox
+//! full, and a message refused for a full inbox is lost here (gossipsub has marked its
+//! id seen and drops the copies that follow).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -275,6 +280,8 @@ pub struct GossipInbox {
     cfg: GossipConfig,
     queue: VecDeque<GossipMessage>,
     buckets: HashMap<PeerId, (f64, Instant)>,
+    /// Forwarders the application scores above zero: they may fill the second half.
+    favoured: std::collections::HashSet<PeerId>,
 }
 
 impl GossipInbox {
@@ -283,11 +290,25 @@ impl GossipInbox {
             cfg,
             queue: VecDeque::new(),
             buckets: HashMap::new(),
+            favoured: std::collections::HashSet::new(),
         }
     }
 
-    /// Queue a message; false (the caller answers `Ignore`) when the inbox is full or
-    /// its forwarder is over its rate.
+    /// The application's score of `peer` (`GossipCommand::AppScore`): above zero, it
+    /// may use the whole inbox (at most [`MAX_BUCKETS`] such peers; beyond, reset).
+    pub fn set_app_score(&mut self, peer: PeerId, score: f64) {
+        if score > 0.0 {
+            if self.favoured.len() >= MAX_BUCKETS && !self.favoured.contains(&peer) {
+                self.favoured.clear();
+            }
+            self.favoured.insert(peer);
+        } else {
+            self.favoured.remove(&peer);
+        }
+    }
+
+    /// Queue a message; false (the caller answers `Ignore`) when the inbox is full (half
+    /// full, for a forwarder not favoured) or its forwarder is over its rate.
     pub fn offer(&mut self, msg: GossipMessage, now: Instant) -> bool {
         if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&msg.source) {
             self.buckets.clear();
@@ -296,7 +317,12 @@ impl GossipInbox {
         let (tokens, at) = self.buckets.entry(msg.source).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
         *at = now;
-        if *tokens < 1.0 || self.queue.len() >= self.cfg.inbox {
+        let room = if self.favoured.contains(&msg.source) {
+            self.cfg.inbox
+        } else {
+            self.cfg.inbox.div_ceil(2)
+        };
+        if *tokens < 1.0 || self.queue.len() >= room {
             return false;
         }
         *tokens -= 1.0;
@@ -398,6 +424,7 @@ pub(crate) fn on_command(b: &mut GossipBehaviour, shared: &Shared, cmd: GossipCo
         }
         GossipCommand::AppScore(peer, score) => {
             b.set_application_score(&peer, score);
+            lock(&shared.gossip.inbox).set_app_score(peer, score);
         }
     }
 }
@@ -505,6 +532,7 @@ mod tests {
         };
         let mut inbox = GossipInbox::new(cfg);
         let (a, b) = (PeerId::random(), PeerId::random());
+        inbox.set_app_score(b, 1.0); // b may fill the inbox (a stranger only half)
         let t = Instant::now();
         assert!(inbox.offer(msg(a, 1), t));
         assert!(inbox.offer(msg(a, 2), t));
@@ -517,5 +545,38 @@ mod tests {
             "a refilled"
         );
         assert!(topic_params().validate().is_ok());
+    }
+
+    #[test]
+    fn strangers_fill_half_the_inbox_and_trusted_forwarders_keep_the_rest() {
+        let cfg = GossipConfig {
+            inbox: 8,
+            ..GossipConfig::default()
+        };
+        let mut inbox = GossipInbox::new(cfg);
+        let t = Instant::now();
+        // a swarm of fresh keys, each well under its own rate
+        let swarm: Vec<PeerId> = (0..8).map(|_| PeerId::random()).collect();
+        let queued = swarm
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| inbox.offer(msg(**p, *i as u8), t))
+            .count();
+        assert_eq!(queued, 4, "strangers get half the inbox");
+        let trusted = PeerId::random();
+        inbox.set_app_score(trusted, 5.0);
+        for n in 0..4 {
+            assert!(
+                inbox.offer(msg(trusted, 100 + n), t),
+                "room for the trusted"
+            );
+        }
+        assert!(!inbox.offer(msg(trusted, 200), t), "the inbox is full");
+        inbox.set_app_score(trusted, 0.0);
+        inbox.take(8);
+        for n in 0..4 {
+            assert!(inbox.offer(msg(trusted, 210 + n), t));
+        }
+        assert!(!inbox.offer(msg(trusted, 220), t), "no longer favoured");
     }
 }

@@ -11,6 +11,14 @@ acts on the file, whichever descriptor asks) and then marks every commit up to t
 number it saw before the fsync as durable (``synced``). Commits that arrive during an
 fsync are covered by the next one: one fsync for a group of commits, however many.
 
+The thread fsyncs on demand: when a ``durable()`` waits (or the store closes), not on
+every commit. A node commits what it receives, then what it answers; an fsync started
+for the first commit alone would still run when the answer's send waits, and the send
+would wait for it and then one more (two fsyncs in series where one covers both;
+``benches/bench_e2e.py`` measured 1.6 fsyncs per send on each side, now 1). Commits
+nobody waits for are fsynced once the oldest of them is ``idle_sync_s`` old, so an
+unacknowledged commit does not stay off the disk for long (losing it is allowed).
+
 An acknowledgement waits for its commit to be durable: ``Store.durable()`` (async)
 returns once everything committed before the call is fsynced; the node awaits it before
 any byte leaves for a peer (``web4.node.durable_link``), so a peer never holds an answer
@@ -39,6 +47,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +66,9 @@ class GroupCommit:
     # callbacks, so a second connection to the same file written on the loop thread (an
     # agent's own index) waits its busy timeout and fails with "database is locked".
     batch_s: float = 0.0
+    # commits that no durable() waits for are fsynced once the oldest is this old
+    # (a durable() fsyncs at once; see the module docstring)
+    idle_sync_s: float = 0.05
     # what makes the -wal file durable: fdatasync where there is one (as SQLite's own
     # synchronous=FULL does on Linux: the data and the size, not the timestamps)
     fsync: Callable[[int], None] = field(default=getattr(os, "fdatasync", os.fsync))
@@ -76,6 +88,7 @@ class Syncer:
         self.committed = 0  # bumped by the store's thread after each commit
         self.synced = 0  # every commit up to this one is on disk
         self.fsyncs = 0  # how many fsyncs covered them (diagnostics, tests)
+        self._pending_since = 0.0  # monotonic time of the oldest commit not yet synced
         self._waiters: list[_Waiter] = []
         self._error: StoreError | None = None
         self._stopping = False
@@ -90,8 +103,14 @@ class Syncer:
     def commit(self) -> None:
         """Count one commit (already written to the -wal file) and wake the thread."""
         with self._cv:
+            first = self.committed <= self.synced
+            if first:  # the oldest unsynced commit: its time
+                self._pending_since = time.monotonic()
             self.committed += 1
-            self._cv.notify()
+            # the thread sleeps untimed with nothing pending: the first commit makes it
+            # wait idle_sync_s instead (or less, for a durable() that notifies it)
+            if first or self._waiters:
+                self._cv.notify()
 
     async def durable(self) -> None:
         """Return once every commit counted so far is fsynced. Raises ``StoreError``
@@ -129,11 +148,12 @@ class Syncer:
         try:
             while True:
                 with self._cv:
-                    while self.committed <= self.synced and not self._stopping:
-                        self._cv.wait()
+                    while (wait := self._idle()) != 0.0:
+                        self._cv.wait(wait)
                     if self.committed <= self.synced:  # stopping, nothing left
                         return
                     target = self.committed
+                    started = time.monotonic()
                 try:
                     self._sync()
                 except OSError as exc:
@@ -142,6 +162,8 @@ class Syncer:
                 with self._cv:
                     self.synced = target
                     self.fsyncs += 1
+                    # commits made during the fsync: their age counts from its start
+                    self._pending_since = started
                     done = [w for w in self._waiters if w[0] <= target]
                     self._waiters = [w for w in self._waiters if w[0] > target]
                 for _, loop, fut in done:
@@ -152,6 +174,19 @@ class Syncer:
                 os.close(self._fd)
             if self._ckpt is not None:
                 self._ckpt.close()
+
+    def _idle(self) -> float | None:
+        """With ``_cv`` held: 0 to fsync now (or to return: stopping), else how long to
+        wait (None: until notified). Now = a ``durable()`` waits, the store closes, or
+        the oldest unsynced commit is ``idle_sync_s`` old."""
+        if self._stopping:
+            return 0.0
+        if self.committed <= self.synced:
+            return None
+        if self._waiters:
+            return 0.0
+        left = self._pending_since + self._settings.idle_sync_s - time.monotonic()
+        return max(left, 0.0)
 
     def _sync(self) -> None:
         """fsync the -wal file as it is now (a new one after SQLite replaced it: then its

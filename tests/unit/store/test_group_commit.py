@@ -104,6 +104,49 @@ def test_many_commits_share_one_fsync(tmp_path: Path) -> None:
     store.close()
 
 
+def test_commits_nobody_waits_for_share_the_next_waiters_fsync(tmp_path: Path) -> None:
+    # A node commits what it received, then its answer, then sends (durable()): one
+    # fsync must cover both. Before, the first commit started an fsync alone and the
+    # send waited for it and then for a second one.
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync, idle_sync_s=3600.0)
+
+    async def main() -> None:
+        await asyncio.wait_for(store.durable(), 5)  # open()'s own commits
+        before = store.group_fsyncs
+        _put(store, 1)  # received: nobody waits for it yet
+        await asyncio.sleep(0.2)  # room for a thread that fsyncs on every commit
+        assert store.group_fsyncs == before
+        _put(store, 2)  # the answer
+        await asyncio.wait_for(store.durable(), 5)
+        assert store.group_fsyncs == before + 1
+
+    asyncio.run(main())
+    store.close()
+    with Store.open(tmp_path / "db") as again:
+        assert again.query_one("SELECT COUNT(*) FROM gc_t") == (2,)
+
+
+def test_a_commit_nobody_waits_for_is_fsynced_after_idle_sync_s(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync, idle_sync_s=0.05)
+
+    async def main() -> None:
+        await asyncio.wait_for(store.durable(), 5)
+        before = store.group_fsyncs
+        _put(store, 1)  # no durable(): the thread syncs it on its own
+        for _ in range(1000):
+            if store.group_fsyncs > before:
+                break
+            await asyncio.sleep(0.01)
+        assert store.group_fsyncs == before + 1
+
+    asyncio.run(main())
+    store.close()
+
+
 def test_a_failed_fsync_fails_closed(tmp_path: Path) -> None:
     fsync = GatedFsync()
     fsync.fail = True

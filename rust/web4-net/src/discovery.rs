@@ -18,7 +18,8 @@
 //! [`MDNS_TABLE_CAP`] the mDNS behaviour is rebuilt empty (counted: `mdns_resets`);
 //! Kademlia stores no records for others (`StoreInserts::FilterBoth`: inbound PUTs are
 //! dropped), its routing table is k-buckets, the addresses we feed it per peer are
-//! replaced (never accumulated), and at most [`MAX_LOOKUPS`] lookups run at once, each
+//! replaced (never accumulated), its own dials go only where the book would let the node
+//! dial (`GuardedKad`), and at most [`MAX_LOOKUPS`] lookups run at once, each
 //! bounded by the lookup timeout with Kademlia's parallelism (3): the dials a lookup
 //! makes are bounded by time and parallelism, and discovered peers are dialled for RTT
 //! only by the application, under its own watermark.
@@ -109,13 +110,141 @@ impl DiscoveryConfig {
 #[derive(NetworkBehaviour)]
 pub(crate) struct Discovery {
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
-    pub(crate) kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
+    pub(crate) kad: Toggle<GuardedKad>,
+}
+
+/// Kademlia whose own dials go only where the book would let the node dial: a query
+/// dials the addresses other peers' answers carry, and libp2p-kad takes them as they are
+/// (loopback, private, link-local, any port), so a stranger's FIND_NODE answer could
+/// send this node to its own loopback services, its LAN or the cloud metadata service.
+/// The addresses kad returns for a dial pass [`dialable`] and the node's [`Scope`]
+/// (link-local never), except the operator's `--bootstrap` addresses.
+pub(crate) struct GuardedKad {
+    inner: kad::Behaviour<kad::store::MemoryStore>,
+    shared: std::sync::Arc<crate::shared::Shared>,
+    /// The operator's bootstrap addresses (without `/p2p`): always dialable.
+    bootstrap: std::collections::HashSet<Multiaddr>,
+}
+
+impl std::ops::Deref for GuardedKad {
+    type Target = kad::Behaviour<kad::store::MemoryStore>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for GuardedKad {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
+
+/// Whether the node may dial `addr` of `peer` for the DHT, by where it listens.
+pub(crate) fn dht_may_dial(addr: &Multiaddr, peer: &PeerId, scope: Scope) -> Option<Multiaddr> {
+    let a = dialable(addr, peer, scope.loopback)?;
+    (scope.private || !is_private(&a))
+        .then_some(a)
+        .filter(|a| !is_link_local(a))
+}
+
+impl libp2p::swarm::NetworkBehaviour for GuardedKad {
+    type ConnectionHandler =
+        <kad::Behaviour<kad::store::MemoryStore> as libp2p::swarm::NetworkBehaviour>::ConnectionHandler;
+    type ToSwarm = kad::Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), libp2p::swarm::ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(id, local, remote)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        peer: PeerId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        self.inner
+            .handle_established_inbound_connection(id, peer, local, remote)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        role: libp2p::core::Endpoint,
+    ) -> Result<Vec<Multiaddr>, libp2p::swarm::ConnectionDenied> {
+        let want = self
+            .inner
+            .handle_pending_outbound_connection(id, peer, addresses, role)?;
+        let Some(peer) = peer else {
+            return Ok(want);
+        };
+        let scope = Scope::of(&self.shared);
+        let mut out = Vec::with_capacity(want.len());
+        for a in want {
+            let bare: Multiaddr = a
+                .iter()
+                .take_while(|p| !matches!(p, Protocol::P2p(_)))
+                .collect();
+            if self.bootstrap.contains(&bare) {
+                out.push(a);
+            } else if let Some(ok) = dht_may_dial(&a, &peer, scope) {
+                out.push(ok);
+            }
+        }
+        Ok(out)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        id: libp2p::swarm::ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role: libp2p::core::Endpoint,
+        port_use: libp2p::core::transport::PortUse,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        self.inner
+            .handle_established_outbound_connection(id, peer, addr, role, port_use)
+    }
+
+    fn on_swarm_event(&mut self, event: libp2p::swarm::FromSwarm) {
+        self.inner.on_swarm_event(event)
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        id: libp2p::swarm::ConnectionId,
+        event: libp2p::swarm::THandlerOutEvent<Self>,
+    ) {
+        self.inner.on_connection_handler_event(peer, id, event)
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>>
+    {
+        self.inner.poll(cx)
+    }
 }
 
 impl Discovery {
     /// mDNS that cannot start (no UDP port 5353, no interface watcher: a sandbox) is
     /// left off and reported (`mdns_unavailable`): the node runs without it.
-    pub(crate) fn new(local: PeerId, cfg: &DiscoveryConfig, waker: &Waker) -> Self {
+    pub(crate) fn new(
+        local: PeerId,
+        cfg: &DiscoveryConfig,
+        waker: &Waker,
+        shared: &std::sync::Arc<crate::shared::Shared>,
+    ) -> Self {
         let mdns = if cfg.mdns {
             match new_mdns(local) {
                 Ok(m) => Some(m),
@@ -146,7 +275,11 @@ impl Discovery {
             // Client until we listen (`listening`): a node that cannot be dialled must
             // not be put in others' routing tables.
             k.set_mode(Some(kad::Mode::Client));
-            k
+            GuardedKad {
+                inner: k,
+                shared: shared.clone(),
+                bootstrap: std::collections::HashSet::new(),
+            }
         });
         Discovery {
             mdns: mdns.into(),
@@ -494,6 +627,7 @@ pub(crate) fn bootstrap(d: &mut Discovery, peer: PeerId, addr: &Multiaddr) -> Re
             p => clean.push(p),
         }
     }
+    kad.bootstrap.insert(clean.clone());
     kad.add_address(&peer, clean);
     let _ = kad.bootstrap();
     Ok(())

@@ -105,6 +105,7 @@ pub(crate) fn build_swarm(
         keypair.public().to_peer_id(),
         &cfg.discovery,
         &shared.waker,
+        shared,
     );
     let gossipsub = crate::gossip::behaviour(&cfg.gossip, shared.gossip.counters.clone())?;
     let local = keypair.public().to_peer_id();

@@ -113,13 +113,90 @@ fn lookups_fail_cleanly_without_the_dht_or_an_answer() {
     assert!(lonely.wait_op(op, T).is_err());
 }
 
+/// Denies every outbound dial of the swarm it is part of (the bogus DHT: only the
+/// victim's dials reach the sink).
+struct NoDial;
+
+impl libp2p::swarm::NetworkBehaviour for NoDial {
+    type ConnectionHandler = libp2p::swarm::dummy::ConnectionHandler;
+    type ToSwarm = std::convert::Infallible;
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _: libp2p::swarm::ConnectionId,
+        _: libp2p::PeerId,
+        _: &libp2p::Multiaddr,
+        _: &libp2p::Multiaddr,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        Ok(libp2p::swarm::dummy::ConnectionHandler)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        _: libp2p::swarm::ConnectionId,
+        _: Option<libp2p::PeerId>,
+        _: &[libp2p::Multiaddr],
+        _: libp2p::core::Endpoint,
+    ) -> Result<Vec<libp2p::Multiaddr>, libp2p::swarm::ConnectionDenied> {
+        Err(libp2p::swarm::ConnectionDenied::new(
+            "the bogus DHT never dials",
+        ))
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _: libp2p::swarm::ConnectionId,
+        _: libp2p::PeerId,
+        _: &libp2p::Multiaddr,
+        _: libp2p::core::Endpoint,
+        _: libp2p::core::transport::PortUse,
+    ) -> Result<libp2p::swarm::THandler<Self>, libp2p::swarm::ConnectionDenied> {
+        Ok(libp2p::swarm::dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, _: libp2p::swarm::FromSwarm) {}
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: libp2p::PeerId,
+        _: libp2p::swarm::ConnectionId,
+        e: libp2p::swarm::THandlerOutEvent<Self>,
+    ) {
+        match e {}
+    }
+
+    fn poll(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<libp2p::swarm::ToSwarm<Self::ToSwarm, libp2p::swarm::THandlerInEvent<Self>>>
+    {
+        std::task::Poll::Pending
+    }
+}
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Bogus {
+    kad: libp2p::kad::Behaviour<libp2p::kad::store::MemoryStore>,
+    no_dial: NoDial,
+}
+
 /// A Kademlia server that knows `fakes` peers, all "at" `sink` (a TCP port the test
-/// counts connections on), and answers every FIND_NODE with the closest 20 of them.
-fn bogus_dht(fakes: usize, sink: u16) -> (tokio::runtime::Runtime, String) {
+/// counts connections on), and answers every FIND_NODE with the closest 20 of them;
+/// also the count of FIND_NODE requests it answered.
+fn bogus_dht(
+    fakes: usize,
+    sink: u16,
+) -> (
+    tokio::runtime::Runtime,
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
     use futures::StreamExt;
     use libp2p::{kad, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = served.clone();
     rt.spawn(async move {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
@@ -135,36 +212,48 @@ fn bogus_dht(fakes: usize, sink: u16) -> (tokio::runtime::Runtime, String) {
                 let id = key.public().to_peer_id();
                 let mut k = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), c);
                 k.set_mode(Some(kad::Mode::Server));
-                k
+                Bogus {
+                    kad: k,
+                    no_dial: NoDial,
+                }
             })
             .unwrap()
             .build();
         for _ in 0..fakes {
             let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{sink}").parse().unwrap();
-            swarm.behaviour_mut().add_address(&PeerId::random(), addr);
+            swarm
+                .behaviour_mut()
+                .kad
+                .add_address(&PeerId::random(), addr);
         }
         swarm
             .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
             .unwrap();
         let me = *swarm.local_peer_id();
         loop {
-            if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } =
-                swarm.select_next_some().await
-            {
-                let _ = tx.send(format!("{address}/p2p/{me}"));
+            match swarm.select_next_some().await {
+                libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } => {
+                    let _ = tx.send(format!("{address}/p2p/{me}"));
+                }
+                libp2p::swarm::SwarmEvent::Behaviour(BogusEvent::Kad(
+                    kad::Event::InboundRequest {
+                        request: kad::InboundRequest::FindNode { .. },
+                    },
+                )) => {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                _ => {}
             }
         }
     });
     let addr = rx.recv_timeout(T).unwrap();
-    (rt, addr)
+    (rt, addr, served)
 }
 
-#[test]
-fn a_peer_feeding_bogus_records_costs_bounded_dials_memory_and_no_session() {
-    // Every fake peer's address is this listener: each dial the victim makes to one
-    // of them is one accepted connection (closed at once: not a libp2p peer).
+/// A TCP listener on loopback counting the connections made to it.
+fn sink() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     let sink = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let sink_port = sink.local_addr().unwrap().port();
+    let port = sink.local_addr().unwrap().port();
     let dials = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = dials.clone();
     std::thread::spawn(move || {
@@ -173,7 +262,42 @@ fn a_peer_feeding_bogus_records_costs_bounded_dials_memory_and_no_session() {
             drop(c);
         }
     });
-    let (_rt, attacker) = bogus_dht(3000, sink_port);
+    (port, dials)
+}
+
+#[test]
+fn a_dht_answer_cannot_send_kademlia_to_addresses_the_node_would_not_dial() {
+    // The victim does not listen (a DHT client), so loopback is out of its scope: the
+    // bogus peers "at" the sink on loopback must not be dialled by Kademlia's queries,
+    // while the operator's bootstrap address (loopback too) is.
+    let (sink_port, dials) = sink();
+    let (_rt, attacker, served) = bogus_dht(200, sink_port);
+    let mut cfg = dht_config();
+    cfg.discovery.allow_loopback = false;
+    let victim = Node::new(&[33; 32], cfg).unwrap();
+    victim
+        .wait_op(victim.add_bootstrap(&attacker).unwrap(), T)
+        .unwrap();
+    let target = Node::new(&[34; 32], Config::default()).unwrap();
+    let op = victim.lookup(&target.peer_id().to_base58()).unwrap();
+    assert!(victim.wait_op(op, T).is_err());
+    let used = served.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(used >= 1, "the bootstrap peer was never asked");
+    std::thread::sleep(Duration::from_millis(500));
+    let n = dials.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        n, 0,
+        "{n} dials to loopback addresses out of the node's scope"
+    );
+    assert_eq!(victim.stats().sessions, 0);
+}
+
+#[test]
+fn a_peer_feeding_bogus_records_costs_bounded_dials_memory_and_no_session() {
+    // Every fake peer's address is this listener: each dial the victim makes to one
+    // of them is one accepted connection (closed at once: not a libp2p peer).
+    let (sink_port, dials) = sink();
+    let (_rt, attacker, _) = bogus_dht(3000, sink_port);
     let victim = listening(31);
     victim
         .wait_op(victim.add_bootstrap(&attacker).unwrap(), T)

@@ -51,6 +51,11 @@ def test_tense_affect_makes_the_next_action_a_check_in_then_a_decision(
     r = run_human(
         node.addr(),
         ["/state affect=tense", "/intent decide work/plan", "I am ready, go ahead"],
+        # the answer must follow the check-in: wait for it longer than run_human's 1.5 s
+        # (a wait ends at the reply), or on a loaded box the answer overtakes the
+        # check-in and is plain context, and the decision stays deferred (CI saw it)
+        "--reply-wait",
+        "6",
         "--name",
         "Ana",
         "--data-dir",

@@ -6,7 +6,10 @@ beyond it; RTT_SPEC §16) in a bounded book; it never opens a session or trusts 
 counts the live sessions: below ``min_peers`` (the low watermark) it dials discovered
 peers it is not connected to, at most the shortfall at once, one dial at a time per
 peer, each address tried once per round, and a peer whose dial failed waits a growing
-cooldown (bounded table); above ``max_peers`` (the high watermark) it closes the least
+cooldown (bounded table), as does each address that failed (PeerIds are free: a DHT
+record naming a third party's ``host:port`` under a thousand fresh ids must not make the
+node dial that host a thousand times), and one address is dialled for one peer at a
+time; above ``max_peers`` (the high watermark) it closes the least
 useful sessions until back at the mark: never a configured ``--peer``, a trust anchor
 nor an authorised human (``protected``); untrusted before probing before trusted, a
 handshake not done first, and among equals the one that routed fewest messages (idle)
@@ -105,6 +108,11 @@ class FinderHost(Protocol):
     async def serve_peer(self, conn: PeerConn) -> None: ...
 
 
+def _host_part(addr: str) -> str:
+    """``addr`` without its ``/p2p/...`` part: the host and port a dial reaches."""
+    return addr.split("/p2p/", 1)[0]
+
+
 class _Lru(OrderedDict[str, Any]):
     def put(self, key: str, value: Any) -> None:
         self[key] = value
@@ -156,6 +164,8 @@ class PeerFinder:
         self._since: dict[str, float] = {}  # live peer -> when this finder first saw it
         self._sources: _Lru = _Lru()
         self._cooldown: _Lru = _Lru()  # fingerprint -> (failures, retry_at)
+        self._addr_cooldown: _Lru = _Lru()  # address without /p2p -> (failures, retry_at)
+        self._addr_busy: set[str] = set()  # addresses being dialled
         self._dialling: set[str] = set()
         self.dials = 0  # dials started (tests and metrics)
         for fp in self._keep:
@@ -201,12 +211,21 @@ class PeerFinder:
             with_trust = self._trust(fp)
             if with_trust is TrustState.BLACKLISTED:
                 continue
+            addrs = [a for a in addrs if self._addr_free(a, now)]
+            if not addrs:
+                continue
             if fp not in self._sources:  # put: setdefault would bypass the LRU bound
                 self._sources.put(fp, source)
             self._dialling.add(fp)
+            self._addr_busy.update(_host_part(a) for a in addrs)
             want -= 1
             self.dials += 1
             tg.create_task(self._dial(fp, peer_id, addrs, source), name=f"discovered {fp[:16]}")
+
+    def _addr_free(self, addr: str, now: float) -> bool:
+        host = _host_part(addr)
+        cool = self._addr_cooldown.get(host)
+        return host not in self._addr_busy and (cool is None or cool[1] <= now)
 
     def _trust(self, fp: str) -> TrustState:
         try:
@@ -214,14 +233,17 @@ class PeerFinder:
         except TrustError:
             return TrustState.UNTRUSTED
 
-    def _cool(self, fp: str) -> None:
-        """``fp`` failed: not dialled again for 5 s, doubling per failure up to 5 min."""
-        failures = (self._cooldown.get(fp) or (0, 0.0))[0] + 1
+    def _cool(self, fp: str, table: _Lru | None = None) -> None:
+        """``fp`` (a fingerprint, or an address in ``table``) failed: not dialled again
+        for 5 s, doubling per failure up to 5 min."""
+        table = self._cooldown if table is None else table
+        failures = (table.get(fp) or (0, 0.0))[0] + 1
         delay = min(COOLDOWN_CAP_S, COOLDOWN_BASE_S * 2 ** (failures - 1))
-        self._cooldown.put(fp, (failures, self._host.now() + delay))
+        table.put(fp, (failures, self._host.now() + delay))
 
     async def _dial(self, fp: str, peer_id: str, addrs: list[str], source: str) -> None:
         host = self._host
+        busy = {_host_part(a) for a in addrs}  # marked by step()
         try:
             session = None
             for addr in addrs:
@@ -230,8 +252,10 @@ class PeerFinder:
                 host.bus.emit("node.peer_dial", peer=fp, peer_id=peer_id, source=source, addr=addr)
                 try:
                     session = await self._connect(addr, timeout=host.send_timeout)
+                    self._addr_cooldown.pop(_host_part(addr), None)
                     break
                 except (RTTError, ConfigError) as e:
+                    self._cool(_host_part(addr), self._addr_cooldown)
                     host.bus.emit(
                         "node.peer_dial_failed", level="debug", peer=fp, source=source,
                         addr=addr, error_kind=getattr(e, "kind", "config"), error=str(e)[:200],
@@ -257,6 +281,7 @@ class PeerFinder:
             self._cool(fp)  # as after a failed dial: a bug met again is met later
         finally:
             self._dialling.discard(fp)
+            self._addr_busy -= busy
 
     def prune(self, live: list[PeerConn]) -> list[str]:
         """Close sessions above the high watermark, least useful first; returns the

@@ -255,3 +255,29 @@ def test_the_source_memory_stays_bounded_under_fresh_keys() -> None:
         assert len(finder._sources) <= MEMORY
 
     asyncio.run(main())
+
+
+def test_fresh_peer_ids_at_one_address_do_not_bypass_the_cooldown() -> None:
+    """A DHT record names a third party's host:port under many fresh PeerIds: the node
+    dials that address once, then it cools down like a failed peer."""
+
+    async def main() -> None:
+        host = _Host()
+        found = [
+            (pid, [f"/ip4/203.0.113.7/tcp/80/p2p/{pid}"], "dht")
+            for pid, _ in (_peer() for _ in range(12))
+        ]
+        finder = PeerFinder(
+            host, _Book(found), connect=_no_connect, min_peers=4, max_peers=8,
+            configured=[], anchors=[], trust_of=lambda _: TrustState.UNTRUSTED,
+        )  # fmt: skip
+        for _ in range(3):
+            async with asyncio.TaskGroup() as tg:
+                finder.step(tg)
+        assert finder.dials == 1
+        host.clock.advance(6.0)  # past the first cooldown: once more
+        async with asyncio.TaskGroup() as tg:
+            finder.step(tg)
+        assert finder.dials == 2
+
+    asyncio.run(main())

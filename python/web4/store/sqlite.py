@@ -198,6 +198,11 @@ class Store:
         """fsyncs the writer thread ran so far (0 without ``group_commit``)."""
         return self._syncer.fsyncs if self._syncer is not None else 0
 
+    @property
+    def group_checkpoints(self) -> int:
+        """Checkpoints the writer thread ran so far (0 without ``group_commit``)."""
+        return self._syncer.checkpoints if self._syncer is not None else 0
+
     def __enter__(self) -> Store:
         return self
 

@@ -198,6 +198,36 @@ def test_the_thread_checkpoints_a_growing_wal(tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_reused_wal_is_not_checkpointed_after_every_small_commit(tmp_path: Path) -> None:
+    # After a checkpoint SQLite writes the -wal file again from its start without
+    # shrinking it: its size stays past the bound. Before, that size made the thread
+    # checkpoint (and fsync the database) after every group, each moving a few frames.
+    fsync = GatedFsync()
+    fsync.gate.set()
+    bound = 256 << 10
+    store = _open(tmp_path / "db", fsync, checkpoint_bytes=bound)
+
+    async def main() -> int:
+        k = 0
+        while Path(f"{store.path}-wal").stat().st_size < bound or store.group_checkpoints < 2:
+            _put(store, k)  # the WAL grows past the bound, is checkpointed, reused
+            await store.durable()
+            k += 1
+            assert k < 5000, "the WAL never reached the bound"
+        before = store.group_checkpoints
+        for j in range(20):  # 20 small groups: far fewer frames than the bound
+            _put(store, k + j)
+            await store.durable()
+        assert Path(f"{store.path}-wal").stat().st_size >= bound
+        assert store.group_checkpoints - before <= 1
+        return k + 20
+
+    rows = asyncio.run(main())
+    store.close()
+    with Store.open(tmp_path / "db") as again:  # every commit kept
+        assert again.query_one("SELECT COUNT(*) FROM gc_t") == (rows,)
+
+
 def test_without_group_commit_durable_returns_at_once(tmp_path: Path) -> None:
     with Store.open(tmp_path / "db", migrations=[ITEMS]) as store:
         assert store.query_one("PRAGMA synchronous") == (2,)  # FULL: each commit fsyncs

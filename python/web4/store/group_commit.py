@@ -31,12 +31,16 @@ connections of the same thread write (see ``GroupCommit.batch_s``).
 
 Checkpoints move here too: the connection's automatic checkpoint is off (it would fsync
 the WAL and the database on the committing thread) and the thread runs a ``PASSIVE``
-checkpoint on its own connection once the frames not yet checkpointed pass
-``checkpoint_bytes``. It counts them from the wal-index header in the ``-shm`` file
-(SQLite's documented WAL format), not from the ``-wal`` file's size: SQLite reuses that
-file from its start after a checkpoint without shrinking it, so once it had reached the
-bound the size said "checkpoint" after every fsync (measured: a checkpoint, with its
-database fsync, for 93 % of the groups, each moving a few frames).
+checkpoint on its own connection once the ``-wal`` file passes ``checkpoint_bytes``.
+SQLite reuses that file from its start after a checkpoint; left alone it would keep its
+largest size and say "checkpoint" after every fsync (measured: a checkpoint, with its
+database fsync, for 93 % of the groups, each moving a few frames). The store's
+connection runs with ``journal_size_limit=0``: the first commit after a reset truncates
+the file to the frames it holds, so its size is the backlog again. The thread never
+opens the ``-shm`` file: closing any descriptor of a file drops every POSIX lock the
+process holds on it, SQLite's included; without its lock on the wal-index another
+process opening the database (``web4 status``, a test) rebuilds and truncates the
+``-shm`` file under this one's mapping, and the node dies of SIGBUS (a CI run saw it).
 SQLite stays consistent under ``NORMAL`` (its documented WAL guarantee); only commits
 not yet durable can be lost, and nothing acknowledged is among them.
 
@@ -51,7 +55,6 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -95,7 +98,6 @@ class Syncer:
         self.synced = 0  # every commit up to this one is on disk
         self.fsyncs = 0  # how many fsyncs covered them (diagnostics, tests)
         self.checkpoints = 0  # how many checkpoints the thread ran (diagnostics, tests)
-        self._shm = f"{db_path}-shm"
         self._pending_since = 0.0  # monotonic time of the oldest commit not yet synced
         self._waiters: list[_Waiter] = []
         self._error: StoreError | None = None
@@ -217,20 +219,10 @@ class Syncer:
         self._settings.fsync(self._fd)
 
     def _backlog(self) -> int:
-        """Bytes of WAL frames not yet checkpointed: from the wal-index header (``-shm``:
-        page size u16 at 14, ``mxFrame`` u32 at 16, ``nBackfill`` u32 at 96, native byte
-        order; https://www.sqlite.org/walformat.html), read without a lock (a hint: a
-        torn read only moves a checkpoint by one group). Without a readable header: the
-        ``-wal`` file's size (never less than the frames in it)."""
+        """Bytes in the -wal file: the frames since its last reset (the store's
+        ``journal_size_limit=0`` truncates it then). A stat, never an open: see the
+        module docstring on the ``-shm`` file and POSIX locks."""
         try:
-            with open(self._shm, "rb") as f:
-                hdr = f.read(136)
-            if len(hdr) == 136:
-                page, frames = (int(x) for x in struct.unpack_from("=HI", hdr, 14))
-                backfilled = int(struct.unpack_from("=I", hdr, 96)[0])
-                if page in (1, 512, 1024, 2048, 4096, 8192, 16384, 32768):
-                    size = 65536 if page == 1 else page
-                    return max(frames - backfilled, 0) * (size + 24)
             return os.stat(self._wal).st_size
         except OSError:
             return 0  # no WAL: the last checkpoint wrote everything to the database

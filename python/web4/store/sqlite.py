@@ -114,6 +114,10 @@ class Store:
             store.execute(f"PRAGMA synchronous={'NORMAL' if grouped else synchronous}")
             if grouped:
                 store.execute("PRAGMA wal_autocheckpoint=0")
+                # the first commit after a checkpoint emptied the WAL truncates the -wal
+                # file to its frames, so the writer thread reads the backlog from the
+                # file's size (see web4.store.group_commit)
+                store.execute("PRAGMA journal_size_limit=0")
             store.execute("PRAGMA foreign_keys=ON")
             store.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
             store.execute(_META)

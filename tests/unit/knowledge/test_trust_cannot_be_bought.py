@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import OK, World
+from support.knowledge_world import OK, World
 from web4.cip.claims import claim_hash
 from web4.errors import KnowledgeError, QuotaError, UnknownClaimError
 from web4.knowledge import ClaimState, DmpTrace, Fact, KnowledgeExchange, KnowledgePolicy

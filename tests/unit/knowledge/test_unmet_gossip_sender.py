@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from conftest import World
+from support.knowledge_world import World
 from web4.knowledge import ClaimState, KnowledgeExchange, KnowledgePolicy
 
 

@@ -3,7 +3,7 @@ every subscriber sees every vote's msg_id before some nodes get the vote itself)
 
 from __future__ import annotations
 
-from conftest import OK, World
+from support.knowledge_world import OK, World
 from web4.knowledge import ClaimState
 
 

@@ -124,6 +124,8 @@ def _print_status(
         print(f"listening on {printable(a)}")
     if st.metrics_url:
         print(f"metrics on {printable(st.metrics_url)}")
+    for a in st.observed_addrs:  # identify: what a peer told us, nothing checked it
+        print(f"peers see it at {printable(a)}  (unverified: a peer's claim)")
 
 
 def add_status_parser(sub: Any) -> None:
@@ -131,7 +133,8 @@ def add_status_parser(sub: Any) -> None:
         "status",
         help="is a data directory's node running, and where to reach it",
         description="Read DATA_DIR/status.json (written by `web4 node`): pid, addresses "
-        "(full multiaddrs with /p2p/), metrics URL, start time; and check that the node "
+        "(full multiaddrs with /p2p/), metrics URL, start time, the addresses peers say they "
+        "see it at (identify; their unverified claims); and check that the node "
         "still holds the data directory. Exit status 0 if it runs, 3 if not.",
         epilog="Example: web4 status --data-dir ~/.web4/alice --json",
     )

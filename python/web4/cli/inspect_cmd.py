@@ -19,12 +19,14 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from web4.cli import args as cli_args
-from web4.errors import TrustError
+from web4.errors import ConfigError, TrustError
 from web4.knowledge import ClaimState, KnowledgeExchange
 from web4.node.link_state import LinkBook
+from web4.node.status import read_status
 from web4.observability.escape import printable
 from web4.store import Store
 from web4.trust import TrustBook
@@ -53,6 +55,7 @@ class _Ctx:
     trust: TrustBook
     links: LinkBook
     me: str
+    data_dir: Path
 
     def names(self) -> dict[str, str]:
         """fingerprint -> agent id, for the peers whose handshake named them."""
@@ -67,7 +70,8 @@ def _open(args: argparse.Namespace) -> _Ctx:
     path, identity = cli_args.resolve_data_dir(args.data_dir)
     store = Store.in_data_dir(path)
     try:
-        return _Ctx(store, TrustBook(store, _Clock()), LinkBook(store), identity.fingerprint)
+        trust, links = TrustBook(store, _Clock()), LinkBook(store)
+        return _Ctx(store, trust, links, identity.fingerprint, path)
     except BaseException:
         store.close()
         raise
@@ -197,7 +201,18 @@ def _cmd_peers(args: argparse.Namespace) -> int:
             f"{r.fingerprint}  {r.trust:<11}  {link:<9}  {path:<7}  {found:<10}  "
             f"{_when(r.last_seen):<20}  {agent}{extra}"
         )
+    for a in _seen_at(ctx.data_dir):
+        print(f"this node, as peers see it: {printable(a)}  (unverified: a peer's claim)")
     return EXIT_OK
+
+
+def _seen_at(data_dir: Path) -> tuple[str, ...]:
+    """Where the running node's peers say they see it (identify, from status.json)."""
+    try:
+        st = read_status(data_dir)
+    except (ConfigError, OSError):  # no status to show is not an error for `peers`
+        return ()
+    return st.observed_addrs if st is not None and st.state == "running" else ()
 
 
 # --- facts ------------------------------------------------------------------------------

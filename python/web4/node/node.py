@@ -484,6 +484,14 @@ class Node:
             emit=self.bus.emit,
         )
 
+    def _observed(self) -> None:
+        """Carry the addresses peers say they see us at (identify) into status.json."""
+        addrs = getattr(self.discovery, "observed_addrs", None)  # a transport without: none
+        if addrs is None:
+            return
+        data_dir = Path(self.config.data_dir).expanduser()
+        self.status_doc = status.observed(data_dir, self.status_doc, addrs(), self.bus.emit)
+
     def _mdns_state(self) -> str:
         """For ``node.started``: mDNS on or off, and whether anyone can find us by it
         (libp2p-mdns announces no loopback address, RTT_SPEC §16)."""
@@ -720,6 +728,7 @@ class Node:
             if n % 4 == 0:
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
+                self._observed()
                 if self.gossip is not None:
                     self.gossip.emit_stats()
                     await self.gossip.retry_unpublished()

@@ -193,6 +193,10 @@ class RttLink:
         """Raises ``ConfigError`` for a bad peer id."""
         return self._t.addrs_of(peer_id)
 
+    def observed_addrs(self) -> list[str]:
+        """Where peers say they see this node (identify; unverified claims)."""
+        return self._t.observed_addrs()
+
     async def lookup(self, peer_id: str, *, timeout: float) -> list[str]:
         """Raises ``ConfigError``, ``RTTError`` (not found, too many lookups)."""
         return await self._t.lookup(peer_id, timeout=timeout)

@@ -6,7 +6,11 @@ started it with ``--quiet`` (or lost its terminal) can still find its full multi
 peer id and metrics URL. Writes are atomic (a private temporary file in the data
 directory, fsynced, then ``os.replace``): a reader sees the old document or the new one,
 never half of one. The file is 0600 like every other file in the data directory.
-``read_status`` reads it back and ``pid_alive`` says whether the recorded process still
+The node also records the addresses its peers say they see it at (libp2p identify's
+observed address, the last 8 distinct, ``observed_addrs``): behind NAT, how the network
+reaches it. Each is one peer's claim, unverified (a peer can report anything), so it is
+shown as that and never used to dial. ``read_status`` reads it back and ``pid_alive``
+says whether the recorded process still
 exists (a node killed with ``kill -9`` leaves ``state: running`` behind; its pid is then
 gone, or it is no longer the lock holder).
 """
@@ -29,6 +33,7 @@ __all__ = [
     "STATUS_FILE_NAME",
     "NodeStatus",
     "announce",
+    "observed",
     "pid_alive",
     "read_status",
     "stopped",
@@ -54,6 +59,8 @@ class NodeStatus:
     state: str = "running"  # "running" or "stopped"
     stopped_at: float | None = None
     peers: tuple[str, ...] = field(default=())  # the --peer addresses it dials
+    # where peers say they see it (identify), oldest first: their claims, unverified
+    observed_addrs: tuple[str, ...] = field(default=())
 
     def stopped(self, at: float) -> NodeStatus:
         return replace(self, state="stopped", stopped_at=at)
@@ -62,6 +69,7 @@ class NodeStatus:
         doc = asdict(self)
         doc["listen"] = list(self.listen)
         doc["peers"] = list(self.peers)
+        doc["observed_addrs"] = list(self.observed_addrs)
         return {"format": _FORMAT, **doc}
 
 
@@ -103,6 +111,7 @@ def read_status(data_dir: Path) -> NodeStatus | None:
             state=str(doc.get("state", "running")),
             stopped_at=None if doc.get("stopped_at") is None else float(doc["stopped_at"]),
             peers=tuple(str(a) for a in doc.get("peers", ())),
+            observed_addrs=tuple(str(a) for a in doc.get("observed_addrs", ())),
         )
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path}: not a web4 status file ({e})") from None
@@ -154,7 +163,29 @@ def announce(
         metrics_url=metrics_url,
         started_at=previous.started_at if previous is not None else now,
         peers=tuple(peers),
+        observed_addrs=previous.observed_addrs if previous is not None else (),
     )
+    try:
+        write_status(data_dir, doc)
+    except OSError as e:
+        emit("error", error="StatusFileError", detail=f"status.json: {e}"[:200])
+    return doc
+
+
+def observed(
+    data_dir: Path,
+    current: NodeStatus | None,
+    addrs: Sequence[str],
+    emit: Callable[..., object],
+) -> NodeStatus | None:
+    """Rewrite ``status.json`` when the addresses peers report seeing the node at
+    (``addrs``, from the transport) are not the ones ``current`` has; returns the status now in
+    force. Nothing is printed (they change as peers come and go); a write that fails is
+    an ``error`` event, as in ``announce``."""
+    # the same set in another order (a peer re-confirmed one) is not worth an fsync
+    if current is None or set(addrs) == set(current.observed_addrs):
+        return current
+    doc = replace(current, observed_addrs=tuple(addrs))
     try:
         write_status(data_dir, doc)
     except OSError as e:

@@ -119,6 +119,12 @@ class _NodeBase:
         """Listening multiaddrs, each ending with ``/p2p/<peer id>`` (ready to dial)."""
         return self._core.listen_addrs()
 
+    def observed_addrs(self) -> list[str]:
+        """Where peers report (libp2p identify) seeing this node, oldest first, the last
+        8 distinct, each ending with ``/p2p/<peer id>``: each is one peer's claim,
+        unverified (behind NAT, the address the network reaches us at, if it is true)."""
+        return self._core.observed_addrs()
+
     def stats(self) -> NodeStats:
         return NodeStats.from_core(self._core.stats())
 

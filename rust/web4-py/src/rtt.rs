@@ -312,6 +312,12 @@ impl RttNode {
         self.node.listen_addrs()
     }
 
+    /// The addresses peers reported (identify) seeing this node at, oldest first (the
+    /// last 8 distinct), each ending with `/p2p/<our peer id>`: a peer's claim, unverified.
+    fn observed_addrs(&self) -> Vec<String> {
+        self.node.observed_addrs()
+    }
+
     /// Seed the DHT with `/ip4/.../tcp/.../p2p/<peer id>`: an operation id.
     fn add_bootstrap(&self, addr: &str) -> PyResult<u64> {
         self.node.add_bootstrap(addr).map_err(net_err)

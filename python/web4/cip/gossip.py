@@ -18,7 +18,8 @@ fault of the sender's making) -> ``REJECT``, which scores the forwarder down in
 gossipsub (an honest forwarder validated it before forwarding, so the fault is the
 forwarder's); refused for local reasons (our trust in the sender, a shape declined by
 design, a quota, throttling, our own bug, and a replay of the very bytes we accepted
-before: a neighbour re-sending after our restart, ``web4.cip.gossip_seen``) ->
+before: a neighbour re-sending after our restart, ``web4.cip.gossip_seen``, whose id
+the validator's replay cache records with the replay entry) ->
 ``IGNORE``, no penalty, so an honest relay of a Sybil's valid claims is never punished
 for our quotas. Faults go to the node's fault handler blamed on the forwarder, never on
 the envelope's signer (a replay re-published by a third party is not the signer's
@@ -71,11 +72,13 @@ UNPUBLISHED_BOUND = 256  # broadcasts kept for that
 
 
 class SeenIds(Protocol):
-    """Accepted gossip message ids (``web4.cip.gossip_seen.SeenGossip``)."""
+    """The gossip validator's replay cache (``web4.cip.gossip_seen.GossipReplayCache``):
+    it records ``message_id``, the message being validated, with the envelope's replay
+    entry, in one transaction, and tells which ids it recorded."""
 
-    def add(self, message_id: str, now: float) -> None: ...
+    message_id: str | None
 
-    def __contains__(self, message_id: object) -> bool: ...
+    def recorded(self, message_id: str) -> bool: ...
 
 
 class GossipPort(Protocol):
@@ -139,9 +142,10 @@ class GossipService:
         self.trust, self.bus, self._state, self._durable = trust, bus, state, durable
         self._claim_domain, self._fp_of, self._on_fault = claim_domain, fingerprint_of, on_fault
         self.publish_timeout = publish_timeout
-        # the ids of the messages we accepted, across restarts (web4.cip.gossip_seen): a
-        # neighbour re-sending one after our restart is not blamed for the replay
-        self._seen, self._now = seen, now
+        # the ids of the messages that passed our replay check, across restarts
+        # (web4.cip.gossip_seen): a neighbour re-sending one after our restart is not
+        # blamed for the replay
+        self._seen = seen
         self._clock = now or time.monotonic
         self._unpublished: OrderedDict[str, tuple[str, bytes, float, str]] = OrderedDict()
         self._current: GossipMessage | None = None
@@ -280,16 +284,17 @@ class GossipService:
             return GossipVerdict.REJECT
         self._score(msg.source, forwarder)
         self._forwarder, self._current = forwarder, msg
+        if self._seen is not None:  # recorded with the replay entry, atomically
+            self._seen.message_id = msg.id
         try:
             result = await self.router.route(msg.data, link_peer=forwarder, topic=msg.topic)
         finally:
             self._forwarder = self._current = None
+            if self._seen is not None:
+                self._seen.message_id = None
         verdict = verdict_of(result)
         if verdict is GossipVerdict.REJECT and self._redelivered(msg, result.error):
             verdict = GossipVerdict.IGNORE
-        elif verdict is GossipVerdict.ACCEPT and self._seen is not None and self._now:
-            with contextlib.suppress(Web4Error):  # a lost id only costs a penalty later
-                self._seen.add(msg.id, self._now())
         self.gossip.report(msg, verdict)
         name = {"accept": "delivered", "reject": "invalid", "ignore": "ignored"}[verdict.value]
         self._count(name)
@@ -350,7 +355,7 @@ class GossipService:
         if msg is None or self._seen is None or not isinstance(error, ReplayError):
             return False
         try:
-            return msg.id in self._seen
+            return self._seen.recorded(msg.id)
         except Web4Error:
             return False
 

@@ -63,7 +63,7 @@ from web4.cip import messages as cm
 from web4.cip.events import HandshakeEvent, PeerVerified
 from web4.cip.faults import FaultMeter
 from web4.cip.gossip import GossipService
-from web4.cip.gossip_seen import SeenGossip
+from web4.cip.gossip_seen import GossipReplayCache
 from web4.cip.service import CipService, PeerConn, link_key, sender_state, serve
 from web4.clock import Clock, Rng, SystemClock, SystemRng
 from web4.envelope.validate import Receiver
@@ -351,8 +351,13 @@ class Node:
         self.gossip: GossipService | None = None
         port = self.transport.gossip
         if cfg.gossip and port is not None:  # knowledge on topics too (CIP_SPEC §11)
+            seen = GossipReplayCache(self.store)  # the validator's, shared with the service
             grouter = ProtocolRouter(
-                {"cip": gossip_validator(self.fingerprint, self.clock, self.trust, self.store)},
+                {
+                    "cip": gossip_validator(
+                        self.fingerprint, self.clock, self.trust, self.store, seen
+                    )
+                },
                 emit=self.bus.emit,
                 clock=self.clock,
             )
@@ -368,7 +373,7 @@ class Node:
                 claim_domain=self._claim_domain,
                 fingerprint_of=fingerprint_of_peer_id,
                 on_fault=self.cip.on_fault,
-                seen=SeenGossip(self.store),
+                seen=seen,
                 now=self.now,
                 isolate=self.failures.isolate,
             )

@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from web4.agent.types import DecisionRecord
 from web4.cip import CIP_SPEC, cip_validator
+from web4.cip.gossip_seen import GossipReplayCache
 from web4.cip.topics import BROADCAST_TYPES, VOTE_TYPES
 from web4.clock import Clock
 from web4.envelope.replay import ReplayCache
@@ -155,14 +156,18 @@ def make_validators(
     return out
 
 
-def gossip_validator(me: str, clock: Clock, trust: TrustBook, store: Store) -> Validator[Any]:
+def gossip_validator(
+    me: str, clock: Clock, trust: TrustBook, store: Store, replay: ReplayCache | None = None
+) -> Validator[Any]:
     """The CIP validator of the gossip router (CIP_SPEC §11): topic-bound envelopes, its
     own persistent replay cache (scope ``cip-gossip``: a broadcast's point-to-point copy
-    and its gossip copy are two envelopes), and a gate for senders we may never have
-    met: proposals from anyone but a blacklisted peer or one we recorded as ``untrusted``
-    (a key met only through gossip has no record; it gains nothing a handshake would not
-    give it: only trusted voters count), votes only from keys we have a record of (one
-    we never met can never count here), shared decisions from trusted peers only.
+    and its gossip copy are two envelopes; ``replay``: a ``GossipReplayCache`` shared
+    with the gossip service, which sets the id of the message being validated; default,
+    one of its own), and a gate for senders we may never have met: proposals from
+    anyone but a blacklisted peer or one we recorded as ``untrusted`` (a key met only
+    through gossip has no record; it gains nothing a handshake would not give it: only
+    trusted voters count), votes only from keys we have a record of (one we never met
+    can never count here), shared decisions from trusted peers only.
     Raises ``StoreError``."""
 
     def gate(sender_fingerprint: str, msg_type: str) -> str | None:
@@ -186,6 +191,6 @@ def gossip_validator(me: str, clock: Clock, trust: TrustBook, store: Store) -> V
         CIP_SPEC,
         our_fingerprint=me,
         clock=clock,
-        replay=PersistentReplayCache(store, "cip-gossip"),
+        replay=GossipReplayCache(store) if replay is None else replay,
         trust_gate=gate,
     )

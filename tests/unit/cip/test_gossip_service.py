@@ -5,7 +5,8 @@ faults blamed on the forwarder never the signer, application scores following tr
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from web4.cip import gossip as g
 from web4.cip.builder import CipBuilder
 from web4.cip.gossip import GossipService
+from web4.cip.gossip_seen import GossipReplayCache
 from web4.cip.messages import DmpTrace, Fact, FactPropose, SenderState
 from web4.cip.topics import knowledge_topic
 from web4.clock import FakeClock, SeededRng
@@ -66,19 +68,20 @@ class Port:
 
 
 class World:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, handler: Callable[[Any], None] | None = None) -> None:
         self.clock = FakeClock(T0)
         self.trust = TrustBook(store, self.clock)
         self.bus = EventBus("me", clock=self.clock)
         self.port = Port()
         self.faults: list[Fault] = []
         self.routed: list[Any] = []
+        self.seen = GossipReplayCache(store)  # as the node: shared by validator and service
         router = ProtocolRouter(
-            {"cip": gossip_validator(ME.fingerprint, self.clock, self.trust, store)},
+            {"cip": gossip_validator(ME.fingerprint, self.clock, self.trust, store, self.seen)},
             emit=self.bus.emit,
             clock=self.clock,
         )
-        router.bind("knowledge", self.routed.append)
+        router.bind("knowledge", handler or self.routed.append)
 
         async def durable() -> None: ...
 
@@ -87,7 +90,7 @@ class World:
             rng=SeededRng(1)), trust=self.trust, bus=self.bus,
             state=lambda: SenderState(presence="focused", lri=1), durable=durable,
             claim_domain=lambda ref, h: None, fingerprint_of=fingerprint_of_peer_id,
-            on_fault=self.faults.append,
+            on_fault=self.faults.append, seen=self.seen,
         )  # fmt: skip
 
     def message(self, data: bytes, topic: str = TOPIC) -> GossipMessage:
@@ -135,6 +138,40 @@ def test_valid_then_replayed_then_garbage(world: World) -> None:
     # the replay was signed by AUTHOR, but RELAY forwarded it: the fault is RELAY's
     assert [f.peer for f in world.faults] == [RELAY.fingerprint, RELAY.fingerprint]
     assert not any(f.authenticated for f in world.faults)
+
+
+class Killed(BaseException):
+    """The process dies (kill -9) while the knowledge desk handles a message."""
+
+
+def test_a_redelivery_after_dying_mid_message_is_no_fault_of_the_forwarder(
+    tmp_path: Path,
+) -> None:
+    # The replay entry is written while the message is validated, before it is handled;
+    # a node killed in between must know after its restart that a neighbour's copy of
+    # the same bytes is a re-delivery (ignore, no fault), not a replay (reject). Before,
+    # the id was recorded only once the message was handled: REJECT and a fault here.
+    data = proposal()
+
+    def die(_: Any) -> None:
+        raise Killed
+
+    store = Store.open(tmp_path / "node.sqlite3")
+    with pytest.raises(Killed):
+        handle(World(store, die), GossipMessage(message_id(data), RELAY.peer_id, TOPIC, data))
+    store.close()
+    store = Store.open(tmp_path / "node.sqlite3")  # restarted on the same store
+    try:
+        world = World(store)
+        assert handle(world, world.message(data)) is GossipVerdict.IGNORE
+        assert world.faults == []
+        assert world.routed == []
+        # a respelling of the same envelope is still the forwarder's fault
+        respelled = data.replace(b",", b" ,", 1)
+        assert handle(world, world.message(respelled)) is GossipVerdict.REJECT
+        assert [f.peer for f in world.faults] == [RELAY.fingerprint]
+    finally:
+        store.close()
 
 
 def test_wrong_topic_rejected_and_local_refusals_ignored(world: World) -> None:

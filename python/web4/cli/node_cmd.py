@@ -33,6 +33,7 @@ from web4.observability import (
     NameBook,
     colour_wanted,
     format_event,
+    format_traceback,
     read_events,
 )
 from web4.observability.escape import printable
@@ -168,6 +169,8 @@ def _cmd_events(args: argparse.Namespace) -> int:
             names.learn_from(event)  # also from events the filter hides
             if flt.matches(event):
                 print(format_event(event, colour=colour, names=names), flush=True)
+                for line in format_traceback(event):  # the innermost frames, below it
+                    print(line, flush=True)
     except BrokenPipeError:  # pragma: no cover - `web4 events ... | head`
         pass
     finally:

@@ -39,6 +39,7 @@ from web4.observability.sinks import (
     NameBook,
     colour_wanted,
     format_event,
+    format_traceback,
 )
 from web4.observability.telemetry import emit_telemetry, forward_rtt_event, forward_rtt_events
 
@@ -70,6 +71,7 @@ __all__ = [
     "event_json_schema",
     "flatten",
     "format_event",
+    "format_traceback",
     "forward_rtt_event",
     "forward_rtt_events",
     "make_event",

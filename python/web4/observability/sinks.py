@@ -21,7 +21,13 @@ console sinks run on their own worker threads behind a bounded queue).
   ``agent_id``; ``hcp.session_open``: a human's name as typed) and from whoever feeds
   it. A name is the peer's own claim, so the fingerprint prefix is always shown beside
   it. Peers' text is escaped (``web4.observability.escape``): a statement or a name
-  cannot move the cursor, retitle the terminal or start a forged line.
+  cannot move the cursor, retitle the terminal or start a forged line. A value is cut
+  at 80 characters, an error's text (``error``, ``message``, ``detail``, ``reason``,
+  ``cause``) at 300: the Rust transport reports an error and its causes as one line
+  (``web4_net::wake::error_text``), and cut at 80 the cause was what went missing. A
+  ``traceback`` is not squeezed into the line: ``format_traceback`` gives its innermost
+  lines, indented below it (``ConsoleSink``, ``web4 events``); the whole one is in the
+  JSON event.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ __all__ = [
     "NameBook",
     "colour_wanted",
     "format_event",
+    "format_traceback",
 ]
 
 _COLOURS: Final[dict[str, str]] = {
@@ -58,6 +65,11 @@ _RESET: Final = "\x1b[0m"
 KIND_WIDTH: Final = 28
 NAME_WIDTH: Final = 24  # a peer's self-chosen name, shown at most this long
 NAMES_REMEMBERED: Final = 4096
+VALUE_WIDTH: Final = 80  # a value in the one-line rendering
+TEXT_WIDTH: Final = 300  # an error's text: the transport's one-line errors are <= 300
+TEXT_KEYS: Final = frozenset({"error", "message", "detail", "reason", "cause"})
+TRACEBACK_LINES: Final = 8  # the innermost lines of a traceback shown below its event
+TRACEBACK_WIDTH: Final = 200
 
 
 def colour_wanted(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
@@ -288,6 +300,8 @@ def format_event(event: Event, *, colour: bool = False, names: NameBook | None =
     if event.msg_id is not None:
         parts.append(f"msg={_short(printable(event.msg_id), 10)}")
     for key in sorted(event.attributes):
+        if key == "traceback":  # many lines: below the event (format_traceback)
+            continue
         value = event.attributes[key]
         text = "-" if value is None else str(value)
         if isinstance(value, list):
@@ -295,11 +309,29 @@ def format_event(event: Event, *, colour: bool = False, names: NameBook | None =
         text = printable(text)
         if " " in text or not text or "'" in text:
             text = _quoted(text)
-        parts.append(f"{printable(key)}={_short(text, 80)}")
+        width = TEXT_WIDTH if key in TEXT_KEYS else VALUE_WIDTH
+        parts.append(f"{printable(key)}={_short(text, width)}")
     line = " ".join(parts)
     if colour and event.level in ("warning", "error"):
         return f"{_COLOURS[event.level]}{line}{_RESET}"
     return line
+
+
+def format_traceback(event: Event, max_lines: int = TRACEBACK_LINES) -> list[str]:
+    """The innermost ``max_lines`` lines of the event's ``traceback`` attribute (none if
+    it has none), each escaped, indented and cut at 200 characters, after one line
+    saying how many earlier lines the JSON event has: lines to print below
+    ``format_event``'s."""
+    tb = event.attributes.get("traceback")
+    if not isinstance(tb, str) or not tb.strip():
+        return []
+    lines = [line for line in tb.rstrip().splitlines() if line.strip()]
+    shown = lines[-max_lines:] if max_lines > 0 else []
+    out = []
+    if len(lines) > len(shown):
+        out.append(f"    | … {len(lines) - len(shown)} earlier traceback lines in the event")
+    out += [f"    | {_short(printable(line), TRACEBACK_WIDTH)}" for line in shown]
+    return out
 
 
 class ConsoleSink:
@@ -328,7 +360,8 @@ class ConsoleSink:
         self.names.learn_from(event)
         if level_at_least(event.level, self.min_level):
             line = format_event(event, colour=self.colour, names=self.names)
-            self._stream.write(line + "\n")
+            below = "".join(f"{t}\n" for t in format_traceback(event))
+            self._stream.write(line + "\n" + below)
             self._stream.flush()
 
     def close(self) -> None:

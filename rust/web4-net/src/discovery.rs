@@ -290,7 +290,7 @@ impl Discovery {
 
 fn new_mdns(local: PeerId) -> Result<mdns::tokio::Behaviour, NetError> {
     mdns::tokio::Behaviour::new(mdns::Config::default(), local)
-        .map_err(|e| NetError::Transport(format!("mDNS: {e}")))
+        .map_err(|e| NetError::Transport(format!("mDNS: {}", crate::wake::error_text(&e))))
 }
 
 /// `addr` as a dialable address (its `/p2p/` part dropped; a `/p2p/` naming another

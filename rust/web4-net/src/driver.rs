@@ -20,6 +20,7 @@ use web4_proto::session::{ConnNumber, DialAction, DialFailed, OpId, SessionHandl
 
 use crate::handler::{HandlerConfig, HandlerEvent, RttBehaviour, RttEvent};
 use crate::shared::{Shared, SwarmAction};
+use crate::wake::error_text;
 use crate::{DialFailure, NetError};
 use futures::StreamExt;
 use libp2p::core::transport::TransportError;
@@ -395,7 +396,7 @@ impl Driver {
         self.shared.relay.count(crate::relay::Count::ListenersLost);
         let error = match reason {
             Ok(()) => "closed".to_string(),
-            Err(e) => one_line(&e.to_string()),
+            Err(e) => error_text(e),
         };
         self.shared.waker.emit(
             "relay_reservation",
@@ -494,7 +495,7 @@ impl Driver {
                 if let Some(op) = self.listen_ops.remove(&listener_id) {
                     let msg = match reason {
                         Ok(()) => "the listener closed".to_string(),
-                        Err(e) => format!("the listener closed: {}", one_line(&e.to_string())),
+                        Err(e) => format!("the listener closed: {}", error_text(&e)),
                     };
                     self.shared.finish_op(op, Err(NetError::Transport(msg)));
                 }
@@ -621,7 +622,7 @@ fn dial_error(e: &DialError) -> NetError {
                 ),
             },
             Some((addr, TransportError::Other(io))) => {
-                describe_dial_error(&without_peer_id(addr), &format!("{io:?}"), &io.to_string())
+                describe_dial_error(&without_peer_id(addr), &format!("{io:?}"), &error_text(io))
             }
             None => NetError::Dial {
                 kind: DialFailure::Unreachable,
@@ -630,7 +631,7 @@ fn dial_error(e: &DialError) -> NetError {
         },
         other => NetError::Dial {
             kind: DialFailure::Other,
-            message: one_line(&format!("dial failed: {other}")),
+            message: format!("dial failed: {}", error_text(other)),
         },
     }
 }
@@ -698,6 +699,6 @@ fn listen_error(e: &TransportError<std::io::Error>) -> String {
         TransportError::Other(io) if io.kind() == std::io::ErrorKind::AddrNotAvailable => {
             "the address is not available on this host".into()
         }
-        TransportError::Other(io) => one_line(&io.to_string()),
+        TransportError::Other(io) => error_text(io),
     }
 }

@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use web4_proto::session::OpId;
 
 use crate::shared::{lock, Shared};
+use crate::wake::error_text;
 use crate::NetError;
 
 /// Topics this node accepts remote subscriptions to (everything else is not tracked).
@@ -436,7 +437,9 @@ fn publish_error(e: &gossipsub::PublishError) -> String {
         P::NoPeersSubscribedToTopic => "no connected peer subscribes to the topic".into(),
         P::MessageTooLarge => "the envelope is over the gossip size limit".into(),
         P::AllQueuesFull(n) => format!("the send queues of all {n} peers are full"),
-        other => format!("publish failed: {other}"),
+        // gossipsub's Display of these is their Debug text: say it ourselves
+        P::SigningError(e) => format!("publish failed: signing: {}", error_text(e)),
+        P::TransformFailed(e) => format!("publish failed: {}", error_text(e)),
     }
 }
 

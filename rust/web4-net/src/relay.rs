@@ -472,7 +472,7 @@ pub(crate) fn on_dcutr_event(
                 vec![
                     ("peer", Field::Str(peer.to_base58())),
                     ("outcome", "failed".into()),
-                    ("error", Field::Str(e.to_string())),
+                    ("error", Field::Str(crate::wake::error_text(&e))),
                 ],
             );
             Err(peer)

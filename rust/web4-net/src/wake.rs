@@ -94,6 +94,27 @@ impl From<std::time::Duration> for Field {
     }
 }
 
+/// An error as one line of text for an event field or an error message: its `Display`
+/// text, then each `source()`'s that it does not already contain, joined by ": "
+/// (libp2p puts the cause in the source: "Failed to get Reservation." alone hides
+/// "Reservation refused."). Never `Debug` text (`Custom { kind: Other, .. }`,
+/// `Transport(..)`); whitespace collapsed, at most 300 characters.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    // bounded: a source chain is short, but nothing stops a cycle-free chain being long
+    for _ in 0..8 {
+        let Some(cause) = next else { break };
+        let part = cause.to_string();
+        if !part.is_empty() && !text.contains(&part) {
+            text = format!("{}: {part}", text.trim_end_matches('.'));
+        }
+        next = cause.source();
+    }
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(300).collect()
+}
+
 /// Wake-up socket pair plus the bounded event queue.
 #[derive(Debug)]
 pub struct Waker {
@@ -244,6 +265,43 @@ impl Drop for Waker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Refusal {
+        #[error("Reservation refused.")]
+        Refused,
+        #[error("IO error")]
+        Io(#[from] std::io::Error),
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Setup {
+        #[error("Failed to get Reservation.")]
+        Reservation(#[from] Refusal),
+    }
+
+    #[test]
+    fn error_text_is_the_display_chain_never_debug() {
+        // as the swarm reports a closed relay listener: an io::Error around libp2p's error
+        let e = std::io::Error::other(Setup::Reservation(Refusal::Refused));
+        assert_eq!(
+            error_text(&e),
+            "Failed to get Reservation: Reservation refused."
+        );
+        let os = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let e = std::io::Error::other(Setup::Reservation(Refusal::Io(os)));
+        let text = error_text(&e);
+        assert_eq!(
+            text,
+            "Failed to get Reservation: IO error: connection reset"
+        );
+        assert!(!format!("{e:?}").is_empty() && !text.contains("Custom"));
+        // a Display that already shows its source is not repeated
+        let e = std::io::Error::other("dial failed: boom\n  second   line");
+        assert_eq!(error_text(&e), "dial failed: boom second line");
+        let long = std::io::Error::other("x".repeat(1000));
+        assert_eq!(error_text(&long).len(), 300);
+    }
 
     #[test]
     fn one_byte_per_arming_and_bounded_events() {

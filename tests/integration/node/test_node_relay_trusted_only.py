@@ -37,6 +37,11 @@ def test_a_trusted_only_relay_serves_the_operators_peer_and_refuses_a_stranger(
         assert stranger.kind("node.relay", 20)["attributes"]["outcome"] == "unavailable"
         denied = _reservation(relay, "denied")
         assert denied["peer"] == stranger.fingerprint
+        # the stranger's event says why, as text: libp2p's error and its cause (the
+        # source chain's Display), not "Failed to get Reservation." alone nor Debug text
+        error = _reservation(stranger, "lost")["attributes"]["error"]
+        assert error.startswith("Failed to get Reservation: Remote reported "), error
+        assert not any(c in error for c in "{}()"), error
         # the friend holds a session with the relay (--peer) and is trusted there
         friend = NodeProc(
             tmp_path / "friend", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns",

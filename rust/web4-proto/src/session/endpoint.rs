@@ -464,16 +464,7 @@ where
         }
         // Older connections to this peer are stale (e.g. the peer re-dialled after a cut
         // we have not noticed yet): close them so that only the new one carries frames.
-        let stale: Vec<C> = self
-            .conns
-            .iter()
-            .filter(|(_, r)| r.peer == peer)
-            .map(|(c, _)| *c)
-            .collect();
-        for c in stale {
-            self.conns.remove(&c);
-            self.events.push_back(EndpointEvent::CloseConnection(c));
-        }
+        self.close_connections_of(&peer);
         let h = match self.session_of(&peer) {
             Some(h) => h,
             None if !outbound => self.create(peer.clone(), Role::Listener, now),
@@ -509,17 +500,22 @@ where
         if s.role() != Role::Dialer || !s.is_opened() || self.dial_pending(h) {
             return None;
         }
+        self.close_connections_of(&peer);
+        Some(self.attach(peer, conn, h, now))
+    }
+
+    /// Forget and close every connection to `peer` (a newer one takes over).
+    fn close_connections_of(&mut self, peer: &P) {
         let stale: Vec<C> = self
             .conns
             .iter()
-            .filter(|(_, r)| r.peer == peer)
+            .filter(|(_, r)| r.peer == *peer)
             .map(|(c, _)| *c)
             .collect();
         for c in stale {
             self.conns.remove(&c);
             self.events.push_back(EndpointEvent::CloseConnection(c));
         }
-        Some(self.attach(peer, conn, h, now))
     }
 
     fn attach(

@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_common import pct
+
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 TARGETS = {
@@ -38,11 +40,6 @@ TARGETS = {
     "one_way_msgs_per_s": ">= 3000",
     "one_way_vs_a2a": ">= 2.0",
 }
-
-
-def pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
 def cdf(xs: list[float], points: int = 200) -> list[float]:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from bench_common import rate, write_result
 from web4.clock import SeededRng
 from web4.envelope import canonicalize, sign_envelope, verify_envelope, verify_signature
 from web4.identity import Identity
@@ -103,20 +102,6 @@ def raw_pair(identity: Identity, message: bytes) -> Callable[[], None]:
     return once
 
 
-def rate(fn: Callable[[], None], seconds: float) -> float:
-    """Operations per second of ``fn`` over about ``seconds``."""
-    fn()  # warm up
-    n, start = 0, time.perf_counter()
-    deadline = start + seconds
-    while True:
-        for _ in range(100):
-            fn()
-        n += 100
-        now = time.perf_counter()
-        if now >= deadline:
-            return n / (now - start)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
@@ -157,11 +142,7 @@ def main() -> None:
             "met": rust_ops / base_ops >= 3.0 and rust_ops >= 20_000,
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench_common import pct
 from web4 import _core
 from web4.identity import Identity
 from web4.rtt import Session, Transport, TransportConfig
@@ -51,11 +52,6 @@ TARGETS: dict[str, tuple[str, float]] = {
     "pingpong_64_p99_us": ("<=", 4.0),
 }
 CONFIG = TransportConfig()
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 
 
 # --- RTT ------------------------------------------------------------------------------

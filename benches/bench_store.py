@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_common import pct
 from web4.store import GroupCommit, Migration, MigrationSet, Store
 
 SCHEMA = MigrationSet(
@@ -45,11 +46,6 @@ SCHEMA = MigrationSet(
     ),
 )
 BODY = "x" * 600  # about a DMP trace
-
-
-def pct(xs: list[float], p: float) -> float:
-    s = sorted(xs)
-    return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
 class Meter:

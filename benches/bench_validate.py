@@ -30,7 +30,6 @@ import math
 import platform
 import re
 import statistics
-import time
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 import msgspec
 
+from bench_common import per_call_us, write_result
 from web4 import _core
 from web4.cip.validator import cip_validator
 from web4.clock import FakeClock
@@ -218,25 +218,6 @@ def paths(v: Validator[Any], data: bytes, now: float) -> dict[str, Callable[[], 
     }
 
 
-def per_call_us(fn: Callable[[], object], seconds: float) -> float:
-    """Microseconds per call of ``fn`` over about ``seconds`` (best of 5 slices: the
-    least disturbed by the other processes on the machine)."""
-    fn()
-    best = math.inf
-    for _ in range(5):
-        n, start = 0, time.perf_counter()
-        deadline = start + seconds / 5
-        while True:
-            for _ in range(50):
-                fn()
-            n += 50
-            now = time.perf_counter()
-            if now >= deadline:
-                break
-        best = min(best, (now - start) / n * 1e6)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=None, help="write the JSON here")
@@ -277,11 +258,7 @@ def main() -> None:
         ),
         "rounds": {name: [round(x, 2) for x in s] for name, s in samples.items()},
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_result(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ item (``agent``), a LIP fetch job (``lip``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -292,23 +293,38 @@ def test_a_bug_in_one_agent_cycle_drops_that_item_and_the_loop_goes_on() -> None
         _run(lambda: _drive(_loop(bare_agent, None), bare_agent))
 
 
+# --- a node's parts for the protocol runtimes (LIP, HCP) ---------------------------
+
+
+@dataclass
+class _Node:
+    rec: Recorder
+    failures: PeerTaskFailures
+    identity: Identity
+    store: Store
+
+    @staticmethod
+    async def send(peer: str, channel: str, data: bytes) -> None: ...
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[_Node]:
+    rec = Recorder()
+    store = Store.in_data_dir(tmp_path / "n", synchronous="OFF")
+    identity = Identity.create_in_data_dir(tmp_path / "n", "n")
+    yield _Node(rec, PeerTaskFailures(rec, FakeClock().monotonic), identity, store)
+    store.close()
+
+
 # --- LIP: one fetch job -------------------------------------------------------------
 
 
-def test_a_bug_in_one_lip_job_ends_that_job_and_the_worker_takes_the_next(
-    tmp_path: Path,
-) -> None:
-    rec = Recorder()
-    failures = PeerTaskFailures(rec, FakeClock().monotonic)
-    identity = Identity.create_in_data_dir(tmp_path / "n", "n")
-    store = Store.in_data_dir(tmp_path / "n", synchronous="OFF")
-
-    async def send(peer: str, channel: str, data: bytes) -> None: ...
-
+def test_a_bug_in_one_lip_job_ends_that_job_and_the_worker_takes_the_next(node: _Node) -> None:
+    rec = node.rec
     rt = LipRuntime(
-        identity, store, rec, SystemClock(), SystemRng(), send=send, peers=list,
+        node.identity, node.store, rec, SystemClock(), SystemRng(), send=node.send, peers=list,
         trust_of=lambda fp: "trusted", presence=lambda: "engaged", lri=lambda: 10,
-        settings=LipSettings(workers=1), isolate=failures.isolate,
+        settings=LipSettings(workers=1), isolate=node.failures.isolate,
     )  # fmt: skip
     done: list[str] = []
 
@@ -318,17 +334,14 @@ def test_a_bug_in_one_lip_job_ends_that_job_and_the_worker_takes_the_next(
         done.append(uri)
 
     rt._do_learn = learn  # type: ignore[method-assign]
-    try:
 
-        async def main() -> None:
-            rt.learn("https://example.org/boom")
-            rt.learn("https://example.org/fine")
-            worker = asyncio.create_task(rt._worker(lambda: not done, 0.01))
-            await worker
+    async def main() -> None:
+        rt.learn("https://example.org/boom")
+        rt.learn("https://example.org/fine")
+        worker = asyncio.create_task(rt._worker(lambda: not done, 0.01))
+        await worker
 
-        _run(main)
-    finally:
-        store.close()
+    _run(main)
     assert done == ["https://example.org/fine"]
     (failed,) = rec.failed()
     assert (failed["task"], failed["error"]) == ("lip", "KeyError")
@@ -349,23 +362,17 @@ class _Agenda:
 
 
 def test_a_bug_draining_one_humans_agenda_is_isolated_and_not_met_every_tick(
-    tmp_path: Path,
+    node: _Node,
 ) -> None:
     from web4.agent import AgentLoop as Loop
     from web4.hcp.runtime import HcpLipRuntime, _Human
 
-    rec = Recorder()
-    failures = PeerTaskFailures(rec, FakeClock().monotonic)
-    identity = Identity.create_in_data_dir(tmp_path / "n", "n")
-    store = Store.in_data_dir(tmp_path / "n", synchronous="OFF")
-
-    async def send(peer: str, channel: str, data: bytes) -> None: ...
-
+    rec, store = node.rec, node.store
     agent = _Unusable()
     loop: Loop = _loop(agent, None)
     rt = HcpLipRuntime(
-        identity, store, TrustBook(store, SystemClock()), loop, rec, SystemClock(), SystemRng(),
-        send=send, peers=list, isolate=failures.isolate,
+        node.identity, store, TrustBook(store, SystemClock()), loop, rec, SystemClock(),
+        SystemRng(), send=node.send, peers=list, isolate=node.failures.isolate,
     )  # fmt: skip
     human = _Human(None, "link", "dana")  # type: ignore[arg-type]
     agenda = _Agenda()
@@ -380,10 +387,7 @@ def test_a_bug_draining_one_humans_agenda_is_isolated_and_not_met_every_tick(
 
     rt._drain = drain  # type: ignore[method-assign]
     ticks = iter(range(20))
-    try:
-        _run(lambda: rt.run(lambda: next(ticks, None) is not None, tick=0.01))
-    finally:
-        store.close()
+    _run(lambda: rt.run(lambda: next(ticks, None) is not None, tick=0.01))
     assert drains == [PEER.fingerprint]  # once: the agenda that met the bug is dropped
     assert agenda.cleared == 1
     (failed,) = rec.failed()

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use web4_net::{ChannelKind, Config, Node, RelayConfig, RelayServerConfig};
 
+mod common;
+
 const T: Duration = Duration::from_secs(20);
 
 fn fast() -> Config {
@@ -23,21 +25,12 @@ fn relay_node(seed: u8, server: RelayServerConfig) -> (Node, String) {
         ..RelayConfig::default()
     };
     let r = Node::new(&[seed; 32], cfg).unwrap();
-    r.wait_op(r.listen("/ip4/127.0.0.1/tcp/0").unwrap(), T)
-        .unwrap();
-    let addr = r.listen_addrs()[0].clone();
+    let addr = common::listen_loopback(&r, T);
     (r, addr)
 }
 
 fn accept(n: &Node) -> u64 {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Some(s) = n.try_accept() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "no session accepted");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    common::accept(n, T)
 }
 
 fn wait_for(what: &str, mut f: impl FnMut() -> bool) {

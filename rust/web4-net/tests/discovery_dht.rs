@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use web4_net::{Config, Node};
 
+mod common;
+
 const T: Duration = Duration::from_secs(15);
 
 fn dht_config() -> Config {
@@ -24,8 +26,7 @@ fn listening(seed: u8) -> Node {
 
 fn listening_with(seed: u8, cfg: Config) -> Node {
     let n = Node::new(&[seed; 32], cfg).unwrap();
-    let op = n.listen("/ip4/127.0.0.1/tcp/0").unwrap();
-    n.wait_op(op, T).unwrap();
+    common::listen_loopback(&n, T);
     n
 }
 
@@ -192,33 +193,23 @@ fn bogus_dht(
     std::sync::Arc<std::sync::atomic::AtomicUsize>,
 ) {
     use futures::StreamExt;
-    use libp2p::{kad, noise, tcp, yamux, Multiaddr, PeerId, StreamProtocol};
+    use libp2p::{kad, Multiaddr, PeerId, StreamProtocol};
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counted = served.clone();
     rt.spawn(async move {
-        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default(),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .unwrap()
-            .with_behaviour(|key| {
-                let mut c = kad::Config::new(StreamProtocol::new(web4_net::KAD_PROTOCOL));
-                c.set_kbucket_size(std::num::NonZeroUsize::new(4096).unwrap());
-                let id = key.public().to_peer_id();
-                let mut k = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), c);
-                k.set_mode(Some(kad::Mode::Server));
-                Bogus {
-                    kad: k,
-                    no_dial: NoDial,
-                }
-            })
-            .unwrap()
-            .build();
+        let mut swarm = common::raw_swarm(|key| {
+            let mut c = kad::Config::new(StreamProtocol::new(web4_net::KAD_PROTOCOL));
+            c.set_kbucket_size(std::num::NonZeroUsize::new(4096).unwrap());
+            let id = key.public().to_peer_id();
+            let mut k = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), c);
+            k.set_mode(Some(kad::Mode::Server));
+            Bogus {
+                kad: k,
+                no_dial: NoDial,
+            }
+        });
         for _ in 0..fakes {
             let addr: Multiaddr = format!("/ip4/127.0.0.1/tcp/{sink}").parse().unwrap();
             swarm

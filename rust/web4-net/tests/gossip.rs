@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use web4_net::gossip::{message_id, Verdict, NO_SUBSCRIBER, PUBLISHED};
 use web4_net::{Config, Node};
 
+mod common;
+
 const T: Duration = Duration::from_secs(20);
 const TOPIC: &str = "/web4/cip/1.0/knowledge/test";
 
 fn node(seed: u8) -> (Node, String) {
     let n = Node::new(&[seed; 32], Config::default()).unwrap();
-    n.wait_op(n.listen("/ip4/127.0.0.1/tcp/0").unwrap(), T)
-        .unwrap();
-    let addr = n.listen_addrs()[0].clone();
+    let addr = common::listen_loopback(&n, T);
     (n, addr)
 }
 

@@ -4,14 +4,14 @@ use std::time::{Duration, Instant};
 
 use web4_net::{ChannelKind, Config, DialFailure, NetError, Node};
 
+mod common;
+
 const T: Duration = Duration::from_secs(10);
 
 fn pair(cfg: Config) -> (Node, Node, u64, u64) {
     let a = Node::new(&[1u8; 32], cfg.clone()).unwrap();
     let b = Node::new(&[2u8; 32], cfg).unwrap();
-    let op = b.listen("/ip4/127.0.0.1/tcp/0").unwrap();
-    b.wait_op(op, T).unwrap();
-    let addr = b.listen_addrs()[0].clone();
+    let addr = common::listen_loopback(&b, T);
     let op = a.dial(&addr).unwrap();
     let sa = a.wait_op(op, T).unwrap();
     let sb = accept(&b);
@@ -19,14 +19,7 @@ fn pair(cfg: Config) -> (Node, Node, u64, u64) {
 }
 
 fn accept(n: &Node) -> u64 {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Some(s) = n.try_accept() {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "no session accepted");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    common::accept(n, T)
 }
 
 #[test]

@@ -5,23 +5,15 @@ use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, StreamProtocol};
+use libp2p::{Multiaddr, StreamProtocol};
 use web4_net::{ChannelKind, Config, Node};
+
+mod common;
 
 const T: Duration = Duration::from_secs(10);
 
 async fn attack(addr: Multiaddr, prefix: Vec<u8>) -> std::io::Result<usize> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .build();
+    let mut swarm = common::raw_swarm(|_| libp2p_stream::Behaviour::new());
     let mut control = swarm.behaviour().new_control();
     let Some(libp2p::multiaddr::Protocol::P2p(peer)) = addr.iter().last() else {
         panic!()

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use web4_net::{ChannelKind, Config, Node};
 
+mod common;
+
 const T: Duration = Duration::from_secs(20);
 
 /// Forwards every accepted connection to `upstream`; `cut` kills all live ones.
@@ -64,23 +66,14 @@ fn knowledge_is_exactly_once_in_order_across_cuts() {
     cfg.session.backoff.cap = Duration::from_millis(100);
     let a = Node::new(&[11u8; 32], cfg.clone()).unwrap();
     let b = Node::new(&[12u8; 32], cfg).unwrap();
-    b.wait_op(b.listen("/ip4/127.0.0.1/tcp/0").unwrap(), T)
-        .unwrap();
-    let addr = b.listen_addrs()[0].clone();
+    let addr = common::listen_loopback(&b, T);
     let port: u16 = addr.split('/').nth(4).unwrap().parse().unwrap();
     let relay = Relay::start(port);
     let via = addr.replace(&format!("/tcp/{port}/"), &format!("/tcp/{}/", relay.port));
     let sa = a
         .session(a.wait_op(a.dial(&via).unwrap(), T).unwrap())
         .unwrap();
-    let deadline = Instant::now() + T;
-    let sb = loop {
-        if let Some(id) = b.try_accept() {
-            break b.session(id).unwrap();
-        }
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(1));
-    };
+    let sb = b.session(common::accept(&b, T)).unwrap();
     sa.open_channel(ChannelKind::Knowledge).unwrap();
     sb.open_channel(ChannelKind::Knowledge).unwrap();
     const N: u32 = 20_000;
@@ -134,22 +127,11 @@ fn a_replaced_listener_session_learns_of_its_connection_loss() {
     cfg.session.heartbeat.interval = Duration::from_secs(10);
     cfg.session.heartbeat.timeout = Duration::from_secs(60);
     let b = Node::new(&[31u8; 32], cfg.clone()).unwrap();
-    let op = b.listen("/ip4/127.0.0.1/tcp/0").unwrap();
-    b.wait_op(op, T).unwrap();
-    let baddr = b.listen_addrs()[0].clone();
+    let baddr = common::listen_loopback(&b, T);
     let bport: u16 = baddr.split('/').nth(4).unwrap().parse().unwrap();
     let relay = Relay::start(bport);
     let via = baddr.replace(&format!("/tcp/{bport}/"), &format!("/tcp/{}/", relay.port));
-    let accept = |n: &Node| {
-        let deadline = Instant::now() + T;
-        loop {
-            if let Some(s) = n.try_accept() {
-                return n.session(s).unwrap();
-            }
-            assert!(Instant::now() < deadline, "no session accepted");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    };
+    let accept = |n: &Node| n.session(common::accept(n, T)).unwrap();
     // The first dialler must not re-dial during the test once b drops its connection.
     let mut quiet = cfg.clone();
     quiet.session.backoff.base = Duration::from_secs(60);

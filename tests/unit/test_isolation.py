@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from support.metrics import counter
 from web4.clock import FakeClock
 from web4.errors import ConfigError, InvalidEnvelopeError, StoreError
 from web4.isolation import PeerTaskFailures, is_fatal, stop_reason
@@ -139,14 +140,7 @@ def test_the_metric_counts_every_failure_written_or_summed() -> None:
             failures.isolate(A, "serve", _boom(TypeError("planted")))
         failures.close()
         obs.bus.flush(2.0)
-        samples = {
-            s.labels["task"]: s.value
-            for metric in obs.metrics.registry.collect()
-            if metric.name == "web4_node_peer_task_failures"
-            for s in metric.samples
-            if s.name.endswith("_total")
-        }
-        assert samples == {"serve": 5.0}
+        assert counter(obs, "web4_node_peer_task_failures", "task") == {"serve": 5.0}
         kinds = [e.kind for e in obs.ring.events("node.peer_task")]
         assert kinds == ["node.peer_task_failed"] * 2 + ["node.peer_task_failures"]
         failed: Event = obs.ring.events("node.peer_task_failed")[0]

@@ -287,6 +287,11 @@ class TrustGate(Protocol):
     def __call__(self, sender_fingerprint: str, msg_type: str) -> str | None: ...
 
 
+def _a(word: str) -> str:
+    """The article before a trust state ("an untrusted", "a probing")."""
+    return "an" if word[:1] in ("a", "e", "i", "o", "u") else "a"
+
+
 def policy_gate(trust_of: Callable[[str], str], allowed: Mapping[str, frozenset[str]]) -> TrustGate:
     """A gate from a per-peer trust lookup (fingerprint -> state) and a table
     ``state -> allowed types``. A state missing from the table admits nothing."""
@@ -295,7 +300,7 @@ def policy_gate(trust_of: Callable[[str], str], allowed: Mapping[str, frozenset[
         state = trust_of(sender_fingerprint)
         if msg_type in allowed.get(state, frozenset()):
             return None
-        return f"{msg_type} is not allowed from a {state} peer"
+        return f"{msg_type} is not allowed from {_a(state)} {state} peer"
 
     return gate
 

@@ -178,7 +178,8 @@ def gossip_validator(
         if state is TrustState.BLACKLISTED or (
             state is TrustState.UNTRUSTED and trust.known(sender)
         ):
-            return f"{msg_type} is not admitted from a {state.value} peer"
+            article = "a" if state is TrustState.BLACKLISTED else "an"
+            return f"{msg_type} is not admitted from {article} {state.value} peer"
         if msg_type in VOTE_TYPES and not trust.known(sender):
             # it could never count here (only peers trusted before the claim do), and
             # storing it would let fresh keys grow the vote table without bound

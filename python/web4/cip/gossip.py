@@ -56,7 +56,7 @@ from web4.router import Fault, ProtocolRouter, RouteResult
 from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView
 from web4.trust import TrustBook, TrustState
 
-__all__ = ["GossipPort", "GossipService", "SeenIds", "verdict_of"]
+__all__ = ["GossipPort", "GossipService", "InvalidReports", "SeenIds", "verdict_of"]
 
 _LOCAL_REFUSALS = (TrustViolationError, DeclinedShapeError, QuotaError)
 _APP_SCORES = {
@@ -117,6 +117,71 @@ def verdict_of(result: RouteResult) -> GossipVerdict:
     return GossipVerdict.IGNORE  # throttled
 
 
+class InvalidReports:
+    """How many ``cip.gossip.invalid`` events a window gets: every invalid message is
+    counted, but only the first ``log_each`` per forwarder and ``log_max`` for all
+    forwarders together per ``window_s`` get an event of their own (a forwarder is
+    scored down in any case; a thousand fresh keys, each forwarding junk, must not
+    write a thousand lines a second). The rest are summed per reason and reported by
+    ``flush`` once the window ends, one ``cip.gossip.invalid_summary`` per reason with
+    its ``count``. As ``node.peer_task_failed`` (``web4.isolation``). Memory: at most
+    ``max_peers`` forwarders (least recently seen forgotten first) and one count per
+    reason (the error class names of the validator and the handlers)."""
+
+    def __init__(
+        self,
+        emit: Callable[..., Any],
+        *,
+        window_s: float = 60.0,
+        log_each: int = 3,
+        log_max: int = 20,
+        max_peers: int = 4096,
+    ) -> None:
+        self._emit = emit
+        self.window_s, self.log_each, self.log_max = window_s, log_each, log_max
+        self.max_peers = max_peers
+        self._window_start: float | None = None
+        self._logged = 0  # events in the current window, every forwarder
+        self._peers: OrderedDict[str, int] = OrderedDict()  # events this window
+        self._suppressed: dict[str, tuple[int, set[str]]] = {}  # reason -> (count, peers)
+
+    def report(self, now: float, peer: str, reason: str, **attributes: Any) -> bool:
+        """One invalid message forwarded by ``peer``: its own event when the limits
+        allow (True), else counted for the summary (False)."""
+        self.flush(now)
+        n = self._peers.pop(peer, 0)
+        self._peers[peer] = n + 1  # most recently seen last
+        while len(self._peers) > self.max_peers:
+            self._peers.popitem(last=False)
+        if n < self.log_each and self._logged < self.log_max:
+            self._logged += 1
+            self._emit("cip.gossip.invalid", peer=peer, reason=reason, **attributes)
+            return True
+        count, peers = self._suppressed.get(reason, (0, set()))
+        if len(peers) < 64:  # how many forwarders, up to 64: a hint, not a list to keep
+            peers.add(peer)
+        self._suppressed[reason] = (count + 1, peers)
+        return False
+
+    def flush(self, now: float, *, force: bool = False) -> None:
+        """Once the window has ended (or ``force``): the summaries, and a new window."""
+        if self._window_start is None:
+            self._window_start = now
+        if not force and now - self._window_start < self.window_s:
+            return
+        for reason, (count, peers) in sorted(self._suppressed.items()):
+            self._emit(
+                "cip.gossip.invalid_summary",
+                reason=reason,
+                count=count,
+                forwarders=len(peers),
+                window_s=self.window_s,
+            )
+        self._suppressed.clear()
+        self._peers.clear()
+        self._window_start, self._logged = now, 0
+
+
 class GossipService:
     """The node's gossip side over narrow ports (see the module docstring)."""
 
@@ -154,7 +219,11 @@ class GossipService:
         self._forwarder: str | None = None  # the fingerprint of the message being routed
         self._scored: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.invalid = InvalidReports(bus.emit)  # one rate-limited event per message
+        self._routed: list[tuple[str, dict[str, Any]]] = []  # the router's, held
         router._on_fault = self._fault  # faults are the forwarder's (module docstring)
+        self._router_emit = router._emit
+        router._emit = self._router_event  # its refusals: in our verdict event, once
 
     # --- topics and publishing ------------------------------------------------------
 
@@ -286,6 +355,7 @@ class GossipService:
         self._forwarder, self._current = forwarder, msg
         if self._seen is not None:  # recorded with the replay entry, atomically
             self._seen.message_id = msg.id
+        self._routed.clear()
         try:
             result = await self.router.route(msg.data, link_peer=forwarder, topic=msg.topic)
         finally:
@@ -298,16 +368,38 @@ class GossipService:
         self.gossip.report(msg, verdict)
         name = {"accept": "delivered", "reject": "invalid", "ignore": "ignored"}[verdict.value]
         self._count(name)
-        self.bus.emit(
-            f"cip.gossip.{name}",
-            level="warning" if verdict is GossipVerdict.REJECT else None,
-            peer=forwarder,
-            topic=msg.topic,
-            type=str(result.type),
-            id=msg.id,
-            reason="" if result.error is None else type(result.error).__name__,
-        )
+        err = result.error
+        attributes: dict[str, Any] = {
+            "topic": msg.topic,
+            "type": str(result.type),
+            "id": msg.id,
+            "reason": (
+                type(err).__name__ if err is not None
+                else "throttled" if result.outcome == "throttled" else ""
+            ),
+        }  # fmt: skip
+        if err is not None:
+            attributes["message"] = str(err)[:200]
+        if verdict is GossipVerdict.REJECT:  # one event at most, rate-limited
+            self.invalid.report(self._clock(), forwarder, **attributes)
+        else:
+            for kind, held in self._routed:  # a handler's error of our own: said once
+                self._router_emit(kind, **held)
+            self.bus.emit(f"cip.gossip.{name}", peer=forwarder, **attributes)
+        self._routed.clear()
         return verdict
+
+    def _router_event(self, kind: str, **attributes: Any) -> None:
+        """The gossip router's events: a refusal (``router.rejected``,
+        ``unknown_type``, ``throttled``) is said by our verdict event instead, once per
+        message; a handler's error waits for the verdict (said by the invalid event
+        when the sender caused it, else passed on); the rest pass."""
+        if kind in ("router.rejected", "router.unknown_type", "router.throttled"):
+            return
+        if kind == "router.handler_error" and self._current is not None:
+            self._routed.append((kind, attributes))
+            return
+        self._router_emit(kind, **attributes)
 
     def emit_stats(self) -> None:
         """One ``cip.gossip.stats`` event: the transport's counters (``duplicates``: copies
@@ -316,6 +408,7 @@ class GossipService:
         peers by fingerprint (at most 32 of each; ``min_score``: the lowest score). Also
         brings every known peer's application score in step with our trust in it, so a
         peer blacklisted meanwhile is graylisted even if it sends nothing."""
+        self.invalid.flush(self._clock())  # the invalid messages past the event limits
         try:
             stats, view = self.gossip.stats(), self.gossip.view()
         except Web4Error:

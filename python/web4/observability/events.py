@@ -191,7 +191,14 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
         "cip.gossip.invalid",
         "warning",
         ("topic", "reason"),
-        "a gossip message refused for its content; its forwarder (peer) is scored down",
+        "a gossip message refused for its content; its forwarder (peer) is scored down; "
+        "rate-limited per forwarder and window",
+    ),
+    (
+        "cip.gossip.invalid_summary",
+        "warning",
+        ("reason", "count"),
+        "invalid gossip messages past the event limits, summed per reason when the window ends",
     ),
     (
         "cip.gossip.ignored",

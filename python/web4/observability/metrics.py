@@ -293,8 +293,14 @@ class MetricsSink:
         outcome = kind.removeprefix("cip.gossip.")
         if kind == "knowledge.duplicate":
             self.gossip.labels(outcome="second_copy").inc()  # point to point and gossip
-        elif outcome in GOSSIP_OUTCOMES:
-            self.gossip.labels(outcome=outcome).inc()
+        elif outcome in GOSSIP_OUTCOMES or outcome == "invalid_summary":
+            # invalid messages past the event limits come summed (CIP_SPEC §11)
+            count = a.get("count", 1) if outcome == "invalid_summary" else 1
+            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+                return
+            self.gossip.labels(outcome=outcome.removesuffix("_summary")).inc(count)
+            if outcome.startswith("invalid") and a.get("reason") in _SIGNATURE_REASONS:
+                self.verification_failures.labels(source="gossip").inc(count)
         elif outcome == "stats":
             for attr, label in (("duplicates", "duplicate"), ("dropped", "dropped")):
                 delta = self._cumulative_delta("", f"gossip_{attr}", a.get(attr))

@@ -119,29 +119,40 @@ def test_an_invalid_flood_is_scored_down_and_cut_off_while_honest_gossip_flows(
                                    topic=knowledge_topic("chemistry"))  # fmt: skip
         direct = topic_envelope(m, "FACT_PROPOSE", proposal("Ice is cold", domain="physics"),
                                 receiver=h2.fp)  # fmt: skip
-        flood = [wire]  # valid: delivered once
-        flood += [b"not json %d" % i for i in range(8)]
-        flood += [canonicalize(forged)]  # signature no longer verifies
-        flood += [canonicalize(elsewhere), canonicalize(direct)]  # wrong binding
+        first = [wire]  # valid: delivered once
+        first += [b"not json", canonicalize(forged)]  # not JSON; signature no longer verifies
+        first += [canonicalize(elsewhere)]  # wrong binding
+        flood = [b"not json %d" % i for i in range(7)]
+        flood += [canonicalize(direct)]  # wrong binding
         replays = [wire.replace(b",", b", " * (i + 1), 1) for i in range(30)]  # respelled
-        flood += replays[:5]  # 13 anomalies: under the flood limit (20 a minute)
-        assert len({message_id(d) for d in flood + replays}) == len(flood) + len(replays) - 5
-        assert publish(m, flood) == len(flood)
+        flood += replays[:5]  # 13 anomalies in all: under the flood limit (20 a minute)
+        every = first + flood + replays
+        assert len({message_id(d) for d in every}) == len(every) - 5
+        assert publish(m, first + flood) == len(first) + len(flood)  # in order, one stream
 
         h2.kind("cip.gossip.delivered", peer=m.fp, type="FACT_PROPOSE")
-        invalid = h2.wait_for(
-            lambda e: e["kind"] == "cip.gossip.invalid" and e.get("peer") == m.fp
-            and e["attributes"].get("reason") == "ReplayError",
-        )  # fmt: skip
-        assert invalid["attributes"]["topic"] == PHYSICS
-        reasons = {e["attributes"]["reason"] for e in h2.events("cip.gossip.invalid", peer=m.fp)}
-        assert {"InvalidEnvelopeError", "SignatureMismatchError", "TopicMismatchError"} <= reasons
+        invalid: list[dict[str, Any]] = []
+
+        def third(e: dict[str, Any]) -> bool:  # each event is offered once, in order
+            if e["kind"] == "cip.gossip.invalid" and e.get("peer") == m.fp:
+                invalid.append(e)
+            return len(invalid) == 3
+
+        h2.wait_for(third, timeout=30)  # the first three invalid get an event each
+        assert {e["attributes"]["topic"] for e in invalid} == {PHYSICS}
+        reasons = {e["attributes"]["reason"] for e in invalid}
+        assert reasons == {"InvalidEnvelopeError", "SignatureMismatchError", "TopicMismatchError"}
         # scored below zero by the relay and so pruned from its mesh
         stats = stats_with(
             h2, lambda a: m.fp in a.get("negative", []) and m.fp not in a.get("mesh", [])
         )
         assert h3.fp in stats["attributes"]["mesh"]  # the honest peer stays
-        assert stats["attributes"]["invalid"] >= 16
+        # One event per invalid message, and 3 per forwarder a minute: the rest are summed
+        # when the minute ends (CIP_SPEC §11). (How many arrive before the third invalid
+        # one graylists it, -10 * 3^2 < -80, is a race: usually all 16.)
+        assert stats["attributes"]["invalid"] >= 3
+        assert len(h2.events("cip.gossip.invalid", peer=m.fp)) == 3
+        assert not [e for e in h2.proc.kinds("router.") if e["level"] == "warning"]
         # below the graylist threshold: whatever else it sends is dropped unread
         before = stats["attributes"]["received"]
         publish(m, replays[5:])

@@ -23,6 +23,7 @@ from web4.identity import Identity
 from web4.node.parts import gossip_validator
 from web4.node.rtt_link import fingerprint_of_peer_id
 from web4.observability import EventBus
+from web4.observability.sinks import MemoryRing
 from web4.router import Fault, ProtocolRouter
 from web4.rtt.gossip import GossipMessage, GossipStats, GossipVerdict, GossipView, message_id
 from web4.store import Store
@@ -90,8 +91,10 @@ class World:
             rng=SeededRng(1)), trust=self.trust, bus=self.bus,
             state=lambda: SenderState(presence="focused", lri=1), durable=durable,
             claim_domain=lambda ref, h: None, fingerprint_of=fingerprint_of_peer_id,
-            on_fault=self.faults.append, seen=self.seen,
+            on_fault=self.faults.append, seen=self.seen, now=self.clock.monotonic,
         )  # fmt: skip
+        self.ring = MemoryRing()
+        self.bus.add_sink(self.ring)
 
     def message(self, data: bytes, topic: str = TOPIC) -> GossipMessage:
         return GossipMessage(message_id(data), RELAY.peer_id, topic, data)
@@ -172,6 +175,43 @@ def test_a_redelivery_after_dying_mid_message_is_no_fault_of_the_forwarder(
         assert [f.peer for f in world.faults] == [RELAY.fingerprint]
     finally:
         store.close()
+
+
+def test_invalid_gossip_is_one_event_per_message_capped_then_summed(world: World) -> None:
+    # Ten forwarders (keys are free) send five junk messages each. Each message is at
+    # most one event (before: router.rejected and cip.gossip.invalid, two warnings
+    # each, 100 lines); 3 per forwarder and 20 in all per minute, the rest summed.
+    forwarders = [Identity(bytes([40 + i]) * 32, f"f{i}") for i in range(10)]
+    for f in forwarders:
+        for n in range(5):
+            data = b"{not json %d" % n
+            msg = GossipMessage(message_id(data), f.peer_id, TOPIC, data)
+            assert handle(world, msg) is GossipVerdict.REJECT
+    assert len(world.faults) == 50  # every one still scores its forwarder down
+    assert world.ring.events("router.") == []
+    lines = [e for e in world.ring.events() if e.level in ("warning", "error")]
+    assert len(lines) == 20
+    assert all(e.kind == "cip.gossip.invalid" for e in lines)
+    per_forwarder = {f.fingerprint: 0 for f in forwarders}
+    for e in lines:
+        per_forwarder[str(e.peer)] += 1
+    assert list(per_forwarder.values()) == [3] * 6 + [2] + [0] * 3
+    assert lines[0].attributes["reason"] == "InvalidEnvelopeError"
+    assert lines[0].attributes["message"]  # what was wrong, once
+    world.service.emit_stats()  # the window has not ended: nothing summed yet
+    assert world.ring.events("cip.gossip.invalid_summary") == []
+    world.clock.advance(60.0)
+    world.service.emit_stats()
+    [summary] = world.ring.events("cip.gossip.invalid_summary")
+    assert summary.attributes["count"] == 30
+    assert summary.attributes["reason"] == "InvalidEnvelopeError"
+    assert summary.attributes["forwarders"] == 10
+    world.service.emit_stats()  # said once
+    assert len(world.ring.events("cip.gossip.invalid_summary")) == 1
+    # a new window: the first again get their own event
+    data = b"{not json again"
+    handle(world, GossipMessage(message_id(data), forwarders[0].peer_id, TOPIC, data))
+    assert len([e for e in world.ring.events() if e.kind == "cip.gossip.invalid"]) == 21
 
 
 def test_wrong_topic_rejected_and_local_refusals_ignored(world: World) -> None:

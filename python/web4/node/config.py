@@ -32,6 +32,7 @@ Example file::
     relay_trusted_only = false # as a relay, serve only peers the operator trusts
     min_peers = 4              # dial discovered peers below this many sessions
     max_peers = 32             # close the least useful sessions above this many
+    link_rows_max = 1024       # peers remembered for web4 peers (strangers pruned first)
     gossip_domains = ["physics"]  # knowledge topics to follow (CIP_SPEC §11)
     gossip = true              # false: --no-gossip
     json_events = false        # --json
@@ -163,6 +164,8 @@ class NodeConfig:
     relays: tuple[str, ...] = ()
     relay_server: bool = False
     relay_trusted_only: bool = False
+    # rows of the link book (web4 peers) past which those of strangers are pruned
+    link_rows_max: int = 1024
 
     @property
     def mdns_active(self) -> bool:
@@ -203,6 +206,14 @@ class NodeConfig:
                 f"need min_peers <= max_peers and max_peers >= 1 "
                 f"(got {self.min_peers} and {self.max_peers})"
             )
+        if (
+            isinstance(self.link_rows_max, bool)
+            or not isinstance(self.link_rows_max, int)
+            or not 1 <= self.link_rows_max <= 1_000_000
+        ):
+            raise ConfigError(
+                f"link_rows_max must be an integer in 1..1000000, got {self.link_rows_max!r}"
+            )
         for name in ("heartbeat_interval", "handshake_timeout", "exit_after"):
             value = getattr(self, name)
             if value is not None and not (value > 0 and math.isfinite(value)):
@@ -241,6 +252,7 @@ _NODE_TYPES: dict[str, tuple[str, tuple[type, ...]]] = {
     "mdns": ("true or false", (bool,)),
     "min_peers": ("an integer", (int,)),
     "max_peers": ("an integer", (int,)),
+    "link_rows_max": ("an integer", (int,)),
     "gossip": ("true or false", (bool,)),
     "relay_server": ("true or false", (bool,)),
     "relay_trusted_only": ("true or false", (bool,)),

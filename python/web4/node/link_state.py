@@ -8,16 +8,37 @@ beside a running node (WAL lets it read while the node writes). Time is passed i
 
 ``peer`` is the peer's RTT key fingerprint; ``agent_id`` is the ``sender.agent_id`` of its
 HELLO, known once the handshake is done (``None`` before).
+
+Bounded: keys are free, and every key that opens a session, or that discovery finds,
+gets a row. ``prune`` (the node calls it every 2 s) keeps at most ``cap`` rows
+(``LINK_ROWS_MAX``; ``[node] link_rows_max``): past it, rows of peers not connected now
+are deleted, those of keys the node holds no trust record of first, then those of keys
+it does, least recently seen first within each; a row the caller ranks ``KEEP``
+(configured peers, anchors, trusted keys, authorised humans) and a connected peer's row
+are never deleted (connected peers are bounded by the connection limits).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from web4.store import Migration, MigrationSet, Store
 
-__all__ = ["MIGRATIONS", "SEEN_WRITE_INTERVAL_S", "LinkBook", "LinkRecord"]
+__all__ = [
+    "KEEP",
+    "KNOWN",
+    "LINK_ROWS_MAX",
+    "MIGRATIONS",
+    "SEEN_WRITE_INTERVAL_S",
+    "STRANGER",
+    "LinkBook",
+    "LinkRecord",
+]
+
+LINK_ROWS_MAX = 1024  # rows kept past which ``prune`` deletes (see the module docstring)
+STRANGER, KNOWN, KEEP = 0, 1, 2  # a peer's rank for ``prune``: deleted first .. never
 
 # ``seen`` writes at most this often per peer: "last seen" to the second is all a reader needs.
 SEEN_WRITE_INTERVAL_S = 1.0
@@ -145,6 +166,35 @@ class LinkBook:
         )
         with self._lock:
             self._last_write.clear()
+
+    def prune(self, cap: int, rank: Callable[[str], int]) -> int:
+        """Delete rows past ``cap`` (see the module docstring); ``rank(peer)`` is
+        ``STRANGER``, ``KNOWN`` or ``KEEP``. Returns how many were deleted. Raises
+        ``StoreError``."""
+        row = self._store.query_one("SELECT COUNT(*) FROM links_peers")
+        excess = (int(row[0]) if row else 0) - cap
+        if excess <= 0:
+            return 0
+        rows = self._store.query(
+            "SELECT peer FROM links_peers WHERE connected = 0 ORDER BY last_seen, peer"
+        )
+        ranked = sorted(
+            (r, i, peer) for i, peer in enumerate(str(x[0]) for x in rows)
+            if (r := rank(peer)) < KEEP
+        )  # fmt: skip
+        victims = [peer for _, _, peer in ranked[:excess]]
+        with self._store.transaction():
+            for peer in victims:
+                self._store.execute("DELETE FROM links_peers WHERE peer = ?", (peer,))
+        with self._lock:
+            for peer in victims:
+                self._last_write.pop(peer, None)
+        return len(victims)
+
+    def count(self) -> int:
+        """Rows in the table. Raises ``StoreError``."""
+        row = self._store.query_one("SELECT COUNT(*) FROM links_peers")
+        return int(row[0]) if row else 0
 
     def all(self) -> list[LinkRecord]:
         """Every known peer, connected first, then most recently seen first."""

@@ -126,6 +126,14 @@ class LinkWatch:
     def closed(self, peer: str, reason: str) -> None:
         self._do(lambda: self.book.down(peer, reason[:200], self._clock.now()))
 
+    def prune(self, cap: int, rank: Callable[[str], int]) -> None:
+        """Keep the book at most ``cap`` rows (``LinkBook.prune``)."""
+
+        def write() -> None:
+            self.book.prune(cap, rank)
+
+        self._do(write)
+
     def seen(self, peers: Iterable[str]) -> None:
         """Peers whose link is up now (heard within the heartbeat timeout)."""
         now = self._clock.now()

@@ -72,6 +72,7 @@ from web4.errors import (
     IdentityError,
     RTTError,
     RTTTransportError,
+    TrustError,
     Web4Error,
 )
 from web4.hcp.runtime import HcpLipRuntime
@@ -85,7 +86,7 @@ from web4.node.desk import KnowledgeDesk
 from web4.node.discovery import PeerFinder, fingerprint_of, is_peer_id
 from web4.node.durable_link import DurableTransport
 from web4.node.link import LinkSession, LinkTransport, parse_multiaddr
-from web4.node.link_state import LinkBook
+from web4.node.link_state import KEEP, KNOWN, STRANGER, LinkBook
 from web4.node.liveness import LinkWatch, dial_peer
 from web4.node.lock import DataDirLock
 from web4.node.parts import (
@@ -108,7 +109,7 @@ from web4.observability import (
 )
 from web4.router import Inbound, ProtocolRouter
 from web4.store import GroupCommit, Store
-from web4.trust import TrustBook
+from web4.trust import TrustBook, TrustState
 
 __all__ = ["JsonLinesSink", "Node", "StoreMemory"]
 
@@ -331,9 +332,10 @@ class Node:
         self.transport = DurableTransport(self._make_transport(self.identity), self.store.durable)
         self.finder: PeerFinder | None = None
         disco = self.discovery = self.transport.discovery
+        ids = [p if is_peer_id(p) else parse_multiaddr(p).peer for p in cfg.peers]
+        configured = [fp for fp in (fingerprint_of(i) for i in ids if i) if fp]
+        self._kept = frozenset((*configured, *cfg.trust_anchors))  # link rows never pruned
         if disco is not None:  # discovered peers, under the watermarks (RTT_SPEC §16)
-            ids = [p if is_peer_id(p) else parse_multiaddr(p).peer for p in cfg.peers]
-            configured = [fp for fp in (fingerprint_of(i) for i in ids if i) if fp]
             self.finder = PeerFinder(
                 self, disco, self.transport.connect,
                 min_peers=cfg.min_peers, max_peers=cfg.max_peers, configured=configured,
@@ -496,6 +498,19 @@ class Node:
             return
         data_dir = Path(self.config.data_dir).expanduser()
         self.status_doc = status.observed(data_dir, self.status_doc, addrs(), self.bus.emit)
+
+    def _link_rank(self, fp: str) -> int:
+        """How the link book's bound treats ``fp``'s row (``web4.node.link_state``):
+        configured peers, anchors, trusted keys and authorised humans are kept; keys
+        with a trust record go after those without."""
+        if fp in self._kept or self.protocols.authorized.get(fp) is not None:
+            return KEEP
+        try:
+            if self.trust.state_of(fp) is TrustState.TRUSTED:
+                return KEEP
+            return KNOWN if self.trust.known(fp) else STRANGER
+        except TrustError:  # not a fingerprint the book takes: nobody we know
+            return STRANGER
 
     def _mdns_state(self) -> str:
         """For ``node.started``: mDNS on or off, and whether anyone can find us by it
@@ -731,6 +746,7 @@ class Node:
             self.failures.flush()
             n += 1
             if n % 4 == 0:
+                self.links.prune(self.config.link_rows_max, self._link_rank)
                 with contextlib.suppress(Web4Error):
                     emit_telemetry(self.bus, self.transport.telemetry())
                 self._observed()

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from web4.node.link_state import SEEN_WRITE_INTERVAL_S, LinkBook, LinkRecord
+from web4.node.link_state import (
+    KEEP,
+    KNOWN,
+    SEEN_WRITE_INTERVAL_S,
+    STRANGER,
+    LinkBook,
+    LinkRecord,
+)
 from web4.store import Store
 
 
@@ -60,3 +67,35 @@ def test_a_second_reader_sees_the_writer_rows(tmp_path: Path) -> None:
     with Store.in_data_dir(tmp_path / "d") as writer, Store.in_data_dir(tmp_path / "d") as reader:
         LinkBook(writer).up("fp-a", "a", 1.0)
         assert LinkBook(reader).all() == [LinkRecord("fp-a", "a", True, 1.0, None)]
+
+
+def test_prune_bounds_a_flood_of_fresh_keys_and_keeps_who_matters(book: LinkBook) -> None:
+    # Keys are free: every one that opens a session gets a row. Past the cap, rows of
+    # keys with no trust record go first, then those with one, oldest first; kept rows
+    # (configured, anchors, trusted) and connected peers never.
+    kept = {"configured", "anchor", "trusted"}
+    known = {f"known{i}" for i in range(5)}
+    for i, fp in enumerate(sorted(kept)):
+        book.up(fp, None, float(i))
+        book.down(fp, "gone", float(i))  # long gone: still kept
+    for i, fp in enumerate(sorted(known)):
+        book.up(fp, None, 10.0 + i)
+        book.down(fp, "gone", 10.0 + i)
+    book.up("live", None, 11.0)  # connected: never pruned
+    for i in range(1000):
+        book.found(f"fresh{i:04d}", "mdns", 100.0 + i)
+        book.up(f"fresh{i:04d}", None, 100.0 + i)
+        book.down(f"fresh{i:04d}", "closed", 100.0 + i)
+
+    def rank(fp: str) -> int:
+        return KEEP if fp in kept else KNOWN if fp in known else STRANGER
+
+    assert book.prune(64, rank) == 1009 - 64
+    peers = {r.peer for r in book.all()}
+    assert book.count() == 64
+    assert kept | known | {"live"} <= peers
+    assert {f"fresh{i:04d}" for i in range(1000 - 55, 1000)} <= peers  # the most recent
+    assert book.prune(64, rank) == 0  # bounded: nothing more to do
+    # a cap below what must stay: strangers, then known keys go; never the rest
+    assert book.prune(2, rank) == 64 - 4
+    assert {r.peer for r in book.all()} == kept | {"live"}

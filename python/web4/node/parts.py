@@ -9,7 +9,7 @@ Theory of operation: ``JsonLinesSink`` prints every event as one JSON line (``we
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 from web4.agent.types import DecisionRecord
@@ -94,6 +94,19 @@ HCP_LIP_TYPES = frozenset(
 )
 
 
+def configured_peer_ids(peers: Iterable[str]) -> tuple[str, ...]:
+    """The PeerIds named by ``--peer`` values (a bare PeerId, or the last ``/p2p/`` part
+    of an address, relayed ones included); anything else is skipped."""
+    from web4.node.discovery import is_peer_id
+
+    out: list[str] = []
+    for p in peers:
+        pid = p.rsplit("/p2p/", 1)[-1] if p.startswith("/") else p
+        if is_peer_id(pid) and pid not in out:
+            out.append(pid)
+    return tuple(out)
+
+
 def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
     hb = config.heartbeat_interval
 
@@ -113,6 +126,10 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
                 dht=True,
                 relay_server=config.relay_server,
                 relay_trusted_only=config.relay_trusted_only,
+                # connection caps (RTT_SPEC §16): headroom above the session watermark,
+                # and the operator's --peer ids are never locked out by a flood
+                max_connections=max(256, 8 * config.max_peers),
+                protected_peers=configured_peer_ids(config.peers),
             ),
         )
 

@@ -124,6 +124,13 @@ class TransportConfig:
     relay_trusted_only: bool = False
     """With ``relay_server``: serve only peers admitted with ``relay_access(peer, True)``
     (the node admits the peers its operator trusts)."""
+    max_connections: int = 256
+    """Connections held at once (RTT_SPEC §16 "Connection caps"); 3/4 of it may be
+    inbound, 1/4 in their handshake each way, 8 to one peer. Connections this node dials
+    for its sessions are never refused, only counted."""
+    protected_peers: tuple[str, ...] = ()
+    """PeerIds (the operator's ``--peer`` ids) whose inbound connections skip the
+    incoming and total caps: a flood that fills them cannot lock them out."""
     channels: Mapping[str, ChannelConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,6 +158,14 @@ class TransportConfig:
             raise ConfigError("reconnect_max must be at least reconnect_initial")
         if self.max_events <= 0:
             raise ConfigError("max_events must be positive")
+        if not isinstance(self.max_connections, int) or not 16 <= self.max_connections <= 1 << 20:
+            raise ConfigError(
+                f"max_connections must be an integer in 16..{1 << 20}, got {self.max_connections!r}"
+            )
+        if isinstance(self.protected_peers, str) or not all(
+            isinstance(p, str) for p in self.protected_peers
+        ):
+            raise ConfigError("protected_peers must be a sequence of PeerId strings")
         if not isinstance(self.spin_max, int | float) or not 0 <= self.spin_max <= 0.001:
             raise ConfigError(f"spin_max must be in 0..0.001 seconds, got {self.spin_max!r}")
 

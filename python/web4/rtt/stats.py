@@ -99,6 +99,8 @@ class NodeStats:
     """``peer_discovered`` events over the per-second budget, not emitted."""
     mdns_resets: int = 0
     """Times the mDNS table passed its cap (a flood of announcements) and restarted."""
+    connections_denied: int = 0
+    """Connections refused by the connection caps (RTT_SPEC §16 "Connection caps")."""
 
     @classmethod
     def from_core(cls, d: dict[str, int]) -> NodeStats:

@@ -13,6 +13,7 @@ use web4_proto::session::{frame::DATA_OVERHEAD, ChannelKind, SessionConfig};
 
 use crate::discovery::DiscoveryConfig;
 use crate::gossip::GossipConfig;
+use crate::limits::LimitsConfig;
 use crate::relay::RelayConfig;
 use crate::NetError;
 
@@ -48,6 +49,8 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     /// Relay server (off by default) and client, hole punching (`relay.rs`).
     pub relay: RelayConfig,
+    /// Caps on connections, and on connections still in their handshake (`limits.rs`).
+    pub limits: LimitsConfig,
     /// Run this node's IO on a runtime of its own instead of the process's shared IO
     /// thread (`runtime.rs`; a node with mDNS always gets its own).
     pub own_runtime: bool,
@@ -66,6 +69,7 @@ impl Default for Config {
             gossip: GossipConfig::default(),
             discovery: DiscoveryConfig::default(),
             relay: RelayConfig::default(),
+            limits: LimitsConfig::default(),
             own_runtime: false,
             spin_max: Duration::from_micros(50),
         }
@@ -131,6 +135,7 @@ impl Config {
             return Err(NetError::Config("max_events must be positive".into()));
         }
         self.relay.validate()?;
+        self.limits.validate()?;
         self.discovery.validate()
     }
 }

@@ -34,6 +34,8 @@ use tokio::sync::mpsc;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// First: a connection over the caps is refused before any other part sees it.
+    limits: crate::limits::Limits,
     identify: identify::Behaviour,
     rtt: RttBehaviour,
     gossipsub: crate::gossip::GossipBehaviour,
@@ -128,6 +130,7 @@ pub(crate) fn build_swarm(
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|e| terr(&e))?
         .with_behaviour(|key, relay_client| Behaviour {
+            limits: crate::limits::Limits::new(&cfg.limits, shared.connections_denied.clone()),
             identify: identify::Behaviour::new(identify::Config::new(
                 "/web4/rtt/1.0.0".into(),
                 key.public(),
@@ -234,7 +237,13 @@ impl Driver {
             .allocate_new_port()
             .build();
         let id = opts.connection_id();
-        self.swarm.dial(opts)?;
+        // A dial the application asked for (bounded by its own watermarks): counted by
+        // the connection caps, never refused by them.
+        self.swarm.behaviour_mut().limits.exempt(id, true);
+        if let Err(e) = self.swarm.dial(opts) {
+            self.swarm.behaviour_mut().limits.exempt(id, false);
+            return Err(e);
+        }
         self.rtt_dials.insert(id);
         let _ = self
             .shared
@@ -593,6 +602,10 @@ impl Driver {
                 self.apply(acts);
                 self.dial_failed(failed, err);
             }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { .. },
+                ..
+            } => {} // over the connection caps: counted as `connections_denied`
             SwarmEvent::IncomingConnectionError { .. } => {
                 self.shared
                     .handshake_failures

@@ -45,6 +45,8 @@ pub struct NodeStats {
     pub discovery_events_suppressed: u64,
     /// libp2p-mdns tables rebuilt for passing their cap (a flood of announcements).
     pub mdns_resets: u64,
+    /// Connections refused by the connection caps (`LimitsConfig`).
+    pub connections_denied: u64,
 }
 
 /// An RTT node endpoint.
@@ -96,6 +98,7 @@ impl Node {
             observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
+            connections_denied: Arc::default(),
             gossip: crate::gossip::GossipState::new(&cfg_gossip),
             book: Mutex::new(book),
             mdns_resets: AtomicU64::new(0),
@@ -472,6 +475,7 @@ impl Node {
             discovered_evicted: book.evicted,
             discovery_events_suppressed: book.suppressed,
             mdns_resets: self.shared.mdns_resets.load(Ordering::Relaxed),
+            connections_denied: self.shared.connections_denied.load(Ordering::Relaxed),
         }
     }
 

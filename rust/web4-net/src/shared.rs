@@ -75,6 +75,8 @@ pub struct Shared {
     pub(crate) observed_addrs: Mutex<VecDeque<Multiaddr>>,
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
+    /// Connections refused by the connection caps (`limits.rs`).
+    pub(crate) connections_denied: Arc<AtomicU64>,
     pub(crate) gossip: crate::gossip::GossipState,
     /// Discovered peers (mDNS, Kademlia), bounded (`discovery.rs`).
     pub(crate) book: Mutex<Book>,
@@ -356,6 +358,7 @@ mod tests {
             observed_addrs: Mutex::default(),
             frames_rejected: AtomicU64::new(0),
             handshake_failures: AtomicU64::new(0),
+            connections_denied: Arc::default(),
             book: Mutex::new(Book::new(&Default::default())),
             mdns_resets: AtomicU64::new(0),
             relay: Arc::new(crate::relay::RelayState::new(&Default::default())),

@@ -139,6 +139,8 @@ struct TransportSettings {
     own_runtime: bool,
     relay_server: bool,
     relay_trusted_only: bool,
+    max_connections: u32,
+    protected_peers: Vec<String>,
     #[pyo3(from_py_with = channels)]
     channels: Vec<(ChannelKind, ChannelSettings)>,
 }
@@ -169,6 +171,18 @@ impl TransportSettings {
                 trusted_only: self.relay_trusted_only,
                 ..Default::default()
             });
+        }
+        // The caps derive from the total (RTT_SPEC §16 "Connection caps").
+        let total = self.max_connections;
+        c.limits.established_total = total;
+        c.limits.established_incoming = total / 4 * 3;
+        c.limits.pending_incoming = total / 4;
+        c.limits.pending_outgoing = total / 4;
+        for p in &self.protected_peers {
+            let id = p
+                .parse::<libp2p::PeerId>()
+                .map_err(|e| ConfigError::new_err(format!("protected peer {p:?}: {e}")))?;
+            c.limits.protected.push(id);
         }
         for (k, cs) in self.channels {
             let ch = &mut c.session.channels[k.index()];
@@ -391,6 +405,7 @@ impl RttNode {
         d.set_item("discovered_evicted", s.discovered_evicted)?;
         d.set_item("discovery_events_suppressed", s.discovery_events_suppressed)?;
         d.set_item("mdns_resets", s.mdns_resets)?;
+        d.set_item("connections_denied", s.connections_denied)?;
         Ok(d)
     }
 

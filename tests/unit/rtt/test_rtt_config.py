@@ -52,6 +52,9 @@ def test_the_core_uses_the_config_max_message_size() -> None:
         {"reconnect_initial": 5.0, "reconnect_max": 1.0},
         {"send_timeout": -1},
         {"channels": {"video": ChannelConfig()}},
+        {"max_connections": 15},
+        {"max_connections": 2.5},
+        {"protected_peers": "12D3KooW"},
     ],
 )
 def test_bad_transport_config_is_a_config_error(kwargs: dict[str, object]) -> None:
@@ -91,6 +94,8 @@ def _forced(cfg: object, **fields: object) -> object:
             TransportConfig(channels={"state": _forced(ChannelConfig(), recv_queue_msgs=0)}),  # type: ignore[dict-item]
             "queue bounds",
         ),
+        (_forced(TransportConfig(), protected_peers=("not-a-peer-id",)), "protected peer"),
+        (_forced(TransportConfig(), max_connections=0), "connection limits"),
         ({"heartbeat_interval": 1.0}, "max_message_size"),  # the old settings dict
         (object(), "transport config"),
     ],
@@ -165,3 +170,23 @@ def test_channel_of_another_session_is_refused() -> None:
     finally:
         for t in (a, b, c):
             t.shutdown()
+
+
+def test_the_node_protects_its_configured_peer_ids() -> None:
+    from web4.node.parts import configured_peer_ids
+
+    a = _core.RttNode(b"\x31" * 32)
+    b = _core.RttNode(b"\x32" * 32)
+    try:
+        pa, pb = a.peer_id, b.peer_id
+        relayed = f"/ip4/1.2.3.4/tcp/1/p2p/{pb}/p2p-circuit/p2p/{pa}"
+        got = configured_peer_ids(
+            [pa, f"/ip4/127.0.0.1/tcp/1/p2p/{pb}", relayed, "/ip4/127.0.0.1/tcp/2", "garbage"]
+        )
+        assert got == (pa, pb)
+        node = _core.RttNode(b"\x33" * 32, TransportConfig(protected_peers=got))
+        assert node.stats()["connections_denied"] == 0
+        node.shutdown()
+    finally:
+        a.shutdown()
+        b.shutdown()

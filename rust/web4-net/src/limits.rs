@@ -1,0 +1,371 @@
+//! Connection caps: how many connections the node holds, and how many are still in
+//! their handshake, whoever opens them.
+//!
+//! Theory of operation: keys are free to mint, so a thousand fresh keys could each open
+//! connections (and a stranger needs no key at all to hold a TCP connection in the
+//! Noise handshake until the connect timeout); every connection costs a socket, a
+//! task and buffers. [`Limits`] is a sub-behaviour of the swarm, consulted first on
+//! every connection: at most `pending_incoming` inbound and `pending_outgoing` outbound
+//! connections in their handshake, at most `established_incoming` inbound ones, at most
+//! `established_per_peer` to one peer and `established_total` in all. Two exceptions,
+//! both chosen by this node and not by whoever connects: the connections RTT itself
+//! dials for a session (the application bounds those: `--min-peers`, `--peer`) are never
+//! refused by the counts, only counted; and inbound connections of *protected* peers
+//! (the operator's `--peer` ids) skip the incoming and total caps, so a flood that fills
+//! them does not lock out a configured peer that reconnects. A peer's cap applies to
+//! everyone. It is libp2p-connection-limits' design, written here because that crate
+//! (0.7.0) keeps an empty entry for every PeerId that ever connected: with free keys, a
+//! table that only grows.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use libp2p::core::transport::PortUse;
+use libp2p::core::{ConnectedPoint, Endpoint};
+use libp2p::swarm::behaviour::{ConnectionEstablished, DialFailure, ListenFailure};
+use libp2p::swarm::{
+    dummy, ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm,
+};
+use libp2p::{Multiaddr, PeerId};
+
+use crate::NetError;
+
+/// The caps (defaults: well above what a node with the default 32 sessions uses; the
+/// relayed-then-direct upgrade holds 2 to 3 connections to one peer for a moment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitsConfig {
+    pub pending_incoming: u32,
+    pub pending_outgoing: u32,
+    pub established_incoming: u32,
+    pub established_per_peer: u32,
+    pub established_total: u32,
+    /// Peers (the operator's `--peer` ids) whose inbound connections skip the incoming
+    /// and total caps.
+    pub protected: Vec<PeerId>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            pending_incoming: 64,
+            pending_outgoing: 64,
+            established_incoming: 192,
+            established_per_peer: 8,
+            established_total: 256,
+            protected: Vec::new(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Errors: `Config` for a zero cap or fewer in all than incoming.
+    pub fn validate(&self) -> Result<(), NetError> {
+        let caps = [
+            self.pending_incoming,
+            self.pending_outgoing,
+            self.established_incoming,
+            self.established_per_peer,
+            self.established_total,
+        ];
+        if caps.contains(&0) || self.established_total < self.established_incoming {
+            return Err(NetError::Config(
+                "connection limits: every cap must be positive, and the total at least the \
+                 incoming cap"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which cap refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exceeded {
+    PendingIncoming,
+    PendingOutgoing,
+    EstablishedIncoming,
+    EstablishedPerPeer,
+    EstablishedTotal,
+}
+
+impl std::fmt::Display for Exceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Exceeded::PendingIncoming => "too many incoming connections in their handshake",
+            Exceeded::PendingOutgoing => "too many outgoing connections in their handshake",
+            Exceeded::EstablishedIncoming => "too many incoming connections",
+            Exceeded::EstablishedPerPeer => "too many connections to this peer",
+            Exceeded::EstablishedTotal => "too many connections",
+        })
+    }
+}
+
+impl std::error::Error for Exceeded {}
+
+/// The connection caps as a swarm sub-behaviour (no protocol of its own).
+#[derive(Debug)]
+pub(crate) struct Limits {
+    cfg: LimitsConfig,
+    protected: HashSet<PeerId>,
+    pending_in: HashSet<ConnectionId>,
+    pending_out: HashSet<ConnectionId>,
+    established_in: HashSet<ConnectionId>,
+    established_out: HashSet<ConnectionId>,
+    /// Entries removed when their last connection closes (bounded by the total).
+    per_peer: HashMap<PeerId, HashSet<ConnectionId>>,
+    /// Outbound connections RTT dialled for a session, until established or failed.
+    exempt: HashSet<ConnectionId>,
+    denied: Arc<AtomicU64>,
+}
+
+impl Limits {
+    pub(crate) fn new(cfg: &LimitsConfig, denied: Arc<AtomicU64>) -> Self {
+        Limits {
+            protected: cfg.protected.iter().copied().collect(),
+            cfg: cfg.clone(),
+            pending_in: HashSet::new(),
+            pending_out: HashSet::new(),
+            established_in: HashSet::new(),
+            established_out: HashSet::new(),
+            per_peer: HashMap::new(),
+            exempt: HashSet::new(),
+            denied,
+        }
+    }
+
+    /// `id` is a dial RTT makes for a session: counted, never refused by the counts
+    /// (`false`: forget it, the dial did not start).
+    pub(crate) fn exempt(&mut self, id: ConnectionId, on: bool) {
+        if on {
+            self.exempt.insert(id);
+        } else {
+            self.exempt.remove(&id);
+        }
+    }
+
+    fn deny(&self, what: Exceeded) -> ConnectionDenied {
+        self.denied.fetch_add(1, Ordering::Relaxed);
+        ConnectionDenied::new(what)
+    }
+
+    fn check(&self, cap: u32, now: usize, what: Exceeded) -> Result<(), ConnectionDenied> {
+        if now >= cap as usize {
+            return Err(self.deny(what));
+        }
+        Ok(())
+    }
+
+    fn total(&self) -> usize {
+        self.established_in.len() + self.established_out.len()
+    }
+
+    fn of_peer(&self, peer: &PeerId) -> usize {
+        self.per_peer.get(peer).map_or(0, HashSet::len)
+    }
+}
+
+impl NetworkBehaviour for Limits {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = Infallible;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        // Who is connecting is unknown until Noise finishes: this cap is for everyone.
+        self.check(
+            self.cfg.pending_incoming,
+            self.pending_in.len(),
+            Exceeded::PendingIncoming,
+        )?;
+        self.pending_in.insert(id);
+        Ok(())
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.pending_in.remove(&id);
+        self.check(
+            self.cfg.established_per_peer,
+            self.of_peer(&peer),
+            Exceeded::EstablishedPerPeer,
+        )?;
+        if !self.protected.contains(&peer) {
+            self.check(
+                self.cfg.established_incoming,
+                self.established_in.len(),
+                Exceeded::EstablishedIncoming,
+            )?;
+            self.check(
+                self.cfg.established_total,
+                self.total(),
+                Exceeded::EstablishedTotal,
+            )?;
+        }
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        _: Option<PeerId>,
+        _: &[Multiaddr],
+        _: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if !self.exempt.contains(&id) {
+            self.check(
+                self.cfg.pending_outgoing,
+                self.pending_out.len(),
+                Exceeded::PendingOutgoing,
+            )?;
+        }
+        self.pending_out.insert(id);
+        Ok(Vec::new())
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        _: &Multiaddr,
+        _: Endpoint,
+        _: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.pending_out.remove(&id);
+        if self.exempt.remove(&id) {
+            return Ok(dummy::ConnectionHandler);
+        }
+        self.check(
+            self.cfg.established_per_peer,
+            self.of_peer(&peer),
+            Exceeded::EstablishedPerPeer,
+        )?;
+        self.check(
+            self.cfg.established_total,
+            self.total(),
+            Exceeded::EstablishedTotal,
+        )?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match event {
+            FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            }) => {
+                match endpoint {
+                    ConnectedPoint::Listener { .. } => self.established_in.insert(connection_id),
+                    ConnectedPoint::Dialer { .. } => self.established_out.insert(connection_id),
+                };
+                self.per_peer
+                    .entry(peer_id)
+                    .or_default()
+                    .insert(connection_id);
+            }
+            FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            }) => {
+                self.established_in.remove(&connection_id);
+                self.established_out.remove(&connection_id);
+                if let Some(set) = self.per_peer.get_mut(&peer_id) {
+                    set.remove(&connection_id);
+                    if set.is_empty() {
+                        self.per_peer.remove(&peer_id);
+                    }
+                }
+            }
+            FromSwarm::DialFailure(DialFailure { connection_id, .. }) => {
+                self.pending_out.remove(&connection_id);
+                self.exempt.remove(&connection_id);
+            }
+            FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
+                self.pending_in.remove(&connection_id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        _: PeerId,
+        _: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        match event {}
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(LimitsConfig::default().validate().is_ok());
+        let bad = LimitsConfig {
+            established_per_peer: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = LimitsConfig {
+            established_total: 10,
+            established_incoming: 11,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn per_peer_entries_do_not_outlive_their_connections() {
+        let mut l = Limits::new(&LimitsConfig::default(), Arc::default());
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let point = ConnectedPoint::Listener {
+            local_addr: addr.clone(),
+            send_back_addr: addr.clone(),
+        };
+        for i in 0..1000 {
+            let (peer, id) = (PeerId::random(), ConnectionId::new_unchecked(i));
+            l.handle_pending_inbound_connection(id, &addr, &addr)
+                .unwrap();
+            let _ = l
+                .handle_established_inbound_connection(id, peer, &addr, &addr)
+                .unwrap();
+            l.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id: peer,
+                connection_id: id,
+                endpoint: &point,
+                failed_addresses: &[],
+                other_established: 0,
+            }));
+            l.on_swarm_event(FromSwarm::ConnectionClosed(ConnectionClosed {
+                peer_id: peer,
+                connection_id: id,
+                endpoint: &point,
+                cause: None,
+                remaining_established: 0,
+            }));
+        }
+        assert!(l.per_peer.is_empty() && l.established_in.is_empty());
+        assert!(l.pending_in.is_empty());
+    }
+}

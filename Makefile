@@ -101,12 +101,14 @@ bench: build ## benchmarks: JSON results and report.md in build/bench/
 # Mesh sizes for `make soak`, in order; it stops at the first that does not hold.
 SOAK_NODES ?= 30 40
 
-soak: build ## fact propagation among 30, then 40 node processes, full mesh and gossip: build/soak/{mesh,gossip}.{json,md}
+soak: build ## fact propagation among 30, then 40 node processes, full mesh and gossip, and gossip with a third SIGKILLed and restarted: build/soak/{mesh,gossip,churn}.{json,md}
 	@mkdir -p build/soak
 	$(PY) benches/bench_mesh.py --nodes $(SOAK_NODES) --out build/soak/mesh.json \
 	  --report build/soak/mesh.md
 	$(PY) benches/bench_mesh.py --topology gossip --nodes $(SOAK_NODES) \
 	  --out build/soak/gossip.json --report build/soak/gossip.md
+	$(PY) benches/bench_mesh.py --topology gossip --churn --nodes $(SOAK_NODES) \
+	  --out build/soak/churn.json --report build/soak/churn.md
 
 clean: ## remove .venv, build outputs and the built extension
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache .coverage python/web4/_core*.so

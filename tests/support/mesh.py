@@ -16,7 +16,8 @@ times have millisecond precision):
   event naming it (``msg_id`` or ``claim_id``); propagation = reach - sent, for every
   (fact, other node): p50, p99, max;
 * a *copy* of a fact is one ``FACT_PROPOSE`` envelope a node's router handled
-  (``router.routed``) or refused (``router.rejected``, e.g. a replayed duplicate), counted
+  (``router.routed``) or refused point to point (``router.rejected``, e.g. a replayed
+  duplicate; gossip copies refused are in ``gossip_copies``, from the stats), counted
   for the link peer that delivered it: copies sent per node (amplification: total copies
   per fact over the ``n - 1`` nodes that need one; 1.0 is the floor) and duplicates per
   receiver. Votes (``FACT_CONFIRM``/``FACT_CHALLENGE``/``FACT_REJECT``) are counted the same way.
@@ -47,7 +48,17 @@ from typing import Any
 from support.nodeproc import LOOPBACK, Event, NodeProc
 from web4.identity import Identity
 
-__all__ = ["Mesh", "MeshResult", "full_mesh", "gossip_copies", "percentile", "sparse"]
+__all__ = [
+    "Mesh",
+    "MeshResult",
+    "event_time",
+    "full_mesh",
+    "gossip_copies",
+    "naming",
+    "own_claim",
+    "percentile",
+    "sparse",
+]
 
 FACT_TYPES = frozenset({"FACT_PROPOSE"})
 VOTE_TYPES = frozenset({"FACT_CONFIRM", "FACT_CHALLENGE", "FACT_REJECT"})
@@ -86,7 +97,7 @@ def percentile(xs: Sequence[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
 
 
-def _t(ev: Event) -> float:
+def event_time(ev: Event) -> float:
     return datetime.fromisoformat(ev["time"].replace("Z", "+00:00")).timestamp()
 
 
@@ -94,7 +105,7 @@ def _names_claim(ev: Event, claim: str) -> bool:
     return ev.get("msg_id") == claim or ev["attributes"].get("claim_id") == claim
 
 
-def _naming(claim: str) -> Callable[[Event], bool]:
+def naming(claim: str) -> Callable[[Event], bool]:
     return lambda e: _names_claim(e, claim)
 
 
@@ -102,7 +113,7 @@ def _handshake_with(fp: str) -> Callable[[Event], bool]:
     return lambda e: e["kind"] == "cip.handshake.done" and e["peer"] == fp
 
 
-def _own_claim(me: str, statement: str) -> Callable[[Event], bool]:
+def own_claim(me: str, statement: str) -> Callable[[Event], bool]:
     """The proposer's record of its own claim (``desk.propose``, before the broadcast)."""
     return lambda e: (
         e["kind"] == "knowledge.claim_pending"
@@ -187,6 +198,7 @@ class Mesh:
         self.fps: list[str] = []
         self._dialled: list[list[str]] = []  # addresses each node was given
         self.mesh_setup_s = 0.0
+        self.past: dict[int, list[NodeProc]] = {}  # node i's killed processes (churn)
 
     def __enter__(self) -> Mesh:
         return self
@@ -245,13 +257,13 @@ class Mesh:
         claims: list[str] = []
         for s in statements:
             ev = proposer.wait_for(
-                _own_claim(proposer.fingerprint, s), max(0.1, deadline - time.monotonic())
+                own_claim(proposer.fingerprint, s), max(0.1, deadline - time.monotonic())
             )
             claims.append(str(ev["attributes"]["claim_id"]))
         for node in self.nodes[:-1]:
             for c in claims:
                 try:
-                    node.wait_for(_naming(c), max(0.1, deadline - time.monotonic()))
+                    node.wait_for(naming(c), max(0.1, deadline - time.monotonic()))
                 except AssertionError:
                     break  # measured as unreached below
         # votes trail the facts: let each node's votes arrive everywhere before counting
@@ -283,7 +295,8 @@ class Mesh:
         name_of = dict(zip(self.fps, self.names, strict=True))
         proposer = self.nodes[-1]
         sent_at = {
-            c: min(_t(e) for e in list(proposer.events) if _names_claim(e, c)) for c in claims
+            c: min(event_time(e) for e in list(proposer.events) if _names_claim(e, c))
+            for c in claims
         }
         ms: list[float] = []
         unreached: list[tuple[str, str]] = []
@@ -300,7 +313,7 @@ class Mesh:
                 if first is None:
                     unreached.append((c, name))
                 else:
-                    ms.append(round(max(0.0, (_t(first) - sent_at[c]) * 1000.0), 1))
+                    ms.append(round(max(0.0, (event_time(first) - sent_at[c]) * 1000.0), 1))
             for e in events:
                 if e["kind"] not in ("router.routed", "router.rejected"):
                     continue
@@ -323,6 +336,29 @@ class Mesh:
             mesh_setup_s=self.mesh_setup_s,
             propagate_s=took,
         )
+
+    def kill(self, i: int) -> None:
+        """SIGKILL node ``i`` (churn); its events stay readable in ``past[i]``."""
+        self.nodes[i].kill()
+        self.past.setdefault(i, []).append(self.nodes[i])
+
+    def restart(self, i: int, believe: Sequence[str] = (), wait: bool = True) -> NodeProc:
+        """Start node ``i`` again after ``kill``: the same identity, store, port and
+        peers (they redial it; it redials those it was given). ``wait``: until it
+        listens."""
+        port = self.addrs[i].split("/tcp/")[1].split("/")[0]
+        args = ["--listen", f"/ip4/127.0.0.1/tcp/{port}", *self._node_args]
+        args += [x for s in believe for x in ("--believe", s)]
+        args += [x for a in self._dialled[i] for x in ("--peer", a)]
+        node = NodeProc(self.root / self.names[i], *args, wrap=self._wrap(i))
+        self.nodes[i] = node
+        if wait:
+            node.kind("node.started", self._start_timeout)
+        return node
+
+    def events_of(self, i: int) -> list[Event]:
+        """Node ``i``'s events, those of its killed processes first."""
+        return [e for p in (*self.past.get(i, []), self.nodes[i]) for e in list(p.events)]
 
     def stop(self) -> None:
         """SIGTERM every node at once, then wait for each (SIGKILL past its deadline);

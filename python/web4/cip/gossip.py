@@ -17,15 +17,18 @@ its content (schema, signature, topic, timestamp, replay, an unknown type, a han
 fault of the sender's making) -> ``REJECT``, which scores the forwarder down in
 gossipsub (an honest forwarder validated it before forwarding, so the fault is the
 forwarder's); refused for local reasons (our trust in the sender, a shape declined by
-design, a quota, throttling, our own bug, and a replay of the very bytes we accepted
-before: a neighbour re-sending after our restart, ``web4.cip.gossip_seen``, whose id
-the validator's replay cache records with the replay entry) ->
-``IGNORE``, no penalty, so an honest relay of a Sybil's valid claims is never punished
-for our quotas. Faults go to the node's fault handler blamed on the forwarder, never on
-the envelope's signer (a replay re-published by a third party is not the signer's
-fault). A forwarder's application score follows our trust in it (a blacklisted peer is
-graylisted at once). Acceptance is decided by the knowledge rules as for any claim: only
-votes of peers this node trusts count.
+design, a quota, throttling, our own bug) -> ``IGNORE``, no penalty, so an honest
+relay of a Sybil's valid claims is never punished for our quotas. The very bytes that
+passed our replay check before, sent again by a neighbour after our restart (gossipsub
+forgot their id), are no replay: the validator's replay cache recorded their id with
+the replay entry (``web4.cip.gossip_seen``) and lets them on to the desk, which drops
+them if it holds them already and stores them if we died first; when the entry itself
+is gone (a saturated cache), the replay is ignored, never the forwarder's fault.
+Faults go to the node's fault handler blamed on the forwarder, never on the envelope's
+signer (a replay re-published by a third party is not the signer's fault). A
+forwarder's application score follows our trust in it (a blacklisted peer is graylisted
+at once). Acceptance is decided by the knowledge rules as for any claim: only votes of
+peers this node trusts count.
 """
 
 from __future__ import annotations

@@ -18,6 +18,15 @@ test). So the table holds the ids of the messages whose envelope passed the repl
 (signature, topic and timestamp included), accepted or then refused for our own reasons:
 either way a later copy of the same bytes is no fault of whoever forwards it.
 
+Such a re-delivery is let through the replay check to the handlers rather than refused:
+the replay entry is written when the message is validated, before the knowledge desk
+stores it, so a node killed between the two would otherwise refuse every later copy and
+never store the fact. The desk drops a message it holds already (``knowledge.duplicate``,
+as the second copy of a broadcast that came both point to point and by gossip), so
+handling the same bytes twice stores nothing twice; and gossipsub drops every further
+copy of an id it has seen (300 s, longer than the timestamp check lets an envelope
+live), so this happens at most once per restart.
+
 Bounded: ids are kept ``WINDOW_S`` (longer than the replay window plus the skew, after
 which the timestamp check refuses the envelope anyway) and at most ``MAX_IDS`` of them
 (checked every ``COUNT_EVERY`` adds, so at most that many more for a moment); each
@@ -28,6 +37,7 @@ accepted gossip message, in the store's ``gossip`` migration set.
 from __future__ import annotations
 
 from web4.envelope.replay_store import PersistentReplayCache
+from web4.errors import ReplayError
 from web4.store import Migration, MigrationSet, Store
 
 __all__ = [
@@ -113,9 +123,21 @@ class GossipReplayCache(PersistentReplayCache):
 
     def check_and_add(self, sender: str, msg_id: str, sent: float, now: float) -> None:
         with self._store.transaction():
-            super().check_and_add(sender, msg_id, sent, now)  # ReplayError: nothing added
+            try:
+                super().check_and_add(sender, msg_id, sent, now)  # ReplayError: nothing added
+            except ReplayError:
+                if self.redelivery(sender, msg_id):
+                    return  # the very bytes that passed before: on to the desk, which dedupes
+                raise
             if self.message_id is not None:
                 self.seen.add(self.message_id, now)
+
+    def redelivery(self, sender: str, msg_id: str) -> bool:
+        """Is the message being validated the very bytes of ``(sender, msg_id)``'s
+        envelope that passed this check before? (Its replay entry is there, not just a
+        floor, and its gossip id was recorded with it.) Raises ``StoreError``."""
+        mid = self.message_id
+        return mid is not None and (sender, msg_id) in self and self.recorded(mid)
 
     def recorded(self, message_id: str) -> bool:
         """Was ``message_id`` recorded with a replay entry (in the window)? Raises

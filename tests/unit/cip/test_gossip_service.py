@@ -152,8 +152,9 @@ def test_a_redelivery_after_dying_mid_message_is_no_fault_of_the_forwarder(
 ) -> None:
     # The replay entry is written while the message is validated, before it is handled;
     # a node killed in between must know after its restart that a neighbour's copy of
-    # the same bytes is a re-delivery (ignore, no fault), not a replay (reject). Before,
-    # the id was recorded only once the message was handled: REJECT and a fault here.
+    # the same bytes is a re-delivery (no fault), not a replay (reject), and handle it:
+    # the message never reached the desk. Before, the id was recorded only once the
+    # message was handled: REJECT and a fault here, and the fact lost on this node.
     data = proposal()
 
     def die(_: Any) -> None:
@@ -166,9 +167,9 @@ def test_a_redelivery_after_dying_mid_message_is_no_fault_of_the_forwarder(
     store = Store.open(tmp_path / "node.sqlite3")  # restarted on the same store
     try:
         world = World(store)
-        assert handle(world, world.message(data)) is GossipVerdict.IGNORE
+        assert handle(world, world.message(data)) is GossipVerdict.ACCEPT
         assert world.faults == []
-        assert world.routed == []
+        assert [m.peer for m in world.routed] == [AUTHOR.fingerprint]  # not lost
         # a respelling of the same envelope is still the forwarder's fault
         respelled = data.replace(b",", b" ,", 1)
         assert handle(world, world.message(respelled)) is GossipVerdict.REJECT

@@ -11,6 +11,7 @@ mod error;
 mod probe;
 mod received;
 mod rtt;
+mod walsync;
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -144,5 +145,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<rtt::RttNode>()?;
     m.add_class::<rtt::RttSession>()?;
     m.add_class::<probe::RawProbe>()?;
+    m.add_class::<walsync::WalSync>()?;
     Ok(())
 }

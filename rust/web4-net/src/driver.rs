@@ -27,9 +27,7 @@ use libp2p::core::transport::TransportError;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    dcutr, identify, identity::Keypair, noise, relay, tcp, yamux, Multiaddr, PeerId, Swarm,
-};
+use libp2p::{identify, identity::Keypair, noise, relay, tcp, yamux, Multiaddr, PeerId, Swarm};
 use tokio::sync::mpsc;
 
 #[derive(NetworkBehaviour)]
@@ -43,7 +41,7 @@ pub(crate) struct Behaviour {
     /// Reachability (`relay.rs`): dial and listen through relays, hole punching, and
     /// the relay server when configured.
     relay_client: relay::client::Behaviour,
-    dcutr: dcutr::Behaviour,
+    dcutr: crate::relay::GuardedDcutr,
     relay_server: Toggle<relay::Behaviour>,
 }
 
@@ -139,7 +137,7 @@ pub(crate) fn build_swarm(
             gossipsub,
             discovery,
             relay_client,
-            dcutr: dcutr::Behaviour::new(local),
+            dcutr: crate::relay::GuardedDcutr::new(local, shared),
             relay_server: relay_server.into(),
         })
         .map_err(|e| terr(&e))?

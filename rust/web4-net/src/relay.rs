@@ -21,13 +21,20 @@
 //! (`relay_reservation`, `relay_circuit`, `hole_punch`; a session's `connection_path`),
 //! denials under a per-second budget so that a flood cannot fill the event queue.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use libp2p::core::transport::PortUse;
+use libp2p::core::Endpoint;
 use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{
+    ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
+    THandlerOutEvent, ToSwarm,
+};
 use libp2p::{dcutr, relay, Multiaddr, PeerId};
 
 use crate::shared::lock;
@@ -41,6 +48,12 @@ use crate::NetError;
 pub const PUNCH_RETRIES: u32 = 3;
 /// Peers whose punch retries are remembered (beyond: forgotten, retried again).
 pub(crate) const PUNCH_PEERS: usize = 1024;
+
+/// Addresses one hole-punch dial tries at most (the peer's message may carry hundreds).
+pub const PUNCH_ADDRS: usize = 8;
+/// DCUtR dials awaiting the swarm's address check (beyond: forgotten, so unchecked
+/// dials cannot accumulate; each is checked within the same poll anyway).
+const PUNCH_DIALS: usize = 256;
 
 /// Denial events emitted per second at most (the rest are only counted).
 const DENIAL_EVENTS_PER_SEC: u32 = 8;
@@ -211,13 +224,16 @@ pub struct RelayStats {
     pub hole_punch_failed: u64,
     /// Sessions moved from a relayed to a direct connection (the session resumed).
     pub upgrades: u64,
+    /// Hole-punch addresses a peer sent that were not dialled (outside the node's
+    /// address rules, or past `PUNCH_ADDRS` in one attempt).
+    pub punch_addrs_refused: u64,
 }
 
 /// Node-wide relay state: the policy and the counters.
 #[derive(Debug)]
 pub(crate) struct RelayState {
     pub(crate) policy: Mutex<RelayPolicy>,
-    counters: [AtomicU64; 11],
+    counters: [AtomicU64; 12],
     budget: Mutex<(u64, u32)>,
     origin: Instant,
 }
@@ -236,6 +252,7 @@ pub(crate) enum Count {
     HolePunchOk,
     HolePunchFailed,
     Upgrades,
+    PunchAddrsRefused,
 }
 
 impl RelayState {
@@ -252,7 +269,11 @@ impl RelayState {
     }
 
     pub(crate) fn count(&self, c: Count) {
-        self.counters[c as usize].fetch_add(1, Ordering::Relaxed);
+        self.count_n(c, 1);
+    }
+
+    pub(crate) fn count_n(&self, c: Count, n: u64) {
+        self.counters[c as usize].fetch_add(n, Ordering::Relaxed);
     }
 
     fn get(&self, c: Count) -> u64 {
@@ -272,6 +293,7 @@ impl RelayState {
             hole_punch_ok: self.get(Count::HolePunchOk),
             hole_punch_failed: self.get(Count::HolePunchFailed),
             upgrades: self.get(Count::Upgrades),
+            punch_addrs_refused: self.get(Count::PunchAddrsRefused),
         }
     }
 
@@ -444,6 +466,188 @@ pub(crate) fn on_client_event(state: &RelayState, waker: &Waker, ev: relay::clie
         }
     }
 }
+
+/// DCUtR whose hole-punch dials go only where the node's address rules let it dial.
+/// libp2p-dcutr dials every address the relayed peer's CONNECT message carries (up to
+/// its 4 KiB message: hundreds), as they are: a stranger holding a relayed connection
+/// could point this node at its own loopback services, its LAN or the cloud metadata
+/// service (169.254.169.254), once per punch attempt. Each DCUtR dial is checked when
+/// the swarm asks the behaviours about it: if every address passes the book's rules
+/// ([`crate::discovery::dht_may_dial`]: dialable, the node's loopback and private
+/// scope, never link-local) and there are at most [`PUNCH_ADDRS`], it goes ahead
+/// untouched; otherwise it is refused and dialled again with the addresses that pass,
+/// at most `PUNCH_ADDRS` (same peer, same role, from the listen port as libp2p-dcutr
+/// does), and a direct connection that results is reported as DCUtR's own would be.
+pub(crate) struct GuardedDcutr {
+    inner: dcutr::Behaviour,
+    shared: std::sync::Arc<crate::shared::Shared>,
+    /// DCUtR's own dials, until the swarm asks about their addresses.
+    pending: HashSet<ConnectionId>,
+    /// Dials made here with the checked addresses, until they connect or fail.
+    redials: HashMap<ConnectionId, PeerId>,
+    queued: VecDeque<ToSwarm<dcutr::Event, THandlerInEvent<dcutr::Behaviour>>>,
+}
+
+impl GuardedDcutr {
+    pub(crate) fn new(local: PeerId, shared: &std::sync::Arc<crate::shared::Shared>) -> Self {
+        GuardedDcutr {
+            inner: dcutr::Behaviour::new(local),
+            shared: shared.clone(),
+            pending: HashSet::new(),
+            redials: HashMap::new(),
+            queued: VecDeque::new(),
+        }
+    }
+
+    /// The addresses of a hole-punch dial to `peer` that may be dialled, at most
+    /// `PUNCH_ADDRS`, and whether that is all of them.
+    fn checked(&self, peer: &PeerId, addrs: &[Multiaddr]) -> (Vec<Multiaddr>, bool) {
+        let scope = crate::discovery::Scope::of(&self.shared);
+        let mut ok: Vec<Multiaddr> = Vec::new();
+        for a in addrs {
+            if let Some(a) = crate::discovery::dht_may_dial(a, peer, scope) {
+                if !ok.contains(&a) {
+                    ok.push(a);
+                }
+            }
+        }
+        let all = ok.len() == addrs.len() && ok.len() <= PUNCH_ADDRS;
+        ok.truncate(PUNCH_ADDRS);
+        (ok, all)
+    }
+}
+
+impl NetworkBehaviour for GuardedDcutr {
+    type ConnectionHandler = <dcutr::Behaviour as NetworkBehaviour>::ConnectionHandler;
+    type ToSwarm = dcutr::Event;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        self.inner
+            .handle_pending_inbound_connection(id, local, remote)
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        local: &Multiaddr,
+        remote: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.inner
+            .handle_established_inbound_connection(id, peer, local, remote)
+    }
+
+    fn handle_pending_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: Option<PeerId>,
+        addresses: &[Multiaddr],
+        role: Endpoint,
+    ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
+        if let (true, Some(peer)) = (self.pending.remove(&id), peer) {
+            let (ok, all) = self.checked(&peer, addresses);
+            if !all {
+                let refused = addresses.len().saturating_sub(ok.len()) as u64;
+                self.shared.relay.count_n(Count::PunchAddrsRefused, refused);
+                if !ok.is_empty() {
+                    let mut opts = DialOpts::peer_id(peer)
+                        .addresses(ok)
+                        .condition(PeerCondition::Always);
+                    if role == Endpoint::Listener {
+                        opts = opts.override_role();
+                    }
+                    let opts = opts.build();
+                    if self.redials.len() >= PUNCH_DIALS {
+                        self.redials.clear();
+                    }
+                    self.redials.insert(opts.connection_id(), peer);
+                    self.queued.push_back(ToSwarm::Dial { opts });
+                }
+                return Err(ConnectionDenied::new(PunchRefused(refused)));
+            }
+        }
+        self.inner
+            .handle_pending_outbound_connection(id, peer, addresses, role)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        id: ConnectionId,
+        peer: PeerId,
+        addr: &Multiaddr,
+        role: Endpoint,
+        port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.inner
+            .handle_established_outbound_connection(id, peer, addr, role, port_use)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm) {
+        match &event {
+            FromSwarm::ConnectionEstablished(e) => {
+                if let Some(peer) = self.redials.remove(&e.connection_id) {
+                    self.queued.push_back(ToSwarm::GenerateEvent(dcutr::Event {
+                        remote_peer_id: peer,
+                        result: Ok(e.connection_id),
+                    }));
+                }
+            }
+            FromSwarm::DialFailure(e) => {
+                self.pending.remove(&e.connection_id);
+                self.redials.remove(&e.connection_id);
+            }
+            _ => {}
+        }
+        self.inner.on_swarm_event(event)
+    }
+
+    fn on_connection_handler_event(
+        &mut self,
+        peer: PeerId,
+        id: ConnectionId,
+        event: THandlerOutEvent<Self>,
+    ) {
+        self.inner.on_connection_handler_event(peer, id, event)
+    }
+
+    fn poll(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        if let Some(ev) = self.queued.pop_front() {
+            return std::task::Poll::Ready(ev);
+        }
+        let ev = std::task::ready!(self.inner.poll(cx));
+        if let ToSwarm::Dial { opts } = &ev {
+            if self.pending.len() >= PUNCH_DIALS {
+                self.pending.clear();
+            }
+            self.pending.insert(opts.connection_id());
+        }
+        std::task::Poll::Ready(ev)
+    }
+}
+
+/// A hole-punch dial refused for its addresses (it is made again with those that pass).
+#[derive(Debug)]
+struct PunchRefused(u64);
+
+impl std::fmt::Display for PunchRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} hole-punch address(es) outside the node's address rules or cap",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for PunchRefused {}
 
 /// A DCUtR outcome: counted and reported. Returns the direct connection, or the peer
 /// the punch failed with.

@@ -387,6 +387,7 @@ impl RttNode {
             ("hole_punch_ok", s.hole_punch_ok),
             ("hole_punch_failed", s.hole_punch_failed),
             ("upgrades", s.upgrades),
+            ("punch_addrs_refused", s.punch_addrs_refused),
         ] {
             d.set_item(k, v)?;
         }

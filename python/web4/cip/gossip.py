@@ -225,7 +225,8 @@ class GossipService:
         self.invalid = InvalidReports(bus.emit)  # one rate-limited event per message
         self._routed: list[tuple[str, dict[str, Any]]] = []  # the router's, held
         router._on_fault = self._fault  # faults are the forwarder's (module docstring)
-        self._router_emit = router._emit
+        emit = getattr(router, "_emit", None)  # a stand-in router may have none
+        self._router_emit: Callable[..., Any] = bus.emit if emit is None else emit
         router._emit = self._router_event  # its refusals: in our verdict event, once
 
     # --- topics and publishing ------------------------------------------------------

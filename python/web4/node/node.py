@@ -98,7 +98,7 @@ from web4.node.parts import (
     make_validators,
 )
 from web4.node.proposals import Proposal, propose_all
-from web4.node.relaying import RelayGate, listen_through
+from web4.node.relaying import RelayGate, listen_through, operator_standing
 from web4.node.rtt_link import fingerprint_of_peer_id
 from web4.observability import (
     EventBus,
@@ -346,7 +346,7 @@ class Node:
         relay = self.transport.relay
         # as a relay: the access lists follow the trust book (RTT_SPEC §17)
         self.relay_gate = (
-            RelayGate(relay, self.trust.state_of)
+            RelayGate(relay, self.trust.state_of, operator_standing(self.trust, cfg.trust_anchors))
             if cfg.relay_server and relay is not None
             else None
         )

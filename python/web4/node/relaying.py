@@ -8,8 +8,12 @@ at start costs a warning, not the node. A node serving as a relay (``--relay-ser
 keeps the relay's access lists in step with the trust book (``RelayGate``): a peer
 held ``untrusted`` or ``blacklisted`` is refused, a ``trusted`` one admitted (the only
 ones served with ``--relay-trusted-only``); every other peer is served within the
-relay's fixed bounds only. Trust is never earned through the relay: a relayed
-connection is Noise end to end, authenticated and trust-gated like a direct one.
+relay's fixed bounds only. Keys are free, so fresh keys can get themselves refused by
+the thousand: the refusal of a key with standing the operator gave (a trust anchor, a
+key once ``trusted``, one blacklisted by hand: ``operator_standing``) is *pinned*, in a
+tier of the transport's bounded lists that other refusals cannot flush. Trust is never
+earned through the relay: a relayed connection is Noise end to end, authenticated and
+trust-gated like a direct one.
 """
 
 from __future__ import annotations
@@ -18,9 +22,16 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from web4.errors import TrustError, Web4Error
-from web4.trust import TrustState
+from web4.trust import TrustBook, TrustState
 
-__all__ = ["MAX_GATED", "RelayGate", "RelayPort", "circuit_addr", "listen_through"]
+__all__ = [
+    "MAX_GATED",
+    "RelayGate",
+    "RelayPort",
+    "circuit_addr",
+    "listen_through",
+    "operator_standing",
+]
 
 # Peers whose relay access this node remembers having set (beyond: forgotten, re-sent).
 MAX_GATED = 4096
@@ -29,7 +40,7 @@ MAX_GATED = 4096
 class RelayPort(Protocol):
     """The transport's relay controls (``web4.node.rtt_link.RttLink``)."""
 
-    def relay_access(self, peer_id: str, allow: bool | None) -> None: ...
+    def relay_access(self, peer_id: str, allow: bool | None, *, pinned: bool = False) -> None: ...
 
 
 class Listener(Protocol):
@@ -74,13 +85,39 @@ def _access(state: TrustState) -> bool | None:
     return None  # probing: the relay's bounds alone
 
 
+def operator_standing(trust: TrustBook, anchors: Iterable[str]) -> Callable[[str], bool]:
+    """Whether the operator gave a key standing: a trust anchor, or a key whose recent
+    audit (its last 256 entries) shows it ``trusted`` or an operator's own act (a manual
+    blacklist). Nothing a fresh key does gives it that. Raises ``TrustError`` for a
+    malformed fingerprint."""
+    named = frozenset(anchors)
+
+    def standing(fp: str) -> bool:
+        if fp in named:
+            return True
+        return any(
+            e.operator is not None or TrustState.TRUSTED in (e.src, e.dst)
+            for e in trust.audit(fp, limit=256, newest=True)
+        )
+
+    return standing
+
+
 class RelayGate:
     """Keeps the relay server's access lists in step with the trust book."""
 
-    def __init__(self, port: RelayPort, trust_of: Callable[[str], TrustState]) -> None:
+    def __init__(
+        self,
+        port: RelayPort,
+        trust_of: Callable[[str], TrustState],
+        standing: Callable[[str], bool] | None = None,
+    ) -> None:
+        """``standing``: whether a refused key's refusal is pinned (``operator_standing``;
+        ``None``: never)."""
         self._port = port
         self._trust_of = trust_of
-        self._set: dict[str, bool | None] = {}
+        self._standing = standing or (lambda _: False)
+        self._set: dict[str, tuple[bool | None, bool]] = {}
 
     def sync(self, peers: Iterable[tuple[str, str]]) -> int:
         """Apply the trust state of each ``(peer id, fingerprint)``; returns how many
@@ -90,16 +127,17 @@ class RelayGate:
         for peer_id, fp in peers:
             try:
                 allow = _access(self._trust_of(fp))
+                pinned = allow is False and self._standing(fp)
             except TrustError:
                 continue
-            if peer_id in self._set and self._set[peer_id] == allow:
+            if self._set.get(peer_id) == (allow, pinned):
                 continue
             try:
-                self._port.relay_access(peer_id, allow)
+                self._port.relay_access(peer_id, allow, pinned=pinned)
             except Web4Error:
                 continue
             if len(self._set) >= MAX_GATED:
                 self._set.clear()
-            self._set[peer_id] = allow
+            self._set[peer_id] = (allow, pinned)
             changed += 1
         return changed

@@ -177,9 +177,9 @@ class RttLink:
         """Relay access controls (``web4.node.relaying.RelayPort``)."""
         return self
 
-    def relay_access(self, peer_id: str, allow: bool | None) -> None:
+    def relay_access(self, peer_id: str, allow: bool | None, *, pinned: bool = False) -> None:
         """Raises ``ConfigError`` for a bad peer id."""
-        self._t.relay_access(peer_id, allow)
+        self._t.relay_access(peer_id, allow, pinned=pinned)
 
     @property
     def discovery(self) -> RttLink:

@@ -143,10 +143,11 @@ class _NodeBase:
         """``peer_id``'s discovered addresses. Raises ``ConfigError`` for a bad id."""
         return self._core.addrs_of(peer_id)
 
-    def relay_access(self, peer_id: str, allow: bool | None) -> None:
+    def relay_access(self, peer_id: str, allow: bool | None, *, pinned: bool = False) -> None:
         """Admit (``True``), refuse (``False``) or forget (``None``) ``peer_id`` as a user
-        of this node's relay server (RTT_SPEC §17). Raises ``ConfigError`` for a bad id."""
-        self._core.relay_access(peer_id, allow)
+        of this node's relay server (RTT_SPEC §17); a ``pinned`` refusal cannot be pushed
+        out of the bounded lists by other refusals. Raises ``ConfigError`` for a bad id."""
+        self._core.relay_access(peer_id, allow, pinned)
 
     def relayed(self, session_id: int) -> bool | None:
         """Whether the session is carried by a relayed connection now (``None``: it has

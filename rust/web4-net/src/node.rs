@@ -454,7 +454,23 @@ impl Node {
     ///
     /// Errors: `Config` for a malformed peer id.
     pub fn relay_access(&self, peer: &str, allow: Option<bool>) -> Result<(), NetError> {
-        self.shared.relay.set_access(parse_peer(peer)?, allow);
+        self.relay_access_pinned(peer, allow, false)
+    }
+
+    /// As [`Node::relay_access`]; a `pinned` refusal is one fresh keys' refusals cannot
+    /// push out of the bounded lists (for keys with standing the operator gave: vouched
+    /// for, or blacklisted by hand).
+    ///
+    /// Errors: `Config` for a malformed peer id.
+    pub fn relay_access_pinned(
+        &self,
+        peer: &str,
+        allow: Option<bool>,
+        pinned: bool,
+    ) -> Result<(), NetError> {
+        self.shared
+            .relay
+            .set_access(parse_peer(peer)?, allow, pinned);
         Ok(())
     }
 

@@ -190,17 +190,25 @@ impl PeerList {
     }
 }
 
-/// Who may use this node as a relay, beyond the numeric bounds.
+/// Who may use this node as a relay, beyond the numeric bounds. Refused peers are held
+/// in two tiers: `pinned` for keys with standing the operator gave (vouched for, or
+/// blacklisted by hand: the node says which), `denied` for the rest. Keys are free, so
+/// a thousand fresh keys can get themselves refused and push the oldest out of
+/// `denied`, which only re-admits fresh keys (no worse than a new one); they can never
+/// push anything out of `pinned`.
 #[derive(Debug, Default)]
 pub(crate) struct RelayPolicy {
     trusted_only: bool,
     allowed: PeerList,
     denied: PeerList,
+    pinned: PeerList,
 }
 
 impl RelayPolicy {
     fn admits(&self, peer: &PeerId) -> bool {
-        !self.denied.set.contains(peer) && (!self.trusted_only || self.allowed.set.contains(peer))
+        !self.denied.set.contains(peer)
+            && !self.pinned.set.contains(peer)
+            && (!self.trusted_only || self.allowed.set.contains(peer))
     }
 }
 
@@ -297,13 +305,16 @@ impl RelayState {
         }
     }
 
-    /// Admit (`allow`) or refuse (`deny`) a peer as a relay user; `None` forgets it.
-    pub(crate) fn set_access(&self, peer: PeerId, allow: Option<bool>) {
+    /// Admit (`allow`) or refuse (`deny`) a peer as a relay user; `None` forgets it. A
+    /// `pinned` refusal goes to the tier fresh keys cannot flush.
+    pub(crate) fn set_access(&self, peer: PeerId, allow: Option<bool>, pinned: bool) {
         let mut p = lock(&self.policy);
         p.allowed.remove(&peer);
         p.denied.remove(&peer);
+        p.pinned.remove(&peer);
         match allow {
             Some(true) => p.allowed.insert(peer),
+            Some(false) if pinned => p.pinned.insert(peer),
             Some(false) => p.denied.insert(peer),
             None => {}
         }
@@ -702,13 +713,13 @@ mod tests {
             !lock(&st.policy).admits(&a),
             "trusted_only admits no stranger"
         );
-        st.set_access(a, Some(true));
+        st.set_access(a, Some(true), false);
         assert!(lock(&st.policy).admits(&a));
-        st.set_access(a, Some(false));
+        st.set_access(a, Some(false), false);
         assert!(!lock(&st.policy).admits(&a), "denied wins, allow forgotten");
-        st.set_access(a, None);
+        st.set_access(a, None, false);
         for _ in 0..MAX_POLICY_PEERS + 10 {
-            st.set_access(PeerId::random(), Some(false));
+            st.set_access(PeerId::random(), Some(false), false);
         }
         let p = lock(&st.policy);
         assert_eq!(p.denied.set.len(), MAX_POLICY_PEERS);
@@ -719,9 +730,30 @@ mod tests {
     fn open_policy_refuses_only_denied_peers() {
         let st = RelayState::new(&RelayConfig::default());
         let (a, b) = (PeerId::random(), PeerId::random());
-        st.set_access(a, Some(false));
+        st.set_access(a, Some(false), false);
         assert!(!lock(&st.policy).admits(&a));
         assert!(lock(&st.policy).admits(&b));
+    }
+
+    #[test]
+    fn fresh_key_churn_cannot_flush_a_pinned_refusal() {
+        let st = RelayState::new(&RelayConfig::default());
+        let (bad, churned) = (PeerId::random(), PeerId::random());
+        st.set_access(bad, Some(false), true);
+        st.set_access(churned, Some(false), false);
+        for _ in 0..2 * MAX_POLICY_PEERS {
+            st.set_access(PeerId::random(), Some(false), false);
+        }
+        let p = lock(&st.policy);
+        assert!(!p.admits(&bad), "a pinned refusal outlives the churn");
+        assert!(
+            p.admits(&churned),
+            "an unpinned one is flushed (a fresh key's)"
+        );
+        assert_eq!(p.denied.set.len(), MAX_POLICY_PEERS);
+        drop(p);
+        st.set_access(bad, None, false);
+        assert!(lock(&st.policy).admits(&bad), "forgotten: both tiers");
     }
 
     #[test]

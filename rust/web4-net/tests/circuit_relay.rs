@@ -246,3 +246,29 @@ fn fresh_keys_from_one_address_get_only_the_per_ip_rate_of_reservations() {
         .unwrap();
     assert_eq!(a.relayed(sa), Some(true));
 }
+
+#[test]
+fn fresh_keys_refused_by_the_thousand_do_not_flush_a_pinned_refusal() {
+    // The node pins the refusal of a key with standing (blacklisted by the operator, or
+    // fallen from trusted); keys are free, so thousands of fresh keys can get
+    // themselves refused: that pushes out only unpinned refusals.
+    let (r, raddr) = relay_node(70, RelayServerConfig::default());
+    let circuit = format!("{raddr}/p2p-circuit");
+    let bad = Node::new(&[71; 32], fast()).unwrap();
+    let churned = Node::new(&[72; 32], fast()).unwrap();
+    r.relay_access_pinned(&bad.peer_id().to_string(), Some(false), true)
+        .unwrap();
+    r.relay_access(&churned.peer_id().to_string(), Some(false))
+        .unwrap();
+    for _ in 0..web4_net::relay::MAX_POLICY_PEERS + 16 {
+        let fresh = libp2p::PeerId::random().to_string();
+        r.relay_access(&fresh, Some(false)).unwrap();
+    }
+    assert!(bad.wait_op(bad.listen(&circuit).unwrap(), T).is_err());
+    churned
+        .wait_op(churned.listen(&circuit).unwrap(), T)
+        .unwrap();
+    let s = r.relay_stats();
+    assert_eq!(s.reservations_accepted, 1, "{s:?}");
+    assert!(s.reservations_denied >= 1, "{s:?}");
+}

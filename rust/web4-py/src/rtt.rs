@@ -359,10 +359,13 @@ impl RttNode {
     }
 
     /// Admit (`True`), refuse (`False`) or forget (`None`) a peer as a user of this
-    /// node's relay server. Raises `ConfigError` for a malformed peer id.
-    #[pyo3(signature = (peer_id, allow))]
-    fn relay_access(&self, peer_id: &str, allow: Option<bool>) -> PyResult<()> {
-        self.node.relay_access(peer_id, allow).map_err(net_err)
+    /// node's relay server; a `pinned` refusal cannot be pushed out of the bounded lists
+    /// by other refusals (RTT_SPEC §17). Raises `ConfigError` for a malformed peer id.
+    #[pyo3(signature = (peer_id, allow, pinned=false))]
+    fn relay_access(&self, peer_id: &str, allow: Option<bool>, pinned: bool) -> PyResult<()> {
+        self.node
+            .relay_access_pinned(peer_id, allow, pinned)
+            .map_err(net_err)
     }
 
     /// Whether session `id` is carried by a relayed connection now (`None`: no

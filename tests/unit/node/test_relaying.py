@@ -20,11 +20,14 @@ RELAY = "/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWAQ24A1mdcb5vw3UjFDXYYvkrvtiWN9Mzr2By
 class Port:
     def __init__(self) -> None:
         self.calls: list[tuple[str, bool | None]] = []
+        self.pinned: list[str] = []
 
-    def relay_access(self, peer_id: str, allow: bool | None) -> None:
+    def relay_access(self, peer_id: str, allow: bool | None, *, pinned: bool = False) -> None:
         if peer_id == "bad":
             raise ConfigError("bad peer id")
         self.calls.append((peer_id, allow))
+        if pinned:
+            self.pinned.append(peer_id)
 
 
 def test_the_gate_follows_trust_and_sends_only_changes() -> None:
@@ -93,3 +96,42 @@ def test_relay_configuration_is_checked(tmp_path: Path) -> None:
         NodeConfig(data_dir=tmp_path, relay_trusted_only=True)
     with pytest.raises(ConfigError, match="at most 8"):
         NodeConfig(data_dir=tmp_path, relays=(RELAY,) * 9)
+
+
+def test_refusals_of_keys_with_operator_standing_are_pinned(tmp_path: Path) -> None:
+    """A key the operator vouched for or blacklisted by hand is refused in the tier fresh
+    keys cannot flush; a fresh key that got itself blacklisted (a fingerprint mismatch
+    costs nothing) or untrusted is not; an anchor's refusal is pinned too."""
+    from web4.clock import FakeClock
+    from web4.node.relaying import operator_standing
+    from web4.store import Store
+    from web4.trust import TrustBook, TrustEvent
+
+    fps = {n: n * 64 for n in "abcdef"}  # fingerprints: 64 hex digits
+    store = Store.open(tmp_path / "web4.sqlite3", synchronous="NORMAL")
+    try:
+        book = TrustBook(store, FakeClock(1000.0))
+        a, b, c, d, e, f = (fps[n] for n in "abcdef")
+        # a: trusted once (handshake, then the operator's vouch), then gone bad
+        book.record(a, TrustEvent.HANDSHAKE_VERIFIED, "hello")
+        book.record(a, TrustEvent.OPERATOR_VOUCH, "anchor")
+        book.record(a, TrustEvent.MALICIOUS_EVIDENCE, "forged")
+        book.blacklist(b, operator="alice", reason="spam")  # b: blacklisted by hand
+        book.record(c, TrustEvent.FINGERPRINT_MISMATCH, "free to do")  # c: a fresh key
+        book.record(d, TrustEvent.BAD_SIGNATURE, "free to do")  # d: untrusted, fresh
+        book.record(e, TrustEvent.HANDSHAKE_VERIFIED, "hello")  # e: probing
+        # f: an anchor, untrusted (never vouched for: no handshake yet)
+        assert [book.state_of(x) for x in (a, b, c, d)] == [TrustState.BLACKLISTED] * 3 + [
+            TrustState.UNTRUSTED
+        ]
+        port = Port()
+        gate = RelayGate(port, book.state_of, operator_standing(book, [f]))
+        peers = [(n.upper(), fps[n]) for n in "abcdef"]
+        assert gate.sync(peers) == 6
+        assert port.calls == [
+            ("A", False), ("B", False), ("C", False), ("D", False), ("E", None), ("F", False)
+        ]  # fmt: skip
+        assert port.pinned == ["A", "B", "F"]
+        assert gate.sync(peers) == 0
+    finally:
+        store.close()

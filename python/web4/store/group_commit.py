@@ -5,11 +5,20 @@ Theory of operation: a store opened with ``group_commit`` runs its connection wi
 appends the transaction's frames to the ``-wal`` file with ``write()`` and returns,
 without an fsync. Written to the OS, a commit already survives the process being killed
 (``kill -9``); to survive an OS crash or power loss as ``synchronous=FULL`` does, the
-``-wal`` file must reach the disk. That is this thread's job: each commit bumps a
-sequence number (``committed``); the ``Syncer`` thread fsyncs the ``-wal`` file (fsync
-acts on the file, whichever descriptor asks) and then marks every commit up to the
-number it saw before the fsync as durable (``synced``). Commits that arrive during an
-fsync are covered by the next one: one fsync for a group of commits, however many.
+``-wal`` file must reach the disk. That is the writer thread's job, a native thread of
+the binding (``web4._core.WalSync``, ``rust/web4-py/src/walsync.rs``): each commit bumps
+a sequence number (``committed``); the thread fdatasyncs the ``-wal`` file (fsync acts
+on the file, whichever descriptor asks) and then marks every commit up to the number it
+saw before the fsync as durable (``synced``). Commits that arrive during an fsync are
+covered by the next one: one fsync for a group of commits, however many.
+
+The thread never takes the GIL: it publishes ``synced`` in an atomic and, when a
+``durable()`` waits, writes one byte to a wake fd that each waiting event loop watches
+(``add_reader``); the loop's callback settles the futures (a future of another loop on
+its own loop, with ``call_soon_threadsafe``). A Python thread here had to take the GIL
+back from the busy loop thread after each fsync (``benches/bench_e2e.py``: about
+0.1-0.3 ms more per durability wait, on a host where the fdatasync itself takes
+0.6-0.8 ms when fsyncs are spaced as a node's are).
 
 The thread fsyncs on demand: when a ``durable()`` waits (or the store closes), not on
 every commit. A node commits what it receives, then what it answers; an fsync started
@@ -29,40 +38,48 @@ transactions of a few milliseconds become savepoints of one transaction, one ``C
 for all (``durable()`` commits the open batch at once). Not for a file that other
 connections of the same thread write (see ``GroupCommit.batch_s``).
 
-Checkpoints move here too: the connection's automatic checkpoint is off (it would fsync
-the WAL and the database on the committing thread) and the thread runs a ``PASSIVE``
-checkpoint on its own connection once the ``-wal`` file passes ``checkpoint_bytes``.
+Checkpoints are off the loop too: the connection's automatic checkpoint is off (it would
+fsync the WAL and the database on the committing thread) and a Python thread of the
+store runs a ``PASSIVE`` checkpoint on its own connection once the ``-wal`` file passes
+``checkpoint_bytes`` at a group's fsync, between that fsync and the next (the group's
+waiters are woken first): a checkpoint racing free with the commits leaves frames
+behind, and SQLite resets the file only when a commit starts with every frame
+checkpointed.
 SQLite reuses that file from its start after a checkpoint; left alone it would keep its
 largest size and say "checkpoint" after every fsync (measured: a checkpoint, with its
 database fsync, for 93 % of the groups, each moving a few frames). The store's
 connection runs with ``journal_size_limit=0``: the first commit after a reset truncates
 the file to the frames it holds, so its size is the backlog again. The thread never
-opens the ``-shm`` file: closing any descriptor of a file drops every POSIX lock the
-process holds on it, SQLite's included; without its lock on the wal-index another
-process opening the database (``web4 status``, a test) rebuilds and truncates the
-``-shm`` file under this one's mapping, and the node dies of SIGBUS (a CI run saw it).
+opens the database or its ``-shm`` file (the ``-wal`` file it may): closing any
+descriptor of a file drops every POSIX lock the process holds on it, SQLite's included;
+without its lock on the wal-index another process opening the database (``web4
+status``, a test) rebuilds and truncates the ``-shm`` file under this one's mapping, and
+the node dies of SIGBUS (a CI run saw it).
 SQLite stays consistent under ``NORMAL`` (its documented WAL guarantee); only commits
 not yet durable can be lost, and nothing acknowledged is among them.
 
-An fsync that fails (``EIO``) leaves the file's pages in an unknown state: the syncer
+An fsync that fails (``EIO``) leaves the file's pages in an unknown state: the thread
 stops and every ``durable()`` from then on raises ``StoreError`` (fail closed: the node
-acknowledges nothing more).
+acknowledges nothing more). Tests inject an fsync (``GroupCommit.fsync``: a gate, an
+``EIO``): the same thread calls it, taking the GIL around that call only.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from web4._core import WalSync
 from web4.errors import StoreError
 
 __all__ = ["GroupCommit", "Syncer"]
+
+# WalSync.request(): everything counted is durable / the fsync failed / closing
+_DURABLE, _FAILED, _CLOSING = -1, -2, -3
 
 
 @dataclass(frozen=True)
@@ -78,9 +95,11 @@ class GroupCommit:
     # commits that no durable() waits for are fsynced once the oldest is this old
     # (a durable() fsyncs at once; see the module docstring)
     idle_sync_s: float = 0.05
-    # what makes the -wal file durable: fdatasync where there is one (as SQLite's own
-    # synchronous=FULL does on Linux: the data and the size, not the timestamps)
-    fsync: Callable[[int], None] = field(default=getattr(os, "fdatasync", os.fsync))
+    # None (the product): the binding's thread fdatasyncs the -wal file (as SQLite's own
+    # synchronous=FULL does on Linux: the data and the size, not the timestamps) without
+    # the GIL. Tests: a callable given the fd, called instead (that thread takes the GIL
+    # around the call), e.g. a gate or an injected EIO.
+    fsync: Callable[[int], None] | None = None
 
 
 _Waiter = tuple[int, asyncio.AbstractEventLoop, "asyncio.Future[None]"]
@@ -91,171 +110,148 @@ class Syncer:
 
     def __init__(self, db_path: str, settings: GroupCommit) -> None:
         self._db = db_path
-        self._wal = f"{db_path}-wal"
-        self._settings = settings
-        self._cv = threading.Condition()
-        self.committed = 0  # bumped by the store's thread after each commit
-        self.synced = 0  # every commit up to this one is on disk
-        self.fsyncs = 0  # how many fsyncs covered them (diagnostics, tests)
-        self.checkpoints = 0  # how many checkpoints the thread ran (diagnostics, tests)
-        self._pending_since = 0.0  # monotonic time of the oldest commit not yet synced
+        self._core = WalSync(
+            f"{db_path}-wal", settings.idle_sync_s, settings.checkpoint_bytes, settings.fsync
+        )
+        self._fd = self._core.wake_fd()
+        # Count one commit (already written to the -wal file): the store's hot path,
+        # straight into the binding.
+        self.commit: Callable[[], None] = self._core.commit
+        # A request and its waiter are recorded under this lock, and a wake-up reads
+        # the waiters under it after reading ``synced``: a wake-up handled on another
+        # loop's thread cannot slip between the two.
+        self._lock = threading.Lock()
         self._waiters: list[_Waiter] = []
-        self._error: StoreError | None = None
-        self._stopping = False
-        self._fd = -1
-        self._ino = -1
-        self._ckpt: sqlite3.Connection | None = None
-        self._thread = threading.Thread(target=self._run, name="web4-store-sync", daemon=True)
-        self._thread.start()
+        self._loops: set[asyncio.AbstractEventLoop] = set()  # loops watching the fd
+        self.checkpoints = 0  # how many checkpoints ran (diagnostics, tests)
+        self._ckpt = threading.Thread(
+            target=self._checkpoints, name="web4-store-checkpoint", daemon=True
+        )
+        self._ckpt.start()
 
-    # --- the store's thread ---------------------------------------------------------
-
-    def commit(self) -> None:
-        """Count one commit (already written to the -wal file) and wake the thread."""
-        with self._cv:
-            first = self.committed <= self.synced
-            if first:  # the oldest unsynced commit: its time
-                self._pending_since = time.monotonic()
-            self.committed += 1
-            # the thread sleeps untimed with nothing pending: the first commit makes it
-            # wait idle_sync_s instead (or less, for a durable() that notifies it)
-            if first or self._waiters:
-                self._cv.notify()
+    @property
+    def fsyncs(self) -> int:
+        """How many fsyncs covered the commits so far (diagnostics, tests)."""
+        return self._core.fsyncs
 
     async def durable(self) -> None:
         """Return once every commit counted so far is fsynced. Raises ``StoreError``
-        when the thread failed or stopped first."""
-        target = self.committed
-        if self.synced >= target and self._error is None:
-            return
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        with self._cv:
-            if self._error is not None:
-                raise self._error
-            if self.synced >= target:
+        when the journal could not be fsynced (then always) or the store is closing."""
+        with self._lock:
+            target = self._core.request()
+            if target == _DURABLE:
                 return
-            if self._stopping:
-                raise StoreError("the store is closing: this commit was not made durable")
+            if target < 0:
+                raise self._refusal(target)
+            loop = asyncio.get_running_loop()
+            fut: asyncio.Future[None] = loop.create_future()
             self._waiters.append((target, loop, fut))
-            self._cv.notify()
+            if loop not in self._loops:
+                self._watch(loop)
         await fut
 
     def close(self, timeout: float = 30.0) -> None:
-        """Make every counted commit durable, stop the thread and release its files."""
-        with self._cv:
-            self._stopping = True
-            self._cv.notify()
-        self._thread.join(timeout)
-        with self._cv:
-            waiters, self._waiters = self._waiters, []
-        for _, loop, fut in waiters:  # none left unless the thread failed or hung
-            _settle(loop, fut, StoreError("the store closed before this commit was durable"))
+        """Make every counted commit durable, stop the threads and release the wake
+        fd's loops; waits still pending are settled (durable, or ``StoreError``)."""
+        self._core.close(timeout)
+        self._ckpt.join(timeout)
+        self._settle(final=True)
+        with self._lock:
+            loops, self._loops = self._loops, set()
+        for loop in loops:
+            self._unwatch(loop)
 
-    # --- the thread -----------------------------------------------------------------
+    # --- the event loops ----------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _refusal(self, code: int) -> StoreError:
+        failure = self._core.failure
+        if code == _FAILED and failure is not None:
+            return StoreError(failure)
+        return StoreError("the store is closing: this commit was not made durable")
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """With ``_lock`` held: ``loop`` watches the wake fd (once; closed loops are
+        forgotten)."""
+        self._loops = {other for other in self._loops if not other.is_closed()}
+        loop.add_reader(self._fd, self._settle)
+        self._loops.add(loop)
+
+    def _unwatch(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop.is_closed():
+            return
         try:
-            while True:
-                with self._cv:
-                    while (wait := self._idle()) != 0.0:
-                        self._cv.wait(wait)
-                    if self.committed <= self.synced:  # stopping, nothing left
-                        return
-                    target = self.committed
-                    started = time.monotonic()
-                try:
-                    self._sync()
-                except OSError as exc:
-                    self._fail(StoreError(f"the store could not fsync its journal: {exc}"))
-                    return
-                with self._cv:
-                    self.synced = target
-                    self.fsyncs += 1
-                    # commits made during the fsync: their age counts from its start
-                    self._pending_since = started
-                    done = [w for w in self._waiters if w[0] <= target]
-                    self._waiters = [w for w in self._waiters if w[0] > target]
-                for _, loop, fut in done:
-                    _settle(loop, fut, None)
-                self._maybe_checkpoint()
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if loop is here or not loop.is_running():
+            loop.remove_reader(self._fd)
+        else:  # running on another thread: there, while the fd is still open
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_remove_reader, loop, self._fd, self._core)
+
+    def _settle(self, *, final: bool = False) -> None:
+        """The wake fd's callback (on a loop watching it; ``final``: from ``close``):
+        settle every waiter whose commit is durable, and all of them once the thread
+        failed or stopped. Waiters of another loop are settled on their loop."""
+        self._core.clear_wake()  # before reading: a later wake-up is not lost
+        finished = final or self._core.finished
+        synced = self._core.synced
+        failure = self._core.failure
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        with self._lock:
+            if not self._waiters:
+                return
+            left: list[_Waiter] = []
+            for waiter in self._waiters:
+                target, loop, fut = waiter
+                if target <= synced:
+                    error = None
+                elif failure is not None:
+                    error = StoreError(failure)
+                elif finished:
+                    error = StoreError("the store closed before this commit was durable")
+                else:
+                    left.append(waiter)
+                    continue
+                if loop is here:
+                    _set(fut, error)
+                else:
+                    with contextlib.suppress(RuntimeError):  # closed: nobody waits
+                        loop.call_soon_threadsafe(_set, fut, error)
+            self._waiters = left
+
+    # --- checkpoints (off the latency path: a Python thread is fine) ------------------
+
+    def _checkpoints(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while self._core.wait_checkpoint():
+                self.checkpoints += 1
+                # A failed checkpoint is retried after a later group; the WAL keeps
+                # every commit.
+                with contextlib.suppress(sqlite3.Error):
+                    if conn is None:
+                        conn = sqlite3.connect(self._db, isolation_level=None, timeout=5.0)
+                        conn.execute("PRAGMA synchronous=NORMAL")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
-            if self._fd >= 0:
-                os.close(self._fd)
-            if self._ckpt is not None:
-                self._ckpt.close()
-
-    def _idle(self) -> float | None:
-        """With ``_cv`` held: 0 to fsync now (or to return: stopping), else how long to
-        wait (None: until notified). Now = a ``durable()`` waits, the store closes, or
-        the oldest unsynced commit is ``idle_sync_s`` old."""
-        if self._stopping:
-            return 0.0
-        if self.committed <= self.synced:
-            return None
-        if self._waiters:
-            return 0.0
-        left = self._pending_since + self._settings.idle_sync_s - time.monotonic()
-        return max(left, 0.0)
-
-    def _sync(self) -> None:
-        """fsync the -wal file as it is now (a new one after SQLite replaced it: then its
-        directory entry too, as SQLite does for a new journal)."""
-        try:
-            ino = os.stat(self._wal).st_ino
-        except FileNotFoundError:
-            return  # no WAL: the last checkpoint wrote everything to the database, synced
-        if ino != self._ino:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-            self._fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
-            self._ino = os.fstat(self._fd).st_ino
-            parent = os.open(os.path.dirname(self._wal) or ".", os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(parent)  # a directory: the entry of the new file
-            finally:
-                os.close(parent)
-        self._settings.fsync(self._fd)
-
-    def _backlog(self) -> int:
-        """Bytes in the -wal file: the frames since its last reset (the store's
-        ``journal_size_limit=0`` truncates it then). A stat, never an open: see the
-        module docstring on the ``-shm`` file and POSIX locks."""
-        try:
-            return os.stat(self._wal).st_size
-        except OSError:
-            return 0  # no WAL: the last checkpoint wrote everything to the database
-
-    def _maybe_checkpoint(self) -> None:
-        if self._backlog() < self._settings.checkpoint_bytes:
-            return
-        self.checkpoints += 1
-        # A failed checkpoint is retried after the next group; the WAL keeps every commit.
-        with contextlib.suppress(sqlite3.Error):
-            if self._ckpt is None:
-                self._ckpt = sqlite3.connect(self._db, isolation_level=None, timeout=5.0)
-                self._ckpt.execute("PRAGMA synchronous=NORMAL")
-            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def _fail(self, error: StoreError) -> None:
-        with self._cv:
-            self._error = error
-            waiters, self._waiters = self._waiters, []
-        for _, loop, fut in waiters:
-            _settle(loop, fut, error)
+            if conn is not None:
+                conn.close()
 
 
-def _settle(
-    loop: asyncio.AbstractEventLoop, fut: asyncio.Future[None], error: StoreError | None
-) -> None:
-    def done() -> None:
-        if fut.done():
-            return
-        if error is None:
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
+def _set(fut: asyncio.Future[None], error: StoreError | None) -> None:
+    if fut.done():  # cancelled (the send gave up)
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(error)
 
-    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
-        loop.call_soon_threadsafe(done)
+
+def _remove_reader(loop: asyncio.AbstractEventLoop, fd: int, _core: WalSync) -> None:
+    # ``_core`` keeps the fd open until it is unregistered: a number reused meanwhile
+    # would confuse the loop's selector
+    loop.remove_reader(fd)

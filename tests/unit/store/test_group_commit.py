@@ -290,3 +290,67 @@ def test_a_batch_left_open_is_committed_by_close(tmp_path: Path) -> None:
     store.close()
     with Store.open(tmp_path / "db") as again:
         assert again.query_one("SELECT COUNT(*) FROM gc_t") == (2,)
+
+
+def test_waiters_on_two_event_loops_are_both_settled(tmp_path: Path) -> None:
+    # The wake fd is watched by every loop that waits; whichever loop handles a wake-up
+    # settles the other loop's futures on their own loop.
+    fsync = GatedFsync()
+    store = _open(tmp_path / "db", fsync)
+    waiting = threading.Barrier(3)
+    results: dict[int, StoreError | TimeoutError | None] = {}
+
+    def side(k: int) -> None:
+        async def main() -> None:
+            _put(store, k)
+            task = asyncio.create_task(store.durable())
+            await asyncio.sleep(0)
+            await asyncio.to_thread(waiting.wait, 10)  # both loops are waiting now
+            await asyncio.wait_for(task, 10)
+
+        try:
+            asyncio.run(main())
+            results[k] = None
+        except (StoreError, TimeoutError) as exc:  # reported below
+            results[k] = exc
+
+    threads = [threading.Thread(target=side, args=(k,)) for k in (1, 2)]
+    for t in threads:
+        t.start()
+    waiting.wait(10)
+    fsync.gate.set()
+    for t in threads:
+        t.join(15)
+    assert results == {1: None, 2: None}
+    store.close()
+    with Store.open(tmp_path / "db") as again:
+        assert again.query_one("SELECT COUNT(*) FROM gc_t") == (2,)
+
+
+def test_close_settles_a_waiter_of_a_loop_on_another_thread(tmp_path: Path) -> None:
+    fsync = GatedFsync()
+    store = _open(tmp_path / "db", fsync)
+    started = threading.Event()
+    outcome: list[StoreError | TimeoutError | None] = []
+
+    def waiter() -> None:
+        async def main() -> None:
+            _put(store, 1)
+            task = asyncio.create_task(store.durable())
+            await asyncio.sleep(0)
+            started.set()
+            await asyncio.wait_for(task, 10)
+
+        try:
+            asyncio.run(main())
+            outcome.append(None)
+        except (StoreError, TimeoutError) as exc:  # reported below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert started.wait(10)
+    fsync.gate.set()
+    store.close()  # makes the commit durable; the waiter's loop is told
+    thread.join(15)
+    assert outcome == [None]

@@ -166,6 +166,13 @@ fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// Connect `v` to the relay first and wait for identify's observed address: DCUtR has
+/// nothing to answer the liar's CONNECT with (and dials nothing) without a candidate.
+fn observed_by_relay(v: &Node, relay: &str) {
+    v.wait_op(v.dial(relay).unwrap(), T).unwrap();
+    wait_for("the relay's identify", || !v.observed_addrs().is_empty());
+}
+
 fn hit(hits: &[AtomicUsize]) -> usize {
     hits.iter()
         .filter(|h| h.load(Ordering::Relaxed) > 0)
@@ -188,6 +195,7 @@ fn a_relayed_peer_cannot_send_the_node_to_sinks_outside_its_scope() {
     }
     let circuit = liar(&rt, &raddr, claims);
     let v = Node::new(&[81; 32], Config::default()).unwrap();
+    observed_by_relay(&v, &raddr);
     let _ = v.dial(&circuit).unwrap();
     wait_for("the punch addresses refused, or a sink dialled", || {
         v.relay_stats().punch_addrs_refused >= 8 || hit(&hits) > 0
@@ -208,6 +216,7 @@ fn one_punch_dials_at_most_its_cap_of_the_addresses_it_may_dial() {
     // Listening on loopback only: loopback addresses are in its scope.
     let v = Node::new(&[82; 32], Config::default()).unwrap();
     common::listen_loopback(&v, T);
+    observed_by_relay(&v, &raddr);
     let _ = v.dial(&circuit).unwrap();
     wait_for("a sink dialled", || hit(&hits) > 0);
     std::thread::sleep(Duration::from_secs(2));

@@ -105,6 +105,12 @@ class DurableTransport:
         """The transport's relay controls (``web4.node.relaying.RelayPort``), or None."""
         return getattr(self.inner, "relay", None)
 
+    @property
+    def limits(self) -> Any:
+        """The transport's connection-cap controls (``web4.node.protect.ProtectPort``),
+        or None."""
+        return getattr(self.inner, "limits", None)
+
     async def listen(self, addr: str) -> list[str]:
         return await self.inner.listen(addr)
 

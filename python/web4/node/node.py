@@ -98,6 +98,7 @@ from web4.node.parts import (
     make_validators,
 )
 from web4.node.proposals import Proposal, propose_all
+from web4.node.protect import ProtectGate
 from web4.node.relaying import RelayGate, listen_through, operator_standing
 from web4.node.rtt_link import fingerprint_of_peer_id
 from web4.observability import (
@@ -343,6 +344,9 @@ class Node:
                 isolate=self.failures.isolate,
                 protected=lambda fp: self.protocols.authorized.get(fp) is not None,
             )  # fmt: skip
+        limits = self.transport.limits
+        # trusted peers skip the connection caps' incoming and total bounds (RTT_SPEC §16)
+        self.protect_gate = ProtectGate(limits, self.trust.state_of) if limits is not None else None
         relay = self.transport.relay
         # as a relay: the access lists follow the trust book (RTT_SPEC §17)
         self.relay_gate = (
@@ -753,10 +757,13 @@ class Node:
                 if self.gossip is not None:
                     self.gossip.emit_stats()
                     await self.gossip.retry_unpublished()
+                conns = list(self.conns.values())
+                ids = ((getattr(c.session, "peer_id", None), c.peer) for c in conns)
+                known = [(i, fp) for i, fp in ids if isinstance(i, str)]
+                if self.protect_gate is not None:
+                    self.protect_gate.sync(known)
                 if self.relay_gate is not None:
-                    conns = list(self.conns.values())
-                    ids = ((getattr(c.session, "peer_id", None), c.peer) for c in conns)
-                    self.relay_gate.sync([(i, fp) for i, fp in ids if isinstance(i, str)])
+                    self.relay_gate.sync(known)
 
     def _drain_rtt(self) -> None:
         """Forward the transport's events to the bus and the link book."""

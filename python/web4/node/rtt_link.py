@@ -182,6 +182,15 @@ class RttLink:
         self._t.relay_access(peer_id, allow, pinned=pinned)
 
     @property
+    def limits(self) -> RttLink:
+        """Connection-cap controls (``web4.node.protect.ProtectPort``)."""
+        return self
+
+    def protect_peer(self, peer_id: str, on: bool) -> None:
+        """Raises ``ConfigError`` for a bad peer id, ``RTTBackpressureError``."""
+        self._t.protect_peer(peer_id, on)
+
+    @property
     def discovery(self) -> RttLink:
         """Discovered peers and DHT lookups (``web4.node.discovery.Discovering``)."""
         return self

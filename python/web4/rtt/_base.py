@@ -149,6 +149,12 @@ class _NodeBase:
         out of the bounded lists by other refusals. Raises ``ConfigError`` for a bad id."""
         self._core.relay_access(peer_id, allow, pinned)
 
+    def protect_peer(self, peer_id: str, on: bool) -> None:
+        """Let ``peer_id``'s inbound connections skip the incoming and total connection
+        caps (``on``), or stop (RTT_SPEC §16 Connection caps). Raises ``ConfigError`` for
+        a bad id, ``RTTBackpressureError`` when the transport's command queue is full."""
+        self._core.protect_peer(peer_id, on)
+
     def relayed(self, session_id: int) -> bool | None:
         """Whether the session is carried by a relayed connection now (``None``: it has
         no connection yet)."""

@@ -57,6 +57,8 @@ pub(crate) enum Command {
     DropConn(SessionHandle, ConnNumber),
     /// Drop every connection to the peer unless a live session uses it.
     Disconnect(PeerId),
+    /// Let the peer's inbound connections skip the incoming and total caps, or stop.
+    Protect(PeerId, bool),
     /// Topic pub/sub (`gossip.rs`).
     Gossip(crate::gossip::GossipCommand),
     /// Seed the DHT with a peer's address (`--bootstrap`); finishes with 0.
@@ -313,6 +315,9 @@ impl Driver {
                 if self.shared.session_of(&peer).is_none() {
                     let _ = self.swarm.disconnect_peer_id(peer);
                 }
+            }
+            Command::Protect(peer, on) => {
+                self.swarm.behaviour_mut().limits.protect(peer, on);
             }
             Command::Gossip(c) => {
                 crate::gossip::on_command(

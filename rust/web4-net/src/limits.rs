@@ -11,8 +11,9 @@
 //! both chosen by this node and not by whoever connects: the connections RTT itself
 //! dials for a session (the application bounds those: `--min-peers`, `--peer`) are never
 //! refused by the counts, only counted; and inbound connections of *protected* peers
-//! (the operator's `--peer` ids) skip the incoming and total caps, so a flood that fills
-//! them does not lock out a configured peer that reconnects. A peer's cap applies to
+//! (the operator's `--peer` ids, and peers the node protects at run time: the ones its
+//! operator trusts) skip the incoming and total caps, so a flood that fills them does not
+//! lock out a configured or trusted peer that reconnects. A peer's cap applies to
 //! everyone. It is libp2p-connection-limits' design, written here because that crate
 //! (0.7.0) keeps an empty entry for every PeerId that ever connected: with free keys, a
 //! table that only grows.
@@ -33,6 +34,10 @@ use libp2p::swarm::{
 use libp2p::{Multiaddr, PeerId};
 
 use crate::NetError;
+
+/// Peers protected at run time at most (the node protects the peers its operator
+/// trusts: a number the operator bounds; beyond it, new ones are not protected).
+pub const MAX_PROTECTED: usize = 4096;
 
 /// The caps (defaults: well above what a node with the default 32 sessions uses; the
 /// relayed-then-direct upgrade holds 2 to 3 connections to one peer for a moment).
@@ -111,6 +116,8 @@ impl std::error::Error for Exceeded {}
 pub(crate) struct Limits {
     cfg: LimitsConfig,
     protected: HashSet<PeerId>,
+    /// Protected at run time (`Node::protect_peer`), at most [`MAX_PROTECTED`].
+    protected_now: HashSet<PeerId>,
     pending_in: HashSet<ConnectionId>,
     pending_out: HashSet<ConnectionId>,
     established_in: HashSet<ConnectionId>,
@@ -126,6 +133,7 @@ impl Limits {
     pub(crate) fn new(cfg: &LimitsConfig, denied: Arc<AtomicU64>) -> Self {
         Limits {
             protected: cfg.protected.iter().copied().collect(),
+            protected_now: HashSet::new(),
             cfg: cfg.clone(),
             pending_in: HashSet::new(),
             pending_out: HashSet::new(),
@@ -145,6 +153,24 @@ impl Limits {
         } else {
             self.exempt.remove(&id);
         }
+    }
+
+    /// Protect `peer` (skip the incoming and total caps) or stop; `false` never
+    /// unprotects a configured peer. Returns false when the run-time set is full.
+    pub(crate) fn protect(&mut self, peer: PeerId, on: bool) -> bool {
+        if !on {
+            self.protected_now.remove(&peer);
+            return true;
+        }
+        if self.protected_now.len() >= MAX_PROTECTED && !self.protected_now.contains(&peer) {
+            return false;
+        }
+        self.protected_now.insert(peer);
+        true
+    }
+
+    fn is_protected(&self, peer: &PeerId) -> bool {
+        self.protected.contains(peer) || self.protected_now.contains(peer)
     }
 
     fn deny(&self, what: Exceeded) -> ConnectionDenied {
@@ -201,7 +227,7 @@ impl NetworkBehaviour for Limits {
             self.of_peer(&peer),
             Exceeded::EstablishedPerPeer,
         )?;
-        if !self.protected.contains(&peer) {
+        if !self.is_protected(&peer) {
             self.check(
                 self.cfg.established_incoming,
                 self.established_in.len(),

@@ -442,6 +442,17 @@ impl Node {
         self.shared.waker.spin_until_armed()
     }
 
+    /// Let `peer`'s inbound connections skip the incoming and total connection caps
+    /// (`on`), or stop (a `LimitsConfig::protected` peer stays protected): the Python node
+    /// protects the peers its operator trusts, so a flood that fills the caps cannot lock
+    /// them out. At most `limits::MAX_PROTECTED` at once (beyond: not protected).
+    ///
+    /// Errors: `Config` for a malformed peer id; `Backpressure`/`Transport` as
+    /// [`Node::listen`].
+    pub fn protect_peer(&self, peer: &str, on: bool) -> Result<(), NetError> {
+        self.command(Command::Protect(parse_peer(peer)?, on))
+    }
+
     /// Relay and hole-punch counters (`relay.rs`).
     pub fn relay_stats(&self) -> crate::RelayStats {
         self.shared.relay.stats()

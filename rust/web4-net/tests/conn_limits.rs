@@ -1,6 +1,7 @@
 //! Connection caps (`LimitsConfig`, RTT_SPEC §16 "Connections"): a flood of connections
 //! still in their handshake and of fresh keys' connections is refused beyond the caps,
-//! while a configured (protected) peer keeps its session and can still connect.
+//! while a configured (protected) peer keeps its session and can still connect, and a
+//! peer protected at run time (a trusted one) gets in too.
 
 use std::io::Read;
 use std::net::TcpStream;
@@ -154,7 +155,20 @@ fn floods_are_refused_beyond_the_caps_and_a_configured_peer_still_connects() {
         &svd.recv_blocking(ChannelKind::Control, T).unwrap().unwrap()[..],
         b"hi"
     );
-    for n in fresh.iter().chain([&c, &d, &v]) {
+
+    // 5. A peer the node protects at run time (the Python node: the peers its operator
+    //    trusts): refused while the caps are full, admitted once protected.
+    let e = Node::new(&[73u8; 32], Config::default()).unwrap();
+    let denied = v.stats().connections_denied;
+    let _ = e.dial(&addr).unwrap();
+    wait("e refused by the full caps", || {
+        v.stats().connections_denied > denied
+    });
+    assert!(v.try_accept().is_none());
+    v.protect_peer(&e.peer_id().to_string(), true).unwrap();
+    let id = v.accept_wait(T).expect("e's session once protected");
+    assert_eq!(v.session(id).unwrap().peer, e.peer_id());
+    for n in fresh.iter().chain([&c, &d, &e, &v]) {
         n.shutdown();
     }
 }

@@ -368,6 +368,13 @@ impl RttNode {
             .map_err(net_err)
     }
 
+    /// Let `peer_id`'s inbound connections skip the incoming and total connection caps
+    /// (`on`), or stop (RTT_SPEC §16 Connection caps). Raises `ConfigError` for a
+    /// malformed peer id, `RTTBackpressureError` when the command queue is full.
+    fn protect_peer(&self, peer_id: &str, on: bool) -> PyResult<()> {
+        self.node.protect_peer(peer_id, on).map_err(net_err)
+    }
+
     /// Whether session `id` is carried by a relayed connection now (`None`: no
     /// connection yet, or unknown).
     fn relayed(&self, id: u64) -> Option<bool> {

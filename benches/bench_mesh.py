@@ -172,6 +172,7 @@ def run_churn(n: int, facts: int, timeout: float) -> dict[str, Any]:
                 c: min(event_time(e) for e in mesh.events_of(n - 1) if naming(c)(e)) for c in claims
             }
             ms: list[float] = []
+            by_group: dict[str, list[float]] = {"kept": [], "restarted": []}
             missing: list[tuple[int, str]] = []
             twice: list[tuple[str, str, int]] = []
             lost: list[tuple[str, str]] = []
@@ -191,6 +192,7 @@ def run_churn(n: int, facts: int, timeout: float) -> dict[str, Any]:
                     firsts = [event_time(e) for e in events if naming(c)(e)]
                     if firsts:
                         ms.append(round(max(0.0, (min(firsts) - sent_at[c]) * 1000.0), 1))
+                        by_group["restarted" if i in before else "kept"].append(ms[-1])
             out.update(
                 propagation_ms={
                     "p50": percentile(ms, 0.50),
@@ -198,6 +200,10 @@ def run_churn(n: int, facts: int, timeout: float) -> dict[str, Any]:
                     "max": max(ms, default=float("nan")),
                     "n": len(ms),
                 },
+                propagation_ms_by_group={
+                    g: {"p50": percentile(xs, 0.50), "p99": percentile(xs, 0.99), "n": len(xs)}
+                    for g, xs in by_group.items()
+                },  # nodes never killed, and the killed and restarted ones
                 stored=(n - 1) * facts - len(missing),
                 expected=(n - 1) * facts,
                 missing=missing,
@@ -238,6 +244,14 @@ def churn_report(doc: dict[str, Any]) -> str:
                  r["invalid_gossip"], p["p50"], p["p99"], p["max"], r["restart_s"],
                  r["wall_s"], r["loadavg_1m"]]  # fmt: skip
         lines.append("| " + " | ".join(_f(x) for x in cells) + " |")
+    for r in doc["runs"]:
+        g = r.get("propagation_ms_by_group")
+        if g:
+            k, x = g["kept"], g["restarted"]
+            lines.append(
+                f"\n{r['nodes']} nodes: never killed p50 {_f(k['p50'])} / p99 {_f(k['p99'])} "
+                f"ms; killed and restarted p50 {_f(x['p50'])} / p99 {_f(x['p99'])} ms."
+            )
     lines += [
         "",
         "Killed right after the proposer recorded its first fact, restarted 0.5 s later on "

@@ -111,6 +111,76 @@ impl std::fmt::Display for Exceeded {
 
 impl std::error::Error for Exceeded {}
 
+impl Exceeded {
+    /// Every cap, in the order of [`ConnectionsDenied`]'s fields.
+    pub const ALL: [Exceeded; 5] = [
+        Exceeded::PendingIncoming,
+        Exceeded::PendingOutgoing,
+        Exceeded::EstablishedIncoming,
+        Exceeded::EstablishedPerPeer,
+        Exceeded::EstablishedTotal,
+    ];
+
+    /// A short name (metrics labels, the binding's stats keys).
+    pub fn name(self) -> &'static str {
+        match self {
+            Exceeded::PendingIncoming => "pending_in",
+            Exceeded::PendingOutgoing => "pending_out",
+            Exceeded::EstablishedIncoming => "established_in",
+            Exceeded::EstablishedPerPeer => "per_peer",
+            Exceeded::EstablishedTotal => "total",
+        }
+    }
+}
+
+/// Connections refused, by the cap that refused them (an operator tells a flood of
+/// half-open sockets from one of fresh keys, or a peer opening too many).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionsDenied {
+    pub pending_incoming: u64,
+    pub pending_outgoing: u64,
+    pub established_incoming: u64,
+    pub established_per_peer: u64,
+    pub established_total: u64,
+}
+
+impl ConnectionsDenied {
+    pub fn get(&self, cap: Exceeded) -> u64 {
+        match cap {
+            Exceeded::PendingIncoming => self.pending_incoming,
+            Exceeded::PendingOutgoing => self.pending_outgoing,
+            Exceeded::EstablishedIncoming => self.established_incoming,
+            Exceeded::EstablishedPerPeer => self.established_per_peer,
+            Exceeded::EstablishedTotal => self.established_total,
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        Exceeded::ALL.iter().map(|&c| self.get(c)).sum()
+    }
+}
+
+/// The denial counters, shared between the behaviour and `Node::stats`.
+#[derive(Debug, Default)]
+pub(crate) struct Denials([AtomicU64; 5]);
+
+impl Denials {
+    fn count(&self, cap: Exceeded) {
+        self.0[cap as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> ConnectionsDenied {
+        let get = |c: Exceeded| self.0[c as usize].load(Ordering::Relaxed);
+        ConnectionsDenied {
+            pending_incoming: get(Exceeded::PendingIncoming),
+            pending_outgoing: get(Exceeded::PendingOutgoing),
+            established_incoming: get(Exceeded::EstablishedIncoming),
+            established_per_peer: get(Exceeded::EstablishedPerPeer),
+            established_total: get(Exceeded::EstablishedTotal),
+        }
+    }
+}
+
 /// The connection caps as a swarm sub-behaviour (no protocol of its own).
 #[derive(Debug)]
 pub(crate) struct Limits {
@@ -126,11 +196,11 @@ pub(crate) struct Limits {
     per_peer: HashMap<PeerId, HashSet<ConnectionId>>,
     /// Outbound connections RTT dialled for a session, until established or failed.
     exempt: HashSet<ConnectionId>,
-    denied: Arc<AtomicU64>,
+    denied: Arc<Denials>,
 }
 
 impl Limits {
-    pub(crate) fn new(cfg: &LimitsConfig, denied: Arc<AtomicU64>) -> Self {
+    pub(crate) fn new(cfg: &LimitsConfig, denied: Arc<Denials>) -> Self {
         Limits {
             protected: cfg.protected.iter().copied().collect(),
             protected_now: HashSet::new(),
@@ -174,7 +244,7 @@ impl Limits {
     }
 
     fn deny(&self, what: Exceeded) -> ConnectionDenied {
-        self.denied.fetch_add(1, Ordering::Relaxed);
+        self.denied.count(what);
         ConnectionDenied::new(what)
     }
 
@@ -359,6 +429,93 @@ mod tests {
             ..Default::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn each_denial_is_counted_under_its_cap() {
+        let cfg = LimitsConfig {
+            pending_incoming: 1,
+            pending_outgoing: 1,
+            established_incoming: 1,
+            established_per_peer: 1,
+            established_total: 2,
+            protected: Vec::new(),
+        };
+        let denied = Arc::new(Denials::default());
+        let mut l = Limits::new(&cfg, denied.clone());
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let id = ConnectionId::new_unchecked;
+        let (a, b, c, d) = (
+            PeerId::random(),
+            PeerId::random(),
+            PeerId::random(),
+            PeerId::random(),
+        );
+        let established = |l: &mut Limits, peer, i, point: &ConnectedPoint| {
+            l.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id: peer,
+                connection_id: id(i),
+                endpoint: point,
+                failed_addresses: &[],
+                other_established: 0,
+            }));
+        };
+        let listener = ConnectedPoint::Listener {
+            local_addr: addr.clone(),
+            send_back_addr: addr.clone(),
+        };
+        let dialer = ConnectedPoint::Dialer {
+            address: addr.clone(),
+            role_override: Endpoint::Dialer,
+            port_use: PortUse::New,
+        };
+        // pending_in: one handshake held, the second refused
+        assert!(l
+            .handle_pending_inbound_connection(id(0), &addr, &addr)
+            .is_ok());
+        assert!(l
+            .handle_pending_inbound_connection(id(1), &addr, &addr)
+            .is_err());
+        // pending_out: likewise
+        let out = |l: &mut Limits, i| {
+            l.handle_pending_outbound_connection(id(i), None, &[], Endpoint::Dialer)
+        };
+        assert!(out(&mut l, 2).is_ok());
+        assert!(out(&mut l, 3).is_err());
+        // established_in: a's inbound connection fills the incoming cap, b's is refused
+        assert!(l
+            .handle_established_inbound_connection(id(0), a, &addr, &addr)
+            .is_ok());
+        established(&mut l, a, 0, &listener);
+        assert!(l
+            .handle_pending_inbound_connection(id(4), &addr, &addr)
+            .is_ok());
+        assert!(l
+            .handle_established_inbound_connection(id(4), b, &addr, &addr)
+            .is_err());
+        // per_peer: a second connection to a
+        let est_out = |l: &mut Limits, i, peer| {
+            l.handle_established_outbound_connection(
+                id(i),
+                peer,
+                &addr,
+                Endpoint::Dialer,
+                PortUse::New,
+            )
+        };
+        assert!(est_out(&mut l, 2, a).is_err());
+        // total: an RTT session dial (counted, never refused) fills it; c is refused
+        l.exempt(id(6), true);
+        assert!(out(&mut l, 6).is_ok());
+        assert!(est_out(&mut l, 6, d).is_ok());
+        established(&mut l, d, 6, &dialer);
+        assert!(out(&mut l, 5).is_ok());
+        assert!(est_out(&mut l, 5, c).is_err());
+        let got = denied.snapshot();
+        for cap in Exceeded::ALL {
+            assert_eq!(got.get(cap), 1, "{}", cap.name());
+        }
+        assert_eq!(got.total(), 5);
     }
 
     #[test]

@@ -45,8 +45,10 @@ pub struct NodeStats {
     pub discovery_events_suppressed: u64,
     /// libp2p-mdns tables rebuilt for passing their cap (a flood of announcements).
     pub mdns_resets: u64,
-    /// Connections refused by the connection caps (`LimitsConfig`).
+    /// Connections refused by the connection caps (`LimitsConfig`), in all.
     pub connections_denied: u64,
+    /// The same, by the cap that refused them.
+    pub connections_denied_by: crate::limits::ConnectionsDenied,
 }
 
 /// An RTT node endpoint.
@@ -493,6 +495,7 @@ impl Node {
 
     pub fn stats(&self) -> NodeStats {
         let book = lock(&self.shared.book);
+        let denied = self.shared.connections_denied.snapshot();
         NodeStats {
             frames_rejected: self.shared.frames_rejected.load(Ordering::Relaxed),
             handshake_failures: self.shared.handshake_failures.load(Ordering::Relaxed),
@@ -502,7 +505,8 @@ impl Node {
             discovered_evicted: book.evicted,
             discovery_events_suppressed: book.suppressed,
             mdns_resets: self.shared.mdns_resets.load(Ordering::Relaxed),
-            connections_denied: self.shared.connections_denied.load(Ordering::Relaxed),
+            connections_denied: denied.total(),
+            connections_denied_by: denied,
         }
     }
 

@@ -76,7 +76,7 @@ pub struct Shared {
     pub(crate) frames_rejected: AtomicU64,
     pub(crate) handshake_failures: AtomicU64,
     /// Connections refused by the connection caps (`limits.rs`).
-    pub(crate) connections_denied: Arc<AtomicU64>,
+    pub(crate) connections_denied: Arc<crate::limits::Denials>,
     pub(crate) gossip: crate::gossip::GossipState,
     /// Discovered peers (mDNS, Kademlia), bounded (`discovery.rs`).
     pub(crate) book: Mutex<Book>,

@@ -86,6 +86,9 @@ fn floods_are_refused_beyond_the_caps_and_a_configured_peer_still_connects() {
         "exactly the pending cap is held"
     );
     assert_eq!(v.stats().connections_denied, 16);
+    // ... each under the cap that refused it (what an operator's metrics show)
+    let by = v.stats().connections_denied_by;
+    assert_eq!((by.pending_incoming, by.total()), (16, 16), "{by:?}");
     drop(raw);
     wait("the held handshakes failed", || {
         v.stats().handshake_failures >= 4
@@ -114,6 +117,10 @@ fn floods_are_refused_beyond_the_caps_and_a_configured_peer_still_connects() {
         accepted >= 5
     });
     assert!(v.stats().connections_denied >= denied_before + 11);
+    let by = v.stats().connections_denied_by;
+    assert!(by.established_incoming >= 11, "{by:?}");
+    // (refused keys redial: one may meet the pending cap while others handshake)
+    assert_eq!(by.established_per_peer + by.established_total, 0, "{by:?}");
     assert!(
         v.accept_wait(Duration::from_secs(1)).is_none(),
         "a sixth fresh session past an incoming cap of 6"
@@ -159,10 +166,10 @@ fn floods_are_refused_beyond_the_caps_and_a_configured_peer_still_connects() {
     // 5. A peer the node protects at run time (the Python node: the peers its operator
     //    trusts): refused while the caps are full, admitted once protected.
     let e = Node::new(&[73u8; 32], Config::default()).unwrap();
-    let denied = v.stats().connections_denied;
+    let denied = v.stats().connections_denied_by.established_incoming;
     let _ = e.dial(&addr).unwrap();
-    wait("e refused by the full caps", || {
-        v.stats().connections_denied > denied
+    wait("e refused by the full incoming cap", || {
+        v.stats().connections_denied_by.established_incoming > denied
     });
     assert!(v.try_accept().is_none());
     v.protect_peer(&e.peer_id().to_string(), true).unwrap();

@@ -417,6 +417,12 @@ impl RttNode {
         d.set_item("discovery_events_suppressed", s.discovery_events_suppressed)?;
         d.set_item("mdns_resets", s.mdns_resets)?;
         d.set_item("connections_denied", s.connections_denied)?;
+        // by cap: `connections_denied_pending_in`, ..._pending_out, ..._established_in,
+        // ..._per_peer, ..._total (RTT_SPEC §16 "Connection caps")
+        for cap in web4_net::limits::Exceeded::ALL {
+            let key = format!("connections_denied_{}", cap.name());
+            d.set_item(key, s.connections_denied_by.get(cap))?;
+        }
         Ok(d)
     }
 

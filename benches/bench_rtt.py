@@ -223,13 +223,25 @@ async def raw_pingpong(rounds: int) -> list[float]:
 # --- main ------------------------------------------------------------------------------
 
 
-async def measure(quick: bool) -> dict[str, Any]:
+async def measure(quick: bool, only: str | None = None) -> dict[str, Any]:
     k = 0.2 if quick else 1.0
     n64k, n256, npp, nsetup = int(4000 * k), int(200_000 * k), int(5000 * k), int(50 * k)
+    if only == "setup":
+        nsetup *= 4  # the setup alone is quick: more rounds for a steadier median
     out: dict[str, Any] = {"rtt": {}, "raw_asyncio_tcp": {}}
     for name, rtt, raw in (("setup_p50_ms", rtt_setup(nsetup), raw_setup(nsetup)),):
         out["rtt"][name] = round(await rtt, 3)
         out["raw_asyncio_tcp"][name] = round(await raw, 3)
+    if only == "setup":
+        stack = statistics.median(_core.stack_setups_us(nsetup))
+        out["floor"] = {
+            "setup_stack_p50_ms": round(stack / 1e3, 3),
+            "setup_stack_over_raw": round(stack / 1e3 / out["raw_asyncio_tcp"]["setup_p50_ms"], 2),
+        }
+        ratio = round(out["rtt"]["setup_p50_ms"] / out["raw_asyncio_tcp"]["setup_p50_ms"], 3)
+        out["ratio_rtt_over_raw"] = {"setup_p50_ms": ratio}
+        out["met"] = {"setup_p50_ms": ratio <= TARGETS["setup_p50_ms"][1]}
+        return out
     for name, size, count, batch in (
         ("one_way_64k_MBps", 65536, n64k, True),
         ("msgs_256_single_per_s", 256, n256, False),
@@ -286,12 +298,18 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
     ap.add_argument("--spin-max", type=float, default=None, help="TransportConfig.spin_max")
     ap.add_argument("--own-runtime", action="store_true", help="an IO thread per node")
+    ap.add_argument(
+        "--only",
+        choices=["setup"],
+        default=None,
+        help="measure only this part (setup: 200 rounds, its ratio and the stack floor)",
+    )
     args = ap.parse_args()
     global CONFIG
     if args.spin_max is not None:
         CONFIG = replace(CONFIG, spin_max=args.spin_max)
     CONFIG = replace(CONFIG, own_runtime=args.own_runtime)
-    result = asyncio.run(measure(args.quick))
+    result = asyncio.run(measure(args.quick, args.only))
     result["design"] = {"spin_max_s": CONFIG.spin_max, "own_runtime": CONFIG.own_runtime}
     result["machine"] = {
         "python": platform.python_version(),

@@ -18,6 +18,7 @@
 //! a thread hop per message.
 
 pub mod config;
+mod deferred;
 pub mod discovery;
 mod driver;
 pub mod floor;

@@ -34,7 +34,8 @@ use tokio::sync::mpsc;
 pub(crate) struct Behaviour {
     /// First: a connection over the caps is refused before any other part sees it.
     limits: crate::limits::Limits,
-    identify: identify::Behaviour,
+    /// Started a moment after each connection is up (`deferred.rs`).
+    identify: crate::deferred::Deferred<identify::Behaviour>,
     rtt: RttBehaviour,
     gossipsub: crate::gossip::GossipBehaviour,
     discovery: crate::discovery::Discovery,
@@ -131,9 +132,8 @@ pub(crate) fn build_swarm(
         .map_err(|e| terr(&e))?
         .with_behaviour(|key, relay_client| Behaviour {
             limits: crate::limits::Limits::new(&cfg.limits, shared.connections_denied.clone()),
-            identify: identify::Behaviour::new(identify::Config::new(
-                "/web4/rtt/1.0.0".into(),
-                key.public(),
+            identify: crate::deferred::Deferred::new(identify::Behaviour::new(
+                identify::Config::new("/web4/rtt/1.0.0".into(), key.public()),
             )),
             rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
             gossipsub,

@@ -122,6 +122,13 @@ class _Broadcast:
 
 
 _KNOWLEDGE = VOTES | {"FACT_PROPOSE", "DECISION_SHARE"}
+
+
+def _addressed_to(envelope: dict[str, Any], peer: str) -> bool:
+    receiver = envelope.get("receiver")
+    return isinstance(receiver, dict) and receiver.get("fingerprint") == peer
+
+
 _ANOMALY = (InvalidEnvelopeError, TimestampError, ReplayError)
 
 _TERMINAL = frozenset({Step.ACCEPTED, Step.DEFERRED, Step.FAILED})
@@ -594,6 +601,33 @@ class CipService:
             or next(iter(self._recent.values())).at < now - RECENT_WINDOW_S
         ):
             self._recent.popitem(last=False)
+
+    def undelivered(self, peer: str, messages: Collection[tuple[str, bytes]]) -> int:
+        """``peer``'s session closed with ``messages`` (channel, bytes) never acknowledged
+        (RTT's ``unacked``: a peer killed or restarted before it got them). Its recent
+        knowledge broadcasts among them count as not sent to it, so the next catch-up
+        (now, if a newer session with it is ready already) sends them again. Returns how
+        many; bytes that are not one of our recent broadcasts are skipped."""
+        count = 0
+        for channel, data in messages:
+            if channel != "knowledge":
+                continue
+            try:
+                value = decode_json(data, Limits())
+            except Web4Error:
+                continue
+            if not isinstance(value, dict) or not _addressed_to(value, peer):
+                continue  # our copy for that peer only
+            msg_id = value.get("msg_id")
+            b = self._recent.get(msg_id) if isinstance(msg_id, str) else None
+            if b is not None and peer in b.sent_to:
+                b.sent_to.discard(peer)
+                count += 1
+        if count and any(c.peer == peer for c in self.ready_peers()):
+            task = asyncio.get_running_loop().create_task(self._catch_up(peer))
+            self._catching_up.add(task)  # a strong reference until it is done
+            task.add_done_callback(self._catching_up.discard)
+        return count
 
     async def _catch_up(self, peer: str) -> None:
         """Send ``peer`` (whose handshake just ended) the recent knowledge broadcasts it

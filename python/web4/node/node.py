@@ -670,6 +670,12 @@ class Node:
 
     def on_closed(self, conn: PeerConn, reason: str) -> None:
         self.cip.flush_faults([conn.peer], "before the session closed")
+        # broadcasts the peer never acknowledged (it died or restarted): sent again by
+        # the catch-up of its next session (RTT's unacked, CIP_SPEC §9 Broadcast)
+        undelivered = getattr(conn.session, "undelivered", None)
+        if callable(undelivered):
+            with contextlib.suppress(Web4Error):
+                self.cip.undelivered(conn.peer, undelivered())
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
             self.protocols.forget(conn.peer)

@@ -89,6 +89,11 @@ class RttSession:
     def dialled(self) -> bool:
         return self._s.is_dialer
 
+    def undelivered(self) -> list[tuple[str, bytes]]:
+        """(channel, bytes) of the messages the peer never acknowledged, once the session
+        has closed (RTT_SPEC §5.6; empty before, and taken: a second call is empty)."""
+        return [(str(u.channel), u.payload) for u in self._s.unacked()]
+
     async def send(self, channel: str, data: bytes, *, timeout: float) -> None:
         """Raises ``RTTTransportError``/``RTTBackpressureError`` (RTT's errors)."""
         await self._s.send(self._chans[channel], data, timeout=timeout)

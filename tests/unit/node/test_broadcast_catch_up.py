@@ -78,3 +78,38 @@ def test_old_broadcasts_are_not_caught_up_and_the_memory_is_bounded() -> None:
         assert len(late.sent) == 256  # the newest 256, not the expired first one
 
     asyncio.run(main())
+
+
+def test_a_copy_the_peer_never_acknowledged_is_sent_again_once_it_is_back() -> None:
+    # A peer killed (or restarted) before it acknowledged a broadcast: RTT reports the
+    # copy in the closed session's unacked. It was counted as sent, so the peer's next
+    # session never got it (seen with bench_mesh --churn: a restarted direct peer of the
+    # proposer missed the facts sent while it was down, for good).
+    async def main() -> None:
+        early, late = FakeSession(FAST), FakeSession(SLOW)
+        events: list[dict[str, Any]] = []
+        node = fake_node([early, late], events)
+        vote_id = await node.send("FACT_CONFIRM", VOTE)
+        intent_id = await node.send("INTENT", {"goal": "learn", "topic": "general"})
+        lost = list(late.sent)  # both in flight when the peer died
+        assert msg_ids(late) == [vote_id, intent_id]
+
+        node.conns[SLOW].ready = False  # type: ignore[misc]
+        junk = [("knowledge", b"{not json"), ("knowledge", b"[1]"), ("state", b"{}")]
+        assert node.undelivered(SLOW, [*lost, *junk]) == 1  # the vote; not the intent
+        assert node.undelivered(FAST, lost) == 0  # not the early peer's copies
+        await asyncio.sleep(0.05)
+        assert msg_ids(late) == [vote_id, intent_id]  # not before it is ready again
+
+        node.conns[SLOW].ready = True  # type: ignore[misc]
+        node.on_handshake(node.conns[SLOW], [done(SLOW)])  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert msg_ids(late) == [vote_id, intent_id, vote_id]  # again, the same msg_id
+        assert msg_ids(early) == [vote_id, intent_id]
+        # ready already when the loss is known (a newer session): sent at once
+        assert node.undelivered(SLOW, late.sent[-1:]) == 1
+        await asyncio.sleep(0.05)
+        assert msg_ids(late) == [vote_id, intent_id, vote_id, vote_id]
+        assert [e for e in events if e["kind"] == "error"] == [], events
+
+    asyncio.run(main())

@@ -152,14 +152,24 @@ class Syncer:
 
     def close(self, timeout: float = 30.0) -> None:
         """Make every counted commit durable, stop the threads and release the wake
-        fd's loops; waits still pending are settled (durable, or ``StoreError``)."""
-        self._core.close(timeout)
+        fd's loops; waits still pending are settled (durable, or ``StoreError``).
+        Raises ``StoreError`` when the commits could not all be made durable (the
+        journal could not be fsynced, or the thread did not finish within ``timeout``)."""
+        stopped = self._core.close(timeout)
         self._ckpt.join(timeout)
         self._settle(final=True)
         with self._lock:
             loops, self._loops = self._loops, set()
         for loop in loops:
             self._unwatch(loop)
+        failure = self._core.failure
+        if failure is not None:
+            raise StoreError(failure)
+        if not stopped:
+            raise StoreError(
+                f"the store's fsync thread did not finish within {timeout} s: "
+                "the last commits may not be durable"
+            )
 
     # --- the event loops ----------------------------------------------------------------
 

@@ -142,14 +142,17 @@ class Store:
 
     def close(self) -> None:
         """Make every commit durable, stop the writer thread, close the connection
-        (idempotent)."""
+        (idempotent). Raises ``StoreError`` (once; the store is closed all the same)
+        when the writer thread could not make every commit durable."""
         with self._lock:
             if not self._closed:
-                if self._syncer is not None:
-                    self.flush()
-                    self._syncer.close()
-                self._closed = True
-                self._conn.close()
+                try:
+                    if self._syncer is not None:
+                        self.flush()
+                        self._syncer.close()
+                finally:
+                    self._closed = True
+                    self._conn.close()
 
     async def durable(self) -> None:
         """Return once every transaction that ended before this call is committed and on

@@ -16,6 +16,7 @@ import pytest
 
 from web4.errors import StoreError
 from web4.store import GroupCommit, Migration, MigrationSet, Store
+from web4.store.group_commit import Syncer
 
 ITEMS = MigrationSet(
     "gc", (Migration(1, "t", ("CREATE TABLE gc_t (k INTEGER PRIMARY KEY, v TEXT)",)),)
@@ -162,7 +163,39 @@ def test_a_failed_fsync_fails_closed(tmp_path: Path) -> None:
             await asyncio.wait_for(store.durable(), 5)
 
     asyncio.run(main())
-    store.close()
+    with pytest.raises(StoreError, match="could not fsync"):
+        store.close()  # close could not make them durable either: it says so
+
+
+def test_close_says_so_when_it_could_not_make_the_commits_durable(tmp_path: Path) -> None:
+    # Nobody asked (no durable()): the failed fsync is close's own. Before, close
+    # returned as if everything were on disk.
+    fsync = GatedFsync()
+    fsync.fail = True
+    fsync.gate.set()
+    store = _open(tmp_path / "db", fsync, idle_sync_s=3600.0)
+    _put(store, 1)
+    with pytest.raises(StoreError, match="could not fsync"):
+        store.close()
+    with pytest.raises(StoreError):  # closed all the same
+        store.query("SELECT 1")
+    store.close()  # idempotent: reported once
+
+
+def test_close_says_so_when_the_fsync_does_not_finish_in_time(tmp_path: Path) -> None:
+    fsync = GatedFsync()  # the gate stays shut: the fsync hangs
+    syncer = Syncer(str(tmp_path / "db"), GroupCommit(fsync=fsync, idle_sync_s=0.0))
+    other = sqlite3.connect(tmp_path / "db")
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE t (k INTEGER)")
+    syncer.commit()
+    assert fsync.entered.wait(10)
+    try:
+        with pytest.raises(StoreError, match="did not finish"):
+            syncer.close(timeout=0.1)
+    finally:
+        fsync.gate.set()
+        other.close()
 
 
 def test_close_makes_every_commit_durable(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from web4.identity import Identity
 from web4.node.link import CHANNELS
 from web4.rtt import Channel, Session, Transport, TransportConfig
 from web4.rtt.gossip import Gossip
+from web4.rtt.stats import DENIAL_REASONS
 
 __all__ = ["RttLink", "RttSession", "fingerprint_of_peer_id", "peer_key_of_peer_id"]
 
@@ -250,7 +251,14 @@ class RttLink:
                 "sent": sent,
                 "received": sum(c.received for c in chans),
             }
-        return {"transport": "rtt", "peers": peers}
+        # node-wide counters for operators (RTT_SPEC §16, §17): one rtt.node_stats event
+        ns = self._t.stats()
+        node: dict[str, int] = {
+            f"connections_denied{sfx}": getattr(ns, f"connections_denied{sfx}")
+            for sfx in ("", *(f"_{r}" for r in DENIAL_REASONS))
+        }
+        node["punch_addrs_refused"] = self._t.relay_stats().get("punch_addrs_refused", 0)
+        return {"transport": "rtt", "peers": peers, "node": node}
 
     async def shutdown(self) -> None:
         for s in list(self._sessions):

@@ -271,6 +271,13 @@ _BUILTIN: tuple[tuple[str, Level, tuple[str, ...], str], ...] = (
     ("rtt.replay_dropped", "warning", (), "a replayed frame was dropped; session kept"),
     ("rtt.backpressure", "warning", ("channel",), "a bounded send queue was full"),
     ("rtt.telemetry", "debug", (), "periodic transport metrics (latency, drops, ...)"),
+    (
+        "rtt.node_stats",
+        "debug",
+        ("connections_denied", "punch_addrs_refused"),
+        "node-wide transport counters every 2 s: connections refused by the connection "
+        "caps (in all and by cap), hole-punch addresses refused",
+    ),
     ("rtt.other", "info", ("rtt_kind",), "a transport event this contract does not name"),
     # agent loop
     ("agent.state_update", "info", ("presence", "lri"), "our presence/LRI changed and was sent"),

@@ -16,6 +16,11 @@ peer sending random types cannot grow memory without bound.
 pending claim reported again with one more confirmation is the same claim in the same
 state (the last ``CLAIMS_REMEMBERED`` (claim, state) pairs are remembered for that).
 
+``web4_connections_denied_total{reason}`` (connections refused by the transport's caps,
+by cap) and ``web4_relay_punch_addrs_refused_total`` (hole-punch addresses not dialled)
+follow the increases of the cumulative counts in ``rtt.node_stats`` (every 2 s); the five
+``reason`` series exist from the start at 0, so an alert on their rate needs no data.
+
 ``MetricsServer`` serves ``/metrics`` (text exposition format) from the registry on
 ``127.0.0.1:<port>``, and only there: any other path is 404, so a scraper pointed at the
 wrong path fails loudly instead of scraping metrics by accident. Port 0 picks a free port
@@ -43,6 +48,7 @@ from web4.observability.events import Event
 
 __all__ = [
     "CLAIMS_REMEMBERED",
+    "DENIAL_REASONS",
     "MAX_LABEL_VALUES",
     "METRICS_PATH",
     "TRUST_STATES",
@@ -60,6 +66,9 @@ _RELAY_KINDS = frozenset(
         "node.relay",
     }
 )
+
+# The transport's connection caps (RTT_SPEC §16): rtt.node_stats connections_denied_<reason>.
+DENIAL_REASONS: Final = ("pending_in", "pending_out", "established_in", "per_peer", "total")
 
 MAX_LABEL_VALUES: Final = 64
 CLAIMS_REMEMBERED: Final = 65536  # (claim, state) pairs kept to count each once
@@ -188,6 +197,20 @@ class MetricsSink:
             ["event", "outcome"],
             registry=r,
         )
+        self.punch_addrs_refused = Counter(
+            "web4_relay_punch_addrs_refused",
+            "Hole-punch (DCUtR) addresses a relayed peer sent that were not dialled",
+            registry=r,
+        )
+        # connection caps (RTT_SPEC §16): refusals by the cap that refused them
+        self.connections_denied = Counter(
+            "web4_connections_denied",
+            "Connections refused by the connection caps",
+            ["reason"],
+            registry=r,
+        )
+        for reason in DENIAL_REASONS:
+            self.connections_denied.labels(reason=reason)
         # isolation (web4.isolation): every per-peer task failure, reported one by one or not
         self.peer_task_failures = Counter(
             "web4_node_peer_task_failures",
@@ -238,6 +261,8 @@ class MetricsSink:
             delta = self._cumulative_delta(peer, "vf", a.get("verification_failures"))
             if delta > 0:
                 self.verification_failures.labels(source="rtt").inc(delta)
+        elif kind == "rtt.node_stats":
+            self._node_stats(a)
         elif kind == "rtt.reconnect_attempt":
             self.reconnects.labels(peer=peer).inc()
         elif kind == "rtt.peer_discovered":
@@ -306,6 +331,17 @@ class MetricsSink:
                 delta = self._cumulative_delta("", f"gossip_{attr}", a.get(attr))
                 if delta > 0:
                     self.gossip.labels(outcome=label).inc(delta)
+
+    def _node_stats(self, a: Mapping[str, object]) -> None:
+        """Counters from the transport's cumulative counts (their increases)."""
+        for reason in DENIAL_REASONS:
+            key = f"connections_denied_{reason}"
+            delta = self._cumulative_delta("", key, a.get(key))
+            if delta > 0:
+                self.connections_denied.labels(reason=reason).inc(delta)
+        delta = self._cumulative_delta("", "punch_addrs_refused", a.get("punch_addrs_refused"))
+        if delta > 0:
+            self.punch_addrs_refused.inc(delta)
 
     def _first_time(self, claim: str, state: str) -> bool:
         """Has ``claim`` not been counted in ``state`` yet? (A claim without an id counts

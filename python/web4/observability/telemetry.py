@@ -12,7 +12,9 @@ see transport facts the same way as every other layer's.
 * ``emit_telemetry``: a snapshot, either flat for one peer or ``{"peers": {peer: {...}}}``,
   becomes one ``rtt.telemetry`` event per peer. The metrics view reads ``latency_p50_ms``,
   ``latency_p95_ms``, ``drop_rate`` and the cumulative ``verification_failures``; the
-  aliases ``p50_ms``/``p95_ms`` are accepted and renamed.
+  aliases ``p50_ms``/``p95_ms`` are accepted and renamed. The snapshot's ``node`` part
+  (node-wide counters: connections refused by the caps, hole-punch addresses refused)
+  becomes one ``rtt.node_stats`` event, whether or not any peer is connected.
 """
 
 from __future__ import annotations
@@ -80,10 +82,19 @@ def forward_rtt_events(bus: EventBus, raws: Iterable[Mapping[str, Any]]) -> int:
 
 
 def emit_telemetry(bus: EventBus, snapshot: Mapping[str, Any]) -> list[Event]:
-    """Emit ``rtt.telemetry`` per peer from a snapshot; returns the events.
+    """Emit ``rtt.telemetry`` per peer (and ``rtt.node_stats`` for its ``node`` part)
+    from a snapshot; returns the events.
 
     Raises ``ObservabilityError`` when a value is not a JSON scalar or list.
     """
+    events: list[Event] = []
+    node = snapshot.get("node")
+    if isinstance(node, Mapping):
+        attrs = flatten(dict(node))
+        for required in KINDS["rtt.node_stats"].required:  # an older transport lacks one
+            attrs.setdefault(required, None)
+        events.append(bus.emit("rtt.node_stats", attributes=attrs))
+    snapshot = {k: v for k, v in snapshot.items() if k != "node"}
     peers = snapshot.get("peers")
     if isinstance(peers, Mapping):
         common = {k: v for k, v in snapshot.items() if k != "peers"}
@@ -93,7 +104,6 @@ def emit_telemetry(bus: EventBus, snapshot: Mapping[str, Any]) -> list[Event]:
     else:
         peer = snapshot.get("peer")
         items = [(peer if isinstance(peer, str) else None, snapshot)]
-    events = []
     for peer, values in items:
         attrs = flatten({_ALIASES.get(k, k): v for k, v in values.items() if k != "peer"})
         events.append(bus.emit("rtt.telemetry", peer=peer or None, attributes=attrs))

@@ -14,7 +14,7 @@ from typing import Any
 
 from web4.rtt.config import CHANNEL_KINDS, ChannelKind, check_kind
 
-__all__ = ["ChannelStats", "NodeStats", "SessionStats", "Unacked"]
+__all__ = ["DENIAL_REASONS", "ChannelStats", "NodeStats", "SessionStats", "Unacked"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,10 @@ class SessionStats:
         )
 
 
+# The connection caps, as NodeStats names them (connections_denied_<reason>, RTT_SPEC §16).
+DENIAL_REASONS = ("pending_in", "pending_out", "established_in", "per_peer", "total")
+
+
 @dataclass(frozen=True, slots=True)
 class NodeStats:
     """Node-wide counters."""
@@ -100,7 +104,13 @@ class NodeStats:
     mdns_resets: int = 0
     """Times the mDNS table passed its cap (a flood of announcements) and restarted."""
     connections_denied: int = 0
-    """Connections refused by the connection caps (RTT_SPEC §16 "Connection caps")."""
+    """Connections refused by the connection caps (RTT_SPEC §16 "Connection caps"),
+    in all; by the cap that refused them below."""
+    connections_denied_pending_in: int = 0
+    connections_denied_pending_out: int = 0
+    connections_denied_established_in: int = 0
+    connections_denied_per_peer: int = 0
+    connections_denied_total: int = 0
 
     @classmethod
     def from_core(cls, d: dict[str, int]) -> NodeStats:

@@ -304,8 +304,10 @@ def test_the_wal_is_reset_while_commits_keep_coming(tmp_path: Path) -> None:
     checkpoints = store.group_checkpoints
     store.close()
     assert checkpoints > 0
+    # reset again and again (a fix measured 23-40 times here), not once by luck (HEAD:
+    # none in 24 runs of 25, twice in one)
     shrank = sum(1 for a, b in itertools.pairwise(sizes) if b < a)
-    assert shrank > 0, f"the -wal file only grew: {max(sizes)} bytes, {checkpoints} checkpoints"
+    assert shrank >= 8, f"-wal reset {shrank} times, up to {max(sizes)} bytes"
 
 
 def test_without_group_commit_durable_returns_at_once(tmp_path: Path) -> None:

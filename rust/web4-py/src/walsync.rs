@@ -286,8 +286,16 @@ fn run(sh: &Shared, synced: &AtomicU64) {
                     st = sh.work.wait(st).unwrap_or_else(|e| e.into_inner());
                     continue;
                 }
-                let due = st.pending_since.unwrap_or_else(Instant::now) + sh.idle;
-                let left = due.saturating_duration_since(Instant::now());
+                // an idle_sync_s past Instant's range (inf): synced on demand only (a
+                // plain `+` panicked and left every waiter hanging)
+                let left = match st
+                    .pending_since
+                    .unwrap_or_else(Instant::now)
+                    .checked_add(sh.idle)
+                {
+                    Some(due) => due.saturating_duration_since(Instant::now()),
+                    None => Duration::MAX,
+                };
                 if left.is_zero() {
                     break;
                 }

@@ -111,3 +111,20 @@ def test_the_store_uses_the_native_fsync_by_default(tmp_path: Path) -> None:
 
     asyncio.run(main())
     store.close()
+
+
+def test_idle_sync_never_is_a_setting_not_a_dead_thread(tmp_path: Path) -> None:
+    # idle_sync_s=inf: commits nobody waits for are never synced on their own, only on
+    # demand. Before, the thread computed "now + inf" and panicked: every durable()
+    # waited for good and close timed out.
+    store = Store.open(tmp_path / "db", group_commit=GroupCommit(idle_sync_s=float("inf")))
+
+    async def main() -> None:
+        store.execute("CREATE TABLE t (k INTEGER)")
+        await asyncio.wait_for(store.durable(), 30)
+
+    try:
+        asyncio.run(main())
+        assert store.group_fsyncs >= 1
+    finally:
+        store.close()

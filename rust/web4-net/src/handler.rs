@@ -10,7 +10,8 @@
 //! connection with `ToSwarm::CloseConnection`; a rejected frame: counted; a listener
 //! restart: the endpoint decides and attaches the fresh session). It shares no lock with
 //! the driver; the only state it shares is its session (the data path). The handler then opens one
-//! outbound stream per channel kind (`/web4/rtt/<kind>/1.0.0`, written only) and reads
+//! outbound stream per channel kind (`/web4/rtt/<kind>/1.0.0`, written only), when the
+//! session first has a frame for it, and reads
 //! every inbound stream its peer opened (read only): streams stay unidirectional, so no
 //! stream is shared between reading and writing (rust-libp2p #5410 cannot bite), and an
 //! inbound stream is always attributed to the connection it came on, even when it
@@ -262,7 +263,7 @@ impl NetworkBehaviour for RttBehaviour {
 
 /// One outbound (written) stream.
 enum Out {
-    /// Not asked for yet.
+    /// Not asked for yet: nothing was written on it.
     Idle,
     /// Asked for; negotiation under way.
     Requested,
@@ -515,9 +516,16 @@ impl ConnectionHandler for RttHandler {
         }
         // Registered before looking at the session, so no wake-up can fall in between.
         s.set_io_waker(cx.waker());
+        // A stream is asked for when its first frame is waiting (a session's CLOSE
+        // too), not before: with lazy negotiation the peer sees it only with that frame
+        // anyway (§3), and a setup asks for one stream per side, not three (issue 13).
+        let waiting = if self.out.iter().any(|o| matches!(o, Out::Idle)) {
+            s.waiting_streams(conn)
+        } else {
+            [false; 3]
+        };
         for (i, o) in self.out.iter_mut().enumerate() {
-            // Even for a finished session: its CLOSE may be waiting in the buffers.
-            if matches!(o, Out::Idle) {
+            if matches!(o, Out::Idle) && waiting[i] {
                 *o = Out::Requested;
                 let kind = ChannelKind::ALL[i];
                 let upgrade = Channels(vec![protocol(kind)]);

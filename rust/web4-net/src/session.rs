@@ -404,6 +404,16 @@ impl Session {
         deadline
     }
 
+    /// Which streams of connection `conn` have bytes waiting (by `ChannelKind::index`):
+    /// a writer asks for its stream only then.
+    pub(crate) fn waiting_streams(&self, conn: ConnNumber) -> [bool; 3] {
+        let g = self.lock();
+        if g.conn != conn {
+            return [false; 3];
+        }
+        g.pending.each_ref().map(|p| !p.is_empty())
+    }
+
     /// Writer side: the bytes waiting for stream `kind`, if `conn` is still current.
     /// `None`: this connection is over (or the session closed and flushed).
     pub fn take_pending(&self, conn: ConnNumber, kind: ChannelKind, out: &mut Vec<u8>) -> bool {

@@ -41,10 +41,12 @@ connections of the same thread write (see ``GroupCommit.batch_s``).
 Checkpoints are off the loop too: the connection's automatic checkpoint is off (it would
 fsync the WAL and the database on the committing thread) and a Python thread of the
 store runs a ``PASSIVE`` checkpoint on its own connection once the ``-wal`` file passes
-``checkpoint_bytes`` at a group's fsync, between that fsync and the next (the group's
-waiters are woken first): a checkpoint racing free with the commits leaves frames
-behind, and SQLite resets the file only when a commit starts with every frame
-checkpointed.
+``checkpoint_bytes`` at a group's fsync, between that fsync and the next, and before
+the group's waiters are woken: a checkpoint overlapped by commits leaves frames behind,
+and SQLite resets the file only when a commit starts with every frame checkpointed (woken
+first, the loop committed during nearly every checkpoint and the file was never reset).
+A checkpoint that copied every frame empties the file at once (``TRUNCATE``, only if
+the write lock is free): the next commit may be another connection's.
 SQLite reuses that file from its start after a checkpoint; left alone it would keep its
 largest size and say "checkpoint" after every fsync (measured: a checkpoint, with its
 database fsync, for 93 % of the groups, each moving a few frames). The store's
@@ -246,7 +248,16 @@ class Syncer:
                     if conn is None:
                         conn = sqlite3.connect(self._db, isolation_level=None, timeout=5.0)
                         conn.execute("PRAGMA synchronous=NORMAL")
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        conn.execute("PRAGMA busy_timeout=0")  # never waits for the loop
+                    busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if busy == 0 and frames == copied:
+                        # every frame is in the database: empty the file now rather
+                        # than at the next commit, which may be another connection's
+                        # (an agent's own store: no journal_size_limit, the file kept
+                        # its size and every group asked for a checkpoint). Takes the
+                        # write lock only if free (busy_timeout 0), for a moment: no
+                        # frame to copy, no fsync.
+                        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             if conn is not None:
                 conn.close()

@@ -17,7 +17,7 @@
 //! any descriptor of a file drops the process's POSIX locks on it, SQLite's included.
 //! Checkpoints stay in Python, on their own thread and connection, between two fsyncs
 //! (`wait_checkpoint`: the `-wal` file passed `checkpoint_bytes` at a group's fsync; the
-//! group's waiters are woken first).
+//! group's waiters are woken after it).
 //!
 //! Tests may pass `fsync`, a Python callable given the fd: the thread then takes the
 //! GIL around that call only (a gate in a test). The product passes none.
@@ -320,11 +320,16 @@ fn run(sh: &Shared, synced: &AtomicU64) {
                 // commits counted during the fsync: their age counts from its start
                 st.pending_since = Some(started);
                 drop(st);
-                if asked {
-                    sh.waker.wake();
-                }
+                // the checkpoint before the wake: the loop, its sends waiting for this
+                // group, commits nothing meanwhile, so the checkpoint copies every frame
+                // and the WAL is reset (woken first, the loop committed during nearly
+                // every checkpoint: the WAL was never reset, a checkpoint before each
+                // fsync). `synced` is out already: a durable() asking now returns at once.
                 if size >= sh.checkpoint_bytes {
                     checkpoint(sh);
+                }
+                if asked {
+                    sh.waker.wake();
                 }
             }
             Err(e) => {
@@ -340,7 +345,7 @@ fn run(sh: &Shared, synced: &AtomicU64) {
 }
 
 /// Have the checkpoint thread run one and wait for it (the waiters of the group are
-/// woken already): between two fsyncs, as a single writer thread would. A checkpoint
+/// woken after it): between two fsyncs, as a single writer thread would. A checkpoint
 /// overlapped by commits leaves frames behind, and SQLite resets the `-wal` file (its
 /// size the backlog again) only when a commit starts with every frame checkpointed;
 /// commits racing a free-running checkpoint thread kept it from resetting (a checkpoint

@@ -255,8 +255,9 @@ class Syncer:
                         # than at the next commit, which may be another connection's
                         # (an agent's own store: no journal_size_limit, the file kept
                         # its size and every group asked for a checkpoint). Takes the
-                        # write lock only if free (busy_timeout 0), for a moment: no
-                        # frame to copy, no fsync.
+                        # write lock only if free (busy_timeout 0), for a moment: the
+                        # frames committed since the PASSIVE one, if any (then a
+                        # database fsync: a loop commit meeting it waits up to ~9 ms).
                         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         finally:
             if conn is not None:

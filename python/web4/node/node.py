@@ -408,11 +408,13 @@ class Node:
             self._close_parts()
 
     def _close_parts(self) -> None:
-        if hasattr(self, "obs"):
-            self.obs.close()
-        if hasattr(self, "store"):
-            self.store.close()
-        self._lock.release()
+        try:
+            if hasattr(self, "obs"):
+                self.obs.close()
+            if hasattr(self, "store"):
+                self.store.close()  # raises when it could not make every commit durable
+        finally:
+            self._lock.release()
 
     async def _run(self) -> None:
         stopped_by: BaseException | None = None  # node.stopped says why (web4.isolation)

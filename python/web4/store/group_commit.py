@@ -246,9 +246,10 @@ class Syncer:
                 # every commit.
                 with contextlib.suppress(sqlite3.Error):
                     if conn is None:
-                        conn = sqlite3.connect(self._db, isolation_level=None, timeout=5.0)
-                        conn.execute("PRAGMA synchronous=NORMAL")
-                        conn.execute("PRAGMA busy_timeout=0")  # never waits for the loop
+                        # busy timeout 0: never waits for a lock (the loop's writes)
+                        new = sqlite3.connect(self._db, isolation_level=None, timeout=0.0)
+                        new.execute("PRAGMA synchronous=NORMAL")
+                        conn = new  # set up whole, or made again next time
                     busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     if busy == 0 and frames == copied:
                         # every frame is in the database: empty the file now rather

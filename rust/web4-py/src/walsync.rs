@@ -119,7 +119,20 @@ impl WalSync {
         let (sh, sy) = (Arc::clone(&shared), Arc::clone(&synced));
         let thread = std::thread::Builder::new()
             .name("web4-store-sync".into())
-            .spawn(move || run(&sh, &sy))?;
+            .spawn(move || {
+                // a bug (a panic) must fail closed like an fsync error, not leave every
+                // durable() waiting on a thread that is gone
+                let run = std::panic::AssertUnwindSafe(|| run(&sh, &sy));
+                if std::panic::catch_unwind(run).is_err() {
+                    let mut st = sh.lock();
+                    st.error
+                        .get_or_insert_with(|| "the store's fsync thread failed (a bug)".into());
+                    st.finished = true;
+                    drop(st);
+                    sh.changed.notify_all();
+                    sh.waker.wake();
+                }
+            })?;
         Ok(WalSync {
             shared,
             thread: Mutex::new(Some(thread)),

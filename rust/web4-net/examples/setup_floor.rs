@@ -4,7 +4,8 @@
 //!
 //! Usage: `cargo run --release -p web4-net --example setup_floor -- [rounds]` (default
 //! 200). Prints the p50 of a plain TCP connect, of a libp2p dial until the connection
-//! is established (TCP, multistream-select, Noise XX, yamux), and of RTT's whole setup
+//! is established (TCP, multistream-select, Noise XX, yamux) at the dialler and at both
+//! ends (the floor under a protocol whose first frame is answered), and of RTT's whole setup
 //! through `web4_net::Node` without Python (dial, session OPEN, accept, first message).
 
 use std::time::{Duration, Instant};
@@ -47,11 +48,13 @@ fn main() {
         tcp
     });
     drop(rt);
-    let stack = floor::stack_setups(rounds).expect("bare dials");
+    let (stack, both) = floor::stack_setups_both(rounds).expect("bare dials");
     println!(
-        "rounds={rounds} tcp_connect_p50_us={:.0} tcp_noise_yamux_p50_us={:.0}",
+        "rounds={rounds} tcp_connect_p50_us={:.0} tcp_noise_yamux_p50_us={:.0} \
+         tcp_noise_yamux_both_ends_p50_us={:.0}",
         p50(tcp),
-        p50(stack)
+        p50(stack),
+        p50(both)
     );
     println!("rtt_node_setup_p50_us={:.0}", p50(node_setup(rounds)));
 }

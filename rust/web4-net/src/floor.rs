@@ -74,11 +74,20 @@ fn bare_swarm() -> Result<Swarm<dummy::Behaviour>, String> {
 ///
 /// Errors: the runtime, a swarm or a dial failed (text).
 pub fn stack_setups(rounds: usize) -> Result<Vec<Duration>, String> {
+    stack_setups_both(rounds).map(|(dialler, _)| dialler)
+}
+
+/// As [`stack_setups`], and also until *both* ends have the connection established (the
+/// listener too has processed Noise's third message): the floor under any protocol that
+/// answers the dialler's first frame, as RTT's `OPEN` is answered. Each sorted.
+///
+/// Errors: the runtime, a swarm or a dial failed (text).
+pub fn stack_setups_both(rounds: usize) -> Result<(Vec<Duration>, Vec<Duration>), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let mut out = rt.block_on(async {
+    let (mut out, mut both) = rt.block_on(async {
         let mut b = bare_swarm()?;
         let any: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().map_err(|e| format!("{e}"))?;
         b.listen_on(any).map_err(|e| e.to_string())?;
@@ -87,13 +96,17 @@ pub fn stack_setups(rounds: usize) -> Result<Vec<Duration>, String> {
                 break address;
             }
         };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let listener = tokio::spawn(async move {
             loop {
-                b.select_next_some().await;
+                if let SwarmEvent::ConnectionEstablished { .. } = b.select_next_some().await {
+                    let _ = tx.send(Instant::now());
+                }
             }
         });
         let mut a = bare_swarm()?;
         let mut out = Vec::with_capacity(rounds);
+        let mut both = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             let t0 = Instant::now();
             a.dial(addr.clone()).map_err(|e| e.to_string())?;
@@ -106,7 +119,15 @@ pub fn stack_setups(rounds: usize) -> Result<Vec<Duration>, String> {
                     _ => {}
                 }
             };
-            out.push(t0.elapsed());
+            let dialled = t0.elapsed();
+            out.push(dialled);
+            let at = loop {
+                tokio::select! {
+                    t = rx.recv() => break t.ok_or("listener gone")?,
+                    _ = a.select_next_some() => {}
+                }
+            };
+            both.push(at.duration_since(t0).max(dialled));
             let _ = a.disconnect_peer_id(peer);
             while !matches!(
                 a.select_next_some().await,
@@ -114,10 +135,11 @@ pub fn stack_setups(rounds: usize) -> Result<Vec<Duration>, String> {
             ) {}
         }
         listener.abort();
-        Ok::<_, String>(out)
+        Ok::<_, String>((out, both))
     })?;
     out.sort();
-    Ok(out)
+    both.sort();
+    Ok((out, both))
 }
 
 #[cfg(test)]
@@ -131,8 +153,11 @@ mod tests {
 
     #[test]
     fn stack_setups_dial_for_real() {
-        let d = super::stack_setups(3).unwrap();
-        assert_eq!(d.len(), 3);
+        let (d, both) = super::stack_setups_both(3).unwrap();
+        assert_eq!((d.len(), both.len()), (3, 3));
         assert!(d.windows(2).all(|w| w[0] <= w[1]));
+        assert!(both.windows(2).all(|w| w[0] <= w[1]));
+        // Each round's listener side is up no earlier than the dialler's.
+        assert!(d.iter().zip(&both).all(|(a, b)| a <= b));
     }
 }

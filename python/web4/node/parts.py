@@ -107,6 +107,13 @@ def configured_peer_ids(peers: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def protected_peer_ids(config: NodeConfig) -> tuple[str, ...]:
+    """The PeerIds whose connections skip the transport's connection caps from the start:
+    the operator's ``--peer`` and ``--relay`` ids (a relay is reached by the relay
+    client's own dial, which a flood of Kademlia dials must not crowd out)."""
+    return configured_peer_ids((*config.peers, *config.relays))
+
+
 def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]:
     hb = config.heartbeat_interval
 
@@ -127,9 +134,9 @@ def default_transport(config: NodeConfig) -> Callable[[Identity], LinkTransport]
                 relay_server=config.relay_server,
                 relay_trusted_only=config.relay_trusted_only,
                 # connection caps (RTT_SPEC §16): headroom above the session watermark,
-                # and the operator's --peer ids are never locked out by a flood
+                # and the operator's --peer and --relay ids are never locked out by a flood
                 max_connections=max(256, 8 * config.max_peers),
-                protected_peers=configured_peer_ids(config.peers),
+                protected_peers=protected_peer_ids(config),
             ),
         )
 

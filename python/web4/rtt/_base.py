@@ -150,9 +150,10 @@ class _NodeBase:
         self._core.relay_access(peer_id, allow, pinned)
 
     def protect_peer(self, peer_id: str, on: bool) -> None:
-        """Let ``peer_id``'s inbound connections skip the incoming and total connection
-        caps (``on``), or stop (RTT_SPEC §16 Connection caps). Raises ``ConfigError`` for
-        a bad id, ``RTTBackpressureError`` when the transport's command queue is full."""
+        """Let ``peer_id``'s connections skip the incoming, outbound handshake and total
+        connection caps (``on``), or stop (RTT_SPEC §16 Connection caps). Raises
+        ``ConfigError`` for a bad id, ``RTTBackpressureError`` when the transport's command
+        queue is full."""
         self._core.protect_peer(peer_id, on)
 
     def relayed(self, session_id: int) -> bool | None:

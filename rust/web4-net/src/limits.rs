@@ -10,10 +10,12 @@
 //! `established_per_peer` to one peer and `established_total` in all. Two exceptions,
 //! both chosen by this node and not by whoever connects: the connections RTT itself
 //! dials for a session (the application bounds those: `--min-peers`, `--peer`) are never
-//! refused by the counts, only counted; and inbound connections of *protected* peers
-//! (the operator's `--peer` ids, and peers the node protects at run time: the ones its
-//! operator trusts) skip the incoming and total caps, so a flood that fills them does not
-//! lock out a configured or trusted peer that reconnects. A peer's cap applies to
+//! refused by the counts, only counted; and connections of *protected* peers (the
+//! operator's `--peer` ids, and peers the node protects at run time: the ones its
+//! operator trusts) skip the incoming, outbound-handshake and total caps, inbound and
+//! outbound (a hole punch that upgrades a relayed session is an outbound dial RTT did
+//! not make), so a flood that fills them does not lock out a configured or trusted peer
+//! that reconnects. A peer's cap applies to
 //! everyone. It is libp2p-connection-limits' design, written here because that crate
 //! (0.7.0) keeps an empty entry for every PeerId that ever connected: with free keys, a
 //! table that only grows.
@@ -48,8 +50,8 @@ pub struct LimitsConfig {
     pub established_incoming: u32,
     pub established_per_peer: u32,
     pub established_total: u32,
-    /// Peers (the operator's `--peer` ids) whose inbound connections skip the incoming
-    /// and total caps.
+    /// Peers (the operator's `--peer` and `--relay` ids) whose connections skip the
+    /// incoming, outbound-handshake and total caps.
     pub protected: Vec<PeerId>,
 }
 
@@ -315,11 +317,15 @@ impl NetworkBehaviour for Limits {
     fn handle_pending_outbound_connection(
         &mut self,
         id: ConnectionId,
-        _: Option<PeerId>,
+        peer: Option<PeerId>,
         _: &[Multiaddr],
         _: Endpoint,
     ) -> Result<Vec<Multiaddr>, ConnectionDenied> {
-        if !self.exempt.contains(&id) {
+        // A protected peer's dials that RTT did not make (a hole punch: the upgrade of
+        // its relayed session; the relay client's dial to it) are the node's own choice
+        // too: Kademlia dials named by strangers must not crowd them out.
+        let protected = peer.is_some_and(|p| self.is_protected(&p));
+        if !self.exempt.contains(&id) && !protected {
             self.check(
                 self.cfg.pending_outgoing,
                 self.pending_out.len(),
@@ -347,11 +353,13 @@ impl NetworkBehaviour for Limits {
             self.of_peer(&peer),
             Exceeded::EstablishedPerPeer,
         )?;
-        self.check(
-            self.cfg.established_total,
-            self.total(),
-            Exceeded::EstablishedTotal,
-        )?;
+        if !self.is_protected(&peer) {
+            self.check(
+                self.cfg.established_total,
+                self.total(),
+                Exceeded::EstablishedTotal,
+            )?;
+        }
         Ok(dummy::ConnectionHandler)
     }
 
@@ -516,6 +524,78 @@ mod tests {
             assert_eq!(got.get(cap), 1, "{}", cap.name());
         }
         assert_eq!(got.total(), 5);
+    }
+
+    #[test]
+    fn a_protected_peer_s_own_outbound_connections_skip_the_total_and_pending_caps() {
+        // The relayed->direct upgrade of a trusted peer is a DCUtR dial (outbound, not one
+        // RTT dialled), and a node behind NAT reaches its relay by the relay client's
+        // dial: neither is exempt. A flood of inbound connections plus Kademlia's dials
+        // must not keep them out.
+        let t = PeerId::random();
+        let cfg = LimitsConfig {
+            pending_incoming: 4,
+            pending_outgoing: 1,
+            established_incoming: 1,
+            established_per_peer: 8,
+            established_total: 2,
+            protected: vec![t],
+        };
+        let mut l = Limits::new(&cfg, Arc::default());
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse().unwrap();
+        let id = ConnectionId::new_unchecked;
+        let listener = ConnectedPoint::Listener {
+            local_addr: addr.clone(),
+            send_back_addr: addr.clone(),
+        };
+        let dialer = ConnectedPoint::Dialer {
+            address: addr.clone(),
+            role_override: Endpoint::Listener,
+            port_use: PortUse::Reuse,
+        };
+        let up = |l: &mut Limits, peer, i, point: &ConnectedPoint| {
+            l.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
+                peer_id: peer,
+                connection_id: id(i),
+                endpoint: point,
+                failed_addresses: &[],
+                other_established: 0,
+            }));
+        };
+        // a stranger's inbound connection and a Kademlia dial fill the total (2)
+        let s = PeerId::random();
+        l.handle_pending_inbound_connection(id(0), &addr, &addr)
+            .unwrap();
+        let _ = l
+            .handle_established_inbound_connection(id(0), s, &addr, &addr)
+            .unwrap();
+        up(&mut l, s, 0, &listener);
+        let k = PeerId::random();
+        l.handle_pending_outbound_connection(id(1), Some(k), &[], Endpoint::Dialer)
+            .unwrap();
+        let _ = l
+            .handle_established_outbound_connection(id(1), k, &addr, Endpoint::Dialer, PortUse::New)
+            .unwrap();
+        up(&mut l, k, 1, &dialer);
+        // another Kademlia dial holds the outbound handshake cap (1)
+        l.handle_pending_outbound_connection(id(2), None, &[], Endpoint::Dialer)
+            .unwrap();
+        // a stranger's hole punch is refused; the protected peer's goes through
+        let x = PeerId::random();
+        assert!(l
+            .handle_pending_outbound_connection(id(3), Some(x), &[], Endpoint::Listener)
+            .is_err());
+        l.handle_pending_outbound_connection(id(4), Some(t), &[], Endpoint::Listener)
+            .expect("a protected peer's dial past the outbound handshake cap");
+        let _ = l
+            .handle_established_outbound_connection(
+                id(4),
+                t,
+                &addr,
+                Endpoint::Listener,
+                PortUse::Reuse,
+            )
+            .expect("a protected peer's direct connection past the total cap");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -172,8 +173,9 @@ def test_channel_of_another_session_is_refused() -> None:
             t.shutdown()
 
 
-def test_the_node_protects_its_configured_peer_ids() -> None:
-    from web4.node.parts import configured_peer_ids
+def test_the_node_protects_its_configured_peer_ids(tmp_path: Path) -> None:
+    from web4.node.config import NodeConfig
+    from web4.node.parts import configured_peer_ids, protected_peer_ids
 
     a = _core.RttNode(b"\x31" * 32)
     b = _core.RttNode(b"\x32" * 32)
@@ -184,6 +186,9 @@ def test_the_node_protects_its_configured_peer_ids() -> None:
             [pa, f"/ip4/127.0.0.1/tcp/1/p2p/{pb}", relayed, "/ip4/127.0.0.1/tcp/2", "garbage"]
         )
         assert got == (pa, pb)
+        # --relay ids too: the relay client's dial to its relay is not one RTT makes
+        cfg = NodeConfig(data_dir=tmp_path, peers=(pa,), relays=(f"/ip4/1.2.3.4/tcp/1/p2p/{pb}",))
+        assert protected_peer_ids(cfg) == (pa, pb)
         node = _core.RttNode(b"\x33" * 32, TransportConfig(protected_peers=got))
         assert node.stats()["connections_denied"] == 0
         node.shutdown()

@@ -48,6 +48,7 @@ from web4.observability.events import Event
 
 __all__ = [
     "CLAIMS_REMEMBERED",
+    "CUMULATIVE_REMEMBERED",
     "DENIAL_REASONS",
     "MAX_LABEL_VALUES",
     "METRICS_PATH",
@@ -71,6 +72,10 @@ _RELAY_KINDS = frozenset(
 DENIAL_REASONS: Final = ("pending_in", "pending_out", "established_in", "per_peer", "total")
 
 MAX_LABEL_VALUES: Final = 64
+# Last cumulative value per (peer, count), least recently reported forgotten first: keyed
+# by the peer itself, not its label (past MAX_LABEL_VALUES peers share ``other``, and two
+# peers' counts under one key read as a reset each time); bounded, keys being free.
+CUMULATIVE_REMEMBERED: Final = 4096
 CLAIMS_REMEMBERED: Final = 65536  # (claim, state) pairs kept to count each once
 METRICS_PATH: Final = "/metrics"
 TRUST_STATES: Final = ("untrusted", "probing", "trusted", "blacklisted")
@@ -125,7 +130,7 @@ class MetricsSink:
         self._lock = threading.Lock()
         self._label_values: dict[str, set[str]] = {}
         self._trust: dict[str, str] = {}
-        self._last_cumulative: dict[tuple[str, str], float] = {}
+        self._last_cumulative: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._claims_seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         r = self.registry
         self.events = Counter("web4_events", "Events emitted", ["kind", "level"], registry=r)
@@ -234,8 +239,10 @@ class MetricsSink:
     def _cumulative_delta(self, peer: str, key: str, value: object) -> float:
         if not isinstance(value, int | float) or isinstance(value, bool):
             return 0.0
-        last = self._last_cumulative.get((peer, key), 0.0)
+        last = self._last_cumulative.pop((peer, key), 0.0)
         self._last_cumulative[(peer, key)] = float(value)
+        if len(self._last_cumulative) > CUMULATIVE_REMEMBERED:
+            self._last_cumulative.popitem(last=False)
         return float(value) - last if value >= last else float(value)
 
     def handle(self, event: Event) -> None:
@@ -258,7 +265,9 @@ class MetricsSink:
             rate = a.get("drop_rate")
             if isinstance(rate, int | float) and not isinstance(rate, bool):
                 self.drop_rate.labels(peer=peer).set(rate)
-            delta = self._cumulative_delta(peer, "vf", a.get("verification_failures"))
+            # the peer itself, not its (capped) label: see CUMULATIVE_REMEMBERED
+            raw_peer = (event.peer or "")[:128]
+            delta = self._cumulative_delta(raw_peer, "vf", a.get("verification_failures"))
             if delta > 0:
                 self.verification_failures.labels(source="rtt").inc(delta)
         elif kind == "rtt.node_stats":

@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -40,6 +41,14 @@ use crate::NetError;
 /// Peers protected at run time at most (the node protects the peers its operator
 /// trusts: a number the operator bounds; beyond it, new ones are not protected).
 pub const MAX_PROTECTED: usize = 4096;
+
+/// One source (an IPv4 address, an IPv6 /64) holds at most 1/`PENDING_SOURCES` of the
+/// incoming handshake cap, and at least [`PENDING_PER_SOURCE_MIN`]: holding a connection
+/// in its handshake needs no key, so without a share one host could hold every slot
+/// (re-opening each as it times out) and keep everyone out, protected peers included
+/// (who connects is unknown until Noise ends). Loopback is exempt: it is this machine.
+pub const PENDING_SOURCES: usize = 8;
+pub const PENDING_PER_SOURCE_MIN: usize = 2;
 
 /// The caps (defaults: well above what a node with the default 32 sessions uses; the
 /// relayed-then-direct upgrade holds 2 to 3 connections to one peer for a moment).
@@ -190,7 +199,10 @@ pub(crate) struct Limits {
     protected: HashSet<PeerId>,
     /// Protected at run time (`Node::protect_peer`), at most [`MAX_PROTECTED`].
     protected_now: HashSet<PeerId>,
-    pending_in: HashSet<ConnectionId>,
+    /// With the source each came from (none: loopback, or no IP, e.g. relayed).
+    pending_in: HashMap<ConnectionId, Option<IpAddr>>,
+    /// Handshakes in flight per source (entries removed at 0: bounded by the cap).
+    pending_sources: HashMap<IpAddr, usize>,
     pending_out: HashSet<ConnectionId>,
     established_in: HashSet<ConnectionId>,
     established_out: HashSet<ConnectionId>,
@@ -207,7 +219,8 @@ impl Limits {
             protected: cfg.protected.iter().copied().collect(),
             protected_now: HashSet::new(),
             cfg: cfg.clone(),
-            pending_in: HashSet::new(),
+            pending_in: HashMap::new(),
+            pending_sources: HashMap::new(),
             pending_out: HashSet::new(),
             established_in: HashSet::new(),
             established_out: HashSet::new(),
@@ -257,6 +270,18 @@ impl Limits {
         Ok(())
     }
 
+    /// A handshake ended (failed, refused or established): its source's slot is free.
+    fn pending_in_done(&mut self, id: &ConnectionId) {
+        if let Some(Some(ip)) = self.pending_in.remove(id) {
+            if let Some(n) = self.pending_sources.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    self.pending_sources.remove(&ip);
+                }
+            }
+        }
+    }
+
     fn total(&self) -> usize {
         self.established_in.len() + self.established_out.len()
     }
@@ -274,15 +299,24 @@ impl NetworkBehaviour for Limits {
         &mut self,
         id: ConnectionId,
         _: &Multiaddr,
-        _: &Multiaddr,
+        remote: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
-        // Who is connecting is unknown until Noise finishes: this cap is for everyone.
+        // Who is connecting is unknown until Noise finishes: this cap is for everyone,
+        // and each source gets a share of it.
         self.check(
             self.cfg.pending_incoming,
             self.pending_in.len(),
             Exceeded::PendingIncoming,
         )?;
-        self.pending_in.insert(id);
+        let source = source_of(remote);
+        if let Some(ip) = source {
+            let share =
+                (self.cfg.pending_incoming as usize / PENDING_SOURCES).max(PENDING_PER_SOURCE_MIN);
+            let held = self.pending_sources.get(&ip).copied().unwrap_or(0);
+            self.check(share as u32, held, Exceeded::PendingIncoming)?;
+            *self.pending_sources.entry(ip).or_insert(0) += 1;
+        }
+        self.pending_in.insert(id, source);
         Ok(())
     }
 
@@ -293,7 +327,7 @@ impl NetworkBehaviour for Limits {
         _: &Multiaddr,
         _: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.pending_in.remove(&id);
+        self.pending_in_done(&id);
         self.check(
             self.cfg.established_per_peer,
             self.of_peer(&peer),
@@ -399,7 +433,7 @@ impl NetworkBehaviour for Limits {
                 self.exempt.remove(&connection_id);
             }
             FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
-                self.pending_in.remove(&connection_id);
+                self.pending_in_done(&connection_id);
             }
             _ => {}
         }
@@ -416,6 +450,22 @@ impl NetworkBehaviour for Limits {
 
     fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
         Poll::Pending
+    }
+}
+
+/// The source a connection comes from, for the per-source handshake share: its IPv4
+/// address or IPv6 /64; none for loopback and for an address without an IP (relayed).
+fn source_of(addr: &Multiaddr) -> Option<IpAddr> {
+    use libp2p::multiaddr::Protocol;
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) if !ip.is_loopback() => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) if !ip.is_loopback() => {
+            let s = ip.segments();
+            Some(IpAddr::V6(Ipv6Addr::new(
+                s[0], s[1], s[2], s[3], 0, 0, 0, 0,
+            )))
+        }
+        _ => None,
     }
 }
 
@@ -596,6 +646,68 @@ mod tests {
                 PortUse::Reuse,
             )
             .expect("a protected peer's direct connection past the total cap");
+    }
+
+    #[test]
+    fn one_host_cannot_hold_every_handshake_slot() {
+        // No key is needed to hold a TCP connection in its handshake: without a share per
+        // source, one host holding `pending_incoming` silent sockets (re-opened as each
+        // times out) would keep everyone out, configured and trusted peers included.
+        let denied = Arc::new(Denials::default());
+        let mut l = Limits::new(&LimitsConfig::default(), denied.clone()); // 64 pending
+        let local: Multiaddr = "/ip4/192.0.2.1/tcp/4001".parse().unwrap();
+        let from = |ip: &str, port: u16| -> Multiaddr {
+            let proto = if ip.contains(':') { "ip6" } else { "ip4" };
+            format!("/{proto}/{ip}/tcp/{port}").parse().unwrap()
+        };
+        let n = std::cell::Cell::new(0);
+        let next = || {
+            n.set(n.get() + 1);
+            ConnectionId::new_unchecked(n.get())
+        };
+        let try_in = |l: &mut Limits, addr: &Multiaddr| {
+            l.handle_pending_inbound_connection(next(), &local, addr)
+                .is_ok()
+        };
+        let held = (0..64)
+            .filter(|i| try_in(&mut l, &from("203.0.113.9", 1000 + i)))
+            .count();
+        assert_eq!(
+            held,
+            PENDING_PER_SOURCE_MIN.max(64 / PENDING_SOURCES),
+            "one IPv4 host"
+        );
+        // an IPv6 host's whole /64 is one source (it has 2^64 addresses to spare)
+        let held6 = (0..64u16)
+            .filter(|i| try_in(&mut l, &from(&format!("2001:db8:0:1::{i:x}"), 1000)))
+            .count();
+        assert_eq!(held6, held, "one IPv6 /64");
+        // everyone else still gets in
+        assert!(try_in(&mut l, &from("198.51.100.7", 5000)));
+        assert!(try_in(&mut l, &from("2001:db8:0:2::1", 5000)));
+        // loopback is this machine (local nodes, tests, benches): the global cap only
+        let mut l = Limits::new(&LimitsConfig::default(), Arc::default());
+        let lo = (0..64)
+            .filter(|i| try_in(&mut l, &from("127.0.0.1", 2000 + i)))
+            .count();
+        assert_eq!(lo, 64);
+        // a released slot is the source's again
+        let mut l = Limits::new(&LimitsConfig::default(), Arc::default());
+        let a = from("203.0.113.9", 1);
+        let ids: Vec<ConnectionId> = (0..64)
+            .map(|_| next())
+            .filter(|&i| l.handle_pending_inbound_connection(i, &local, &a).is_ok())
+            .collect();
+        assert!(!try_in(&mut l, &a));
+        l.on_swarm_event(FromSwarm::ListenFailure(ListenFailure {
+            local_addr: &local,
+            send_back_addr: &a,
+            error: &libp2p::swarm::ListenError::Aborted,
+            connection_id: ids[0],
+            peer_id: None,
+        }));
+        assert!(try_in(&mut l, &a));
+        assert!(l.pending_sources.len() == 1);
     }
 
     #[test]

@@ -459,6 +459,9 @@ fn source_of(addr: &Multiaddr) -> Option<IpAddr> {
     use libp2p::multiaddr::Protocol;
     match addr.iter().next()? {
         Protocol::Ip4(ip) if !ip.is_loopback() => Some(IpAddr::V4(ip)),
+        // (libp2p-tcp listens IPv6-only, but an IPv4 peer seen as ::ffff:a.b.c.d must
+        // not share the /64 ::/64 with every other IPv4 peer)
+        Protocol::Ip6(ip) if ip.to_ipv4_mapped().is_some() => ip.to_ipv4_mapped().map(IpAddr::V4),
         Protocol::Ip6(ip) if !ip.is_loopback() => {
             let s = ip.segments();
             Some(IpAddr::V6(Ipv6Addr::new(
@@ -685,6 +688,10 @@ mod tests {
         // everyone else still gets in
         assert!(try_in(&mut l, &from("198.51.100.7", 5000)));
         assert!(try_in(&mut l, &from("2001:db8:0:2::1", 5000)));
+        // IPv4 peers seen as IPv4-mapped IPv6 addresses are each their own source
+        for i in 0..16 {
+            assert!(try_in(&mut l, &from(&format!("::ffff:198.51.{i}.1"), 5000)));
+        }
         // loopback is this machine (local nodes, tests, benches): the global cap only
         let mut l = Limits::new(&LimitsConfig::default(), Arc::default());
         let lo = (0..64)

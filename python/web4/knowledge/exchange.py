@@ -117,6 +117,7 @@ class DecisionOutcome:
     msg_id: str
     stored: bool
     reason: str
+    duplicate: bool = False  # not stored: the sender's message of that msg_id was, before
 
 
 class KnowledgeExchange:
@@ -265,7 +266,18 @@ class KnowledgeExchange:
             stored = self.memory.record_decision(
                 msg_id, sender, decision, trace, retrospective, self._clock.now()
             )
-        return DecisionOutcome(msg_id, stored, "stored" if stored else "already stored")
+            # the same sender's, not another's under the same id (its agent sees that)
+            again = (
+                not stored
+                and self._store.query_one(
+                    "SELECT 1 FROM knowledge_traces WHERE origin_msg_id = ? AND sender = ?",
+                    (msg_id, sender),
+                )
+                is not None
+            )
+        return DecisionOutcome(
+            msg_id, stored, "stored" if stored else "already stored", duplicate=again
+        )
 
     def reevaluate(self, local: LocalState, limit: int = 1000) -> list[ClaimOutcome]:
         """Re-evaluate the oldest ``limit`` pending and deferred claims under ``local`` (a

@@ -177,13 +177,18 @@ class KnowledgeDesk:
             self._vote(msg)
         elif msg.type == "DECISION_SHARE":
             d = p.decision
-            self.kx.share_decision(
+            out = self.kx.share_decision(
                 msg_id=msg.msg_id,
                 sender=msg.peer,
                 decision=check_decision(SharedDecision(d.choice, d.outcome, d.context)),
                 trace=trace_from(p.dmp_trace),
                 retrospective=p.retrospective,
             )
+            if out.duplicate:  # stored by its first copy, which the agent had
+                self._bus.emit(
+                    "knowledge.duplicate", peer=msg.peer, msg_id=msg.msg_id, type=msg.type
+                )
+                return
             self._offer(InboundMessage.from_routed(msg))
 
     def _duplicate(self, msg: Inbound) -> bool:
@@ -199,7 +204,7 @@ class KnowledgeDesk:
                 msg.peer, msg.msg_id
             )
         else:
-            return False  # a shared decision is stored once by msg_id anyway
+            return False  # a shared decision: told by its store (``on_message``)
         if seen:
             self._bus.emit("knowledge.duplicate", peer=msg.peer, msg_id=msg.msg_id, type=msg.type)
         return seen

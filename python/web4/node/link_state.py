@@ -12,10 +12,15 @@ HELLO, known once the handshake is done (``None`` before).
 Bounded: keys are free, and every key that opens a session, or that discovery finds,
 gets a row. ``prune`` (the node calls it every 2 s) keeps at most ``cap`` rows
 (``LINK_ROWS_MAX``; ``[node] link_rows_max``): past it, rows of peers not connected now
-are deleted, those of keys the node holds no trust record of first, then those of keys
-it does, least recently seen first within each; a row the caller ranks ``KEEP``
-(configured peers, anchors, trusted keys, authorised humans) and a connected peer's row
-are never deleted (connected peers are bounded by the connection limits).
+are deleted down to 7/8 of ``cap``, those of keys the node holds no trust record of
+first, then those of keys it does, least recently seen first within each; a row the
+caller ranks ``KEEP`` (configured peers, anchors, trusted keys, authorised humans, the
+peers whose session the node still holds) and a connected peer's row are never deleted
+(both are bounded by the connection limits). A pass reads and ranks every disconnected
+row (about 1 s per 100k rows with the node's rank): the eighth below the cap makes a
+flood of fresh keys pay one pass per ``cap / 8`` new rows, and while no row was added
+since a pass that could delete nothing more (more kept rows than ``cap``), a pass runs
+only every ``STUCK_SKIPS`` calls (a kept row may have become deletable meanwhile).
 """
 
 from __future__ import annotations
@@ -33,11 +38,13 @@ __all__ = [
     "MIGRATIONS",
     "SEEN_WRITE_INTERVAL_S",
     "STRANGER",
+    "STUCK_SKIPS",
     "LinkBook",
     "LinkRecord",
 ]
 
 LINK_ROWS_MAX = 1024  # rows kept past which ``prune`` deletes (see the module docstring)
+STUCK_SKIPS = 30  # calls (2 s apart) a pass that could do no more is not repeated
 STRANGER, KNOWN, KEEP = 0, 1, 2  # a peer's rank for ``prune``: deleted first .. never
 
 # ``seen`` writes at most this often per peer: "last seen" to the second is all a reader needs.
@@ -96,6 +103,8 @@ class LinkBook:
         store.migrate(MIGRATIONS)
         self._lock = threading.Lock()
         self._last_write: dict[str, float] = {}
+        self._stuck_at = 0  # rows left by the last pass that could delete no more
+        self._skipped = 0  # calls skipped since (see STUCK_SKIPS)
 
     def up(self, peer: str, agent_id: str | None, now: float) -> None:
         """``peer`` is connected. A ``None`` agent_id keeps a known one. Raises ``StoreError``."""
@@ -168,13 +177,22 @@ class LinkBook:
             self._last_write.clear()
 
     def prune(self, cap: int, rank: Callable[[str], int]) -> int:
-        """Delete rows past ``cap`` (see the module docstring); ``rank(peer)`` is
-        ``STRANGER``, ``KNOWN`` or ``KEEP``. Returns how many were deleted. Raises
-        ``StoreError``."""
-        row = self._store.query_one("SELECT COUNT(*) FROM links_peers")
-        excess = (int(row[0]) if row else 0) - cap
-        if excess <= 0:
+        """Past ``cap`` rows, delete down to ``cap - cap // 8`` (see the module
+        docstring); ``rank(peer)`` is ``STRANGER``, ``KNOWN`` or ``KEEP``. Returns how many
+        were deleted. Raises ``StoreError``."""
+        count = self.count()
+        if count <= cap:
             return 0
+        if count <= self._stuck_at and self._skipped < STUCK_SKIPS:
+            # no row added since a pass that could do no more; a kept row may become
+            # deletable all the same (its session closed, its trust withdrawn): a new
+            # pass after STUCK_SKIPS calls
+            self._skipped += 1
+            return 0
+        self._skipped = 0
+        # a pass reads and ranks every disconnected row (O(rows)): going below the cap
+        # by an eighth makes a flood pay one pass per cap/8 new rows, not one per tick
+        excess = count - (cap - cap // 8)
         rows = self._store.query(
             "SELECT peer FROM links_peers WHERE connected = 0 ORDER BY last_seen, peer"
         )
@@ -184,11 +202,15 @@ class LinkBook:
         )  # fmt: skip
         victims = [peer for _, _, peer in ranked[:excess]]
         with self._store.transaction():
-            for peer in victims:
-                self._store.execute("DELETE FROM links_peers WHERE peer = ?", (peer,))
+            for peer in victims:  # connected since the read: kept
+                self._store.execute(
+                    "DELETE FROM links_peers WHERE peer = ? AND connected = 0", (peer,)
+                )
         with self._lock:
             for peer in victims:
                 self._last_write.pop(peer, None)
+        # nothing more could go: no new pass until a row is added
+        self._stuck_at = count - len(victims) if len(victims) < excess else 0
         return len(victims)
 
     def count(self) -> int:

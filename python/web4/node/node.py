@@ -507,9 +507,10 @@ class Node:
 
     def _link_rank(self, fp: str) -> int:
         """How the link book's bound treats ``fp``'s row (``web4.node.link_state``):
-        configured peers, anchors, trusted keys and authorised humans are kept; keys
-        with a trust record go after those without."""
-        if fp in self._kept or self.protocols.authorized.get(fp) is not None:
+        configured peers, anchors, trusted keys, authorised humans and the peers whose
+        session we hold (one being resumed says "not connected": its row has the agent id
+        its handshake proved) are kept; keys with a trust record go after those without."""
+        if fp in self._kept or fp in self.conns or self.protocols.authorized.get(fp) is not None:
             return KEEP
         try:
             if self.trust.state_of(fp) is TrustState.TRUSTED:

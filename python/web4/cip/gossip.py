@@ -446,6 +446,11 @@ class GossipService:
             mesh=mesh,
         )
 
+    def close(self) -> None:
+        """Report the invalid messages summed so far, whether or not their window has
+        ended (the node calls this when it stops: they would not be counted else)."""
+        self.invalid.flush(self._clock(), force=True)
+
     def _redelivered(self, msg: GossipMessage | None, error: object) -> bool:
         """Is this replay the very bytes we accepted before (a neighbour re-sending
         after our restart), not a respelling? (``web4.cip.gossip_seen``)"""

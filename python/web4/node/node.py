@@ -474,6 +474,8 @@ class Node:
             self._drain_rtt()
             self.links.node_stopped()
             self.failures.close()
+            if self.gossip is not None:
+                self.gossip.close()  # the invalid messages summed so far
             self.bus.emit(
                 "node.stopped",
                 peers=len(self.conns),

@@ -252,3 +252,20 @@ def test_a_broadcast_nobody_followed_goes_out_once_someone_does(world: World) ->
     assert len(world.port.published) == 1
     asyncio.run(world.service.retry_unpublished())  # once only
     assert len(world.port.published) == 1
+
+
+def test_invalid_gossip_summed_so_far_is_reported_when_the_node_stops(world: World) -> None:
+    # Past the event limits, invalid messages are counted for a summary at the end of
+    # the minute; a node stopped before then must still report them (as
+    # node.peer_task_failures does): before, up to a minute of junk was never counted
+    # (no summary, web4_gossip_messages_total{invalid} short by as many).
+    f = Identity(bytes([90]) * 32, "flooder")
+    for n in range(10):
+        data = b"{junk %d" % n
+        handle(world, GossipMessage(message_id(data), f.peer_id, TOPIC, data))
+    assert len(world.ring.events("cip.gossip.invalid")) == 3
+    world.service.close()  # the node stops 10 s into the window
+    [summary] = world.ring.events("cip.gossip.invalid_summary")
+    assert summary.attributes["count"] == 7
+    world.service.close()
+    assert len(world.ring.events("cip.gossip.invalid_summary")) == 1  # said once

@@ -55,6 +55,11 @@ pub const PUNCH_ADDRS: usize = 8;
 /// dials cannot accumulate; each is checked within the same poll anyway).
 const PUNCH_DIALS: usize = 256;
 
+/// Of `max_circuits`, 1/`CIRCUIT_HEADROOM` is kept for admitted (trusted) peers: keys
+/// are free and libp2p-relay bounds circuits per requesting peer only, so strangers from
+/// one host could otherwise hold every circuit and the relay would refuse everyone.
+pub const CIRCUIT_HEADROOM: usize = 4;
+
 /// Denial events emitted per second at most (the rest are only counted).
 const DENIAL_EVENTS_PER_SEC: u32 = 8;
 /// Peers each of the policy's lists holds (oldest forgotten first).
@@ -276,6 +281,13 @@ impl RelayState {
         }
     }
 
+    /// Circuits this relay serves now (every accepted one is reported closed once,
+    /// whether its end closed it or its connection went).
+    fn open_circuits(&self) -> u64 {
+        self.get(Count::CircuitsAccepted)
+            .saturating_sub(self.get(Count::CircuitsClosed))
+    }
+
     pub(crate) fn count(&self, c: Count) {
         self.count_n(c, 1);
     }
@@ -369,13 +381,17 @@ pub(crate) fn server(
     .circuit_src_per_ip(per_minute(cfg.circuits_per_ip_per_min), minute);
     // The policy first: a refused peer does not use up anyone's rate.
     let (s1, s2) = (state.clone(), state.clone());
+    let strangers_max = (cfg.max_circuits - cfg.max_circuits / CIRCUIT_HEADROOM) as u64;
     c.reservation_rate_limiters.insert(
         0,
         Box::new(move |peer: PeerId, _: &Multiaddr, _: Instant| lock(&s1.policy).admits(&peer)),
     );
     c.circuit_src_rate_limiters.insert(
         0,
-        Box::new(move |peer: PeerId, _: &Multiaddr, _: Instant| lock(&s2.policy).admits(&peer)),
+        Box::new(move |peer: PeerId, _: &Multiaddr, _: Instant| {
+            let p = lock(&s2.policy);
+            p.admits(&peer) && (p.allowed.set.contains(&peer) || s2.open_circuits() < strangers_max)
+        }),
     );
     let mut b = relay::Behaviour::new(local, c);
     // Serve whether or not an external address was confirmed: the operator asked for

@@ -36,14 +36,19 @@ class ProtectGate:
     def __init__(self, port: ProtectPort, trust_of: Callable[[str], TrustState]) -> None:
         self._port = port
         self._trust_of = trust_of
-        self._on: set[str] = set()
+        self._on: dict[str, str] = {}  # protected peer id -> its fingerprint
 
     def sync(self, peers: Iterable[tuple[str, str]]) -> int:
-        """Apply the trust state of each ``(peer id, fingerprint)``; returns how many
+        """Apply the trust state of each ``(peer id, fingerprint)``, and of every peer
+        protected before (connected now or not: one the operator stopped trusting while
+        it was away loses its protection now, not when it is back); returns how many
         peers changed. Never raises (a peer whose state cannot be read, or that the
         transport refuses, is skipped and tried again next time)."""
         changed = 0
-        for peer_id, fp in peers:
+        seen = list(peers)
+        named = {peer_id for peer_id, _ in seen}
+        seen += [(p, fp) for p, fp in self._on.items() if p not in named]
+        for peer_id, fp in seen:
             try:
                 trusted = self._trust_of(fp) is TrustState.TRUSTED
             except TrustError:
@@ -57,8 +62,8 @@ class ProtectGate:
             except Web4Error:
                 continue
             if trusted:
-                self._on.add(peer_id)
+                self._on[peer_id] = fp
             else:
-                self._on.discard(peer_id)
+                self._on.pop(peer_id, None)
             changed += 1
         return changed

@@ -59,3 +59,16 @@ def test_a_real_transport_takes_the_protection() -> None:
     finally:
         node.shutdown()
         other.shutdown()
+
+
+def test_a_peer_that_falls_while_disconnected_loses_its_protection() -> None:
+    # The node syncs the peers it holds sessions with; a protected peer that is gone
+    # when the operator blacklists it must not keep skipping the caps until it is back.
+    states = {"a": TrustState.TRUSTED}
+    port = Port()
+    gate = ProtectGate(port, lambda fp: states[fp])
+    assert gate.sync([("A", "a")]) == 1
+    states["a"] = TrustState.BLACKLISTED
+    assert gate.sync([]) == 1, "A is not connected now"
+    assert port.calls == [("A", True), ("A", False)]
+    assert gate.sync([]) == 0

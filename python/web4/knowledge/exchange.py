@@ -266,17 +266,10 @@ class KnowledgeExchange:
             stored = self.memory.record_decision(
                 msg_id, sender, decision, trace, retrospective, self._clock.now()
             )
-            # the same sender's, not another's under the same id (its agent sees that)
-            again = (
-                not stored
-                and self._store.query_one(
-                    "SELECT 1 FROM knowledge_traces WHERE origin_msg_id = ? AND sender = ?",
-                    (msg_id, sender),
-                )
-                is not None
-            )
+        # not stored: this sender's decision under this id is already (rows are per
+        # origin, msg_id and sender), so this is a second copy of it
         return DecisionOutcome(
-            msg_id, stored, "stored" if stored else "already stored", duplicate=again
+            msg_id, stored, "stored" if stored else "already stored", duplicate=not stored
         )
 
     def reevaluate(self, local: LocalState, limit: int = 1000) -> list[ClaimOutcome]:

@@ -160,6 +160,31 @@ KNOWLEDGE_MIGRATIONS = MigrationSet(
                 "CREATE INDEX knowledge_votes_claim ON knowledge_votes (claim_id, at)",
             ),
         ),
+        Migration(
+            4,
+            "DMP traces keyed by (origin, origin_msg_id, sender): a DECISION_SHARE sent "
+            "under a pending claim's msg_id made the claim's acceptance fail (StoreError), "
+            "and under another sender's decision's msg_id kept that trace out",
+            (
+                """CREATE TABLE knowledge_traces_v4 (
+                    origin_msg_id TEXT NOT NULL,
+                    origin TEXT NOT NULL CHECK (origin IN
+                        ('claim', 'decision_share', 'local_decision')),
+                    decision_id TEXT NOT NULL,
+                    sender TEXT NOT NULL,
+                    trace TEXT NOT NULL,
+                    decision TEXT,
+                    retrospective TEXT,
+                    at REAL NOT NULL,
+                    PRIMARY KEY (origin, origin_msg_id, sender)
+                ) STRICT""",
+                "INSERT INTO knowledge_traces_v4 SELECT origin_msg_id, origin, decision_id, "
+                "sender, trace, decision, retrospective, at FROM knowledge_traces",
+                "DROP TABLE knowledge_traces",
+                "ALTER TABLE knowledge_traces_v4 RENAME TO knowledge_traces",
+                "CREATE INDEX knowledge_traces_decision ON knowledge_traces (decision_id)",
+            ),
+        ),
     ),
 )
 
@@ -313,7 +338,9 @@ class CausalMemory:
         retrospective: str,
         now: float,
     ) -> bool:
-        """Store a shared decision's DMP trace. False if ``msg_id`` was already stored.
+        """Store a shared decision's DMP trace. False if ``sender``'s decision under
+        ``msg_id`` was already stored (another sender's under the same id, or a claim's
+        trace, is another row: a key cannot squat an id it saw go by).
         Raises ``KnowledgeError`` (a decision or trace the knowledge checks refuse)."""
         decision, trace = check_decision(decision), check_trace(trace)
         return self._insert_decision(

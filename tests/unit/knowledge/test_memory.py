@@ -39,7 +39,7 @@ def test_upgrade_from_schema_1_keeps_traces(tmp_path: Path) -> None:
             )
     with Store.open(path) as store:
         memory = CausalMemory(store)
-        assert store.schema_version("knowledge") == KNOWLEDGE_MIGRATIONS.latest == 3
+        assert store.schema_version("knowledge") == KNOWLEDGE_MIGRATIONS.latest == 4
         (kept,) = memory.traces()
         assert (kept.origin_msg_id, kept.trace) == ("m1", trace)
         assert memory.record_local_decision(ME, SharedDecision("rest"), trace, "ok", 2.0)

@@ -43,6 +43,7 @@ __all__ = [
     "ReplayError",
     "RoutingError",
     "SignatureMismatchError",
+    "StoreConstraintError",
     "StoreError",
     "TimestampError",
     "TopicMismatchError",
@@ -112,6 +113,16 @@ class MessageBuildError(LocalError, ValueError):
 class StoreError(LocalError):
     """The SQLite store cannot be opened or used: unreadable or corrupt file, a schema
     newer than this software, or a malformed migration."""
+
+
+class StoreConstraintError(StoreError):
+    """A statement broke a constraint of the schema (PRIMARY KEY, UNIQUE, CHECK, FOREIGN
+    KEY, NOT NULL, STRICT type, a trigger's ``RAISE(ABORT)``): our bug met on some input,
+    not a failing disk. ``rolled_back`` is True once the ``Store.transaction()`` it escaped
+    was rolled back (nothing of that transaction was written): only then may the node
+    treat it as a bug met serving one peer (``web4.isolation``) rather than stop."""
+
+    rolled_back: bool = False
 
 
 class TrustError(LocalError, ValueError):

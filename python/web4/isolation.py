@@ -17,7 +17,12 @@ serving everyone else.
 What must stop the node still does (``is_fatal``): anything that is not an ``Exception``
 (``KeyboardInterrupt``, ``SystemExit``, ``asyncio.CancelledError``), ``StoreError`` (the
 store failed an fsync and the node acknowledges nothing more, ``web4.node.durable_link``)
-and ``MemoryError``; an exception group holding any of them.
+and ``MemoryError``; an exception group holding any of them. One ``StoreError`` is not a
+failing disk: a broken constraint (``StoreConstraintError``, e.g. a UNIQUE key a peer's
+chosen id collided with) is our bug met on that input; once ``Store.transaction()`` has
+rolled back the transaction it happened in (``rolled_back``), nothing of it was written,
+so it is isolated like any other bug. Raised outside a transaction, or when the rollback
+itself failed, it still stops the node (what was written cannot be known).
 
 Whose fault: an unexpected exception is never held against the peer. It is not a typed
 verdict on the peer's input (a ``RemoteError`` is), so it records no trust event, counts
@@ -49,7 +54,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from web4.errors import StoreError
+from web4.errors import StoreConstraintError, StoreError
 
 __all__ = [
     "FATAL",
@@ -74,6 +79,8 @@ def is_fatal(exc: BaseException) -> bool:
     """Must ``exc`` stop the node (see the module docstring)?"""
     if isinstance(exc, BaseExceptionGroup):
         return any(is_fatal(e) for e in exc.exceptions)
+    if isinstance(exc, StoreConstraintError) and exc.rolled_back:
+        return False  # a bug met on one peer's input, its transaction undone
     return not isinstance(exc, Exception) or isinstance(exc, FATAL)
 
 

@@ -20,7 +20,11 @@ long a writer waits for another process's lock: every wait has a deadline.
 
 Subsystems bring their own tables as a ``MigrationSet`` and call ``store.migrate(...)``
 when they are constructed (idempotent). Every ``sqlite3`` failure surfaces as
-``StoreError`` (a local problem: a corrupt file, a full disk, a schema mismatch).
+``StoreError`` (a local problem: a corrupt file, a full disk, a schema mismatch); a broken
+constraint (``sqlite3.IntegrityError``) as its subclass ``StoreConstraintError``: a bug of
+ours met on some input, which ``transaction()`` marks ``rolled_back`` once it has undone
+the transaction, so the node can end that one piece of work instead of stopping
+(``web4.isolation``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from web4.errors import StoreError
+from web4.errors import StoreConstraintError, StoreError
 from web4.private import check_private_file, make_private_dir
 from web4.store.group_commit import GroupCommit, Syncer
 from web4.store.migrations import MigrationSet
@@ -249,7 +253,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Store]:
         """An atomic unit of work: BEGIN IMMEDIATE at the outermost level, SAVEPOINT
-        inside. Commits on success, rolls back on any exception (which propagates).
+        inside. Commits on success, rolls back on any exception (which propagates). A
+        ``StoreConstraintError`` that leaves it rolled back is marked ``rolled_back``.
 
         Raises ``StoreError`` when the transaction cannot begin or commit (for example
         another process held the write lock past the busy timeout).
@@ -269,13 +274,15 @@ class Store:
             self._depth += 1
             try:
                 yield self
-            except BaseException:
+            except BaseException as exc:
                 self._depth -= 1
                 if outer:
-                    self._conn.rollback()
+                    self._rollback()
                 else:
                     self.execute(f"ROLLBACK TO {savepoint}")
                     self.execute(f"RELEASE {savepoint}")
+                if isinstance(exc, StoreConstraintError):
+                    exc.rolled_back = True  # reached only when the rollback succeeded
                 raise
             self._depth -= 1
             if not outer:
@@ -283,18 +290,32 @@ class Store:
                 return
             try:
                 self.execute("COMMIT")
-            except StoreError:
-                self._conn.rollback()
+            except StoreError as exc:
+                self._rollback()
+                if isinstance(exc, StoreConstraintError):
+                    exc.rolled_back = True
                 raise
+
+    def _rollback(self) -> None:
+        """Roll the open transaction back. Raises ``StoreError`` when that fails (what
+        was written cannot be known then: fail closed, the node stops)."""
+        try:
+            self._conn.rollback()
+        except sqlite3.Error as exc:
+            raise StoreError(f"store rollback failed: {exc}") from exc
 
     def execute(self, sql: str, params: Sequence[Param] = ()) -> int:
         """Run one statement; return the number of rows it changed.
 
-        Raises ``StoreError`` on any SQLite error (constraint, corruption, closed store).
+        Raises ``StoreConstraintError`` (a ``StoreError``) when the statement breaks a
+        constraint, ``StoreError`` on any other SQLite error (corruption, a full disk, a
+        closed store).
         """
         with self._lock:
             try:
                 cursor = self._conn.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                raise StoreConstraintError(f"store statement broke a constraint: {exc}") from exc
             except (sqlite3.Error, sqlite3.Warning) as exc:
                 raise StoreError(f"store statement failed: {exc}") from exc
             if self._syncer is not None and self._depth == 0 and not self._conn.in_transaction:

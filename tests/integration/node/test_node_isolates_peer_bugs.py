@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import sys
 import time
 import uuid
@@ -25,7 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faulty_node import CRASH, CRASH_CHECK, STORE_FAILS
+from faulty_node import (
+    CONSTRAINT,
+    CONSTRAINT_BARE,
+    CRASH,
+    CRASH_CHECK,
+    HALF_WRITTEN,
+    STORE_FAILS,
+)
 
 import support.nodeproc as nodeproc
 from support.nodeproc import NodeProc, web4
@@ -241,3 +249,67 @@ def test_a_store_failure_on_the_same_path_still_stops_the_node(faulty: NodeProc)
     assert stopped["attributes"]["error"] == "StoreError"
     assert "fsync failed" in stopped["attributes"]["detail"]
     assert "faulty_node.py" in stopped["attributes"]["traceback"]
+
+
+def _half_written(node: NodeProc) -> list[tuple[object, ...]]:
+    """The planted row, read once the node has stopped (no connection of ours while it
+    runs)."""
+    assert node.stop() == 0, node.stderr()  # a clean stop: nothing stopped it before
+    conn = sqlite3.connect(f"file:{node.data_dir / 'web4.sqlite3'}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT * FROM links_peers WHERE peer = ?", (HALF_WRITTEN,)).fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_broken_constraint_rolled_back_ends_one_session_not_the_node(
+    faulty: NodeProc,
+) -> None:
+    """A PRIMARY KEY broken in a store transaction while serving one peer (as c008eb4's
+    squatted msg_id did): the transaction is undone, that session ends, the node serves
+    on."""
+
+    async def main() -> None:
+        target = Target(faulty.addr(), timeout=10.0, quiet=0.5)
+        honest = await _ready(target, "honest")
+        bad = await _ready(target, "bad")
+        try:
+            _, boom = _proposal(bad, f"a key collides: {CONSTRAINT.decode()}")
+            await bad.send(boom, "knowledge")
+            event = faulty.kind("node.peer_task_failed", 20.0, task="serve")
+            assert event["peer"] == bad.fingerprint
+            assert event["attributes"]["error"] == "StoreConstraintError"
+            assert "UNIQUE" in event["attributes"]["message"]
+            assert await bad.wait_closed(10.0)
+            row = await asyncio.to_thread(_peer_row, faulty, bad.fingerprint, "internal error")
+            assert row["down_reason"] == "internal error: StoreConstraintError", row
+            await _exchange(honest, FACTS[0])  # served as before, on the same session
+            assert not honest.closed
+            assert faulty.proc.poll() is None, faulty.stderr()
+        finally:
+            await honest.close()
+            await bad.close()
+
+    asyncio.run(main())
+    assert _half_written(faulty) == []  # the row written before the violation: undone
+
+
+def test_a_broken_constraint_outside_a_transaction_still_stops_the_node(
+    faulty: NodeProc,
+) -> None:
+    async def main() -> None:
+        target = Target(faulty.addr(), timeout=10.0, quiet=0.5)
+        p = await _ready(target, "witness")
+        try:
+            _, data = _proposal(p, f"no transaction: {CONSTRAINT_BARE.decode()}")
+            await p.send(data, "knowledge")
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, faulty.proc.wait, 20)
+        finally:
+            await p.close()
+
+    asyncio.run(main())
+    assert faulty.proc.returncode == 1, faulty.stderr()
+    assert faulty.kinds("node.peer_task_failed") == []
+    (stopped,) = faulty.kinds("node.stopped")
+    assert stopped["attributes"]["error"] == "StoreConstraintError"

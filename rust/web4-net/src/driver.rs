@@ -34,8 +34,7 @@ use tokio::sync::mpsc;
 pub(crate) struct Behaviour {
     /// First: a connection over the caps is refused before any other part sees it.
     limits: crate::limits::Limits,
-    /// Started a moment after each connection is up (`deferred.rs`).
-    identify: crate::deferred::Deferred<identify::Behaviour>,
+    identify: identify::Behaviour,
     rtt: RttBehaviour,
     gossipsub: crate::gossip::GossipBehaviour,
     discovery: crate::discovery::Discovery,
@@ -132,8 +131,9 @@ pub(crate) fn build_swarm(
         .map_err(|e| terr(&e))?
         .with_behaviour(|key, relay_client| Behaviour {
             limits: crate::limits::Limits::new(&cfg.limits, shared.connections_denied.clone()),
-            identify: crate::deferred::Deferred::new(identify::Behaviour::new(
-                identify::Config::new("/web4/rtt/1.0.0".into(), key.public()),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/web4/rtt/1.0.0".into(),
+                key.public(),
             )),
             rtt: RttBehaviour::new(HandlerConfig::new(cfg)),
             gossipsub,

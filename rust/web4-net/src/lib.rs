@@ -18,7 +18,6 @@
 //! a thread hop per message.
 
 pub mod config;
-mod deferred;
 pub mod discovery;
 mod driver;
 pub mod floor;
